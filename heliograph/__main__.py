@@ -1,0 +1,3 @@
+from heliograph.cli import main
+
+main()

@@ -1,0 +1,108 @@
+"""build_app(settings): wires the upstream client, the store, the journal and its writer,
+and routes requests. State lives on one Gateway object, never in module globals."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from heliograph.api.routes import QueryAPI
+from heliograph.asgi import Request, send_error, send_json
+from heliograph.config import Settings, load_settings
+from heliograph.errors import NotFound
+from heliograph.providers.http import HttpClient
+from heliograph.providers.registry import Registry
+from heliograph.proxy import pipeline
+from heliograph.proxy.auth import Authenticator
+from heliograph.proxy.models import list_models
+from heliograph.store import open_store
+from heliograph.store.journal import Journal
+from heliograph.store.writer import JournalWriter
+
+log = logging.getLogger("heliograph")
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    store: object
+    journal: Journal
+    writer: JournalWriter
+    http: HttpClient
+    registry: Registry
+    auth: Authenticator
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Gateway":
+        store = open_store(settings.database_url)
+        journal = Journal(settings.resolved_journal_dir())
+        http = HttpClient(settings.upstream_connect_timeout_s, settings.upstream_timeout_s)
+        return cls(settings, store, journal, JournalWriter(journal, store), http,
+                   Registry(settings, http), Authenticator(store))
+
+    def start(self) -> None:
+        self.writer.start()
+
+    async def stop(self) -> None:
+        await self.http.close()
+        self.writer.stop()
+        self.journal.close()
+        self.store.close()
+
+
+class App:
+    """The ASGI application: exact-path dispatch for the hot routes, prefixes for the API."""
+
+    def __init__(self, gateway: Gateway):
+        self.gw = gateway
+        self.api = QueryAPI(gateway)
+        self.routes = {
+            ("POST", "/v1/chat/completions"): pipeline.chat_completions,
+            ("POST", "/chat/completions"): pipeline.chat_completions,
+            ("POST", "/v1/embeddings"): pipeline.embeddings,
+            ("POST", "/embeddings"): pipeline.embeddings,
+            ("GET", "/v1/models"): list_models,
+            ("GET", "/models"): list_models,
+        }
+
+    async def __call__(self, scope, receive, send):
+        kind = scope["type"]
+        if kind == "http":
+            request = Request(scope, receive)
+            handler = self.routes.get((request.method, request.path))
+            if handler is not None:
+                await handler(self.gw, request, send)
+            elif request.path == "/healthz":
+                await send_json(send, 200, {"status": "ok"})
+            elif request.path.startswith(("/api/v1/", "/v1/request/")):
+                await self.api.handle(request, send)
+            else:
+                await send_error(send, NotFound(f"no route for {request.method} {request.path}"))
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.gw.start()
+                except Exception as exc:  # report, so uvicorn exits with the reason
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.gw.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def build_app(settings: Settings) -> App:
+    return App(Gateway.build(settings))
+
+
+def create_app() -> App:
+    """uvicorn factory for worker processes: settings come from the environment the CLI
+    prepared (HELIOGRAPH_CONFIG plus the usual overrides)."""
+    return build_app(load_settings(os.environ.get("HELIOGRAPH_CONFIG") or None))

@@ -1,0 +1,85 @@
+"""Minimal ASGI helpers. The gateway speaks raw ASGI: on the proxy's hot path every
+microsecond of framework overhead is paid on every request."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import orjson
+
+from heliograph.errors import GatewayError, PayloadTooLarge
+
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class Request:
+    __slots__ = ("scope", "receive", "path", "method", "headers", "_query")
+
+    def __init__(self, scope, receive):
+        self.scope = scope
+        self.receive = receive
+        self.path: str = scope["path"]
+        self.method: str = scope["method"]
+        # ASGI header names are already lower-case bytes; decode once.
+        self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1")
+                                        for k, v in scope["headers"]}
+        self._query = None
+
+    @property
+    def query(self) -> list[tuple[str, str]]:
+        if self._query is None:
+            self._query = parse_qsl(self.scope.get("query_string", b"").decode("latin-1"),
+                                    keep_blank_values=True)
+        return self._query
+
+    async def body(self, limit: int) -> bytes:
+        declared = self.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"request body is larger than the {limit // (1024 * 1024)} MB"
+                                  " limit ([limits] max_body_mb)")
+        chunks = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"request body is larger than the "
+                                          f"{limit // (1024 * 1024)} MB limit")
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class ClientDisconnected(Exception):
+    """The caller went away before we answered."""
+
+
+def encode_headers(headers: dict[str, str] | list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    items = headers.items() if isinstance(headers, dict) else headers
+    return [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in items]
+
+
+async def send_bytes(send, status: int, body: bytes,
+                     headers: list[tuple[bytes, bytes]] | None = None,
+                     content_type: bytes = b"application/json") -> None:
+    raw = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if headers:
+        raw.extend(headers)
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(send, status: int, payload, headers=None) -> None:
+    await send_bytes(send, status, orjson.dumps(payload), headers)
+
+
+async def send_error(send, error: GatewayError, extra_headers=None) -> None:
+    headers = encode_headers(error.headers)
+    if extra_headers:
+        headers.extend(extra_headers)
+    await send_bytes(send, error.status, error.body_bytes(), headers)

@@ -1,0 +1,295 @@
+"""Request cost in USD, priced from the price data bundled with `genai-prices`.
+
+Only the data shipped inside the installed `genai-prices` wheel is used: this module never
+starts `genai_prices.UpdatePrices` and reads `genai_prices.data.providers` directly, so even
+if some other code in the process installs a fetched snapshot (`set_custom_snapshot`) our
+prices do not change and nothing here touches the network.
+
+Hot path: `cost_of` runs once per request. `genai_prices.calc_price` costs ~200 us a call
+(it re-validates the model's price units, builds a `Usage`, decomposes it with Decimals), so
+instead we resolve (provider, model) once to genai-prices' `ModelInfo`, compile each of its
+`ModelPrice` objects once into float per-token rates, and per call do a handful of float
+multiplications. The arithmetic mirrors genai-prices' own rules (see `_Rates`); the tests
+check it against `ModelPrice.calc_price` for every bundled model.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from genai_prices.data import providers as _GP_PROVIDERS
+from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices
+
+__all__ = ("Usage", "Cost", "cost_of", "usage_from_openai", "UNKNOWN")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token usage in the OpenAI convention.
+
+    `prompt_tokens` counts ALL input tokens, cached (cache-read) and cache-write ones included;
+    `completion_tokens` counts ALL output tokens, reasoning ones included.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Cost:
+    usd: float | None
+    known: bool
+
+
+UNKNOWN = Cost(None, False)
+
+# Gateway provider name -> genai-prices provider id.
+_PROVIDER_IDS: dict[str, str] = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "gemini": "google",
+    "google": "google",
+    "vertex": "google",
+    "groq": "groq",
+    "mistral": "mistral",
+    "deepseek": "deepseek",
+    "xai": "x-ai",
+    "x-ai": "x-ai",
+    "together": "together",
+    "openrouter": "openrouter",
+    "fireworks": "fireworks",
+    "cerebras": "cerebras",
+    "perplexity": "perplexity",
+    "azure": "azure",
+    "bedrock": "aws",
+}
+# Local inference servers have no list price; never borrow a cloud provider's price for them.
+_UNPRICED_PROVIDERS = frozenset({"ollama", "vllm"})
+
+_GP_BY_ID: dict[str, Provider] = {p.id: p for p in _GP_PROVIDERS}
+
+
+class _Rates:
+    """One genai-prices `ModelPrice` compiled to floats (USD per token).
+
+    Mirrors `ModelPrice.calc_price` for the units we report. genai-prices' units form a
+    hierarchy and each priced unit is charged on its *leaf* count (its count minus the counts
+    of its priced descendants): input_tokens is the total of all input, cache_read_tokens and
+    cache_write_tokens are subsets of it, output_reasoning_tokens a subset of output_tokens.
+    So a subset whose own price is missing is charged at its parent's rate (e.g. cache reads
+    on a model with no cache-read price cost the normal input rate), never twice. Cache
+    writes are charged at `cache_write_mtok` (the 5-minute rate; the 1h rate needs a TTL split
+    we do not have). `requests_kcount` charges one request per call. Tiered prices apply the
+    tier reached by total input tokens to all tokens of that unit, like genai-prices.
+    """
+
+    __slots__ = ("inp", "out", "cache_read", "cache_write", "reasoning", "per_request", "tiers")
+
+    def __init__(self, mp: ModelPrice) -> None:
+        def rate(key: str) -> float | None:
+            v = getattr(mp, key, None)
+            if v is None:
+                return None
+            if isinstance(v, TieredPrices):
+                return float(v.base) / 1e6
+            return float(v) / 1e6
+
+        self.inp = rate("input_mtok") or 0.0
+        self.out = rate("output_mtok") or 0.0
+        self.cache_read = rate("cache_read_mtok")  # None: priced as plain input
+        self.cache_write = rate("cache_write_mtok")
+        self.reasoning = rate("output_reasoning_mtok")  # None: priced as plain output
+        req = getattr(mp, "requests_kcount", None)
+        self.per_request = float(req.base if isinstance(req, TieredPrices) else req) / 1000 if req else 0.0
+        # Tiered keys: (attr, ((start, usd_per_token), ...) highest start first)
+        tiers = []
+        for key, attr in (("input_mtok", "inp"), ("output_mtok", "out"), ("cache_read_mtok", "cache_read"),
+                          ("cache_write_mtok", "cache_write"), ("output_reasoning_mtok", "reasoning")):
+            v = getattr(mp, key, None)
+            if isinstance(v, TieredPrices) and v.tiers:
+                steps = tuple(sorted(((t.start, float(t.price) / 1e6) for t in v.tiers), reverse=True))
+                tiers.append((attr, steps))
+        self.tiers = tuple(tiers)
+
+    def price(self, u: Usage) -> float:
+        p = u.prompt_tokens if u.prompt_tokens > 0 else 0
+        c = u.completion_tokens if u.completion_tokens > 0 else 0
+        cr = u.cached_tokens if u.cached_tokens > 0 else 0
+        cw = u.cache_write_tokens if u.cache_write_tokens > 0 else 0
+        r = u.reasoning_tokens if u.reasoning_tokens > 0 else 0
+        inp, out, cr_rate, cw_rate, r_rate = self.inp, self.out, self.cache_read, self.cache_write, self.reasoning
+        if self.tiers:
+            for attr, steps in self.tiers:
+                for start, tier_rate in steps:
+                    if p > start:
+                        if attr == "inp":
+                            inp = tier_rate
+                        elif attr == "out":
+                            out = tier_rate
+                        elif attr == "cache_read":
+                            cr_rate = tier_rate
+                        elif attr == "cache_write":
+                            cw_rate = tier_rate
+                        else:
+                            r_rate = tier_rate
+                        break
+        total = self.per_request
+        plain_in = p
+        if cr_rate is not None:
+            plain_in -= cr
+            total += cr * cr_rate
+        if cw_rate is not None:
+            plain_in -= cw
+            total += cw * cw_rate
+        # Inconsistent counts (subsets larger than the total) must not yield a negative charge.
+        if plain_in > 0:
+            total += plain_in * inp
+        plain_out = c
+        if r_rate is not None:
+            plain_out -= r
+            total += r * r_rate
+        if plain_out > 0:
+            total += plain_out * out
+        return total
+
+
+_RATES_BY_PRICE: dict[int, tuple[ModelPrice, _Rates]] = {}
+
+
+def _rates(mp: ModelPrice) -> _Rates:
+    # ModelPrice objects are long-lived parts of the bundled data; key by identity and keep a
+    # reference so the id cannot be reused.
+    hit = _RATES_BY_PRICE.get(id(mp))
+    if hit is not None and hit[0] is mp:
+        return hit[1]
+    rates = _Rates(mp)
+    _RATES_BY_PRICE[id(mp)] = (mp, rates)
+    return rates
+
+
+class _Pricer:
+    """A resolved model: fixed rates, or date/time-conditional ones (genai `ConditionalPrice`)."""
+
+    __slots__ = ("provider_id", "model_id", "fixed", "conditional")
+
+    def __init__(self, provider: Provider, model: ModelInfo) -> None:
+        self.provider_id = provider.id
+        self.model_id = model.id
+        if isinstance(model.prices, ModelPrice):
+            self.fixed: _Rates | None = _rates(model.prices)
+            self.conditional: tuple = ()
+        else:
+            # Same rule as ModelInfo.get_prices: the last price whose constraint holds wins,
+            # falling back to the first one.
+            self.fixed = None
+            self.conditional = tuple((cp.constraint, _rates(cp.prices)) for cp in reversed(model.prices))
+
+    def rates_at(self, when: _dt.datetime | None) -> _Rates | None:
+        if self.fixed is not None:
+            return self.fixed
+        when = when or _dt.datetime.now(_dt.timezone.utc)
+        for constraint, rates in self.conditional:
+            if constraint is None or constraint.active(when):
+                return rates
+        # None active: genai-prices uses the first listed price (last in our reversed tuple).
+        return self.conditional[-1][1] if self.conditional else None
+
+
+def _gp_provider_for(provider: str) -> tuple[bool, Provider | None]:
+    """(priceable, genai provider or None meaning "match by model name alone")."""
+    name = provider.strip().lower()
+    if name in _UNPRICED_PROVIDERS:
+        return False, None
+    gp_id = _PROVIDER_IDS.get(name, name)
+    return True, _GP_BY_ID.get(gp_id)
+
+
+def _find_by_model(model_ref: str) -> tuple[Provider, ModelInfo] | None:
+    # genai-prices' own provider-less rule (DataSnapshot.find_provider): the first provider whose
+    # model_match accepts the name, then that provider's model list (plus its fallbacks).
+    for p in _GP_PROVIDERS:
+        if p.model_match is not None and p.model_match.is_match(model_ref):
+            m = p.find_model(model_ref, all_providers=_GP_PROVIDERS)
+            return (p, m) if m is not None else None
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _resolve(provider: str, model: str) -> _Pricer | None:
+    priceable, gp = _gp_provider_for(provider)
+    ref = model.strip().lower()
+    if not priceable or not ref:
+        return None
+    if gp is not None:
+        m = gp.find_model(ref, all_providers=_GP_PROVIDERS)
+        return _Pricer(gp, m) if m is not None else None
+    # A user-defined provider name genai-prices does not know: match on the model name alone.
+    found = _find_by_model(ref)
+    if found is None and "/" in ref:
+        # e.g. "openai/gpt-4o" through a user-defined OpenAI-compatible router.
+        found = _find_by_model(ref.rsplit("/", 1)[1])
+    return _Pricer(*found) if found is not None else None
+
+
+def cost_of(provider: str, model: str, usage: Usage, *, at: _dt.datetime | None = None) -> Cost:
+    """Price `usage` of `model` served by the gateway provider `provider`.
+
+    Returns Cost(None, False) when genai-prices' bundled data has no price for the model.
+    `at` is the request time (default now); it only matters for models whose price changes
+    by date or time of day.
+    """
+    if not isinstance(provider, str) or not isinstance(model, str):
+        return UNKNOWN
+    pricer = _resolve(provider, model)
+    if pricer is None:
+        return UNKNOWN
+    rates = pricer.rates_at(at)
+    if rates is None:
+        return UNKNOWN
+    return Cost(rates.price(usage), True)
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, bool):
+        return 0
+    if isinstance(v, int):
+        return v if v > 0 else 0
+    if isinstance(v, float) and v == v and v > 0 and v != float("inf"):
+        return int(v)
+    return 0
+
+
+def usage_from_openai(usage: dict | None) -> Usage:
+    """Usage from an OpenAI chat-completions `usage` object; missing or malformed fields -> 0.
+
+    Also accepts Responses-API names (input_tokens/output_tokens, *_tokens_details) as a fallback.
+    """
+    if not isinstance(usage, dict):
+        return Usage()
+    prompt = usage.get("prompt_tokens")
+    if prompt is None:
+        prompt = usage.get("input_tokens")
+    completion = usage.get("completion_tokens")
+    if completion is None:
+        completion = usage.get("output_tokens")
+    pd = usage.get("prompt_tokens_details")
+    if not isinstance(pd, dict):
+        pd = usage.get("input_tokens_details")
+    cd = usage.get("completion_tokens_details")
+    if not isinstance(cd, dict):
+        cd = usage.get("output_tokens_details")
+    pd = pd if isinstance(pd, dict) else {}
+    cd = cd if isinstance(cd, dict) else {}
+    return Usage(
+        prompt_tokens=_int(prompt),
+        completion_tokens=_int(completion),
+        cached_tokens=_int(pd.get("cached_tokens")),
+        cache_write_tokens=_int(pd.get("cache_write_tokens") or pd.get("cache_creation_tokens")),
+        reasoning_tokens=_int(cd.get("reasoning_tokens")),
+    )

@@ -1,0 +1,112 @@
+"""One exception tree for everything the gateway reports to a caller.
+
+GatewayError
+ ├─ BadRequest (400)            invalid JSON, bad header value, missing model
+ ├─ Unauthorized (401)          missing or unknown gateway key
+ ├─ Forbidden (403)
+ ├─ NotFound (404)              unknown model / provider / record
+ ├─ PayloadTooLarge (413)
+ ├─ RateLimited (429)
+ ├─ UpstreamError (502)         provider refused, reset or sent something unreadable
+ │   └─ UpstreamTimeout (504)
+ └─ ProviderStatusError (any)   the provider answered with an error status; passed through
+
+Foreign exceptions (aiohttp, json, sqlite) are translated where they are raised,
+so the pipeline only ever handles these.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+
+class GatewayError(Exception):
+    status = 500
+    type = "server_error"
+    code: str | None = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": None,
+                          "code": self.code}}
+
+    def body_bytes(self) -> bytes:
+        return orjson.dumps(self.body())
+
+
+class BadRequest(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
+
+
+class Unauthorized(GatewayError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class Forbidden(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "forbidden"
+
+
+class NotFound(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limited"
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    type = "upstream_error"
+    code = "bad_gateway"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+
+
+class ProviderStatusError(GatewayError):
+    """The provider answered with an error status; its body is relayed as-is when it is JSON."""
+
+    type = "upstream_error"
+    code = "provider_error"
+
+    def __init__(self, status: int, message: str, raw_body: bytes | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message, status=status, headers=headers)
+        self.raw_body = raw_body
+
+    def body_bytes(self) -> bytes:
+        if self.raw_body:
+            try:
+                parsed = orjson.loads(self.raw_body)
+                if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+                    return self.raw_body
+            except orjson.JSONDecodeError:
+                pass
+        return orjson.dumps(self.body())

@@ -1,0 +1,108 @@
+"""Which misbehaviour a request asks for.
+
+A request chooses behaviours in two equivalent ways:
+
+* the ``x-fake-behavior`` header, comma-separated tokens:
+  ``x-fake-behavior: status-429, delay-200``
+* its model name, each token prefixed by ``fake-``:
+  ``gpt-4o-mini-fake-status-429`` or ``gpt-4o-fake-delay-200-fake-cached-5``
+
+Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
+
+  status-<code>      answer <code> (3 digits) with a wire-format error body
+  delay-<ms>         sleep before answering (streaming: before headers/first chunk)
+  stall-<ms>         stall mid-response (stream: after the first chunk)
+  chunk-delay-<ms>   sleep between stream chunks
+  malformed          200 whose JSON body (or one SSE event) is not JSON
+  truncated          cut the connection mid-body (stream: after two chunks, no [DONE])
+  reset              drop the connection without any response
+  fail-then-ok-<n>   first <n> requests per ``x-fake-counter-key`` get 429, then 200
+  cached-<n>         usage reports <n> cached prompt tokens
+  reasoning-<n>      usage reports <n> reasoning tokens
+  usage-<p>-<c>      force prompt tokens = <p>, completion tokens = <c>
+  tool-call          answer with a tool call (needs ``tools`` in the request)
+
+The model name is read first, then the header, so the header wins on conflicts.
+Unknown header tokens are an error (typos should not pass silently); text in a
+model name that is not a ``fake-`` token is simply part of the name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+HEADER = "x-fake-behavior"
+COUNTER_KEY_HEADER = "x-fake-counter-key"
+
+_TOKEN = (
+    r"status-(?P<status>\d{3})"
+    r"|delay-(?P<delay>\d+)"
+    r"|stall-(?P<stall>\d+)"
+    r"|chunk-delay-(?P<chunk_delay>\d+)"
+    r"|fail-then-ok-(?P<fail_then_ok>\d+)"
+    r"|cached-(?P<cached>\d+)"
+    r"|reasoning-(?P<reasoning>\d+)"
+    r"|usage-(?P<usage_p>\d+)-(?P<usage_c>\d+)"
+    r"|(?P<flag>malformed|truncated|reset|tool-call)"
+)
+_TOKEN_RE = re.compile(f"(?:{_TOKEN})")
+_MODEL_RE = re.compile(f"(?:^|(?<=[^a-z0-9]))fake-(?:{_TOKEN})(?=$|[^a-z0-9])")
+
+
+class BehaviorError(ValueError):
+    """An ``x-fake-behavior`` header token that is not in the grammar."""
+
+
+@dataclass
+class Behavior:
+    status: int | None = None
+    delay_ms: int = 0
+    stall_ms: int = 0
+    chunk_delay_ms: int | None = None
+    malformed: bool = False
+    truncated: bool = False
+    reset: bool = False
+    fail_then_ok: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    usage: tuple[int, int] | None = None
+    tool_call: bool = False
+
+    def apply(self, m: re.Match) -> None:
+        g = m.groupdict()
+        if g["status"] is not None:
+            self.status = int(g["status"])
+        elif g["delay"] is not None:
+            self.delay_ms = int(g["delay"])
+        elif g["stall"] is not None:
+            self.stall_ms = int(g["stall"])
+        elif g["chunk_delay"] is not None:
+            self.chunk_delay_ms = int(g["chunk_delay"])
+        elif g["fail_then_ok"] is not None:
+            self.fail_then_ok = int(g["fail_then_ok"])
+        elif g["cached"] is not None:
+            self.cached_tokens = int(g["cached"])
+        elif g["reasoning"] is not None:
+            self.reasoning_tokens = int(g["reasoning"])
+        elif g["usage_p"] is not None:
+            self.usage = (int(g["usage_p"]), int(g["usage_c"]))
+        else:
+            setattr(self, g["flag"].replace("-", "_"), True)
+
+
+def parse(header: str | None, model: object = None) -> Behavior:
+    """Behaviour from the model name, then the header (which wins)."""
+    b = Behavior()
+    if isinstance(model, str):
+        for m in _MODEL_RE.finditer(model.lower()):
+            b.apply(m)
+    for raw in re.split(r"[,\s]+", (header or "").strip().lower()):
+        if not raw:
+            continue
+        token = raw[5:] if raw.startswith("fake-") else raw
+        m = _TOKEN_RE.fullmatch(token)
+        if m is None:
+            raise BehaviorError(f"unknown {HEADER} token {raw!r}")
+        b.apply(m)
+    return b

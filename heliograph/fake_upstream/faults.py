@@ -1,0 +1,102 @@
+"""Wire-format-agnostic misbehaviour: delays, resets, truncation, garbage, SSE.
+
+Each wire-format module (openai_api, later anthropic/gemini) builds its own
+bodies and error shapes and uses these helpers to deliver them badly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import Callable
+
+from aiohttp import web
+
+from .behavior import COUNTER_KEY_HEADER, Behavior
+from .state import STATE_KEY
+
+# error_response(status, fast_retry) -> a ready wire-format error response
+ErrorFactory = Callable[[int, bool], web.StreamResponse]
+
+MALFORMED_BODY = b'{"id": "fake-malformed", "object": <<< this is not JSON'
+
+
+async def sleep_ms(ms: float | None) -> None:
+    if ms:
+        await asyncio.sleep(ms / 1000)
+
+
+async def preamble(request: web.Request, b: Behavior, counter_default: str,
+                   error_response: ErrorFactory) -> web.StreamResponse | None:
+    """delay, then reset / status-<code> / fail-then-ok-<n>; None means carry on."""
+    await sleep_ms(b.delay_ms)
+    if b.reset:
+        return reset_connection(request)
+    if b.status is not None:
+        return error_response(b.status, False)
+    if b.fail_then_ok is not None:
+        key = request.headers.get(COUNTER_KEY_HEADER) or counter_default
+        if request.app[STATE_KEY].bump(key) <= b.fail_then_ok:
+            return error_response(429, True)
+    return None
+
+
+def reset_connection(request: web.Request) -> web.StreamResponse:
+    """Drop the connection without a byte of response (RST where possible)."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except (AttributeError, OSError):
+            pass
+        transport.abort()
+    # Never sent: aiohttp swallows the ConnectionError writing to a closed transport.
+    return web.Response()
+
+
+def cut_connection(request: web.Request) -> None:
+    """Close after flushing what was written (FIN, so the client sees a short body)."""
+    if request.transport is not None:
+        request.transport.close()
+
+
+def malformed_json(headers: dict[str, str]) -> web.Response:
+    return web.Response(status=200, body=MALFORMED_BODY, headers=headers,
+                        content_type="application/json")
+
+
+async def send_json(request: web.Request, body: bytes, headers: dict[str, str], *,
+                    status: int = 200, truncated: bool = False,
+                    stall_ms: int = 0) -> web.StreamResponse:
+    """A JSON body, optionally cut or stalled half-way after the headers."""
+    if not truncated and not stall_ms:
+        return web.Response(status=status, body=body, headers=headers,
+                            content_type="application/json")
+    resp = web.StreamResponse(status=status, headers=headers)
+    resp.content_type = "application/json"
+    resp.content_length = len(body)
+    await resp.prepare(request)
+    half = max(1, len(body) // 2)
+    await resp.write(body[:half])
+    if truncated:
+        cut_connection(request)
+        return resp
+    await sleep_ms(stall_ms)
+    await resp.write(body[half:])
+    return resp
+
+
+async def open_sse(request: web.Request, headers: dict[str, str]) -> web.StreamResponse:
+    resp = web.StreamResponse(status=200, headers=headers)
+    resp.headers["content-type"] = "text/event-stream; charset=utf-8"
+    resp.headers["cache-control"] = "no-cache"
+    await resp.prepare(request)
+    return resp
+
+
+async def send_event(resp: web.StreamResponse, data: bytes, event: str | None = None) -> None:
+    """One SSE event, written (and so flushed) on its own."""
+    prefix = b"event: " + event.encode() + b"\n" if event else b""
+    await resp.write(prefix + b"data: " + data + b"\n\n")

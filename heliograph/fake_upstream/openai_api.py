@@ -1,0 +1,184 @@
+"""OpenAI wire format: routes (with and without the /v1 prefix) and handlers."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from . import faults
+from . import openai_format as fmt
+from .behavior import HEADER, Behavior, BehaviorError, parse
+from .state import STATE_KEY
+
+PREFIXES = ("/v1", "")
+BAD_KEY = "sk-bad"
+NO_KEY_MESSAGE = ("You didn't provide an API key. You need to provide your API key in an "
+                  "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+
+
+def register(app: web.Application) -> None:
+    for p in PREFIXES:
+        app.router.add_post(f"{p}/chat/completions", chat_completions)
+        app.router.add_post(f"{p}/embeddings", embeddings)
+        app.router.add_get(f"{p}/models", list_models)
+        app.router.add_get(f"{p}/models/{{model}}", get_model)
+
+
+# -- helpers -------------------------------------------------------------------
+
+def _headers(request: web.Request, t0: float) -> dict[str, str]:
+    return {
+        "x-request-id": "req_" + secrets.token_hex(16),
+        "openai-version": "2020-10-01",
+        "openai-organization": "fake-org",
+        "openai-processing-ms": str(max(1, round((time.monotonic() - t0) * 1000))),
+    }
+
+
+def _json(status: int, body: Any, headers: dict[str, str]) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body), headers=headers,
+                        content_type="application/json")
+
+
+def _invalid(request: web.Request, t0: float, message: str, param: str | None = None,
+             status: int = 400) -> web.Response:
+    return _json(status, fmt.error_body(message, "invalid_request_error", None, param),
+                 _headers(request, t0))
+
+
+def _error_factory(request: web.Request, t0: float) -> faults.ErrorFactory:
+    def make(status: int, fast_retry: bool) -> web.Response:
+        headers = _headers(request, t0)
+        if status == 429:
+            headers |= request.app[STATE_KEY].rate_limit_headers(0, exhausted=True)
+            headers["retry-after"] = "0" if fast_retry else "1"
+            headers["retry-after-ms"] = "10" if fast_retry else "1000"
+        return _json(status, fmt.error_for_status(status), headers)
+    return make
+
+
+def _check_auth(request: web.Request, t0: float) -> web.Response | None:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        return _json(401, fmt.error_body(NO_KEY_MESSAGE, "invalid_request_error"),
+                     _headers(request, t0))
+    if key == BAD_KEY:
+        return _json(401, fmt.error_for_status(401), _headers(request, t0))
+    return None
+
+
+async def _begin(request: web.Request, t0: float,
+                 with_body: bool) -> tuple[Any, Behavior] | web.StreamResponse:
+    """Auth, JSON body, behaviour, then the shared faults; a response ends the request."""
+    denied = _check_auth(request, t0)
+    if denied is not None:
+        return denied
+    body: Any = None
+    if with_body:
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return _invalid(request, t0, "We could not parse the JSON body of your request.")
+    model = body.get("model") if isinstance(body, dict) else request.match_info.get("model")
+    try:
+        b = parse(request.headers.get(HEADER), model)
+    except BehaviorError as exc:
+        return _invalid(request, t0, str(exc))
+    early = await faults.preamble(request, b, f"model:{model}", _error_factory(request, t0))
+    return early if early is not None else (body, b)
+
+
+async def _send(request: web.Request, t0: float, body: Any, b: Behavior,
+                tokens: int) -> web.StreamResponse:
+    headers = _headers(request, t0) | request.app[STATE_KEY].rate_limit_headers(tokens)
+    if b.malformed:
+        return faults.malformed_json(headers)
+    return await faults.send_json(request, orjson.dumps(body), headers,
+                                  truncated=b.truncated, stall_ms=b.stall_ms)
+
+
+# -- handlers ------------------------------------------------------------------
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    t0 = time.monotonic()
+    begun = await _begin(request, t0, with_body=True)
+    if isinstance(begun, web.StreamResponse):
+        return begun
+    body, b = begun
+    try:
+        fmt.validate_chat(body)
+        reply = fmt.ChatReply(body, b)
+    except fmt.InvalidRequest as exc:
+        return _invalid(request, t0, exc.message, exc.param)
+    if not body.get("stream"):
+        return await _send(request, t0, reply.completion(), b, reply.total_tokens)
+    headers = _headers(request, t0) | request.app[STATE_KEY].rate_limit_headers(
+        reply.total_tokens)
+    return await _stream(request, reply.chunks(), b, headers)
+
+
+async def _stream(request: web.Request, chunks: list[dict], b: Behavior,
+                  headers: dict[str, str]) -> web.StreamResponse:
+    gap = b.chunk_delay_ms if b.chunk_delay_ms is not None else request.app[
+        STATE_KEY].chunk_delay_ms
+    resp = await faults.open_sse(request, headers)
+    try:
+        for i, chunk in enumerate(chunks):
+            if b.truncated and i == 2:
+                faults.cut_connection(request)
+                return resp
+            await faults.send_event(resp, orjson.dumps(chunk))
+            if i == 0 and b.malformed:
+                await faults.send_event(resp, faults.MALFORMED_BODY)
+            await faults.sleep_ms(b.stall_ms if i == 0 and b.stall_ms else gap)
+        await faults.send_event(resp, b"[DONE]")
+    except ConnectionError:  # the client went away mid-stream
+        pass
+    return resp
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    t0 = time.monotonic()
+    begun = await _begin(request, t0, with_body=True)
+    if isinstance(begun, web.StreamResponse):
+        return begun
+    body, b = begun
+    try:
+        out = fmt.embeddings(body, b)
+    except fmt.InvalidRequest as exc:
+        return _invalid(request, t0, exc.message, exc.param)
+    return await _send(request, t0, out, b, out["usage"]["total_tokens"])
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    t0 = time.monotonic()
+    begun = await _begin(request, t0, with_body=False)
+    if isinstance(begun, web.StreamResponse):
+        return begun
+    return await _send(request, t0, fmt.models(), begun[1], 0)
+
+
+async def get_model(request: web.Request) -> web.StreamResponse:
+    t0 = time.monotonic()
+    begun = await _begin(request, t0, with_body=False)
+    if isinstance(begun, web.StreamResponse):
+        return begun
+    model = request.match_info["model"]
+    known = {m["id"]: m for m in fmt.models()["data"]}
+    if model not in known:
+        return _json(404, fmt.error_body(f"The model '{model}' does not exist",
+                                         "invalid_request_error", "model_not_found", "model"),
+                     _headers(request, t0))
+    return await _send(request, t0, known[model], begun[1], 0)
+
+
+def not_found(request: web.Request, status: int) -> web.Response:
+    """OpenAI-shaped answer for unknown routes / methods."""
+    return _json(status, fmt.error_body(f"Invalid URL ({request.method} {request.path})",
+                                        "invalid_request_error"),
+                 _headers(request, time.monotonic()))

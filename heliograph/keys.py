@@ -1,0 +1,43 @@
+"""Gateway keys: generated here, stored only as a SHA-256 hash, shown once.
+
+SHA-256 rather than a slow password hash: the keys are 256-bit random strings, so a fast
+hash is as safe and keeps authentication off the request path's critical budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+KEY_PREFIX = "sk-hg-"
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def display_prefix(key: str) -> str:
+    return key[: len(KEY_PREFIX) + 6]
+
+
+def ensure_admin_key(store, explicit_key: str = "") -> str | None:
+    """Make sure an admin key exists.
+
+    With `explicit_key` (HELIOGRAPH_ADMIN_KEY) that exact key is made to exist and None is
+    returned. Otherwise, on a database with no live key, a new admin key is created and
+    returned so the caller can print it once.
+    """
+    if explicit_key:
+        if store.find_key(hash_key(explicit_key)) is None:
+            store.create_key(hash_key(explicit_key), display_prefix(explicit_key),
+                             "admin (HELIOGRAPH_ADMIN_KEY)", "default", True)
+        return None
+    if store.count_keys() > 0:
+        return None
+    key = generate_key()
+    store.create_key(hash_key(key), display_prefix(key), "admin", "default", True)
+    return key

@@ -1,0 +1,102 @@
+"""The one pooled upstream HTTP client per process, and the translation of aiohttp's
+exceptions into the gateway's error tree (the only place that knows aiohttp's errors)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+
+from heliograph.errors import UpstreamError, UpstreamTimeout
+
+# Hop-by-hop and framing headers never copied between the two connections.
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+    "trailer", "transfer-encoding", "upgrade", "content-length", "content-encoding",
+    "host", "date", "server",
+})
+
+
+@dataclass
+class UpstreamResponse:
+    status: int
+    headers: dict[str, str]     # lower-case names
+    body: bytes
+
+
+class HttpClient:
+    def __init__(self, connect_timeout_s: float, read_timeout_s: float):
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        # Created lazily inside the running loop (aiohttp binds a session to its loop).
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300,
+                                             keepalive_timeout=60)
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout_s,
+                                            sock_read=self.read_timeout_s)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                                  auto_decompress=True,
+                                                  skip_auto_headers=("User-Agent",))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def request(self, method: str, url: str, headers: dict[str, str],
+                      data: bytes | None = None, provider: str = "") -> UpstreamResponse:
+        with translate_errors(provider, url):
+            async with self.session.request(method, url, headers=headers, data=data) as resp:
+                body = await resp.read()
+                return UpstreamResponse(resp.status, _lower(resp.headers), body)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, url: str, headers: dict[str, str], data: bytes,
+                     provider: str = ""):
+        """Yields (status, headers, chunks) with chunks an async iterator of raw bytes as
+        they arrive; errors while reading are translated too."""
+        with translate_errors(provider, url):
+            resp = await self.session.post(url, headers=headers, data=data)
+        try:
+            yield resp.status, _lower(resp.headers), _chunks(resp, provider, url)
+        finally:
+            resp.release()
+
+
+async def _chunks(resp: aiohttp.ClientResponse, provider: str, url: str
+                  ) -> AsyncIterator[bytes]:
+    with translate_errors(provider, url):
+        async for chunk in resp.content.iter_any():
+            yield chunk
+
+
+def _lower(headers) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+@contextlib.contextmanager
+def translate_errors(provider: str, url: str):
+    who = f"provider {provider!r}" if provider else "the provider"
+    try:
+        yield
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        raise UpstreamTimeout(f"{who} did not answer in time ({url})") from None
+    except aiohttp.ClientConnectorError as exc:
+        raise UpstreamError(f"could not connect to {who} at {url}: {exc.os_error}",
+                            code="upstream_unreachable") from None
+    except aiohttp.ServerDisconnectedError:
+        raise UpstreamError(f"{who} closed the connection without a complete answer",
+                            code="upstream_disconnected") from None
+    except aiohttp.ClientPayloadError as exc:
+        raise UpstreamError(f"{who} sent a truncated or malformed body: {exc}",
+                            code="upstream_truncated") from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamError(f"error talking to {who}: {exc.__class__.__name__}: {exc}",
+                            code="upstream_error") from None

@@ -1,0 +1,90 @@
+"""Names → providers, and a `model` field → the provider that serves it.
+
+Adapters are chosen by wire-format type, by import string, loaded on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from heliograph.config import Settings
+from heliograph.errors import BadRequest, NotFound
+from heliograph.providers.base import Provider
+from heliograph.providers.catalog import BUILTIN_PROVIDERS
+from heliograph.providers.http import HttpClient
+
+ADAPTERS: dict[str, str] = {
+    "openai": "heliograph.providers.openai:OpenAICompatible",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    provider: Provider
+    model: str          # the model name as the provider knows it
+
+
+def _load(import_string: str) -> type[Provider]:
+    module, _, attr = import_string.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+class Registry:
+    def __init__(self, settings: Settings, http: HttpClient):
+        self.settings = settings
+        self.http = http
+        self._providers: dict[str, Provider] = {}
+        # Exact model names from config (`models = [...]`) win over built-in prefixes;
+        # user-defined providers are consulted before built-in ones.
+        self._exact: dict[str, str] = {}
+        builtin_names = set(BUILTIN_PROVIDERS)
+        ordered = sorted(settings.providers.values(), key=lambda p: p.name in builtin_names)
+        for prov in ordered:
+            for model in prov.models:
+                self._exact.setdefault(model, prov.name)
+        self._prefixes: list[tuple[str, str]] = sorted(
+            ((prefix, name) for name, b in BUILTIN_PROVIDERS.items() for prefix in b.model_prefixes),
+            key=lambda item: -len(item[0]))
+
+    def provider(self, name: str) -> Provider:
+        cached = self._providers.get(name)
+        if cached is not None:
+            return cached
+        prov_settings = self.settings.providers.get(name)
+        if prov_settings is None:
+            raise NotFound(f"unknown provider {name!r}; known: "
+                           f"{', '.join(sorted(self.settings.providers))}",
+                           code="provider_not_found")
+        adapter = ADAPTERS.get(prov_settings.type)
+        if adapter is None:
+            raise BadRequest(f"provider {name!r} speaks {prov_settings.type!r}, which this "
+                             "gateway cannot talk to yet", code="unsupported_provider")
+        api_key = prov_settings.api_key or self.settings.env_provider_keys.get(name, "")
+        instance = _load(adapter)(prov_settings, api_key, self.http)
+        self._providers[name] = instance
+        return instance
+
+    def resolve(self, model: str) -> Target:
+        """`gpt-4o-mini`, `openai/gpt-4o-mini` or `gpt-4o-mini/openai`."""
+        model = model.strip()
+        if not model:
+            raise BadRequest("the model field is empty", code="model_required")
+        if "/" in model:
+            head, _, rest = model.partition("/")
+            if head in self.settings.providers and rest:
+                return Target(self.provider(head), rest)
+            rest, _, tail = model.rpartition("/")
+            if tail in self.settings.providers and rest:
+                return Target(self.provider(tail), rest)
+        name = self._exact.get(model)
+        if name is None:
+            for prefix, candidate in self._prefixes:
+                if model.startswith(prefix):
+                    name = candidate
+                    break
+        if name is None:
+            raise NotFound(f"model {model!r} is not served by any configured provider; name "
+                           "one explicitly as provider/model, or list it under "
+                           "[providers.<name>] models", code="model_not_found")
+        return Target(self.provider(name), model)

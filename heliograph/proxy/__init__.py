@@ -1,0 +1,1 @@
+"""The request path: auth → headers → route → provider → log."""

@@ -1,0 +1,124 @@
+"""One request's life as a log record: opened on arrival, closed exactly once, then handed
+to the journal (never awaited)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from heliograph import costs
+from heliograph.errors import GatewayError
+from heliograph.proxy.auth import Principal
+from heliograph.proxy.headers import RequestOptions
+from heliograph.records import new_record
+
+RATELIMIT_HEADERS = {
+    "x-ratelimit-limit-requests": "limit_requests",
+    "x-ratelimit-remaining-requests": "remaining_requests",
+    "x-ratelimit-reset-requests": "reset_requests",
+    "x-ratelimit-limit-tokens": "limit_tokens",
+    "x-ratelimit-remaining-tokens": "remaining_tokens",
+    "x-ratelimit-reset-tokens": "reset_tokens",
+    "retry-after": "retry_after",
+}
+
+
+def ratelimit_from(headers: dict[str, str]) -> dict | None:
+    found = {key: headers[name] for name, key in RATELIMIT_HEADERS.items() if name in headers}
+    return found or None
+
+
+class Exchange:
+    def __init__(self, journal, path: str):
+        self.journal = journal
+        self.t0 = time.perf_counter()
+        self.wall = time.time()
+        self.path = path
+        self.record: dict | None = None
+        self.options: RequestOptions | None = None
+        self.logged = False
+        self._attempt_t0 = 0.0
+
+    @property
+    def id(self) -> str | None:
+        return self.record["id"] if self.record else None
+
+    def open(self, principal: Principal, options: RequestOptions) -> dict:
+        self.options = options
+        rec = new_record(options.request_id or str(uuid.uuid4()), self.wall, self.path)
+        rec["organization"] = principal.organization
+        rec["key_id"] = principal.key_id
+        rec["user_id"] = options.user_id
+        rec["properties"] = options.properties
+        rec["session_id"] = options.session_id
+        rec["session_path"] = options.session_path
+        rec["session_name"] = options.session_name
+        self.record = rec
+        return rec
+
+    def set_request(self, body) -> None:
+        if self.record is not None and not self.options.omit_request:
+            self.record["request"] = body
+
+    def set_response(self, body) -> None:
+        if self.record is not None and not self.options.omit_response:
+            self.record["response"] = body
+
+    def elapsed_ms(self) -> float:
+        return round((time.perf_counter() - self.t0) * 1000, 3)
+
+    def start_attempt(self) -> None:
+        self._attempt_t0 = time.perf_counter()
+
+    def end_attempt(self, provider: str, model: str, status: int, error: str | None = None,
+                    headers: dict[str, str] | None = None) -> None:
+        rec = self.record
+        rec["attempts"].append({
+            "model": model, "provider": provider, "status": status,
+            "latency_ms": round((time.perf_counter() - self._attempt_t0) * 1000, 3),
+            "error": error})
+        rec["provider"] = provider
+        rec["model_used"] = model
+        rec["fallback_index"] = 0
+        if headers:
+            limits = ratelimit_from(headers)
+            if limits:
+                rec["ratelimit"] = limits
+
+    def set_usage(self, usage_obj, model_used: str | None = None) -> None:
+        rec = self.record
+        if model_used:
+            rec["model_used"] = model_used
+        if not isinstance(usage_obj, dict):
+            # No usage reported (e.g. a stream cut short): tokens and cost stay unknown
+            # rather than a silent 0.
+            rec["cost_known"] = False
+            return
+        usage = costs.usage_from_openai(usage_obj)
+        rec["prompt_tokens"] = usage.prompt_tokens
+        rec["completion_tokens"] = usage.completion_tokens
+        rec["total_tokens"] = usage.prompt_tokens + usage.completion_tokens
+        rec["cached_tokens"] = usage.cached_tokens
+        rec["cache_write_tokens"] = usage.cache_write_tokens
+        rec["reasoning_tokens"] = usage.reasoning_tokens
+        cost = costs.cost_of(rec["provider"] or "", rec["model_used"] or rec["model"] or "",
+                             usage)
+        rec["cost_usd"] = cost.usd
+        rec["cost_known"] = cost.known
+
+    def fail(self, error: GatewayError) -> None:
+        if self.record is not None:
+            self.record["status"] = error.status
+            self.record["error"] = error.message
+
+    def log(self, status: int, ttft_ms: float | None = None) -> None:
+        """Close the record and journal it. Called before the last byte is sent, so a
+        caller who saw a complete answer always has a record, even if we die next."""
+        if self.record is None or self.logged:
+            return
+        self.logged = True
+        rec = self.record
+        rec["status"] = status
+        rec["latency_ms"] = self.elapsed_ms()
+        rec["ttft_ms"] = ttft_ms
+        self.journal.append(rec)

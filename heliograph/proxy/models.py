@@ -1,0 +1,52 @@
+"""GET /v1/models: the union of what every usable provider lists, plus configured models."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+
+from heliograph.asgi import Request, send_error, send_json
+from heliograph.errors import GatewayError
+from heliograph.providers.base import Call
+from heliograph.providers.catalog import KEYLESS_PROVIDERS
+
+LIST_TIMEOUT_S = 5.0
+
+
+async def list_models(gw, request: Request, send) -> None:
+    try:
+        principal = await gw.auth.authenticate(request.headers)
+    except GatewayError as error:
+        await send_error(send, error)
+        return
+    settings = gw.settings
+    names = [name for name, prov in settings.providers.items()
+             if principal.provider_authorization or prov.api_key
+             or name in settings.env_provider_keys
+             or (name in KEYLESS_PROVIDERS and prov.models)]
+    call = Call({}, None, {}, principal.provider_authorization)
+    results = await asyncio.gather(*(_fetch(gw, name, call) for name in names))
+    seen: dict[str, dict] = {}
+    for name, models in zip(names, results):
+        for model in models:
+            seen.setdefault(model["id"], model)
+    created = int(time.time())
+    for name, prov in settings.providers.items():
+        for model in prov.models:
+            seen.setdefault(model, {"id": model, "object": "model", "created": created,
+                                    "owned_by": name})
+    await send_json(send, 200, {"object": "list", "data": list(seen.values())})
+
+
+async def _fetch(gw, name: str, call: Call) -> list[dict]:
+    try:
+        provider = gw.registry.provider(name)
+        reply = await asyncio.wait_for(provider.models(call), LIST_TIMEOUT_S)
+        if reply.status != 200:
+            return []
+        data = orjson.loads(reply.body).get("data") or []
+        return [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    except (GatewayError, asyncio.TimeoutError, ValueError, AttributeError):
+        return []

@@ -1,0 +1,79 @@
+"""RequestFilter → SQL WHERE clause, and the opaque pagination cursor.
+
+SQL here uses "?" placeholders; SQLStore rewrites them for drivers that want "%s".
+Every clause refers to the requests table as `r`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+
+from heliograph.store.base import RequestFilter
+
+_EQUALITY_KEYS = ("model", "provider", "status", "user_id", "session_id", "cache")
+
+
+def normalize_timestamp(value: str) -> str:
+    """Any ISO 8601 form → the stored form ('YYYY-MM-DDTHH:MM:SS.ffffffZ', UTC), so that
+    the string comparison on created_at is a time comparison. No offset means UTC."""
+    try:
+        moment = _dt.datetime.fromisoformat(value.strip())
+    except (ValueError, AttributeError):
+        raise ValueError(f"invalid timestamp {value!r}: use ISO 8601, e.g. "
+                         "2024-05-01T00:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def escape_like(text: str) -> str:
+    """Make % and _ (and the escape character itself) match literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def compile_filter(organization: str, flt: RequestFilter, like_ci: str
+                   ) -> tuple[str, list]:
+    """(WHERE body, params) for the filter, always scoped to the organization.
+    like_ci is the dialect's case-insensitive LIKE operator."""
+    clauses = ["r.organization = ?"]
+    params: list = [organization]
+    for key in _EQUALITY_KEYS:
+        value = getattr(flt, key)
+        if value is not None:
+            clauses.append(f"r.{key} = ?")
+            params.append(int(value) if key == "status" else value)
+    for name, value in (flt.properties or {}).items():
+        # IN (subquery) rather than EXISTS so the planner can start from the
+        # (organization, name, value) index when the property is selective.
+        clauses.append("r.id IN (SELECT p.request_id FROM request_properties p"
+                       " WHERE p.organization = ? AND p.name = ? AND p.value = ?)")
+        params += [organization, str(name).lower(), str(value)]
+    if flt.since:
+        clauses.append("r.created_at >= ?")
+        params.append(normalize_timestamp(flt.since))
+    if flt.until:
+        clauses.append("r.created_at < ?")
+        params.append(normalize_timestamp(flt.until))
+    if flt.q:
+        pattern = f"%{escape_like(flt.q)}%"
+        clauses.append(f"(r.request_body {like_ci} ? ESCAPE '\\'"
+                       f" OR r.response_body {like_ci} ? ESCAPE '\\')")
+        params += [pattern, pattern]
+    return " AND ".join(clauses), params
+
+
+def encode_cursor(created_at: str, request_id: str) -> str:
+    raw = f"{created_at}|{request_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """(created_at, id) of the last record of the previous page."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, request_id = raw.split("|", 1)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValueError(f"invalid cursor {cursor!r}") from None
+    return created_at, request_id

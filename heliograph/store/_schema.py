@@ -1,0 +1,176 @@
+"""The table layout both SQL stores share: versioned migrations, and the codec between a
+record dict (records.RECORD_KEYS) and a `requests` row.
+
+DDL is written once with {float}/{bigint}/{bool} placeholders that each dialect fills in.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from heliograph.records import RECORD_KEYS
+
+# Record keys kept as plain columns of the same name: everything a filter, a sort or an
+# aggregate touches, so the database can index it and analytics never parse JSON.
+SCALAR_KEYS: tuple[str, ...] = (
+    "id", "created_at", "organization", "key_id",
+    "model", "model_used", "provider", "path", "status", "error",
+    "latency_ms", "ttft_ms",
+    "prompt_tokens", "completion_tokens", "total_tokens",
+    "cached_tokens", "cache_write_tokens", "reasoning_tokens",
+    "cost_usd", "cost_known", "cost_saved_usd",
+    "user_id", "session_id", "session_path", "session_name",
+    "cache", "fallback_index", "feedback",
+)
+# SQLite has no boolean type and hands these back as 0/1.
+BOOL_KEYS = frozenset({"cost_known", "feedback"})
+# Record keys only ever read back whole: JSON text in "<key>_json".
+JSON_KEYS: tuple[str, ...] = ("properties", "attempts", "ratelimit", "scores")
+# What a NULL JSON column reads back as (new_record never leaves these None).
+JSON_EMPTY = {"properties": dict, "attempts": list, "scores": dict}
+# Bodies are JSON text too, in their own columns so listings can skip them and `q` can
+# search them.
+BODY_KEYS: tuple[str, ...] = ("request", "response")
+BODY_COLUMNS: tuple[str, ...] = ("request_body", "response_body")
+
+# Keys added to RECORD_KEYS after this layout was written are kept in extra_json, so a new
+# key is stored and returned without waiting for a migration.
+_MAPPED_KEYS = frozenset(SCALAR_KEYS + JSON_KEYS + BODY_KEYS)
+_EXTRA_KEYS = tuple(k for k in RECORD_KEYS if k not in _MAPPED_KEYS)
+
+REQUEST_COLUMNS: tuple[str, ...] = (
+    SCALAR_KEYS + tuple(f"{k}_json" for k in JSON_KEYS) + BODY_COLUMNS + ("extra_json",))
+
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS  # a stray int key must not poison a whole batch
+
+
+def dumps(value) -> str | None:
+    return None if value is None else orjson.dumps(value, option=_JSON_OPTIONS).decode()
+
+
+def loads(text: str | None):
+    return None if text is None else orjson.loads(text)
+
+
+def record_to_row(rec: dict) -> tuple:
+    """A record as a tuple in REQUEST_COLUMNS order."""
+    if not rec.get("id") or not rec.get("created_at"):
+        raise ValueError(f"record without id or created_at: {rec.get('id')!r}")
+    scalars = []
+    for key in SCALAR_KEYS:
+        value = rec.get(key)
+        if key == "cost_known":
+            value = bool(value)
+        elif key in BOOL_KEYS and value is not None:
+            value = bool(value)
+        scalars.append(value)
+    extra = {k: rec[k] for k in _EXTRA_KEYS if rec.get(k) is not None}
+    return (*scalars,
+            *(dumps(rec.get(k)) for k in JSON_KEYS),
+            *(dumps(rec.get(k)) for k in BODY_KEYS),
+            dumps(extra) if extra else None)
+
+
+def row_to_record(row) -> dict:
+    """The inverse of record_to_row: exactly RECORD_KEYS, with the types inserted."""
+    values = dict(zip(REQUEST_COLUMNS, row))
+    rec: dict = {}
+    for key in SCALAR_KEYS:
+        value = values[key]
+        rec[key] = bool(value) if key in BOOL_KEYS and value is not None else value
+    for key in JSON_KEYS:
+        value = loads(values[f"{key}_json"])
+        rec[key] = JSON_EMPTY[key]() if value is None and key in JSON_EMPTY else value
+    for key, column in zip(BODY_KEYS, BODY_COLUMNS):
+        rec[key] = loads(values[column])
+    extra = loads(values["extra_json"]) or {}
+    for key in _EXTRA_KEYS:
+        rec[key] = extra.get(key)
+    return {key: rec[key] for key in RECORD_KEYS}
+
+
+def property_rows(rec: dict) -> list[tuple]:
+    """(request_id, organization, name, value) rows for the property index. Names are
+    lower-cased because property names are case-insensitive (they arrive as headers);
+    the first spelling wins if a record has two that differ only by case."""
+    rows: dict[str, tuple] = {}
+    for name, value in (rec.get("properties") or {}).items():
+        lowered = str(name).lower()
+        if lowered not in rows and value is not None:
+            text = value if isinstance(value, str) else dumps(value)
+            rows[lowered] = (rec["id"], rec.get("organization"), lowered, text)
+    return list(rows.values())
+
+
+# (version, description, statements). Append new steps; never edit an applied one.
+MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
+    (1, "requests, request properties and gateway keys", (
+        """CREATE TABLE requests (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            organization TEXT,
+            key_id TEXT,
+            model TEXT,
+            model_used TEXT,
+            provider TEXT,
+            path TEXT,
+            status INTEGER,
+            error TEXT,
+            latency_ms {float},
+            ttft_ms {float},
+            prompt_tokens {bigint},
+            completion_tokens {bigint},
+            total_tokens {bigint},
+            cached_tokens {bigint},
+            cache_write_tokens {bigint},
+            reasoning_tokens {bigint},
+            cost_usd {float},
+            cost_known {bool} NOT NULL,
+            cost_saved_usd {float},
+            user_id TEXT,
+            session_id TEXT,
+            session_path TEXT,
+            session_name TEXT,
+            cache TEXT,
+            fallback_index INTEGER,
+            feedback {bool},
+            properties_json TEXT,
+            attempts_json TEXT,
+            ratelimit_json TEXT,
+            scores_json TEXT,
+            request_body TEXT,
+            response_body TEXT,
+            extra_json TEXT
+        )""",
+        # Listing is newest first per organization; the id breaks created_at ties.
+        "CREATE INDEX requests_org_created ON requests (organization, created_at, id)",
+        "CREATE INDEX requests_org_user ON requests (organization, user_id, created_at)",
+        "CREATE INDEX requests_org_session ON requests (organization, session_id, created_at)",
+        """CREATE TABLE request_properties (
+            request_id TEXT NOT NULL,
+            organization TEXT,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (request_id, name)
+        )""",
+        "CREATE INDEX request_properties_lookup"
+        " ON request_properties (organization, name, value)",
+        """CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            key_hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            name TEXT NOT NULL,
+            organization TEXT NOT NULL,
+            admin {bool} NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )""",
+        "CREATE INDEX api_keys_org ON api_keys (organization, created_at)",
+    )),
+]
+
+SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    description TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)"""

@@ -1,0 +1,76 @@
+"""The narrow interface the proxy writes to and the query API reads from.
+
+Every method is synchronous: the gateway calls them from a worker thread (the journal
+writer) or via asyncio.to_thread (the query API), never on the request path.
+Every read is scoped to one organization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass
+class RequestFilter:
+    """Filters shared by /api/v1/requests, /metrics and /users (PRODUCT.md "Query API")."""
+
+    model: str | None = None
+    provider: str | None = None
+    status: int | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    cache: str | None = None            # "hit" | "miss"
+    properties: dict[str, str] = field(default_factory=dict)  # names lower-cased
+    since: str | None = None            # ISO 8601 UTC, inclusive
+    until: str | None = None            # ISO 8601 UTC, exclusive
+    q: str | None = None                # substring of request or response body
+
+
+@dataclass
+class KeyRow:
+    id: str
+    organization: str
+    name: str
+    prefix: str           # first characters of the key, for display
+    admin: bool
+    created_at: str
+    revoked_at: str | None = None
+
+
+class Store(Protocol):
+    def migrate(self) -> None: ...
+    def close(self) -> None: ...
+
+    # -- log records --------------------------------------------------------------
+    def insert_records(self, records: list[dict]) -> None:
+        """Insert records (dicts with records.RECORD_KEYS). Idempotent on id: a record
+        already stored is left as it is, so replaying a journal twice is harmless."""
+
+    def get_request(self, organization: str, request_id: str) -> dict | None: ...
+
+    def list_requests(self, organization: str, flt: RequestFilter, limit: int = 50,
+                      cursor: str | None = None, with_bodies: bool = False
+                      ) -> tuple[list[dict], str | None]:
+        """Newest first. Returns (records, next_cursor or None)."""
+
+    def metrics(self, organization: str, flt: RequestFilter, group_by: str) -> dict:
+        """{"data": [{"key", "requests", "errors", "error_rate", "cost_usd",
+        "prompt_tokens", "completion_tokens", "avg_latency_ms", "p95_latency_ms",
+        "cache_hits"}], "total": {...same without key}}"""
+
+    def users(self, organization: str, flt: RequestFilter) -> list[dict]: ...
+    def user(self, organization: str, user_id: str) -> dict | None: ...
+    def session(self, organization: str, session_id: str) -> dict | None: ...
+
+    def set_feedback(self, organization: str, request_id: str, rating: bool) -> bool: ...
+    def set_score(self, organization: str, request_id: str, scores: dict) -> bool: ...
+
+    # -- gateway keys -------------------------------------------------------------
+    def create_key(self, key_hash: str, prefix: str, name: str, organization: str,
+                   admin: bool) -> KeyRow: ...
+    def find_key(self, key_hash: str) -> KeyRow | None:
+        """The live (not revoked) key with this hash."""
+    def list_keys(self, organization: str | None = None) -> list[KeyRow]: ...
+    def revoke_key(self, key_id: str, organization: str | None = None) -> bool: ...
+    def count_keys(self) -> int: ...
