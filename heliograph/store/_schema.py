@@ -1,7 +1,9 @@
 """The table layout both SQL stores share: versioned migrations, and the codec between a
 record dict (records.RECORD_KEYS) and a `requests` row.
 
-DDL is written once with {float}/{bigint}/{bool} placeholders that each dialect fills in.
+DDL is written once with {float}/{bigint}/{bool}/{sortable_text} placeholders that each
+dialect fills in. sortable_text is text that sorts byte-wise whatever the database's
+collation, so keyset pagination and time comparisons order the same on every store.
 """
 
 from __future__ import annotations
@@ -106,8 +108,8 @@ def property_rows(rec: dict) -> list[tuple]:
 MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
     (1, "requests, request properties and gateway keys", (
         """CREATE TABLE requests (
-            id TEXT PRIMARY KEY,
-            created_at TEXT NOT NULL,
+            id {sortable_text} PRIMARY KEY,
+            created_at {sortable_text} NOT NULL,
             organization TEXT,
             key_id TEXT,
             model TEXT,

@@ -1,0 +1,271 @@
+"""SQLStore: the whole Store written once over a DB-API cursor. SQLiteStore and
+PostgresStore only supply a Dialect, a transaction and a migration lock.
+
+SQL is written with "?" placeholders and rewritten to "%s" for psycopg; none of these
+statements contains a literal "?" or "%" (LIKE patterns are passed as parameters).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterator
+
+from heliograph.records import utc_iso
+from heliograph.store import _analytics
+from heliograph.store._filters import compile_filter, decode_cursor, encode_cursor
+from heliograph.store._schema import (
+    BODY_COLUMNS, MIGRATIONS, REQUEST_COLUMNS, SCHEMA_MIGRATIONS_DDL, dumps, loads,
+    property_rows, record_to_row, row_to_record)
+from heliograph.store.base import KeyRow, RequestFilter
+
+MAX_PAGE = 1000
+_FETCH_CHUNK = 5000  # rows per fetchmany when aggregating, to bound driver buffers
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    placeholder: str             # the driver's paramstyle: "?" (qmark) or "%s" (format)
+    like_ci: str                 # case-insensitive LIKE
+    lock_rows: str               # suffix locking selected rows for a read-modify-write
+    types: dict[str, str]        # DDL type names for {float}, {bigint}, {bool}, {sortable_text}
+
+
+def _columns(names, alias: str = "r", nulls: tuple[str, ...] = ()) -> str:
+    return ", ".join("NULL" if n in nulls else f"{alias}.{n}" for n in names)
+
+
+_KEY_COLUMNS = "id, organization, name, prefix, admin, created_at, revoked_at"
+_INSERT_REQUEST = (f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)})"
+                   f" VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})"
+                   " ON CONFLICT (id) DO NOTHING")
+_INSERT_PROPERTY = ("INSERT INTO request_properties (request_id, organization, name, value)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (request_id, name) DO NOTHING")
+
+
+def _key_row(row) -> KeyRow:
+    id_, organization, name, prefix, admin, created_at, revoked_at = row
+    return KeyRow(id=id_, organization=organization, name=name, prefix=prefix,
+                  admin=bool(admin), created_at=created_at, revoked_at=revoked_at)
+
+
+@lru_cache(maxsize=256)
+def _to_format_style(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+class SQLStore:
+    """Implements base.Store. Subclasses set `dialect` and `integrity_errors` and
+    implement _transaction(), close(), and optionally _lock_migrations()."""
+
+    dialect: Dialect
+    integrity_errors: tuple[type[Exception], ...] = ()
+
+    # -- what a subclass provides -------------------------------------------------
+    def _transaction(self, write: bool) -> AbstractContextManager:
+        """A cursor inside one transaction: committed on normal exit, rolled back on an
+        exception. Writes must take the write lock up front (no read→write upgrade)."""
+        raise NotImplementedError
+
+    def _lock_migrations(self, cur) -> None:
+        """Serialise concurrent migrate() calls (no-op when the transaction already does)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- plumbing -----------------------------------------------------------------
+    def _sql(self, sql: str) -> str:
+        return sql if self.dialect.placeholder == "?" else _to_format_style(sql)
+
+    def _execute(self, cur, sql: str, params=()):
+        cur.execute(self._sql(sql), params)
+        return cur
+
+    def _iter_rows(self, cur, sql: str, params) -> Iterator[tuple]:
+        self._execute(cur, sql, params)
+        while rows := cur.fetchmany(_FETCH_CHUNK):
+            yield from rows
+
+    # -- migrations ---------------------------------------------------------------
+    def migrate(self) -> None:
+        """Apply the MIGRATIONS steps not yet recorded in schema_migrations, all in one
+        transaction under a lock, so concurrent callers apply each step exactly once."""
+        with self._transaction(write=True) as cur:
+            self._lock_migrations(cur)
+            self._execute(cur, SCHEMA_MIGRATIONS_DDL)
+            applied = {row[0] for row in
+                       self._execute(cur, "SELECT version FROM schema_migrations").fetchall()}
+            for version, description, statements in MIGRATIONS:
+                if version in applied:
+                    continue
+                for statement in statements:
+                    self._execute(cur, statement.format(**self.dialect.types))
+                self._execute(cur, "INSERT INTO schema_migrations"
+                                   " (version, description, applied_at) VALUES (?, ?, ?)",
+                              (version, description, utc_iso(time.time())))
+
+    def schema_versions(self) -> list[int]:
+        """Applied migration versions, ascending (for `heliograph migrate` and tests)."""
+        with self._transaction(write=False) as cur:
+            rows = self._execute(cur, "SELECT version FROM schema_migrations"
+                                      " ORDER BY version").fetchall()
+        return [row[0] for row in rows]
+
+    # -- log records --------------------------------------------------------------
+    def insert_records(self, records: list[dict]) -> None:
+        if not records:
+            return
+        request_rows = [record_to_row(rec) for rec in records]
+        prop_rows = [row for rec in records for row in property_rows(rec)]
+        with self._transaction(write=True) as cur:
+            cur.executemany(self._sql(_INSERT_REQUEST), request_rows)
+            if prop_rows:
+                cur.executemany(self._sql(_INSERT_PROPERTY), prop_rows)
+
+    def get_request(self, organization: str, request_id: str) -> dict | None:
+        with self._transaction(write=False) as cur:
+            row = self._execute(
+                cur, f"SELECT {_columns(REQUEST_COLUMNS)} FROM requests r"
+                     " WHERE r.organization = ? AND r.id = ?",
+                (organization, request_id)).fetchone()
+        return row_to_record(row) if row else None
+
+    def list_requests(self, organization: str, flt: RequestFilter, limit: int = 50,
+                      cursor: str | None = None, with_bodies: bool = False
+                      ) -> tuple[list[dict], str | None]:
+        limit = max(1, min(int(limit), MAX_PAGE))
+        where, params = compile_filter(organization, flt, self.dialect.like_ci)
+        if cursor:
+            where += " AND (r.created_at, r.id) < (?, ?)"
+            params += list(decode_cursor(cursor))
+        columns = _columns(REQUEST_COLUMNS, nulls=() if with_bodies else BODY_COLUMNS)
+        sql = (f"SELECT {columns} FROM requests r WHERE {where}"
+               " ORDER BY r.created_at DESC, r.id DESC LIMIT ?")
+        with self._transaction(write=False) as cur:
+            rows = self._execute(cur, sql, (*params, limit + 1)).fetchall()
+        records = [row_to_record(row) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:  # one more than asked: there is a next page
+            last = records[-1]
+            next_cursor = encode_cursor(last["created_at"], last["id"])
+        return records, next_cursor
+
+    # -- analytics ----------------------------------------------------------------
+    def metrics(self, organization: str, flt: RequestFilter, group_by: str) -> dict:
+        kind, detail = _analytics.parse_group_by(group_by)
+        where, params = compile_filter(organization, flt, self.dialect.like_ci)
+        join = ""
+        if kind == "dimension":
+            group_column = f"r.{detail}"
+        elif kind == "time":
+            group_column = "r.created_at"
+        else:  # property: at most one row per (request, name), so the join adds no rows
+            join = " LEFT JOIN request_properties g ON g.request_id = r.id AND g.name = ?"
+            group_column = "g.value"
+            params = [detail, *params]
+        sql = (f"SELECT {_columns(_analytics.AGGREGATE_COLUMNS)}, {group_column}"
+               f" FROM requests r{join} WHERE {where}")
+        with self._transaction(write=False) as cur:
+            return _analytics.metrics_from_rows(self._iter_rows(cur, sql, params),
+                                                kind, detail)
+
+    def users(self, organization: str, flt: RequestFilter) -> list[dict]:
+        where, params = compile_filter(organization, flt, self.dialect.like_ci)
+        sql = (f"SELECT {_columns(_analytics.USER_COLUMNS)} FROM requests r"
+               f" WHERE {where} AND r.user_id IS NOT NULL")
+        with self._transaction(write=False) as cur:
+            return _analytics.users_from_rows(self._iter_rows(cur, sql, params))
+
+    def user(self, organization: str, user_id: str) -> dict | None:
+        found = self.users(organization, RequestFilter(user_id=user_id))
+        return found[0] if found else None
+
+    def session(self, organization: str, session_id: str) -> dict | None:
+        sql = (f"SELECT {_columns(REQUEST_COLUMNS, nulls=BODY_COLUMNS)} FROM requests r"
+               " WHERE r.organization = ? AND r.session_id = ?"
+               " ORDER BY r.created_at, r.id")
+        with self._transaction(write=False) as cur:
+            rows = self._execute(cur, sql, (organization, session_id)).fetchall()
+        return _analytics.session_tree(session_id, [row_to_record(row) for row in rows])
+
+    # -- feedback -----------------------------------------------------------------
+    def set_feedback(self, organization: str, request_id: str, rating: bool) -> bool:
+        with self._transaction(write=True) as cur:
+            self._execute(cur, "UPDATE requests SET feedback = ?"
+                               " WHERE organization = ? AND id = ?",
+                          (bool(rating), organization, request_id))
+            return cur.rowcount > 0
+
+    def set_score(self, organization: str, request_id: str, scores: dict) -> bool:
+        """Merge scores into the record's (new names added, same names replaced)."""
+        if not isinstance(scores, dict):
+            raise ValueError("scores must be an object of name → value")
+        with self._transaction(write=True) as cur:
+            row = self._execute(cur, "SELECT scores_json FROM requests"
+                                     " WHERE organization = ? AND id = ?"
+                                     + self.dialect.lock_rows,
+                                (organization, request_id)).fetchone()
+            if row is None:
+                return False
+            merged = {**(loads(row[0]) or {}), **scores}
+            self._execute(cur, "UPDATE requests SET scores_json = ?"
+                               " WHERE organization = ? AND id = ?",
+                          (dumps(merged), organization, request_id))
+            return True
+
+    # -- gateway keys -------------------------------------------------------------
+    def create_key(self, key_hash: str, prefix: str, name: str, organization: str,
+                   admin: bool) -> KeyRow:
+        key = KeyRow(id="key_" + secrets.token_hex(6), organization=organization,
+                     name=name, prefix=prefix, admin=bool(admin),
+                     created_at=utc_iso(time.time()))
+        try:
+            with self._transaction(write=True) as cur:
+                self._execute(cur, "INSERT INTO api_keys (id, key_hash, prefix, name,"
+                                   " organization, admin, created_at)"
+                                   " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                              (key.id, key_hash, prefix, name, organization, key.admin,
+                               key.created_at))
+        except self.integrity_errors:
+            raise ValueError("a key with this hash already exists") from None
+        return key
+
+    def find_key(self, key_hash: str) -> KeyRow | None:
+        with self._transaction(write=False) as cur:
+            row = self._execute(cur, f"SELECT {_KEY_COLUMNS} FROM api_keys"
+                                     " WHERE key_hash = ? AND revoked_at IS NULL",
+                                (key_hash,)).fetchone()
+        return _key_row(row) if row else None
+
+    def list_keys(self, organization: str | None = None) -> list[KeyRow]:
+        """Revoked keys included (revoked_at set), oldest first."""
+        sql = f"SELECT {_KEY_COLUMNS} FROM api_keys"
+        params: tuple = ()
+        if organization is not None:
+            sql += " WHERE organization = ?"
+            params = (organization,)
+        with self._transaction(write=False) as cur:
+            rows = self._execute(cur, sql + " ORDER BY created_at, id", params).fetchall()
+        return [_key_row(row) for row in rows]
+
+    def revoke_key(self, key_id: str, organization: str | None = None) -> bool:
+        """True if the key exists (in that organization); revoking twice keeps the
+        first revoked_at."""
+        sql = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?"
+        params: tuple = (utc_iso(time.time()), key_id)
+        if organization is not None:
+            sql += " AND organization = ?"
+            params += (organization,)
+        with self._transaction(write=True) as cur:
+            self._execute(cur, sql, params)
+            return cur.rowcount > 0
+
+    def count_keys(self) -> int:
+        """Live (not revoked) keys across all organizations."""
+        with self._transaction(write=False) as cur:
+            return self._execute(cur, "SELECT COUNT(*) FROM api_keys"
+                                      " WHERE revoked_at IS NULL").fetchone()[0]

@@ -1,0 +1,62 @@
+"""PostgresStore: the Store on PostgreSQL, with psycopg 3 (sync) and a small pool.
+
+Only this module imports psycopg, and open_store imports it only for a postgres URL, so
+SQLite deployments never load the driver.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from heliograph.store._sql import Dialect, SQLStore
+
+POSTGRES = Dialect(
+    name="postgres",
+    placeholder="%s",
+    like_ci="ILIKE",
+    lock_rows=" FOR UPDATE",
+    types={"float": "DOUBLE PRECISION", "bigint": "BIGINT", "bool": "BOOLEAN",
+           # Byte order whatever the database collation (en_US would sort differently
+           # from SQLite), and cheaper comparisons on the listing index.
+           "sortable_text": 'TEXT COLLATE "C"'},
+)
+
+# Arbitrary constant naming "heliograph schema migrations" among advisory locks.
+_MIGRATION_LOCK_ID = 0x68656C696F67
+
+
+class PostgresStore(SQLStore):
+    dialect = POSTGRES
+    integrity_errors = (psycopg.IntegrityError,)
+
+    def __init__(self, database_url: str, min_size: int = 1, max_size: int = 4,
+                 timeout_s: float = 30.0) -> None:
+        # Connect once directly so a wrong URL or password fails here with the server's
+        # message, instead of as a pool timeout on first use.
+        psycopg.connect(database_url, connect_timeout=int(timeout_s)).close()
+        self._pool = ConnectionPool(
+            database_url, min_size=min_size, max_size=max_size, timeout=timeout_s,
+            # One round trip per checkout, so a connection the server dropped (restart,
+            # idle timeout) is replaced instead of failing a writer batch.
+            check=ConnectionPool.check_connection,
+            name="heliograph-store", open=True)
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[psycopg.Cursor]:
+        # The pool's context commits on normal exit and rolls back on an exception.
+        # Writes need no explicit lock: row locks and ON CONFLICT handle concurrency.
+        with self._pool.connection() as conn:
+            with conn.cursor() as cur:
+                yield cur
+
+    def _lock_migrations(self, cur) -> None:
+        # Held until the migration transaction ends; other migrate() calls wait here and
+        # then find every step already recorded.
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_ID,))
+
+    def close(self) -> None:
+        self._pool.close()

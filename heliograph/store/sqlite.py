@@ -1,0 +1,122 @@
+"""SQLiteStore: the Store on one SQLite file, with the standard library's sqlite3.
+
+Several gateway worker processes write the same file, each from its own writer thread,
+while query-API threads read it. Hence WAL (readers never block the writer, nor it them),
+a busy timeout (writers from other processes queue instead of failing), one connection
+per thread (a sqlite3 connection must not be used by two threads at once), and
+BEGIN IMMEDIATE for every write (take the write lock up front: a deferred transaction
+that later upgrades to a write fails at once with SQLITE_BUSY rather than waiting).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from heliograph.store._sql import Dialect, SQLStore
+
+SQLITE = Dialect(
+    name="sqlite",
+    placeholder="?",
+    like_ci="LIKE",   # case-insensitive for ASCII letters only (no ICU in stdlib sqlite3)
+    lock_rows="",     # BEGIN IMMEDIATE already holds the database write lock
+    types={"float": "REAL", "bigint": "INTEGER", "bool": "INTEGER",
+           "sortable_text": "TEXT"},  # BINARY collation: byte order already
+)
+
+
+def sqlite_path(database_url: str) -> str:
+    """sqlite:///relative/path.db → relative/path.db; sqlite:////abs/path.db → /abs/path.db."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix) or len(database_url) == len(prefix):
+        raise ValueError(f"invalid SQLite url {database_url!r}: use sqlite:///path.db")
+    path = database_url[len(prefix):]
+    if path == ":memory:":
+        # Each thread has its own connection, so each would see its own empty database.
+        raise ValueError("sqlite:///:memory: is not supported: use a file path")
+    return path
+
+
+class SQLiteStore(SQLStore):
+    dialect = SQLITE
+    integrity_errors = (sqlite3.IntegrityError,)
+
+    def __init__(self, database_url: str, busy_timeout_s: float = 30.0) -> None:
+        self.path = sqlite_path(database_url)
+        parent = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(parent, exist_ok=True)
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        # Every connection opened, by thread, so close() can close them all and a new
+        # connection can close those of threads that have exited.
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._connections_lock = threading.Lock()
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: the module issues no implicit BEGINs; _transaction does.
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s,
+                               isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+        self._enable_wal(conn)
+        # FULL (not NORMAL): a committed batch must survive power loss, because the
+        # writer drops it from the journal once insert_records returns.
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        # Switching a fresh file to WAL needs an exclusive lock; when several processes
+        # open it at once one can get "database is locked" despite the busy timeout.
+        deadline = time.monotonic() + self._busy_timeout_s
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+            with self._connections_lock:
+                alive = []
+                for thread, other in self._connections:
+                    if thread.is_alive():
+                        alive.append((thread, other))
+                    else:
+                        other.close()
+                alive.append((threading.current_thread(), conn))
+                self._connections = alive
+        return conn
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[sqlite3.Cursor]:
+        conn = self._connection()
+        cur = conn.cursor()
+        try:
+            # Reads are single statements: each is its own consistent snapshot.
+            if write:
+                cur.execute("BEGIN IMMEDIATE")
+            yield cur
+            if write:
+                cur.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for _thread, conn in self._connections:
+                conn.close()
+            self._connections = []
+        self._local = threading.local()

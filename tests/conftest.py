@@ -1,0 +1,47 @@
+import os
+
+import pytest
+
+from servers import ADMIN_KEY, FakeUpstream, Gateway, postgres_database
+
+POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    server = FakeUpstream()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(request, tmp_path_factory):
+    """Every end-to-end test runs once per store."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'heliograph.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("HELIOGRAPH_TEST_POSTGRES_URL not set: PostgreSQL tests skipped")
+    url, drop = postgres_database(POSTGRES_URL)
+    yield url
+    drop()
+
+
+@pytest.fixture(scope="session")
+def gateway(upstream, database_url, tmp_path_factory):
+    """One gateway per store, shared by the tests that only read and write records."""
+    gw = Gateway(tmp_path_factory.mktemp("gw"), upstream.url, database_url)
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def openai_client(gateway):
+    import openai
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+
+
+@pytest.fixture
+def async_openai_client(gateway):
+    import openai
+    return openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key=ADMIN_KEY, max_retries=0)

@@ -1,0 +1,126 @@
+"""Every failure is an OpenAI-shaped error with the right status, is logged, and the
+gateway keeps serving."""
+
+import json
+import subprocess
+import urllib.error
+import urllib.request
+
+import openai
+import pytest
+
+from servers import ADMIN_KEY
+
+
+def post(gateway, body: bytes, headers=None, path="/v1/chat/completions"):
+    req = urllib.request.Request(gateway.url + path, data=body, method="POST", headers={
+        "Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json",
+        **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, dict(resp.headers), json.load(resp)
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), json.loads(err.read())
+
+
+def assert_openai_error(body, fragment):
+    assert set(body["error"]) >= {"message", "type", "code"}
+    assert fragment.lower() in body["error"]["message"].lower(), body
+
+
+def logged(gateway, headers, status):
+    rec = gateway.record(headers["Helicone-Id"] if "Helicone-Id" in headers
+                         else headers["helicone-id"])
+    assert rec["status"] == status and rec["error"]
+    return rec
+
+
+@pytest.mark.parametrize("body, status, fragment", [
+    (b"{not json", 400, "not valid JSON"),
+    (b"[1, 2]", 400, "JSON object"),
+    (b'{"messages": []}', 400, "model"),
+    (b'{"model": "", "messages": []}', 400, "model"),
+    (b'{"model": "no-such-model-xyz", "messages": []}', 404, "no-such-model-xyz"),
+    (b'{"model": "deepseek-chat", "messages": []}', 401, "no API key configured"),
+])
+def test_bad_requests(gateway, body, status, fragment):
+    code, headers, payload = post(gateway, body)
+    assert code == status
+    assert_openai_error(payload, fragment)
+    logged(gateway, headers, status)
+
+
+def test_oversized_body_is_413(gateway):
+    big = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "' \
+        + b"x" * (2 * 1024 * 1024) + b'"}]}'
+    code, headers, payload = post(gateway, big)
+    assert code == 413
+    assert_openai_error(payload, "limit")
+    logged(gateway, headers, 413)
+
+
+@pytest.mark.parametrize("behavior, status, fragment", [
+    ("status-500", 500, ""),
+    ("status-503", 503, ""),
+    ("status-429", 429, ""),
+    ("status-400", 400, ""),
+    ("malformed", 502, "malformed"),
+    ("truncated", 502, "truncated"),
+    ("reset", 502, "closed the connection"),
+    ("delay-5000", 504, "in time"),
+])
+def test_upstream_failures(gateway, behavior, status, fragment):
+    body = json.dumps({"model": "gpt-4o-mini",
+                       "messages": [{"role": "user", "content": "x"}]}).encode()
+    code, headers, payload = post(gateway, body, {"x-fake-behavior": behavior})
+    assert code == status, payload
+    assert_openai_error(payload, fragment)
+    rec = logged(gateway, headers, status)
+    assert rec["attempts"][0]["status"] == status
+    # ...and the gateway still serves.
+    code, _, payload = post(gateway, json.dumps(
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "ok"}]}).encode())
+    assert code == 200
+
+
+def test_upstream_429_reaches_the_sdk_as_rate_limit_error(gateway, openai_client):
+    with pytest.raises(openai.RateLimitError) as info:
+        openai_client.chat.completions.create(
+            model="gpt-4o-mini-fake-status-429", messages=[{"role": "user", "content": "x"}])
+    assert info.value.response.headers.get("retry-after")
+    rec = gateway.record(info.value.response.headers["helicone-id"])
+    assert rec["status"] == 429
+    assert rec["ratelimit"]["remaining_requests"] == "0"
+
+
+def test_unreachable_provider_is_502(gateway):
+    code, headers, payload = post(gateway, b'{"model": "down-model", "messages": []}')
+    assert code == 502
+    assert_openai_error(payload, "could not connect")
+    logged(gateway, headers, 502)
+
+
+def test_stream_timeout_mid_stream_is_reported_in_band_and_logged(gateway, openai_client):
+    with pytest.raises(Exception):
+        stream = openai_client.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "a b c"}],
+            extra_headers={"x-fake-behavior": "stall-5000"})
+        record_id = stream.headers["helicone-id"]
+        list(stream.parse())
+    rec = gateway.record(record_id)
+    assert rec["status"] == 504 and "in time" in rec["error"]
+
+
+@pytest.mark.parametrize("auth", [None, "Bearer sk-hg-wrong"])
+def test_missing_or_wrong_key_is_401_before_the_provider(gateway, upstream, auth):
+    upstream.clear()
+    args = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST",
+            gateway.url + "/v1/chat/completions", "-H", "Content-Type: application/json",
+            "-d", '{"model": "gpt-4o-mini", "messages": []}']
+    if auth:
+        args += ["-H", f"Authorization: {auth}"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    body, status = out.rsplit("\n", 1)
+    assert status == "401"
+    assert json.loads(body)["error"]["type"] == "authentication_error"
+    assert upstream.received() == []

@@ -1,0 +1,185 @@
+"""Real processes on real sockets for the end-to-end tests: the fake upstream and the
+gateway itself (`heliograph serve`), each a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+ADMIN_KEY = "sk-hg-test-admin-key-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            raise RuntimeError(f"process exited with {proc.returncode}: {out}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {port} after {timeout}s")
+
+
+class FakeUpstream:
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "heliograph.fake_upstream", "--port", str(self.port)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wait_port(self.port, self.proc)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def received(self) -> list[dict]:
+        with urllib.request.urlopen(self.url + "/_fake/requests") as resp:
+            data = json.load(resp)
+        return data["requests"] if isinstance(data, dict) else data
+
+    def clear(self) -> None:
+        urllib.request.urlopen(urllib.request.Request(self.url + "/_fake/requests",
+                                                      method="DELETE")).read()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class Gateway:
+    """`heliograph serve` in a subprocess, configured against the fake upstream."""
+
+    def __init__(self, workdir: Path, upstream_url: str, database_url: str,
+                 workers: int = 1, extra_config: str = "", env: dict | None = None):
+        self.workdir = workdir
+        self.database_url = database_url
+        self.workers = workers
+        self.port = free_port()
+        self.config_path = workdir / "heliograph.toml"
+        self.config_path.write_text(f"""
+[storage]
+database_url = "{database_url}"
+journal_dir = "{workdir / 'journal'}"
+
+[limits]
+max_body_mb = 1
+upstream_connect_timeout_s = 2
+upstream_timeout_s = 3
+
+[providers.openai]
+base_url = "{upstream_url}/v1"
+
+[providers.groq]
+base_url = "{upstream_url}/v1"
+
+[providers.mistral]
+base_url = "{upstream_url}/v1"
+
+[providers.local]
+type = "openai"
+base_url = "{upstream_url}/v1"
+models = ["llama3.2"]
+
+[providers.down]
+type = "openai"
+base_url = "http://127.0.0.1:{free_port()}/v1"
+api_key = "sk-down"
+models = ["down-model"]
+{extra_config}
+""")
+        self.env = dict(os.environ)
+        self.env.update({"HELIOGRAPH_ADMIN_KEY": ADMIN_KEY, "OPENAI_API_KEY": "sk-upstream-openai",
+                         "GROQ_API_KEY": "sk-upstream-groq", "MISTRAL_API_KEY": "sk-upstream-mistral"})
+        for var in ("HELIOGRAPH_DATABASE_URL", "HELIOGRAPH_REDIS_URL", "HELIOGRAPH_JOURNAL_DIR"):
+            self.env.pop(var, None)
+        self.env.update(env or {})
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "heliograph", *args, "--config",
+                               str(self.config_path)], capture_output=True, text=True,
+                              env=self.env, cwd=self.workdir, timeout=60)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "heliograph", "serve", "--config", str(self.config_path),
+             "--port", str(self.port), "--workers", str(self.workers)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env,
+            cwd=self.workdir, start_new_session=True)
+        wait_port(self.port, self.proc, 30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the server and every worker."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(5)
+
+    # -- the query API ---------------------------------------------------------
+    def api(self, path: str, key: str = ADMIN_KEY, method: str = "GET", body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Authorization": f"Bearer {key}",
+                                              "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.load(resp)
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def record(self, request_id: str, key: str = ADMIN_KEY, timeout: float = 10.0) -> dict:
+        """The logged record, waiting for the background writer to flush it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, body = self.api(f"/api/v1/requests/{request_id}", key)
+            if status == 200:
+                return body
+            if time.monotonic() > deadline:
+                raise AssertionError(f"record {request_id} never appeared: {status} {body}")
+            time.sleep(0.05)
+
+
+def postgres_database(base_url: str) -> tuple[str, callable]:
+    """A fresh database on the test server, and a function that drops it."""
+    import psycopg
+
+    name = "heliograph_e2e_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    prefix = base_url.rsplit("/", 1)[0]
+
+    def drop():
+        with psycopg.connect(base_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{prefix}/{name}", drop

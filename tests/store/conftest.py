@@ -1,0 +1,64 @@
+"""Fixtures for the store conformance suite: every test runs once per store.
+
+PostgreSQL tests need HELIOGRAPH_TEST_POSTGRES_URL; each test gets a fresh schema on that
+database (selected through search_path in the URL), dropped afterwards.
+"""
+
+import os
+import uuid
+
+import pytest
+
+from heliograph.records import RECORD_KEYS
+from heliograph.store import open_store
+
+POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request, tmp_path):
+    """The URL of an empty database (nothing migrated) for one store."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'heliograph.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("HELIOGRAPH_TEST_POSTGRES_URL not set")
+    import psycopg
+
+    schema = "heliograph_test_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield _with_search_path(POSTGRES_URL, schema)
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def store(store_url):
+    """A migrated store (open_store migrates)."""
+    opened = open_store(store_url)
+    yield opened
+    opened.close()
+
+
+def make_record(request_id: str, at: str = "2024-03-04T10:00:00.000000Z",
+                organization: str = "org1", **fields) -> dict:
+    """A record with every RECORD_KEYS key: new_record's defaults plus the given fields."""
+    rec = dict.fromkeys(RECORD_KEYS)
+    rec.update(id=request_id, created_at=at, organization=organization,
+               path="/v1/chat/completions", status=200, properties={}, attempts=[],
+               scores={}, cost_known=False)
+    unknown = set(fields) - set(RECORD_KEYS)
+    assert not unknown, f"not record keys: {unknown}"
+    rec.update(fields)
+    return rec
+
+
+@pytest.fixture(name="make_record")
+def make_record_fixture():
+    return make_record
