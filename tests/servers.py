@@ -97,6 +97,7 @@ base_url = "{upstream_url}/v1"
 type = "openai"
 base_url = "{upstream_url}/v1"
 models = ["llama3.2"]
+headers = {{ "x-fake-keyless" = "1" }}
 
 [providers.down]
 type = "openai"

@@ -94,6 +94,9 @@ def translate_errors(provider: str, url: str):
     except aiohttp.ServerDisconnectedError:
         raise UpstreamError(f"{who} closed the connection without a complete answer",
                             code="upstream_disconnected") from None
+    except aiohttp.ClientOSError as exc:
+        raise UpstreamError(f"the connection to {who} failed: {exc.strerror or exc}",
+                            code="upstream_connection_error") from None
     except aiohttp.ClientPayloadError as exc:
         raise UpstreamError(f"{who} sent a truncated or malformed body: {exc}",
                             code="upstream_truncated") from None

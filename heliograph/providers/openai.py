@@ -9,7 +9,7 @@ import orjson
 
 from heliograph.providers import sse
 from heliograph.providers.base import Call, Provider, StreamReply
-from heliograph.providers.catalog import KEYLESS_PROVIDERS
+from heliograph.providers.catalog import BUILTIN_PROVIDERS, KEYLESS_PROVIDERS
 from heliograph.providers.http import UpstreamResponse
 
 
@@ -18,7 +18,10 @@ class OpenAICompatible(Provider):
         headers = dict(self.settings.headers)
         headers.update(call.forward_headers)
         headers["content-type"] = "application/json"
-        if call.provider_authorization or self.api_key or self.name not in KEYLESS_PROVIDERS:
+        # Built-in cloud providers need a key; local servers (Ollama, vLLM, a user's own
+        # entry without api_key) are called without one.
+        if (call.provider_authorization or self.api_key
+                or (self.name in BUILTIN_PROVIDERS and self.name not in KEYLESS_PROVIDERS)):
             headers["authorization"] = self.credential(call)
         return headers
 

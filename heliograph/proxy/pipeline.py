@@ -255,6 +255,9 @@ async def _relay_stream(target, call: Call, exchange: Exchange, request: Request
                         state["ttft"] = exchange.elapsed_ms()
         except GatewayError as error:
             if not state["started"]:
+                if not exchange.record["attempts"]:
+                    exchange.end_attempt(provider.name, target.model, error.status,
+                                         error.message)
                 raise
             # Headers are out: tell the caller in-band, as OpenAI does, and log the failure.
             _finish_stream(exchange, acc, error.status, state["ttft"], error.message)

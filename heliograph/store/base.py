@@ -52,25 +52,45 @@ class Store(Protocol):
     def list_requests(self, organization: str, flt: RequestFilter, limit: int = 50,
                       cursor: str | None = None, with_bodies: bool = False
                       ) -> tuple[list[dict], str | None]:
-        """Newest first. Returns (records, next_cursor or None)."""
+        """Newest first. Returns (records, next_cursor or None). Bodies are None unless
+        with_bodies; limit is clamped to 1..1000. ValueError for a cursor this store did
+        not hand out or a since/until that is not ISO 8601."""
 
     def metrics(self, organization: str, flt: RequestFilter, group_by: str) -> dict:
         """{"data": [{"key", "requests", "errors", "error_rate", "cost_usd",
         "prompt_tokens", "completion_tokens", "avg_latency_ms", "p95_latency_ms",
-        "cache_hits"}], "total": {...same without key}}"""
+        "cache_hits"}], "total": {...same without key}}
 
-    def users(self, organization: str, flt: RequestFilter) -> list[dict]: ...
+        group_by: model, provider, user_id, session_id, property.<name>, hour, day, week
+        (key: the Monday), month; anything else raises ValueError. cost_usd sums only
+        cost_known records; p95 is nearest-rank."""
+
+    def users(self, organization: str, flt: RequestFilter) -> list[dict]:
+        """Per user_id, most requests first: user_id, requests, errors, error_rate,
+        cost_usd, prompt_tokens, completion_tokens, avg_latency_ms, first_seen,
+        last_seen, models ({model: count})."""
     def user(self, organization: str, user_id: str) -> dict | None: ...
-    def session(self, organization: str, session_id: str) -> dict | None: ...
+    def session(self, organization: str, session_id: str) -> dict | None:
+        """{"session_id", "name", "requests", "cost_usd", "total_tokens", "latency_ms",
+        "tree": [{"path", "name", "requests" (records without bodies, oldest first),
+        "children", "cost_usd", "total_tokens", "latency_ms" (node + descendants)}]},
+        or None when the session has no records."""
 
     def set_feedback(self, organization: str, request_id: str, rating: bool) -> bool: ...
-    def set_score(self, organization: str, request_id: str, scores: dict) -> bool: ...
+    def set_score(self, organization: str, request_id: str, scores: dict) -> bool:
+        """Merge into the record's scores. False (as for set_feedback) when the record is
+        not (yet) stored in that organization."""
 
     # -- gateway keys -------------------------------------------------------------
     def create_key(self, key_hash: str, prefix: str, name: str, organization: str,
-                   admin: bool) -> KeyRow: ...
+                   admin: bool) -> KeyRow:
+        """ValueError if a key (live or revoked) already has this hash."""
     def find_key(self, key_hash: str) -> KeyRow | None:
         """The live (not revoked) key with this hash."""
-    def list_keys(self, organization: str | None = None) -> list[KeyRow]: ...
-    def revoke_key(self, key_id: str, organization: str | None = None) -> bool: ...
-    def count_keys(self) -> int: ...
+    def list_keys(self, organization: str | None = None) -> list[KeyRow]:
+        """Revoked keys included (revoked_at set), oldest first."""
+    def revoke_key(self, key_id: str, organization: str | None = None) -> bool:
+        """False if no such key (in that organization); revoking twice is True and keeps
+        the first revoked_at."""
+    def count_keys(self) -> int:
+        """Live keys across all organizations."""

@@ -1,0 +1,540 @@
+#!/usr/bin/env python3
+"""Gateway overhead benchmark: nginx as a fixed-response fake upstream, wrk as the load.
+
+    python bench/run.py [--duration 10] [--workers 1 2] [--connections 32]
+
+For every scenario it measures, directly against nginx and through `heliograph serve`
+(N workers, request logging on):
+
+* throughput (req/s) and p50/p99 latency at --connections connections (wrk -t2),
+* p50/p99 latency at one connection (wrk -t1 -c1),
+* added p50 = gateway p50 @1 - direct p50 @1,
+* peak RSS (VmHWM) of every gateway worker process,
+* whether every request was logged (GET /api/v1/metrics total.requests vs. the number
+  of requests wrk completed plus the warm-up).
+
+Prints a markdown table and writes bench/results/latest.json. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+ADMIN_KEY = "sk-hg-bench-key"
+UPSTREAM_KEY = "sk-bench"
+WARMUP_REQUESTS = 300
+BENCH_MARK = "BENCH_JSON "
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One request shape. `headers` are sent to the gateway only (never to nginx directly,
+    e.g. Helicone-style cache headers); Authorization is added per target."""
+
+    name: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+
+CHAT_BODY = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
+
+SCENARIOS: list[Scenario] = [
+    Scenario("chat", "/v1/chat/completions", {"Content-Type": "application/json"}, CHAT_BODY),
+    # Add more as data, e.g. a cache hit path:
+    # Scenario("chat-cache-hit", "/v1/chat/completions",
+    #          {"Content-Type": "application/json", "Helicone-Cache-Enabled": "true"},
+    #          CHAT_BODY),
+]
+
+# A realistic OpenAI chat.completion response. nginx `return` interpolates `$` and
+# understands `\` escapes, and the body sits in a single-quoted string: keep it free of
+# all three.
+UPSTREAM_BODY = json.dumps({
+    "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
+    "object": "chat.completion",
+    "created": 1741569952,
+    "model": "gpt-4o-mini-2024-07-18",
+    "choices": [{
+        "index": 0,
+        "message": {
+            "role": "assistant",
+            "content": "Hello! How can I assist you today? If you have any questions or need "
+                       "help with something, feel free to ask.",
+            "refusal": None,
+            "annotations": [],
+        },
+        "logprobs": None,
+        "finish_reason": "stop",
+    }],
+    "usage": {
+        "prompt_tokens": 8,
+        "completion_tokens": 27,
+        "total_tokens": 35,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                      "accepted_prediction_tokens": 0,
+                                      "rejected_prediction_tokens": 0},
+    },
+    "service_tier": "default",
+    "system_fingerprint": "fp_06737a9306",
+}, separators=(",", ":"))
+assert not set("'$\\") & set(UPSTREAM_BODY)
+
+UPSTREAM_HEADERS = {
+    "x-request-id": "req_bench0000000000000000000000",
+    "openai-processing-ms": "312",
+    "x-ratelimit-limit-requests": "30000",
+    "x-ratelimit-remaining-requests": "29999",
+    "x-ratelimit-reset-requests": "2ms",
+    "x-ratelimit-limit-tokens": "150000000",
+    "x-ratelimit-remaining-tokens": "149999990",
+    "x-ratelimit-reset-tokens": "0s",
+}
+
+# ----------------------------------------------------------------------------- processes
+
+
+class Procs:
+    """Every child we start, stopped (TERM, then KILL) on exit, error or Ctrl-C."""
+
+    def __init__(self):
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, argv: list[str], **kw) -> subprocess.Popen:
+        # Own process group, so a Ctrl-C in the terminal reaches only us and we stop
+        # the children in order (the gateway's workers die with their supervisor's group).
+        proc = subprocess.Popen(argv, start_new_session=True, **kw)
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self, proc: subprocess.Popen, timeout: float = 15) -> None:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        # Anything left in its group (e.g. orphaned uvicorn workers) goes too.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if proc.poll() is None:
+            proc.wait(5)
+        self.procs = [(n, p) for n, p in self.procs if p is not proc]
+
+    def stop_all(self) -> None:
+        for _, proc in reversed(list(self.procs)):
+            try:
+                self.stop(proc)
+            except Exception as exc:  # keep cleaning up
+                print(f"warning: could not stop pid {proc.pid}: {exc}", file=sys.stderr)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port: int, path: str, proc: subprocess.Popen, what: str, log: Path,
+              timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}; log:\n"
+                               f"{log.read_text(errors='replace')[-4000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            conn.close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer on port {port} within {timeout}s; log:\n"
+                       f"{log.read_text(errors='replace')[-4000:]}")
+
+
+# ----------------------------------------------------------------------------- nginx
+
+
+def nginx_conf(tmp: Path, port: int) -> str:
+    headers = "\n".join(f"            add_header {k} {v} always;"
+                        for k, v in UPSTREAM_HEADERS.items())
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return f"""{user}worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    server_tokens off;
+    server {{
+        listen 127.0.0.1:{port} reuseport backlog=4096;
+        location = /v1/chat/completions {{
+            default_type application/json;
+{headers}
+            return 200 '{UPSTREAM_BODY}';
+        }}
+        location / {{ return 404; }}
+    }}
+}}
+"""
+
+
+def start_nginx(procs: Procs, tmp: Path) -> int:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(nginx_conf(tmp, port))
+    log = tmp / "nginx-stderr.log"
+    argv = [nginx, "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"]
+    if subprocess.run([nginx, "-h"], capture_output=True, text=True).stderr.find("-e ") >= 0:
+        argv[1:1] = ["-e", str(tmp / "nginx-error.log")]
+    with open(log, "wb") as fh:
+        proc = procs.start("nginx", argv, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp)
+    wait_http(port, "/", proc, "nginx", log)
+    return port
+
+
+# ----------------------------------------------------------------------------- gateway
+
+
+@dataclass
+class Gateway:
+    proc: subprocess.Popen
+    port: int
+    tmp: Path
+    workers: int
+
+
+def start_gateway(procs: Procs, tmp: Path, upstream_port: int, workers: int) -> Gateway:
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = tmp / "heliograph.toml"
+    config.write_text(
+        "[providers.openai]\n"
+        f'base_url = "http://127.0.0.1:{upstream_port}/v1"\n\n'
+        "[storage]\n"
+        f'database_url = "sqlite:///{tmp}/bench.db"\n')
+    env = dict(os.environ, OPENAI_API_KEY=UPSTREAM_KEY, HELIOGRAPH_ADMIN_KEY=ADMIN_KEY)
+    for var in ("HELIOGRAPH_CONFIG", "HELIOGRAPH_DATABASE_URL", "HELIOGRAPH_REDIS_URL",
+                "HELIOGRAPH_JOURNAL_DIR"):
+        env.pop(var, None)
+    exe = shutil.which("heliograph") or str(Path(sys.executable).parent / "heliograph")
+    argv = [exe, "serve", "--config", str(config), "--port", str(port),
+            "--workers", str(workers)]
+    log = tmp / "gateway.log"
+    with open(log, "wb") as fh:
+        proc = procs.start(f"gateway-{workers}", argv, stdout=fh, stderr=subprocess.STDOUT,
+                           cwd=tmp, env=env)
+    wait_http(port, "/healthz", proc, "heliograph serve", log, timeout=60)
+    return Gateway(proc, port, tmp, workers)
+
+
+def worker_pids(gw: Gateway) -> list[int]:
+    """The uvicorn worker processes: the serve process itself with one worker, else its
+    multiprocessing-spawned children (not the resource tracker)."""
+    if gw.workers == 1:
+        return [gw.proc.pid]
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            if ppid != gw.proc.pid:
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if "resource_tracker" not in cmdline:
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def proc_status(pid: int, field_name: str) -> int | None:
+    """A `kB` field of /proc/<pid>/status, in kB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def logged_requests(port: int) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/api/v1/metrics?group_by=model",
+                     headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"GET /api/v1/metrics -> {resp.status}: {data[:500]!r}")
+        return int(json.loads(data)["total"]["requests"])
+    finally:
+        conn.close()
+
+
+def wait_logged(port: int, expected: int, stable_s: float = 2.0, timeout: float = 60) -> int:
+    """Poll until the count stops growing (and has reached `expected`, or timeout)."""
+    deadline = time.monotonic() + timeout
+    last, since = -1, time.monotonic()
+    while True:
+        count = logged_requests(port)
+        now = time.monotonic()
+        if count != last:
+            last, since = count, now
+        elif now - since >= stable_s and (count >= expected or now >= deadline):
+            return count
+        if now >= deadline and now - since >= stable_s:
+            return count
+        time.sleep(0.25)
+
+
+# ----------------------------------------------------------------------------- load
+
+
+def lua_str(s: str) -> str:
+    return '"' + "".join(
+        {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"}.get(c, c) for c in s) + '"'
+
+
+LUA_DONE = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '%s{"requests":%d,"duration_us":%d,"bytes":%d,"connect_errors":%d,"read_errors":%d,' ..
+    '"write_errors":%d,"timeouts":%d,"non2xx":%d,"mean_us":%.1f,"max_us":%d,' ..
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d}\n',
+    MARK, summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
+    e.timeout, e.status, latency.mean, latency.max, latency:percentile(50),
+    latency:percentile(90), latency:percentile(99), latency:percentile(99.9)))
+end
+"""
+
+
+def write_lua(tmp: Path, name: str, scenario: Scenario, headers: dict[str, str]) -> Path:
+    lines = ['wrk.method = "POST"', f"wrk.path = {lua_str(scenario.path)}",
+             f"wrk.body = {lua_str(scenario.body)}", f"MARK = {lua_str(BENCH_MARK)}"]
+    lines += [f"wrk.headers[{lua_str(k)}] = {lua_str(v)}" for k, v in headers.items()]
+    path = tmp / f"{name}.lua"
+    path.write_text("\n".join(lines) + "\n" + LUA_DONE)
+    return path
+
+
+def run_wrk(port: int, script: Path, threads: int, connections: int, duration: int) -> dict:
+    wrk = shutil.which("wrk") or "/usr/bin/wrk"
+    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
+            "--latency", "-s", str(script), f"http://127.0.0.1:{port}"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr}\n{out.stdout}")
+    for line in out.stdout.splitlines():
+        if line.startswith(BENCH_MARK):
+            res = json.loads(line[len(BENCH_MARK):])
+            break
+    else:
+        raise RuntimeError(f"no {BENCH_MARK.strip()} line in wrk output:\n{out.stdout}")
+    res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
+    res["errors"] = sum(res[k] for k in ("connect_errors", "read_errors", "write_errors",
+                                         "timeouts"))
+    res["threads"], res["connections"] = threads, connections
+    return res
+
+
+def warm_up(port: int, scenario: Scenario, headers: dict[str, str], n: int) -> int:
+    """n keep-alive requests; returns how many got a 2xx (all must)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    ok = 0
+    body = scenario.body.encode()
+    for _ in range(n):
+        conn.request("POST", scenario.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        if 200 <= resp.status < 300:
+            ok += 1
+        elif ok == 0:
+            raise RuntimeError(f"warm-up POST {scenario.path} -> {resp.status}: {data[:800]!r}")
+    conn.close()
+    return ok
+
+
+def measure(port: int, script: Path, args) -> dict:
+    many = run_wrk(port, script, min(2, args.connections), args.connections, args.duration)
+    one = run_wrk(port, script, 1, 1, args.duration)
+    return {"c_many": many, "c1": one}
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def fmt_ms(us: float | None) -> str:
+    return "-" if us is None else f"{us / 1000:.2f} ms"
+
+
+def print_table(rows: list[dict], connections: int) -> str:
+    head = (f"| scenario | req/s @{connections} | p50 @{connections} | p99 @{connections} "
+            f"| p50 @1 | p99 @1 | added p50 @1 | peak RSS MB | logged/sent | non-2xx/errors |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        many, one = r["c_many"], r["c1"]
+        rss = r.get("peak_rss_mb")
+        rss_s = "-" if not rss else " / ".join(f"{x:.0f}" for x in rss)
+        log = r.get("logging")
+        if log:
+            mark = "ok" if log["match"] else "MISMATCH"
+            log_s = f"{log['logged']} / {log['sent']} ({mark})"
+        else:
+            log_s = "-"
+        bad = f"{many['non2xx'] + one['non2xx']}/{many['errors'] + one['errors']}"
+        added = r.get("added_p50_us")
+        lines.append(
+            f"| {r['label']} | {many['rps']:,.0f} | {fmt_ms(many['p50_us'])} | "
+            f"{fmt_ms(many['p99_us'])} | {fmt_ms(one['p50_us'])} | {fmt_ms(one['p99_us'])} | "
+            f"{'-' if added is None else fmt_ms(added)} | {rss_s} | {log_s} | {bad} |")
+    table = "\n".join(lines)
+    print(table)
+    return table
+
+
+def bench(args, procs: Procs, tmp: Path) -> dict:
+    scenarios = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
+    if not scenarios:
+        raise SystemExit(f"no such scenario; have {[s.name for s in SCENARIOS]}")
+    nginx_port = start_nginx(procs, tmp)
+    print(f"nginx fake upstream on :{nginx_port}", file=sys.stderr)
+    rows = []
+    for scenario in scenarios:
+        # Direct to nginx: same request, without the gateway's own headers.
+        direct_headers = {k: v for k, v in scenario.headers.items()
+                          if k.lower() in ("content-type", "accept")}
+        direct_headers["Authorization"] = f"Bearer {UPSTREAM_KEY}"
+        script = write_lua(tmp, f"{scenario.name}-direct", scenario, direct_headers)
+        warm_up(nginx_port, scenario, direct_headers, WARMUP_REQUESTS)
+        print(f"[{scenario.name}] direct ...", file=sys.stderr)
+        direct = {"label": f"{scenario.name}: direct nginx", "scenario": scenario.name,
+                  "target": "direct", **measure(nginx_port, script, args)}
+        rows.append(direct)
+
+        for workers in args.workers:
+            gw_tmp = tmp / f"gw-{scenario.name}-{workers}"
+            print(f"[{scenario.name}] gateway, {workers} worker(s) ...", file=sys.stderr)
+            gw = start_gateway(procs, gw_tmp, nginx_port, workers)
+            try:
+                headers = dict(scenario.headers, Authorization=f"Bearer {ADMIN_KEY}")
+                script = write_lua(gw_tmp, scenario.name, scenario, headers)
+                baseline = logged_requests(gw.port)
+                warm_ok = warm_up(gw.port, scenario, headers, WARMUP_REQUESTS)
+                row = {"label": f"{scenario.name}: gateway {workers}w", "scenario": scenario.name,
+                       "target": "gateway", "workers": workers,
+                       **measure(gw.port, script, args)}
+                completed = WARMUP_REQUESTS + row["c_many"]["requests"] + row["c1"]["requests"]
+                # wrk stops with up to one request in flight per connection; the gateway
+                # may (correctly) log those too, so allow that many extra.
+                in_flight = row["c_many"]["connections"] + row["c1"]["connections"]
+                logged = wait_logged(gw.port, completed) - baseline
+                row["logging"] = {
+                    "logged": logged, "sent": completed, "warmup": WARMUP_REQUESTS,
+                    "warmup_2xx": warm_ok, "in_flight_allowance": in_flight,
+                    "match": completed <= logged <= completed + in_flight,
+                    "exact": logged == completed,
+                }
+                pids = worker_pids(gw)
+                row["worker_pids"] = pids
+                row["peak_rss_mb"] = [(proc_status(p, "VmHWM") or 0) / 1024 for p in pids]
+                row["rss_now_mb"] = [(proc_status(p, "VmRSS") or 0) / 1024 for p in pids]
+                if workers > 1:
+                    sup = proc_status(gw.proc.pid, "VmHWM")
+                    row["supervisor_peak_rss_mb"] = (sup or 0) / 1024
+                row["added_p50_us"] = row["c1"]["p50_us"] - direct["c1"]["p50_us"]
+                row["added_p99_us"] = row["c1"]["p99_us"] - direct["c1"]["p99_us"]
+                rows.append(row)
+            finally:
+                procs.stop(gw.proc)
+    return {"rows": rows}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                    help="gateway worker counts to measure")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--scenario", nargs="+", default=None,
+                    help=f"only these ({', '.join(s.name for s in SCENARIOS)})")
+    ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, db)")
+    ap.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    args = ap.parse_args(argv)
+
+    procs = Procs()
+    tmp = Path(tempfile.mkdtemp(prefix="heliograph-bench-"))
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    started = time.time()
+    try:
+        result = bench(args, procs, tmp)
+    except KeyboardInterrupt:
+        print("interrupted; cleaning up", file=sys.stderr)
+        return 130
+    finally:
+        procs.stop_all()
+        if args.keep_tmp:
+            print(f"temp dir kept: {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    table = print_table(result["rows"], args.connections)
+    result.update({
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "args": {"duration": args.duration, "workers": args.workers,
+                 "connections": args.connections, "warmup": WARMUP_REQUESTS},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+        "table": table,
+    })
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
