@@ -394,6 +394,48 @@ def warm_up(port: int, scenario: Scenario, headers: dict[str, str], n: int) -> i
     return ok
 
 
+def profile(pid: int, port: int, script: Path, args, out_dir: Path, label: str) -> dict:
+    """An extra wrk run at --connections under `py-spy record` of one worker; returns the
+    wrk result and the top functions by own (leaf) time. Kept apart from the measured runs
+    because sampling slows the target."""
+    pyspy = shutil.which("py-spy")
+    if not pyspy:
+        raise RuntimeError("--profile needs py-spy (pip install py-spy)")
+    raw = out_dir / f"profile-{label}.txt"
+    rec = subprocess.Popen([pyspy, "record", "--pid", str(pid), "--format", "raw",
+                            "--nolineno", "--rate", "250", "-o", str(raw),
+                            "--duration", str(args.duration)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)  # let py-spy attach
+        res = run_wrk(port, script, min(2, args.connections), args.connections, args.duration)
+        _, err = rec.communicate(timeout=args.duration + 30)
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+            rec.wait()
+    if not raw.exists():
+        raise RuntimeError(f"py-spy wrote no profile: {err}")
+    own: dict[str, int] = {}
+    total_own: dict[str, int] = {}
+    samples = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        samples += n
+        frames = stack.split(";")
+        leaf = frames[-1]
+        own[leaf] = own.get(leaf, 0) + n
+        for frame in set(frames):
+            total_own[frame] = total_own.get(frame, 0) + n
+    top = sorted(own.items(), key=lambda kv: -kv[1])[:args.profile_top]
+    return {"wrk": res, "samples": samples, "raw": str(raw),
+            "top_own": [{"function": f, "own_pct": 100 * n / samples,
+                         "total_pct": 100 * total_own[f] / samples} for f, n in top]}
+
+
 def measure(port: int, script: Path, args) -> dict:
     many = run_wrk(port, script, min(2, args.connections), args.connections, args.duration)
     one = run_wrk(port, script, 1, 1, args.duration)
@@ -428,7 +470,7 @@ def print_table(rows: list[dict], connections: int) -> str:
             f"{fmt_ms(many['p99_us'])} | {fmt_ms(one['p50_us'])} | {fmt_ms(one['p99_us'])} | "
             f"{'-' if added is None else fmt_ms(added)} | {rss_s} | {log_s} | {bad} |")
     table = "\n".join(lines)
-    print(table)
+    print(table, flush=True)
     return table
 
 
@@ -467,6 +509,12 @@ def bench(args, procs: Procs, tmp: Path) -> dict:
                 # wrk stops with up to one request in flight per connection; the gateway
                 # may (correctly) log those too, so allow that many extra.
                 in_flight = row["c_many"]["connections"] + row["c1"]["connections"]
+                if args.profile:
+                    prof = profile(worker_pids(gw)[0], gw.port, script, args,
+                                   args.output.parent, f"{scenario.name}-{workers}w")
+                    row["profile"] = prof
+                    completed += prof["wrk"]["requests"]
+                    in_flight += prof["wrk"]["connections"]
                 logged = wait_logged(gw.port, completed) - baseline
                 row["logging"] = {
                     "logged": logged, "sent": completed, "warmup": WARMUP_REQUESTS,
@@ -497,6 +545,10 @@ def main(argv=None) -> int:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--scenario", nargs="+", default=None,
                     help=f"only these ({', '.join(s.name for s in SCENARIOS)})")
+    ap.add_argument("--profile", action="store_true",
+                    help="after the measured runs, one more wrk run under py-spy on the "
+                         "first gateway worker; prints top functions by own time")
+    ap.add_argument("--profile-top", type=int, default=15)
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, db)")
     ap.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = ap.parse_args(argv)
@@ -522,6 +574,16 @@ def main(argv=None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
     table = print_table(result["rows"], args.connections)
+    for row in result["rows"]:
+        prof = row.get("profile")
+        if prof:
+            print(f"\n{row['label']}: top {len(prof['top_own'])} by own time "
+                  f"({prof['samples']} samples, {prof['wrk']['rps']:,.0f} req/s while "
+                  f"sampled; raw stacks: {prof['raw']})")
+            print("| own % | total % | function |\n|---|---|---|")
+            for item in prof["top_own"]:
+                print(f"| {item['own_pct']:.1f} | {item['total_pct']:.1f} | "
+                      f"`{item['function']}` |")
     result.update({
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "args": {"duration": args.duration, "workers": args.workers,

@@ -33,10 +33,6 @@ class Request:
         return self._query
 
     async def body(self, limit: int) -> bytes:
-        declared = self.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"request body is larger than the {limit // (1024 * 1024)} MB"
-                                  " limit ([limits] max_body_mb)")
         chunks = []
         size = 0
         while True:
@@ -44,15 +40,34 @@ class Request:
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected()
             chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await self._discard_rest(size)
+                raise PayloadTooLarge(f"request body is larger than the "
+                                      f"{limit / (1024 * 1024):g} MB limit "
+                                      "([limits] max_body_mb)")
             if chunk:
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"request body is larger than the "
-                                          f"{limit // (1024 * 1024)} MB limit")
                 chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _discard_rest(self, size: int) -> None:
+        """Read (and drop) the rest of an oversized body, up to a bound, so a client that
+        writes its whole body before reading gets the 413 instead of a broken pipe."""
+        declared = self.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > DISCARD_LIMIT:
+            return
+        while size <= DISCARD_LIMIT:
+            message = await self.receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                return
+            size += len(message.get("body", b""))
+
+
+# An oversized body up to this size is drained before the 413 is sent; beyond it the
+# connection is simply answered and closed.
+DISCARD_LIMIT = 64 * 1024 * 1024
 
 
 class ClientDisconnected(Exception):

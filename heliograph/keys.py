@@ -7,7 +7,10 @@ hash is as safe and keeps authentication off the request path's critical budget.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+
+log = logging.getLogger("heliograph.keys")
 
 KEY_PREFIX = "sk-hg-"
 
@@ -33,8 +36,12 @@ def ensure_admin_key(store, explicit_key: str = "") -> str | None:
     """
     if explicit_key:
         if store.find_key(hash_key(explicit_key)) is None:
-            store.create_key(hash_key(explicit_key), display_prefix(explicit_key),
-                             "admin (HELIOGRAPH_ADMIN_KEY)", "default", True)
+            try:
+                store.create_key(hash_key(explicit_key), display_prefix(explicit_key),
+                                 "admin (HELIOGRAPH_ADMIN_KEY)", "default", True)
+            except ValueError:
+                # The key exists but was revoked: a revocation is not undone by a restart.
+                log.warning("HELIOGRAPH_ADMIN_KEY names a revoked key; it stays revoked")
         return None
     if store.count_keys() > 0:
         return None

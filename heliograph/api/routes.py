@@ -84,9 +84,12 @@ class QueryAPI:
             limit = _query_value(query, "limit", "50")
             if not limit.isdigit():
                 raise BadRequest("limit must be a positive integer")
-            data, cursor = await asyncio.to_thread(
-                store.list_requests, org, flt, min(max(int(limit), 1), 1000),
-                _query_value(query, "cursor"), _query_value(query, "bodies") == "true")
+            try:
+                data, cursor = await asyncio.to_thread(
+                    store.list_requests, org, flt, min(max(int(limit), 1), 1000),
+                    _query_value(query, "cursor"), _query_value(query, "bodies") == "true")
+            except ValueError as exc:
+                raise BadRequest(str(exc), code="invalid_query") from None
             return 200, {"data": data, "next_cursor": cursor}
         if resource == "requests" and len(parts) == 4:
             record = await asyncio.to_thread(store.get_request, org, parts[3])
@@ -101,7 +104,11 @@ class QueryAPI:
             except ValueError as exc:
                 raise BadRequest(str(exc), code="invalid_group_by") from None
         if resource == "users" and len(parts) == 3:
-            return 200, {"data": await asyncio.to_thread(store.users, org, parse_filter(query))}
+            try:
+                users = await asyncio.to_thread(store.users, org, parse_filter(query))
+            except ValueError as exc:
+                raise BadRequest(str(exc), code="invalid_query") from None
+            return 200, {"data": users}
         if resource == "users" and len(parts) == 4:
             user = await asyncio.to_thread(store.user, org, parts[3])
             if user is None:

@@ -253,9 +253,9 @@ class SQLStore:
         return [_key_row(row) for row in rows]
 
     def revoke_key(self, key_id: str, organization: str | None = None) -> bool:
-        """True if the key exists (in that organization); revoking twice keeps the
-        first revoked_at."""
-        sql = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?"
+        """True if a live key with this id (in that organization) was revoked now;
+        False for an unknown or already revoked key."""
+        sql = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
         params: tuple = (utc_iso(time.time()), key_id)
         if organization is not None:
             sql += " AND organization = ?"

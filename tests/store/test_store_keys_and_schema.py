@@ -41,7 +41,7 @@ def test_key_lifecycle(store):
     assert store.count_keys() == 2
     (revoked,) = [k for k in store.list_keys("org1") if k.id == user.id]
     assert revoked.revoked_at is not None
-    assert store.revoke_key(user.id) is True                         # again: still known
+    assert store.revoke_key(user.id) is False                        # already revoked
     assert store.list_keys("org1")[1].revoked_at == revoked.revoked_at
     assert store.revoke_key("key_000000000000") is False
     assert store.revoke_key(other.id) is True                        # no org: any key
