@@ -41,6 +41,7 @@ ADMIN_KEY = "sk-hg-bench-key"
 UPSTREAM_KEY = "sk-bench"
 WARMUP_REQUESTS = 300
 BENCH_MARK = "BENCH_JSON "
+NOISY_CORES = 0.15
 
 # ----------------------------------------------------------------------------- scenarios
 
@@ -357,11 +358,77 @@ def write_lua(tmp: Path, name: str, scenario: Scenario, headers: dict[str, str])
     return path
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _busy_jiffies() -> int:
+    """All CPUs' non-idle time since boot (/proc/stat)."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    return values[0] + values[1] + values[2]  # user, nice, system (not irq/softirq)
+
+
+def _tree_jiffies() -> int:
+    """CPU used by this process and everything it started (live and reaped)."""
+    stats: dict[int, tuple[int, int]] = {}  # pid -> (ppid, jiffies)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2:].split()
+        # utime stime cutime cstime are fields 14-17 (1-based), i.e. 11-14 after "state".
+        stats[int(entry.name)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, (0, 0))[1]
+        todo.extend(children.get(pid, ()))
+    return total
+
+
+def other_cpu(seconds: float) -> float:
+    """Cores used by processes not ours over the next `seconds`."""
+    busy0, tree0, t0 = _busy_jiffies(), _tree_jiffies(), time.monotonic()
+    time.sleep(seconds)
+    busy1, tree1, t1 = _busy_jiffies(), _tree_jiffies(), time.monotonic()
+    return max(0.0, ((busy1 - busy0) - (tree1 - tree0)) / CLK_TCK / (t1 - t0))
+
+
+WAIT_QUIET = 0.0  # set from --wait-quiet
+
+
+def wait_quiet() -> None:
+    """On a shared machine, wait (up to WAIT_QUIET s) until others leave the CPUs alone."""
+    if WAIT_QUIET <= 0:
+        return
+    deadline = time.monotonic() + WAIT_QUIET
+    while (load := other_cpu(1.0)) > NOISY_CORES:
+        if time.monotonic() >= deadline:
+            print(f"warning: machine still busy ({load:.2f} other cores); measuring anyway",
+                  file=sys.stderr)
+            return
+        print(f"waiting for a quiet machine ({load:.2f} other cores busy) ...",
+              file=sys.stderr)
+
+
 def run_wrk(port: int, script: Path, threads: int, connections: int, duration: int) -> dict:
     wrk = shutil.which("wrk") or "/usr/bin/wrk"
     argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
             "--latency", "-s", str(script), f"http://127.0.0.1:{port}"]
+    wait_quiet()
+    busy0, tree0, t0 = _busy_jiffies(), _tree_jiffies(), time.monotonic()
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    busy1, tree1, t1 = _busy_jiffies(), _tree_jiffies(), time.monotonic()
+    # CPU that processes other than ours used meanwhile (in cores): the machine is shared,
+    # and anything above ~0.1 makes the numbers suspect.
+    other_cores = max(0.0, ((busy1 - busy0) - (tree1 - tree0)) / CLK_TCK / (t1 - t0))
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr}\n{out.stdout}")
     for line in out.stdout.splitlines():
@@ -374,6 +441,11 @@ def run_wrk(port: int, script: Path, threads: int, connections: int, duration: i
     res["errors"] = sum(res[k] for k in ("connect_errors", "read_errors", "write_errors",
                                          "timeouts"))
     res["threads"], res["connections"] = threads, connections
+    res["other_cpu_cores"] = round(other_cores, 3)
+    if other_cores > NOISY_CORES:
+        print(f"warning: other processes used {other_cores:.2f} cores during the "
+              f"{connections}-connection run on :{port}; numbers are suspect",
+              file=sys.stderr)
     return res
 
 
@@ -451,7 +523,8 @@ def fmt_ms(us: float | None) -> str:
 
 def print_table(rows: list[dict], connections: int) -> str:
     head = (f"| scenario | req/s @{connections} | p50 @{connections} | p99 @{connections} "
-            f"| p50 @1 | p99 @1 | added p50 @1 | peak RSS MB | logged/sent | non-2xx/errors |")
+            f"| p50 @1 | p99 @1 | added p50 @1 | peak RSS MB | logged/sent | non-2xx/errors "
+            f"| other CPU |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         many, one = r["c_many"], r["c1"]
@@ -468,7 +541,8 @@ def print_table(rows: list[dict], connections: int) -> str:
         lines.append(
             f"| {r['label']} | {many['rps']:,.0f} | {fmt_ms(many['p50_us'])} | "
             f"{fmt_ms(many['p99_us'])} | {fmt_ms(one['p50_us'])} | {fmt_ms(one['p99_us'])} | "
-            f"{'-' if added is None else fmt_ms(added)} | {rss_s} | {log_s} | {bad} |")
+            f"{'-' if added is None else fmt_ms(added)} | {rss_s} | {log_s} | {bad} | "
+            f"{max(many['other_cpu_cores'], one['other_cpu_cores']):.2f} |")
     table = "\n".join(lines)
     print(table, flush=True)
     return table
@@ -549,9 +623,14 @@ def main(argv=None) -> int:
                     help="after the measured runs, one more wrk run under py-spy on the "
                          "first gateway worker; prints top functions by own time")
     ap.add_argument("--profile-top", type=int, default=15)
+    ap.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                    help="before each wrk run, wait up to this long for other processes "
+                         f"to use < {NOISY_CORES} cores (shared machines)")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, db)")
     ap.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = ap.parse_args(argv)
+    global WAIT_QUIET
+    WAIT_QUIET = args.wait_quiet
 
     procs = Procs()
     tmp = Path(tempfile.mkdtemp(prefix="heliograph-bench-"))

@@ -62,6 +62,9 @@ class JournalWriter:
             segment = self._failed[0]
             try:
                 self.store.insert_records(segment.records)
+            except ValueError:
+                # A record the store rejects as data (not an outage): keep the good ones.
+                self._insert_one_by_one(segment.records)
             except Exception:  # the database is down or refused: keep the segment, retry
                 log.exception("writing %d records failed; will retry", len(segment.records))
                 return False
@@ -69,6 +72,14 @@ class JournalWriter:
             segment.discard()
             self._failed.pop(0)
         return True
+
+    def _insert_one_by_one(self, records: list[dict]) -> None:
+        for record in records:
+            try:
+                self.store.insert_records([record])
+            except ValueError:
+                log.error("dropping a record the store cannot accept: %r",
+                          {k: record.get(k) for k in ("id", "created_at", "path")})
 
     def replay_orphans(self) -> int:
         """Insert records left by a process that died before its writer caught up."""
