@@ -23,7 +23,6 @@ import http.client
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import socket
@@ -639,6 +638,8 @@ def main(argv=None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    # Even when started with SIGINT ignored (e.g. `&` in a script), Ctrl-C/kill -INT cleans up.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.time()
     try:
         result = bench(args, procs, tmp)

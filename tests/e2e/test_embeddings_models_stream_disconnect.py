@@ -1,0 +1,58 @@
+"""Embeddings, the model list, and a caller that leaves mid-stream."""
+
+import socket
+import time
+
+import openai
+
+from servers import ADMIN_KEY
+
+
+def test_embeddings_through_the_sdk(gateway, openai_client):
+    raw = openai_client.embeddings.with_raw_response.create(
+        model="text-embedding-3-small", input=["one", "two words"])
+    result = raw.parse()
+    assert [d.index for d in result.data] == [0, 1]
+    assert all(len(d.embedding) == 8 for d in result.data)
+    rec = gateway.record(raw.headers["helicone-id"])
+    assert rec["path"] == "/v1/embeddings" and rec["status"] == 200
+    assert rec["prompt_tokens"] == result.usage.prompt_tokens > 0
+    assert rec["cost_known"] is True and rec["cost_usd"] > 0
+    assert rec["request"]["input"] == ["one", "two words"]
+
+
+def test_models_lists_the_providers_models(gateway, openai_client):
+    ids = {m.id for m in openai_client.models.list()}
+    assert {"gpt-4o-mini", "text-embedding-3-small", "llama3.2"} <= ids
+
+
+def test_models_needs_a_key(gateway):
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-hg-wrong", max_retries=0)
+    try:
+        client.models.list()
+    except openai.AuthenticationError:
+        return
+    raise AssertionError("models listed without a valid key")
+
+
+def test_client_disconnect_mid_stream_is_logged_with_what_was_received(gateway):
+    body = (b'{"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", '
+            b'"content": "one two three four five six seven eight nine ten"}]}')
+    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+               b"Authorization: Bearer " + ADMIN_KEY.encode() + b"\r\n"
+               b"Content-Type: application/json\r\nx-fake-behavior: chunk-delay-300\r\n"
+               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    sock = socket.create_connection(("127.0.0.1", gateway.port))
+    sock.sendall(request)
+    received = b""
+    while received.count(b"data: ") < 3:
+        received += sock.recv(65536)
+    sock.close()
+    head = received.split(b"\r\n\r\n", 1)[0].decode()
+    record_id = [line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                 if line.lower().startswith("helicone-id:")][0]
+    rec = gateway.record(record_id)
+    assert rec["status"] == 499 and "disconnected" in rec["error"]
+    content = rec["response"]["choices"][0]["message"]["content"]
+    assert content.startswith("Echo: ") and "ten" not in content
+    assert rec["latency_ms"] < 3000
