@@ -32,6 +32,9 @@ class Gateway:
     http: HttpClient
     registry: Registry
     auth: Authenticator
+    # Wired when shared state is available (proxy/cache.py, proxy/ratelimit.py).
+    cache: object | None = None
+    ratelimits: object | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> "Gateway":

@@ -71,7 +71,7 @@ class Exchange:
         self._attempt_t0 = time.perf_counter()
 
     def end_attempt(self, provider: str, model: str, status: int, error: str | None = None,
-                    headers: dict[str, str] | None = None) -> None:
+                    headers: dict[str, str] | None = None, index: int = 0) -> None:
         rec = self.record
         rec["attempts"].append({
             "model": model, "provider": provider, "status": status,
@@ -79,7 +79,7 @@ class Exchange:
             "error": error})
         rec["provider"] = provider
         rec["model_used"] = model
-        rec["fallback_index"] = 0
+        rec["fallback_index"] = index
         if headers:
             limits = ratelimit_from(headers)
             if limits:

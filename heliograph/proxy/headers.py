@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from heliograph.errors import BadRequest
 
 PROPERTY_PREFIX = "helicone-property-"
+DEFAULT_FALLBACK_CODES = frozenset({429, 500, 502, 503, 504})
+DEFAULT_CACHE_TTL_S = 7 * 24 * 3600
+MAX_CACHE_TTL_S = 365 * 24 * 3600
+MAX_CACHE_BUCKET = 20
 TRUE_VALUES = frozenset({"true", "1", "yes", "on"})
 FALSE_VALUES = frozenset({"false", "0", "no", "off", ""})
 
@@ -26,6 +30,23 @@ class RequestOptions:
     omit_request: bool = False
     omit_response: bool = False
     stream_usage: bool = True
+    # Retries (Helicone-Retry-*): off unless enabled; delays in milliseconds.
+    retry_enabled: bool = False
+    retry_num: int = 3
+    retry_factor: float = 2.0
+    retry_min_ms: float = 1000.0
+    retry_max_ms: float = 10000.0
+    # Fallbacks (Helicone-Fallback-*): models tried after the request's own.
+    fallback_models: list[str] = field(default_factory=list)
+    fallback_codes: frozenset[int] = DEFAULT_FALLBACK_CODES
+    # Cache (Helicone-Cache-*).
+    cache_enabled: bool = False
+    cache_ttl_s: int = DEFAULT_CACHE_TTL_S
+    cache_bucket_max: int = 1
+    cache_seed: str | None = None
+    cache_ignore_keys: list[str] = field(default_factory=list)
+    # Rate-limit policies (Helicone-RateLimit-Policy), parsed by proxy/ratelimit.py.
+    ratelimit_policy: str | None = None
 
 
 def _flag(headers: dict[str, str], name: str, default: bool = False) -> bool:
@@ -73,4 +94,88 @@ def parse(headers: dict[str, str]) -> RequestOptions:
     opts.omit_request = _flag(headers, "helicone-omit-request")
     opts.omit_response = _flag(headers, "helicone-omit-response")
     opts.stream_usage = _flag(headers, "helicone-stream-usage", True)
+    _parse_retry(headers, opts)
+    _parse_fallback(headers, opts)
+    _parse_cache(headers, opts)
+    opts.ratelimit_policy = headers.get("helicone-ratelimit-policy") or None
     return opts
+
+
+def _number(headers: dict[str, str], name: str, default: float, low: float, high: float,
+            integer: bool = False) -> float:
+    value = headers.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value) if integer else float(value)
+    except ValueError:
+        raise BadRequest(f"header {name} must be a number, got {value!r}",
+                         code="invalid_header") from None
+    if not low <= number <= high:
+        raise BadRequest(f"header {name} must be between {low:g} and {high:g}, got {value!r}",
+                         code="invalid_header")
+    return number
+
+
+def _parse_retry(headers: dict[str, str], opts: RequestOptions) -> None:
+    opts.retry_enabled = _flag(headers, "helicone-retry-enabled")
+    if not opts.retry_enabled:
+        return
+    opts.retry_num = int(_number(headers, "helicone-retry-num", 3, 0, 10, integer=True))
+    opts.retry_factor = _number(headers, "helicone-retry-factor", 2, 1, 10)
+    opts.retry_min_ms = _number(headers, "helicone-retry-min-timeout", 1000, 0, 600_000)
+    opts.retry_max_ms = _number(headers, "helicone-retry-max-timeout", 10000, 0, 600_000)
+    if opts.retry_max_ms < opts.retry_min_ms:
+        opts.retry_max_ms = opts.retry_min_ms
+
+
+def split_list(value: str) -> list[str]:
+    """`a,b`, `a, b` and `"a","b"` all mean [a, b]."""
+    return [item.strip().strip('"').strip() for item in value.split(",")
+            if item.strip().strip('"').strip()]
+
+
+def _parse_fallback(headers: dict[str, str], opts: RequestOptions) -> None:
+    models = headers.get("helicone-fallback-model")
+    if models is not None:
+        opts.fallback_models = split_list(models)
+    codes = headers.get("helicone-fallback-oncodes")
+    if codes is not None:
+        parsed = set()
+        for item in split_list(codes):
+            if not item.isdigit() or not 400 <= int(item) <= 599:
+                raise BadRequest(f"Helicone-Fallback-OnCodes must list HTTP error codes "
+                                 f"(400-599), got {codes!r}", code="invalid_header")
+            parsed.add(int(item))
+        opts.fallback_codes = frozenset(parsed)
+
+
+def _parse_cache(headers: dict[str, str], opts: RequestOptions) -> None:
+    opts.cache_enabled = _flag(headers, "helicone-cache-enabled")
+    if not opts.cache_enabled:
+        return
+    opts.cache_ttl_s = _cache_ttl(headers.get("cache-control"))
+    opts.cache_bucket_max = int(_number(headers, "helicone-cache-bucket-max-size", 1, 1,
+                                        MAX_CACHE_BUCKET, integer=True))
+    opts.cache_seed = headers.get("helicone-cache-seed") or None
+    ignore = headers.get("helicone-cache-ignore-keys")
+    if ignore:
+        opts.cache_ignore_keys = split_list(ignore)
+
+
+def _cache_ttl(cache_control: str | None) -> int:
+    """`s-maxage` over `max-age`; default 7 days; clamped to 365 days."""
+    if not cache_control:
+        return DEFAULT_CACHE_TTL_S
+    found: dict[str, int] = {}
+    for directive in cache_control.split(","):
+        name, _, value = directive.strip().partition("=")
+        name = name.strip().lower()
+        if name in ("max-age", "s-maxage"):
+            value = value.strip().strip('"')
+            if not value.isdigit():
+                raise BadRequest(f"Cache-Control {name} must be a whole number of seconds, "
+                                 f"got {value!r}", code="invalid_header")
+            found[name] = int(value)
+    ttl = found.get("s-maxage", found.get("max-age", DEFAULT_CACHE_TTL_S))
+    return min(ttl, MAX_CACHE_TTL_S)

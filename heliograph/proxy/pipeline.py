@@ -1,33 +1,35 @@
 """The request path, top to bottom:
 
-    principal = authenticate(headers)          # 401 before anything reaches a provider
-    options   = headers.parse(...)             # a bad header value is a 400 here
-    body      = read + parse JSON               # 413 / 400
-    target    = registry.resolve(model)         # 404 unknown model / provider
-    reply     = provider.chat(...)              # 502 / 504 on transport failure
-    journal the record, then send the last byte
+    principal = authenticate(headers)          401 before anything reaches a provider
+    options   = headers.parse(...)             a bad header value is a 400 here
+    body      = read + parse JSON               413 / 400
+    limits    = ratelimit.check(...)            429 over a policy
+    hit       = cache.lookup(...)               a hit is answered and logged here
+    answer    = routing.send(chain, ...)        fallback chain; retries inside
+    journal the record, send the last byte, store the answer in the cache afterwards
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import orjson
 
-from heliograph.asgi import ClientDisconnected, Request, encode_headers, send_bytes, send_error
-from heliograph.errors import BadRequest, GatewayError, ProviderStatusError, UpstreamError
+from heliograph.asgi import ClientDisconnected, Request, encode_headers, send_bytes
+from heliograph.errors import BadRequest, GatewayError, UpstreamError
 from heliograph.providers.base import Call
 from heliograph.providers.http import HOP_BY_HOP
-from heliograph.providers.sse import frame
 from heliograph.proxy import headers as helicone_headers
+from heliograph.proxy import routing
 from heliograph.proxy.exchange import Exchange
+from heliograph.proxy.fronts import OPENAI
+from heliograph.proxy.routing import RELAYED_PREFIXES, Opened
 from heliograph.proxy.streaming import StreamAccumulator
 
 # Caller headers that never go upstream: ours, credentials, and what aiohttp sets itself.
 NOT_FORWARDED = HOP_BY_HOP | {"authorization", "x-api-key", "cookie", "content-type",
-                              "accept-encoding", "accept"}
-# Provider response headers relayed to the caller besides content-type.
-RELAYED_PREFIXES = ("x-ratelimit-", "retry-after", "openai-", "x-request-id", "anthropic-")
+                              "accept-encoding", "accept", "cache-control"}
 
 
 def forward_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -35,12 +37,9 @@ def forward_headers(headers: dict[str, str]) -> dict[str, str]:
             if k not in NOT_FORWARDED and not k.startswith("helicone-")}
 
 
-def relayed_headers(upstream: dict[str, str], record_id: str) -> list[tuple[bytes, bytes]]:
-    out = [(b"helicone-id", record_id.encode())]
-    for name, value in upstream.items():
-        if name.startswith(RELAYED_PREFIXES):
-            out.append((name.encode("latin-1"), value.encode("latin-1")))
-    return out
+def relayed_headers(upstream: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in upstream.items()
+            if k.startswith(RELAYED_PREFIXES)]
 
 
 def parse_body(raw: bytes) -> dict:
@@ -61,241 +60,267 @@ def require_model(body: dict) -> str:
     return model
 
 
-def user_from(body: dict, exchange: Exchange) -> None:
-    rec = exchange.record
-    if rec["user_id"] is None and isinstance(body.get("user"), str) and body["user"]:
-        rec["user_id"] = body["user"]
+class Flow:
+    """One proxied request: what every step needs, in one place."""
+
+    def __init__(self, gw, request: Request, send, front, kind: str):
+        self.gw = gw
+        self.request = request
+        self.send = send
+        self.front = front
+        self.kind = kind            # "chat" | "embeddings": the provider method
+        self.exchange = Exchange(gw.journal, request.path)
+        self.principal = None
+        self.body: dict = {}        # as the caller sent it
+        self.openai_body: dict = {}
+        self.raw: bytes | None = None
+        self.extra_headers: list[tuple[bytes, bytes]] = []
+
+    @property
+    def options(self):
+        return self.exchange.options
+
+    def response_headers(self, upstream: dict[str, str]) -> list[tuple[bytes, bytes]]:
+        out = [(b"helicone-id", self.exchange.id.encode())]
+        out += relayed_headers(upstream)
+        out += self.extra_headers
+        return out
+
+    async def fail(self, error: GatewayError) -> None:
+        exchange = self.exchange
+        exchange.fail(error)
+        headers = encode_headers(error.headers)
+        if exchange.record is not None:
+            exchange.log(error.status)
+            headers.append((b"helicone-id", exchange.id.encode()))
+        headers += self.extra_headers
+        await send_bytes(self.send, error.status, self.front.error_body(error), headers)
 
 
-async def _fail(send, exchange: Exchange, error: GatewayError) -> None:
-    exchange.fail(error)
-    extra = []
-    if exchange.record is not None:
-        exchange.log(error.status)
-        extra.append((b"helicone-id", exchange.id.encode()))
-    await send_error(send, error, extra)
-
-
-async def _begin(gw, request: Request, send, exchange: Exchange, allow_x_api_key=False):
-    """Auth, headers, body. Returns (principal, parsed body) or None when answered."""
-    try:
-        principal = await gw.auth.authenticate(request.headers, allow_x_api_key)
-    except GatewayError as error:
-        # No record: an unauthenticated caller must not be able to write to the log.
-        await send_error(send, error)
-        return None
-    try:
-        options = helicone_headers.parse(request.headers)
-    except GatewayError as error:
-        # The record is still opened (with what can be trusted) so the 400 is logged.
-        exchange.open(principal, helicone_headers.RequestOptions())
-        await _fail(send, exchange, error)
-        return None
-    exchange.open(principal, options)
-    try:
-        raw = await request.body(gw.settings.max_body_bytes)
-        try:
-            body = parse_body(raw)
-        except GatewayError:
-            exchange.set_request(raw.decode("utf-8", "replace"))
-            raise
-        exchange.set_request(body)
-        exchange.record["model"] = require_model(body)
-        user_from(body, exchange)
-    except ClientDisconnected:
-        return None
-    except GatewayError as error:
-        await _fail(send, exchange, error)
-        return None
-    return principal, body, raw
-
-
-async def chat_completions(gw, request: Request, send) -> None:
-    exchange = Exchange(gw.journal, request.path)
-    begun = await _begin(gw, request, send, exchange)
-    if begun is None:
-        return
-    principal, body, raw = begun
-    try:
-        target = gw.registry.resolve(body["model"])
-        call_body, call_raw = body, raw
-        stream = body.get("stream") is True
-        strip_usage = False
-        if target.model != body["model"]:
-            call_body = dict(body, model=target.model)
-            call_raw = None
-        if stream and exchange.options.stream_usage:
-            stream_options = body.get("stream_options") or {}
-            if not stream_options.get("include_usage"):
-                call_body = dict(call_body,
-                                 stream_options=dict(stream_options, include_usage=True))
-                call_raw = None
-                strip_usage = True
-        call = Call(call_body, call_raw, forward_headers(request.headers),
-                    principal.provider_authorization)
-        if stream:
-            await _relay_stream(target, call, exchange, request, send, strip_usage)
-        else:
-            await _relay_json(target, call, exchange, send, target.provider.chat)
-    except GatewayError as error:
-        if not exchange.logged:
-            await _fail(send, exchange, error)
+async def chat_completions(gw, request: Request, send, front=OPENAI) -> None:
+    await _proxy(Flow(gw, request, send, front, "chat"))
 
 
 async def embeddings(gw, request: Request, send) -> None:
-    exchange = Exchange(gw.journal, request.path)
-    begun = await _begin(gw, request, send, exchange)
-    if begun is None:
+    await _proxy(Flow(gw, request, send, OPENAI, "embeddings"))
+
+
+async def _proxy(flow: Flow) -> None:
+    if not await _begin(flow):
         return
-    principal, body, raw = begun
     try:
-        target = gw.registry.resolve(body["model"])
-        call_body, call_raw = body, raw
-        if target.model != body["model"]:
-            call_body, call_raw = dict(body, model=target.model), None
-        call = Call(call_body, call_raw, forward_headers(request.headers),
-                    principal.provider_authorization)
-        await _relay_json(target, call, exchange, send, target.provider.embeddings)
+        await _answer(flow)
     except GatewayError as error:
-        if not exchange.logged:
-            await _fail(send, exchange, error)
+        if not flow.exchange.logged:
+            await flow.fail(error)
 
 
-async def _relay_json(target, call: Call, exchange: Exchange, send, method) -> None:
-    provider = target.provider
-    exchange.start_attempt()
+async def _begin(flow: Flow) -> bool:
+    """Auth, headers, body. False when the request was already answered."""
+    gw, request, exchange = flow.gw, flow.request, flow.exchange
     try:
-        reply = await method(call)
+        flow.principal = await gw.auth.authenticate(request.headers, flow.front.allow_x_api_key)
     except GatewayError as error:
-        exchange.end_attempt(provider.name, target.model, error.status, error.message)
-        raise
-    if reply.status >= 400:
-        message = _upstream_message(reply.body, reply.status, provider.name)
-        exchange.end_attempt(provider.name, target.model, reply.status, message, reply.headers)
-        exchange.set_response(_json_or_text(reply.body))
-        raise ProviderStatusError(reply.status, message, reply.body,
-                                  _relayable(reply.headers))
+        # No record: an unauthenticated caller must not be able to write to the log.
+        await flow.fail(error)
+        return False
     try:
-        parsed = orjson.loads(reply.body)
-        if not isinstance(parsed, dict):
-            raise ValueError
-    except ValueError:
-        error = UpstreamError(f"provider {provider.name!r} sent a malformed response "
-                              "(not a JSON object)", code="upstream_malformed")
-        exchange.end_attempt(provider.name, target.model, 502, error.message, reply.headers)
-        exchange.set_response(reply.body.decode("utf-8", "replace")[:10_000])
-        raise error from None
-    exchange.end_attempt(provider.name, target.model, reply.status, None, reply.headers)
-    exchange.set_usage(parsed.get("usage"), parsed.get("model") or target.model)
-    exchange.set_response(parsed)
+        options = helicone_headers.parse(request.headers)
+    except GatewayError as error:
+        # Opened with what can be trusted, so the 400 is logged.
+        exchange.open(flow.principal, helicone_headers.RequestOptions())
+        await flow.fail(error)
+        return False
+    exchange.open(flow.principal, options)
+    try:
+        raw = await request.body(gw.settings.max_body_bytes)
+        try:
+            flow.body = parse_body(raw)
+        except GatewayError:
+            exchange.set_request(raw.decode("utf-8", "replace")[:100_000])
+            raise
+        exchange.set_request(flow.body)
+        exchange.record["model"] = require_model(flow.body)
+        user = flow.body.get("user")
+        if exchange.record["user_id"] is None and isinstance(user, str) and user:
+            exchange.record["user_id"] = user
+        flow.openai_body = flow.front.to_openai(flow.body)
+        flow.raw = raw if flow.openai_body is flow.body else None
+    except ClientDisconnected:
+        return False
+    except GatewayError as error:
+        await flow.fail(error)
+        return False
+    return True
+
+
+async def _answer(flow: Flow) -> None:
+    gw, options, exchange = flow.gw, flow.options, flow.exchange
+    if gw.ratelimits is not None and options.ratelimit_policy:
+        flow.extra_headers += await gw.ratelimits.check(flow.principal, options, exchange.record)
+    models = routing.chain_models(flow.openai_body["model"], options)
+    chain = routing.resolve_chain(gw.registry, models)
+    if len(chain) > 1:
+        exchange.record["fallback_index"] = 0
+    stream = flow.kind == "chat" and flow.openai_body.get("stream") is True
+    if gw.cache is not None and options.cache_enabled:
+        from heliograph.proxy import cached
+        if await cached.serve_hit(flow, stream):
+            return
+    if stream:
+        await _relay_stream(flow, chain)
+    else:
+        await _relay_json(flow, chain)
+
+
+def _call_for(flow: Flow, target, body: dict, raw: bytes | None) -> Call:
+    if target.model != body["model"]:
+        body, raw = dict(body, model=target.model), None
+    return Call(body, raw, forward_headers(flow.request.headers),
+                flow.principal.provider_authorization)
+
+
+def _chain_headers(flow: Flow, answer: routing.Answer, chain_length: int) -> None:
+    if chain_length > 1:
+        flow.extra_headers += [(b"helicone-fallback-index", str(answer.index).encode()),
+                               (b"helicone-model-used", answer.target.model.encode())]
+
+
+async def _relay_json(flow: Flow, chain) -> None:
+    exchange = flow.exchange
+
+    async def open_attempt(target) -> Opened:
+        method = target.provider.chat if flow.kind == "chat" else target.provider.embeddings
+        reply = await method(_call_for(flow, target, flow.openai_body, flow.raw))
+        if reply.status >= 400:
+            return Opened(reply.status, reply.headers, reply.body, None)
+        try:
+            parsed = orjson.loads(reply.body)
+            if not isinstance(parsed, dict):
+                raise ValueError
+        except ValueError:
+            exchange.set_response(reply.body.decode("utf-8", "replace")[:10_000])
+            raise UpstreamError(f"provider {target.provider.name!r} sent a malformed "
+                                "response (not a JSON object)",
+                                code="upstream_malformed") from None
+        return Opened(reply.status, reply.headers, b"", (reply, parsed))
+
+    answer = await routing.send(chain, flow.options, exchange, open_attempt)
+    reply, parsed = answer.opened.payload
+    _chain_headers(flow, answer, len(chain))
+    exchange.set_usage(parsed.get("usage"), parsed.get("model") or answer.target.model)
+    out, logged = flow.front.response(parsed, reply.body)
+    exchange.set_response(logged)
     exchange.log(reply.status)
-    await send_bytes(send, reply.status, reply.body,
-                     relayed_headers(reply.headers, exchange.id),
-                     reply.headers.get("content-type", "application/json").encode("latin-1"))
+    content_type = reply.headers.get("content-type", "application/json").encode("latin-1")
+    await send_bytes(flow.send, reply.status, out, flow.response_headers(reply.headers),
+                     content_type)
+    _after(flow, answer, body=reply.body, events=None, parsed_usage=parsed.get("usage"))
 
 
-def _relayable(headers: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in headers.items() if k.startswith(RELAYED_PREFIXES)}
+def _after(flow: Flow, answer: routing.Answer, body, events, parsed_usage) -> None:
+    """Off the critical path: rate-limit settlement and the cache write."""
+    gw, options = flow.gw, flow.options
+    if gw.ratelimits is not None and options.ratelimit_policy:
+        gw.ratelimits.settle(flow.principal, options, flow.exchange.record)
+    if gw.cache is not None and options.cache_enabled and flow.exchange.record["status"] < 400:
+        from heliograph.proxy import cached
+        cached.store_later(flow, answer, body, events, parsed_usage)
 
 
-def _json_or_text(body: bytes):
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body.decode("utf-8", "replace")[:10_000]
-
-
-def _upstream_message(body: bytes, status: int, provider: str) -> str:
-    parsed = _json_or_text(body)
-    if isinstance(parsed, dict):
-        err = parsed.get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-        if isinstance(err, str):
-            return err
-        if parsed.get("message"):
-            return str(parsed["message"])
-    text = parsed if isinstance(parsed, str) else ""
-    return f"provider {provider!r} answered {status}" + (f": {text[:300]}" if text else "")
-
-
-async def _relay_stream(target, call: Call, exchange: Exchange, request: Request, send,
-                        strip_usage: bool) -> None:
+async def _relay_stream(flow: Flow, chain) -> None:
     """Pump upstream events to the caller while a watcher listens for the caller leaving."""
-    provider = target.provider
+    exchange, send = flow.exchange, flow.send
+    stream_body, strip_usage = flow.openai_body, False
+    if flow.options.stream_usage:
+        stream_options = stream_body.get("stream_options") or {}
+        if not stream_options.get("include_usage"):
+            stream_body = dict(stream_body, stream_options=dict(stream_options,
+                                                                include_usage=True))
+            strip_usage = True
+    raw = flow.raw if stream_body is flow.body else None
     acc = StreamAccumulator(strip_usage)
-    state = {"started": False, "ttft": None}
+    renderer = flow.front.stream()
+    state = {"ttft": None, "events": [] if flow.options.cache_enabled else None}
+
+    async def open_attempt(target) -> Opened:
+        stack = contextlib.AsyncExitStack()
+        try:
+            reply = await stack.enter_async_context(
+                target.provider.chat_stream(_call_for(flow, target, stream_body, raw)))
+        except BaseException:
+            await stack.aclose()
+            raise
+        return Opened(reply.status, reply.headers, reply.error_body, reply, stack.aclose)
+
+    answer = await routing.send(chain, flow.options, exchange, open_attempt)
+    _chain_headers(flow, answer, len(chain))
+    reply = answer.opened.payload
 
     async def pump() -> None:
-        exchange.start_attempt()
+        headers = flow.response_headers(reply.headers)
+        headers += [(b"content-type", renderer.content_type), (b"cache-control", b"no-cache")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
-            async with provider.chat_stream(call) as reply:
-                if reply.status != 200:
-                    message = _upstream_message(reply.error_body, reply.status, provider.name)
-                    exchange.end_attempt(provider.name, target.model, reply.status, message,
-                                         reply.headers)
-                    exchange.set_response(_json_or_text(reply.error_body))
-                    raise ProviderStatusError(reply.status, message, reply.error_body,
-                                              _relayable(reply.headers))
-                exchange.end_attempt(provider.name, target.model, 200, None, reply.headers)
-                headers = relayed_headers(reply.headers, exchange.id)
-                headers += [(b"content-type", b"text/event-stream; charset=utf-8"),
-                            (b"cache-control", b"no-cache")]
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                state["started"] = True
-                async for payload in reply.events:
-                    out = acc.process(payload)
-                    if out is None:
-                        continue
-                    if acc.done:
-                        break
-                    await send({"type": "http.response.body", "body": frame(out),
-                                "more_body": True})
-                    if state["ttft"] is None and acc.saw_content:
-                        state["ttft"] = exchange.elapsed_ms()
+            async for payload in reply.events:
+                out = acc.process(payload)
+                if acc.done:
+                    break
+                if state["events"] is not None:
+                    state["events"].append(payload)
+                if out is None:
+                    continue
+                data = renderer.render(out)
+                if data:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+                if state["ttft"] is None and acc.saw_content:
+                    state["ttft"] = exchange.elapsed_ms()
         except GatewayError as error:
-            if not state["started"]:
-                if not exchange.record["attempts"]:
-                    exchange.end_attempt(provider.name, target.model, error.status,
-                                         error.message)
-                raise
-            # Headers are out: tell the caller in-band, as OpenAI does, and log the failure.
-            _finish_stream(exchange, acc, error.status, state["ttft"], error.message)
-            await send({"type": "http.response.body",
-                        "body": frame(error.body_bytes()), "more_body": False})
-            return
-        if not acc.done:
-            error = UpstreamError(f"provider {provider.name!r} ended the stream without "
-                                  "[DONE]", code="upstream_truncated")
-            _finish_stream(exchange, acc, error.status, state["ttft"], error.message)
-            await send({"type": "http.response.body", "body": frame(error.body_bytes()),
+            _finish_stream(flow, acc, renderer, error.status, state["ttft"], error.message)
+            await send({"type": "http.response.body", "body": renderer.error(error),
                         "more_body": False})
             return
-        _finish_stream(exchange, acc, 200, state["ttft"], None)
-        await send({"type": "http.response.body", "body": frame(b"[DONE]"), "more_body": False})
+        if not acc.done:
+            error = UpstreamError(f"provider {answer.target.provider.name!r} ended the "
+                                  "stream without [DONE]", code="upstream_truncated")
+            _finish_stream(flow, acc, renderer, error.status, state["ttft"], error.message)
+            await send({"type": "http.response.body", "body": renderer.error(error),
+                        "more_body": False})
+            return
+        _finish_stream(flow, acc, renderer, 200, state["ttft"], None)
+        await send({"type": "http.response.body", "body": renderer.finish(),
+                    "more_body": False})
 
     pump_task = asyncio.ensure_future(pump())
-    watch_task = asyncio.ensure_future(_wait_disconnect(request.receive))
-    done, _ = await asyncio.wait({pump_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
-    if pump_task in done:
-        watch_task.cancel()
-        pump_task.result()  # re-raise a pre-header GatewayError for the caller's 4xx/5xx
-        return
-    pump_task.cancel()
+    watch_task = asyncio.ensure_future(_wait_disconnect(flow.request.receive))
     try:
-        await pump_task
-    except (asyncio.CancelledError, Exception):
-        pass
-    _finish_stream(exchange, acc, 499, state["ttft"],
-                   "client disconnected before the stream finished")
+        done, _ = await asyncio.wait({pump_task, watch_task},
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if pump_task in done:
+            watch_task.cancel()
+            pump_task.result()
+            if exchange.record["status"] == 200:
+                _after(flow, answer, body=None, events=state["events"], parsed_usage=acc.usage)
+            return
+        pump_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pump_task
+        _finish_stream(flow, acc, renderer, 499, state["ttft"],
+                       "client disconnected before the stream finished")
+    finally:
+        await answer.opened.release()
 
 
-def _finish_stream(exchange: Exchange, acc: StreamAccumulator, status: int,
+def _finish_stream(flow: Flow, acc: StreamAccumulator, renderer, status: int,
                    ttft: float | None, error: str | None) -> None:
+    exchange = flow.exchange
     if exchange.logged:
         return
+    if status != 200 and exchange.record["attempts"]:
+        # The attempt opened fine but failed mid-stream: the log says how it ended.
+        exchange.record["attempts"][-1].update(status=status, error=error)
     exchange.set_usage(acc.usage, acc.model)
-    exchange.set_response(acc.completion())
+    exchange.set_response(renderer.logged(acc.completion()))
     exchange.record["error"] = error
     exchange.log(status, ttft)
 

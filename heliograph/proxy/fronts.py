@@ -1,0 +1,49 @@
+"""The caller's wire format. The pipeline speaks OpenAI's chat format in the middle; a
+front translates the caller's request into it and the answer back out of it. OpenAI's own
+front is the identity, so OpenAI callers get the provider's bytes untouched."""
+
+from __future__ import annotations
+
+from heliograph.errors import GatewayError
+from heliograph.providers.sse import frame
+
+
+class OpenAIStream:
+    """Renders OpenAI chunk payloads for an OpenAI caller: as they are."""
+
+    content_type = b"text/event-stream; charset=utf-8"
+
+    def render(self, payload: bytes) -> bytes:
+        return frame(payload)
+
+    def finish(self) -> bytes:
+        return frame(b"[DONE]")
+
+    def error(self, error: GatewayError) -> bytes:
+        # Headers are already out: OpenAI reports mid-stream failures in-band like this.
+        return frame(error.body_bytes())
+
+    def logged(self, completion: dict) -> dict:
+        return completion
+
+
+class OpenAIFront:
+    name = "openai"
+    # Anthropic's SDK sends its key as x-api-key; OpenAI callers use Authorization.
+    allow_x_api_key = False
+
+    def to_openai(self, body: dict) -> dict:
+        return body
+
+    def response(self, parsed: dict, raw: bytes) -> tuple[bytes, object]:
+        """(bytes to send, what to log as the response)."""
+        return raw, parsed
+
+    def error_body(self, error: GatewayError) -> bytes:
+        return error.body_bytes()
+
+    def stream(self) -> OpenAIStream:
+        return OpenAIStream()
+
+
+OPENAI = OpenAIFront()
