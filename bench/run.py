@@ -465,6 +465,10 @@ def warm_up(port: int, scenario: Scenario, headers: dict[str, str], n: int) -> i
     return ok
 
 
+IDLE_LEAVES = {"_worker", "Condition.wait", "Event.wait", "Thread._wait_for_tstate_lock",
+               "Queue.get", "BaseSelector.select", "EpollSelector.select", "select"}
+
+
 def profile(pid: int, port: int, script: Path, args, out_dir: Path, label: str) -> dict:
     """An extra wrk run at --connections under `py-spy record` of one worker; returns the
     wrk result and the top functions by own (leaf) time. Kept apart from the measured runs
@@ -489,20 +493,26 @@ def profile(pid: int, port: int, script: Path, args, out_dir: Path, label: str) 
         raise RuntimeError(f"py-spy wrote no profile: {err}")
     own: dict[str, int] = {}
     total_own: dict[str, int] = {}
-    samples = 0
+    samples = idle = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        samples += n
         frames = stack.split(";")
         leaf = frames[-1]
+        # py-spy's idle detection misses threads blocked in C (an idle thread pool sits
+        # in `_worker` waiting on its queue): drop those samples by their leaf.
+        if leaf.split(" (")[0] in IDLE_LEAVES:
+            idle += n
+            continue
+        samples += n
         own[leaf] = own.get(leaf, 0) + n
         for frame in set(frames):
             total_own[frame] = total_own.get(frame, 0) + n
     top = sorted(own.items(), key=lambda kv: -kv[1])[:args.profile_top]
-    return {"wrk": res, "samples": samples, "raw": str(raw),
+    samples = max(samples, 1)
+    return {"wrk": res, "samples": samples, "idle_samples_dropped": idle, "raw": str(raw),
             "top_own": [{"function": f, "own_pct": 100 * n / samples,
                          "total_pct": 100 * total_own[f] / samples} for f, n in top]}
 
@@ -658,7 +668,8 @@ def main(argv=None) -> int:
         prof = row.get("profile")
         if prof:
             print(f"\n{row['label']}: top {len(prof['top_own'])} by own time "
-                  f"({prof['samples']} samples, {prof['wrk']['rps']:,.0f} req/s while "
+                  f"({prof['samples']} busy samples, {prof['idle_samples_dropped']} idle "
+                  f"dropped, {prof['wrk']['rps']:,.0f} req/s while "
                   f"sampled; raw stacks: {prof['raw']})")
             print("| own % | total % | function |\n|---|---|---|")
             for item in prof["top_own"]:

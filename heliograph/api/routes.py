@@ -114,6 +114,8 @@ class QueryAPI:
             if user is None:
                 raise NotFound(f"no requests from user {parts[3]!r}")
             return 200, user
+        if resource == "ratelimits" and len(parts) == 3:
+            return 200, await asyncio.to_thread(store.ratelimits, org, parse_filter(query))
         if resource == "sessions" and len(parts) == 4:
             session = await asyncio.to_thread(store.session, org, parts[3])
             if session is None:

@@ -219,3 +219,28 @@ def session_tree(session_id: str, records: list[dict]) -> dict | None:
         "latency_ms": sum(n["latency_ms"] for n in tree),
         "tree": tree,
     }
+
+
+def ratelimits_from_rows(rows: Iterable[tuple]) -> dict:
+    """Rows (provider, model, created_at, status, ratelimit_json), oldest first."""
+    import orjson
+
+    groups: dict[tuple[str, str], dict] = {}
+    for provider, model, created_at, status, ratelimit_json in rows:
+        group = groups.setdefault((provider, model), {
+            "provider": provider, "model": model, "latest": None, "latest_at": None,
+            "requests_429": 0, "by_hour": {}})
+        if ratelimit_json:
+            group["latest"] = orjson.loads(ratelimit_json)
+            group["latest_at"] = created_at
+        if status == 429:
+            group["requests_429"] += 1
+            hour = created_at[:13] + ":00Z"
+            group["by_hour"][hour] = group["by_hour"].get(hour, 0) + 1
+    data = []
+    for group in groups.values():
+        group["rate_limited_over_time"] = [{"key": hour, "count": count}
+                                           for hour, count in sorted(group.pop("by_hour").items())]
+        data.append(group)
+    data.sort(key=lambda g: (g["provider"] or "", g["model"] or ""))
+    return {"data": data}

@@ -192,6 +192,17 @@ class SQLStore:
             rows = self._execute(cur, sql, (organization, session_id)).fetchall()
         return _analytics.session_tree(session_id, [row_to_record(row) for row in rows])
 
+    def ratelimits(self, organization: str, flt: RequestFilter) -> dict:
+        """Per provider and model: the latest limits the provider reported, and 429s by
+        hour."""
+        where, params = compile_filter(organization, flt, self.dialect.like_ci)
+        sql = ("SELECT r.provider, r.model_used, r.created_at, r.status, r.ratelimit_json"
+               f" FROM requests r WHERE {where} AND r.provider IS NOT NULL"
+               " AND (r.ratelimit_json IS NOT NULL OR r.status = 429)"
+               " ORDER BY r.created_at")
+        with self._transaction(write=False) as cur:
+            return _analytics.ratelimits_from_rows(self._iter_rows(cur, sql, params))
+
     # -- feedback -----------------------------------------------------------------
     def set_feedback(self, organization: str, request_id: str, rating: bool) -> bool:
         with self._transaction(write=True) as cur:

@@ -76,6 +76,10 @@ class Store(Protocol):
         "children", "cost_usd", "total_tokens", "latency_ms" (node + descendants)}]},
         or None when the session has no records."""
 
+    def ratelimits(self, organization: str, flt: RequestFilter) -> dict:
+        """{"data": [{"provider", "model", "latest" (the provider's x-ratelimit-* values),
+        "latest_at", "requests_429", "rate_limited_over_time": [{"key": hour, "count"}]}]}"""
+
     def set_feedback(self, organization: str, request_id: str, rating: bool) -> bool: ...
     def set_score(self, organization: str, request_id: str, scores: dict) -> bool:
         """Merge into the record's scores. False (as for set_feedback) when the record is
