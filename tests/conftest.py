@@ -45,3 +45,29 @@ def openai_client(gateway):
 def async_openai_client(gateway):
     import openai
     return openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+
+
+REDIS_URL = os.environ.get("HELIOGRAPH_TEST_REDIS_URL")
+
+
+@pytest.fixture(scope="session", params=["embedded", "redis"])
+def state_gateway(request, upstream, database_url, tmp_path_factory):
+    """A two-worker gateway whose shared state (cache, rate limits) lives in the embedded
+    store or in Redis; run over both stores."""
+    env = {}
+    if request.param == "redis":
+        if not REDIS_URL:
+            pytest.skip("HELIOGRAPH_TEST_REDIS_URL not set: Redis tests skipped")
+        if not database_url.startswith("sqlite"):
+            pytest.skip("Redis state is exercised once, beside the SQLite store")
+        env["HELIOGRAPH_REDIS_URL"] = REDIS_URL
+    gw = Gateway(tmp_path_factory.mktemp("state"), upstream.url, database_url, workers=2,
+                 env=env)
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def state_client(state_gateway):
+    import openai
+    return openai.OpenAI(base_url=state_gateway.url + "/v1", api_key=ADMIN_KEY, max_retries=0)

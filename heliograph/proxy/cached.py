@@ -1,0 +1,83 @@
+"""Answering from the response cache, and filling it after an answer was sent.
+
+The cache holds answers in the pipeline's middle format (OpenAI JSON, or the stream's
+OpenAI chunk payloads), so a hit is rendered through the caller's front like a live
+answer, and a cached stream is replayed as a stream.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from heliograph.asgi import send_bytes
+from heliograph.proxy.cache import CachedAnswer
+from heliograph.proxy.routing import relayable
+from heliograph.proxy.streaming import StreamAccumulator
+
+
+async def serve_hit(flow, stream: bool) -> bool:
+    """True when the request was answered from the cache."""
+    record = flow.exchange.record
+    hit = await flow.gw.cache.lookup(record["organization"], flow.request.path, flow.body,
+                                     flow.options)
+    if hit is None or (stream and hit.events is None) or (not stream and hit.body is None):
+        record["cache"] = "miss"
+        flow.extra_headers.append((b"helicone-cache", b"MISS"))
+        return False
+    record["cache"] = "hit"
+    record["provider"] = hit.provider
+    record["model_used"] = hit.model
+    flow.extra_headers += [(b"helicone-cache", b"HIT"),
+                           (b"helicone-cache-bucket-idx", str(hit.bucket_index).encode())]
+    flow.exchange.set_usage(hit.usage, hit.model)
+    # A hit costs nothing; what the call would have cost is what it saved.
+    if record["cost_known"]:
+        record["cost_saved_usd"], record["cost_usd"] = record["cost_usd"], 0.0
+    if stream:
+        await _replay_stream(flow, hit)
+    else:
+        await _replay_json(flow, hit)
+    return True
+
+
+async def _replay_json(flow, hit: CachedAnswer) -> None:
+    parsed = orjson.loads(hit.body)
+    out, logged = flow.front.response(parsed, hit.body)
+    flow.exchange.set_response(logged)
+    flow.exchange.log(hit.status)
+    await send_bytes(flow.send, hit.status, out, flow.response_headers(hit.headers))
+
+
+async def _replay_stream(flow, hit: CachedAnswer) -> None:
+    stream_options = flow.openai_body.get("stream_options") or {}
+    acc = StreamAccumulator(flow.options.stream_usage and not stream_options.get("include_usage"))
+    renderer = flow.front.stream()
+    headers = flow.response_headers(hit.headers)
+    headers += [(b"content-type", renderer.content_type), (b"cache-control", b"no-cache")]
+    chunks = []
+    ttft = None
+    for payload in hit.events:
+        out = acc.process(payload)
+        if out is not None:
+            chunks.append(renderer.render(out))
+        if ttft is None and acc.saw_content:
+            ttft = flow.exchange.elapsed_ms()
+    flow.exchange.set_response(renderer.logged(acc.completion()))
+    flow.exchange.log(200, ttft)
+    await flow.send({"type": "http.response.start", "status": 200, "headers": headers})
+    for data in chunks:
+        if data:
+            await flow.send({"type": "http.response.body", "body": data, "more_body": True})
+    await flow.send({"type": "http.response.body", "body": renderer.finish(),
+                     "more_body": False})
+
+
+def store_later(flow, answer, body: bytes | None, events: list[bytes] | None,
+                usage: dict | None) -> None:
+    """Schedule the cache write; the caller already has its answer."""
+    record = flow.exchange.record
+    cached = CachedAnswer(status=200, headers=relayable(answer.opened.headers), body=body,
+                          events=events, model=record["model_used"],
+                          provider=record["provider"], usage=usage)
+    flow.gw.cache.store_later(record["organization"], flow.request.path, flow.body,
+                              flow.options, cached)
