@@ -32,7 +32,8 @@ class Gateway:
     http: HttpClient
     registry: Registry
     auth: Authenticator
-    # Wired when shared state is available (proxy/cache.py, proxy/ratelimit.py).
+    # Built at startup, inside the event loop (see start()).
+    state: object | None = None
     cache: object | None = None
     ratelimits: object | None = None
 
@@ -44,10 +45,25 @@ class Gateway:
         return cls(settings, store, journal, JournalWriter(journal, store), http,
                    Registry(settings, http), Authenticator(store))
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Inside the running loop: the Redis client binds to it."""
+        from heliograph.proxy.cache import ResponseCache
+        from heliograph.proxy.ratelimit import RateLimiter
+        from heliograph.state import open_state
+
         self.writer.start()
+        self.state = open_state(self.settings, fail_open=self.settings.ratelimit_fail_open,
+                                store=self.store)
+        self.cache = ResponseCache(self.state)
+        self.ratelimits = RateLimiter(self.state)
 
     async def stop(self) -> None:
+        if self.cache is not None:
+            await self.cache.drain()
+        if self.ratelimits is not None:
+            await self.ratelimits.drain()
+        if self.state is not None:
+            await self.state.close()
         await self.http.close()
         self.writer.stop()
         self.journal.close()
@@ -90,7 +106,7 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    self.gw.start()
+                    await self.gw.start()
                 except Exception as exc:  # report, so uvicorn exits with the reason
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return

@@ -36,6 +36,9 @@ class Settings:
     upstream_connect_timeout_s: float = 10
     upstream_timeout_s: float = 600
     admin_key: str = ""
+    # While the shared state (Redis / database) is unreachable, rate limits allow requests
+    # (marked Helicone-RateLimit-Status: degraded) rather than refusing them.
+    ratelimit_fail_open: bool = True
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     # Provider API keys found in the environment, by provider name.
     env_provider_keys: dict[str, str] = field(default_factory=dict)
@@ -75,6 +78,7 @@ def load_settings(config_path: str | None = None, environ: dict[str, str] | None
         "max_body_mb": float(limits.get("max_body_mb", 20)),
         "upstream_connect_timeout_s": float(limits.get("upstream_connect_timeout_s", 10)),
         "upstream_timeout_s": float(limits.get("upstream_timeout_s", 600)),
+        "ratelimit_fail_open": bool(limits.get("ratelimit_fail_open", True)),
     }
     if env.get("HELIOGRAPH_DATABASE_URL"):
         values["database_url"] = env["HELIOGRAPH_DATABASE_URL"]

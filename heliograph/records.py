@@ -7,6 +7,7 @@ whose keys are exactly RECORD_KEYS — the names PRODUCT.md promises in the quer
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 
 RECORD_KEYS: tuple[str, ...] = (
     "id", "created_at", "organization", "key_id",
@@ -25,7 +26,15 @@ RECORD_KEYS: tuple[str, ...] = (
 
 def utc_iso(ts: float) -> str:
     """ISO 8601 UTC with microseconds and a Z: sorts lexicographically in time order."""
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seconds = int(ts)
+    micros = int((ts - seconds) * 1_000_000)
+    return f"{_second_prefix(seconds)}.{micros:06d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _second_prefix(seconds: int) -> str:
+    # Every request formats a timestamp; within one second the prefix is the same.
+    return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def new_record(record_id: str, created_ts: float, path: str) -> dict:

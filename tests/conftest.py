@@ -50,21 +50,30 @@ def async_openai_client(gateway):
 REDIS_URL = os.environ.get("HELIOGRAPH_TEST_REDIS_URL")
 
 
-@pytest.fixture(scope="session", params=["embedded", "redis"])
-def state_gateway(request, upstream, database_url, tmp_path_factory):
+@pytest.fixture(scope="session", params=["sqlite+embedded", "postgres+embedded",
+                                        "sqlite+redis"])
+def state_gateway(request, upstream, tmp_path_factory):
     """A two-worker gateway whose shared state (cache, rate limits) lives in the embedded
-    store or in Redis; run over both stores."""
+    store (SQLite or PostgreSQL) or in Redis."""
+    store, state = request.param.split("+")
     env = {}
-    if request.param == "redis":
+    drop = None
+    if store == "postgres":
+        if not POSTGRES_URL:
+            pytest.skip("HELIOGRAPH_TEST_POSTGRES_URL not set: PostgreSQL tests skipped")
+        database_url, drop = postgres_database(POSTGRES_URL)
+    else:
+        database_url = f"sqlite:///{tmp_path_factory.mktemp('statedb') / 'heliograph.db'}"
+    if state == "redis":
         if not REDIS_URL:
             pytest.skip("HELIOGRAPH_TEST_REDIS_URL not set: Redis tests skipped")
-        if not database_url.startswith("sqlite"):
-            pytest.skip("Redis state is exercised once, beside the SQLite store")
         env["HELIOGRAPH_REDIS_URL"] = REDIS_URL
     gw = Gateway(tmp_path_factory.mktemp("state"), upstream.url, database_url, workers=2,
                  env=env)
     yield gw
     gw.stop()
+    if drop:
+        drop()
 
 
 @pytest.fixture

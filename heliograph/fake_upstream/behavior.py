@@ -17,10 +17,13 @@ Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
   truncated          cut the connection mid-body (stream: after two chunks, no [DONE])
   reset              drop the connection without any response
   fail-then-ok-<n>   first <n> requests per ``x-fake-counter-key`` get 429, then 200
-  cached-<n>         usage reports <n> cached prompt tokens
+  cached-<n>         usage reports <n> cached prompt tokens (cache reads)
+  cache-write-<n>    usage reports <n> prompt tokens written to the cache (Anthropic)
   reasoning-<n>      usage reports <n> reasoning tokens
   usage-<p>-<c>      force prompt tokens = <p>, completion tokens = <c>
   tool-call          answer with a tool call (needs ``tools`` in the request)
+  content-filter     the answer is stopped by the provider's safety filter
+  prompt-blocked     the prompt itself is blocked (Gemini ``promptFeedback``)
 
 The model name is read first, then the header, so the header wins on conflicts.
 Unknown header tokens are an error (typos should not pass silently); text in a
@@ -42,9 +45,10 @@ _TOKEN = (
     r"|chunk-delay-(?P<chunk_delay>\d+)"
     r"|fail-then-ok-(?P<fail_then_ok>\d+)"
     r"|cached-(?P<cached>\d+)"
+    r"|cache-write-(?P<cache_write>\d+)"
     r"|reasoning-(?P<reasoning>\d+)"
     r"|usage-(?P<usage_p>\d+)-(?P<usage_c>\d+)"
-    r"|(?P<flag>malformed|truncated|reset|tool-call)"
+    r"|(?P<flag>malformed|truncated|reset|tool-call|content-filter|prompt-blocked)"
 )
 _TOKEN_RE = re.compile(f"(?:{_TOKEN})")
 _MODEL_RE = re.compile(f"(?:^|(?<=[^a-z0-9]))fake-(?:{_TOKEN})(?=$|[^a-z0-9])")
@@ -65,9 +69,12 @@ class Behavior:
     reset: bool = False
     fail_then_ok: int | None = None
     cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
     usage: tuple[int, int] | None = None
     tool_call: bool = False
+    content_filter: bool = False
+    prompt_blocked: bool = False
 
     def apply(self, m: re.Match) -> None:
         g = m.groupdict()
@@ -83,6 +90,8 @@ class Behavior:
             self.fail_then_ok = int(g["fail_then_ok"])
         elif g["cached"] is not None:
             self.cached_tokens = int(g["cached"])
+        elif g["cache_write"] is not None:
+            self.cache_write_tokens = int(g["cache_write"])
         elif g["reasoning"] is not None:
             self.reasoning_tokens = int(g["reasoning"])
         elif g["usage_p"] is not None:

@@ -100,3 +100,30 @@ async def send_event(resp: web.StreamResponse, data: bytes, event: str | None = 
     """One SSE event, written (and so flushed) on its own."""
     prefix = b"event: " + event.encode() + b"\n" if event else b""
     await resp.write(prefix + b"data: " + data + b"\n\n")
+
+
+async def stream_events(request: web.Request, events: list[tuple[str | None, bytes]],
+                        b: Behavior, headers: dict[str, str], *, final: bytes | None = None,
+                        separator: bytes = b"\n\n") -> web.StreamResponse:
+    """SSE delivery shared by the wire formats: ``truncated`` cuts after two events,
+    ``malformed`` slips a non-JSON event after the first, ``stall-<ms>`` pauses after
+    the first, ``chunk-delay-<ms>`` between the others; ``final`` (OpenAI's [DONE]) ends
+    a complete stream."""
+    gap = b.chunk_delay_ms if b.chunk_delay_ms is not None else request.app[
+        STATE_KEY].chunk_delay_ms
+    resp = await open_sse(request, headers)
+    try:
+        for i, (name, data) in enumerate(events):
+            if b.truncated and i == 2:
+                cut_connection(request)
+                return resp
+            prefix = b"event: " + name.encode() + b"\n" if name else b""
+            await resp.write(prefix + b"data: " + data + separator)
+            if i == 0 and b.malformed:
+                await resp.write(prefix + b"data: " + MALFORMED_BODY + separator)
+            await sleep_ms(b.stall_ms if i == 0 and b.stall_ms else gap)
+        if final is not None:
+            await resp.write(b"data: " + final + separator)
+    except ConnectionError:  # the client went away mid-stream
+        pass
+    return resp

@@ -1,9 +1,14 @@
-"""OpenAI wire format: routes (with and without the /v1 prefix) and handlers."""
+"""OpenAI wire format: routes (with and without the /v1 prefix) and handlers.
+
+The handlers take the auth check and the served model as parameters, so Azure OpenAI
+(``azure_api``) serves the same bodies behind its own URLs and ``api-key`` header.
+"""
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -11,6 +16,7 @@ from aiohttp import web
 
 from . import faults
 from . import openai_format as fmt
+from . import responses_format
 from .behavior import HEADER, Behavior, BehaviorError, parse
 from .state import STATE_KEY
 
@@ -24,6 +30,7 @@ def register(app: web.Application) -> None:
     for p in PREFIXES:
         app.router.add_post(f"{p}/chat/completions", chat_completions)
         app.router.add_post(f"{p}/embeddings", embeddings)
+        app.router.add_post(f"{p}/responses", responses)
         app.router.add_get(f"{p}/models", list_models)
         app.router.add_get(f"{p}/models/{{model}}", get_model)
 
@@ -74,10 +81,14 @@ def _check_auth(request: web.Request, t0: float) -> web.Response | None:
     return None
 
 
-async def _begin(request: web.Request, t0: float,
-                 with_body: bool) -> tuple[Any, Behavior] | web.StreamResponse:
+AuthCheck = Callable[[web.Request, float], "web.Response | None"]
+
+
+async def _begin(request: web.Request, t0: float, with_body: bool,
+                 check_auth: AuthCheck = _check_auth
+                 ) -> tuple[Any, Behavior] | web.StreamResponse:
     """Auth, JSON body, behaviour, then the shared faults; a response ends the request."""
-    denied = _check_auth(request, t0)
+    denied = check_auth(request, t0)
     if denied is not None:
         return denied
     body: Any = None
@@ -107,51 +118,75 @@ async def _send(request: web.Request, t0: float, body: Any, b: Behavior,
 # -- handlers ------------------------------------------------------------------
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await serve_chat(request, _check_auth)
+
+
+async def serve_chat(request: web.Request, check_auth: AuthCheck, model: str | None = None,
+                     decorate: Callable[[dict, list | None], None] | None = None
+                     ) -> web.StreamResponse:
+    """``model``: the model to answer as (Azure: the deployment's); ``decorate(body,
+    chunks)`` adds a dialect's extra fields to the completion or the chunk list."""
     t0 = time.monotonic()
-    begun = await _begin(request, t0, with_body=True)
+    begun = await _begin(request, t0, True, check_auth)
     if isinstance(begun, web.StreamResponse):
         return begun
     body, b = begun
     try:
         fmt.validate_chat(body)
-        reply = fmt.ChatReply(body, b)
+        reply = fmt.ChatReply(dict(body, model=model) if model else body, b)
     except fmt.InvalidRequest as exc:
         return _invalid(request, t0, exc.message, exc.param)
     if not body.get("stream"):
-        return await _send(request, t0, reply.completion(), b, reply.total_tokens)
+        completion = reply.completion()
+        if decorate is not None:
+            decorate(completion, None)
+        return await _send(request, t0, completion, b, reply.total_tokens)
     headers = _headers(request, t0) | request.app[STATE_KEY].rate_limit_headers(
         reply.total_tokens)
-    return await _stream(request, reply.chunks(), b, headers)
+    chunks = reply.chunks()
+    if decorate is not None:
+        decorate({}, chunks)
+    events = [(None, orjson.dumps(chunk)) for chunk in chunks]
+    return await faults.stream_events(request, events, b, headers, final=b"[DONE]")
 
 
-async def _stream(request: web.Request, chunks: list[dict], b: Behavior,
-                  headers: dict[str, str]) -> web.StreamResponse:
-    gap = b.chunk_delay_ms if b.chunk_delay_ms is not None else request.app[
-        STATE_KEY].chunk_delay_ms
-    resp = await faults.open_sse(request, headers)
-    try:
-        for i, chunk in enumerate(chunks):
-            if b.truncated and i == 2:
-                faults.cut_connection(request)
-                return resp
-            await faults.send_event(resp, orjson.dumps(chunk))
-            if i == 0 and b.malformed:
-                await faults.send_event(resp, faults.MALFORMED_BODY)
-            await faults.sleep_ms(b.stall_ms if i == 0 and b.stall_ms else gap)
-        await faults.send_event(resp, b"[DONE]")
-    except ConnectionError:  # the client went away mid-stream
-        pass
-    return resp
+async def responses(request: web.Request) -> web.StreamResponse:
+    return await serve_responses(request, _check_auth)
 
 
-async def embeddings(request: web.Request) -> web.StreamResponse:
+async def serve_responses(request: web.Request, check_auth: AuthCheck,
+                          model: str | None = None) -> web.StreamResponse:
     t0 = time.monotonic()
-    begun = await _begin(request, t0, with_body=True)
+    begun = await _begin(request, t0, True, check_auth)
     if isinstance(begun, web.StreamResponse):
         return begun
     body, b = begun
     try:
-        out = fmt.embeddings(body, b)
+        reply = responses_format.ResponseReply(body, b, model)
+    except fmt.InvalidRequest as exc:
+        return _invalid(request, t0, exc.message, exc.param)
+    if not body.get("stream"):
+        return await _send(request, t0, reply.response(), b, reply.total_tokens)
+    headers = _headers(request, t0) | request.app[STATE_KEY].rate_limit_headers(
+        reply.total_tokens)
+    events = [(e["type"], orjson.dumps(e)) for e in reply.events()]
+    return await faults.stream_events(request, events, b, headers)
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    return await serve_embeddings(request, _check_auth)
+
+
+async def serve_embeddings(request: web.Request, check_auth: AuthCheck,
+                           model: str | None = None) -> web.StreamResponse:
+    t0 = time.monotonic()
+    begun = await _begin(request, t0, True, check_auth)
+    if isinstance(begun, web.StreamResponse):
+        return begun
+    body, b = begun
+    try:
+        out = fmt.embeddings(dict(body, model=model) if model and isinstance(body, dict)
+                             else body, b)
     except fmt.InvalidRequest as exc:
         return _invalid(request, t0, exc.message, exc.param)
     return await _send(request, t0, out, b, out["usage"]["total_tokens"])

@@ -1,10 +1,6 @@
 """OpenAI wire format: deterministic bodies and stream chunks (no I/O here).
 
-Determinism contract (tests rely on it):
-  reply content      "Echo: <text of the last user message>"
-  prompt_tokens      sum of word counts of all message texts + 3 per message
-  completion_tokens  word count of the reply (>= 1); for a tool call, the word
-                     count of its arguments JSON with punctuation as spaces (>= 1)
+Replies follow the determinism contract in ``conversation``; here only the OpenAI shapes:
   cached-<n>         cached_tokens = n, prompt_tokens raised to n if smaller
   reasoning-<n>      reasoning_tokens = n, added to completion_tokens
   usage-<p>-<c>      prompt_tokens = p, completion_tokens = c (exactly)
@@ -17,7 +13,6 @@ import base64
 import hashlib
 import math
 import re
-import secrets
 import struct
 import time
 from typing import Any
@@ -25,6 +20,8 @@ from typing import Any
 import orjson
 
 from .behavior import Behavior
+from .conversation import (Answer, Ask, InvalidRequest, Tool, Turn, answer, new_id,
+                           split_chars, split_words, words)
 
 SYSTEM_FINGERPRINT = "fp_fake0001"
 EMBEDDING_DIM = 8
@@ -34,12 +31,6 @@ MODELS = [
     ("text-embedding-3-small", "system"),
 ]
 MODELS_CREATED = 1715367049
-
-
-class InvalidRequest(ValueError):
-    def __init__(self, message: str, param: str | None = None):
-        super().__init__(message)
-        self.message, self.param = message, param
 
 
 # -- errors ------------------------------------------------------------------
@@ -74,7 +65,7 @@ def error_for_status(status: int) -> dict[str, Any]:
     return error_body(message, type_, code)
 
 
-# -- text and token counting -------------------------------------------------
+# -- requests → the wire-neutral Ask ------------------------------------------------
 
 def text_of(content: Any) -> str:
     """Text of a message ``content``: a string or a list of parts."""
@@ -86,42 +77,23 @@ def text_of(content: Any) -> str:
     return ""
 
 
-def words(text: str) -> int:
-    return len(text.split())
+def count_images(content: Any, param: str) -> int:
+    """Image parts of a content list; a URL that is neither http(s) nor a data URL is a 400."""
+    if not isinstance(content, list):
+        return 0
+    count = 0
+    for part in content:
+        if isinstance(part, dict) and part.get("type") == "image_url":
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else None
+            if not isinstance(url, str) or not (
+                    url.startswith(("http://", "https://"))
+                    or re.match(r"data:image/[\w.+-]+;base64,[A-Za-z0-9+/=]+$", url)):
+                raise InvalidRequest("Invalid image URL: expected an http(s) URL or a "
+                                     "base64 data URL.", param)
+            count += 1
+    return count
 
-
-def prompt_tokens(messages: list[dict]) -> int:
-    return sum(words(text_of(m.get("content"))) + 3 for m in messages)
-
-
-def last_user_text(messages: list[dict]) -> str:
-    for m in reversed(messages):
-        if m.get("role") == "user":
-            return text_of(m.get("content"))
-    return ""
-
-
-def usage(prompt: int, completion: int, b: Behavior) -> dict[str, Any]:
-    cached = b.cached_tokens or 0
-    reasoning = b.reasoning_tokens or 0
-    if b.usage is not None:
-        prompt, completion = b.usage
-    else:
-        prompt = max(prompt, cached)
-        completion += reasoning
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
-        "completion_tokens_details": {
-            "reasoning_tokens": reasoning, "audio_tokens": 0,
-            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
-        },
-    }
-
-
-# -- chat completions ----------------------------------------------------------
 
 def validate_chat(body: Any) -> None:
     if not isinstance(body, dict):
@@ -137,44 +109,77 @@ def validate_chat(body: Any) -> None:
                              "'stream' is enabled.", "stream_options")
 
 
-def chosen_tool(body: dict, b: Behavior) -> dict | None:
-    """The tool (``{"name", "parameters"}``) to call, or None for a text reply."""
-    tools = [t["function"] for t in body.get("tools") or []
+def _check_tool_pairing(messages: list[dict]) -> None:
+    """OpenAI's own rule: tool messages answer the tool calls just before them, all of them."""
+    pending: set[str] = set()
+    for i, m in enumerate(messages):
+        if m.get("role") == "tool":
+            if m.get("tool_call_id") not in pending:
+                raise InvalidRequest("Invalid parameter: messages with role 'tool' must be a "
+                                     "response to a preceeding message with 'tool_calls'.",
+                                     f"messages.[{i}].role")
+            pending.discard(m["tool_call_id"])
+            continue
+        if pending:
+            raise InvalidRequest("An assistant message with 'tool_calls' must be followed by "
+                                 "tool messages responding to each 'tool_call_id'. The "
+                                 f"following tool_call_ids did not have response messages: "
+                                 f"{', '.join(sorted(pending))}", f"messages.[{i}].role")
+        if m.get("role") == "assistant":
+            pending = {c.get("id") for c in m.get("tool_calls") or () if isinstance(c, dict)}
+
+
+def ask_from_chat(body: dict) -> Ask:
+    messages = body["messages"]
+    _check_tool_pairing(messages)
+    turns = []
+    for i, m in enumerate(messages):
+        content = m.get("content")
+        if m.get("role") == "tool":
+            turns.append(Turn("tool", tool_results=[text_of(content)]))
+        else:
+            role = "system" if m.get("role") == "developer" else str(m.get("role"))
+            turns.append(Turn(role, [text_of(content)],
+                              images=count_images(content, f"messages.[{i}].content")))
+    tools = [Tool(t["function"]["name"], t["function"].get("parameters") or {})
+             for t in body.get("tools") or []
              if isinstance(t, dict) and isinstance(t.get("function"), dict)
              and t["function"].get("name")]
+    ask = Ask(body["model"], turns, tools,
+              parallel_tools=body.get("parallel_tool_calls") is not False,
+              max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"))
     choice = body.get("tool_choice")
-    if not tools or choice == "none":
-        return None
     if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
-        return next((t for t in tools if t["name"] == name), tools[0])
-    last = body["messages"][-1]
-    asks = last.get("role") == "user" and re.search(r"\bweather\b", text_of(last.get("content")),
-                                                    re.IGNORECASE)
-    return tools[0] if asks or b.tool_call or choice == "required" else None
+        ask.forced_tool = (choice.get("function") or {}).get("name")
+    elif choice in ("none", "required"):
+        ask.tool_choice = choice
+    stop = body.get("stop")
+    ask.stop = [stop] if isinstance(stop, str) else [s for s in stop or () if isinstance(s, str)]
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_schema":
+        ask.json_schema = (fmt.get("json_schema") or {}).get("schema") or {}
+    elif fmt.get("type") == "json_object":
+        if not any("json" in text_of(m.get("content")).lower() for m in messages):
+            raise InvalidRequest("'messages' must contain the word 'json' in some form, to use "
+                                 "'response_format' of type 'json_object'.", "messages")
+        ask.json_object = True
+    return ask
 
 
-def _fake_value(name: str, schema: Any) -> Any:
-    schema = schema if isinstance(schema, dict) else {}
-    if schema.get("enum"):
-        return schema["enum"][0]
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "string")
-    return {"integer": 1, "number": 1.5, "boolean": True, "array": [],
-            "object": {}, "null": None}.get(kind, f"fake {name}")
+def usage(a: Answer) -> dict[str, Any]:
+    return {
+        "prompt_tokens": a.prompt_tokens,
+        "completion_tokens": a.completion_tokens,
+        "total_tokens": a.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": a.cached_tokens, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": a.reasoning_tokens, "audio_tokens": 0,
+            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
+        },
+    }
 
 
-def tool_arguments(tool: dict) -> str:
-    params = tool.get("parameters") if isinstance(tool.get("parameters"), dict) else {}
-    props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
-    names = params.get("required") or list(props)
-    return orjson.dumps({n: _fake_value(n, props.get(n)) for n in names}).decode()
-
-
-def new_id(prefix: str, n: int = 29) -> str:
-    return prefix + secrets.token_urlsafe(n)[:n].replace("-", "x").replace("_", "y")
-
+# -- chat completions ----------------------------------------------------------
 
 class ChatReply:
     """Everything about one chat answer, computed up front (so headers know usage)."""
@@ -184,20 +189,10 @@ class ChatReply:
         self.id = new_id("chatcmpl-")
         self.created = int(time.time())
         self.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        tool = chosen_tool(body, b)
-        if tool is not None:
-            self.content = None
-            self.tool_name = tool["name"]
-            self.tool_id = new_id("call_", 24)
-            self.arguments = tool_arguments(tool)
-            self.finish_reason = "tool_calls"
-            completion = max(1, words(re.sub(r"[^\w]+", " ", self.arguments)))
-        else:
-            self.content = "Echo: " + last_user_text(body["messages"])
-            self.tool_name = None
-            self.finish_reason = "stop"
-            completion = max(1, words(self.content))
-        self.usage = usage(prompt_tokens(body["messages"]), completion, b)
+        self.answer = answer(ask_from_chat(body), b)
+        self.content = self.answer.text
+        self.finish_reason = self.answer.finish
+        self.usage = usage(self.answer)
 
     @property
     def total_tokens(self) -> int:
@@ -206,10 +201,10 @@ class ChatReply:
     def message(self) -> dict[str, Any]:
         msg: dict[str, Any] = {"role": "assistant", "content": self.content,
                                "refusal": None, "annotations": []}
-        if self.tool_name is not None:
-            msg["tool_calls"] = [{"id": self.tool_id, "type": "function",
-                                  "function": {"name": self.tool_name,
-                                               "arguments": self.arguments}}]
+        if self.answer.tool_calls:
+            msg["tool_calls"] = [{"id": c.id, "type": "function",
+                                  "function": {"name": c.name, "arguments": c.arguments}}
+                                 for c in self.answer.tool_calls]
         return msg
 
     def completion(self) -> dict[str, Any]:
@@ -235,32 +230,29 @@ class ChatReply:
         return chunk
 
     def chunks(self) -> list[dict[str, Any]]:
-        """role chunk, content/argument pieces, finish chunk, [usage chunk]."""
-        if self.tool_name is None:
+        """role chunk, content/argument pieces, finish chunk, [usage chunk]. Each tool
+        call opens with its id and name, then its arguments arrive in pieces."""
+        calls = self.answer.tool_calls
+        if not calls:
             out = [self._chunk({"role": "assistant", "content": "", "refusal": None})]
-            out += [self._chunk({"content": piece}) for piece in split_words(self.content)]
+            if self.content is not None:
+                out += [self._chunk({"content": piece}) for piece in split_words(self.content)]
         else:
-            out = [self._chunk({"role": "assistant", "content": None, "refusal": None,
-                                "tool_calls": [{"index": 0, "id": self.tool_id,
-                                                "type": "function",
-                                                "function": {"name": self.tool_name,
-                                                             "arguments": ""}}]})]
-            out += [self._chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]})
-                    for p in split_chars(self.arguments)]
+            out = []
+            for index, call in enumerate(calls):
+                opening = {"index": index, "id": call.id, "type": "function",
+                           "function": {"name": call.name, "arguments": ""}}
+                delta: dict[str, Any] = {"tool_calls": [opening]}
+                if index == 0:
+                    delta = {"role": "assistant", "content": None, "refusal": None, **delta}
+                out.append(self._chunk(delta))
+                out += [self._chunk({"tool_calls": [{"index": index,
+                                                     "function": {"arguments": p}}]})
+                        for p in split_chars(call.arguments)]
         out.append(self._chunk({}, self.finish_reason))
         if self.include_usage:
             out.append(self._chunk(None))
         return out
-
-
-def split_words(text: str) -> list[str]:
-    """One piece per word, whitespace kept: "Echo: hi there" -> ["Echo: ", "hi ", "there"]."""
-    return [p for p in re.split(r"(?<=\s)(?=\S)", text) if p] or [""]
-
-
-def split_chars(text: str, size: int = 4) -> list[str]:
-    size = min(size, max(1, len(text) // 2))
-    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
 
 
 # -- embeddings ----------------------------------------------------------------

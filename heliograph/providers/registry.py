@@ -35,6 +35,7 @@ class Registry:
         self.settings = settings
         self.http = http
         self._providers: dict[str, Provider] = {}
+        self._resolved: dict[str, Target] = {}
         # Exact model names from config (`models = [...]`) win over built-in prefixes;
         # user-defined providers are consulted before built-in ones.
         self._exact: dict[str, str] = {}
@@ -66,7 +67,17 @@ class Registry:
         return instance
 
     def resolve(self, model: str) -> Target:
-        """`gpt-4o-mini`, `openai/gpt-4o-mini` or `gpt-4o-mini/openai`."""
+        """`gpt-4o-mini`, `openai/gpt-4o-mini` or `gpt-4o-mini/openai`. Memoised: it runs
+        on every request and the answer only depends on the configuration."""
+        target = self._resolved.get(model)
+        if target is None:
+            target = self._resolve(model)
+            if len(self._resolved) > 10_000:  # model names are caller-chosen: stay bounded
+                self._resolved.clear()
+            self._resolved[model] = target
+        return target
+
+    def _resolve(self, model: str) -> Target:
         model = model.strip()
         if not model:
             raise BadRequest("the model field is empty", code="model_required")

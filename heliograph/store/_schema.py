@@ -169,6 +169,26 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
         )""",
         "CREATE INDEX api_keys_org ON api_keys (organization, created_at)",
     )),
+    (2, "shared state: response cache entries and rate-limit events", (
+        # BYTEA is PostgreSQL's byte string; SQLite accepts any type name and stores a
+        # bytes value as a BLOB whatever the column's affinity.
+        """CREATE TABLE state_cache (
+            key TEXT PRIMARY KEY,
+            value BYTEA NOT NULL,
+            expires_at {float} NOT NULL
+        )""",
+        "CREATE INDEX state_cache_expires ON state_cache (expires_at)",
+        # One row per counted event (a request, or the cents/tokens of a response): the
+        # sum over (key, at > now - window) is a sliding window.
+        """CREATE TABLE state_events (
+            key TEXT NOT NULL,
+            at {float} NOT NULL,
+            expires_at {float} NOT NULL,
+            amount {float} NOT NULL
+        )""",
+        "CREATE INDEX state_events_key_at ON state_events (key, at)",
+        "CREATE INDEX state_events_expires ON state_events (expires_at)",
+    )),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -9,11 +9,12 @@ import openai
 import pytest
 
 
-def call(client, policy, user, model="gpt-4o-mini"):
+def call(client, policy, user, model="gpt-4o-mini", **headers):
     try:
         raw = client.chat.completions.with_raw_response.create(
             model=model, messages=[{"role": "user", "content": "limit me"}],
-            extra_headers={"Helicone-RateLimit-Policy": policy, "Helicone-User-Id": user})
+            extra_headers={"Helicone-RateLimit-Policy": policy, "Helicone-User-Id": user,
+                           **headers})
         return raw.http_response.status_code, raw.headers
     except openai.RateLimitError as err:
         return 429, err.response.headers
@@ -45,19 +46,19 @@ def test_cents_policy_stops_a_user_once_their_cost_crosses_the_quota(state_gatew
     user = "spender-" + uuid.uuid4().hex[:8]
     policy = "10;w=3600;u=cents;s=user"
     # gpt-4o at 20,000 in + 10,000 out tokens costs 5 + 10 = 15 cents: over after one call.
-    model = "gpt-4o-fake-usage-20000-10000"
-    status, headers = call(state_client, policy, user, model)
+    big = {"x-fake-behavior": "usage-20000-10000"}
+    status, headers = call(state_client, policy, user, "gpt-4o", **big)
     assert status == 200
     first = state_gateway.record(headers["helicone-id"])
     assert first["cost_usd"] * 100 > 10
     deadline = time.monotonic() + 5
     while True:
-        status, headers = call(state_client, policy, user, model)
+        status, headers = call(state_client, policy, user, "gpt-4o", **big)
         if status == 429 or time.monotonic() > deadline:
             break
         time.sleep(0.1)
     assert status == 429 and headers["x-helicone-error"] == "rate_limited"
-    assert call(state_client, policy, user + "-frugal", model)[0] == 200
+    assert call(state_client, policy, user + "-frugal", "gpt-4o", **big)[0] == 200
 
 
 @pytest.mark.parametrize("policy, fragment", [

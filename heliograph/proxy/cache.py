@@ -1,0 +1,190 @@
+"""The response cache (Helicone-Cache-*), over SharedState.
+
+Key: sha256 of the canonical JSON of (organization, path, Helicone-Cache-Seed, bucket
+index, request body without the Helicone-Cache-Ignore-Keys top-level keys). Canonical =
+keys sorted at every depth, no whitespace (orjson), so key order and formatting never
+matter while any difference in model, messages or a parameter (temperature, stream, …)
+does. Streamed and non-streamed requests differ by `stream`, so each replays as it came.
+
+Buckets (Helicone-Cache-Bucket-Max-Size N): the same request has N slots. Until all N are
+filled a lookup is a miss and the answer is stored in the first free slot; once they are,
+a lookup returns one of them at random (CachedAnswer.bucket_index says which).
+
+Only 2xx answers are stored, by a background task the request path never waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+log = logging.getLogger("heliograph.cache")
+
+# Bump when the key or the stored layout changes: old entries then simply miss.
+FORMAT_VERSION = 1
+
+
+@dataclass
+class CachedAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes | None = None            # a non-streamed JSON answer (OpenAI format)
+    events: list[bytes] | None = None    # a stream: chunk JSON payloads in order, no [DONE]
+    model: str | None = None
+    provider: str | None = None
+    usage: dict | None = None
+    bucket_index: int = 0
+
+    def encode(self) -> bytes:
+        b64 = base64.b64encode
+        return orjson.dumps({
+            "v": FORMAT_VERSION, "status": self.status, "headers": self.headers,
+            "body": None if self.body is None else b64(self.body).decode(),
+            "events": None if self.events is None else [b64(e).decode() for e in self.events],
+            "model": self.model, "provider": self.provider, "usage": self.usage,
+        })
+
+    @classmethod
+    def decode(cls, raw: bytes, bucket_index: int = 0) -> "CachedAnswer":
+        doc = orjson.loads(raw)
+        if doc.get("v") != FORMAT_VERSION:
+            raise ValueError(f"cache entry format {doc.get('v')!r}")
+        b64 = base64.b64decode
+        return cls(status=int(doc["status"]), headers=dict(doc["headers"]),
+                   body=None if doc["body"] is None else b64(doc["body"]),
+                   events=None if doc["events"] is None else [b64(e) for e in doc["events"]],
+                   model=doc.get("model"), provider=doc.get("provider"),
+                   usage=doc.get("usage"), bucket_index=bucket_index)
+
+
+def canonical_body(body: dict, ignore_keys: list[str] | tuple[str, ...] = ()) -> dict:
+    if not ignore_keys:
+        return body
+    ignored = set(ignore_keys)
+    return {k: v for k, v in body.items() if k not in ignored}
+
+
+def cache_key(organization: str, path: str, body: dict, options, bucket: int) -> str:
+    material = orjson.dumps(
+        [FORMAT_VERSION, organization, path, options.cache_seed, bucket,
+         canonical_body(body, options.cache_ignore_keys)],
+        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.sha256(material).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, state) -> None:
+        self.state = state
+        # Background stores in flight: the event loop keeps only weak references to tasks.
+        self._tasks: set[asyncio.Task] = set()
+
+    cache_key = staticmethod(cache_key)
+
+    def keys(self, organization: str, path: str, body: dict, options) -> list[str]:
+        return [cache_key(organization, path, body, options, i)
+                for i in range(max(1, options.cache_bucket_max))]
+
+    async def lookup(self, organization: str, path: str, body: dict, options
+                     ) -> CachedAnswer | None:
+        """A stored answer, or None (miss: absent, expired, not every bucket filled yet,
+        unreadable, or the store unreachable)."""
+        keys = self.keys(organization, path, body, options)
+        index = 0
+        if len(keys) > 1:
+            if not all(await self.state.cache_filled(keys)):
+                return None
+            index = random.randrange(len(keys))
+        raw = await self.state.cache_get(keys[index])
+        if raw is None:
+            return None  # e.g. expired between the two calls
+        try:
+            return CachedAnswer.decode(raw, index)
+        except (ValueError, KeyError, TypeError) as exc:  # orjson errors are ValueErrors
+            log.warning("unreadable cache entry %s… ignored: %s", keys[index][:12], exc)
+            return None
+
+    async def store(self, organization: str, path: str, body: dict, options,
+                    answer: CachedAnswer) -> int | None:
+        """Store a successful answer in the first free bucket; the index used, or None
+        when not stored (not 2xx, nothing to replay, TTL 0, all buckets full, store
+        unreachable)."""
+        return await self._store(self.keys(organization, path, body, options),
+                                 options.cache_ttl_s, answer)
+
+    async def _store(self, keys: list[str], ttl_s: float, answer: CachedAnswer
+                     ) -> int | None:
+        if not 200 <= answer.status < 300 or ttl_s <= 0:
+            return None
+        if answer.body is None and answer.events is None:
+            return None
+        value = answer.encode()
+        filled = await self.state.cache_filled(keys) if len(keys) > 1 else [False]
+        for index, key in enumerate(keys):
+            # only_if_absent: two misses racing for one slot do not overwrite each other;
+            # the loser moves on to the next slot.
+            if not filled[index] and await self.state.cache_set(key, value, ttl_s,
+                                                                only_if_absent=True):
+                return index
+        return None
+
+    def store_later(self, organization: str, path: str, body: dict, options,
+                    answer: CachedAnswer) -> None:
+        """store() in a background task; errors are logged, never raised."""
+        # Keys now: the caller may reuse or mutate `body` once this returns.
+        keys = self.keys(organization, path, body, options)
+        task = asyncio.get_running_loop().create_task(
+            self._store_quietly(keys, options.cache_ttl_s, answer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _store_quietly(self, keys: list[str], ttl_s: float, answer: CachedAnswer
+                             ) -> None:
+        try:
+            await self._store(keys, ttl_s, answer)
+        except Exception:  # noqa: BLE001 - a failed cache write must never surface
+            log.exception("storing a cache entry failed")
+
+    async def drain(self) -> None:
+        """Wait for background stores (shutdown, tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def answer_from_json(status: int, headers: dict[str, str], body: bytes, *,
+                     provider: str | None = None) -> CachedAnswer:
+    """Convenience for the pipeline: a CachedAnswer from a JSON response body, with the
+    model and usage read from it (needed to price the hit's saved cost)."""
+    model = usage = None
+    try:
+        doc: Any = orjson.loads(body)
+        if isinstance(doc, dict):
+            model, usage = doc.get("model"), doc.get("usage")
+    except orjson.JSONDecodeError:
+        pass
+    return CachedAnswer(status, headers, body=body, model=model, provider=provider,
+                        usage=usage if isinstance(usage, dict) else None)
+
+
+def answer_from_events(status: int, headers: dict[str, str], events: list[bytes], *,
+                       provider: str | None = None) -> CachedAnswer:
+    """Likewise for a stream: the model from the chunks, usage from the chunk carrying it
+    (the last one, when the provider was asked for stream usage)."""
+    model = usage = None
+    for event in events:
+        try:
+            doc: Any = orjson.loads(event)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(doc, dict):
+            model = model or doc.get("model")
+            if isinstance(doc.get("usage"), dict):
+                usage = doc["usage"]
+    return CachedAnswer(status, headers, events=list(events), model=model,
+                        provider=provider, usage=usage)
