@@ -3,6 +3,7 @@ and routes requests. State lives on one Gateway object, never in module globals.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass
@@ -17,10 +18,14 @@ from heliograph.proxy import pipeline
 from heliograph.proxy.auth import Authenticator
 from heliograph.proxy.models import list_models
 from heliograph.store import open_store
+from heliograph.store import writer as journal_writer
 from heliograph.store.journal import Journal
-from heliograph.store.writer import JournalWriter
 
 log = logging.getLogger("heliograph")
+
+# How often a worker closes its journal segment for the writer: the delay before a
+# record shows in the query API.
+JOURNAL_ROTATE_S = 0.2
 
 
 @dataclass
@@ -28,11 +33,11 @@ class Gateway:
     settings: Settings
     store: object
     journal: Journal
-    writer: JournalWriter
     http: HttpClient
     registry: Registry
     auth: Authenticator
     # Built at startup, inside the event loop (see start()).
+    writer: object | None = None
     state: object | None = None
     cache: object | None = None
     ratelimits: object | None = None
@@ -42,8 +47,8 @@ class Gateway:
         store = open_store(settings.database_url)
         journal = Journal(settings.resolved_journal_dir())
         http = HttpClient(settings.upstream_connect_timeout_s, settings.upstream_timeout_s)
-        return cls(settings, store, journal, JournalWriter(journal, store), http,
-                   Registry(settings, http), Authenticator(store))
+        return cls(settings, store, journal, http, Registry(settings, http),
+                   Authenticator(store))
 
     async def start(self) -> None:
         """Inside the running loop: the Redis client binds to it."""
@@ -51,7 +56,8 @@ class Gateway:
         from heliograph.proxy.ratelimit import RateLimiter
         from heliograph.state import open_state
 
-        self.writer.start()
+        self.writer = journal_writer.spawn(self.journal.directory, self.settings.database_url)
+        self._rotation = asyncio.get_running_loop().call_later(JOURNAL_ROTATE_S, self._rotate)
         self.state = open_state(self.settings, fail_open=self.settings.ratelimit_fail_open,
                                 store=self.store)
         self.cache = ResponseCache(self.state)
@@ -65,9 +71,16 @@ class Gateway:
         if self.state is not None:
             await self.state.close()
         await self.http.close()
-        self.writer.stop()
+        self._rotation.cancel()
         self.journal.close()
+        if self.writer is not None:
+            await asyncio.to_thread(journal_writer.stop, self.writer)
         self.store.close()
+
+    def _rotate(self) -> None:
+        """Hand the journal's records to the writer a few times a second."""
+        self.journal.rotate()
+        self._rotation = asyncio.get_running_loop().call_later(JOURNAL_ROTATE_S, self._rotate)
 
 
 class App:

@@ -1,4 +1,6 @@
-"""A fake LLM provider: a real HTTP server speaking the OpenAI wire format.
+"""A fake LLM provider: a real HTTP server speaking the wire formats of OpenAI (chat,
+embeddings, Responses), Azure OpenAI, Anthropic (Messages) and Google Gemini, all on one
+port (see each ``*_api`` module for its routes).
 
     from heliograph.fake_upstream import build_app, run, FakeUpstreamServer
     run("127.0.0.1", 9999)                   # blocking
@@ -32,4 +34,5 @@ def run(host: str = "127.0.0.1", port: int = 9999, *, chunk_delay_ms: float = 0.
     web.run_app(build_app(chunk_delay_ms=chunk_delay_ms), host=host, port=port, loop=loop,
                 access_log=None,
                 print=lambda *_: print(f"heliograph fake upstream: OpenAI at "
-                                       f"http://{host}:{port}/v1", flush=True))
+                                       f"http://{host}:{port}/v1, Anthropic, Gemini and "
+                                       f"Azure at http://{host}:{port}", flush=True))

@@ -1,8 +1,8 @@
 """Anthropic wire format: POST /v1/messages (and /v1/messages/count_tokens), also under an
 ``/anthropic`` prefix so a test can tell providers apart on one port.
 
-Auth is Anthropic's: ``x-api-key`` (``sk-bad`` is refused) plus a required
-``anthropic-version`` header. Responses carry ``request-id`` and the
+Auth is Anthropic's: ``x-api-key``, or ``Authorization: Bearer`` (OAuth tokens, and what
+recent SDKs send), ``sk-bad`` refused, plus a required ``anthropic-version`` header. Responses carry ``request-id`` and the
 ``anthropic-ratelimit-*`` headers; a 429 adds ``retry-after``.
 """
 
@@ -58,6 +58,9 @@ def _error(request: web.Request, status: int, message: str | None = None,
 
 def _check_auth(request: web.Request) -> web.Response | None:
     key = request.headers.get("x-api-key", "").strip()
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if not key and scheme.lower() == "bearer":
+        key = token.strip()
     if not key:
         return _error(request, 401, "x-api-key header is required")
     if key == BAD_KEY:

@@ -13,12 +13,9 @@ prompt-filter chunk (empty id and model, no choices).
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
 from . import openai_api
-from . import openai_format as fmt
 
 # What a deployment of each base model reports as its model.
 MODEL_VERSIONS = {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4o": "gpt-4o-2024-11-20",
@@ -100,6 +97,3 @@ async def responses(request: web.Request) -> web.StreamResponse:
     except (ValueError, AttributeError):
         deployment = None
     return await openai_api.serve_responses(request, _check_auth, _model(deployment))
-
-
-__all__ = ["register", "fmt", "time"]

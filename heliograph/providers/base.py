@@ -24,6 +24,11 @@ class Call:
     forward_headers: dict[str, str] = field(default_factory=dict)
     # BYOK: the caller's provider credential, e.g. "Bearer sk-..."; overrides the gateway's.
     provider_authorization: str | None = None
+    # The caller's own wire format and body (before translation to OpenAI). An adapter
+    # whose provider speaks that format natively may send `caller_body` as it is, so
+    # nothing the translation cannot carry is lost (Anthropic callers to Anthropic).
+    caller_format: str = "openai"
+    caller_body: dict | None = None
 
 
 @dataclass
@@ -49,13 +54,21 @@ class Provider:
     def credential(self, call: Call) -> str:
         """The value for the provider's auth header; BYOK wins over the gateway's key."""
         if call.provider_authorization:
-            return call.provider_authorization
+            value = call.provider_authorization.strip()
+            # A bare key (e.g. from x-api-key on /v1/messages) still needs its scheme.
+            return value if " " in value else "Bearer " + value
         if not self.api_key:
             raise Unauthorized(
                 f"no API key configured for provider {self.name!r}: set its environment "
                 f"variable or [providers.{self.name}] api_key, or bring your own key with "
                 "Helicone-Auth", code="missing_provider_key")
         return "Bearer " + self.api_key
+
+    def key(self, call: Call) -> str:
+        """The bare key, for providers that take it in their own header (x-api-key,
+        x-goog-api-key, api-key)."""
+        scheme, _, value = self.credential(call).partition(" ")
+        return value.strip() if scheme.lower() == "bearer" else f"{scheme} {value}".strip()
 
     async def chat(self, call: Call) -> UpstreamResponse:
         raise Unsupported(f"provider {self.name!r} does not support chat completions")
@@ -64,6 +77,14 @@ class Provider:
     async def chat_stream(self, call: Call):
         raise Unsupported(f"provider {self.name!r} does not support streaming")
         yield  # pragma: no cover  (makes this an async generator)
+
+    async def responses(self, call: Call) -> UpstreamResponse:
+        raise Unsupported(f"provider {self.name!r} does not support the Responses API")
+
+    @contextlib.asynccontextmanager
+    async def responses_stream(self, call: Call):
+        raise Unsupported(f"provider {self.name!r} does not support the Responses API")
+        yield  # pragma: no cover
 
     async def embeddings(self, call: Call) -> UpstreamResponse:
         raise Unsupported(f"provider {self.name!r} does not support embeddings")

@@ -2,12 +2,13 @@
 
 The proxy appends each finished record here with one write() to a segment file and
 returns; it never waits on the database. The bytes are then in the kernel's page cache,
-so a SIGKILL of the gateway cannot lose them. A background thread (writer.py) drains the
-in-memory copy into the store in batches and then deletes the segment.
+so a SIGKILL of the gateway cannot lose them. A separate writer process (writer.py)
+inserts closed segments into the store in batches and deletes them — a separate process
+so that database work never competes with the event loop for the GIL.
 
-Each live segment is held under an exclusive flock by the process writing it. A segment
-nobody holds belongs to a dead process: any worker may replay it (inserts are idempotent
-on the record id, so a replay that races a slow owner is harmless).
+Each open segment is held under an exclusive flock by the worker writing it. A segment
+nobody holds is closed (rotated, or left by a dead process): any writer may claim it.
+Inserts are idempotent on the record id, so a replay that races another is harmless.
 """
 
 from __future__ import annotations
@@ -15,83 +16,65 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
-import threading
 import time
-from collections import deque
 from pathlib import Path
 
 import orjson
 
 SEGMENT_SUFFIX = ".jsonl"
-
-
-class Segment:
-    def __init__(self, path: Path):
-        self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        self.records: list[dict] = []
-
-    def discard(self) -> None:
-        """All records are in the store: remove the file, then release it."""
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
-        os.close(self.fd)
+# A segment is created under this suffix, locked, and only then renamed to SEGMENT_SUFFIX,
+# so a writer can never claim a fresh segment in the instant before its owner locks it.
+OPENING_SUFFIX = ".opening"
 
 
 class Journal:
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
         self._counter = itertools.count()
-        self._wakeup = threading.Event()
-        self._segment = self._new_segment()
+        self._fd = -1
+        self._path: Path | None = None
+        self._pending = 0
         self.appended = 0
+        self._open_segment()
 
-    def _new_segment(self) -> Segment:
-        name = f"{os.getpid()}-{time.time_ns()}-{next(self._counter)}{SEGMENT_SUFFIX}"
-        return Segment(self.directory / name)
+    def _open_segment(self) -> None:
+        name = f"{os.getpid()}-{time.time_ns()}-{next(self._counter)}"
+        opening = self.directory / (name + OPENING_SUFFIX)
+        fd = os.open(opening, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        path = self.directory / (name + SEGMENT_SUFFIX)
+        os.rename(opening, path)
+        self._fd, self._path, self._pending = fd, path, 0
 
     def append(self, record: dict) -> None:
-        """Called on the event loop for every request; one syscall, no waiting."""
-        line = orjson.dumps(record) + b"\n"
-        with self._lock:
-            os.write(self._segment.fd, line)
-            self._segment.records.append(record)
-            self.appended += 1
-        if len(self._segment.records) >= 500:
-            self._wakeup.set()
+        """Called on the event loop for every request: one syscall, no waiting."""
+        os.write(self._fd, orjson.dumps(record) + b"\n")
+        self._pending += 1
+        self.appended += 1
 
-    def rotate(self) -> Segment | None:
-        """Swap in a fresh segment; return the full one (None when it was empty)."""
-        with self._lock:
-            if not self._segment.records:
-                return None
-            full, self._segment = self._segment, self._new_segment()
-        return full
-
-    def wait(self, timeout: float) -> None:
-        self._wakeup.wait(timeout)
-        self._wakeup.clear()
-
-    def wake(self) -> None:
-        self._wakeup.set()
+    def rotate(self) -> bool:
+        """Close the current segment (handing it to the writer) if it holds anything."""
+        if not self._pending:
+            return False
+        old_fd = self._fd
+        self._open_segment()
+        os.close(old_fd)  # releases the lock: the segment is now the writer's
+        return True
 
     def close(self) -> None:
-        with self._lock:
-            self._segment.discard() if not self._segment.records else os.close(self._segment.fd)
+        """Hand over the last segment; remove it instead when it is empty."""
+        if self._fd < 0:
+            return
+        if not self._pending:
+            os.unlink(self._path)
+        os.close(self._fd)
+        self._fd = -1
 
-    def orphaned_segments(self) -> list[Path]:
-        return sorted(p for p in self.directory.glob("*" + SEGMENT_SUFFIX)
-                      if p != self._segment.path)
 
-
-def read_orphan(path: Path) -> tuple[int, list[dict]] | None:
-    """Lock and read a segment no live process holds. Returns (fd, records) or None when
-    another process owns it. A torn last line (killed mid-write) is skipped."""
+def claim_segment(path: Path) -> tuple[int, list[dict]] | None:
+    """Lock and read a closed segment. Returns (fd, records), or None while a live
+    process still holds it. A torn last line (killed mid-write) is skipped."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -101,14 +84,20 @@ def read_orphan(path: Path) -> tuple[int, list[dict]] | None:
     except BlockingIOError:
         os.close(fd)
         return None
+    if not path.exists():  # claimed and finished by another writer meanwhile
+        os.close(fd)
+        return None
     with os.fdopen(os.dup(fd), "rb") as fh:
         data = fh.read()
     records = []
     for line in data.split(b"\n"):
-        if not line:
-            continue
-        try:
-            records.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            continue
+        if line:
+            try:
+                records.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                continue
     return fd, records
+
+
+def closed_segments(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*" + SEGMENT_SUFFIX))

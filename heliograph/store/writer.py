@@ -1,104 +1,118 @@
-"""Background thread that moves journaled records into the store in batches."""
+"""The writer: moves closed journal segments into the store in batches.
+
+It runs as its own process (`python -m heliograph.store.writer`), started by each gateway
+worker, so inserts never hold the worker's GIL. It polls the journal folder, claims every
+segment no live process holds, inserts its records and deletes it. When the database is
+down it keeps the segments and retries; nothing is dropped. It exits when its parent
+worker is gone, after one last pass.
+"""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
-import threading
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-from heliograph.store.journal import Journal, Segment, read_orphan
+from heliograph.store.journal import claim_segment, closed_segments
 
 log = logging.getLogger("heliograph.writer")
 
-FLUSH_INTERVAL_S = 0.2
-ORPHAN_SCAN_INTERVAL_S = 30.0
+POLL_INTERVAL_S = 0.1
+BATCH = 2000
 RETRY_BACKOFF_S = (0.5, 1, 2, 5, 10)
 
 
-class JournalWriter:
-    def __init__(self, journal: Journal, store):
-        self.journal = journal
+class SegmentWriter:
+    def __init__(self, directory: Path, store):
+        self.directory = Path(directory)
         self.store = store
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="heliograph-writer",
-                                        daemon=True)
-        # Segments whose insert failed (database down): retried, never dropped.
-        self._failed: list[Segment] = []
         self.written = 0
-        self._last_orphan_scan = 0.0
 
-    def start(self) -> None:
-        self.replay_orphans()
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self.journal.wake()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        failures = 0
-        while True:
-            stopping = self._stop.is_set()
-            if not stopping:
-                self.journal.wait(FLUSH_INTERVAL_S)
-            segment = self.journal.rotate()
-            if segment is not None:
-                self._failed.append(segment)
-            if self._flush_failed():
-                failures = 0
-            else:
-                failures += 1
-                if not stopping:
-                    self._stop.wait(RETRY_BACKOFF_S[min(failures, len(RETRY_BACKOFF_S)) - 1])
-            if stopping:
-                return
-            if time.monotonic() - self._last_orphan_scan > ORPHAN_SCAN_INTERVAL_S:
-                self.replay_orphans()
-
-    def _flush_failed(self) -> bool:
-        while self._failed:
-            segment = self._failed[0]
-            try:
-                self.store.insert_records(segment.records)
-            except ValueError:
-                # A record the store rejects as data (not an outage): keep the good ones.
-                self._insert_one_by_one(segment.records)
-            except Exception:  # the database is down or refused: keep the segment, retry
-                log.exception("writing %d records failed; will retry", len(segment.records))
-                return False
-            self.written += len(segment.records)
-            segment.discard()
-            self._failed.pop(0)
-        return True
-
-    def _insert_one_by_one(self, records: list[dict]) -> None:
-        for record in records:
-            try:
-                self.store.insert_records([record])
-            except ValueError:
-                log.error("dropping a record the store cannot accept: %r",
-                          {k: record.get(k) for k in ("id", "created_at", "path")})
-
-    def replay_orphans(self) -> int:
-        """Insert records left by a process that died before its writer caught up."""
-        self._last_orphan_scan = time.monotonic()
-        replayed = 0
-        for path in self.journal.orphaned_segments():
-            claimed = read_orphan(path)
+    def drain(self) -> bool:
+        """Insert every claimable segment. False when the store refused (retry later)."""
+        for path in closed_segments(self.directory):
+            claimed = claim_segment(path)
             if claimed is None:
                 continue
             fd, records = claimed
             try:
-                for start in range(0, len(records), 1000):
-                    self.store.insert_records(records[start:start + 1000])
-                os.unlink(path)
-                replayed += len(records)
-            except Exception:
-                log.exception("replaying %s failed; will retry", path)
+                for start in range(0, len(records), BATCH):
+                    self._insert(records[start:start + BATCH])
+                path.unlink(missing_ok=True)
+                self.written += len(records)
+            except Exception:  # the database is down or refused: keep the segment
+                log.exception("writing %d journaled records failed; will retry", len(records))
+                return False
             finally:
                 os.close(fd)
-        if replayed:
-            log.warning("replayed %d journaled records from earlier processes", replayed)
-        return replayed
+        return True
+
+    def _insert(self, records: list[dict]) -> None:
+        try:
+            self.store.insert_records(records)
+        except ValueError:
+            # A record the store rejects as data (not an outage): keep the good ones.
+            for record in records:
+                try:
+                    self.store.insert_records([record])
+                except ValueError:
+                    log.error("dropping a record the store cannot accept: %r",
+                              {k: record.get(k) for k in ("id", "created_at", "path")})
+
+
+def spawn(journal_dir: Path, database_url: str) -> subprocess.Popen:
+    """Start a writer process for this worker."""
+    return subprocess.Popen([sys.executable, "-m", "heliograph.store.writer",
+                             "--journal", str(journal_dir), "--database-url", database_url,
+                             "--parent", str(os.getpid())])
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Ask the writer to finish what is closed, and wait for it."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m heliograph.store.writer")
+    parser.add_argument("--journal", required=True)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--parent", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="heliograph writer: %(message)s")
+
+    from heliograph.store import open_store
+
+    stopping = False
+
+    def on_term(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the worker; it stops us
+    store = open_store(args.database_url)
+    writer = SegmentWriter(Path(args.journal), store)
+    failures = 0
+    while True:
+        parent_gone = args.parent and os.getppid() != args.parent
+        ok = writer.drain()
+        if stopping or parent_gone:
+            break
+        failures = 0 if ok else failures + 1
+        time.sleep(POLL_INTERVAL_S if ok else
+                   RETRY_BACKOFF_S[min(failures, len(RETRY_BACKOFF_S)) - 1])
+    store.close()
+
+
+if __name__ == "__main__":
+    main()

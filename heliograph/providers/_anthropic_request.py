@@ -1,0 +1,230 @@
+"""An OpenAI chat request as an Anthropic Messages request.
+
+Where the two differ:
+- system and developer messages, wherever they are, become the top-level `system`;
+- tool results (role "tool") become `tool_result` blocks of a user message, and
+  consecutive messages of one role are merged, since Anthropic wants parallel tool
+  results together in the one user message that follows the tool calls;
+- `max_tokens` is required by Anthropic: the caller's, else a default per model family;
+- `response_format` has no Anthropic equivalent: JSON mode is a forced tool whose input
+  schema is the requested one, and the reply's call to it comes back as the message
+  content (see `_anthropic_reply`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from heliograph.errors import BadRequest
+from heliograph.providers._openai_shapes import data_url
+
+JSON_TOOL = "json_answer"
+# Older Claude 3 models cap output at 4096 tokens; later ones allow at least 8192.
+_SMALL_OUTPUT_MODELS = ("claude-3-opus", "claude-3-sonnet", "claude-3-haiku")
+_TOOL_CHOICES = {"auto": {"type": "auto"}, "required": {"type": "any"},
+                       "none": {"type": "none"}}
+
+
+def default_max_tokens(model: str) -> int:
+    return 4096 if model.startswith(_SMALL_OUTPUT_MODELS) else 8192
+
+
+def _bad(message: str, param: str | None = None) -> BadRequest:
+    return BadRequest(message + (f" ({param})" if param else ""), code="invalid_request")
+
+
+def _with_cache_control(block: dict, part: dict) -> dict:
+    # OpenAI-format clients that know Anthropic mark cache breakpoints on content parts.
+    if isinstance(part, dict) and part.get("cache_control"):
+        block["cache_control"] = part["cache_control"]
+    return block
+
+
+def _image_block(part: dict, where: str) -> dict:
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str):
+        raise _bad("image_url parts need an image_url.url", where)
+    inline = data_url(url)
+    if inline is not None:
+        return {"type": "image", "source": {"type": "base64", "media_type": inline[0],
+                                            "data": inline[1]}}
+    if url.startswith(("http://", "https://")):
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    raise _bad("an image URL must be http(s) or a base64 data URL", where)
+
+
+def _file_block(part: dict, where: str) -> dict:
+    file = part.get("file") if isinstance(part.get("file"), dict) else {}
+    inline = data_url(file.get("file_data") or "")
+    if inline is None:
+        raise _bad("Anthropic takes files as base64 data URLs in file.file_data "
+                   "(file_id is OpenAI's own storage)", where)
+    return {"type": "document", "source": {"type": "base64", "media_type": inline[0],
+                                           "data": inline[1]}}
+
+
+def _content_blocks(content: Any, where: str) -> list[dict]:
+    """User/system content (a string or parts) as Anthropic blocks; empty text dropped
+    (Anthropic rejects empty text blocks)."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    if not isinstance(content, list):
+        raise _bad("message content must be a string or a list of parts", where)
+    blocks = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        here = f"{where}[{j}]"
+        if kind == "text":
+            if part.get("text"):
+                blocks.append(_with_cache_control({"type": "text", "text": part["text"]}, part))
+        elif kind == "image_url":
+            blocks.append(_with_cache_control(_image_block(part, here), part))
+        elif kind == "file":
+            blocks.append(_with_cache_control(_file_block(part, here), part))
+        else:
+            raise _bad(f"content part type {kind!r} cannot be sent to Anthropic", here)
+    return blocks
+
+
+def _tool_use_blocks(tool_calls: Any, where: str) -> list[dict]:
+    blocks = []
+    for j, call in enumerate(tool_calls or ()):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not function.get("name") or not call.get("id"):
+            raise _bad("each tool call needs an id and a function name", f"{where}[{j}]")
+        try:
+            arguments = orjson.loads(function.get("arguments") or "{}")
+        except orjson.JSONDecodeError:
+            raise _bad("tool call arguments must be a JSON object",
+                       f"{where}[{j}].function.arguments") from None
+        if not isinstance(arguments, dict):
+            raise _bad("tool call arguments must be a JSON object",
+                       f"{where}[{j}].function.arguments")
+        blocks.append({"type": "tool_use", "id": call["id"], "name": function["name"],
+                       "input": arguments})
+    return blocks
+
+
+def _append(messages: list[dict], role: str, blocks: list[dict]) -> None:
+    if not blocks:
+        return
+    if messages and messages[-1]["role"] == role:
+        messages[-1]["content"].extend(blocks)
+    else:
+        messages.append({"role": role, "content": blocks})
+
+
+def _messages(openai_messages: Any) -> tuple[list[dict], list[dict]]:
+    if not isinstance(openai_messages, list) or not openai_messages:
+        raise _bad("'messages' must be a non-empty array", "messages")
+    system: list[dict] = []
+    out: list[dict] = []
+    for i, m in enumerate(openai_messages):
+        if not isinstance(m, dict):
+            raise _bad("each message must be an object", f"messages[{i}]")
+        role, where = m.get("role"), f"messages[{i}].content"
+        if role in ("system", "developer"):
+            system += [b for b in _content_blocks(m.get("content"), where)
+                       if b["type"] == "text"]
+        elif role == "user":
+            _append(out, "user", _content_blocks(m.get("content"), where))
+        elif role == "assistant":
+            content = m.get("content")
+            blocks = [b for b in _content_blocks(content, where) if b["type"] == "text"] \
+                if content else []
+            blocks += _tool_use_blocks(m.get("tool_calls"), f"messages[{i}].tool_calls")
+            _append(out, "assistant", blocks)
+        elif role == "tool":
+            content = m.get("content")
+            result = content if isinstance(content, str) else _content_blocks(content, where)
+            _append(out, "user", [{"type": "tool_result", "tool_use_id": m.get("tool_call_id"),
+                                   "content": result}])
+        else:
+            raise _bad(f"message role {role!r} is not supported (system, developer, user, "
+                       "assistant, tool)", f"messages[{i}].role")
+    return system, out
+
+
+def _tools(body: dict) -> list[dict]:
+    tools = []
+    for i, tool in enumerate(body.get("tools") or ()):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type") != "function" or \
+                not isinstance(function, dict) or not function.get("name"):
+            raise _bad("only function tools with a name can be sent to Anthropic",
+                       f"tools[{i}]")
+        entry = {"name": function["name"],
+                 "input_schema": function.get("parameters") or {"type": "object",
+                                                                 "properties": {}}}
+        if function.get("description"):
+            entry["description"] = function["description"]
+        tools.append(_with_cache_control(entry, tool))
+    return tools
+
+
+def _tool_choice(choice: Any) -> dict | None:
+    if choice is None:
+        return None
+    if isinstance(choice, str) and choice in _TOOL_CHOICES:
+        return dict(_TOOL_CHOICES[choice])
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        return {"type": "tool", "name": choice["function"].get("name")}
+    raise _bad("tool_choice must be auto, none, required or a named function", "tool_choice")
+
+
+def _json_schema(response_format: Any) -> dict | None:
+    if not isinstance(response_format, dict):
+        return None
+    kind = response_format.get("type")
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        return schema if isinstance(schema, dict) else {"type": "object"}
+    if kind == "json_object":
+        return {"type": "object"}
+    return None
+
+
+def to_anthropic(body: dict) -> tuple[dict, str | None]:
+    """(the Anthropic request, the name of the JSON-mode tool when one was added)."""
+    if body.get("n") not in (None, 1):
+        raise BadRequest("Anthropic answers with one choice per request: n must be 1",
+                         code="unsupported_parameter")
+    model = body["model"]
+    system, messages = _messages(body.get("messages"))
+    out: dict[str, Any] = {"model": model, "messages": messages,
+                           "max_tokens": body.get("max_completion_tokens")
+                           or body.get("max_tokens") or default_max_tokens(model)}
+    if system:
+        out["system"] = system
+    for name in ("temperature", "top_p"):
+        if body.get(name) is not None:
+            out[name] = body[name]
+    stop = body.get("stop")
+    if stop:
+        out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if body.get("stream") is True:
+        out["stream"] = True
+    if isinstance(body.get("user"), str) and body["user"]:
+        out["metadata"] = {"user_id": body["user"]}
+    tools = _tools(body)
+    choice = _tool_choice(body.get("tool_choice"))
+    json_tool = None
+    schema = _json_schema(body.get("response_format"))
+    if schema is not None:
+        json_tool = JSON_TOOL
+        tools.append({"name": JSON_TOOL, "description": "Give the answer as a JSON object "
+                      "matching this schema.", "input_schema": schema})
+        if len(tools) == 1:
+            choice = {"type": "tool", "name": JSON_TOOL}
+    if tools:
+        out["tools"] = tools
+        if body.get("parallel_tool_calls") is False:
+            choice = dict(choice or {"type": "auto"}, disable_parallel_tool_use=True)
+    if choice is not None and tools:
+        out["tool_choice"] = choice
+    return out, json_tool
