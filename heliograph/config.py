@@ -21,6 +21,8 @@ class ProviderSettings:
     models: tuple[str, ...] = ()
     # Extra HTTP headers sent upstream on every call (e.g. OpenRouter's X-Title).
     headers: dict[str, str] = field(default_factory=dict)
+    # Azure OpenAI's api-version query parameter ("v1" for its version-less v1 API).
+    api_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ def load_settings(config_path: str | None = None, environ: dict[str, str] | None
             api_key=table.get("api_key", base.api_key),
             models=models,
             headers=dict(table.get("headers", {})),
+            api_version=str(table.get("api_version", base.api_version)),
         )
     values["providers"] = providers
     env_keys = {}

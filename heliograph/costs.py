@@ -268,10 +268,24 @@ def _int(v: Any) -> int:
 def usage_from_openai(usage: dict | None) -> Usage:
     """Usage from an OpenAI chat-completions `usage` object; missing or malformed fields -> 0.
 
-    Also accepts Responses-API names (input_tokens/output_tokens, *_tokens_details) as a fallback.
+    Also accepts Responses-API names (input_tokens/output_tokens, *_tokens_details) as a
+    fallback, and Anthropic's usage (recognised by its cache_*_input_tokens fields).
+    Cache writes: `prompt_tokens_details.cache_write_tokens` (OpenAI's name, which the
+    translating adapters use) or `cache_creation_tokens`.
     """
     if not isinstance(usage, dict):
         return Usage()
+    if "prompt_tokens" not in usage and (
+            "cache_creation_input_tokens" in usage or "cache_read_input_tokens" in usage):
+        # Anthropic's own usage: input_tokens excludes the cache reads and writes.
+        read = _int(usage.get("cache_read_input_tokens"))
+        write = _int(usage.get("cache_creation_input_tokens"))
+        details = usage.get("output_tokens_details")
+        return Usage(prompt_tokens=_int(usage.get("input_tokens")) + read + write,
+                     completion_tokens=_int(usage.get("output_tokens")),
+                     cached_tokens=read, cache_write_tokens=write,
+                     reasoning_tokens=_int(details.get("thinking_tokens"))
+                     if isinstance(details, dict) else 0)
     prompt = usage.get("prompt_tokens")
     if prompt is None:
         prompt = usage.get("input_tokens")

@@ -93,6 +93,16 @@ base_url = "{upstream_url}/v1"
 [providers.mistral]
 base_url = "{upstream_url}/v1"
 
+[providers.anthropic]
+base_url = "{upstream_url}"
+
+[providers.gemini]
+base_url = "{upstream_url}"
+
+[providers.azure]
+base_url = "{upstream_url}"
+api_version = "2024-10-21"
+
 [providers.local]
 type = "openai"
 base_url = "{upstream_url}/v1"
@@ -108,7 +118,10 @@ models = ["down-model"]
 """)
         self.env = dict(os.environ)
         self.env.update({"HELIOGRAPH_ADMIN_KEY": ADMIN_KEY, "OPENAI_API_KEY": "sk-upstream-openai",
-                         "GROQ_API_KEY": "sk-upstream-groq", "MISTRAL_API_KEY": "sk-upstream-mistral"})
+                         "GROQ_API_KEY": "sk-upstream-groq", "MISTRAL_API_KEY": "sk-upstream-mistral",
+                         "ANTHROPIC_API_KEY": "sk-upstream-anthropic",
+                         "GEMINI_API_KEY": "sk-upstream-gemini",
+                         "AZURE_OPENAI_API_KEY": "sk-upstream-azure"})
         for var in ("HELIOGRAPH_DATABASE_URL", "HELIOGRAPH_REDIS_URL", "HELIOGRAPH_JOURNAL_DIR"):
             self.env.pop(var, None)
         self.env.update(env or {})

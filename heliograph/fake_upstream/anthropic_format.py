@@ -180,10 +180,15 @@ def parse(body: Any) -> Ask:
 def usage(a: Answer) -> dict[str, Any]:
     # Anthropic's input_tokens excludes cache reads and writes; OpenAI's prompt_tokens
     # includes them: the fake's Answer follows OpenAI, so subtract here.
-    return {"input_tokens": max(0, a.prompt_tokens - a.cached_tokens - a.cache_write_tokens),
-            "cache_creation_input_tokens": a.cache_write_tokens,
-            "cache_read_input_tokens": a.cached_tokens,
-            "output_tokens": a.completion_tokens, "service_tier": "standard"}
+    out: dict[str, Any] = {
+        "input_tokens": max(0, a.prompt_tokens - a.cached_tokens - a.cache_write_tokens),
+        "cache_creation_input_tokens": a.cache_write_tokens,
+        "cache_read_input_tokens": a.cached_tokens,
+        "output_tokens": a.completion_tokens, "service_tier": "standard"}
+    if a.reasoning_tokens:
+        # Thinking is part of output_tokens; recent API versions also break it out.
+        out["output_tokens_details"] = {"thinking_tokens": a.reasoning_tokens}
+    return out
 
 
 class MessageReply:

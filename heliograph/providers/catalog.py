@@ -26,6 +26,10 @@ BUILTIN_PROVIDERS: dict[str, BuiltinProvider] = {
     "gemini": BuiltinProvider(
         "gemini", "https://generativelanguage.googleapis.com", ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
         ("gemini-", "gemma-", "text-embedding-004", "gemini-embedding-")),
+    # Azure OpenAI has no fixed endpoint: base_url (https://<resource>.openai.azure.com)
+    # comes from the config file, model names are deployment names (providers/azure.py).
+    "azure": BuiltinProvider(
+        "azure", "", ("AZURE_OPENAI_API_KEY", "AZURE_API_KEY")),
     "groq": BuiltinProvider(
         "openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",),
         ("llama-3", "llama3-", "gemma2-", "qwen-qwq", "meta-llama/llama-4")),

@@ -28,25 +28,51 @@ class OpenAICompatible(Provider):
     def _payload(self, call: Call) -> bytes:
         return call.raw if call.raw is not None else orjson.dumps(call.body)
 
+    # URLs are methods so Azure (providers/azure.py) can put them under its deployments.
+    def _chat_url(self, call: Call) -> str:
+        return self.settings.base_url + "/chat/completions"
+
+    def _embeddings_url(self, call: Call) -> str:
+        return self.settings.base_url + "/embeddings"
+
+    def _responses_url(self) -> str:
+        return self.settings.base_url + "/responses"
+
     async def chat(self, call: Call) -> UpstreamResponse:
-        return await self.http.request("POST", self.settings.base_url + "/chat/completions",
-                                       self._headers(call), self._payload(call), self.name)
+        return await self.http.request("POST", self._chat_url(call), self._headers(call),
+                                       self._payload(call), self.name)
 
     @contextlib.asynccontextmanager
     async def chat_stream(self, call: Call):
-        headers = self._headers(call)
-        headers["accept"] = "text/event-stream"
-        async with self.http.stream(self.settings.base_url + "/chat/completions", headers,
-                                    self._payload(call), self.name) as (status, rheaders, chunks):
+        async with self._stream(self._chat_url(call), call) as (status, rheaders, chunks):
             if status != 200:
                 body = b"".join([c async for c in chunks])
                 yield StreamReply(status, rheaders, error_body=body)
             else:
                 yield StreamReply(status, rheaders, events=sse.data_payloads(chunks))
 
+    def _stream(self, url: str, call: Call):
+        headers = self._headers(call)
+        headers["accept"] = "text/event-stream"
+        return self.http.stream(url, headers, self._payload(call), self.name)
+
+    async def responses(self, call: Call) -> UpstreamResponse:
+        return await self.http.request("POST", self._responses_url(), self._headers(call),
+                                       self._payload(call), self.name)
+
+    @contextlib.asynccontextmanager
+    async def responses_stream(self, call: Call):
+        async with self._stream(self._responses_url(), call) as (status, rheaders, chunks):
+            if status != 200:
+                body = b"".join([c async for c in chunks])
+                yield StreamReply(status, rheaders, error_body=body)
+            else:
+                yield StreamReply(status, rheaders,
+                                  events=sse.responses_payloads(sse.data_payloads(chunks)))
+
     async def embeddings(self, call: Call) -> UpstreamResponse:
-        return await self.http.request("POST", self.settings.base_url + "/embeddings",
-                                       self._headers(call), self._payload(call), self.name)
+        return await self.http.request("POST", self._embeddings_url(call), self._headers(call),
+                                       self._payload(call), self.name)
 
     async def models(self, call: Call) -> UpstreamResponse:
         headers = self._headers(call)

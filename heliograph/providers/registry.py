@@ -16,6 +16,9 @@ from heliograph.providers.http import HttpClient
 
 ADAPTERS: dict[str, str] = {
     "openai": "heliograph.providers.openai:OpenAICompatible",
+    "anthropic": "heliograph.providers.anthropic:Anthropic",
+    "gemini": "heliograph.providers.gemini:Gemini",
+    "azure": "heliograph.providers.azure:AzureOpenAI",
 }
 
 

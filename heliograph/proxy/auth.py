@@ -44,16 +44,17 @@ class Authenticator:
         self._cache: dict[str, tuple[float, object]] = {}
 
     async def lookup(self, key: str):
-        digest = hash_key(key)
+        # Cached by the key itself (it is in this process's memory anyway, in the request)
+        # so a hit costs no hashing.
         now = time.monotonic()
-        hit = self._cache.get(digest)
+        hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        row = await asyncio.to_thread(self.store.find_key, digest)
+        row = await asyncio.to_thread(self.store.find_key, hash_key(key))
         if row is not None:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[digest] = (now + KEY_CACHE_TTL_S, row)
+            self._cache[key] = (now + KEY_CACHE_TTL_S, row)
         return row
 
     async def authenticate(self, headers: dict[str, str], allow_x_api_key: bool = False

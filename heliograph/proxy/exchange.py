@@ -3,8 +3,8 @@ to the journal (never awaited)."""
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 
 from heliograph import costs
 from heliograph.errors import GatewayError
@@ -21,6 +21,16 @@ RATELIMIT_HEADERS = {
     "x-ratelimit-reset-tokens": "reset_tokens",
     "retry-after": "retry_after",
 }
+
+
+def fast_uuid4() -> str:
+    """A random (version 4) UUID string, several times cheaper than str(uuid.uuid4())
+    — it is made for every request."""
+    h = bytearray(os.urandom(16))
+    h[6] = (h[6] & 0x0F) | 0x40
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def ratelimit_from(headers: dict[str, str]) -> dict | None:
@@ -45,7 +55,7 @@ class Exchange:
 
     def open(self, principal: Principal, options: RequestOptions) -> dict:
         self.options = options
-        rec = new_record(options.request_id or str(uuid.uuid4()), self.wall, self.path)
+        rec = new_record(options.request_id or fast_uuid4(), self.wall, self.path)
         rec["organization"] = principal.organization
         rec["key_id"] = principal.key_id
         rec["user_id"] = options.user_id

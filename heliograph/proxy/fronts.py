@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from heliograph.errors import GatewayError
 from heliograph.providers.sse import frame
+from heliograph.proxy.streaming import StreamAccumulator
 
 
 class OpenAIStream:
@@ -44,6 +45,10 @@ class OpenAIFront:
 
     def stream(self) -> OpenAIStream:
         return OpenAIStream()
+
+    def accumulator(self, strip_usage: bool) -> StreamAccumulator:
+        """Reads the stream for the log (usage, model, first token, the end)."""
+        return StreamAccumulator(strip_usage)
 
 
 OPENAI = OpenAIFront()

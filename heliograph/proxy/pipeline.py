@@ -22,8 +22,10 @@ from heliograph.providers.base import Call
 from heliograph.providers.http import HOP_BY_HOP
 from heliograph.proxy import headers as helicone_headers
 from heliograph.proxy import routing
+from heliograph.proxy.anthropic_front import ANTHROPIC
 from heliograph.proxy.exchange import Exchange
 from heliograph.proxy.fronts import OPENAI
+from heliograph.proxy.responses import RESPONSES
 from heliograph.proxy.routing import RELAYED_PREFIXES, Opened
 from heliograph.proxy.streaming import StreamAccumulator
 
@@ -68,7 +70,7 @@ class Flow:
         self.request = request
         self.send = send
         self.front = front
-        self.kind = kind            # "chat" | "embeddings": the provider method
+        self.kind = kind            # "chat" | "embeddings" | "responses": the provider method
         self.exchange = Exchange(gw.journal, request.path)
         self.principal = None
         self.body: dict = {}        # as the caller sent it
@@ -103,6 +105,16 @@ async def chat_completions(gw, request: Request, send, front=OPENAI) -> None:
 
 async def embeddings(gw, request: Request, send) -> None:
     await _proxy(Flow(gw, request, send, OPENAI, "embeddings"))
+
+
+async def messages(gw, request: Request, send) -> None:
+    """The Anthropic Messages API in front (proxy/anthropic_front.py)."""
+    await _proxy(Flow(gw, request, send, ANTHROPIC, "chat"))
+
+
+async def responses(gw, request: Request, send) -> None:
+    """OpenAI's Responses API, passed through (proxy/responses.py)."""
+    await _proxy(Flow(gw, request, send, RESPONSES, "responses"))
 
 
 async def _proxy(flow: Flow) -> None:
@@ -162,7 +174,7 @@ async def _answer(flow: Flow) -> None:
     chain = routing.resolve_chain(gw.registry, models)
     if len(chain) > 1:
         exchange.record["fallback_index"] = 0
-    stream = flow.kind == "chat" and flow.openai_body.get("stream") is True
+    stream = flow.kind != "embeddings" and flow.openai_body.get("stream") is True
     if gw.cache is not None and options.cache_enabled:
         from heliograph.proxy import cached
         if await cached.serve_hit(flow, stream):
@@ -177,7 +189,7 @@ def _call_for(flow: Flow, target, body: dict, raw: bytes | None) -> Call:
     if target.model != body["model"]:
         body, raw = dict(body, model=target.model), None
     return Call(body, raw, forward_headers(flow.request.headers),
-                flow.principal.provider_authorization)
+                flow.principal.provider_authorization, flow.front.name, flow.body)
 
 
 def _chain_headers(flow: Flow, answer: routing.Answer, chain_length: int) -> None:
@@ -190,7 +202,7 @@ async def _relay_json(flow: Flow, chain) -> None:
     exchange = flow.exchange
 
     async def open_attempt(target) -> Opened:
-        method = target.provider.chat if flow.kind == "chat" else target.provider.embeddings
+        method = getattr(target.provider, flow.kind)
         reply = await method(_call_for(flow, target, flow.openai_body, flow.raw))
         if reply.status >= 400:
             return Opened(reply.status, reply.headers, reply.body, None)
@@ -232,14 +244,14 @@ async def _relay_stream(flow: Flow, chain) -> None:
     """Pump upstream events to the caller while a watcher listens for the caller leaving."""
     exchange, send = flow.exchange, flow.send
     stream_body, strip_usage = flow.openai_body, False
-    if flow.options.stream_usage:
+    if flow.options.stream_usage and flow.kind == "chat":
         stream_options = stream_body.get("stream_options") or {}
         if not stream_options.get("include_usage"):
             stream_body = dict(stream_body, stream_options=dict(stream_options,
                                                                 include_usage=True))
             strip_usage = True
     raw = flow.raw if stream_body is flow.body else None
-    acc = StreamAccumulator(strip_usage)
+    acc = flow.front.accumulator(strip_usage)
     renderer = flow.front.stream()
     state = {"ttft": None, "events": [] if flow.options.cache_enabled else None}
 
@@ -247,7 +259,8 @@ async def _relay_stream(flow: Flow, chain) -> None:
         stack = contextlib.AsyncExitStack()
         try:
             reply = await stack.enter_async_context(
-                target.provider.chat_stream(_call_for(flow, target, stream_body, raw)))
+                getattr(target.provider, flow.kind + "_stream")(
+                    _call_for(flow, target, stream_body, raw)))
         except BaseException:
             await stack.aclose()
             raise

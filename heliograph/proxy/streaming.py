@@ -31,7 +31,7 @@ class StreamAccumulator:
             return payload
         if not isinstance(chunk, dict):
             return payload
-        if self.id is None:
+        if not self.id:     # Azure opens with a prompt-filter chunk whose id is ""
             self.id = chunk.get("id")
             self.model = chunk.get("model")
             self.created = chunk.get("created")

@@ -1,0 +1,217 @@
+"""An OpenAI chat request as a Gemini generateContent request.
+
+Where the two differ:
+- system and developer messages become `systemInstruction`; assistant is role "model";
+- tool results become `functionResponse` parts, which Gemini matches by function
+  *name* (looked up from the earlier tool call's id) and wants as an object, and all
+  results answering one turn of parallel calls go in one content;
+- Gemini 3 refuses a replayed function call without the `thoughtSignature` it came with.
+  OpenAI has no field for it, so the signature travels inside the tool call id
+  (`call_<hex>__thought__<signature>`) and is restored here: stateless and lossless;
+- JSON mode is `responseMimeType` plus `responseJsonSchema` (full JSON Schema), and tools
+  use `parametersJsonSchema`, so OpenAI schemas need no conversion.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import secrets
+from typing import Any
+
+import orjson
+
+from heliograph.errors import BadRequest
+from heliograph.providers._openai_shapes import data_url
+
+SIGNATURE_MARK = "__thought__"
+
+
+def tool_call_id(signature: str | None) -> str:
+    base = "call_" + secrets.token_hex(12)
+    if not signature:
+        return base
+    # Signatures are base64; ids should stay [A-Za-z0-9_-], so use the URL-safe alphabet.
+    return base + SIGNATURE_MARK + signature.replace("+", "-").replace("/", "_").rstrip("=")
+
+
+def signature_of(call_id: str) -> str | None:
+    _, mark, encoded = call_id.partition(SIGNATURE_MARK)
+    if not mark or not encoded:
+        return None
+    standard = encoded.replace("-", "+").replace("_", "/")
+    return standard + "=" * (-len(standard) % 4)
+
+
+def _bad(message: str, param: str | None = None) -> BadRequest:
+    return BadRequest(message + (f" ({param})" if param else ""), code="invalid_request")
+
+
+def _part(part: dict, where: str) -> dict:
+    kind = part.get("type")
+    if kind == "text":
+        return {"text": part.get("text") or ""}
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        inline = data_url(url) if isinstance(url, str) else None
+        if inline is not None:
+            return {"inlineData": {"mimeType": inline[0], "data": inline[1]}}
+        if isinstance(url, str) and url.startswith(("http://", "https://", "gs://")):
+            mime = mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"
+            return {"fileData": {"mimeType": mime, "fileUri": url}}
+        raise _bad("an image URL must be http(s), gs:// or a base64 data URL", where)
+    if kind == "file":
+        inline = data_url((part.get("file") or {}).get("file_data") or "")
+        if inline is None:
+            raise _bad("Gemini takes files as base64 data URLs in file.file_data", where)
+        return {"inlineData": {"mimeType": inline[0], "data": inline[1]}}
+    if kind == "input_audio":
+        audio = part.get("input_audio") or {}
+        return {"inlineData": {"mimeType": f"audio/{audio.get('format', 'wav')}",
+                               "data": audio.get("data") or ""}}
+    raise _bad(f"content part type {kind!r} cannot be sent to Gemini", where)
+
+
+def _parts(content: Any, where: str) -> list[dict]:
+    if content is None or content == "":
+        return []
+    if isinstance(content, str):
+        return [{"text": content}]
+    if not isinstance(content, list):
+        raise _bad("message content must be a string or a list of parts", where)
+    parts = [_part(p if isinstance(p, dict) else {}, f"{where}[{j}]")
+             for j, p in enumerate(content)]
+    return [p for p in parts if p.get("text") != ""]   # Gemini rejects empty text parts
+
+
+def _function_calls(tool_calls: Any, names: dict[str, str], where: str) -> list[dict]:
+    parts = []
+    for j, call in enumerate(tool_calls or ()):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not function.get("name"):
+            raise _bad("each tool call needs a function name", f"{where}[{j}]")
+        try:
+            args = orjson.loads(function.get("arguments") or "{}")
+        except orjson.JSONDecodeError:
+            raise _bad("tool call arguments must be a JSON object",
+                       f"{where}[{j}].function.arguments") from None
+        part: dict[str, Any] = {"functionCall": {"name": function["name"], "args": args}}
+        call_id = str(call.get("id") or "")
+        names[call_id] = function["name"]
+        signature = signature_of(call_id)
+        if signature:
+            part["thoughtSignature"] = signature
+        parts.append(part)
+    return parts
+
+
+def _function_response(message: dict, names: dict[str, str], where: str) -> dict:
+    name = names.get(str(message.get("tool_call_id"))) or message.get("name")
+    if not name:
+        raise _bad("a tool message must answer a tool call made earlier in the "
+                   "conversation (Gemini needs the function's name)", where)
+    content = message.get("content")
+    text = content if isinstance(content, str) else "".join(
+        p.get("text", "") for p in content or () if isinstance(p, dict))
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        parsed = None
+    response = parsed if isinstance(parsed, dict) else {"result": text}
+    return {"functionResponse": {"name": name, "response": response}}
+
+
+def _contents(messages: Any) -> tuple[list[dict], list[dict]]:
+    if not isinstance(messages, list) or not messages:
+        raise _bad("'messages' must be a non-empty array", "messages")
+    system: list[dict] = []
+    contents: list[dict] = []
+    names: dict[str, str] = {}
+
+    def add(role: str, parts: list[dict]) -> None:
+        if not parts:
+            return
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise _bad("each message must be an object", f"messages[{i}]")
+        role, where = m.get("role"), f"messages[{i}].content"
+        if role in ("system", "developer"):
+            system += [p for p in _parts(m.get("content"), where) if "text" in p]
+        elif role == "user":
+            add("user", _parts(m.get("content"), where))
+        elif role == "assistant":
+            add("model", _parts(m.get("content"), where)
+                + _function_calls(m.get("tool_calls"), names, f"messages[{i}].tool_calls"))
+        elif role == "tool":
+            add("user", [_function_response(m, names, f"messages[{i}]")])
+        else:
+            raise _bad(f"message role {role!r} is not supported (system, developer, user, "
+                       "assistant, tool)", f"messages[{i}].role")
+    return system, contents
+
+
+def _tool_config(choice: Any) -> dict | None:
+    if choice is None:
+        return None
+    modes = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+    if isinstance(choice, str) and choice in modes:
+        return {"functionCallingConfig": {"mode": modes[choice]}}
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames":
+                                          [choice["function"].get("name")]}}
+    raise _bad("tool_choice must be auto, none, required or a named function", "tool_choice")
+
+
+def _generation_config(body: dict) -> dict:
+    config: dict[str, Any] = {}
+    for openai_name, gemini_name in (("temperature", "temperature"), ("top_p", "topP"),
+                                     ("seed", "seed"), ("presence_penalty", "presencePenalty"),
+                                     ("frequency_penalty", "frequencyPenalty"),
+                                     ("n", "candidateCount")):
+        if body.get(openai_name) is not None:
+            config[gemini_name] = body[openai_name]
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    if max_tokens is not None:
+        config["maxOutputTokens"] = max_tokens
+    stop = body.get("stop")
+    if stop:
+        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") in ("json_object", "json_schema"):
+        config["responseMimeType"] = "application/json"
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if response_format["type"] == "json_schema" and isinstance(schema, dict):
+            config["responseJsonSchema"] = schema
+    return config
+
+
+def to_gemini(body: dict) -> dict:
+    system, contents = _contents(body.get("messages"))
+    out: dict[str, Any] = {"contents": contents}
+    if system:
+        out["systemInstruction"] = {"parts": system}
+    declarations = []
+    for i, tool in enumerate(body.get("tools") or ()):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or not function.get("name"):
+            raise _bad("only function tools with a name can be sent to Gemini", f"tools[{i}]")
+        declaration = {"name": function["name"]}
+        if function.get("description"):
+            declaration["description"] = function["description"]
+        if function.get("parameters"):
+            declaration["parametersJsonSchema"] = function["parameters"]
+        declarations.append(declaration)
+    if declarations:
+        out["tools"] = [{"functionDeclarations": declarations}]
+        tool_config = _tool_config(body.get("tool_choice"))
+        if tool_config is not None:
+            out["toolConfig"] = tool_config
+    config = _generation_config(body)
+    if config:
+        out["generationConfig"] = config
+    return out

@@ -1,0 +1,135 @@
+"""Anthropic (Messages API) behind the OpenAI interface.
+
+OpenAI callers: the request is translated (`_anthropic_request`), the answer translated
+back (`_anthropic_reply`). Anthropic callers (`/v1/messages`, `call.caller_format ==
+"anthropic"`): their body goes upstream as it is — the only lossless way to carry what
+OpenAI's format has no place for (`cache_control`, thinking blocks and their signatures,
+`top_k`, server tools, citations). The answer is still translated, because the pipeline
+logs, prices and caches OpenAI objects, but the provider's own message (or each stream
+event) rides along under `NATIVE_KEY` for the Anthropic front to send back untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import orjson
+
+from heliograph.errors import UpstreamError
+from heliograph.providers import _anthropic_reply as reply
+from heliograph.providers import _openai_shapes as shapes
+from heliograph.providers import sse
+from heliograph.providers._anthropic_request import to_anthropic
+from heliograph.providers.base import NATIVE_KEY, Call, Provider, StreamReply
+from heliograph.providers.http import UpstreamResponse
+
+API_VERSION = "2023-06-01"
+# anthropic-ratelimit-<kind>-<field> → the OpenAI header names the gateway records.
+_RATELIMIT_NAMES = {
+    "anthropic-ratelimit-requests-limit": "x-ratelimit-limit-requests",
+    "anthropic-ratelimit-requests-remaining": "x-ratelimit-remaining-requests",
+    "anthropic-ratelimit-requests-reset": "x-ratelimit-reset-requests",
+    "anthropic-ratelimit-tokens-limit": "x-ratelimit-limit-tokens",
+    "anthropic-ratelimit-tokens-remaining": "x-ratelimit-remaining-tokens",
+    "anthropic-ratelimit-tokens-reset": "x-ratelimit-reset-tokens",
+}
+
+
+def _seconds_until(timestamp: str) -> str:
+    """Anthropic gives reset times as RFC 3339 instants, OpenAI as durations."""
+    try:
+        at = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return timestamp
+    left = (at - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    return f"{max(0.0, round(left, 3)):g}s"
+
+
+def openai_ratelimit_headers(headers: dict[str, str]) -> dict[str, str]:
+    out = dict(headers)
+    for name, openai_name in _RATELIMIT_NAMES.items():
+        if name in headers:
+            value = headers[name]
+            out[openai_name] = _seconds_until(value) if name.endswith("-reset") else value
+    return out
+
+
+class Anthropic(Provider):
+    def _url(self) -> str:
+        return self.settings.base_url + "/v1/messages"
+
+    def _headers(self, call: Call) -> dict[str, str]:
+        headers = dict(self.settings.headers)
+        headers.update(call.forward_headers)      # anthropic-version / -beta from callers
+        headers["content-type"] = "application/json"
+        headers.setdefault("anthropic-version", API_VERSION)
+        key = self.key(call)
+        if key.startswith("sk-ant-oat"):          # OAuth tokens go as bearer tokens
+            headers["authorization"] = "Bearer " + key
+        else:
+            headers["x-api-key"] = key
+        return headers
+
+    def _request(self, call: Call) -> tuple[bytes, str | None, bool]:
+        """(payload, JSON-mode tool name, whether the caller's own body is sent)."""
+        if call.caller_format == "anthropic" and call.caller_body is not None:
+            return orjson.dumps(dict(call.caller_body, model=call.body["model"])), None, True
+        body, json_tool = to_anthropic(call.body)
+        return orjson.dumps(body), json_tool, False
+
+    async def chat(self, call: Call) -> UpstreamResponse:
+        payload, json_tool, native = self._request(call)
+        resp = await self.http.request("POST", self._url(), self._headers(call), payload,
+                                       self.name)
+        headers = openai_ratelimit_headers(resp.headers)
+        if resp.status >= 400:
+            return UpstreamResponse(resp.status, {**headers, **shapes.JSON_HEADERS},
+                                    reply.error_body(resp.status, resp.body, self.name))
+        message = shapes.json_or_none(resp.body)
+        if not isinstance(message, dict) or message.get("type") != "message":
+            # Not an Anthropic message: the pipeline reports it as malformed.
+            return UpstreamResponse(resp.status, headers, resp.body)
+        completion = reply.completion(message, json_tool)
+        if native:
+            completion[NATIVE_KEY] = message
+        return UpstreamResponse(resp.status, {**headers, **shapes.JSON_HEADERS},
+                                orjson.dumps(completion))
+
+    @contextlib.asynccontextmanager
+    async def chat_stream(self, call: Call):
+        payload, json_tool, native = self._request(call)
+        headers = self._headers(call)
+        headers["accept"] = "text/event-stream"
+        async with self.http.stream(self._url(), headers, payload, self.name) as (
+                status, rheaders, chunks):
+            rheaders = openai_ratelimit_headers(rheaders)
+            if status != 200:
+                body = b"".join([c async for c in chunks])
+                yield StreamReply(status, rheaders,
+                                  error_body=reply.error_body(status, body, self.name))
+                return
+            translator = reply.StreamTranslator(json_tool, shapes.include_usage(call.body),
+                                                self.name)
+            yield StreamReply(status, rheaders, events=self._events(chunks, translator, native))
+
+    async def _events(self, chunks: AsyncIterator[bytes], translator: reply.StreamTranslator,
+                      native: bool) -> AsyncIterator[bytes]:
+        async for data in sse.data_payloads(chunks):
+            event = shapes.json_or_none(data)
+            if not isinstance(event, dict):
+                raise UpstreamError(f"provider {self.name!r} sent a malformed stream event",
+                                    code="upstream_malformed")
+            out = translator.feed(event)
+            if native:
+                # Every upstream event reaches the Anthropic front, in order, on the first
+                # chunk it became (or on an empty chunk when it became none).
+                out = out or [translator.bare()]
+                out[0][NATIVE_KEY] = event
+            for chunk in out:
+                yield orjson.dumps(chunk)
+            if translator.done:
+                yield b"[DONE]"
+                return
+        # The stream ended without message_stop: no [DONE], so the pipeline reports it cut.

@@ -1,0 +1,137 @@
+"""Google Gemini (the Gemini API, key auth) behind the OpenAI interface: chat via
+generateContent / streamGenerateContent (SSE), embeddings via batchEmbedContents.
+
+A prompt Gemini blocks outright (`promptFeedback.blockReason`, no candidates) is an
+OpenAI-style 400 `content_filter` error, streams included (the first event is read before
+answering); an answer stopped by a safety filter is a normal reply with
+finish_reason "content_filter".
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import quote
+
+import orjson
+
+from heliograph.errors import BadRequest, UpstreamError
+from heliograph.providers import _gemini_reply as reply
+from heliograph.providers import _openai_shapes as shapes
+from heliograph.providers import sse
+from heliograph.providers._gemini_request import to_gemini
+from heliograph.providers.base import Call, Provider, StreamReply
+from heliograph.providers.http import UpstreamResponse
+
+
+class Gemini(Provider):
+    def _url(self, model: str, action: str) -> str:
+        model = model.removeprefix("models/")
+        return f"{self.settings.base_url}/v1beta/models/{quote(model, safe='.-_')}:{action}"
+
+    def _headers(self, call: Call) -> dict[str, str]:
+        headers = dict(self.settings.headers)
+        headers.update(call.forward_headers)
+        headers["content-type"] = "application/json"
+        headers["x-goog-api-key"] = self.key(call)
+        return headers
+
+    def _failure(self, status: int, headers: dict[str, str], body: bytes) -> UpstreamResponse:
+        headers = {**headers, **shapes.JSON_HEADERS}
+        delay = reply.retry_after(body)
+        if delay is not None:
+            headers["retry-after"] = delay        # so retries wait as long as Gemini asks
+        return UpstreamResponse(status, headers, reply.error_body(status, body, self.name))
+
+    async def chat(self, call: Call) -> UpstreamResponse:
+        model = call.body["model"]
+        resp = await self.http.request("POST", self._url(model, "generateContent"),
+                                       self._headers(call), orjson.dumps(to_gemini(call.body)),
+                                       self.name)
+        if resp.status >= 400:
+            return self._failure(resp.status, resp.headers, resp.body)
+        parsed = shapes.json_or_none(resp.body)
+        if not isinstance(parsed, dict):
+            return UpstreamResponse(resp.status, resp.headers, resp.body)  # malformed
+        blocked = reply.blocked_prompt(parsed)
+        if blocked:
+            return shapes.error_response(400, resp.headers, blocked, "invalid_request_error",
+                                         "content_filter")
+        return UpstreamResponse(resp.status, {**resp.headers, **shapes.JSON_HEADERS},
+                                orjson.dumps(reply.completion(parsed, model,
+                                                              _parallel(call.body))))
+
+    @contextlib.asynccontextmanager
+    async def chat_stream(self, call: Call):
+        model = call.body["model"]
+        headers = self._headers(call)
+        headers["accept"] = "text/event-stream"
+        url = self._url(model, "streamGenerateContent") + "?alt=sse"
+        async with self.http.stream(url, headers, orjson.dumps(to_gemini(call.body)),
+                                    self.name) as (status, rheaders, chunks):
+            if status != 200:
+                body = b"".join([c async for c in chunks])
+                failure = self._failure(status, rheaders, body)
+                yield StreamReply(status, failure.headers, error_body=failure.body)
+                return
+            payloads = sse.data_payloads(chunks)
+            first = await anext(payloads, None)
+            blocked = reply.blocked_prompt(_event(first, self.name)) if first else None
+            if blocked:
+                yield StreamReply(400, rheaders, error_body=shapes.error_body(
+                    blocked, "invalid_request_error", "content_filter"))
+                return
+            translator = reply.StreamTranslator(model, shapes.include_usage(call.body),
+                                                self.name, _parallel(call.body))
+            yield StreamReply(status, rheaders,
+                              events=self._events(first, payloads, translator))
+
+    async def _events(self, first: bytes | None, payloads: AsyncIterator[bytes],
+                      translator: reply.StreamTranslator) -> AsyncIterator[bytes]:
+        if first is not None:
+            for chunk in translator.feed(_event(first, self.name)):
+                yield orjson.dumps(chunk)
+        async for data in payloads:
+            for chunk in translator.feed(_event(data, self.name)):
+                yield orjson.dumps(chunk)
+        closing = translator.end()
+        if closing is None:
+            return      # no finish reason before the end: the pipeline reports it cut
+        for chunk in closing:
+            yield orjson.dumps(chunk)
+        yield b"[DONE]"
+
+    async def embeddings(self, call: Call) -> UpstreamResponse:
+        body, model = call.body, call.body["model"]
+        raw = body.get("input")
+        texts = [raw] if isinstance(raw, str) else raw
+        if not isinstance(texts, list) or not texts or \
+                not all(isinstance(t, str) for t in texts):
+            raise BadRequest("Gemini embeddings take text: 'input' must be a string or an "
+                             "array of strings", code="invalid_input")
+        extra = {"outputDimensionality": body["dimensions"]} if body.get("dimensions") else {}
+        requests = [{"model": f"models/{model.removeprefix('models/')}",
+                     "content": {"parts": [{"text": t}]}, **extra} for t in texts]
+        resp = await self.http.request("POST", self._url(model, "batchEmbedContents"),
+                                       self._headers(call), orjson.dumps({"requests": requests}),
+                                       self.name)
+        if resp.status >= 400:
+            return self._failure(resp.status, resp.headers, resp.body)
+        parsed = shapes.json_or_none(resp.body)
+        if not isinstance(parsed, dict):
+            return UpstreamResponse(resp.status, resp.headers, resp.body)
+        out = reply.embeddings(parsed, texts, model, body.get("encoding_format") == "base64")
+        return UpstreamResponse(resp.status, {**resp.headers, **shapes.JSON_HEADERS},
+                                orjson.dumps(out))
+
+
+def _parallel(body: dict) -> bool:
+    return body.get("parallel_tool_calls") is not False
+
+
+def _event(data: bytes, provider: str) -> dict:
+    event = shapes.json_or_none(data)
+    if not isinstance(event, dict):
+        raise UpstreamError(f"provider {provider!r} sent a malformed stream event",
+                            code="upstream_malformed")
+    return event
