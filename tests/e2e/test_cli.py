@@ -56,3 +56,21 @@ def test_keys_create_list_revoke(gateway):
             break
         assert time.monotonic() < deadline, "revoked key still accepted"
         time.sleep(0.5)
+
+
+def test_fake_upstream_command_serves_the_openai_format(tmp_path):
+    import openai as sdk
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "heliograph", "fake-upstream", "--port",
+                             str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        wait_port(port, proc, 20)
+        client = sdk.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-x")
+        reply = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "ping"}])
+        assert reply.choices[0].message.content == "Echo: ping" and reply.usage.total_tokens
+    finally:
+        proc.terminate()
+        proc.wait(10)
