@@ -123,6 +123,6 @@ def keys_revoke(config, key_id):
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", type=int, default=9999)
 def fake_upstream(host, port):
-    """Run a fake LLM provider (OpenAI wire format) for testing apps without a real one."""
+    """Run a fake LLM provider (OpenAI, Anthropic, Gemini, Azure formats) for testing apps."""
     from heliograph.fake_upstream import run
     run(host=host, port=port)

@@ -7,7 +7,8 @@ from . import run
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m heliograph.fake_upstream",
-                                     description="Fake OpenAI-compatible LLM provider.")
+                                     description="Fake LLM provider (OpenAI, Anthropic, "
+                                                 "Gemini and Azure wire formats).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9999)
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0,

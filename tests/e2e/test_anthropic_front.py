@@ -4,8 +4,10 @@ routed natively to Anthropic and translated to OpenAI-format providers (and Gemi
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
+import uuid
 
 import anthropic
 import pytest
@@ -226,3 +228,44 @@ def test_x_api_key_and_bring_your_own_key(gateway, upstream):
                          "helicone-auth": f"Bearer {ADMIN_KEY}"})
     assert status == 200
     assert upstream.received()[-1]["headers"]["x-api-key"] == "sk-ant-callers-own"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_cache_hits_replay_in_the_callers_format(gateway, client, route, stream):
+    _, model = route
+    body = {"model": model, "max_tokens": 50,
+            "messages": [{"role": "user", "content": "cache " + uuid.uuid4().hex}]}
+    headers = {"Helicone-Cache-Enabled": "true"}
+
+    def ask():
+        if not stream:
+            raw = client.messages.with_raw_response.create(**body, extra_headers=headers)
+            return raw.headers, raw.parse()
+        with client.messages.stream(**body, extra_headers=headers) as s:
+            return s.response.headers, s.get_final_message()
+
+    first_headers, first = ask()
+    assert first_headers["helicone-cache"] == "MISS"
+    deadline = time.monotonic() + 5
+    while True:     # the cache is written after the answer is sent
+        headers_, again = ask()
+        if headers_["helicone-cache"] == "HIT" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert headers_["helicone-cache"] == "HIT"
+    assert again.content == first.content and again.stop_reason == first.stop_reason
+    rec = gateway.record(headers_["helicone-id"])
+    assert rec["cache"] == "hit" and rec["cost_usd"] == 0
+    assert rec["response"]["content"][0]["text"] == first.content[0].text
+
+
+def test_fallback_from_openai_to_anthropic_answers_natively(gateway, client):
+    raw = client.messages.with_raw_response.create(
+        model="gpt-4o-mini-fake-status-503,claude-3-5-haiku-latest", max_tokens=20,
+        messages=[{"role": "user", "content": "fall over"}])
+    message = raw.parse()
+    assert message.content[0].text == "Echo: fall over"
+    assert raw.headers["helicone-fallback-index"] == "1"
+    rec = gateway.record(raw.headers["helicone-id"])
+    assert [a["status"] for a in rec["attempts"]] == [503, 200]
+    assert rec["provider"] == "anthropic"

@@ -335,7 +335,7 @@ def test_broken_answers_are_502s(gateway, openai_client, provider, behavior, fra
     assert info.value.status_code == 502 and fragment in str(info.value)
 
 
-def test_a_cut_stream_is_logged_as_failed(gateway, openai_client, provider):
+def test_a_cut_stream_is_reported_in_band_and_logged(gateway, openai_client, provider):
     raw = openai_client.chat.completions.with_raw_response.create(
         model=provider.model, stream=True, messages=[{"role": "user", "content": "a b c d e"}],
         extra_headers={"x-fake-behavior": "truncated"})
@@ -343,6 +343,14 @@ def test_a_cut_stream_is_logged_as_failed(gateway, openai_client, provider):
         list(raw.parse())
     rec = gateway.record(raw.headers["helicone-id"])
     assert rec["status"] == 502 and rec["error"]
+
+
+def test_a_stream_refused_upstream_keeps_its_status(gateway, openai_client, provider):
+    with pytest.raises(openai.RateLimitError) as info:
+        stream(openai_client, provider, [{"role": "user", "content": "x"}],
+               extra_headers={"x-fake-behavior": "status-429"})
+    assert info.value.body["message"]
+    assert gateway.record(info.value.response.headers["helicone-id"])["status"] == 429
 
 
 def test_bring_your_own_key_reaches_the_provider_in_its_header(gateway, upstream, provider):

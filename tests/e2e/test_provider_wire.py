@@ -281,3 +281,31 @@ def test_base64_embeddings_are_float32(openai_client):
         model="gemini-embedding-001", input="one", encoding_format="base64")
     data = json.loads(raw.http_response.text)["data"][0]["embedding"]
     assert len(base64.b64decode(data)) == 8 * struct.calcsize("<f")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_fallback_chain_across_wire_formats(gateway, openai_client, stream):
+    raw = openai_client.chat.completions.with_raw_response.create(
+        model="claude-3-5-haiku-latest-fake-status-503,gemini-2.0-flash", stream=stream,
+        messages=[{"role": "user", "content": "fall over"}])
+    result = raw.parse()
+    text = "".join(c.choices[0].delta.content or "" for c in result if c.choices) if stream \
+        else result.choices[0].message.content
+    assert text == "Echo: fall over"
+    rec = gateway.record(raw.headers["helicone-id"])
+    assert [(a["provider"], a["status"]) for a in rec["attempts"]] == [("anthropic", 503),
+                                                                       ("gemini", 200)]
+    assert rec["cost_usd"] > 0
+
+
+@pytest.mark.parametrize("model", ["claude-3-5-haiku-latest", "gemini-2.0-flash"])
+def test_a_garbled_event_from_a_translated_stream_is_a_502(gateway, openai_client, model):
+    # (OpenAI-format streams are relayed byte for byte, garbage included.)
+    raw = openai_client.chat.completions.with_raw_response.create(
+        model=model, stream=True, messages=[{"role": "user", "content": "a b c"}],
+        extra_headers={"x-fake-behavior": "malformed"})
+    with pytest.raises(openai.APIError) as info:
+        list(raw.parse())
+    assert "malformed" in str(info.value)
+    rec = gateway.record(raw.headers["helicone-id"])
+    assert rec["status"] == 502 and "malformed" in rec["error"]
