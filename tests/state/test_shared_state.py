@@ -2,6 +2,8 @@
 
 import asyncio
 import time
+
+import pytest
 import uuid
 
 from state_backends import allowed_across_processes, run
@@ -11,8 +13,15 @@ from heliograph.state import Check, open_state
 
 
 # Explicit times are offsets from the real clock: the SQL sweep and Redis key expiry
-# run on it, and would drop events stamped in the distant past.
+# run on it, and would drop events stamped in the distant past — so T is taken afresh
+# for every test, not once when the (long) test session imports this module.
 T = time.time()
+
+
+@pytest.fixture(autouse=True)
+def fresh_clock():
+    global T
+    T = time.time()
 
 
 def key() -> str:
