@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from heliograph.errors import BadRequest
 
 PROPERTY_PREFIX = "helicone-property-"
-DEFAULT_FALLBACK_CODES = frozenset({429, 500, 502, 503, 504})
+# 529 is Anthropic's "overloaded", its 503.
+DEFAULT_FALLBACK_CODES = frozenset({429, 500, 502, 503, 504, 529})
 DEFAULT_CACHE_TTL_S = 7 * 24 * 3600
 MAX_CACHE_TTL_S = 365 * 24 * 3600
 MAX_CACHE_BUCKET = 20

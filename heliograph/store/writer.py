@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the worker; it stops us
+    # Background work yields to serving: under a burst the journal absorbs the records and
+    # the writer catches up when the workers leave it CPU. Nothing is dropped either way.
+    os.nice(10)
     store = open_store(args.database_url)
     writer = SegmentWriter(Path(args.journal), store)
     failures = 0
