@@ -52,10 +52,14 @@ class HttpClient:
 
     async def request(self, method: str, url: str, headers: dict[str, str],
                       data: bytes | None = None, provider: str = "") -> UpstreamResponse:
-        with translate_errors(provider, url):
+        # try/except rather than `with translate_errors(...)`: this runs for every JSON
+        # request, and a generator-based context manager costs more than the mapping.
+        try:
             async with self.session.request(method, url, headers=headers, data=data) as resp:
                 body = await resp.read()
                 return UpstreamResponse(resp.status, _lower(resp.headers), body)
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            raise translated(exc, provider, url) from None
 
     @contextlib.asynccontextmanager
     async def stream(self, url: str, headers: dict[str, str], data: bytes,
@@ -83,23 +87,28 @@ def _lower(headers) -> dict[str, str]:
 
 @contextlib.contextmanager
 def translate_errors(provider: str, url: str):
-    who = f"provider {provider!r}" if provider else "the provider"
     try:
         yield
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
-        raise UpstreamTimeout(f"{who} did not answer in time ({url})") from None
-    except aiohttp.ClientConnectorError as exc:
-        raise UpstreamError(f"could not connect to {who} at {url}: {exc.os_error}",
-                            code="upstream_unreachable") from None
-    except aiohttp.ServerDisconnectedError:
-        raise UpstreamError(f"{who} closed the connection without a complete answer",
-                            code="upstream_disconnected") from None
-    except aiohttp.ClientOSError as exc:
-        raise UpstreamError(f"the connection to {who} failed: {exc.strerror or exc}",
-                            code="upstream_connection_error") from None
-    except aiohttp.ClientPayloadError as exc:
-        raise UpstreamError(f"{who} sent a truncated or malformed body: {exc}",
-                            code="upstream_truncated") from None
-    except aiohttp.ClientError as exc:
-        raise UpstreamError(f"error talking to {who}: {exc.__class__.__name__}: {exc}",
-                            code="upstream_error") from None
+    except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        raise translated(exc, provider, url) from None
+
+
+def translated(exc: BaseException, provider: str, url: str) -> UpstreamError:
+    """The gateway error for an aiohttp exception (or a timeout)."""
+    who = f"provider {provider!r}" if provider else "the provider"
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return UpstreamTimeout(f"{who} did not answer in time ({url})")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamError(f"could not connect to {who} at {url}: {exc.os_error}",
+                             code="upstream_unreachable")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return UpstreamError(f"{who} closed the connection without a complete answer",
+                             code="upstream_disconnected")
+    if isinstance(exc, aiohttp.ClientOSError):
+        return UpstreamError(f"the connection to {who} failed: {exc.strerror or exc}",
+                             code="upstream_connection_error")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return UpstreamError(f"{who} sent a truncated or malformed body: {exc}",
+                             code="upstream_truncated")
+    return UpstreamError(f"error talking to {who}: {exc.__class__.__name__}: {exc}",
+                         code="upstream_error")

@@ -49,7 +49,7 @@ class Journal:
 
     def append(self, record: dict) -> None:
         """Called on the event loop for every request: one syscall, no waiting."""
-        os.write(self._fd, orjson.dumps(record) + b"\n")
+        os.write(self._fd, orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
         self._pending += 1
         self.appended += 1
 

@@ -102,7 +102,10 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the worker; it stops us
     # Background work yields to serving: under a burst the journal absorbs the records and
     # the writer catches up when the workers leave it CPU. Nothing is dropped either way.
-    os.nice(10)
+    # Under bench/run.py's saturating load (2 workers, 2 cores) the writers took a steady
+    # ~0.2 cores at nice 10, out of serving throughput; at nice 19 ~0.1 (they still make
+    # progress) and catch up as soon as the load drops.
+    os.nice(19)
     store = open_store(args.database_url)
     writer = SegmentWriter(Path(args.journal), store)
     failures = 0
