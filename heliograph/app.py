@@ -4,6 +4,7 @@ and routes requests. State lives on one Gateway object, never in module globals.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from heliograph.api.routes import QueryAPI
 from heliograph.asgi import Request, send_error, send_json
 from heliograph.config import Settings, load_settings
-from heliograph.errors import NotFound
+from heliograph.errors import GatewayError, MethodNotAllowed, NotFound
 from heliograph.providers.http import HttpClient
 from heliograph.providers.registry import Registry
 from heliograph.proxy import pipeline
@@ -112,22 +113,38 @@ class App:
             ("GET", "/v1/models"): list_models,
             ("GET", "/models"): list_models,
         }
+        self.paths = {path for _, path in self.routes}
 
     async def __call__(self, scope, receive, send):
         kind = scope["type"]
         if kind == "http":
             request = Request(scope, receive)
-            handler = self.routes.get((request.method, request.path))
-            if handler is not None:
-                await handler(self.gw, request, send)
-            elif request.path == "/healthz":
-                await send_json(send, 200, {"status": "ok"})
-            elif request.path.startswith(("/api/v1/", "/v1/request/")):
-                await self.api.handle(request, send)
-            else:
-                await send_error(send, NotFound(f"no route for {request.method} {request.path}"))
+            try:
+                await self._dispatch(request, send)
+            except Exception:
+                # Never a traceback to the caller: an OpenAI-shaped 500, the details in
+                # the server log.
+                log.exception("internal error on %s %s", request.method, request.path)
+                with contextlib.suppress(Exception):  # the answer may be under way
+                    await send_error(send, GatewayError("internal gateway error"))
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _dispatch(self, request: Request, send) -> None:
+        handler = self.routes.get((request.method, request.path))
+        if handler is not None:
+            await handler(self.gw, request, send)
+        elif request.path == "/healthz":
+            await send_json(send, 200, {"status": "ok"})
+        elif request.path.startswith(("/api/v1/", "/v1/request/")):
+            await self.api.handle(request, send)
+        elif request.path in self.paths:
+            allowed = sorted(m for m, p in self.routes if p == request.path)
+            await send_error(send, MethodNotAllowed(
+                f"{request.method} is not allowed on {request.path}; use {', '.join(allowed)}"),
+                [(b"allow", ", ".join(allowed).encode())])
+        else:
+            await send_error(send, NotFound(f"no route for {request.method} {request.path}"))
 
     async def _lifespan(self, receive, send):
         while True:

@@ -5,6 +5,7 @@ GatewayError
  ├─ Unauthorized (401)          missing or unknown gateway key
  ├─ Forbidden (403)
  ├─ NotFound (404)              unknown model / provider / record
+ ├─ MethodNotAllowed (405)
  ├─ PayloadTooLarge (413)
  ├─ RateLimited (429)
  ├─ UpstreamError (502)         provider refused, reset or sent something unreadable
@@ -65,6 +66,12 @@ class NotFound(GatewayError):
     status = 404
     type = "invalid_request_error"
     code = "not_found"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
 
 
 class PayloadTooLarge(GatewayError):

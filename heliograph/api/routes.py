@@ -9,7 +9,7 @@ import datetime as dt
 import orjson
 
 from heliograph.asgi import Request, send_error, send_json
-from heliograph.errors import BadRequest, GatewayError, NotFound
+from heliograph.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
 from heliograph.store.base import RequestFilter
 
 FILTER_KEYS = {"model", "provider", "status", "user_id", "session_id", "cache", "since",
@@ -75,8 +75,7 @@ class QueryAPI:
         if parts[:2] == ["v1", "request"] and len(parts) == 4 and method == "POST":
             return await self._feedback(request, org, parts[2], parts[3])
         if method != "GET":
-            raise BadRequest(f"{method} is not allowed on {request.path}",
-                             code="method_not_allowed", status=405)
+            raise MethodNotAllowed(f"{method} is not allowed on {request.path}")
         resource = parts[2] if len(parts) > 2 else ""
         query = request.query
         if resource == "requests" and len(parts) == 3:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import orjson
 
@@ -28,6 +29,8 @@ from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.responses import RESPONSES
 from heliograph.proxy.routing import RELAYED_PREFIXES, Opened
 from heliograph.proxy.streaming import StreamAccumulator
+
+log = logging.getLogger("heliograph.proxy")
 
 # Caller headers that never go upstream: ours, credentials, and what aiohttp sets itself.
 NOT_FORWARDED = HOP_BY_HOP | {"authorization", "x-api-key", "cookie", "content-type",
@@ -125,6 +128,14 @@ async def _proxy(flow: Flow) -> None:
     except GatewayError as error:
         if not flow.exchange.logged:
             await flow.fail(error)
+    except Exception:
+        # A bug of ours: the caller still gets an OpenAI-shaped 500 and the request is
+        # still logged; the traceback goes to the server log, not to the caller.
+        log.exception("internal error while proxying %s", flow.request.path)
+        if not flow.exchange.logged:
+            with contextlib.suppress(Exception):  # the answer may already be under way
+                await flow.fail(GatewayError("internal gateway error; the request was "
+                                             "logged with its id"))
 
 
 async def _begin(flow: Flow) -> bool:

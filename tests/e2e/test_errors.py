@@ -124,3 +124,15 @@ def test_missing_or_wrong_key_is_401_before_the_provider(gateway, upstream, auth
     assert status == "401"
     assert json.loads(body)["error"]["type"] == "authentication_error"
     assert upstream.received() == []
+
+
+def test_wrong_method_on_a_proxy_path_is_405_and_unknown_path_404(gateway):
+    out = subprocess.run(["curl", "-s", "-i", gateway.url + "/v1/chat/completions",
+                          "-H", f"Authorization: Bearer {ADMIN_KEY}"],
+                         capture_output=True, text=True, check=True).stdout
+    head, body = out.replace("\r\n", "\n").split("\n\n", 1)
+    assert head.startswith("HTTP/1.1 405") and "allow: post" in head.lower()
+    error = json.loads(body)["error"]
+    assert error["code"] == "method_not_allowed" and error["type"] == "invalid_request_error"
+    code, _, payload = post(gateway, b"{}", path="/v1/no-such-thing")
+    assert code == 404 and payload["error"]["message"]
