@@ -15,6 +15,7 @@ import orjson
 from heliograph.errors import GatewayError
 from heliograph.providers.sse import RESPONSES_TERMINAL
 from heliograph.proxy.fronts import OpenAIFront
+from heliograph.proxy.streaming import event_object
 
 
 class ResponsesStream:
@@ -63,11 +64,8 @@ class ResponsesAccumulator:
         if payload == b"[DONE]":
             self.done = True
             return payload
-        try:
-            event = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return payload
-        if not isinstance(event, dict):
+        event = event_object(payload)
+        if event is None:
             return payload
         kind = event.get("type") or ""
         response = event.get("response")

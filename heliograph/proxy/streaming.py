@@ -6,6 +6,15 @@ from __future__ import annotations
 import orjson
 
 
+def event_object(payload: bytes) -> dict | None:
+    """The JSON object an SSE data payload carries; None for anything else (relayed as is)."""
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
 class StreamAccumulator:
     def __init__(self, strip_usage: bool):
         # True when we added stream_options.include_usage ourselves: the caller must see
@@ -25,11 +34,8 @@ class StreamAccumulator:
         if payload == b"[DONE]":
             self.done = True
             return payload
-        try:
-            chunk = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return payload
-        if not isinstance(chunk, dict):
+        chunk = event_object(payload)
+        if chunk is None:
             return payload
         if not self.id:     # Azure opens with a prompt-filter chunk whose id is ""
             self.id = chunk.get("id")
