@@ -3,6 +3,7 @@ gateway itself (`heliograph serve`), each a subprocess."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -181,6 +182,27 @@ models = ["down-model"]
             if time.monotonic() > deadline:
                 raise AssertionError(f"record {request_id} never appeared: {status} {body}")
             time.sleep(0.05)
+
+
+def with_search_path(url: str, schema: str) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+@contextlib.contextmanager
+def postgres_schema(base_url: str, prefix: str = "heliograph_test_"):
+    """A fresh, empty schema on the test server (selected through search_path in the
+    URL it yields), dropped afterwards."""
+    import psycopg
+
+    schema = prefix + uuid.uuid4().hex[:12]
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield with_search_path(base_url, schema)
+    finally:
+        with psycopg.connect(base_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def postgres_database(base_url: str) -> tuple[str, callable]:

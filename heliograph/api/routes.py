@@ -54,6 +54,15 @@ def _query_value(query, name, default=None):
     return default
 
 
+async def _read(method, *args):
+    """A store read off the event loop. The store raises ValueError for a query it cannot
+    run (bad cursor, timestamp or group_by): that is the caller's 400, not our 500."""
+    try:
+        return await asyncio.to_thread(method, *args)
+    except ValueError as exc:
+        raise BadRequest(str(exc), code="invalid_query") from None
+
+
 class QueryAPI:
     def __init__(self, gw):
         self.gw = gw
@@ -83,40 +92,29 @@ class QueryAPI:
             limit = _query_value(query, "limit", "50")
             if not limit.isdigit():
                 raise BadRequest("limit must be a positive integer")
-            try:
-                data, cursor = await asyncio.to_thread(
-                    store.list_requests, org, flt, min(max(int(limit), 1), 1000),
-                    _query_value(query, "cursor"), _query_value(query, "bodies") == "true")
-            except ValueError as exc:
-                raise BadRequest(str(exc), code="invalid_query") from None
+            data, cursor = await _read(
+                store.list_requests, org, flt, min(max(int(limit), 1), 1000),
+                _query_value(query, "cursor"), _query_value(query, "bodies") == "true")
             return 200, {"data": data, "next_cursor": cursor}
         if resource == "requests" and len(parts) == 4:
-            record = await asyncio.to_thread(store.get_request, org, parts[3])
+            record = await _read(store.get_request, org, parts[3])
             if record is None:
                 raise NotFound(f"no request {parts[3]!r}")
             return 200, record
         if resource == "metrics" and len(parts) == 3:
             group_by = _query_value(query, "group_by", "model")
-            try:
-                return 200, await asyncio.to_thread(store.metrics, org, parse_filter(query),
-                                                    group_by)
-            except ValueError as exc:
-                raise BadRequest(str(exc), code="invalid_group_by") from None
+            return 200, await _read(store.metrics, org, parse_filter(query), group_by)
         if resource == "users" and len(parts) == 3:
-            try:
-                users = await asyncio.to_thread(store.users, org, parse_filter(query))
-            except ValueError as exc:
-                raise BadRequest(str(exc), code="invalid_query") from None
-            return 200, {"data": users}
+            return 200, {"data": await _read(store.users, org, parse_filter(query))}
         if resource == "users" and len(parts) == 4:
-            user = await asyncio.to_thread(store.user, org, parts[3])
+            user = await _read(store.user, org, parts[3])
             if user is None:
                 raise NotFound(f"no requests from user {parts[3]!r}")
             return 200, user
         if resource == "ratelimits" and len(parts) == 3:
-            return 200, await asyncio.to_thread(store.ratelimits, org, parse_filter(query))
+            return 200, await _read(store.ratelimits, org, parse_filter(query))
         if resource == "sessions" and len(parts) == 4:
-            session = await asyncio.to_thread(store.session, org, parts[3])
+            session = await _read(store.session, org, parts[3])
             if session is None:
                 raise NotFound(f"no session {parts[3]!r}")
             return 200, session
@@ -133,14 +131,14 @@ class QueryAPI:
             rating = body.get("rating") if isinstance(body, dict) else None
             if not isinstance(rating, bool):
                 raise BadRequest('feedback body must be {"rating": true|false}')
-            found = await asyncio.to_thread(store.set_feedback, org, request_id, rating)
+            found = await _read(store.set_feedback, org, request_id, rating)
         elif kind == "score":
             scores = body.get("scores", body) if isinstance(body, dict) else None
+            # Numbers or booleans (bool is an int), as Helicone's scores accept.
             if not isinstance(scores, dict) or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) or isinstance(v, bool)
-                    for v in scores.values()):
+                    isinstance(v, (int, float)) for v in scores.values()):
                 raise BadRequest('score body must be {"scores": {"name": number}}')
-            found = await asyncio.to_thread(store.set_score, org, request_id, scores)
+            found = await _read(store.set_score, org, request_id, scores)
         else:
             raise NotFound(f"no such endpoint: {request.path}")
         if not found:

@@ -21,13 +21,13 @@ from heliograph.asgi import ClientDisconnected, Request, encode_headers, send_by
 from heliograph.errors import BadRequest, GatewayError, UpstreamError
 from heliograph.providers.base import Call
 from heliograph.providers.http import HOP_BY_HOP
+from heliograph.proxy import cached, routing
 from heliograph.proxy import headers as helicone_headers
-from heliograph.proxy import routing
 from heliograph.proxy.anthropic_front import ANTHROPIC
 from heliograph.proxy.exchange import Exchange
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.responses import RESPONSES
-from heliograph.proxy.routing import RELAYED_PREFIXES, Opened
+from heliograph.proxy.routing import Opened, relayable
 from heliograph.proxy.streaming import StreamAccumulator
 
 log = logging.getLogger("heliograph.proxy")
@@ -40,11 +40,6 @@ NOT_FORWARDED = HOP_BY_HOP | {"authorization", "x-api-key", "cookie", "content-t
 def forward_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items()
             if k not in NOT_FORWARDED and not k.startswith("helicone-")}
-
-
-def relayed_headers(upstream: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in upstream.items()
-            if k.startswith(RELAYED_PREFIXES)]
 
 
 def parse_body(raw: bytes) -> dict:
@@ -87,7 +82,7 @@ class Flow:
 
     def response_headers(self, upstream: dict[str, str]) -> list[tuple[bytes, bytes]]:
         out = [(b"helicone-id", self.exchange.id.encode())]
-        out += relayed_headers(upstream)
+        out += encode_headers(relayable(upstream))
         out += self.extra_headers
         return out
 
@@ -183,11 +178,8 @@ async def _answer(flow: Flow) -> None:
         flow.extra_headers += await gw.ratelimits.check(flow.principal, options, exchange.record)
     models = routing.chain_models(flow.openai_body["model"], options)
     chain = routing.resolve_chain(gw.registry, models)
-    if len(chain) > 1:
-        exchange.record["fallback_index"] = 0
     stream = flow.kind != "embeddings" and flow.openai_body.get("stream") is True
     if gw.cache is not None and options.cache_enabled:
-        from heliograph.proxy import cached
         if await cached.serve_hit(flow, stream):
             return
     if stream:
@@ -247,7 +239,6 @@ def _after(flow: Flow, answer: routing.Answer, body, events, parsed_usage) -> No
     if gw.ratelimits is not None and options.ratelimit_policy:
         gw.ratelimits.settle(flow.principal, options, flow.exchange.record)
     if gw.cache is not None and options.cache_enabled and flow.exchange.record["status"] < 400:
-        from heliograph.proxy import cached
         cached.store_later(flow, answer, body, events, parsed_usage)
 
 

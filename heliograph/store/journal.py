@@ -35,7 +35,6 @@ class Journal:
         self._fd = -1
         self._path: Path | None = None
         self._pending = 0
-        self.appended = 0
         self._open_segment()
 
     def _open_segment(self) -> None:
@@ -51,7 +50,6 @@ class Journal:
         """Called on the event loop for every request: one syscall, no waiting."""
         os.write(self._fd, orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
         self._pending += 1
-        self.appended += 1
 
     def rotate(self) -> bool:
         """Close the current segment (handing it to the writer) if it holds anything."""

@@ -31,7 +31,6 @@ class SegmentWriter:
     def __init__(self, directory: Path, store):
         self.directory = Path(directory)
         self.store = store
-        self.written = 0
 
     def drain(self) -> bool:
         """Insert every claimable segment. False when the store refused (retry later)."""
@@ -44,7 +43,6 @@ class SegmentWriter:
                 for start in range(0, len(records), BATCH):
                     self._insert(records[start:start + BATCH])
                 path.unlink(missing_ok=True)
-                self.written += len(records)
             except Exception:  # the database is down or refused: keep the segment
                 log.exception("writing %d journaled records failed; will retry", len(records))
                 return False

@@ -1,14 +1,9 @@
 """Unit tests of the cache and rate limiter over the real SharedState backends
-(see tests/state/state_backends.py)."""
-
-import sys
-from pathlib import Path
+(see tests/state_backends.py)."""
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "state"))
-
-from state_backends import KINDS, make_backend  # noqa: E402
+from state_backends import KINDS, make_backend
 
 
 @pytest.fixture(params=KINDS)

@@ -5,19 +5,14 @@ database (selected through search_path in the URL), dropped afterwards.
 """
 
 import os
-import uuid
 
 import pytest
+from servers import postgres_schema
 
 from heliograph.records import RECORD_KEYS
 from heliograph.store import open_store
 
 POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")
-
-
-def _with_search_path(url: str, schema: str) -> str:
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -28,14 +23,8 @@ def store_url(request, tmp_path):
         return
     if not POSTGRES_URL:
         pytest.skip("HELIOGRAPH_TEST_POSTGRES_URL not set")
-    import psycopg
-
-    schema = "heliograph_test_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    yield _with_search_path(POSTGRES_URL, schema)
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with postgres_schema(POSTGRES_URL) as url:
+        yield url
 
 
 @pytest.fixture

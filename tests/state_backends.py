@@ -1,6 +1,6 @@
 """Real SharedState backends for tests, and a worker that hammers one from another process.
 
-Shared by tests/state and tests/proxy (which puts this folder on sys.path). PostgreSQL
+Shared by tests/state and tests/proxy. PostgreSQL
 needs HELIOGRAPH_TEST_POSTGRES_URL and Redis HELIOGRAPH_TEST_REDIS_URL; without them those
 cases are skipped, saying so.
 """
@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
+from servers import postgres_schema
 
 POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("HELIOGRAPH_TEST_REDIS_URL")
@@ -37,11 +38,6 @@ class Backend:
         return SqlState(self.url, fail_open=fail_open)
 
 
-def _with_search_path(url: str, schema: str) -> str:
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options=-csearch_path%3D{schema}"
-
-
 def make_backend(kind: str, tmp_path):
     """A generator: yields a Backend on an empty store, then cleans it up."""
     if kind == "sqlite":
@@ -50,15 +46,8 @@ def make_backend(kind: str, tmp_path):
     if kind == "postgres":
         if not POSTGRES_URL:
             pytest.skip("HELIOGRAPH_TEST_POSTGRES_URL not set: PostgreSQL state skipped")
-        import psycopg
-        schema = "hg_state_test_" + uuid.uuid4().hex[:12]
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            yield Backend("postgres", _with_search_path(POSTGRES_URL, schema))
-        finally:
-            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        with postgres_schema(POSTGRES_URL, "hg_state_test_") as url:
+            yield Backend("postgres", url)
         return
     if not REDIS_URL:
         pytest.skip("HELIOGRAPH_TEST_REDIS_URL not set: Redis state skipped")
