@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 
 from heliograph.errors import BadRequest
-from heliograph.providers._openai_shapes import data_url
+from heliograph.providers._openai_shapes import bad_request as _bad
+from heliograph.providers._openai_shapes import data_url, tool_call_parts
 
 JSON_TOOL = "json_answer"
 # Older Claude 3 models cap output at 4096 tokens; later ones allow at least 8192.
@@ -29,10 +29,6 @@ _TOOL_CHOICES = {"auto": {"type": "auto"}, "required": {"type": "any"},
 
 def default_max_tokens(model: str) -> int:
     return 4096 if model.startswith(_SMALL_OUTPUT_MODELS) else 8192
-
-
-def _bad(message: str, param: str | None = None) -> BadRequest:
-    return BadRequest(message + (f" ({param})" if param else ""), code="invalid_request")
 
 
 def _with_cache_control(block: dict, part: dict) -> dict:
@@ -94,18 +90,8 @@ def _content_blocks(content: Any, where: str) -> list[dict]:
 def _tool_use_blocks(tool_calls: Any, where: str) -> list[dict]:
     blocks = []
     for j, call in enumerate(tool_calls or ()):
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not function.get("name") or not call.get("id"):
-            raise _bad("each tool call needs an id and a function name", f"{where}[{j}]")
-        try:
-            arguments = orjson.loads(function.get("arguments") or "{}")
-        except orjson.JSONDecodeError:
-            raise _bad("tool call arguments must be a JSON object",
-                       f"{where}[{j}].function.arguments") from None
-        if not isinstance(arguments, dict):
-            raise _bad("tool call arguments must be a JSON object",
-                       f"{where}[{j}].function.arguments")
-        blocks.append({"type": "tool_use", "id": call["id"], "name": function["name"],
+        name, arguments = tool_call_parts(call, f"{where}[{j}]", need_id=True)
+        blocks.append({"type": "tool_use", "id": call["id"], "name": name,
                        "input": arguments})
     return blocks
 

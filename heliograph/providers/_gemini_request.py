@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
-from heliograph.errors import BadRequest
-from heliograph.providers._openai_shapes import data_url
+from heliograph.providers._openai_shapes import bad_request as _bad
+from heliograph.providers._openai_shapes import data_url, tool_call_parts
 
 SIGNATURE_MARK = "__thought__"
 
@@ -40,10 +40,6 @@ def signature_of(call_id: str) -> str | None:
         return None
     standard = encoded.replace("-", "+").replace("_", "/")
     return standard + "=" * (-len(standard) % 4)
-
-
-def _bad(message: str, param: str | None = None) -> BadRequest:
-    return BadRequest(message + (f" ({param})" if param else ""), code="invalid_request")
 
 
 def _part(part: dict, where: str) -> dict:
@@ -87,17 +83,10 @@ def _parts(content: Any, where: str) -> list[dict]:
 def _function_calls(tool_calls: Any, names: dict[str, str], where: str) -> list[dict]:
     parts = []
     for j, call in enumerate(tool_calls or ()):
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not function.get("name"):
-            raise _bad("each tool call needs a function name", f"{where}[{j}]")
-        try:
-            args = orjson.loads(function.get("arguments") or "{}")
-        except orjson.JSONDecodeError:
-            raise _bad("tool call arguments must be a JSON object",
-                       f"{where}[{j}].function.arguments") from None
-        part: dict[str, Any] = {"functionCall": {"name": function["name"], "args": args}}
+        name, args = tool_call_parts(call, f"{where}[{j}]", need_id=False)
+        part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
         call_id = str(call.get("id") or "")
-        names[call_id] = function["name"]
+        names[call_id] = name
         signature = signature_of(call_id)
         if signature:
             part["thoughtSignature"] = signature

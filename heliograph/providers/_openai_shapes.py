@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from heliograph.errors import BadRequest
 from heliograph.providers.http import UpstreamResponse
 
 JSON_HEADERS = {"content-type": "application/json"}
@@ -86,6 +87,28 @@ def data_url(url: str) -> tuple[str, str] | None:
     """(media type, base64 data) of a base64 data URL, else None."""
     match = _DATA_URL.fullmatch(url)
     return (match["mime"], match["data"]) if match else None
+
+
+def bad_request(message: str, param: str | None = None) -> BadRequest:
+    """A request a translating adapter cannot send, naming the offending field."""
+    return BadRequest(message + (f" ({param})" if param else ""), code="invalid_request")
+
+
+def tool_call_parts(call: Any, where: str, need_id: bool) -> tuple[str, dict]:
+    """The function name and parsed arguments of one OpenAI assistant tool call."""
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict) or not function.get("name") or (
+            need_id and not call.get("id")):
+        raise bad_request("each tool call needs " + ("an id and " if need_id else "")
+                          + "a function name", where)
+    try:
+        arguments = orjson.loads(function.get("arguments") or "{}")
+    except orjson.JSONDecodeError:
+        arguments = None
+    if not isinstance(arguments, dict):
+        raise bad_request("tool call arguments must be a JSON object",
+                          f"{where}.function.arguments")
+    return function["name"], arguments
 
 
 def text_of(content: Any) -> str:

@@ -1,7 +1,6 @@
 """Embeddings, the model list, and a caller that leaves mid-stream."""
 
 import socket
-import time
 
 import openai
 
