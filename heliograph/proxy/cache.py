@@ -11,6 +11,12 @@ filled a lookup is a miss and the answer is stored in the first free slot; once 
 a lookup returns one of them at random (CachedAnswer.bucket_index says which).
 
 Only 2xx answers are stored, by a background task the request path never waits for.
+
+Entries are immutable: a slot is only ever written while empty (or expired), so an entry
+read once stays valid, unchanged, until its expiry, which travels inside the entry. Each
+process therefore keeps the entries it recently read or wrote (RecentEntries, bounded by
+bytes) and answers a repeated hit from memory, without a round trip to the shared store.
+Misses always ask the store: another replica may have filled the slot meanwhile.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ import base64
 import hashlib
 import logging
 import random
-from dataclasses import dataclass
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -28,7 +36,10 @@ import orjson
 log = logging.getLogger("heliograph.cache")
 
 # Bump when the key or the stored layout changes: old entries then simply miss.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+# What one process keeps of recently used entries (see RecentEntries).
+RECENT_MAX_BYTES = 32 * 1024 * 1024
 
 
 @dataclass
@@ -41,11 +52,14 @@ class CachedAnswer:
     provider: str | None = None
     usage: dict | None = None
     bucket_index: int = 0
+    # Epoch seconds; set when stored. Not part of equality: it says when, not what.
+    expires_at: float | None = field(default=None, compare=False)
 
     def encode(self) -> bytes:
         b64 = base64.b64encode
         return orjson.dumps({
-            "v": FORMAT_VERSION, "status": self.status, "headers": self.headers,
+            "v": FORMAT_VERSION, "expires_at": self.expires_at,
+            "status": self.status, "headers": self.headers,
             "body": None if self.body is None else b64(self.body).decode(),
             "events": None if self.events is None else [b64(e).decode() for e in self.events],
             "model": self.model, "provider": self.provider, "usage": self.usage,
@@ -61,7 +75,51 @@ class CachedAnswer:
                    body=None if doc["body"] is None else b64(doc["body"]),
                    events=None if doc["events"] is None else [b64(e) for e in doc["events"]],
                    model=doc.get("model"), provider=doc.get("provider"),
-                   usage=doc.get("usage"), bucket_index=bucket_index)
+                   usage=doc.get("usage"), bucket_index=bucket_index,
+                   expires_at=doc.get("expires_at"))
+
+    def size(self) -> int:
+        """Roughly the bytes this answer holds (for RecentEntries' budget)."""
+        return len(self.body or b"") + sum(len(e) for e in self.events or ()) + 512
+
+
+class RecentEntries:
+    """An LRU of entries this process read or wrote, by key, bounded by total size.
+
+    Sound because entries never change, only expire (module docstring); an entry whose
+    expiry is unknown is not kept."""
+
+    def __init__(self, max_bytes: int = RECENT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, CachedAnswer] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: str, now: float) -> CachedAnswer | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires_at <= now:
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: str, entry: CachedAnswer) -> None:
+        size = entry.size()
+        if entry.expires_at is None or size > self.max_bytes:
+            return
+        if key in self._entries:
+            self._drop(key)
+        self._entries[key] = entry
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: str) -> None:
+        self._bytes -= self._entries.pop(key).size()
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def canonical_body(body: dict, ignore_keys: list[str] | tuple[str, ...] = ()) -> dict:
@@ -80,8 +138,9 @@ def cache_key(organization: str, path: str, body: dict, options, bucket: int) ->
 
 
 class ResponseCache:
-    def __init__(self, state) -> None:
+    def __init__(self, state, recent_max_bytes: int = RECENT_MAX_BYTES) -> None:
         self.state = state
+        self.recent = RecentEntries(recent_max_bytes)
         # Background stores in flight: the event loop keeps only weak references to tasks.
         self._tasks: set[asyncio.Task] = set()
 
@@ -96,19 +155,27 @@ class ResponseCache:
         """A stored answer, or None (miss: absent, expired, not every bucket filled yet,
         unreadable, or the store unreachable)."""
         keys = self.keys(organization, path, body, options)
+        now = time.time()
+        known = [self.recent.get(key, now) for key in keys]
+        if all(known):
+            return random.choice(known)
         index = 0
         if len(keys) > 1:
             if not all(await self.state.cache_filled(keys)):
                 return None
             index = random.randrange(len(keys))
+        if known[index] is not None:
+            return known[index]
         raw = await self.state.cache_get(keys[index])
         if raw is None:
             return None  # e.g. expired between the two calls
         try:
-            return CachedAnswer.decode(raw, index)
+            hit = CachedAnswer.decode(raw, index)
         except (ValueError, KeyError, TypeError) as exc:  # orjson errors are ValueErrors
             log.warning("unreadable cache entry %s… ignored: %s", keys[index][:12], exc)
             return None
+        self.recent.put(keys[index], hit)
+        return hit
 
     async def store(self, organization: str, path: str, body: dict, options,
                     answer: CachedAnswer) -> int | None:
@@ -124,6 +191,8 @@ class ResponseCache:
             return None
         if answer.body is None and answer.events is None:
             return None
+        # The store's clock and ours agree closely enough: both expiries are set from now.
+        answer = replace(answer, expires_at=time.time() + ttl_s)
         value = answer.encode()
         filled = await self.state.cache_filled(keys) if len(keys) > 1 else [False]
         for index, key in enumerate(keys):
@@ -131,6 +200,7 @@ class ResponseCache:
             # the loser moves on to the next slot.
             if not filled[index] and await self.state.cache_set(key, value, ttl_s,
                                                                 only_if_absent=True):
+                self.recent.put(key, replace(answer, bucket_index=index))
                 return index
         return None
 

@@ -7,8 +7,8 @@ import orjson
 from state_backends import run
 
 from heliograph.proxy import headers as helicone_headers
-from heliograph.proxy.cache import (CachedAnswer, ResponseCache, answer_from_events,
-                                    answer_from_json, cache_key)
+from heliograph.proxy.cache import (CachedAnswer, RecentEntries, ResponseCache,
+                                    answer_from_events, answer_from_json, cache_key)
 from heliograph.proxy.headers import RequestOptions
 
 PATH = "/v1/chat/completions"
@@ -164,3 +164,53 @@ def test_concurrent_stores_take_distinct_buckets(backend):
         return await asyncio.gather(*(cache.store("org", PATH, BODY, two, a)
                                       for a in answers))
     assert sorted(with_cache(backend, fn), key=lambda i: (i is None, i)) == [0, 1, None]
+
+
+# -- entries this process already knows ------------------------------------------------------
+
+def test_a_repeated_hit_is_answered_from_memory_not_the_store(backend):
+    answer = CachedAnswer(200, {}, body=b'{"n":1}', model="gpt-4o-mini")
+
+    async def fn(writer):
+        assert await writer.store("org", PATH, BODY, OPTS, answer) == 0
+        reader = ResponseCache(writer.state)        # another process: knows nothing yet
+        first_read = await reader.lookup("org", PATH, BODY, OPTS)
+        # Spoil the stored entry behind everyone's back. Entries are never rewritten by
+        # the gateway, so whoever answers now answers from what it remembered.
+        await writer.state.cache_set(key(), b"not an entry", 60)
+        newcomer = ResponseCache(writer.state)
+        return (first_read, await writer.lookup("org", PATH, BODY, OPTS),
+                await reader.lookup("org", PATH, BODY, OPTS),
+                await newcomer.lookup("org", PATH, BODY, OPTS))
+    first_read, writer_hit, reader_hit, newcomer_hit = with_cache(backend, fn)
+    assert first_read == writer_hit == reader_hit == answer
+    assert newcomer_hit is None  # it had to read the store, and found it unreadable
+
+
+def test_a_remembered_entry_expires_when_the_stored_one_does(backend):
+    short = replace(OPTS, cache_ttl_s=1.0)
+
+    async def fn(writer):
+        await writer.store("org", PATH, BODY, short, CachedAnswer(200, {}, body=b"{}"))
+        reader = ResponseCache(writer.state)
+        fresh = await reader.lookup("org", PATH, BODY, short)
+        await asyncio.sleep(1.2)
+        return fresh, await reader.lookup("org", PATH, BODY, short), len(reader.recent)
+    fresh, stale, remembered = with_cache(backend, fn)
+    assert fresh is not None and stale is None and remembered == 0
+
+
+def test_recent_entries_keep_within_their_byte_budget_least_recent_first():
+    recent = RecentEntries(max_bytes=3 * (1000 + 512))
+    entries = {name: CachedAnswer(200, {}, body=b"x" * 1000, expires_at=2e9)
+               for name in "abcd"}
+    for name in "abc":
+        recent.put(name, entries[name])
+    assert recent.get("a", now=1e9) is entries["a"]   # "a" is now the most recent
+    recent.put("d", entries["d"])                      # over budget: "b" goes
+    assert [n for n in "abcd" if recent.get(n, now=1e9)] == ["a", "c", "d"]
+    recent.put("e", CachedAnswer(200, {}, body=b"x" * 10_000, expires_at=2e9))
+    assert recent.get("e", now=1e9) is None            # larger than the whole budget
+    recent.put("f", CachedAnswer(200, {}, body=b"{}"))  # no expiry known: not kept
+    assert recent.get("f", now=1e9) is None
+    assert recent.get("a", now=3e9) is None and len(recent) == 2  # expired: dropped
