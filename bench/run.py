@@ -3,15 +3,16 @@
 
     python bench/run.py [--duration 10] [--workers 1 2] [--connections 32]
 
-For every scenario it measures, directly against nginx and through `heliograph serve`
-(N workers, request logging on):
+For every scenario it measures, directly against nginx, through `heliograph serve`
+(N workers, request logging on) and through bench/bare_proxy.py, a bare Python
+pass-through with the same N workers (the same-run yardstick; --no-bare skips it):
 
 * throughput (req/s) and p50/p99 latency at --connections connections (wrk -t2),
 * p50/p99 latency at one connection (wrk -t1 -c1),
-* added p50 = gateway p50 @1 - direct p50 @1,
-* peak RSS (VmHWM) of every gateway worker process,
-* whether every request was logged (GET /api/v1/metrics total.requests vs. the number
-  of requests wrk completed plus the warm-up).
+* added p50 = proxy p50 @1 - direct p50 @1,
+* peak RSS (VmHWM) of every worker process,
+* whether every request was logged (the gateway's GET /api/v1/metrics total.requests,
+  the reference's GET /count, vs. the number of requests wrk completed plus the warm-up).
 
 Prints a markdown table and writes bench/results/latest.json. See bench/README.md.
 """
@@ -32,6 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -229,18 +231,31 @@ def start_nginx(procs: Procs, tmp: Path) -> int:
     return port
 
 
-# ----------------------------------------------------------------------------- gateway
+# ----------------------------------------------------------------------------- proxies
 
 
 @dataclass
-class Gateway:
+class Server:
+    """A proxy under test (the gateway or the bare reference), served by uvicorn."""
+
     proc: subprocess.Popen
     port: int
     tmp: Path
     workers: int
+    logged: Callable[[], int]  # requests it has logged so far
 
 
-def start_gateway(procs: Procs, tmp: Path, upstream_port: int, workers: int) -> Gateway:
+def spawn_server(procs: Procs, name: str, argv: list[str], port: int, tmp: Path,
+                 workers: int, env: dict[str, str], logged: Callable[[int], int]) -> Server:
+    """Start a proxy (output to <tmp>/<name>.log) and wait for its /healthz."""
+    log = tmp / f"{name}.log"
+    with open(log, "wb") as fh:
+        proc = procs.start(name, argv, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp, env=env)
+    wait_http(port, "/healthz", proc, name, log, timeout=60)
+    return Server(proc, port, tmp, workers, lambda: logged(port))
+
+
+def start_gateway(procs: Procs, tmp: Path, upstream_port: int, workers: int) -> Server:
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config = tmp / "heliograph.toml"
@@ -256,19 +271,27 @@ def start_gateway(procs: Procs, tmp: Path, upstream_port: int, workers: int) -> 
     exe = shutil.which("heliograph") or str(Path(sys.executable).parent / "heliograph")
     argv = [exe, "serve", "--config", str(config), "--port", str(port),
             "--workers", str(workers)]
-    log = tmp / "gateway.log"
-    with open(log, "wb") as fh:
-        proc = procs.start(f"gateway-{workers}", argv, stdout=fh, stderr=subprocess.STDOUT,
-                           cwd=tmp, env=env)
-    wait_http(port, "/healthz", proc, "heliograph serve", log, timeout=60)
-    return Gateway(proc, port, tmp, workers)
+    return spawn_server(procs, f"gateway-{workers}w", argv, port, tmp, workers, env,
+                        logged_requests)
 
 
-def worker_pids(gw: Gateway) -> list[int]:
-    """The uvicorn worker processes: the serve process itself with one worker, else its
+def start_bare(procs: Procs, tmp: Path, upstream_port: int, workers: int) -> Server:
+    """bench/bare_proxy.py forwarding to nginx, logging into a fresh SQLite file."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = dict(os.environ, BARE_UPSTREAM=f"http://127.0.0.1:{upstream_port}",
+               BARE_DB=str(tmp / "bare.db"))
+    argv = [sys.executable, str(HERE / "bare_proxy.py"), "--port", str(port),
+            "--workers", str(workers)]
+    return spawn_server(procs, f"bare-{workers}w", argv, port, tmp, workers, env,
+                        bare_logged)
+
+
+def worker_pids(srv: Server) -> list[int]:
+    """The uvicorn worker processes: the server process itself with one worker, else its
     multiprocessing-spawned children (not the resource tracker)."""
-    if gw.workers == 1:
-        return [gw.proc.pid]
+    if srv.workers == 1:
+        return [srv.proc.pid]
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -276,7 +299,7 @@ def worker_pids(gw: Gateway) -> list[int]:
         try:
             stat = (entry / "stat").read_text()
             ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            if ppid != gw.proc.pid:
+            if ppid != srv.proc.pid:
                 continue
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, ValueError):
@@ -297,26 +320,37 @@ def proc_status(pid: int, field_name: str) -> int | None:
     return None
 
 
-def logged_requests(port: int) -> int:
+def http_get(port: int, path: str, headers: dict[str, str] | None = None) -> bytes:
+    """GET a 200 body, else raise."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        conn.request("GET", "/api/v1/metrics?group_by=model",
-                     headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        conn.request("GET", path, headers=headers or {})
         resp = conn.getresponse()
         data = resp.read()
         if resp.status != 200:
-            raise RuntimeError(f"GET /api/v1/metrics -> {resp.status}: {data[:500]!r}")
-        return int(json.loads(data)["total"]["requests"])
+            raise RuntimeError(f"GET {path} -> {resp.status}: {data[:500]!r}")
+        return data
     finally:
         conn.close()
 
 
-def wait_logged(port: int, expected: int, stable_s: float = 2.0, timeout: float = 60) -> int:
+def logged_requests(port: int) -> int:
+    data = http_get(port, "/api/v1/metrics?group_by=model",
+                    {"Authorization": f"Bearer {ADMIN_KEY}"})
+    return int(json.loads(data)["total"]["requests"])
+
+
+def bare_logged(port: int) -> int:
+    return int(http_get(port, "/count"))
+
+
+def wait_logged(logged: Callable[[], int], expected: int, stable_s: float = 2.0,
+                timeout: float = 60) -> int:
     """Poll until the count stops growing (and has reached `expected`, or timeout)."""
     deadline = time.monotonic() + timeout
     last, since = -1, time.monotonic()
     while True:
-        count = logged_requests(port)
+        count = logged()
         now = time.monotonic()
         if count != last:
             last, since = count, now
@@ -558,6 +592,47 @@ def print_table(rows: list[dict], connections: int) -> str:
     return table
 
 
+def uses_cache(scenario: Scenario) -> bool:
+    return any(k.lower() == "helicone-cache-enabled" for k in scenario.headers)
+
+
+def measure_server(srv: Server, scenario: Scenario, headers: dict[str, str], direct: dict,
+                   args, label: str, target: str, profile_label: str | None = None) -> dict:
+    """Warm-up, the measured wrk runs (+ an optional py-spy run), then the checks that
+    need the runs to be over: every request logged, peak RSS, latency added to direct."""
+    script = write_lua(srv.tmp, scenario.name, scenario, headers)
+    baseline = srv.logged()
+    warm_ok = warm_up(srv.port, scenario, headers, WARMUP_REQUESTS)
+    row = {"label": label, "scenario": scenario.name, "target": target,
+           "workers": srv.workers, **measure(srv.port, script, args)}
+    runs = [row["c_many"], row["c1"]]
+    if profile_label:
+        row["profile"] = profile(worker_pids(srv)[0], srv.port, script, args,
+                                 args.output.parent, profile_label)
+        runs.append(row["profile"]["wrk"])
+    completed = WARMUP_REQUESTS + sum(r["requests"] for r in runs)
+    # wrk stops with up to one request in flight per connection; the proxy may
+    # (correctly) log those too, so allow that many extra.
+    in_flight = sum(r["connections"] for r in runs)
+    logged = wait_logged(srv.logged, completed) - baseline
+    row["logging"] = {
+        "logged": logged, "sent": completed, "warmup": WARMUP_REQUESTS,
+        "warmup_2xx": warm_ok, "in_flight_allowance": in_flight,
+        "match": completed <= logged <= completed + in_flight,
+        "exact": logged == completed,
+    }
+    pids = worker_pids(srv)
+    row["worker_pids"] = pids
+    row["peak_rss_mb"] = [(proc_status(p, "VmHWM") or 0) / 1024 for p in pids]
+    row["rss_now_mb"] = [(proc_status(p, "VmRSS") or 0) / 1024 for p in pids]
+    if srv.workers > 1:
+        sup = proc_status(srv.proc.pid, "VmHWM")
+        row["supervisor_peak_rss_mb"] = (sup or 0) / 1024
+    row["added_p50_us"] = row["c1"]["p50_us"] - direct["c1"]["p50_us"]
+    row["added_p99_us"] = row["c1"]["p99_us"] - direct["c1"]["p99_us"]
+    return row
+
+
 def bench(args, procs: Procs, tmp: Path) -> dict:
     scenarios = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
     if not scenarios:
@@ -577,47 +652,34 @@ def bench(args, procs: Procs, tmp: Path) -> dict:
                   "target": "direct", **measure(nginx_port, script, args)}
         rows.append(direct)
 
+        gw_headers = dict(scenario.headers, Authorization=f"Bearer {ADMIN_KEY}")
         for workers in args.workers:
-            gw_tmp = tmp / f"gw-{scenario.name}-{workers}"
             print(f"[{scenario.name}] gateway, {workers} worker(s) ...", file=sys.stderr)
-            gw = start_gateway(procs, gw_tmp, nginx_port, workers)
+            gw = start_gateway(procs, tmp / f"gw-{scenario.name}-{workers}", nginx_port,
+                               workers)
             try:
-                headers = dict(scenario.headers, Authorization=f"Bearer {ADMIN_KEY}")
-                script = write_lua(gw_tmp, scenario.name, scenario, headers)
-                baseline = logged_requests(gw.port)
-                warm_ok = warm_up(gw.port, scenario, headers, WARMUP_REQUESTS)
-                row = {"label": f"{scenario.name}: gateway {workers}w", "scenario": scenario.name,
-                       "target": "gateway", "workers": workers,
-                       **measure(gw.port, script, args)}
-                completed = WARMUP_REQUESTS + row["c_many"]["requests"] + row["c1"]["requests"]
-                # wrk stops with up to one request in flight per connection; the gateway
-                # may (correctly) log those too, so allow that many extra.
-                in_flight = row["c_many"]["connections"] + row["c1"]["connections"]
-                if args.profile:
-                    prof = profile(worker_pids(gw)[0], gw.port, script, args,
-                                   args.output.parent, f"{scenario.name}-{workers}w")
-                    row["profile"] = prof
-                    completed += prof["wrk"]["requests"]
-                    in_flight += prof["wrk"]["connections"]
-                logged = wait_logged(gw.port, completed) - baseline
-                row["logging"] = {
-                    "logged": logged, "sent": completed, "warmup": WARMUP_REQUESTS,
-                    "warmup_2xx": warm_ok, "in_flight_allowance": in_flight,
-                    "match": completed <= logged <= completed + in_flight,
-                    "exact": logged == completed,
-                }
-                pids = worker_pids(gw)
-                row["worker_pids"] = pids
-                row["peak_rss_mb"] = [(proc_status(p, "VmHWM") or 0) / 1024 for p in pids]
-                row["rss_now_mb"] = [(proc_status(p, "VmRSS") or 0) / 1024 for p in pids]
-                if workers > 1:
-                    sup = proc_status(gw.proc.pid, "VmHWM")
-                    row["supervisor_peak_rss_mb"] = (sup or 0) / 1024
-                row["added_p50_us"] = row["c1"]["p50_us"] - direct["c1"]["p50_us"]
-                row["added_p99_us"] = row["c1"]["p99_us"] - direct["c1"]["p99_us"]
-                rows.append(row)
+                rows.append(measure_server(
+                    gw, scenario, gw_headers, direct, args,
+                    f"{scenario.name}: gateway {workers}w", "gateway",
+                    f"{scenario.name}-{workers}w" if args.profile else None))
             finally:
                 procs.stop(gw.proc)
+
+        # The reference has no cache: on a cache-hit scenario it would only repeat the
+        # miss path, so skip it there to keep runs short.
+        if args.no_bare or uses_cache(scenario):
+            continue
+        for workers in args.workers:
+            print(f"[{scenario.name}] bare proxy, {workers} worker(s) ...", file=sys.stderr)
+            bare = start_bare(procs, tmp / f"bare-{scenario.name}-{workers}", nginx_port,
+                              workers)
+            try:
+                # It forwards Authorization as is, so it gets what nginx gets directly.
+                rows.append(measure_server(
+                    bare, scenario, direct_headers, direct, args,
+                    f"{scenario.name}: bare aiohttp proxy {workers}w", "bare"))
+            finally:
+                procs.stop(bare.proc)
     return {"rows": rows}
 
 
@@ -625,7 +687,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2],
-                    help="gateway worker counts to measure")
+                    help="worker counts to measure (gateway and bare reference)")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--scenario", nargs="+", default=None,
                     help=f"only these ({', '.join(s.name for s in SCENARIOS)})")
@@ -636,6 +698,8 @@ def main(argv=None) -> int:
     ap.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                     help="before each wrk run, wait up to this long for other processes "
                          f"to use < {NOISY_CORES} cores (shared machines)")
+    ap.add_argument("--no-bare", action="store_true",
+                    help="skip the bare pass-through reference (bench/bare_proxy.py)")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, db)")
     ap.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = ap.parse_args(argv)
