@@ -652,34 +652,26 @@ def bench(args, procs: Procs, tmp: Path) -> dict:
                   "target": "direct", **measure(nginx_port, script, args)}
         rows.append(direct)
 
-        gw_headers = dict(scenario.headers, Authorization=f"Bearer {ADMIN_KEY}")
-        for workers in args.workers:
-            print(f"[{scenario.name}] gateway, {workers} worker(s) ...", file=sys.stderr)
-            gw = start_gateway(procs, tmp / f"gw-{scenario.name}-{workers}", nginx_port,
-                               workers)
-            try:
-                rows.append(measure_server(
-                    gw, scenario, gw_headers, direct, args,
-                    f"{scenario.name}: gateway {workers}w", "gateway",
-                    f"{scenario.name}-{workers}w" if args.profile else None))
-            finally:
-                procs.stop(gw.proc)
-
-        # The reference has no cache: on a cache-hit scenario it would only repeat the
-        # miss path, so skip it there to keep runs short.
-        if args.no_bare or uses_cache(scenario):
-            continue
-        for workers in args.workers:
-            print(f"[{scenario.name}] bare proxy, {workers} worker(s) ...", file=sys.stderr)
-            bare = start_bare(procs, tmp / f"bare-{scenario.name}-{workers}", nginx_port,
-                              workers)
-            try:
-                # It forwards Authorization as is, so it gets what nginx gets directly.
-                rows.append(measure_server(
-                    bare, scenario, direct_headers, direct, args,
-                    f"{scenario.name}: bare aiohttp proxy {workers}w", "bare"))
-            finally:
-                procs.stop(bare.proc)
+        # The reference forwards Authorization as is, so it gets what nginx gets directly.
+        # It has no cache: on a cache-hit scenario it would only repeat the miss path, so
+        # it is skipped there to keep runs short.
+        targets = [("gateway", "gateway", start_gateway,
+                    dict(scenario.headers, Authorization=f"Bearer {ADMIN_KEY}"))]
+        if not (args.no_bare or uses_cache(scenario)):
+            targets.append(("bare", "bare aiohttp proxy", start_bare, direct_headers))
+        for target, name, start, headers in targets:
+            for workers in args.workers:
+                print(f"[{scenario.name}] {name}, {workers} worker(s) ...", file=sys.stderr)
+                server = start(procs, tmp / f"{target}-{scenario.name}-{workers}",
+                               nginx_port, workers)
+                profile_label = (f"{scenario.name}-{workers}w"
+                                 if args.profile and target == "gateway" else None)
+                try:
+                    rows.append(measure_server(
+                        server, scenario, headers, direct, args,
+                        f"{scenario.name}: {name} {workers}w", target, profile_label))
+                finally:
+                    procs.stop(server.proc)
     return {"rows": rows}
 
 
