@@ -12,6 +12,12 @@ from heliograph.errors import GatewayError, PayloadTooLarge
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
+def is_whole_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit alone also accepts superscripts and other digits
+    that int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 class Request:
     __slots__ = ("scope", "receive", "path", "method", "headers", "_query")
 
@@ -56,7 +62,7 @@ class Request:
         """Read (and drop) the rest of an oversized body, up to a bound, so a client that
         writes its whole body before reading gets the 413 instead of a broken pipe."""
         declared = self.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > DISCARD_LIMIT:
+        if is_whole_number(declared) and int(declared) > DISCARD_LIMIT:
             return
         while size <= DISCARD_LIMIT:
             message = await self.receive()

@@ -8,7 +8,7 @@ import datetime as dt
 
 import orjson
 
-from heliograph.asgi import Request, send_error, send_json
+from heliograph.asgi import Request, is_whole_number, send_error, send_json
 from heliograph.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
 from heliograph.store.base import RequestFilter
 
@@ -33,8 +33,8 @@ def parse_filter(query: list[tuple[str, str]]) -> RequestFilter:
         if name.startswith("property."):
             flt.properties[name[len("property."):].lower()] = value
         elif name == "status":
-            if not value.isdigit():
-                raise BadRequest(f"status must be an integer, got {value!r}")
+            if not is_whole_number(value) or not 100 <= int(value) <= 599:
+                raise BadRequest(f"status must be an HTTP status code, got {value!r}")
             flt.status = int(value)
         elif name == "cache":
             if value not in ("hit", "miss"):
@@ -90,7 +90,7 @@ class QueryAPI:
         if resource == "requests" and len(parts) == 3:
             flt = parse_filter(query)
             limit = _query_value(query, "limit", "50")
-            if not limit.isdigit():
+            if not is_whole_number(limit):
                 raise BadRequest("limit must be a positive integer")
             data, cursor = await _read(
                 store.list_requests, org, flt, min(max(int(limit), 1), 1000),

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 
+from heliograph.body_fields import list_field, object_field, strings, text
 from heliograph.errors import BadRequest
 from heliograph.providers._openai_shapes import bad_request as _bad
 from heliograph.providers._openai_shapes import data_url, tool_call_parts
@@ -53,8 +54,8 @@ def _image_block(part: dict, where: str) -> dict:
 
 
 def _file_block(part: dict, where: str) -> dict:
-    file = part.get("file") if isinstance(part.get("file"), dict) else {}
-    inline = data_url(file.get("file_data") or "")
+    file = object_field(part, "file", where + ".")
+    inline = data_url(text(file.get("file_data"), f"{where}.file.file_data"))
     if inline is None:
         raise _bad("Anthropic takes files as base64 data URLs in file.file_data "
                    "(file_id is OpenAI's own storage)", where)
@@ -76,8 +77,8 @@ def _content_blocks(content: Any, where: str) -> list[dict]:
         kind = part.get("type") if isinstance(part, dict) else None
         here = f"{where}[{j}]"
         if kind == "text":
-            if part.get("text"):
-                blocks.append(_with_cache_control({"type": "text", "text": part["text"]}, part))
+            if value := text(part.get("text"), f"{here}.text"):
+                blocks.append(_with_cache_control({"type": "text", "text": value}, part))
         elif kind == "image_url":
             blocks.append(_with_cache_control(_image_block(part, here), part))
         elif kind == "file":
@@ -88,6 +89,8 @@ def _content_blocks(content: Any, where: str) -> list[dict]:
 
 
 def _tool_use_blocks(tool_calls: Any, where: str) -> list[dict]:
+    if tool_calls is not None and not isinstance(tool_calls, list):
+        raise _bad("tool_calls must be an array", where)
     blocks = []
     for j, call in enumerate(tool_calls or ()):
         name, arguments = tool_call_parts(call, f"{where}[{j}]", need_id=True)
@@ -138,10 +141,11 @@ def _messages(openai_messages: Any) -> tuple[list[dict], list[dict]]:
 
 def _tools(body: dict) -> list[dict]:
     tools = []
-    for i, tool in enumerate(body.get("tools") or ()):
+    for i, tool in enumerate(list_field(body, "tools")):
         function = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(tool, dict) or tool.get("type") != "function" or \
-                not isinstance(function, dict) or not function.get("name"):
+                not isinstance(function, dict) or not isinstance(function.get("name"), str) \
+                or not function["name"]:
             raise _bad("only function tools with a name can be sent to Anthropic",
                        f"tools[{i}]")
         entry = {"name": function["name"],
@@ -168,7 +172,7 @@ def _json_schema(response_format: Any) -> dict | None:
         return None
     kind = response_format.get("type")
     if kind == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema")
+        schema = object_field(response_format, "json_schema", "response_format.").get("schema")
         return schema if isinstance(schema, dict) else {"type": "object"}
     if kind == "json_object":
         return {"type": "object"}
@@ -190,9 +194,9 @@ def to_anthropic(body: dict) -> tuple[dict, str | None]:
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             out[name] = body[name]
-    stop = body.get("stop")
+    stop = strings(body, "stop")
     if stop:
-        out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        out["stop_sequences"] = stop
     if body.get("stream") is True:
         out["stream"] = True
     if isinstance(body.get("user"), str) and body["user"]:
@@ -200,7 +204,7 @@ def to_anthropic(body: dict) -> tuple[dict, str | None]:
     tools = _tools(body)
     choice = _tool_choice(body.get("tool_choice"))
     json_tool = None
-    schema = _json_schema(body.get("response_format"))
+    schema = _json_schema(object_field(body, "response_format"))
     if schema is not None:
         json_tool = JSON_TOOL
         tools.append({"name": JSON_TOOL, "description": "Give the answer as a JSON object "

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from heliograph.body_fields import list_field, object_field, strings, text
 from heliograph.providers._openai_shapes import bad_request as _bad
 from heliograph.providers._openai_shapes import data_url, tool_call_parts
 
@@ -45,7 +46,7 @@ def signature_of(call_id: str) -> str | None:
 def _part(part: dict, where: str) -> dict:
     kind = part.get("type")
     if kind == "text":
-        return {"text": part.get("text") or ""}
+        return {"text": text(part.get("text"), f"{where}.text")}
     if kind == "image_url":
         image = part.get("image_url")
         url = image.get("url") if isinstance(image, dict) else image
@@ -57,14 +58,16 @@ def _part(part: dict, where: str) -> dict:
             return {"fileData": {"mimeType": mime, "fileUri": url}}
         raise _bad("an image URL must be http(s), gs:// or a base64 data URL", where)
     if kind == "file":
-        inline = data_url((part.get("file") or {}).get("file_data") or "")
+        inline = data_url(text(object_field(part, "file", where + ".").get("file_data"),
+                               f"{where}.file.file_data"))
         if inline is None:
             raise _bad("Gemini takes files as base64 data URLs in file.file_data", where)
         return {"inlineData": {"mimeType": inline[0], "data": inline[1]}}
     if kind == "input_audio":
-        audio = part.get("input_audio") or {}
-        return {"inlineData": {"mimeType": f"audio/{audio.get('format', 'wav')}",
-                               "data": audio.get("data") or ""}}
+        audio = object_field(part, "input_audio", where + ".")
+        audio_format = text(audio.get("format"), f"{where}.input_audio.format") or "wav"
+        return {"inlineData": {"mimeType": f"audio/{audio_format}",
+                               "data": text(audio.get("data"), f"{where}.input_audio.data")}}
     raise _bad(f"content part type {kind!r} cannot be sent to Gemini", where)
 
 
@@ -82,6 +85,8 @@ def _parts(content: Any, where: str) -> list[dict]:
 
 def _function_calls(tool_calls: Any, names: dict[str, str], where: str) -> list[dict]:
     parts = []
+    if tool_calls is not None and not isinstance(tool_calls, list):
+        raise _bad("tool_calls must be an array", where)
     for j, call in enumerate(tool_calls or ()):
         name, args = tool_call_parts(call, f"{where}[{j}]", need_id=False)
         part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
@@ -100,13 +105,16 @@ def _function_response(message: dict, names: dict[str, str], where: str) -> dict
         raise _bad("a tool message must answer a tool call made earlier in the "
                    "conversation (Gemini needs the function's name)", where)
     content = message.get("content")
-    text = content if isinstance(content, str) else "".join(
-        p.get("text", "") for p in content or () if isinstance(p, dict))
+    if content is not None and not isinstance(content, (str, list)):
+        raise _bad("a tool message's content must be a string or a list of parts", where)
+    result = content if isinstance(content, str) else "".join(
+        text(p.get("text"), f"{where}.content[{j}].text")
+        for j, p in enumerate(content or ()) if isinstance(p, dict))
     try:
-        parsed = orjson.loads(text)
+        parsed = orjson.loads(result)
     except orjson.JSONDecodeError:
         parsed = None
-    response = parsed if isinstance(parsed, dict) else {"result": text}
+    response = parsed if isinstance(parsed, dict) else {"result": result}
     return {"functionResponse": {"name": name, "response": response}}
 
 
@@ -167,13 +175,13 @@ def _generation_config(body: dict) -> dict:
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     if max_tokens is not None:
         config["maxOutputTokens"] = max_tokens
-    stop = body.get("stop")
+    stop = strings(body, "stop")
     if stop:
-        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
-    response_format = body.get("response_format") or {}
+        config["stopSequences"] = stop
+    response_format = object_field(body, "response_format")
     if response_format.get("type") in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
-        schema = (response_format.get("json_schema") or {}).get("schema")
+        schema = object_field(response_format, "json_schema", "response_format.").get("schema")
         if response_format["type"] == "json_schema" and isinstance(schema, dict):
             config["responseJsonSchema"] = schema
     return config
@@ -185,9 +193,10 @@ def to_gemini(body: dict) -> dict:
     if system:
         out["systemInstruction"] = {"parts": system}
     declarations = []
-    for i, tool in enumerate(body.get("tools") or ()):
+    for i, tool in enumerate(list_field(body, "tools")):
         function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(function, dict) or not function.get("name"):
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) \
+                or not function["name"]:
             raise _bad("only function tools with a name can be sent to Gemini", f"tools[{i}]")
         declaration = {"name": function["name"]}
         if function.get("description"):

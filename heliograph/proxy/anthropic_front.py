@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from heliograph.body_fields import list_field, object_field, text
 from heliograph.errors import BadRequest, GatewayError
 from heliograph.providers.base import NATIVE_KEY
 from heliograph.proxy._anthropic_answer import error_object, to_anthropic_message
@@ -53,13 +54,14 @@ def _part(block: dict, where: str) -> dict | None:
     """One user content block as an OpenAI content part; None for what has no equivalent."""
     kind = block.get("type")
     if kind == "text":
-        return {"type": "text", "text": block.get("text") or ""}
+        return {"type": "text", "text": text(block.get("text"), f"{where}.text")}
     if kind == "image":
         return {"type": "image_url", "image_url": {"url": _source_url(block, where)}}
     if kind == "document":
         url = _source_url(block, where)
         if url is None:
-            return {"type": "text", "text": (block.get("source") or {}).get("data") or ""}
+            return {"type": "text", "text": text(object_field(block, "source", where + ".")
+                                                 .get("data"), f"{where}.source.data")}
         return {"type": "file", "file": {"filename": block.get("title") or "document.pdf",
                                          "file_data": url}}
     return None     # search results, server tool results…: nothing to map them to
@@ -77,10 +79,10 @@ def _tool_result(block: dict, where: str) -> tuple[dict, list[dict]]:
     parts = [p for j, b in enumerate(_blocks(content, where) if content else [])
              if (p := _part(b, f"{where}[{j}]")) is not None]
     texts = [p for p in parts if p["type"] == "text"]
-    text = "".join(p["text"] for p in texts)
+    result = "".join(p["text"] for p in texts)
     if block.get("is_error"):
-        text = "Error: " + text
-    return ({"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": text},
+        result = "Error: " + result
+    return ({"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": result},
             [p for p in parts if p["type"] != "text"])
 
 
@@ -98,15 +100,16 @@ def _user(blocks: list[dict], where: str) -> list[dict]:
     return out
 
 
-def _assistant(blocks: list[dict]) -> list[dict]:
-    text = "".join(b.get("text") or "" for b in blocks if b.get("type") == "text")
+def _assistant(blocks: list[dict], where: str) -> list[dict]:
+    said = "".join(text(b.get("text"), f"{where}[{j}].text")
+                   for j, b in enumerate(blocks) if b.get("type") == "text")
     calls = [{"id": b.get("id"), "type": "function",
               "function": {"name": b.get("name"),
                            "arguments": orjson.dumps(b.get("input") or {}).decode()}}
              for b in blocks if b.get("type") == "tool_use"]
-    if not text and not calls:
+    if not said and not calls:
         return []       # e.g. only thinking blocks, which other providers cannot take
-    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    message: dict[str, Any] = {"role": "assistant", "content": said or None}
     if calls:
         message["tool_calls"] = calls
     return [message]
@@ -114,7 +117,7 @@ def _assistant(blocks: list[dict]) -> list[dict]:
 
 def _tools(body: dict) -> list[dict]:
     tools = []
-    for tool in body.get("tools") or ():
+    for tool in list_field(body, "tools"):
         if not isinstance(tool, dict) or tool.get("type") not in (None, "custom"):
             continue    # Anthropic's server tools run at Anthropic only
         function = {"name": tool.get("name"),
@@ -144,15 +147,16 @@ def to_openai(body: dict) -> dict:
     out_messages: list[dict] = []
     system = body.get("system")
     if system:
-        text = "\n".join(b.get("text") or "" for b in _blocks(system, "system")
-                         if b.get("type") == "text")
-        out_messages.append({"role": "system", "content": text})
+        prompt = "\n".join(text(b.get("text"), f"system[{j}].text")
+                           for j, b in enumerate(_blocks(system, "system"))
+                           if b.get("type") == "text")
+        out_messages.append({"role": "system", "content": prompt})
     for i, m in enumerate(messages):
         blocks = _blocks(m.get("content"), f"messages.{i}.content")
         if m.get("role") == "user":
             out_messages += _user(blocks, f"messages.{i}.content")
         elif m.get("role") == "assistant":
-            out_messages += _assistant(blocks)
+            out_messages += _assistant(blocks, f"messages.{i}.content")
         else:
             raise _bad(f"messages.{i}.role: must be 'user' or 'assistant' (the system prompt "
                        "is the top-level 'system' field)")
@@ -165,7 +169,7 @@ def to_openai(body: dict) -> dict:
             out[name] = body[name]
     if body.get("stop_sequences"):
         out["stop"] = body["stop_sequences"]
-    user = (body.get("metadata") or {}).get("user_id")
+    user = object_field(body, "metadata").get("user_id")
     if isinstance(user, str) and user:
         out["user"] = user
     tools = _tools(body)
@@ -174,9 +178,9 @@ def to_openai(body: dict) -> dict:
         choice = _tool_choice(body.get("tool_choice"))
         if choice is not None:
             out["tool_choice"] = choice
-        if (body.get("tool_choice") or {}).get("disable_parallel_tool_use"):
+        if object_field(body, "tool_choice").get("disable_parallel_tool_use"):
             out["parallel_tool_calls"] = False
-    output_format = body.get("output_format") or {}
+    output_format = object_field(body, "output_format")
     if output_format.get("type") == "json_schema":
         out["response_format"] = {"type": "json_schema", "json_schema": {
             "name": "output", "schema": output_format.get("schema") or {}}}

@@ -12,7 +12,7 @@ import orjson
 from heliograph.asgi import send_bytes
 from heliograph.proxy.cache import CachedAnswer
 from heliograph.proxy.routing import relayable
-from heliograph.proxy.streaming import StreamAccumulator
+from heliograph.proxy.streaming import StreamAccumulator, usage_asked_for
 
 
 async def serve_hit(flow, stream: bool) -> bool:
@@ -49,8 +49,7 @@ async def _replay_json(flow, hit: CachedAnswer) -> None:
 
 
 async def _replay_stream(flow, hit: CachedAnswer) -> None:
-    stream_options = flow.openai_body.get("stream_options") or {}
-    acc = StreamAccumulator(flow.options.stream_usage and not stream_options.get("include_usage"))
+    acc = StreamAccumulator(flow.options.stream_usage and not usage_asked_for(flow.openai_body))
     renderer = flow.front.stream()
     headers = flow.response_headers(hit.headers)
     headers += [(b"content-type", renderer.content_type), (b"cache-control", b"no-cache")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from heliograph.asgi import is_whole_number
 from heliograph.errors import BadRequest
 
 PROPERTY_PREFIX = "helicone-property-"
@@ -144,7 +145,7 @@ def _parse_fallback(headers: dict[str, str], opts: RequestOptions) -> None:
     if codes is not None:
         parsed = set()
         for item in split_list(codes):
-            if not item.isdigit() or not 400 <= int(item) <= 599:
+            if not is_whole_number(item) or not 400 <= int(item) <= 599:
                 raise BadRequest(f"Helicone-Fallback-OnCodes must list HTTP error codes "
                                  f"(400-599), got {codes!r}", code="invalid_header")
             parsed.add(int(item))
@@ -174,7 +175,7 @@ def _cache_ttl(cache_control: str | None) -> int:
         name = name.strip().lower()
         if name in ("max-age", "s-maxage"):
             value = value.strip().strip('"')
-            if not value.isdigit():
+            if not is_whole_number(value):
                 raise BadRequest(f"Cache-Control {name} must be a whole number of seconds, "
                                  f"got {value!r}", code="invalid_header")
             found[name] = int(value)

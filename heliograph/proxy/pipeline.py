@@ -28,7 +28,7 @@ from heliograph.proxy.exchange import Exchange
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.responses import RESPONSES
 from heliograph.proxy.routing import Opened, relayable
-from heliograph.proxy.streaming import StreamAccumulator
+from heliograph.proxy.streaming import StreamAccumulator, usage_asked_for
 
 log = logging.getLogger("heliograph.proxy")
 
@@ -247,10 +247,9 @@ async def _relay_stream(flow: Flow, chain) -> None:
     exchange, send = flow.exchange, flow.send
     stream_body, strip_usage = flow.openai_body, False
     if flow.options.stream_usage and flow.kind == "chat":
-        stream_options = stream_body.get("stream_options") or {}
-        if not stream_options.get("include_usage"):
-            stream_body = dict(stream_body, stream_options=dict(stream_options,
-                                                                include_usage=True))
+        if not usage_asked_for(stream_body):
+            stream_body = dict(stream_body, stream_options=dict(
+                stream_body.get("stream_options") or {}, include_usage=True))
             strip_usage = True
     raw = flow.raw if stream_body is flow.body else None
     acc = flow.front.accumulator(strip_usage)

@@ -36,6 +36,7 @@ from functools import lru_cache
 
 import orjson
 
+from heliograph.asgi import is_whole_number
 from heliograph.errors import BadRequest, RateLimited
 from heliograph.state.base import Check, RateHit
 
@@ -78,7 +79,7 @@ def _bad(message: str) -> BadRequest:
 
 
 def _whole(value: str, what: str, policy: str, high: int) -> int:
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= high:
+    if not is_whole_number(value) or not 1 <= int(value) <= high:
         raise _bad(f"{what} must be a whole number from 1 to {high}, got {value!r} "
                    f"in policy {policy!r}")
     return int(value)

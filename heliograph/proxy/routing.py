@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from heliograph.errors import GatewayError, ProviderStatusError, UpstreamError
+from heliograph.errors import BadRequest, GatewayError, ProviderStatusError, UpstreamError
 from heliograph.providers.registry import Registry, Target
 from heliograph.proxy.exchange import Exchange
 from heliograph.proxy.headers import RequestOptions, split_list
@@ -41,6 +41,8 @@ class Answer:
 
 def chain_models(model_field: str, options: RequestOptions) -> list[str]:
     models = split_list(model_field) if "," in model_field else [model_field]
+    if not models:
+        raise BadRequest(f"model {model_field!r} names no model", code="model_required")
     return models + [m for m in options.fallback_models if m not in models]
 
 

@@ -27,6 +27,24 @@ SEGMENT_SUFFIX = ".jsonl"
 OPENING_SUFFIX = ".opening"
 
 
+def encode_record(record: dict) -> bytes:
+    """One journal line. Never fails: a value orjson refuses (nested deeper than the 254
+    levels it writes, e.g. a hostile request body) is replaced by a note saying so, and
+    the rest of the record is kept."""
+    try:
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        pass
+    encodable = {}
+    for key, value in record.items():
+        try:
+            orjson.dumps(value)
+        except TypeError as exc:
+            value = f"[not logged: {exc}]"
+        encodable[key] = value
+    return orjson.dumps(encodable, option=orjson.OPT_APPEND_NEWLINE)
+
+
 class Journal:
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
@@ -48,7 +66,7 @@ class Journal:
 
     def append(self, record: dict) -> None:
         """Called on the event loop for every request: one syscall, no waiting."""
-        os.write(self._fd, orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+        os.write(self._fd, encode_record(record))
         self._pending += 1
 
     def rotate(self) -> bool:

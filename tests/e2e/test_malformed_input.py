@@ -1,0 +1,132 @@
+"""Fields of the wrong type, found by fuzzing the real server: each is the caller's 400
+naming the field (OpenAI- or Anthropic-shaped by the front), logged, never a 500; and a
+record that cannot be encoded as it came is still logged."""
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from servers import ADMIN_KEY
+
+USER = [{"role": "user", "content": "hi"}]
+
+
+def send(gateway, path, body, headers=None):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(gateway.url + path, data=data, method="POST", headers={
+        "Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json",
+        **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.headers, json.load(resp)
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, json.loads(err.read())
+
+
+def chat(model, **fields):
+    return {"model": model, "messages": USER, **fields}
+
+
+CLAUDE, GEMINI = "anthropic/claude-3-5-haiku-latest", "gemini/gemini-2.5-flash"
+
+OPENAI_FRONT_CASES = [
+    # Translated to Anthropic
+    (chat(CLAUDE, stop=5), "stop"),
+    (chat(CLAUDE, tools="search"), "tools"),
+    (chat(CLAUDE, response_format="json"), "response_format"),
+    (chat(CLAUDE, response_format={"type": "json_schema", "json_schema": "x"}),
+     "response_format.json_schema"),
+    (chat(CLAUDE, messages=[{"role": "user", "content": [{"type": "text", "text": 5}]}]),
+     "messages[0].content[0].text"),
+    (chat(CLAUDE, messages=[*USER, {"role": "assistant", "tool_calls": "x"}]),
+     "tool_calls"),
+    (chat(CLAUDE, messages=[{"role": "user", "content": [
+        {"type": "file", "file": {"file_data": 5}}]}]), "file.file_data"),
+    # Translated to Gemini
+    (chat(GEMINI, stop={"a": 1}), "stop"),
+    (chat(GEMINI, tools=5), "tools"),
+    (chat(GEMINI, response_format=[]), "response_format"),
+    (chat(GEMINI, messages=[{"role": "user", "content": [
+        {"type": "input_audio", "input_audio": "x"}]}]), "input_audio"),
+    (chat(GEMINI, messages=[*USER, {"role": "assistant", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": 5}]), "content"),
+    # Any provider
+    (chat("gpt-4o-mini", stream=True, stream_options="yes"), "stream_options"),
+    (chat(" , "), "names no model"),
+]
+
+
+@pytest.mark.parametrize("body, fragment", OPENAI_FRONT_CASES,
+                         ids=[f"{b['model']}-{f}" for b, f in OPENAI_FRONT_CASES])
+def test_openai_front_wrong_types_are_400(gateway, body, fragment):
+    status, headers, payload = send(gateway, "/v1/chat/completions", body)
+    assert status == 400, payload
+    assert set(payload["error"]) >= {"message", "type", "code"}
+    assert fragment in payload["error"]["message"], payload
+    record = gateway.record(headers["helicone-id"])
+    assert record["status"] == 400 and fragment in record["error"]
+
+
+def message(**fields):
+    return {"model": "gpt-4o-mini", "max_tokens": 16, "messages": USER, **fields}
+
+
+ANTHROPIC_FRONT_CASES = [
+    (message(metadata=["u1"]), "metadata"),
+    (message(output_format="json"), "output_format"),
+    (message(tools=5), "tools"),
+    (message(tools=[{"name": "f", "input_schema": {"type": "object"}}], tool_choice="auto"),
+     "tool_choice"),
+    (message(system=[{"type": "text", "text": 5}]), "system[0].text"),
+    (message(messages=[*USER, {"role": "assistant", "content": [
+        {"type": "text", "text": [1]}]}]), "messages.1.content[0].text"),
+    (message(messages=[{"role": "user", "content": [{"type": "text", "text": None},
+                                                    {"type": "text", "text": {"a": 1}}]}]),
+     "messages.0.content[1].text"),
+]
+
+
+@pytest.mark.parametrize("body, fragment", ANTHROPIC_FRONT_CASES,
+                         ids=[f for _, f in ANTHROPIC_FRONT_CASES])
+def test_anthropic_front_wrong_types_are_400(gateway, body, fragment):
+    status, headers, payload = send(gateway, "/v1/messages", body)
+    assert status == 400, payload
+    assert payload["type"] == "error" and payload["error"]["type"] == "invalid_request_error"
+    assert fragment in payload["error"]["message"], payload
+    assert gateway.record(headers["helicone-id"])["status"] == 400
+
+
+@pytest.mark.parametrize("headers, fragment", [
+    ({"Helicone-Cache-Enabled": "true", "Cache-Control": "max-age=\u00b2"}, "max-age"),
+    ({"Helicone-Fallback-OnCodes": "\u00b2\u00b2\u00b2"}, "Fallback-OnCodes"),
+])
+def test_non_ascii_digits_in_headers_are_400(gateway, headers, fragment):
+    # str.isdigit() accepts "²", int() does not: once a 500.
+    encoded = {k: v.encode("utf-8").decode("latin-1") for k, v in headers.items()}
+    status, _, payload = send(gateway, "/v1/chat/completions", chat("gpt-4o-mini"), encoded)
+    assert status == 400 and fragment in payload["error"]["message"], payload
+
+
+@pytest.mark.parametrize("query", ["status=abc", "status=99999999999999999999",
+                                   "status=%C2%B2", "limit=%C2%B2"])
+def test_bad_numbers_in_the_query_api_are_400(gateway, query):
+    status, payload = gateway.api(f"/api/v1/requests?{query}")
+    assert status == 400, payload
+    assert payload["error"]["message"]
+
+
+def test_a_body_nested_deeper_than_the_journal_encodes_is_answered_and_logged(gateway):
+    # orjson writes at most 254 levels; the request parses (1024 levels allowed) and the
+    # provider answers it, so the record must be kept with the body replaced by a note.
+    deep = b"[" * 300 + b"]" * 300
+    body = (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],'
+            b' "metadata": {"nested": ' + deep + b"}}")
+    status, headers, payload = send(gateway, "/v1/chat/completions", body)
+    assert status == 200, payload
+    record = gateway.record(headers["helicone-id"])
+    assert record["status"] == 200 and record["model"] == "gpt-4o-mini"
+    assert isinstance(record["request"], str) and "not logged" in record["request"]
+    assert record["response"]["choices"][0]["message"]["content"]
