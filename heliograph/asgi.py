@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from heliograph import deep_json
 from heliograph.errors import GatewayError, PayloadTooLarge
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -96,7 +97,7 @@ async def send_bytes(send, status: int, body: bytes,
 
 
 async def send_json(send, status: int, payload, headers=None) -> None:
-    await send_bytes(send, status, orjson.dumps(payload), headers)
+    await send_bytes(send, status, deep_json.dumps(payload), headers)
 
 
 async def send_error(send, error: GatewayError, extra_headers=None) -> None:

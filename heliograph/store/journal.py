@@ -21,28 +21,12 @@ from pathlib import Path
 
 import orjson
 
+from heliograph import deep_json
+
 SEGMENT_SUFFIX = ".jsonl"
 # A segment is created under this suffix, locked, and only then renamed to SEGMENT_SUFFIX,
 # so a writer can never claim a fresh segment in the instant before its owner locks it.
 OPENING_SUFFIX = ".opening"
-
-
-def encode_record(record: dict) -> bytes:
-    """One journal line. Never fails: a value orjson refuses (nested deeper than the 254
-    levels it writes, e.g. a hostile request body) is replaced by a note saying so, and
-    the rest of the record is kept."""
-    try:
-        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-    except TypeError:
-        pass
-    encodable = {}
-    for key, value in record.items():
-        try:
-            orjson.dumps(value)
-        except TypeError as exc:
-            value = f"[not logged: {exc}]"
-        encodable[key] = value
-    return orjson.dumps(encodable, option=orjson.OPT_APPEND_NEWLINE)
 
 
 class Journal:
@@ -66,7 +50,7 @@ class Journal:
 
     def append(self, record: dict) -> None:
         """Called on the event loop for every request: one syscall, no waiting."""
-        os.write(self._fd, encode_record(record))
+        os.write(self._fd, deep_json.dumps(record, orjson.OPT_APPEND_NEWLINE))
         self._pending += 1
 
     def rotate(self) -> bool:

@@ -118,15 +118,22 @@ def test_bad_numbers_in_the_query_api_are_400(gateway, query):
     assert payload["error"]["message"]
 
 
-def test_a_body_nested_deeper_than_the_journal_encodes_is_answered_and_logged(gateway):
-    # orjson writes at most 254 levels; the request parses (1024 levels allowed) and the
-    # provider answers it, so the record must be kept with the body replaced by a note.
-    deep = b"[" * 300 + b"]" * 300
+@pytest.mark.parametrize("depth", [300, 250])
+def test_a_body_nested_deeper_than_orjson_writes_is_answered_and_logged(gateway, depth):
+    # orjson writes at most 254 levels but reads 1024: a 300-deep body parses, the
+    # provider answers it, and the record must still be kept, its too-deep part replaced
+    # by a note. A 250-deep body fits the journal but not an API answer wrapping it.
+    deep = b"[" * depth + b"]" * depth
     body = (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],'
             b' "metadata": {"nested": ' + deep + b"}}")
     status, headers, payload = send(gateway, "/v1/chat/completions", body)
     assert status == 200, payload
     record = gateway.record(headers["helicone-id"])
     assert record["status"] == 200 and record["model"] == "gpt-4o-mini"
-    assert isinstance(record["request"], str) and "not logged" in record["request"]
+    assert record["request"]["messages"] == USER
+    clipped = "not logged: nested deeper than 254 levels" in json.dumps(record["request"])
+    assert clipped == (depth == 300)
     assert record["response"]["choices"][0]["message"]["content"]
+    status, listed = gateway.api("/api/v1/requests?bodies=true&limit=1000")
+    assert status == 200, listed  # three levels more: clipped in the answer, not a 500
+    assert headers["helicone-id"] in [r["id"] for r in listed["data"]]
