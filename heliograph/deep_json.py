@@ -23,6 +23,25 @@ def dumps(value: Any, option: int = 0) -> bytes:
         return orjson.dumps(clipped(value, MAX_DEPTH), option=option)
 
 
+def deeper_than(value: Any, levels: int) -> bool:
+    """Whether value holds containers nested more than `levels` deep (iterative: the
+    value may be nested deeper than Python's recursion limit)."""
+    todo = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > levels:
+            return True
+        todo.extend((child, depth + 1) for child in children
+                    if isinstance(child, (dict, list)))
+    return False
+
+
 def clipped(value: Any, levels: int) -> Any:
     """A copy of value whose containers more than `levels` deep are replaced by TOO_DEEP.
     Recurses at most `levels` deep, whatever the depth of value."""

@@ -17,6 +17,7 @@ import logging
 
 import orjson
 
+from heliograph import deep_json
 from heliograph.asgi import ClientDisconnected, Request, encode_headers, send_bytes
 from heliograph.errors import BadRequest, GatewayError, UpstreamError
 from heliograph.providers.base import Call
@@ -37,6 +38,11 @@ NOT_FORWARDED = HOP_BY_HOP | {"authorization", "x-api-key", "cookie", "content-t
                               "accept-encoding", "accept", "cache-control"}
 
 
+# Far deeper than any real request, and far enough below what orjson writes (254) for
+# every wrapping of the body (the record, API answers) to be written whole.
+MAX_BODY_DEPTH = 128
+
+
 def forward_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items()
             if k not in NOT_FORWARDED and not k.startswith("helicone-")}
@@ -49,6 +55,12 @@ def parse_body(raw: bytes) -> dict:
         raise BadRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object", code="invalid_json")
+    # Counting brackets is cheap and bounds the depth: only a body with many containers
+    # pays for the walk.
+    if raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH and \
+            deep_json.deeper_than(body, MAX_BODY_DEPTH):
+        raise BadRequest(f"request body is nested deeper than {MAX_BODY_DEPTH} levels",
+                         code="invalid_json")
     return body
 
 

@@ -118,22 +118,23 @@ def test_bad_numbers_in_the_query_api_are_400(gateway, query):
     assert payload["error"]["message"]
 
 
-@pytest.mark.parametrize("depth", [300, 250])
-def test_a_body_nested_deeper_than_orjson_writes_is_answered_and_logged(gateway, depth):
-    # orjson writes at most 254 levels but reads 1024: a 300-deep body parses, the
-    # provider answers it, and the record must still be kept, its too-deep part replaced
-    # by a note. A 250-deep body fits the journal but not an API answer wrapping it.
+@pytest.mark.parametrize("depth, status", [(126, 200), (127, 400), (300, 400),
+                                           (1000, 400)])
+def test_a_body_nested_too_deep_is_a_400_and_logged(gateway, depth, status):
+    # orjson reads 1024 levels but writes only 254: a body nested that deep could not be
+    # forwarded, cached or logged. The limit is 128 levels: "metadata" and "nested" add 2.
     deep = b"[" * depth + b"]" * depth
     body = (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],'
             b' "metadata": {"nested": ' + deep + b"}}")
-    status, headers, payload = send(gateway, "/v1/chat/completions", body)
-    assert status == 200, payload
+    code, headers, payload = send(gateway, "/v1/chat/completions", body,
+                                  {"Helicone-Cache-Enabled": "true"})
+    assert code == status, payload
     record = gateway.record(headers["helicone-id"])
-    assert record["status"] == 200 and record["model"] == "gpt-4o-mini"
-    assert record["request"]["messages"] == USER
-    clipped = "not logged: nested deeper than 254 levels" in json.dumps(record["request"])
-    assert clipped == (depth == 300)
-    assert record["response"]["choices"][0]["message"]["content"]
+    assert record["status"] == status and record["model"] in (None, "gpt-4o-mini")
+    if status == 400:
+        assert "nested deeper than 128 levels" in payload["error"]["message"]
+    else:
+        assert record["request"]["metadata"]["nested"] == json.loads(deep)
     status, listed = gateway.api("/api/v1/requests?bodies=true&limit=1000")
-    assert status == 200, listed  # three levels more: clipped in the answer, not a 500
+    assert status == 200, listed
     assert headers["helicone-id"] in [r["id"] for r in listed["data"]]
