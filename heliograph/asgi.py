@@ -14,9 +14,11 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 def is_whole_number(text: str) -> bool:
-    """ASCII digits only: str.isdigit alone also accepts superscripts and other digits
-    that int() refuses."""
-    return text.isascii() and text.isdigit()
+    """A whole number int() takes and no header or query needs more of: ASCII digits
+    only (str.isdigit alone also accepts superscripts and other digits int() refuses),
+    and at most 18 of them (int() refuses thousands of digits, and anything over 18
+    digits is out of every range we check)."""
+    return len(text) <= 18 and text.isascii() and text.isdigit()
 
 
 class Request:
