@@ -108,6 +108,7 @@ class App:
             ("POST", "/v1/embeddings"): pipeline.embeddings,
             ("POST", "/embeddings"): pipeline.embeddings,
             ("POST", "/v1/messages"): pipeline.messages,
+            ("POST", "/v1/messages/count_tokens"): pipeline.count_tokens,
             ("POST", "/v1/responses"): pipeline.responses,
             ("POST", "/responses"): pipeline.responses,
             ("GET", "/v1/models"): list_models,

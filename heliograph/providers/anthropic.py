@@ -57,8 +57,8 @@ def openai_ratelimit_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 class Anthropic(Provider):
-    def _url(self) -> str:
-        return self.settings.base_url + "/v1/messages"
+    def _url(self, endpoint: str = "/v1/messages") -> str:
+        return self.settings.base_url + endpoint
 
     def _headers(self, call: Call) -> dict[str, str]:
         headers = dict(self.settings.headers)
@@ -96,6 +96,26 @@ class Anthropic(Provider):
             completion[NATIVE_KEY] = message
         return UpstreamResponse(resp.status, {**headers, **shapes.JSON_HEADERS},
                                 orjson.dumps(completion))
+
+    async def count_tokens(self, call: Call) -> UpstreamResponse:
+        """Anthropic's free token count of a Messages request (the caller's own body).
+        The answer rides under NATIVE_KEY; for the log it counts as a call of no tokens
+        (it bills none: the tokens counted are not used)."""
+        payload = orjson.dumps(dict(call.caller_body or {}, model=call.body["model"]))
+        resp = await self.http.request("POST", self._url("/v1/messages/count_tokens"),
+                                       self._headers(call), payload, self.name)
+        headers = openai_ratelimit_headers(resp.headers)
+        if resp.status >= 400:
+            return UpstreamResponse(resp.status, {**headers, **shapes.JSON_HEADERS},
+                                    reply.error_body(resp.status, resp.body, self.name))
+        counted = shapes.json_or_none(resp.body)
+        if not isinstance(counted, dict) or not isinstance(counted.get("input_tokens"), int):
+            raise UpstreamError(f"provider {self.name!r} sent a malformed token count",
+                                code="upstream_malformed")
+        answer = {"model": call.body["model"], "usage": shapes.usage(0, 0),
+                  NATIVE_KEY: counted}
+        return UpstreamResponse(resp.status, {**headers, **shapes.JSON_HEADERS},
+                                orjson.dumps(answer))
 
     @contextlib.asynccontextmanager
     async def chat_stream(self, call: Call):

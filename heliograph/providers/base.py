@@ -96,3 +96,7 @@ class Provider:
 
     async def models(self, call: Call) -> UpstreamResponse:
         raise Unsupported(f"provider {self.name!r} does not list models")
+
+    async def count_tokens(self, call: Call) -> UpstreamResponse:
+        raise Unsupported(f"provider {self.name!r} cannot count tokens: "
+                          "/v1/messages/count_tokens needs an Anthropic model")

@@ -214,3 +214,18 @@ class AnthropicFront:
 
 
 ANTHROPIC = AnthropicFront()
+
+
+class TokenCountFront(AnthropicFront):
+    """`POST /v1/messages/count_tokens`: a Messages request without max_tokens, answered
+    by the provider's count (Provider.count_tokens), which only Anthropic gives. Nothing
+    is translated; the pipeline only needs the model to route on."""
+
+    def to_openai(self, body: dict) -> dict:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise _bad("messages: must be a non-empty list of messages")
+        return {"model": body["model"]}
+
+
+TOKEN_COUNT = TokenCountFront()

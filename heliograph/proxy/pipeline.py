@@ -24,7 +24,7 @@ from heliograph.providers.base import Call
 from heliograph.providers.http import HOP_BY_HOP
 from heliograph.proxy import cached, routing
 from heliograph.proxy import headers as helicone_headers
-from heliograph.proxy.anthropic_front import ANTHROPIC
+from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
 from heliograph.proxy.exchange import Exchange
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.responses import RESPONSES
@@ -80,7 +80,7 @@ class Flow:
         self.request = request
         self.send = send
         self.front = front
-        self.kind = kind            # "chat" | "embeddings" | "responses": the provider method
+        self.kind = kind  # the provider method: chat|embeddings|responses|count_tokens
         self.exchange = Exchange(gw.journal, request.path)
         self.principal = None
         self.body: dict = {}        # as the caller sent it
@@ -120,6 +120,11 @@ async def embeddings(gw, request: Request, send) -> None:
 async def messages(gw, request: Request, send) -> None:
     """The Anthropic Messages API in front (proxy/anthropic_front.py)."""
     await _proxy(Flow(gw, request, send, ANTHROPIC, "chat"))
+
+
+async def count_tokens(gw, request: Request, send) -> None:
+    """Anthropic's token counting, routed like /v1/messages (proxy/anthropic_front.py)."""
+    await _proxy(Flow(gw, request, send, TOKEN_COUNT, "count_tokens"))
 
 
 async def responses(gw, request: Request, send) -> None:
