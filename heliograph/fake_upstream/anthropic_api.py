@@ -28,6 +28,8 @@ def register(app: web.Application) -> None:
     for p in PREFIXES:
         app.router.add_post(f"{p}/v1/messages", messages)
         app.router.add_post(f"{p}/v1/messages/count_tokens", count_tokens)
+        if p:  # unprefixed, OpenAI's GET /v1/models hands Anthropic callers over
+            app.router.add_get(f"{p}/v1/models", list_models)
 
 
 def _reset_at(seconds: float) -> str:
@@ -106,6 +108,11 @@ async def messages(request: web.Request) -> web.StreamResponse:
                                       truncated=b.truncated, stall_ms=b.stall_ms)
     events = [(name, orjson.dumps(data)) for name, data in reply.events()]
     return await faults.stream_events(request, events, b, headers)
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    denied = _check_auth(request)
+    return denied or web.json_response(fmt.models(), headers=_headers(request))
 
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:

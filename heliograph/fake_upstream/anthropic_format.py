@@ -254,6 +254,20 @@ class MessageReply:
         return out
 
 
+# (id, display name, created_at) as GET /v1/models lists them.
+MODELS = [
+    ("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z"),
+    ("claude-3-5-haiku-20241022", "Claude Haiku 3.5", "2024-10-22T00:00:00Z"),
+]
+
+
+def models() -> dict[str, Any]:
+    data = [{"type": "model", "id": model_id, "display_name": name, "created_at": created}
+            for model_id, name, created in MODELS]
+    return {"data": data, "has_more": False, "first_id": data[0]["id"],
+            "last_id": data[-1]["id"]}
+
+
 def count_tokens(body: Any) -> dict[str, int]:
     ask = parse(dict(body, max_tokens=1) if isinstance(body, dict) else body)
     return {"input_tokens": answer(ask, Behavior()).prompt_tokens}

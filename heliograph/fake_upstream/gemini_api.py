@@ -25,6 +25,7 @@ BAD_KEY = "sk-bad"
 
 def register(app: web.Application) -> None:
     app.router.add_post("/v1beta/models/{target}", dispatch)
+    app.router.add_get("/v1beta/models", list_models)
 
 
 def _error(status: int, message: str | None = None, retry_delay: str | None = None
@@ -47,6 +48,10 @@ def _check_auth(request: web.Request) -> web.Response | None:
                                      "domain": "googleapis.com"}]
         return web.json_response(body, status=400)
     return None
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    return _check_auth(request) or web.json_response(fmt.models())
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:

@@ -270,3 +270,18 @@ def batch_embed_contents(body: Any, model: str) -> dict[str, Any]:
     if not isinstance(requests, list) or not requests:
         raise InvalidRequest("* BatchEmbedContentsRequest.requests: requests is not specified")
     return {"embeddings": [{"values": _embed_one(r, model)[0]} for r in requests]}
+
+
+# (name, display name, supported methods) as GET /v1beta/models lists them; the tuning
+# model is listed (as Gemini does) but answers no generate or embed call.
+MODELS = [
+    ("models/gemini-2.5-flash", "Gemini 2.5 Flash", ["generateContent", "countTokens"]),
+    ("models/gemini-embedding-001", "Gemini Embedding 001", ["embedContent"]),
+    ("models/gemini-tuning-base", "Tuning base", ["createTunedModel"]),
+]
+
+
+def models() -> dict[str, Any]:
+    return {"models": [{"name": name, "displayName": display,
+                        "supportedGenerationMethods": methods}
+                       for name, display, methods in MODELS]}

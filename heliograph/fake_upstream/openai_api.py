@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import faults
+from . import anthropic_api, faults
 from . import openai_format as fmt
 from . import responses_format
 from .behavior import HEADER, Behavior, BehaviorError, parse
@@ -193,6 +193,10 @@ async def serve_embeddings(request: web.Request, check_auth: AuthCheck,
 
 
 async def list_models(request: web.Request) -> web.StreamResponse:
+    # OpenAI and Anthropic share this path on one port; Anthropic callers always send
+    # anthropic-version.
+    if "anthropic-version" in request.headers:
+        return await anthropic_api.list_models(request)
     t0 = time.monotonic()
     begun = await _begin(request, t0, with_body=False)
     if isinstance(begun, web.StreamResponse):

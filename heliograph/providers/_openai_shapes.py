@@ -89,6 +89,14 @@ def data_url(url: str) -> tuple[str, str] | None:
     return (match["mime"], match["data"]) if match else None
 
 
+def model_list(models: list[tuple[str, int]], owned_by: str) -> UpstreamResponse:
+    """GET /v1/models' answer from (model id, created epoch seconds) pairs."""
+    data = [{"id": model, "object": "model", "created": created, "owned_by": owned_by}
+            for model, created in models]
+    return UpstreamResponse(200, dict(JSON_HEADERS),
+                            orjson.dumps({"object": "list", "data": data}))
+
+
 def bad_request(message: str, param: str | None = None) -> BadRequest:
     """A request a translating adapter cannot send, naming the offending field."""
     return BadRequest(message + (f" ({param})" if param else ""), code="invalid_request")

@@ -47,6 +47,15 @@ def _seconds_until(timestamp: str) -> str:
     return f"{max(0.0, round(left, 3)):g}s"
 
 
+def _epoch(timestamp) -> int:
+    """An RFC 3339 instant (Anthropic's created_at) as OpenAI's epoch seconds; 0 if none."""
+    try:
+        return int(dt.datetime.fromisoformat(str(timestamp).replace("Z", "+00:00"))
+                   .timestamp())
+    except ValueError:
+        return 0
+
+
 def openai_ratelimit_headers(headers: dict[str, str]) -> dict[str, str]:
     out = dict(headers)
     for name, openai_name in _RATELIMIT_NAMES.items():
@@ -96,6 +105,19 @@ class Anthropic(Provider):
             completion[NATIVE_KEY] = message
         return UpstreamResponse(resp.status, {**headers, **shapes.JSON_HEADERS},
                                 orjson.dumps(completion))
+
+    async def models(self, call: Call) -> UpstreamResponse:
+        headers = self._headers(call)
+        headers.pop("content-type")
+        resp = await self.http.request("GET", self._url("/v1/models?limit=1000"), headers,
+                                       None, self.name)
+        listed = shapes.json_or_none(resp.body) if resp.status == 200 else None
+        if not isinstance(listed, dict) or not isinstance(listed.get("data"), list):
+            return resp
+        return shapes.model_list([(m["id"], _epoch(m.get("created_at")))
+                                  for m in listed["data"]
+                                  if isinstance(m, dict) and isinstance(m.get("id"), str)],
+                                 "anthropic")
 
     async def count_tokens(self, call: Call) -> UpstreamResponse:
         """Anthropic's free token count of a Messages request (the caller's own body).

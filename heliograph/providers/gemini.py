@@ -101,6 +101,22 @@ class Gemini(Provider):
             yield orjson.dumps(chunk)
         yield b"[DONE]"
 
+    async def models(self, call: Call) -> UpstreamResponse:
+        """The models that generate or embed (Gemini lists tuning-only ones too)."""
+        headers = self._headers(call)
+        headers.pop("content-type")
+        resp = await self.http.request(
+            "GET", f"{self.settings.base_url}/v1beta/models?pageSize=1000", headers, None,
+            self.name)
+        listed = shapes.json_or_none(resp.body) if resp.status == 200 else None
+        if not isinstance(listed, dict) or not isinstance(listed.get("models"), list):
+            return resp
+        usable = {"generateContent", "embedContent"}
+        return shapes.model_list(
+            [(m["name"].removeprefix("models/"), 0) for m in listed["models"]
+             if isinstance(m, dict) and isinstance(m.get("name"), str)
+             and usable & set(m.get("supportedGenerationMethods") or ())], "google")
+
     async def embeddings(self, call: Call) -> UpstreamResponse:
         body, model = call.body, call.body["model"]
         raw = body.get("input")

@@ -21,8 +21,15 @@ def test_embeddings_through_the_sdk(gateway, openai_client):
 
 
 def test_models_lists_the_providers_models(gateway, openai_client):
-    ids = {m.id for m in openai_client.models.list()}
-    assert {"gpt-4o-mini", "text-embedding-3-small", "llama3.2"} <= ids
+    models = {m.id: m for m in openai_client.models.list()}
+    assert {"gpt-4o-mini", "text-embedding-3-small", "llama3.2"} <= set(models)
+    # Anthropic's and Gemini's own listings, in OpenAI's shape; Gemini's tuning-only
+    # model is left out (it answers no chat or embedding call).
+    claude = models["claude-sonnet-4-5-20250929"]
+    assert (claude.owned_by, claude.created) == ("anthropic", 1759104000)
+    assert models["gemini-2.5-flash"].owned_by == "google"
+    assert "gemini-embedding-001" in models and "gemini-tuning-base" not in models
+    assert not any(m.startswith("models/") for m in models)
 
 
 def test_models_needs_a_key(gateway):
