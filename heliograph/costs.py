@@ -255,12 +255,17 @@ def cost_of(provider: str, model: str, usage: Usage, *, at: _dt.datetime | None 
     return Cost(rates.price(usage), True)
 
 
+# More tokens than any request could use: a count above it is malformed, like a negative
+# one (and would not fit the log's 64-bit columns).
+MAX_TOKENS = 10**15
+
+
 def _int(v: Any) -> int:
     if isinstance(v, bool):
         return 0
     if isinstance(v, int):
-        return v if v > 0 else 0
-    if isinstance(v, float) and v == v and v > 0 and v != float("inf"):
+        return v if 0 < v <= MAX_TOKENS else 0
+    if isinstance(v, float) and 0 < v <= MAX_TOKENS:  # also false for NaN
         return int(v)
     return 0
 

@@ -64,6 +64,9 @@ class SQLStore:
 
     dialect: Dialect
     integrity_errors: tuple[type[Exception], ...] = ()
+    # What the driver raises for a value it cannot store (not an outage): a retry would
+    # fail the same way.
+    data_errors: tuple[type[Exception], ...] = (ValueError, OverflowError, TypeError)
 
     # -- what a subclass provides -------------------------------------------------
     def _transaction(self, write: bool) -> AbstractContextManager:

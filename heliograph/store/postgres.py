@@ -32,6 +32,7 @@ _MIGRATION_LOCK_ID = 0x68656C696F67
 class PostgresStore(SQLStore):
     dialect = POSTGRES
     integrity_errors = (psycopg.IntegrityError,)
+    data_errors = SQLStore.data_errors + (psycopg.DataError,)
 
     def __init__(self, database_url: str, min_size: int = 1, max_size: int = 4,
                  timeout_s: float = 30.0) -> None:

@@ -44,6 +44,7 @@ def sqlite_path(database_url: str) -> str:
 class SQLiteStore(SQLStore):
     dialect = SQLITE
     integrity_errors = (sqlite3.IntegrityError,)
+    data_errors = SQLStore.data_errors + (sqlite3.DataError, sqlite3.InterfaceError)
 
     def __init__(self, database_url: str, busy_timeout_s: float = 30.0) -> None:
         self.path = sqlite_path(database_url)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -51,16 +52,55 @@ class SegmentWriter:
         return True
 
     def _insert(self, records: list[dict]) -> None:
+        data_errors = self.store.data_errors
         try:
             self.store.insert_records(records)
-        except ValueError:
-            # A record the store rejects as data (not an outage): keep the good ones.
-            for record in records:
-                try:
-                    self.store.insert_records([record])
-                except ValueError:
-                    log.error("dropping a record the store cannot accept: %r",
-                              {k: record.get(k) for k in ("id", "created_at", "path")})
+            return
+        except data_errors:
+            pass
+        # A record the store rejects as data (not an outage): the others go in one by
+        # one, and the bad one as well as it can rather than blocking the journal.
+        for record in records:
+            try:
+                self.store.insert_records([record])
+            except data_errors as exc:
+                self._insert_salvaged(record, exc)
+
+    def _insert_salvaged(self, record: dict, exc: Exception) -> None:
+        log.warning("record %s stored without the values the store refused: %s",
+                    record.get("id"), exc)
+        try:
+            self.store.insert_records([salvaged(record, exc)])
+        except self.store.data_errors:
+            log.exception("dropping a record the store cannot accept: %r",
+                          {k: record.get(k) for k in ("id", "created_at", "path")})
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _storable(value):
+    """value if every number in it fits a 64-bit column and is finite, else None."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value if -_INT64_MAX <= value <= _INT64_MAX else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return None
+
+
+def salvaged(record: dict, exc: Exception) -> dict:
+    """The record with the values a store refuses replaced by null, saying so in its
+    error (record ids and times are strings: they always survive)."""
+    out = {key: _storable(value) for key, value in record.items()}
+    note = f"[some values could not be stored: {exc}]"
+    out["error"] = f"{record['error']} {note}" if record.get("error") else note
+    return out
 
 
 def spawn(journal_dir: Path, database_url: str) -> subprocess.Popen:

@@ -143,3 +143,16 @@ def test_a_body_nested_too_deep_is_a_400_and_logged(gateway, depth, status):
     status, listed = gateway.api("/api/v1/requests?bodies=true&limit=1000")
     assert status == 200, listed
     assert headers["helicone-id"] in [r["id"] for r in listed["data"]]
+
+
+@pytest.mark.parametrize("prompt", [2**63, 2**64 - 100, 10**16])
+def test_absurd_token_counts_from_the_provider_are_logged_as_malformed(gateway, prompt):
+    # More tokens than fit a 64-bit column once blocked the journal writer; any count
+    # over 10**15 is the provider's error, logged like a malformed count (0).
+    status, headers, payload = send(gateway, "/v1/chat/completions", chat("gpt-4o-mini"),
+                                    {"x-fake-behavior": f"usage-{prompt}-5"})
+    assert status == 200 and payload["usage"]["prompt_tokens"] == prompt
+    record = gateway.record(headers["helicone-id"])
+    assert (record["prompt_tokens"], record["completion_tokens"]) == (0, 5)
+    follow_up = send(gateway, "/v1/chat/completions", chat("gpt-4o-mini"))
+    assert gateway.record(follow_up[1]["helicone-id"])["status"] == 200

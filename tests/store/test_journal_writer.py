@@ -1,0 +1,30 @@
+"""The writer moving journal segments into each store: a record the store refuses as
+data (a number no 64-bit column holds) neither blocks the journal nor takes the other
+records down with it; it is stored with the refused values nulled, saying so."""
+
+from heliograph.store.journal import Journal, closed_segments
+from heliograph.store.writer import SegmentWriter
+
+
+def test_a_record_the_store_refuses_is_salvaged_and_the_rest_stored(store, make_record,
+                                                                    tmp_path):
+    journal = Journal(tmp_path / "journal")
+    good = [make_record(f"ok-{i}", model="m", prompt_tokens=10) for i in range(3)]
+    poison = make_record("poison", model="m", status=502, error="upstream failed",
+                         prompt_tokens=2**63, completion_tokens=5, latency_ms=float("inf"),
+                         response={"usage": {"prompt_tokens": 2**64 - 1}})
+    for record in (good[0], poison, good[1], good[2]):
+        journal.append(record)
+    journal.close()
+
+    assert SegmentWriter(tmp_path / "journal", store).drain() is True
+    assert list(closed_segments(tmp_path / "journal")) == []  # the segment is done
+
+    for record in good:
+        assert store.get_request("org1", record["id"])["prompt_tokens"] == 10
+    stored = store.get_request("org1", "poison")
+    assert stored["status"] == 502 and stored["model"] == "m"
+    assert stored["completion_tokens"] == 5
+    assert stored["prompt_tokens"] is None and stored["latency_ms"] is None
+    assert stored["error"].startswith("upstream failed [some values could not be stored")
+    assert stored["response"] == {"usage": {"prompt_tokens": None}}
