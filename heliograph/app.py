@@ -11,12 +11,13 @@ import os
 from dataclasses import dataclass
 
 from heliograph.api.routes import QueryAPI
-from heliograph.asgi import Request, send_error, send_json
+from heliograph.asgi import ClientDisconnected, Request, send_bytes, send_error, send_json
 from heliograph.config import Settings, load_settings
 from heliograph.errors import GatewayError, MethodNotAllowed, NotFound
 from heliograph.providers.http import HttpClient
 from heliograph.providers.registry import Registry
 from heliograph.proxy import pipeline
+from heliograph.proxy.anthropic_front import ANTHROPIC
 from heliograph.proxy.auth import Authenticator
 from heliograph.proxy.models import list_models
 from heliograph.store import open_store
@@ -122,6 +123,8 @@ class App:
             request = Request(scope, receive)
             try:
                 await self._dispatch(request, send)
+            except ClientDisconnected:
+                pass  # gone before its request was read: nobody to answer
             except Exception:
                 # Never a traceback to the caller: an OpenAI-shaped 500, the details in
                 # the server log.
@@ -141,9 +144,13 @@ class App:
             await self.api.handle(request, send)
         elif request.path in self.paths:
             allowed = sorted(m for m, p in self.routes if p == request.path)
-            await send_error(send, MethodNotAllowed(
-                f"{request.method} is not allowed on {request.path}; use {', '.join(allowed)}"),
-                [(b"allow", ", ".join(allowed).encode())])
+            error = MethodNotAllowed(f"{request.method} is not allowed on {request.path}; "
+                                     f"use {', '.join(allowed)}")
+            # In the shape of the API the path belongs to: Anthropic's for /v1/messages.
+            body = (ANTHROPIC.error_body(error) if request.path.startswith("/v1/messages")
+                    else error.body_bytes())
+            await send_bytes(send, error.status, body,
+                             [(b"allow", ", ".join(allowed).encode())])
         else:
             await send_error(send, NotFound(f"no route for {request.method} {request.path}"))
 

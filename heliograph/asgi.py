@@ -51,7 +51,8 @@ class Request:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await self._discard_rest(size)
+                if message.get("more_body", False):  # else there is nothing left to read
+                    await self._discard_rest(size)
                 raise PayloadTooLarge(f"request body is larger than the "
                                       f"{limit / (1024 * 1024):g} MB limit "
                                       "([limits] max_body_mb)")

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -25,12 +26,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
-            raise RuntimeError(f"process exited with {proc.returncode}: {out}")
+            raise RuntimeError(f"process exited with {proc.returncode}: "
+                               f"{log.read_text(errors='replace')}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
@@ -39,13 +40,21 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
     raise TimeoutError(f"nothing listening on {port} after {timeout}s")
 
 
+def spawn_logged(argv: list[str], log: Path, **kwargs) -> subprocess.Popen:
+    """A server whose output goes to a file: a pipe nobody reads would block it once
+    full (a few tracebacks are enough)."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, **kwargs)
+
+
 class FakeUpstream:
     def __init__(self):
         self.port = free_port()
-        self.proc = subprocess.Popen(
+        self.log = Path(tempfile.mkdtemp(prefix="heliograph-fake-")) / "fake-upstream.log"
+        self.proc = spawn_logged(
             [sys.executable, "-m", "heliograph.fake_upstream", "--port", str(self.port)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        wait_port(self.port, self.proc)
+            self.log)
+        wait_port(self.port, self.proc, self.log)
 
     @property
     def url(self) -> str:
@@ -139,12 +148,18 @@ models = ["down-model"]
                               env=self.env, cwd=self.workdir, timeout=60)
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
+        self.proc = spawn_logged(
             [sys.executable, "-m", "heliograph", "serve", "--config", str(self.config_path),
              "--port", str(self.port), "--workers", str(self.workers)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env,
-            cwd=self.workdir, start_new_session=True)
-        wait_port(self.port, self.proc, 30)
+            self.log, env=self.env, cwd=self.workdir, start_new_session=True)
+        wait_port(self.port, self.proc, self.log, 30)
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "gateway.log"
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -63,6 +63,14 @@ async def _read(method, *args):
         raise BadRequest(str(exc), code="invalid_query") from None
 
 
+def _refuse_nul(request: Request) -> None:
+    # No stored text holds a NUL (PostgreSQL refuses them), so none can match; say so
+    # rather than let the database fail on it.
+    if "\x00" in request.path or any("\x00" in name or "\x00" in value
+                                     for name, value in request.query):
+        raise BadRequest("NUL characters are not allowed in the path or query")
+
+
 class QueryAPI:
     def __init__(self, gw):
         self.gw = gw
@@ -70,6 +78,7 @@ class QueryAPI:
     async def handle(self, request: Request, send) -> None:
         try:
             principal = await self.gw.auth.authenticate(request.headers)
+            _refuse_nul(request)
             status, payload = await self._route(request, principal.organization)
         except GatewayError as error:
             await send_error(send, error)

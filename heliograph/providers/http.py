@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,6 +19,19 @@ HOP_BY_HOP = frozenset({
     "trailer", "transfer-encoding", "upgrade", "content-length", "content-encoding",
     "host", "date", "server",
 })
+
+
+# The answers a provider can give: a success or an error, with a status the gateway's
+# HTTP server can send on. A redirect (not followed: providers do not redirect API calls)
+# or a status outside the standard ones is a malformed answer.
+ANSWER_STATUSES = frozenset(s for s in http.HTTPStatus if 200 <= s < 300 or 400 <= s < 600)
+
+
+def _standard(status: int, provider: str) -> int:
+    if status not in ANSWER_STATUSES:
+        raise UpstreamError(f"provider {provider!r} answered with HTTP status {status}, "
+                            "neither a success nor an error", code="upstream_malformed")
+    return status
 
 
 @dataclass
@@ -57,7 +71,8 @@ class HttpClient:
         try:
             async with self.session.request(method, url, headers=headers, data=data) as resp:
                 body = await resp.read()
-                return UpstreamResponse(resp.status, _lower(resp.headers), body)
+                return UpstreamResponse(_standard(resp.status, provider),
+                                        _lower(resp.headers), body)
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
             raise translated(exc, provider, url) from None
 
@@ -69,7 +84,8 @@ class HttpClient:
         with translate_errors(provider, url):
             resp = await self.session.post(url, headers=headers, data=data)
         try:
-            yield resp.status, _lower(resp.headers), _chunks(resp, provider, url)
+            yield (_standard(resp.status, provider), _lower(resp.headers),
+                   _chunks(resp, provider, url))
         finally:
             resp.release()
 

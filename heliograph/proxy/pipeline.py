@@ -282,6 +282,11 @@ async def _relay_stream(flow: Flow, chain) -> None:
         except BaseException:
             await stack.aclose()
             raise
+        if reply.events is None and reply.status < 400:
+            await stack.aclose()
+            raise UpstreamError(f"provider {target.provider.name!r} answered a stream "
+                                f"request with status {reply.status} and no stream",
+                                code="upstream_malformed")
         return Opened(reply.status, reply.headers, reply.error_body, reply, stack.aclose)
 
     answer = await routing.send(chain, flow.options, exchange, open_attempt)

@@ -80,8 +80,11 @@ _INT64_MAX = 2**63 - 1
 
 
 def _storable(value):
-    """value if every number in it fits a 64-bit column and is finite, else None."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    """value with every number that does not fit a 64-bit column (or is not finite)
+    nulled, and NUL characters (PostgreSQL text refuses them) replaced."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
         return value if -_INT64_MAX <= value <= _INT64_MAX else None
@@ -95,8 +98,8 @@ def _storable(value):
 
 
 def salvaged(record: dict, exc: Exception) -> dict:
-    """The record with the values a store refuses replaced by null, saying so in its
-    error (record ids and times are strings: they always survive)."""
+    """The record with the values a store refuses made storable, saying so in its error
+    (record ids and times are ours: they always survive)."""
     out = {key: _storable(value) for key, value in record.items()}
     note = f"[some values could not be stored: {exc}]"
     out["error"] = f"{record['error']} {note}" if record.get("error") else note

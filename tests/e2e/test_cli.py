@@ -1,12 +1,11 @@
 """`heliograph serve` first start and `heliograph keys`."""
 
 import os
-import subprocess
 import sys
 import time
 
 import openai
-from servers import free_port, wait_port
+from servers import free_port, spawn_logged, wait_port
 
 
 def test_first_start_creates_and_prints_an_admin_key_once(tmp_path, upstream):
@@ -16,12 +15,14 @@ def test_first_start_creates_and_prints_an_admin_key_once(tmp_path, upstream):
     config.write_text(f'[providers.openai]\nbase_url = "{upstream.url}/v1"\n')
 
     def start():
-        proc = subprocess.Popen([sys.executable, "-m", "heliograph", "serve", "--config",
-                                 str(config), "--port", str(port)], cwd=tmp_path, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        wait_port(port, proc, 30)
+        log = tmp_path / "serve.log"
+        log.unlink(missing_ok=True)
+        proc = spawn_logged([sys.executable, "-m", "heliograph", "serve", "--config",
+                             str(config), "--port", str(port)], log, cwd=tmp_path, env=env)
+        wait_port(port, proc, log, 30)
         proc.terminate()
-        return proc.communicate(timeout=15)[0]
+        proc.wait(15)
+        return log.read_text()
 
     first = start()
     key = [line for line in first.splitlines() if line.startswith("sk-hg-")]
@@ -62,11 +63,11 @@ def test_fake_upstream_command_serves_the_openai_format(tmp_path):
     import openai as sdk
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "heliograph", "fake-upstream", "--port",
-                             str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    log = tmp_path / "fake-upstream.log"
+    proc = spawn_logged([sys.executable, "-m", "heliograph", "fake-upstream", "--port",
+                         str(port)], log)
     try:
-        wait_port(port, proc, 20)
+        wait_port(port, proc, log, 20)
         client = sdk.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-x")
         reply = client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "ping"}])

@@ -136,3 +136,14 @@ def test_wrong_method_on_a_proxy_path_is_405_and_unknown_path_404(gateway):
     assert error["code"] == "method_not_allowed" and error["type"] == "invalid_request_error"
     code, _, payload = post(gateway, b"{}", path="/v1/no-such-thing")
     assert code == 404 and payload["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
+def test_wrong_method_on_an_anthropic_path_is_an_anthropic_shaped_405(gateway, path):
+    out = subprocess.run(["curl", "-s", "-i", "-X", "PUT", gateway.url + path,
+                          "-H", f"x-api-key: {ADMIN_KEY}"],
+                         capture_output=True, text=True, check=True).stdout
+    head, body = out.replace("\r\n", "\n").split("\n\n", 1)
+    assert head.startswith("HTTP/1.1 405") and "allow: post" in head.lower()
+    payload = json.loads(body)
+    assert payload["type"] == "error" and "PUT is not allowed" in payload["error"]["message"]

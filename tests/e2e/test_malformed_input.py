@@ -156,3 +156,60 @@ def test_absurd_token_counts_from_the_provider_are_logged_as_malformed(gateway, 
     assert (record["prompt_tokens"], record["completion_tokens"]) == (0, 5)
     follow_up = send(gateway, "/v1/chat/completions", chat("gpt-4o-mini"))
     assert gateway.record(follow_up[1]["helicone-id"])["status"] == 200
+
+
+@pytest.mark.parametrize("behavior, stream, fragment", [
+    ("status-999", False, "HTTP status 999, neither a success nor an error"),
+    ("status-999", True, "HTTP status 999, neither a success nor an error"),
+    ("status-302", False, "HTTP status 302, neither a success nor an error"),
+    ("status-304", True, "HTTP status 304, neither a success nor an error"),
+    ("status-204", True, "status 204 and no stream"),
+])
+def test_odd_provider_statuses_are_502(gateway, behavior, stream, fragment):
+    # Relaying status 999 once crashed the HTTP server's send (a 500 and a traceback).
+    status, headers, payload = send(gateway, "/v1/chat/completions",
+                                    chat("gpt-4o-mini", stream=stream),
+                                    {"x-fake-behavior": behavior})
+    assert status == 502, payload
+    assert fragment in payload["error"]["message"]
+    record = gateway.record(headers["helicone-id"])
+    assert record["status"] == 502 and fragment in record["error"]
+
+
+def test_a_caller_leaving_before_its_body_arrives_is_not_an_error(gateway):
+    import socket
+    with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
+        sock.sendall(b"POST /v1/request/x/feedback HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer " + ADMIN_KEY.encode() + b"\r\n"
+                     b"Content-Length: 100\r\n\r\n{")
+    assert gateway.api("/api/v1/requests?limit=1")[0] == 200  # still serving
+    assert "internal error" not in gateway.log_text()
+
+
+@pytest.mark.parametrize("over", [1, 72, 4096])
+def test_a_body_just_over_the_limit_gets_its_413_at_once(gateway, over):
+    # The chunk that crossed the 1 MB limit was the last one; waiting for more hung.
+    filler = b"a" * (1024 * 1024 + over - 70)
+    body = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "' + filler \
+        + b'"}]}'
+    assert len(body) > 1024 * 1024
+    status, headers, payload = send(gateway, "/v1/chat/completions", body)
+    assert status == 413 and "limit" in payload["error"]["message"]
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/requests?model=a%00b", "/api/v1/requests/a%00b", "/api/v1/users/a%00b",
+    "/api/v1/sessions/a%00b", "/api/v1/requests?q=%00",
+    "/api/v1/metrics?group_by=property.a%00"])
+def test_nul_characters_in_the_query_api_are_400(gateway, path):
+    status, payload = gateway.api(path)
+    assert status == 400 and "NUL" in payload["error"]["message"], payload
+
+
+def test_a_nul_in_a_callers_strings_is_logged_and_later_records_too(gateway):
+    body = json.dumps(chat("gpt-4o-mini", user="a\u0000b")).encode()
+    status, headers, _ = send(gateway, "/v1/chat/completions", body)
+    assert status == 200
+    assert gateway.record(headers["helicone-id"])["user_id"] in ("a\u0000b", "a\ufffdb")
+    _, later, _ = send(gateway, "/v1/chat/completions", chat("gpt-4o-mini"))
+    assert gateway.record(later["helicone-id"])["status"] == 200

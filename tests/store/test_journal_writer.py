@@ -28,3 +28,18 @@ def test_a_record_the_store_refuses_is_salvaged_and_the_rest_stored(store, make_
     assert stored["prompt_tokens"] is None and stored["latency_ms"] is None
     assert stored["error"].startswith("upstream failed [some values could not be stored")
     assert stored["response"] == {"usage": {"prompt_tokens": None}}
+
+
+def test_a_nul_character_is_stored_replaced_not_blocking_the_journal(store, make_record,
+                                                                      tmp_path):
+    # PostgreSQL text refuses NUL; a caller can put one in any string it sends.
+    journal = Journal(tmp_path / "journal")
+    journal.append(make_record("nul", model="gpt-4o-mini\x00", user_id="a\x00b",
+                               request={"model": "gpt-4o-mini\x00"}))
+    journal.append(make_record("after", model="m"))
+    journal.close()
+    assert SegmentWriter(tmp_path / "journal", store).drain() is True
+    stored = store.get_request("org1", "nul")
+    assert stored["user_id"] in ("a\x00b", "a\ufffdb")  # SQLite keeps it as it came
+    assert stored["model"].startswith("gpt-4o-mini")
+    assert store.get_request("org1", "after")["model"] == "m"
