@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -21,10 +20,11 @@ HOP_BY_HOP = frozenset({
 })
 
 
-# The answers a provider can give: a success or an error, with a status the gateway's
-# HTTP server can send on. A redirect (not followed: providers do not redirect API calls)
-# or a status outside the standard ones is a malformed answer.
-ANSWER_STATUSES = frozenset(s for s in http.HTTPStatus if 200 <= s < 300 or 400 <= s < 600)
+# The answers a provider can give: a success or an error (non-standard ones included,
+# such as Anthropic's 529), which the gateway's HTTP server can send on (it knows 100-599).
+# A redirect (not followed: providers do not redirect API calls) or a status outside
+# those ranges is a malformed answer.
+ANSWER_STATUSES = frozenset(range(200, 300)) | frozenset(range(400, 600))
 
 
 def _standard(status: int, provider: str) -> int:

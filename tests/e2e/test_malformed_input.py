@@ -163,6 +163,7 @@ def test_absurd_token_counts_from_the_provider_are_logged_as_malformed(gateway, 
     ("status-999", True, "HTTP status 999, neither a success nor an error"),
     ("status-302", False, "HTTP status 302, neither a success nor an error"),
     ("status-304", True, "HTTP status 304, neither a success nor an error"),
+    ("status-600", False, "HTTP status 600, neither a success nor an error"),
     ("status-204", True, "status 204 and no stream"),
 ])
 def test_odd_provider_statuses_are_502(gateway, behavior, stream, fragment):
