@@ -153,6 +153,21 @@ models = ["down-model"]
              "--port", str(self.port), "--workers", str(self.workers)],
             self.log, env=self.env, cwd=self.workdir, start_new_session=True)
         wait_port(self.port, self.proc, self.log, 30)
+        self._wait_healthy(30)
+
+    def _wait_healthy(self, timeout: float) -> None:
+        """The port accepts before a worker serves (the supervisor binds it first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=5) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"gateway not healthy: {self.log_text()[-4000:]}")
+            time.sleep(0.1)
 
     @property
     def log(self) -> Path:
