@@ -76,7 +76,8 @@ class CachedAnswer:
                    events=None if doc["events"] is None else [b64(e) for e in doc["events"]],
                    model=doc.get("model"), provider=doc.get("provider"),
                    usage=doc.get("usage"), bucket_index=bucket_index,
-                   expires_at=doc.get("expires_at"))
+                   expires_at=None if doc.get("expires_at") is None
+                   else float(doc["expires_at"]))
 
     def size(self) -> int:
         """Roughly the bytes this answer holds (for RecentEntries' budget)."""
