@@ -174,14 +174,28 @@ def usage_metadata(a: Answer, final: bool = True) -> dict[str, Any]:
     return meta
 
 
+# Gemini's own bounds; beyond them a fake answer would only cost memory.
+MAX_CANDIDATES = 8
+MAX_DIMENSIONS = 3072
+
+
+def _bounded(value: Any, field: str, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise InvalidRequest(f"* {field}: must be an integer from 1 "
+                             f"to {high}")
+    return value
+
+
 class GenerateReply:
     def __init__(self, body: dict, model: str, b: Behavior):
         self.model = model
         self.id = new_id("", 22)
         self.blocked = b.prompt_blocked
         self.answer = answer(parse(body, model), b)
-        self.candidates = max(1, int((body.get("generationConfig") or {})
-                                     .get("candidateCount") or 1))
+        config = body.get("generationConfig") if isinstance(body, dict) else None
+        self.candidates = _bounded(
+            (config if isinstance(config, dict) else {}).get("candidateCount") or 1,
+            "generationConfig.candidateCount", MAX_CANDIDATES)
 
     @property
     def total_tokens(self) -> int:
@@ -256,8 +270,9 @@ def _embed_one(request: Any, model: str) -> tuple[list[float], int]:
                              "in the URL.")
     text = " ".join(p.get("text", "") for p in request["content"].get("parts") or ()
                     if isinstance(p, dict))
-    dim = request.get("outputDimensionality") or 8
-    return embedding_vector(text, int(dim)), max(1, words(text))
+    dim = _bounded(request.get("outputDimensionality") or 8, "outputDimensionality",
+                   MAX_DIMENSIONS)
+    return embedding_vector(text, dim), max(1, words(text))
 
 
 def embed_content(body: Any, model: str) -> dict[str, Any]:

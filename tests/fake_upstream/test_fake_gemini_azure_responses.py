@@ -113,6 +113,19 @@ def test_gemini_embeddings(server):
     assert len(batch["embeddings"][0]["values"]) == 4
 
 
+@pytest.mark.parametrize("payload, action, fragment", [
+    ({**contents(), "generationConfig": {"candidateCount": 2**31}}, "generateContent",
+     "candidateCount"),
+    ({"content": {"parts": [{"text": "a"}]}, "outputDimensionality": 10**9}, "embedContent",
+     "outputDimensionality"),
+])
+def test_gemini_bounds_what_would_only_cost_memory(server, payload, action, fragment):
+    # Once made the fake allocate until it was killed (found by fuzzing the gateway).
+    refused = generate(server, payload, action=action)
+    assert refused.status == 400 and fragment in refused.json()["error"]["message"]
+    assert generate(server, contents()).status == 200
+
+
 # -- Azure OpenAI ---------------------------------------------------------------------------
 
 @pytest.fixture
