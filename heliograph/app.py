@@ -17,8 +17,9 @@ from heliograph.errors import GatewayError, MethodNotAllowed, NotFound
 from heliograph.providers.http import HttpClient
 from heliograph.providers.registry import Registry
 from heliograph.proxy import pipeline
-from heliograph.proxy.anthropic_front import ANTHROPIC
+from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
 from heliograph.proxy.auth import Authenticator
+from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.models import list_models
 from heliograph.store import open_store
 from heliograph.store import writer as journal_writer
@@ -29,6 +30,8 @@ log = logging.getLogger("heliograph")
 # How often a worker closes its journal segment for the writer: the delay before a
 # record shows in the query API.
 JOURNAL_ROTATE_S = 0.2
+# Paths whose errors are not OpenAI-shaped (the fronts answering there say how).
+ERROR_FRONTS = {"/v1/messages": ANTHROPIC, "/v1/messages/count_tokens": TOKEN_COUNT}
 # Allocations between young-generation collections (CPython's default is 700).
 GC_YOUNG_THRESHOLD = 10_000
 
@@ -146,10 +149,8 @@ class App:
             allowed = sorted(m for m, p in self.routes if p == request.path)
             error = MethodNotAllowed(f"{request.method} is not allowed on {request.path}; "
                                      f"use {', '.join(allowed)}")
-            # In the shape of the API the path belongs to: Anthropic's for /v1/messages.
-            body = (ANTHROPIC.error_body(error) if request.path.startswith("/v1/messages")
-                    else error.body_bytes())
-            await send_bytes(send, error.status, body,
+            front = ERROR_FRONTS.get(request.path, OPENAI)  # the API's own error shape
+            await send_bytes(send, error.status, front.error_body(error),
                              [(b"allow", ", ".join(allowed).encode())])
         else:
             await send_error(send, NotFound(f"no route for {request.method} {request.path}"))

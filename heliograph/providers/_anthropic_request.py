@@ -88,11 +88,9 @@ def _content_blocks(content: Any, where: str) -> list[dict]:
     return blocks
 
 
-def _tool_use_blocks(tool_calls: Any, where: str) -> list[dict]:
-    if tool_calls is not None and not isinstance(tool_calls, list):
-        raise _bad("tool_calls must be an array", where)
+def _tool_use_blocks(tool_calls: list, where: str) -> list[dict]:
     blocks = []
-    for j, call in enumerate(tool_calls or ()):
+    for j, call in enumerate(tool_calls):
         name, arguments = tool_call_parts(call, f"{where}[{j}]", need_id=True)
         blocks.append({"type": "tool_use", "id": call["id"], "name": name,
                        "input": arguments})
@@ -126,7 +124,8 @@ def _messages(openai_messages: Any) -> tuple[list[dict], list[dict]]:
             content = m.get("content")
             blocks = [b for b in _content_blocks(content, where) if b["type"] == "text"] \
                 if content else []
-            blocks += _tool_use_blocks(m.get("tool_calls"), f"messages[{i}].tool_calls")
+            blocks += _tool_use_blocks(list_field(m, "tool_calls", f"messages[{i}]."),
+                                       f"messages[{i}].tool_calls")
             _append(out, "assistant", blocks)
         elif role == "tool":
             content = m.get("content")

@@ -83,11 +83,9 @@ def _parts(content: Any, where: str) -> list[dict]:
     return [p for p in parts if p.get("text") != ""]   # Gemini rejects empty text parts
 
 
-def _function_calls(tool_calls: Any, names: dict[str, str], where: str) -> list[dict]:
+def _function_calls(tool_calls: list, names: dict[str, str], where: str) -> list[dict]:
     parts = []
-    if tool_calls is not None and not isinstance(tool_calls, list):
-        raise _bad("tool_calls must be an array", where)
-    for j, call in enumerate(tool_calls or ()):
+    for j, call in enumerate(tool_calls):
         name, args = tool_call_parts(call, f"{where}[{j}]", need_id=False)
         part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
         call_id = str(call.get("id") or "")
@@ -143,7 +141,8 @@ def _contents(messages: Any) -> tuple[list[dict], list[dict]]:
             add("user", _parts(m.get("content"), where))
         elif role == "assistant":
             add("model", _parts(m.get("content"), where)
-                + _function_calls(m.get("tool_calls"), names, f"messages[{i}].tool_calls"))
+                + _function_calls(list_field(m, "tool_calls", f"messages[{i}]."), names,
+                                   f"messages[{i}].tool_calls"))
         elif role == "tool":
             add("user", [_function_response(m, names, f"messages[{i}]")])
         else:

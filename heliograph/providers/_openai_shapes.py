@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from heliograph.body_fields import object_field
 from heliograph.errors import BadRequest
 from heliograph.providers.http import UpstreamResponse
 
@@ -89,6 +90,14 @@ def data_url(url: str) -> tuple[str, str] | None:
     return (match["mime"], match["data"]) if match else None
 
 
+def listed(resp: UpstreamResponse, key: str) -> list[dict] | None:
+    """The entries under `key` of a provider's successful listing; None when the answer
+    is an error or not a listing (then it is passed on as it came)."""
+    doc = json_or_none(resp.body) if resp.status == 200 else None
+    entries = doc.get(key) if isinstance(doc, dict) else None
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else None
+
+
 def model_list(models: list[tuple[str, int]], owned_by: str) -> UpstreamResponse:
     """GET /v1/models' answer from (model id, created epoch seconds) pairs."""
     data = [{"id": model, "object": "model", "created": created, "owned_by": owned_by}
@@ -130,4 +139,5 @@ def text_of(content: Any) -> str:
 
 
 def include_usage(body: dict) -> bool:
-    return bool((body.get("stream_options") or {}).get("include_usage"))
+    """Whether an OpenAI chat request asks for the stream's usage chunk."""
+    return bool(object_field(body, "stream_options").get("include_usage"))

@@ -107,17 +107,12 @@ class Anthropic(Provider):
                                 orjson.dumps(completion))
 
     async def models(self, call: Call) -> UpstreamResponse:
-        headers = self._headers(call)
-        headers.pop("content-type")
-        resp = await self.http.request("GET", self._url("/v1/models?limit=1000"), headers,
-                                       None, self.name)
-        listed = shapes.json_or_none(resp.body) if resp.status == 200 else None
-        if not isinstance(listed, dict) or not isinstance(listed.get("data"), list):
+        resp = await self._get(call, self._url("/v1/models?limit=1000"))
+        entries = shapes.listed(resp, "data")
+        if entries is None:
             return resp
-        return shapes.model_list([(m["id"], _epoch(m.get("created_at")))
-                                  for m in listed["data"]
-                                  if isinstance(m, dict) and isinstance(m.get("id"), str)],
-                                 "anthropic")
+        return shapes.model_list([(m["id"], _epoch(m.get("created_at"))) for m in entries
+                                  if isinstance(m.get("id"), str)], "anthropic")
 
     async def count_tokens(self, call: Call) -> UpstreamResponse:
         """Anthropic's free token count of a Messages request (the caller's own body).

@@ -97,6 +97,13 @@ class Provider:
     async def models(self, call: Call) -> UpstreamResponse:
         raise Unsupported(f"provider {self.name!r} does not list models")
 
+    async def _get(self, call: Call, url: str) -> UpstreamResponse:
+        """A GET with the adapter's own auth headers (`_headers`), without a content type
+        (there is no body)."""
+        headers = self._headers(call)
+        headers.pop("content-type", None)
+        return await self.http.request("GET", url, headers, None, self.name)
+
     async def count_tokens(self, call: Call) -> UpstreamResponse:
         raise Unsupported(f"provider {self.name!r} cannot count tokens: "
                           "/v1/messages/count_tokens needs an Anthropic model")

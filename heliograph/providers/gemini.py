@@ -103,18 +103,14 @@ class Gemini(Provider):
 
     async def models(self, call: Call) -> UpstreamResponse:
         """The models that generate or embed (Gemini lists tuning-only ones too)."""
-        headers = self._headers(call)
-        headers.pop("content-type")
-        resp = await self.http.request(
-            "GET", f"{self.settings.base_url}/v1beta/models?pageSize=1000", headers, None,
-            self.name)
-        listed = shapes.json_or_none(resp.body) if resp.status == 200 else None
-        if not isinstance(listed, dict) or not isinstance(listed.get("models"), list):
+        resp = await self._get(call, f"{self.settings.base_url}/v1beta/models?pageSize=1000")
+        entries = shapes.listed(resp, "models")
+        if entries is None:
             return resp
         usable = {"generateContent", "embedContent"}
         return shapes.model_list(
-            [(m["name"].removeprefix("models/"), 0) for m in listed["models"]
-             if isinstance(m, dict) and isinstance(m.get("name"), str)
+            [(m["name"].removeprefix("models/"), 0) for m in entries
+             if isinstance(m.get("name"), str)
              and usable & set(m.get("supportedGenerationMethods") or ())], "google")
 
     async def embeddings(self, call: Call) -> UpstreamResponse:

@@ -109,22 +109,27 @@ def translate_errors(provider: str, url: str):
         raise translated(exc, provider, url) from None
 
 
+# aiohttp's errors by kind, most specific first (ClientConnectorError is a ClientOSError):
+# (type, code, message from who, url and the exception).
+_TRANSLATIONS = (
+    (aiohttp.ClientConnectorError, "upstream_unreachable",
+     lambda who, url, exc: f"could not connect to {who} at {url}: {exc.os_error}"),
+    (aiohttp.ServerDisconnectedError, "upstream_disconnected",
+     lambda who, url, exc: f"{who} closed the connection without a complete answer"),
+    (aiohttp.ClientOSError, "upstream_connection_error",
+     lambda who, url, exc: f"the connection to {who} failed: {exc.strerror or exc}"),
+    (aiohttp.ClientPayloadError, "upstream_truncated",
+     lambda who, url, exc: f"{who} sent a truncated or malformed body: {exc}"),
+)
+
+
 def translated(exc: BaseException, provider: str, url: str) -> UpstreamError:
     """The gateway error for an aiohttp exception (or a timeout)."""
     who = f"provider {provider!r}" if provider else "the provider"
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         return UpstreamTimeout(f"{who} did not answer in time ({url})")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamError(f"could not connect to {who} at {url}: {exc.os_error}",
-                             code="upstream_unreachable")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return UpstreamError(f"{who} closed the connection without a complete answer",
-                             code="upstream_disconnected")
-    if isinstance(exc, aiohttp.ClientOSError):
-        return UpstreamError(f"the connection to {who} failed: {exc.strerror or exc}",
-                             code="upstream_connection_error")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return UpstreamError(f"{who} sent a truncated or malformed body: {exc}",
-                             code="upstream_truncated")
+    for kind, code, message in _TRANSLATIONS:
+        if isinstance(exc, kind):
+            return UpstreamError(message(who, url, exc), code=code)
     return UpstreamError(f"error talking to {who}: {exc.__class__.__name__}: {exc}",
                          code="upstream_error")

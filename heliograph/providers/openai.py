@@ -75,7 +75,4 @@ class OpenAICompatible(Provider):
                                        self._payload(call), self.name)
 
     async def models(self, call: Call) -> UpstreamResponse:
-        headers = self._headers(call)
-        headers.pop("content-type", None)
-        return await self.http.request("GET", self.settings.base_url + "/models", headers,
-                                       None, self.name)
+        return await self._get(call, self.settings.base_url + "/models")

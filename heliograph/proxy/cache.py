@@ -139,9 +139,9 @@ def cache_key(organization: str, path: str, body: dict, options, bucket: int) ->
 
 
 class ResponseCache:
-    def __init__(self, state, recent_max_bytes: int = RECENT_MAX_BYTES) -> None:
+    def __init__(self, state) -> None:
         self.state = state
-        self.recent = RecentEntries(recent_max_bytes)
+        self.recent = RecentEntries()
         # Background stores in flight: the event loop keeps only weak references to tasks.
         self._tasks: set[asyncio.Task] = set()
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import orjson
 
 from heliograph.asgi import send_bytes
+from heliograph.providers._openai_shapes import include_usage
 from heliograph.proxy.cache import CachedAnswer
 from heliograph.proxy.routing import relayable
-from heliograph.proxy.streaming import StreamAccumulator, usage_asked_for
+from heliograph.proxy.streaming import StreamAccumulator
 
 
 async def serve_hit(flow, stream: bool) -> bool:
@@ -49,7 +50,7 @@ async def _replay_json(flow, hit: CachedAnswer) -> None:
 
 
 async def _replay_stream(flow, hit: CachedAnswer) -> None:
-    acc = StreamAccumulator(flow.options.stream_usage and not usage_asked_for(flow.openai_body))
+    acc = StreamAccumulator(flow.options.stream_usage and not include_usage(flow.openai_body))
     renderer = flow.front.stream()
     headers = flow.response_headers(hit.headers)
     headers += [(b"content-type", renderer.content_type), (b"cache-control", b"no-cache")]

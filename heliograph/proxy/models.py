@@ -48,5 +48,5 @@ async def _fetch(gw, name: str, call: Call) -> list[dict]:
             return []
         data = orjson.loads(reply.body).get("data") or []
         return [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
-    except (GatewayError, asyncio.TimeoutError, ValueError, AttributeError):
+    except (GatewayError, asyncio.TimeoutError, ValueError, AttributeError, TypeError):
         return []

@@ -20,6 +20,7 @@ import orjson
 from heliograph import deep_json
 from heliograph.asgi import ClientDisconnected, Request, encode_headers, send_bytes
 from heliograph.errors import BadRequest, GatewayError, UpstreamError
+from heliograph.providers._openai_shapes import include_usage
 from heliograph.providers.base import Call
 from heliograph.providers.http import HOP_BY_HOP
 from heliograph.proxy import cached, routing
@@ -29,7 +30,7 @@ from heliograph.proxy.exchange import Exchange
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.responses import RESPONSES
 from heliograph.proxy.routing import Opened, relayable
-from heliograph.proxy.streaming import StreamAccumulator, usage_asked_for
+from heliograph.proxy.streaming import StreamAccumulator
 
 log = logging.getLogger("heliograph.proxy")
 
@@ -264,7 +265,7 @@ async def _relay_stream(flow: Flow, chain) -> None:
     exchange, send = flow.exchange, flow.send
     stream_body, strip_usage = flow.openai_body, False
     if flow.options.stream_usage and flow.kind == "chat":
-        if not usage_asked_for(stream_body):
+        if not include_usage(stream_body):
             stream_body = dict(stream_body, stream_options=dict(
                 stream_body.get("stream_options") or {}, include_usage=True))
             strip_usage = True

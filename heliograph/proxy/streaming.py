@@ -5,13 +5,6 @@ from __future__ import annotations
 
 import orjson
 
-from heliograph.body_fields import object_field
-
-
-def usage_asked_for(body: dict) -> bool:
-    """Whether the caller's chat request asks for the stream's usage chunk itself."""
-    return bool(object_field(body, "stream_options").get("include_usage"))
-
 
 def event_object(payload: bytes) -> dict | None:
     """The JSON object an SSE data payload carries; None for anything else (relayed as is)."""

@@ -80,21 +80,18 @@ _INT64_MAX = 2**63 - 1
 
 
 def _storable(value):
-    """value with every number that does not fit a 64-bit column (or is not finite)
-    nulled, and NUL characters (PostgreSQL text refuses them) replaced."""
+    """A record's top-level value as a column takes it: a number that does not fit a
+    64-bit column (or is not finite) nulled, NUL characters (PostgreSQL text refuses
+    them) replaced. Objects and lists go into JSON text, where both are written escaped."""
     if isinstance(value, str):
         return value.replace("\x00", "\ufffd")
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, bool):
         return value
     if isinstance(value, int):
         return value if -_INT64_MAX <= value <= _INT64_MAX else None
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_storable(v) for v in value]
-    return None
+    return value
 
 
 def salvaged(record: dict, exc: Exception) -> dict:
