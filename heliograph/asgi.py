@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-
 from heliograph import deep_json
 from heliograph.errors import GatewayError, PayloadTooLarge
 
