@@ -51,7 +51,7 @@ class Gateway:
     ratelimits: object | None = None
 
     @classmethod
-    def build(cls, settings: Settings) -> "Gateway":
+    def build(cls, settings: Settings) -> Gateway:
         store = open_store(settings.database_url)
         journal = Journal(settings.resolved_journal_dir())
         http = HttpClient(settings.upstream_connect_timeout_s, settings.upstream_timeout_s)

@@ -193,7 +193,7 @@ class _Pricer:
     def rates_at(self, when: _dt.datetime | None) -> _Rates | None:
         if self.fixed is not None:
             return self.fixed
-        when = when or _dt.datetime.now(_dt.timezone.utc)
+        when = when or _dt.datetime.now(_dt.UTC)
         for constraint, rates in self.conditional:
             if constraint is None or constraint.active(when):
                 return rates

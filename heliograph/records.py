@@ -34,7 +34,7 @@ def utc_iso(ts: float) -> str:
 @functools.lru_cache(maxsize=4)
 def _second_prefix(seconds: int) -> str:
     # Every request formats a timestamp; within one second the prefix is the same.
-    return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return _dt.datetime.fromtimestamp(seconds, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def new_record(record_id: str, created_ts: float, path: str) -> dict:

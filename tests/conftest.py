@@ -1,7 +1,6 @@
 import os
 
 import pytest
-
 from servers import ADMIN_KEY, FakeUpstream, Gateway, postgres_database
 
 POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")

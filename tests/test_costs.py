@@ -209,7 +209,7 @@ def test_time_conditional_price_follows_request_time():
     assert not isinstance(gp_model("deepseek", "deepseek-chat").prices, genai_prices.types.ModelPrice)
     u = Usage(prompt_tokens=10_000, completion_tokens=1_000, cached_tokens=2_000)
     for hour in (3, 20):
-        when = dt.datetime(2026, 6, 1, hour, 0, tzinfo=dt.timezone.utc)
+        when = dt.datetime(2026, 6, 1, hour, 0, tzinfo=dt.UTC)
         assert cost_of("deepseek", "deepseek-chat", u, at=when).usd == pytest.approx(
             gp_calc("deepseek", "deepseek-chat", u, when), rel=1e-12)
     assert cost_of("deepseek", "deepseek-chat", u).known

@@ -23,8 +23,8 @@ def _iso(value: str, name: str) -> str:
     except ValueError:
         raise BadRequest(f"{name} must be an ISO 8601 timestamp, got {value!r}") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_filter(query: list[tuple[str, str]]) -> RequestFilter:

@@ -2,7 +2,8 @@
 ``/anthropic`` prefix so a test can tell providers apart on one port.
 
 Auth is Anthropic's: ``x-api-key``, or ``Authorization: Bearer`` (OAuth tokens, and what
-recent SDKs send), ``sk-bad`` refused, plus a required ``anthropic-version`` header. Responses carry ``request-id`` and the
+recent SDKs send), ``sk-bad`` refused, plus a required ``anthropic-version`` header.
+Responses carry ``request-id`` and the
 ``anthropic-ratelimit-*`` headers; a 429 adds ``retry-after``.
 """
 
@@ -33,7 +34,7 @@ def register(app: web.Application) -> None:
 
 
 def _reset_at(seconds: float) -> str:
-    at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

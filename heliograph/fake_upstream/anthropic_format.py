@@ -16,8 +16,17 @@ from typing import Any
 import orjson
 
 from .behavior import Behavior
-from .conversation import (Answer, Ask, InvalidRequest, Tool, Turn, answer, new_id,
-                           split_chars, split_words)
+from .conversation import (
+    Answer,
+    Ask,
+    InvalidRequest,
+    Tool,
+    Turn,
+    answer,
+    new_id,
+    split_chars,
+    split_words,
+)
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                403: "permission_error", 404: "not_found_error", 413: "request_too_large",

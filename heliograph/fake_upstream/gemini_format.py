@@ -15,8 +15,18 @@ from typing import Any
 import orjson
 
 from .behavior import Behavior
-from .conversation import (Answer, Ask, InvalidRequest, Tool, Turn, answer, compact_json,
-                           new_id, split_words, words)
+from .conversation import (
+    Answer,
+    Ask,
+    InvalidRequest,
+    Tool,
+    Turn,
+    answer,
+    compact_json,
+    new_id,
+    split_words,
+    words,
+)
 from .openai_format import embedding_vector
 
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",

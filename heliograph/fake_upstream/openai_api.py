@@ -14,9 +14,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import anthropic_api, faults
+from . import anthropic_api, faults, responses_format
 from . import openai_format as fmt
-from . import responses_format
 from .behavior import HEADER, Behavior, BehaviorError, parse
 from .state import STATE_KEY
 

@@ -20,8 +20,18 @@ from typing import Any
 import orjson
 
 from .behavior import Behavior
-from .conversation import (Answer, Ask, InvalidRequest, Tool, Turn, answer, new_id,
-                           split_chars, split_words, words)
+from .conversation import (
+    Answer,
+    Ask,
+    InvalidRequest,
+    Tool,
+    Turn,
+    answer,
+    new_id,
+    split_chars,
+    split_words,
+    words,
+)
 
 SYSTEM_FINGERPRINT = "fp_fake0001"
 EMBEDDING_DIM = 8

@@ -7,8 +7,17 @@ import time
 from typing import Any
 
 from .behavior import Behavior
-from .conversation import (Answer, Ask, InvalidRequest, Tool, Turn, answer, new_id,
-                           split_chars, split_words)
+from .conversation import (
+    Answer,
+    Ask,
+    InvalidRequest,
+    Tool,
+    Turn,
+    answer,
+    new_id,
+    split_chars,
+    split_words,
+)
 
 
 def _content(content: Any) -> tuple[list[str], int]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from heliograph.body_fields import list_field, object_field, strings, text
 from heliograph.errors import BadRequest
 from heliograph.providers._openai_shapes import bad_request as _bad

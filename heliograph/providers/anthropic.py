@@ -43,7 +43,7 @@ def _seconds_until(timestamp: str) -> str:
         at = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:
         return timestamp
-    left = (at - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    left = (at - dt.datetime.now(dt.UTC)).total_seconds()
     return f"{max(0.0, round(left, 3)):g}s"
 
 

@@ -14,7 +14,6 @@ from heliograph.config import ProviderSettings
 from heliograph.errors import BadRequest, Unauthorized
 from heliograph.providers.http import HttpClient, UpstreamResponse
 
-
 # Where an adapter that sent `Call.caller_body` natively puts the provider's own answer
 # (in the OpenAI completion, or in each chunk for a stream event) for the caller's front.
 NATIVE_KEY = "_native"

@@ -73,7 +73,7 @@ class HttpClient:
                 body = await resp.read()
                 return UpstreamResponse(_standard(resp.status, provider),
                                         _lower(resp.headers), body)
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise translated(exc, provider, url) from None
 
     @contextlib.asynccontextmanager
@@ -105,7 +105,7 @@ def _lower(headers) -> dict[str, str]:
 def translate_errors(provider: str, url: str):
     try:
         yield
-    except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         raise translated(exc, provider, url) from None
 
 

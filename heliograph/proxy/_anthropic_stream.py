@@ -16,8 +16,12 @@ import orjson
 
 from heliograph.errors import GatewayError
 from heliograph.providers.base import NATIVE_KEY
-from heliograph.proxy._anthropic_answer import (STOP_REASONS, anthropic_usage, error_object,
-                                                to_anthropic_message)
+from heliograph.proxy._anthropic_answer import (
+    STOP_REASONS,
+    anthropic_usage,
+    error_object,
+    to_anthropic_message,
+)
 
 
 def frame(event: dict) -> bytes:

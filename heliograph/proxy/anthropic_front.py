@@ -21,6 +21,7 @@ from heliograph.providers.base import NATIVE_KEY
 from heliograph.proxy._anthropic_answer import error_object, to_anthropic_message
 from heliograph.proxy._anthropic_stream import AnthropicStream
 from heliograph.proxy.streaming import StreamAccumulator
+
 # OpenAI reasoning models take max_completion_tokens and refuse max_tokens.
 _REASONING_MODELS = ("o1", "o3", "o4", "gpt-5")
 

@@ -66,7 +66,7 @@ class CachedAnswer:
         })
 
     @classmethod
-    def decode(cls, raw: bytes, bucket_index: int = 0) -> "CachedAnswer":
+    def decode(cls, raw: bytes, bucket_index: int = 0) -> CachedAnswer:
         doc = orjson.loads(raw)
         if doc.get("v") != FORMAT_VERSION:
             raise ValueError(f"cache entry format {doc.get('v')!r}")

@@ -29,7 +29,7 @@ async def list_models(gw, request: Request, send) -> None:
     call = Call({}, None, {}, principal.provider_authorization)
     results = await asyncio.gather(*(_fetch(gw, name, call) for name in names))
     seen: dict[str, dict] = {}
-    for name, models in zip(names, results):
+    for _name, models in zip(names, results):
         for model in models:
             seen.setdefault(model["id"], model)
     created = int(time.time())
@@ -48,5 +48,5 @@ async def _fetch(gw, name: str, call: Call) -> list[dict]:
             return []
         data = orjson.loads(reply.body).get("data") or []
         return [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
-    except (GatewayError, asyncio.TimeoutError, ValueError, AttributeError, TypeError):
+    except (TimeoutError, GatewayError, ValueError, AttributeError, TypeError):
         return []

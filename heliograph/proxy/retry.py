@@ -26,7 +26,7 @@ class RetryPolicy:
     max_ms: float = 10000.0
 
     @classmethod
-    def from_options(cls, opts: RequestOptions) -> "RetryPolicy":
+    def from_options(cls, opts: RequestOptions) -> RetryPolicy:
         if not opts.retry_enabled:
             return NO_RETRY
         return cls(opts.retry_num, opts.retry_factor, opts.retry_min_ms, opts.retry_max_ms)

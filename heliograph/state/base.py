@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 log = logging.getLogger("heliograph.state")
 

@@ -13,7 +13,7 @@ notice within a second, and SharedState then stops asking for RETRY_AFTER_S.
 from __future__ import annotations
 
 import uuid
-from typing import Sequence
+from collections.abc import Sequence
 
 from heliograph.state.base import Check, RateHit, SharedState, reset_after
 

@@ -24,7 +24,7 @@ import asyncio
 import hashlib
 import sqlite3
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from heliograph.state.base import Check, RateHit, SharedState, allows, reset_after
 

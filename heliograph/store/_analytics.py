@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 # Columns (of requests r) each metrics/users row starts with, in this order.
 AGGREGATE_COLUMNS: tuple[str, ...] = (

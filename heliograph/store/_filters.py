@@ -24,8 +24,8 @@ def normalize_timestamp(value: str) -> str:
         raise ValueError(f"invalid timestamp {value!r}: use ISO 8601, e.g. "
                          "2024-05-01T00:00:00Z") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.timezone.utc)
-    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        moment = moment.replace(tzinfo=_dt.UTC)
+    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def escape_like(text: str) -> str:

@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator
 
 from heliograph.records import utc_iso
 from heliograph.store import _analytics
 from heliograph.store._filters import compile_filter, decode_cursor, encode_cursor
 from heliograph.store._schema import (
-    BODY_COLUMNS, MIGRATIONS, REQUEST_COLUMNS, SCHEMA_MIGRATIONS_DDL, dumps, loads,
-    property_rows, record_to_row, row_to_record)
+    BODY_COLUMNS,
+    MIGRATIONS,
+    REQUEST_COLUMNS,
+    SCHEMA_MIGRATIONS_DDL,
+    dumps,
+    loads,
+    property_rows,
+    record_to_row,
+    row_to_record,
+)
 from heliograph.store.base import KeyRow, RequestFilter
 
 MAX_PAGE = 1000

@@ -14,8 +14,8 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from heliograph.store._sql import Dialect, SQLStore
 

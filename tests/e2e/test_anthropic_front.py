@@ -11,9 +11,9 @@ import uuid
 
 import anthropic
 import pytest
+from servers import ADMIN_KEY
 
 from heliograph import costs
-from servers import ADMIN_KEY
 
 ROUTES = [("anthropic", "claude-3-5-haiku-latest"), ("openai", "gpt-4o-mini"),
           ("gemini", "gemini-2.5-flash")]

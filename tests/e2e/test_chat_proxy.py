@@ -5,9 +5,9 @@ import uuid
 
 import openai
 import pytest
+from servers import ADMIN_KEY
 
 from heliograph import costs
-from servers import ADMIN_KEY
 
 
 def test_sync_chat_is_proxied_and_logged_with_cost(gateway, openai_client):

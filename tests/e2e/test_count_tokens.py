@@ -4,7 +4,6 @@ others, and a logged record that bills nothing."""
 
 import anthropic
 import pytest
-
 from servers import ADMIN_KEY
 
 MESSAGES = [{"role": "user", "content": "How many tokens is this sentence?"}]

@@ -3,7 +3,6 @@
 import socket
 
 import openai
-
 from servers import ADMIN_KEY
 
 

@@ -2,7 +2,6 @@
 open and say so, and every request is logged."""
 
 import openai
-
 from servers import ADMIN_KEY, Gateway, free_port
 
 

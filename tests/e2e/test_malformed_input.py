@@ -7,7 +7,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from servers import ADMIN_KEY
 
 USER = [{"role": "user", "content": "hi"}]

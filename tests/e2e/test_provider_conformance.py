@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import openai
 import pytest
+from servers import ADMIN_KEY
 
 from heliograph import costs
-from servers import ADMIN_KEY
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 import uuid
 
 import openai
-
 from servers import ADMIN_KEY
 
 

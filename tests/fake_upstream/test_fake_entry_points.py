@@ -43,7 +43,7 @@ def module_server():
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "")
+                    raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "") from None
                 time.sleep(0.05)
         yield url
     finally:

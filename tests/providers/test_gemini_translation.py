@@ -5,8 +5,13 @@ import orjson
 import pytest
 
 from heliograph.errors import BadRequest, UpstreamError
-from heliograph.providers._gemini_reply import (StreamTranslator, completion, error_body,
-                                                openai_usage, retry_after)
+from heliograph.providers._gemini_reply import (
+    StreamTranslator,
+    completion,
+    error_body,
+    openai_usage,
+    retry_after,
+)
 from heliograph.providers._gemini_request import signature_of, to_gemini, tool_call_id
 
 

@@ -2,7 +2,6 @@
 (see tests/state_backends.py)."""
 
 import pytest
-
 from state_backends import KINDS, make_backend
 
 

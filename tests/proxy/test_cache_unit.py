@@ -7,8 +7,14 @@ import orjson
 from state_backends import run
 
 from heliograph.proxy import headers as helicone_headers
-from heliograph.proxy.cache import (CachedAnswer, RecentEntries, ResponseCache,
-                                    answer_from_events, answer_from_json, cache_key)
+from heliograph.proxy.cache import (
+    CachedAnswer,
+    RecentEntries,
+    ResponseCache,
+    answer_from_events,
+    answer_from_json,
+    cache_key,
+)
 from heliograph.proxy.headers import RequestOptions
 
 PATH = "/v1/chat/completions"

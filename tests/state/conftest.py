@@ -2,7 +2,6 @@
 PostgreSQL (a fresh schema) and Redis (a unique key prefix, deleted afterwards)."""
 
 import pytest
-
 from state_backends import KINDS, make_backend
 
 

@@ -2,15 +2,13 @@
 
 import asyncio
 import time
-
-import pytest
 import uuid
 
+import pytest
 from state_backends import allowed_across_processes, run
 
 from heliograph.config import Settings
 from heliograph.state import Check, open_state
-
 
 # Explicit times are offsets from the real clock: the SQL sweep and Redis key expiry
 # run on it, and would drop events stamped in the distant past — so T is taken afresh
