@@ -23,7 +23,7 @@ from typing import Any
 from genai_prices.data import providers as _GP_PROVIDERS
 from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices
 
-__all__ = ("Usage", "Cost", "cost_of", "usage_from_openai", "UNKNOWN")
+__all__ = ("Usage", "Cost", "cost_of", "usage_from_openai", "token_count", "UNKNOWN")
 
 
 @dataclass(frozen=True)
@@ -260,7 +260,8 @@ def cost_of(provider: str, model: str, usage: Usage, *, at: _dt.datetime | None 
 MAX_TOKENS = 10**15
 
 
-def _int(v: Any) -> int:
+def token_count(v: Any) -> int:
+    """A token count from a provider's usage; 0 when missing or malformed."""
     if isinstance(v, bool):
         return 0
     if isinstance(v, int):
@@ -282,15 +283,9 @@ def usage_from_openai(usage: dict | None) -> Usage:
         return Usage()
     if "prompt_tokens" not in usage and (
             "cache_creation_input_tokens" in usage or "cache_read_input_tokens" in usage):
-        # Anthropic's own usage: input_tokens excludes the cache reads and writes.
-        read = _int(usage.get("cache_read_input_tokens"))
-        write = _int(usage.get("cache_creation_input_tokens"))
-        details = usage.get("output_tokens_details")
-        return Usage(prompt_tokens=_int(usage.get("input_tokens")) + read + write,
-                     completion_tokens=_int(usage.get("output_tokens")),
-                     cached_tokens=read, cache_write_tokens=write,
-                     reasoning_tokens=_int(details.get("thinking_tokens"))
-                     if isinstance(details, dict) else 0)
+        # Anthropic's own usage; imported here, as formats import this module.
+        from heliograph.formats.anthropic.usage import to_usage
+        return to_usage(usage)
     prompt = usage.get("prompt_tokens")
     if prompt is None:
         prompt = usage.get("input_tokens")
@@ -306,9 +301,9 @@ def usage_from_openai(usage: dict | None) -> Usage:
     pd = pd if isinstance(pd, dict) else {}
     cd = cd if isinstance(cd, dict) else {}
     return Usage(
-        prompt_tokens=_int(prompt),
-        completion_tokens=_int(completion),
-        cached_tokens=_int(pd.get("cached_tokens")),
-        cache_write_tokens=_int(pd.get("cache_write_tokens") or pd.get("cache_creation_tokens")),
-        reasoning_tokens=_int(cd.get("reasoning_tokens")),
+        prompt_tokens=token_count(prompt),
+        completion_tokens=token_count(completion),
+        cached_tokens=token_count(pd.get("cached_tokens")),
+        cache_write_tokens=token_count(pd.get("cache_write_tokens") or pd.get("cache_creation_tokens")),
+        reasoning_tokens=token_count(cd.get("reasoning_tokens")),
     )

@@ -1,68 +1,36 @@
 """Anthropic (Messages API) behind the OpenAI interface.
 
-OpenAI callers: the request is translated (`_anthropic_request`), the answer translated
-back (`_anthropic_reply`). Anthropic callers (`/v1/messages`, `call.caller_format ==
-"anthropic"`): their body goes upstream as it is — the only lossless way to carry what
-OpenAI's format has no place for (`cache_control`, thinking blocks and their signatures,
-`top_k`, server tools, citations). The answer is still translated, because the pipeline
-logs, prices and caches OpenAI objects, but the provider's own message (or each stream
-event) rides along under `NATIVE_KEY` for the Anthropic front to send back untouched.
+Only HTTP, auth and URLs live here; the wire format is heliograph.formats.anthropic.
+OpenAI callers: the request is translated (`request_from_openai`), the answer
+translated back (`answer_to_openai`, `stream_to_openai`). Anthropic callers
+(`/v1/messages`, `call.caller_format == "anthropic"`): their body goes upstream as it
+is — the only lossless way to carry what OpenAI's format has no place for
+(`cache_control`, thinking blocks and their signatures, `top_k`, server tools,
+citations). The answer is still translated, because the pipeline logs, prices and caches
+OpenAI objects, but the provider's own message (or each stream event) rides along
+under `NATIVE_KEY` for the Anthropic front to send back untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import AsyncIterator
 
 import orjson
 
+from heliograph.costs import Usage
 from heliograph.errors import UpstreamError
-from heliograph.providers import _anthropic_reply as reply
-from heliograph.providers import _openai_shapes as shapes
+from heliograph.formats.anthropic import answer_to_openai as reply
+from heliograph.formats.anthropic.request_from_openai import to_anthropic
+from heliograph.formats.anthropic.stream_to_openai import StreamTranslator
+from heliograph.formats.openai.chat import include_usage, json_or_none
+from heliograph.formats.openai.usage import from_usage
 from heliograph.providers import sse
-from heliograph.providers._anthropic_request import to_anthropic
+from heliograph.providers._answers import JSON_HEADERS, listed, model_list
 from heliograph.providers.base import NATIVE_KEY, Call, Provider, StreamReply
 from heliograph.providers.http import UpstreamResponse
 
 API_VERSION = "2023-06-01"
-# anthropic-ratelimit-<kind>-<field> → the OpenAI header names the gateway records.
-_RATELIMIT_NAMES = {
-    "anthropic-ratelimit-requests-limit": "x-ratelimit-limit-requests",
-    "anthropic-ratelimit-requests-remaining": "x-ratelimit-remaining-requests",
-    "anthropic-ratelimit-requests-reset": "x-ratelimit-reset-requests",
-    "anthropic-ratelimit-tokens-limit": "x-ratelimit-limit-tokens",
-    "anthropic-ratelimit-tokens-remaining": "x-ratelimit-remaining-tokens",
-    "anthropic-ratelimit-tokens-reset": "x-ratelimit-reset-tokens",
-}
-
-
-def _seconds_until(timestamp: str) -> str:
-    """Anthropic gives reset times as RFC 3339 instants, OpenAI as durations."""
-    try:
-        at = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return timestamp
-    left = (at - dt.datetime.now(dt.UTC)).total_seconds()
-    return f"{max(0.0, round(left, 3)):g}s"
-
-
-def _epoch(timestamp) -> int:
-    """An RFC 3339 instant (Anthropic's created_at) as OpenAI's epoch seconds; 0 if none."""
-    try:
-        return int(dt.datetime.fromisoformat(str(timestamp).replace("Z", "+00:00"))
-                   .timestamp())
-    except ValueError:
-        return 0
-
-
-def openai_ratelimit_headers(headers: dict[str, str]) -> dict[str, str]:
-    out = dict(headers)
-    for name, openai_name in _RATELIMIT_NAMES.items():
-        if name in headers:
-            value = headers[name]
-            out[openai_name] = _seconds_until(value) if name.endswith("-reset") else value
-    return out
 
 
 class Anthropic(Provider):
@@ -92,27 +60,26 @@ class Anthropic(Provider):
         payload, json_tool, native = self._request(call)
         resp = await self.http.request("POST", self._url(), self._headers(call), payload,
                                        self.name)
-        headers = openai_ratelimit_headers(resp.headers)
+        headers = reply.openai_ratelimit_headers(resp.headers)
         if resp.status >= 400:
-            return UpstreamResponse(resp.status, {**headers, **shapes.JSON_HEADERS},
+            return UpstreamResponse(resp.status, {**headers, **JSON_HEADERS},
                                     reply.error_body(resp.status, resp.body, self.name))
-        message = shapes.json_or_none(resp.body)
+        message = json_or_none(resp.body)
         if not isinstance(message, dict) or message.get("type") != "message":
             # Not an Anthropic message: the pipeline reports it as malformed.
             return UpstreamResponse(resp.status, headers, resp.body)
         completion = reply.completion(message, json_tool)
         if native:
             completion[NATIVE_KEY] = message
-        return UpstreamResponse(resp.status, {**headers, **shapes.JSON_HEADERS},
+        return UpstreamResponse(resp.status, {**headers, **JSON_HEADERS},
                                 orjson.dumps(completion))
 
     async def models(self, call: Call) -> UpstreamResponse:
         resp = await self._get(call, self._url("/v1/models?limit=1000"))
-        entries = shapes.listed(resp, "data")
+        entries = listed(resp, "data")
         if entries is None:
             return resp
-        return shapes.model_list([(m["id"], _epoch(m.get("created_at"))) for m in entries
-                                  if isinstance(m.get("id"), str)], "anthropic")
+        return model_list(reply.listed_models(entries), "anthropic")
 
     async def count_tokens(self, call: Call) -> UpstreamResponse:
         """Anthropic's free token count of a Messages request (the caller's own body).
@@ -121,17 +88,17 @@ class Anthropic(Provider):
         payload = orjson.dumps(dict(call.caller_body or {}, model=call.body["model"]))
         resp = await self.http.request("POST", self._url("/v1/messages/count_tokens"),
                                        self._headers(call), payload, self.name)
-        headers = openai_ratelimit_headers(resp.headers)
+        headers = reply.openai_ratelimit_headers(resp.headers)
         if resp.status >= 400:
-            return UpstreamResponse(resp.status, {**headers, **shapes.JSON_HEADERS},
+            return UpstreamResponse(resp.status, {**headers, **JSON_HEADERS},
                                     reply.error_body(resp.status, resp.body, self.name))
-        counted = shapes.json_or_none(resp.body)
+        counted = json_or_none(resp.body)
         if not isinstance(counted, dict) or not isinstance(counted.get("input_tokens"), int):
             raise UpstreamError(f"provider {self.name!r} sent a malformed token count",
                                 code="upstream_malformed")
-        answer = {"model": call.body["model"], "usage": shapes.usage(0, 0),
+        answer = {"model": call.body["model"], "usage": from_usage(Usage()),
                   NATIVE_KEY: counted}
-        return UpstreamResponse(resp.status, {**headers, **shapes.JSON_HEADERS},
+        return UpstreamResponse(resp.status, {**headers, **JSON_HEADERS},
                                 orjson.dumps(answer))
 
     @contextlib.asynccontextmanager
@@ -141,20 +108,19 @@ class Anthropic(Provider):
         headers["accept"] = "text/event-stream"
         async with self.http.stream(self._url(), headers, payload, self.name) as (
                 status, rheaders, chunks):
-            rheaders = openai_ratelimit_headers(rheaders)
+            rheaders = reply.openai_ratelimit_headers(rheaders)
             if status != 200:
                 body = b"".join([c async for c in chunks])
                 yield StreamReply(status, rheaders,
                                   error_body=reply.error_body(status, body, self.name))
                 return
-            translator = reply.StreamTranslator(json_tool, shapes.include_usage(call.body),
-                                                self.name)
+            translator = StreamTranslator(json_tool, include_usage(call.body), self.name)
             yield StreamReply(status, rheaders, events=self._events(chunks, translator, native))
 
-    async def _events(self, chunks: AsyncIterator[bytes], translator: reply.StreamTranslator,
+    async def _events(self, chunks: AsyncIterator[bytes], translator: StreamTranslator,
                       native: bool) -> AsyncIterator[bytes]:
         async for data in sse.data_payloads(chunks):
-            event = shapes.json_or_none(data)
+            event = json_or_none(data)
             if not isinstance(event, dict):
                 raise UpstreamError(f"provider {self.name!r} sent a malformed stream event",
                                     code="upstream_malformed")

@@ -4,7 +4,8 @@ generateContent / streamGenerateContent (SSE), embeddings via batchEmbedContents
 A prompt Gemini blocks outright (`promptFeedback.blockReason`, no candidates) is an
 OpenAI-style 400 `content_filter` error, streams included (the first event is read before
 answering); an answer stopped by a safety filter is a normal reply with
-finish_reason "content_filter".
+finish_reason "content_filter". Only HTTP, auth and URLs live here; the wire format is
+heliograph.formats.gemini.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from urllib.parse import quote
 
 import orjson
 
-from heliograph.errors import BadRequest, UpstreamError
-from heliograph.providers import _gemini_reply as reply
-from heliograph.providers import _openai_shapes as shapes
+from heliograph.errors import UpstreamError
+from heliograph.formats.gemini import answer_to_openai as reply
+from heliograph.formats.gemini import embeddings as embedding_format
+from heliograph.formats.gemini.request_from_openai import to_gemini
+from heliograph.formats.gemini.stream_to_openai import StreamTranslator
+from heliograph.formats.openai.chat import error_body, include_usage, json_or_none
 from heliograph.providers import sse
-from heliograph.providers._gemini_request import to_gemini
+from heliograph.providers._answers import JSON_HEADERS, error_response, listed, model_list
 from heliograph.providers.base import Call, Provider, StreamReply
 from heliograph.providers.http import UpstreamResponse
 
@@ -37,7 +41,7 @@ class Gemini(Provider):
         return headers
 
     def _failure(self, status: int, headers: dict[str, str], body: bytes) -> UpstreamResponse:
-        headers = {**headers, **shapes.JSON_HEADERS}
+        headers = {**headers, **JSON_HEADERS}
         delay = reply.retry_after(body)
         if delay is not None:
             headers["retry-after"] = delay        # so retries wait as long as Gemini asks
@@ -50,14 +54,14 @@ class Gemini(Provider):
                                        self.name)
         if resp.status >= 400:
             return self._failure(resp.status, resp.headers, resp.body)
-        parsed = shapes.json_or_none(resp.body)
+        parsed = json_or_none(resp.body)
         if not isinstance(parsed, dict):
             return UpstreamResponse(resp.status, resp.headers, resp.body)  # malformed
         blocked = reply.blocked_prompt(parsed)
         if blocked:
-            return shapes.error_response(400, resp.headers, blocked, "invalid_request_error",
+            return error_response(400, resp.headers, blocked, "invalid_request_error",
                                          "content_filter")
-        return UpstreamResponse(resp.status, {**resp.headers, **shapes.JSON_HEADERS},
+        return UpstreamResponse(resp.status, {**resp.headers, **JSON_HEADERS},
                                 orjson.dumps(reply.completion(parsed, model,
                                                               _parallel(call.body))))
 
@@ -78,16 +82,16 @@ class Gemini(Provider):
             first = await anext(payloads, None)
             blocked = reply.blocked_prompt(_event(first, self.name)) if first else None
             if blocked:
-                yield StreamReply(400, rheaders, error_body=shapes.error_body(
+                yield StreamReply(400, rheaders, error_body=error_body(
                     blocked, "invalid_request_error", "content_filter"))
                 return
-            translator = reply.StreamTranslator(model, shapes.include_usage(call.body),
-                                                self.name, _parallel(call.body))
+            translator = StreamTranslator(model, include_usage(call.body), self.name,
+                                          _parallel(call.body))
             yield StreamReply(status, rheaders,
                               events=self._events(first, payloads, translator))
 
     async def _events(self, first: bytes | None, payloads: AsyncIterator[bytes],
-                      translator: reply.StreamTranslator) -> AsyncIterator[bytes]:
+                      translator: StreamTranslator) -> AsyncIterator[bytes]:
         if first is not None:
             for chunk in translator.feed(_event(first, self.name)):
                 yield orjson.dumps(chunk)
@@ -104,36 +108,29 @@ class Gemini(Provider):
     async def models(self, call: Call) -> UpstreamResponse:
         """The models that generate or embed (Gemini lists tuning-only ones too)."""
         resp = await self._get(call, f"{self.settings.base_url}/v1beta/models?pageSize=1000")
-        entries = shapes.listed(resp, "models")
+        entries = listed(resp, "models")
         if entries is None:
             return resp
         usable = {"generateContent", "embedContent"}
-        return shapes.model_list(
+        return model_list(
             [(m["name"].removeprefix("models/"), 0) for m in entries
              if isinstance(m.get("name"), str)
              and usable & set(m.get("supportedGenerationMethods") or ())], "google")
 
     async def embeddings(self, call: Call) -> UpstreamResponse:
         body, model = call.body, call.body["model"]
-        raw = body.get("input")
-        texts = [raw] if isinstance(raw, str) else raw
-        if not isinstance(texts, list) or not texts or \
-                not all(isinstance(t, str) for t in texts):
-            raise BadRequest("Gemini embeddings take text: 'input' must be a string or an "
-                             "array of strings", code="invalid_input")
-        extra = {"outputDimensionality": body["dimensions"]} if body.get("dimensions") else {}
-        requests = [{"model": f"models/{model.removeprefix('models/')}",
-                     "content": {"parts": [{"text": t}]}, **extra} for t in texts]
+        texts = embedding_format.texts_of(body)
         resp = await self.http.request("POST", self._url(model, "batchEmbedContents"),
-                                       self._headers(call), orjson.dumps({"requests": requests}),
+                                       self._headers(call),
+                                       orjson.dumps(embedding_format.to_gemini(body, texts)),
                                        self.name)
         if resp.status >= 400:
             return self._failure(resp.status, resp.headers, resp.body)
-        parsed = shapes.json_or_none(resp.body)
+        parsed = json_or_none(resp.body)
         if not isinstance(parsed, dict):
             return UpstreamResponse(resp.status, resp.headers, resp.body)
-        out = reply.embeddings(parsed, texts, model, body.get("encoding_format") == "base64")
-        return UpstreamResponse(resp.status, {**resp.headers, **shapes.JSON_HEADERS},
+        out = embedding_format.embeddings(parsed, texts, model, body.get("encoding_format") == "base64")
+        return UpstreamResponse(resp.status, {**resp.headers, **JSON_HEADERS},
                                 orjson.dumps(out))
 
 
@@ -142,7 +139,7 @@ def _parallel(body: dict) -> bool:
 
 
 def _event(data: bytes, provider: str) -> dict:
-    event = shapes.json_or_none(data)
+    event = json_or_none(data)
     if not isinstance(event, dict):
         raise UpstreamError(f"provider {provider!r} sent a malformed stream event",
                             code="upstream_malformed")

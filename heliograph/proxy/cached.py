@@ -10,7 +10,7 @@ from __future__ import annotations
 import orjson
 
 from heliograph.asgi import send_bytes
-from heliograph.providers._openai_shapes import include_usage
+from heliograph.formats.openai.chat import include_usage
 from heliograph.proxy.cache import CachedAnswer
 from heliograph.proxy.routing import relayable
 from heliograph.proxy.streaming import StreamAccumulator

@@ -20,7 +20,7 @@ import orjson
 from heliograph import deep_json
 from heliograph.asgi import ClientDisconnected, Request, encode_headers, send_bytes
 from heliograph.errors import BadRequest, GatewayError, UpstreamError
-from heliograph.providers._openai_shapes import include_usage
+from heliograph.formats.openai.chat import include_usage
 from heliograph.providers.base import Call
 from heliograph.providers.http import HOP_BY_HOP
 from heliograph.proxy import cached, routing

@@ -5,8 +5,9 @@ import orjson
 import pytest
 
 from heliograph.errors import BadRequest, UpstreamError
-from heliograph.providers._anthropic_reply import StreamTranslator, completion, error_body
-from heliograph.providers._anthropic_request import JSON_TOOL, to_anthropic
+from heliograph.formats.anthropic.answer_to_openai import completion, error_body
+from heliograph.formats.anthropic.request_from_openai import JSON_TOOL, to_anthropic
+from heliograph.formats.anthropic.stream_to_openai import StreamTranslator
 
 
 def test_system_anywhere_parts_and_cache_control():

@@ -5,14 +5,14 @@ import orjson
 import pytest
 
 from heliograph.errors import BadRequest, UpstreamError
-from heliograph.providers._gemini_reply import (
-    StreamTranslator,
+from heliograph.formats.gemini.answer_to_openai import (
     completion,
     error_body,
     openai_usage,
     retry_after,
 )
-from heliograph.providers._gemini_request import signature_of, to_gemini, tool_call_id
+from heliograph.formats.gemini.request_from_openai import signature_of, to_gemini, tool_call_id
+from heliograph.formats.gemini.stream_to_openai import StreamTranslator
 
 
 def test_signature_travels_in_the_tool_call_id():

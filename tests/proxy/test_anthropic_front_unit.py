@@ -9,9 +9,10 @@ import pytest
 
 from heliograph import costs
 from heliograph.errors import BadRequest, ProviderStatusError, UpstreamTimeout
+from heliograph.formats.anthropic.request_to_openai import to_openai
 from heliograph.providers.base import NATIVE_KEY
 from heliograph.providers.sse import responses_payloads
-from heliograph.proxy.anthropic_front import ANTHROPIC, to_openai
+from heliograph.proxy.anthropic_front import ANTHROPIC
 from heliograph.proxy.responses import ResponsesAccumulator
 
 

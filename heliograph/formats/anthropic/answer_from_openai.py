@@ -1,5 +1,5 @@
-"""OpenAI answers as Anthropic ones: the message, its usage, and error objects (shared
-by the Anthropic front and its stream renderer)."""
+"""OpenAI answers as Anthropic ones, for Anthropic callers: the message, its usage, and
+error objects (shared by the Anthropic front and its stream renderer)."""
 
 from __future__ import annotations
 
@@ -9,31 +9,14 @@ import orjson
 
 from heliograph import costs
 from heliograph.errors import GatewayError
-
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
-               403: "permission_error", 404: "not_found_error", 413: "request_too_large",
-               429: "rate_limit_error", 503: "overloaded_error", 504: "timeout_error",
-               529: "overloaded_error"}
-KNOWN_ERROR_TYPES = frozenset(ERROR_TYPES.values()) | {"api_error"}
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
-                "function_call": "tool_use", "content_filter": "refusal"}
+from heliograph.formats.anthropic import usage as anthropic_usage_object
+from heliograph.formats.anthropic.tables import ERROR_STATUSES, ERROR_TYPES, STOP_REASONS
+from heliograph.formats.anthropic.tool_use import tool_input
 
 
 def anthropic_usage(usage: Any) -> dict[str, int]:
-    u = costs.usage_from_openai(usage)
-    return {"input_tokens": max(0, u.prompt_tokens - u.cached_tokens - u.cache_write_tokens),
-            "cache_creation_input_tokens": u.cache_write_tokens,
-            "cache_read_input_tokens": u.cached_tokens,
-            "output_tokens": u.completion_tokens}
-
-
-def tool_input(arguments: Any) -> dict:
-    try:
-        parsed = orjson.loads(arguments or "{}")
-    except (orjson.JSONDecodeError, TypeError):
-        parsed = None
-    # Arguments that are not a JSON object stay visible rather than silently emptied.
-    return parsed if isinstance(parsed, dict) else {"_raw_arguments": arguments}
+    """Anthropic's usage object for an OpenAI one."""
+    return anthropic_usage_object.from_usage(costs.usage_from_openai(usage))
 
 
 def message_id(openai_id: Any) -> str:
@@ -72,7 +55,7 @@ def error_type(error: GatewayError) -> str:
             kind = (orjson.loads(raw).get("error") or {}).get("type")
         except (orjson.JSONDecodeError, AttributeError):
             kind = None
-        if kind in KNOWN_ERROR_TYPES:
+        if kind in ERROR_STATUSES:
             return kind
     return ERROR_TYPES.get(error.status) or ("api_error" if error.status >= 500
                                              else "invalid_request_error")

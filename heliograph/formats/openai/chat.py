@@ -1,5 +1,6 @@
-"""OpenAI chat objects as the translating adapters build them: completions, stream
-chunks, usage and error bodies. One place, so every adapter answers in the same shape."""
+"""OpenAI chat objects as the translating formats build them (completions, stream chunks,
+error bodies), and the readers of OpenAI requests they share (data URLs, tool calls).
+One place, so every translation answers in the same shape."""
 
 from __future__ import annotations
 
@@ -11,22 +12,9 @@ import orjson
 
 from heliograph.body_fields import object_field
 from heliograph.errors import BadRequest
-from heliograph.providers.http import UpstreamResponse
 
-JSON_HEADERS = {"content-type": "application/json"}
 _DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)(?:;[\w-]+=[^;,]*)*;base64,(?P<data>.*)",
                        re.DOTALL)
-
-
-def usage(prompt: int, completion: int, cached: int = 0, cache_write: int = 0,
-          reasoning: int = 0) -> dict[str, Any]:
-    """OpenAI usage: prompt_tokens counts every input token (cache reads and writes
-    included), completion_tokens every output token (reasoning included)."""
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": cached,
-                                      "cache_write_tokens": cache_write},
-            "completion_tokens_details": {"reasoning_tokens": reasoning}}
 
 
 def completion(id_: str, model: str, choices: list[dict], usage_: dict | None,
@@ -71,10 +59,11 @@ def error_body(message: str, type_: str, code: str | None = None) -> bytes:
                                    "code": code}})
 
 
-def error_response(status: int, headers: dict[str, str], message: str, type_: str,
-                   code: str | None = None) -> UpstreamResponse:
-    return UpstreamResponse(status, {**headers, **JSON_HEADERS},
-                            error_body(message, type_, code))
+def provider_error_body(status: int, body: bytes, provider: str) -> bytes:
+    """An OpenAI error body for a provider's error answer that says nothing readable."""
+    text = body.decode("utf-8", "replace").strip()[:300]
+    return error_body(f"provider {provider!r} answered {status}"
+                      + (f": {text}" if text else ""), "api_error")
 
 
 def json_or_none(raw: bytes) -> Any:
@@ -88,22 +77,6 @@ def data_url(url: str) -> tuple[str, str] | None:
     """(media type, base64 data) of a base64 data URL, else None."""
     match = _DATA_URL.fullmatch(url)
     return (match["mime"], match["data"]) if match else None
-
-
-def listed(resp: UpstreamResponse, key: str) -> list[dict] | None:
-    """The entries under `key` of a provider's successful listing; None when the answer
-    is an error or not a listing (then it is passed on as it came)."""
-    doc = json_or_none(resp.body) if resp.status == 200 else None
-    entries = doc.get(key) if isinstance(doc, dict) else None
-    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else None
-
-
-def model_list(models: list[tuple[str, int]], owned_by: str) -> UpstreamResponse:
-    """GET /v1/models' answer from (model id, created epoch seconds) pairs."""
-    data = [{"id": model, "object": "model", "created": created, "owned_by": owned_by}
-            for model, created in models]
-    return UpstreamResponse(200, dict(JSON_HEADERS),
-                            orjson.dumps({"object": "list", "data": data}))
 
 
 def bad_request(message: str, param: str | None = None) -> BadRequest:

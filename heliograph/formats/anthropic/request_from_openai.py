@@ -8,7 +8,7 @@ Where the two differ:
 - `max_tokens` is required by Anthropic: the caller's, else a default per model family;
 - `response_format` has no Anthropic equivalent: JSON mode is a forced tool whose input
   schema is the requested one, and the reply's call to it comes back as the message
-  content (see `_anthropic_reply`).
+  content (see `answer_to_openai`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from typing import Any
 
 from heliograph.body_fields import list_field, object_field, strings, text
 from heliograph.errors import BadRequest
-from heliograph.providers._openai_shapes import bad_request as _bad
-from heliograph.providers._openai_shapes import data_url, tool_call_parts
+from heliograph.formats.anthropic.tables import TOOL_CHOICES
+from heliograph.formats.openai.chat import bad_request as _bad
+from heliograph.formats.openai.chat import data_url, tool_call_parts
 
 JSON_TOOL = "json_answer"
 # Older Claude 3 models cap output at 4096 tokens; later ones allow at least 8192.
 _SMALL_OUTPUT_MODELS = ("claude-3-opus", "claude-3-sonnet", "claude-3-haiku")
-_TOOL_CHOICES = {"auto": {"type": "auto"}, "required": {"type": "any"},
-                       "none": {"type": "none"}}
 
 
 def default_max_tokens(model: str) -> int:
@@ -158,8 +157,8 @@ def _tools(body: dict) -> list[dict]:
 def _tool_choice(choice: Any) -> dict | None:
     if choice is None:
         return None
-    if isinstance(choice, str) and choice in _TOOL_CHOICES:
-        return dict(_TOOL_CHOICES[choice])
+    if isinstance(choice, str) and choice in TOOL_CHOICES:
+        return {"type": TOOL_CHOICES[choice]}
     if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         return {"type": "tool", "name": choice["function"].get("name")}
     raise _bad("tool_choice must be auto, none, required or a named function", "tool_choice")

@@ -15,13 +15,13 @@ import copy
 import orjson
 
 from heliograph.errors import GatewayError
-from heliograph.providers.base import NATIVE_KEY
-from heliograph.proxy._anthropic_answer import (
-    STOP_REASONS,
+from heliograph.formats.anthropic.answer_from_openai import (
     anthropic_usage,
     error_object,
     to_anthropic_message,
 )
+from heliograph.formats.anthropic.tables import STOP_REASONS
+from heliograph.providers.base import NATIVE_KEY
 
 
 def frame(event: dict) -> bytes:

@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 
 from heliograph.body_fields import list_field, object_field, strings, text
-from heliograph.providers._openai_shapes import bad_request as _bad
-from heliograph.providers._openai_shapes import data_url, tool_call_parts
+from heliograph.formats.openai.chat import bad_request as _bad
+from heliograph.formats.openai.chat import data_url, tool_call_parts
 
 SIGNATURE_MARK = "__thought__"
 
