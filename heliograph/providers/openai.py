@@ -7,6 +7,7 @@ import contextlib
 
 import orjson
 
+from heliograph.formats.responses.events import responses_payloads
 from heliograph.providers import sse
 from heliograph.providers.base import Call, Provider, StreamReply
 from heliograph.providers.catalog import BUILTIN_PROVIDERS, KEYLESS_PROVIDERS
@@ -68,7 +69,7 @@ class OpenAICompatible(Provider):
                 yield StreamReply(status, rheaders, error_body=body)
             else:
                 yield StreamReply(status, rheaders,
-                                  events=sse.responses_payloads(sse.data_payloads(chunks)))
+                                  events=responses_payloads(sse.data_payloads(chunks)))
 
     async def embeddings(self, call: Call) -> UpstreamResponse:
         return await self.http.request("POST", self._embeddings_url(call), self._headers(call),

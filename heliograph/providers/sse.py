@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import orjson
-
 
 async def data_payloads(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Yield the `data` of each event (lines joined with \\n), as soon as the event's
@@ -38,27 +36,6 @@ def _event_data(event: bytes) -> bytes | None:
     if not lines:
         return None
     return lines[0] if len(lines) == 1 else b"\n".join(lines)
-
-
-# The events that end a Responses API stream (it has no [DONE] of its own).
-RESPONSES_TERMINAL = ("response.completed", "response.failed", "response.incomplete")
-_TERMINAL_BYTES = tuple(f'"{t}"'.encode() for t in RESPONSES_TERMINAL)
-
-
-async def responses_payloads(payloads: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """A Responses API stream's payloads, then b"[DONE]" once a terminal event came, so
-    the pipeline tells a finished stream from a cut one as it does for chat."""
-    finished = False
-    async for payload in payloads:
-        yield payload
-        # A cheap byte test first; only a likely terminal event is parsed to be sure.
-        if not finished and any(t in payload for t in _TERMINAL_BYTES):
-            try:
-                finished = orjson.loads(payload).get("type") in RESPONSES_TERMINAL
-            except (orjson.JSONDecodeError, AttributeError):
-                pass
-    if finished:
-        yield b"[DONE]"
 
 
 def frame(data: bytes) -> bytes:

@@ -5,88 +5,13 @@ chain and retries, the log record with usage and cost.
 Its wire format differs from chat only on the way out, so it is a front whose body
 translation is the identity: a stream is typed events (`event: response.output_text.delta`)
 ending with `response.completed` and no [DONE], and what is logged for a stream is the
-final response object that event carries.
+final response object that event carries (heliograph.formats.responses).
 """
 
 from __future__ import annotations
 
-import orjson
-
-from heliograph.errors import GatewayError
-from heliograph.providers.sse import RESPONSES_TERMINAL
+from heliograph.formats.responses.events import ResponsesAccumulator, ResponsesStream
 from heliograph.proxy.fronts import OpenAIFront
-from heliograph.proxy.streaming import event_object
-
-
-class ResponsesStream:
-    """Renders Responses API event payloads for the caller, event names restored."""
-
-    content_type = b"text/event-stream; charset=utf-8"
-
-    def __init__(self):
-        self.final: dict | None = None
-
-    def render(self, payload: bytes) -> bytes:
-        try:
-            event = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return b"data: " + payload + b"\n\n"
-        kind = event.get("type") if isinstance(event, dict) else None
-        if kind in RESPONSES_TERMINAL:
-            self.final = event.get("response")
-        name = b"event: " + str(kind).encode() + b"\n" if kind else b""
-        return name + b"data: " + payload + b"\n\n"
-
-    def finish(self) -> bytes:
-        return b""
-
-    def error(self, error: GatewayError) -> bytes:
-        event = {"type": "error", "code": error.code, "message": error.message, "param": None}
-        return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
-
-    def logged(self, completion: dict) -> dict:
-        return self.final or completion
-
-
-class ResponsesAccumulator:
-    """What the pipeline needs from a Responses stream: usage and model for the record,
-    the first output for time to first token, the end, and the response to log."""
-
-    def __init__(self):
-        self.usage: dict | None = None
-        self.model: str | None = None
-        self.saw_content = False
-        self.done = False
-        self._response: dict | None = None
-        self._text: list[str] = []
-
-    def process(self, payload: bytes) -> bytes | None:
-        if payload == b"[DONE]":
-            self.done = True
-            return payload
-        event = event_object(payload)
-        if event is None:
-            return payload
-        kind = event.get("type") or ""
-        response = event.get("response")
-        if isinstance(response, dict):
-            self._response = response
-            self.model = response.get("model") or self.model
-            if response.get("usage"):
-                self.usage = response["usage"]
-        if kind.endswith(".delta"):
-            self.saw_content = True
-            if kind == "response.output_text.delta":
-                self._text.append(str(event.get("delta") or ""))
-        return payload
-
-    def completion(self) -> dict:
-        """The final response object; for a cut stream, the text received so far."""
-        response = dict(self._response or {"object": "response"})
-        if response.get("status") not in ("completed", "failed", "incomplete"):
-            response["output"] = [{"type": "message", "role": "assistant", "content": [
-                {"type": "output_text", "text": "".join(self._text)}]}]
-        return response
 
 
 class ResponsesFront(OpenAIFront):

@@ -10,10 +10,9 @@ import pytest
 from heliograph import costs
 from heliograph.errors import BadRequest, ProviderStatusError, UpstreamTimeout
 from heliograph.formats.anthropic.request_to_openai import to_openai
+from heliograph.formats.responses.events import ResponsesAccumulator, responses_payloads
 from heliograph.providers.base import NATIVE_KEY
-from heliograph.providers.sse import responses_payloads
 from heliograph.proxy.anthropic_front import ANTHROPIC
-from heliograph.proxy.responses import ResponsesAccumulator
 
 
 def test_request_translation_drops_only_what_has_no_equivalent():

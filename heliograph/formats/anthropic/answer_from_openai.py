@@ -55,7 +55,7 @@ def error_type(error: GatewayError) -> str:
             kind = (orjson.loads(raw).get("error") or {}).get("type")
         except (orjson.JSONDecodeError, AttributeError):
             kind = None
-        if kind in ERROR_STATUSES:
+        if isinstance(kind, str) and kind in ERROR_STATUSES:
             return kind
     return ERROR_TYPES.get(error.status) or ("api_error" if error.status >= 500
                                              else "invalid_request_error")

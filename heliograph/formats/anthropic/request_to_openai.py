@@ -29,7 +29,9 @@ def _blocks(content: Any, where: str) -> list[dict]:
 
 
 def _source_url(block: dict, where: str) -> str | None:
-    source = block.get("source") if isinstance(block.get("source"), dict) else {}
+    source = block.get("source")
+    if not isinstance(source, dict):
+        source = {}
     if source.get("type") == "base64":
         return f"data:{source.get('media_type')};base64,{source.get('data')}"
     if source.get("type") == "url":

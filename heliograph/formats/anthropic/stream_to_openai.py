@@ -30,9 +30,14 @@ class StreamTranslator:
         self.usage: dict[str, Any] = {}
         self.done = False
 
+    @property
+    def _chunks(self) -> chat.ChunkMaker:
+        assert self.maker is not None, "feed() rejects events before message_start"
+        return self.maker
+
     def bare(self) -> dict[str, Any]:
         """A chunk that says nothing: carries a native event no OpenAI chunk stands for."""
-        return self.maker.chunk(None)
+        return self._chunks.chunk(None)
 
     def feed(self, event: dict) -> list[dict[str, Any]]:
         kind = event.get("type")
@@ -78,11 +83,11 @@ class StreamTranslator:
             opening = {"index": self.blocks[index][1], "id": block.get("id"),
                        "type": "function",
                        "function": {"name": block.get("name"), "arguments": ""}}
-            return [self.maker.chunk({"tool_calls": [opening]})]
+            return [self._chunks.chunk({"tool_calls": [opening]})]
         elif kind == "text":
             self.blocks[index] = ("text", 0)
             if block.get("text"):
-                return [self.maker.chunk({"content": block["text"]})]
+                return [self._chunks.chunk({"content": block["text"]})]
         else:
             self.blocks[index] = (str(kind), 0)
         return []
@@ -91,14 +96,14 @@ class StreamTranslator:
         kind, tool_index = self.blocks.get(index, ("", 0))
         dtype = delta.get("type")
         if dtype == "text_delta" and delta.get("text"):
-            return [self.maker.chunk({"content": delta["text"]})]
+            return [self._chunks.chunk({"content": delta["text"]})]
         if dtype == "input_json_delta" and delta.get("partial_json"):
             piece = delta["partial_json"]
             if kind == "json":
-                return [self.maker.chunk({"content": piece})]
+                return [self._chunks.chunk({"content": piece})]
             if kind == "tool":
-                return [self.maker.chunk({"tool_calls": [
+                return [self._chunks.chunk({"tool_calls": [
                     {"index": tool_index, "function": {"arguments": piece}}]})]
         if dtype == "thinking_delta" and delta.get("thinking"):
-            return [self.maker.chunk({"reasoning_content": delta["thinking"]})]
+            return [self._chunks.chunk({"reasoning_content": delta["thinking"]})]
         return []

@@ -38,7 +38,9 @@ def finish_reason(reason: Any, has_calls: bool) -> str | None:
 
 def split_parts(parts: list) -> tuple[list[str], list[str], list[dict]]:
     """(texts, thoughts, tool calls) of a candidate's parts."""
-    texts, thoughts, calls = [], [], []
+    texts: list[str] = []
+    thoughts: list[str] = []
+    calls: list[dict] = []
     for part in parts:
         if not isinstance(part, dict):
             continue

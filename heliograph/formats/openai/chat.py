@@ -33,7 +33,7 @@ def choice(index: int, content: str | None, tool_calls: list[dict], finish: str 
     return {"index": index, "message": message, "finish_reason": finish}
 
 
-def tool_call(id_: str, name: str, arguments: str) -> dict[str, Any]:
+def tool_call(id_: Any, name: Any, arguments: str) -> dict[str, Any]:
     return {"id": id_, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 

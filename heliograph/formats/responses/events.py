@@ -1,0 +1,104 @@
+"""OpenAI's Responses API stream: typed events (`event: response.output_text.delta`)
+ending with a terminal event (`response.completed`…) and no [DONE]. Here: the end
+marker the pipeline needs, the renderer that restores event names for the caller, and
+the accumulator that reads usage, model and the final response for the log."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+
+from heliograph.errors import GatewayError
+from heliograph.proxy.streaming import event_object
+
+# The events that end a Responses API stream (it has no [DONE] of its own).
+TERMINAL_EVENTS = ("response.completed", "response.failed", "response.incomplete")
+_TERMINAL_BYTES = tuple(f'"{t}"'.encode() for t in TERMINAL_EVENTS)
+
+
+async def responses_payloads(payloads: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A Responses API stream's payloads, then b"[DONE]" once a terminal event came, so
+    the pipeline tells a finished stream from a cut one as it does for chat."""
+    finished = False
+    async for payload in payloads:
+        yield payload
+        # A cheap byte test first; only a likely terminal event is parsed to be sure.
+        if not finished and any(t in payload for t in _TERMINAL_BYTES):
+            try:
+                finished = orjson.loads(payload).get("type") in TERMINAL_EVENTS
+            except (orjson.JSONDecodeError, AttributeError):
+                pass
+    if finished:
+        yield b"[DONE]"
+
+
+class ResponsesStream:
+    """Renders Responses API event payloads for the caller, event names restored."""
+
+    content_type = b"text/event-stream; charset=utf-8"
+
+    def __init__(self):
+        self.final: dict | None = None
+
+    def render(self, payload: bytes) -> bytes:
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return b"data: " + payload + b"\n\n"
+        kind = event.get("type") if isinstance(event, dict) else None
+        if kind in TERMINAL_EVENTS:
+            self.final = event.get("response")
+        name = b"event: " + str(kind).encode() + b"\n" if kind else b""
+        return name + b"data: " + payload + b"\n\n"
+
+    def finish(self) -> bytes:
+        return b""
+
+    def error(self, error: GatewayError) -> bytes:
+        event = {"type": "error", "code": error.code, "message": error.message, "param": None}
+        return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
+
+    def logged(self, completion: dict) -> dict:
+        return self.final or completion
+
+
+class ResponsesAccumulator:
+    """What the pipeline needs from a Responses stream: usage and model for the record,
+    the first output for time to first token, the end, and the response to log."""
+
+    def __init__(self):
+        self.usage: dict | None = None
+        self.model: str | None = None
+        self.saw_content = False
+        self.done = False
+        self._response: dict | None = None
+        self._text: list[str] = []
+
+    def process(self, payload: bytes) -> bytes | None:
+        if payload == b"[DONE]":
+            self.done = True
+            return payload
+        event = event_object(payload)
+        if event is None:
+            return payload
+        kind = event.get("type") or ""
+        response = event.get("response")
+        if isinstance(response, dict):
+            self._response = response
+            self.model = response.get("model") or self.model
+            if response.get("usage"):
+                self.usage = response["usage"]
+        if kind.endswith(".delta"):
+            self.saw_content = True
+            if kind == "response.output_text.delta":
+                self._text.append(str(event.get("delta") or ""))
+        return payload
+
+    def completion(self) -> dict:
+        """The final response object; for a cut stream, the text received so far."""
+        response = dict(self._response or {"object": "response"})
+        if response.get("status") not in ("completed", "failed", "incomplete"):
+            response["output"] = [{"type": "message", "role": "assistant", "content": [
+                {"type": "output_text", "text": "".join(self._text)}]}]
+        return response
