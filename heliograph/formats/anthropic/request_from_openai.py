@@ -18,8 +18,14 @@ from typing import Any
 from heliograph.body_fields import list_field, object_field, strings, text
 from heliograph.errors import BadRequest
 from heliograph.formats.anthropic.tables import TOOL_CHOICES
+from heliograph.formats.openai.chat import (
+    append_turn,
+    data_url,
+    each_message,
+    named_function,
+    tool_call_parts,
+)
 from heliograph.formats.openai.chat import bad_request as _bad
-from heliograph.formats.openai.chat import data_url, tool_call_parts
 
 JSON_TOOL = "json_answer"
 # Older Claude 3 models cap output at 4096 tokens; later ones allow at least 8192.
@@ -95,56 +101,36 @@ def _tool_use_blocks(tool_calls: list, where: str) -> list[dict]:
     return blocks
 
 
-def _append(messages: list[dict], role: str, blocks: list[dict]) -> None:
-    if not blocks:
-        return
-    if messages and messages[-1]["role"] == role:
-        messages[-1]["content"].extend(blocks)
-    else:
-        messages.append({"role": role, "content": blocks})
-
-
 def _messages(openai_messages: Any) -> tuple[list[dict], list[dict]]:
-    if not isinstance(openai_messages, list) or not openai_messages:
-        raise _bad("'messages' must be a non-empty array", "messages")
     system: list[dict] = []
     out: list[dict] = []
-    for i, m in enumerate(openai_messages):
-        if not isinstance(m, dict):
-            raise _bad("each message must be an object", f"messages[{i}]")
-        role, where = m.get("role"), f"messages[{i}].content"
-        if role in ("system", "developer"):
+    for i, role, m in each_message(openai_messages):
+        where = f"messages[{i}].content"
+        if role == "system":
             system += [b for b in _content_blocks(m.get("content"), where)
                        if b["type"] == "text"]
         elif role == "user":
-            _append(out, "user", _content_blocks(m.get("content"), where))
+            append_turn(out, "user", _content_blocks(m.get("content"), where), "content")
         elif role == "assistant":
             content = m.get("content")
             blocks = [b for b in _content_blocks(content, where) if b["type"] == "text"] \
                 if content else []
             blocks += _tool_use_blocks(list_field(m, "tool_calls", f"messages[{i}]."),
                                        f"messages[{i}].tool_calls")
-            _append(out, "assistant", blocks)
-        elif role == "tool":
+            append_turn(out, "assistant", blocks, "content")
+        else:   # tool
             content = m.get("content")
             result = content if isinstance(content, str) else _content_blocks(content, where)
-            _append(out, "user", [{"type": "tool_result", "tool_use_id": m.get("tool_call_id"),
-                                   "content": result}])
-        else:
-            raise _bad(f"message role {role!r} is not supported (system, developer, user, "
-                       "assistant, tool)", f"messages[{i}].role")
+            append_turn(out, "user", [{"type": "tool_result",
+                                       "tool_use_id": m.get("tool_call_id"),
+                                       "content": result}], "content")
     return system, out
 
 
 def _tools(body: dict) -> list[dict]:
     tools = []
     for i, tool in enumerate(list_field(body, "tools")):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(tool, dict) or tool.get("type") != "function" or \
-                not isinstance(function, dict) or not isinstance(function.get("name"), str) \
-                or not function["name"]:
-            raise _bad("only function tools with a name can be sent to Anthropic",
-                       f"tools[{i}]")
+        function = named_function(tool, f"tools[{i}]", "Anthropic")
         entry = {"name": function["name"],
                  "input_schema": function.get("parameters") or {"type": "object",
                                                                  "properties": {}}}

@@ -21,8 +21,14 @@ from typing import Any
 import orjson
 
 from heliograph.body_fields import list_field, object_field, strings, text
+from heliograph.formats.openai.chat import (
+    append_turn,
+    data_url,
+    each_message,
+    named_function,
+    tool_call_parts,
+)
 from heliograph.formats.openai.chat import bad_request as _bad
-from heliograph.formats.openai.chat import data_url, tool_call_parts
 
 SIGNATURE_MARK = "__thought__"
 
@@ -117,37 +123,22 @@ def _function_response(message: dict, names: dict[str, str], where: str) -> dict
 
 
 def _contents(messages: Any) -> tuple[list[dict], list[dict]]:
-    if not isinstance(messages, list) or not messages:
-        raise _bad("'messages' must be a non-empty array", "messages")
     system: list[dict] = []
     contents: list[dict] = []
     names: dict[str, str] = {}
-
-    def add(role: str, parts: list[dict]) -> None:
-        if not parts:
-            return
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
-
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict):
-            raise _bad("each message must be an object", f"messages[{i}]")
-        role, where = m.get("role"), f"messages[{i}].content"
-        if role in ("system", "developer"):
+    for i, role, m in each_message(messages):
+        where = f"messages[{i}].content"
+        if role == "system":
             system += [p for p in _parts(m.get("content"), where) if "text" in p]
         elif role == "user":
-            add("user", _parts(m.get("content"), where))
+            append_turn(contents, "user", _parts(m.get("content"), where), "parts")
         elif role == "assistant":
-            add("model", _parts(m.get("content"), where)
-                + _function_calls(list_field(m, "tool_calls", f"messages[{i}]."), names,
-                                   f"messages[{i}].tool_calls"))
-        elif role == "tool":
-            add("user", [_function_response(m, names, f"messages[{i}]")])
-        else:
-            raise _bad(f"message role {role!r} is not supported (system, developer, user, "
-                       "assistant, tool)", f"messages[{i}].role")
+            append_turn(contents, "model", _parts(m.get("content"), where)
+                        + _function_calls(list_field(m, "tool_calls", f"messages[{i}]."),
+                                          names, f"messages[{i}].tool_calls"), "parts")
+        else:   # tool
+            append_turn(contents, "user", [_function_response(m, names, f"messages[{i}]")],
+                        "parts")
     return system, contents
 
 
@@ -193,10 +184,7 @@ def to_gemini(body: dict) -> dict:
         out["systemInstruction"] = {"parts": system}
     declarations = []
     for i, tool in enumerate(list_field(body, "tools")):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str) \
-                or not function["name"]:
-            raise _bad("only function tools with a name can be sent to Gemini", f"tools[{i}]")
+        function = named_function(tool, f"tools[{i}]", "Gemini", typed=False)
         declaration = {"name": function["name"]}
         if function.get("description"):
             declaration["description"] = function["description"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -82,6 +83,43 @@ def data_url(url: str) -> tuple[str, str] | None:
 def bad_request(message: str, param: str | None = None) -> BadRequest:
     """A request a translating adapter cannot send, naming the offending field."""
     return BadRequest(message + (f" ({param})" if param else ""), code="invalid_request")
+
+
+def each_message(messages: Any) -> Iterator[tuple[int, str, dict]]:
+    """(index, role, message) of each message of a chat request, checked, for the
+    translations to formats that know fewer roles; developer counts as system."""
+    if not isinstance(messages, list) or not messages:
+        raise bad_request("'messages' must be a non-empty array", "messages")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise bad_request("each message must be an object", f"messages[{i}]")
+        role = m.get("role")
+        if role not in ("system", "developer", "user", "assistant", "tool"):
+            raise bad_request(f"message role {role!r} is not supported (system, developer, "
+                              "user, assistant, tool)", f"messages[{i}].role")
+        yield i, "system" if role == "developer" else role, m
+
+
+def append_turn(turns: list[dict], role: str, items: list[dict], key: str) -> None:
+    """Add `items` to the conversation as `role`'s, in the last turn when it is `role`'s
+    already: Anthropic and Gemini want roles to alternate (parallel tool results together,
+    in one turn)."""
+    if not items:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(items)
+    else:
+        turns.append({"role": role, key: items})
+
+
+def named_function(tool: Any, where: str, target: str, typed: bool = True) -> dict:
+    """The `function` of one tool of a chat request, which needs a name to be sent to
+    `target`; `typed`: its type must say "function" too."""
+    function = tool.get("function") if isinstance(tool, dict) else None
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str) \
+            or not function["name"] or (typed and tool.get("type") != "function"):
+        raise bad_request(f"only function tools with a name can be sent to {target}", where)
+    return function
 
 
 def tool_call_parts(call: Any, where: str, need_id: bool) -> tuple[str, dict]:
