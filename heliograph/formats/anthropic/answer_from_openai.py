@@ -10,8 +10,8 @@ import orjson
 from heliograph import costs
 from heliograph.errors import GatewayError
 from heliograph.formats.anthropic import usage as anthropic_usage_object
+from heliograph.formats.anthropic.blocks import tool_input
 from heliograph.formats.anthropic.tables import ERROR_STATUSES, ERROR_TYPES, STOP_REASONS
-from heliograph.formats.anthropic.tool_use import tool_input
 
 
 def anthropic_usage(usage: Any) -> dict[str, int]:

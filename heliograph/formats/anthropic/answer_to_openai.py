@@ -8,8 +8,8 @@ import datetime as dt
 from typing import Any
 
 from heliograph.formats.anthropic import usage as anthropic_usage
+from heliograph.formats.anthropic.blocks import arguments
 from heliograph.formats.anthropic.tables import FINISH_REASONS
-from heliograph.formats.anthropic.tool_use import arguments
 from heliograph.formats.openai import chat
 from heliograph.formats.openai import usage as openai_usage_object
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from heliograph.body_fields import list_field, object_field, strings, text
 from heliograph.errors import BadRequest
+from heliograph.formats.anthropic.blocks import base64_source
 from heliograph.formats.anthropic.tables import TOOL_CHOICES
 from heliograph.formats.openai.chat import (
     append_turn,
@@ -50,8 +51,7 @@ def _image_block(part: dict, where: str) -> dict:
         raise _bad("image_url parts need an image_url.url", where)
     inline = data_url(url)
     if inline is not None:
-        return {"type": "image", "source": {"type": "base64", "media_type": inline[0],
-                                            "data": inline[1]}}
+        return {"type": "image", "source": base64_source(inline)}
     if url.startswith(("http://", "https://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
     raise _bad("an image URL must be http(s) or a base64 data URL", where)
@@ -63,8 +63,7 @@ def _file_block(part: dict, where: str) -> dict:
     if inline is None:
         raise _bad("Anthropic takes files as base64 data URLs in file.file_data "
                    "(file_id is OpenAI's own storage)", where)
-    return {"type": "document", "source": {"type": "base64", "media_type": inline[0],
-                                           "data": inline[1]}}
+    return {"type": "document", "source": base64_source(inline)}
 
 
 def _content_blocks(content: Any, where: str) -> list[dict]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from heliograph.body_fields import list_field, object_field, text
+from heliograph.formats.anthropic.blocks import arguments, data_url
 from heliograph.formats.anthropic.tables import TOOL_CHOICES_TO_OPENAI
-from heliograph.formats.anthropic.tool_use import arguments
 from heliograph.formats.openai import chat
 from heliograph.formats.openai.chat import bad_request as _bad
 
@@ -33,7 +33,7 @@ def _source_url(block: dict, where: str) -> str | None:
     if not isinstance(source, dict):
         source = {}
     if source.get("type") == "base64":
-        return f"data:{source.get('media_type')};base64,{source.get('data')}"
+        return data_url(source)
     if source.get("type") == "url":
         return source.get("url")
     if source.get("type") == "text":            # a plain-text document
