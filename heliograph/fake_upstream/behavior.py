@@ -10,6 +10,8 @@ A request chooses behaviours in two equivalent ways:
 Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
 
   status-<code>      answer <code> (3 digits) with a wire-format error body
+  redirect-<code>    answer <code> (3xx) with Location: /redirected<same path> on this
+                     server (recorded like any request, so a test sees if it was followed)
   delay-<ms>         sleep before answering (streaming: before headers/first chunk)
   stall-<ms>         stall mid-response (stream: after the first chunk)
   chunk-delay-<ms>   sleep between stream chunks
@@ -40,6 +42,7 @@ COUNTER_KEY_HEADER = "x-fake-counter-key"
 
 _TOKEN = (
     r"status-(?P<status>\d{3})"
+    r"|redirect-(?P<redirect>3\d\d)"
     r"|delay-(?P<delay>\d+)"
     r"|stall-(?P<stall>\d+)"
     r"|chunk-delay-(?P<chunk_delay>\d+)"
@@ -61,6 +64,7 @@ class BehaviorError(ValueError):
 @dataclass
 class Behavior:
     status: int | None = None
+    redirect: int | None = None
     delay_ms: int = 0
     stall_ms: int = 0
     chunk_delay_ms: int | None = None
@@ -80,6 +84,8 @@ class Behavior:
         g = m.groupdict()
         if g["status"] is not None:
             self.status = int(g["status"])
+        elif g["redirect"] is not None:
+            self.redirect = int(g["redirect"])
         elif g["delay"] is not None:
             self.delay_ms = int(g["delay"])
         elif g["stall"] is not None:
