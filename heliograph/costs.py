@@ -16,7 +16,7 @@ check it against `ModelPrice.calc_price` for every bundled model.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -39,6 +39,10 @@ class Usage:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    # A count the provider sent was not a count (negative, absurdly large, not a number):
+    # it is read as 0, and the request's cost is unknown rather than a confident $0.
+    # (Not compared: two usages with the same counts are the same usage.)
+    malformed: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -244,7 +248,7 @@ def cost_of(provider: str, model: str, usage: Usage, *, at: _dt.datetime | None 
     `at` is the request time (default now); it only matters for models whose price changes
     by date or time of day.
     """
-    if not isinstance(provider, str) or not isinstance(model, str):
+    if not isinstance(provider, str) or not isinstance(model, str) or usage.malformed:
         return UNKNOWN
     pricer = _resolve(provider, model)
     if pricer is None:
@@ -270,6 +274,16 @@ def _int(v: Any) -> int:
     return 0
 
 
+def _malformed(*values: Any) -> bool:
+    """Whether any count that is present is not a count _int() takes as it is."""
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or _int(v) != v:
+            return True
+    return False
+
+
 def usage_from_openai(usage: dict | None) -> Usage:
     """Usage from an OpenAI chat-completions `usage` object; missing or malformed fields -> 0.
 
@@ -286,11 +300,14 @@ def usage_from_openai(usage: dict | None) -> Usage:
         read = _int(usage.get("cache_read_input_tokens"))
         write = _int(usage.get("cache_creation_input_tokens"))
         details = usage.get("output_tokens_details")
+        thinking = details.get("thinking_tokens") if isinstance(details, dict) else None
         return Usage(prompt_tokens=_int(usage.get("input_tokens")) + read + write,
                      completion_tokens=_int(usage.get("output_tokens")),
                      cached_tokens=read, cache_write_tokens=write,
-                     reasoning_tokens=_int(details.get("thinking_tokens"))
-                     if isinstance(details, dict) else 0)
+                     reasoning_tokens=_int(thinking),
+                     malformed=_malformed(usage.get("input_tokens"), usage.get("output_tokens"),
+                                          usage.get("cache_read_input_tokens"),
+                                          usage.get("cache_creation_input_tokens"), thinking))
     prompt = usage.get("prompt_tokens")
     if prompt is None:
         prompt = usage.get("input_tokens")
@@ -305,10 +322,13 @@ def usage_from_openai(usage: dict | None) -> Usage:
         cd = usage.get("output_tokens_details")
     pd = pd if isinstance(pd, dict) else {}
     cd = cd if isinstance(cd, dict) else {}
+    cache_write = pd.get("cache_write_tokens") or pd.get("cache_creation_tokens")
     return Usage(
         prompt_tokens=_int(prompt),
         completion_tokens=_int(completion),
         cached_tokens=_int(pd.get("cached_tokens")),
-        cache_write_tokens=_int(pd.get("cache_write_tokens") or pd.get("cache_creation_tokens")),
+        cache_write_tokens=_int(cache_write),
         reasoning_tokens=_int(cd.get("reasoning_tokens")),
+        malformed=_malformed(prompt, completion, pd.get("cached_tokens"), cache_write,
+                             cd.get("reasoning_tokens")),
     )

@@ -19,6 +19,7 @@ Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
   truncated          cut the connection mid-body (stream: after two chunks, no [DONE])
   reset              drop the connection without any response
   fail-then-ok-<n>   first <n> requests per ``x-fake-counter-key`` get 429, then 200
+  retry-after-soon   error answers say ``retry-after: soon`` (not a number or a date)
   cached-<n>         usage reports <n> cached prompt tokens (cache reads)
   cache-write-<n>    usage reports <n> prompt tokens written to the cache (Anthropic)
   reasoning-<n>      usage reports <n> reasoning tokens
@@ -51,7 +52,8 @@ _TOKEN = (
     r"|cache-write-(?P<cache_write>\d+)"
     r"|reasoning-(?P<reasoning>\d+)"
     r"|usage-(?P<usage_p>\d+)-(?P<usage_c>\d+)"
-    r"|(?P<flag>malformed|truncated|reset|tool-call|content-filter|prompt-blocked)"
+    r"|(?P<flag>malformed|truncated|reset|tool-call|content-filter|prompt-blocked"
+    r"|retry-after-soon)"
 )
 _TOKEN_RE = re.compile(f"(?:{_TOKEN})")
 _MODEL_RE = re.compile(f"(?:^|(?<=[^a-z0-9]))fake-(?:{_TOKEN})(?=$|[^a-z0-9])")
@@ -79,6 +81,7 @@ class Behavior:
     tool_call: bool = False
     content_filter: bool = False
     prompt_blocked: bool = False
+    retry_after_soon: bool = False
 
     def apply(self, m: re.Match) -> None:
         g = m.groupdict()

@@ -39,12 +39,19 @@ async def preamble(request: web.Request, b: Behavior, counter_default: str,
         target = request.url.with_path(REDIRECT_PREFIX + request.path)
         return web.Response(status=b.redirect, headers={"Location": str(target)})
     if b.status is not None:
-        return error_response(b.status, False)
+        return _retry_after(error_response(b.status, False), b)
     if b.fail_then_ok is not None:
         key = request.headers.get(COUNTER_KEY_HEADER) or counter_default
         if request.app[STATE_KEY].bump(key) <= b.fail_then_ok:
-            return error_response(429, True)
+            return _retry_after(error_response(429, True), b)
     return None
+
+
+def _retry_after(response: web.StreamResponse, b: Behavior) -> web.StreamResponse:
+    if b.retry_after_soon:
+        response.headers.pop("retry-after-ms", None)
+        response.headers["retry-after"] = "soon"
+    return response
 
 
 def reset_connection(request: web.Request) -> web.StreamResponse:

@@ -18,7 +18,7 @@ import logging
 import orjson
 
 from heliograph import deep_json
-from heliograph.asgi import ClientDisconnected, Request, encode_headers, send_bytes
+from heliograph.asgi import ClientDisconnected, Request, client_gone, encode_headers, send_bytes
 from heliograph.errors import BadRequest, GatewayError, UpstreamError
 from heliograph.providers._openai_shapes import include_usage
 from heliograph.providers.base import Call
@@ -253,6 +253,13 @@ async def _relay_json(flow: Flow, chain) -> None:
     exchange.set_usage(parsed.get("usage"), parsed.get("model") or answer.target.model)
     out, logged = flow.front.response(parsed, reply.body)
     exchange.set_response(logged)
+    if client_gone(flow.request.receive):
+        # Paid for but never delivered: logged as such (nginx's 499), not as a 200.
+        exchange.fail(GatewayError("client disconnected before the answer was sent",
+                                   status=499))
+        exchange.log(499)
+        _after(flow, answer, body=reply.body, events=None, parsed_usage=parsed.get("usage"))
+        return
     exchange.log(reply.status)
     content_type = reply.headers.get("content-type", "application/json").encode("latin-1")
     await send_bytes(flow.send, reply.status, out, flow.response_headers(reply.headers),
