@@ -100,3 +100,33 @@ def test_a_websocket_upgrade_is_a_logged_400_not_a_500(gateway, path):
     log = gateway.log_text()
     assert f"refused a WebSocket upgrade on {path} (400" in log
     assert "Exception in ASGI application" not in log and "ERROR" not in log
+
+
+def _scored_request(gateway):
+    status, headers, _ = call(gateway, "/v1/chat/completions",
+                              {"model": "gpt-4o-mini", "messages": USER}, AUTH)
+    rid = headers["helicone-id"]
+    gateway.record(rid)
+    return rid
+
+
+def test_scores_are_bounded_in_number_name_and_value(gateway):
+    rid = _scored_request(gateway)
+    score = f"/v1/request/{rid}/score"
+    status, body = gateway.api(score, method="POST",
+                               body={"scores": {f"s{i}": i for i in range(30)}})
+    assert status == 200, body
+    # 30 + 30 new names would pass 50: refused whole, nothing merged.
+    status, body = gateway.api(score, method="POST",
+                               body={"scores": {f"t{i}": i for i in range(30)}})
+    assert status == 400 and "at most 50 scores" in body["error"]["message"]
+    status, body = gateway.api(score, method="POST", body={"scores": {"x" * 101: 1}})
+    assert status == 400 and "1 to 100 characters" in body["error"]["message"]
+    status, body = gateway.api(score, method="POST",
+                               body={"scores": {f"u{i}": 1 for i in range(51)}})
+    assert status == 400 and "at most 50 scores per request" in body["error"]["message"]
+    status, body = gateway.api(score, method="POST", body={"scores": {"big": 2 ** 60}})
+    assert status == 400 and "finite number" in body["error"]["message"]
+    assert gateway.api(score, method="POST", body={"scores": {"s0": 0.5}})[0] == 200
+    scores = gateway.record(rid)["scores"]
+    assert len(scores) == 30 and scores["s0"] == 0.5 and "t0" not in scores
