@@ -23,6 +23,8 @@ from typing import Any
 from genai_prices.data import providers as _GP_PROVIDERS
 from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices
 
+from heliograph.providers.catalog import BUILTIN_PROVIDERS
+
 __all__ = ("Usage", "Cost", "cost_of", "usage_from_openai", "UNKNOWN")
 
 
@@ -53,28 +55,19 @@ class Cost:
 
 UNKNOWN = Cost(None, False)
 
-# Gateway provider name -> genai-prices provider id.
-_PROVIDER_IDS: dict[str, str] = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "gemini": "google",
+# Gateway provider name -> genai-prices provider id: the built-in providers' ids are
+# catalog data; these aliases cover user-defined providers named after a cloud.
+_PROVIDER_ALIASES: dict[str, str] = {
     "google": "google",
     "vertex": "google",
-    "groq": "groq",
-    "mistral": "mistral",
-    "deepseek": "deepseek",
-    "xai": "x-ai",
     "x-ai": "x-ai",
-    "together": "together",
-    "openrouter": "openrouter",
-    "fireworks": "fireworks",
-    "cerebras": "cerebras",
-    "perplexity": "perplexity",
-    "azure": "azure",
     "bedrock": "aws",
 }
+_PROVIDER_IDS: dict[str, str] = _PROVIDER_ALIASES | {
+    name: b.price_id for name, b in BUILTIN_PROVIDERS.items() if b.price_id is not None}
 # Local inference servers have no list price; never borrow a cloud provider's price for them.
-_UNPRICED_PROVIDERS = frozenset({"ollama", "vllm"})
+_UNPRICED_PROVIDERS = frozenset(name for name, b in BUILTIN_PROVIDERS.items()
+                                if b.price_id is None)
 
 _GP_BY_ID: dict[str, Provider] = {p.id: p for p in _GP_PROVIDERS}
 

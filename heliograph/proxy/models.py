@@ -17,7 +17,7 @@ import orjson
 from heliograph.asgi import Request, send_error, send_json
 from heliograph.errors import BadRequest, GatewayError
 from heliograph.providers.base import Call
-from heliograph.providers.catalog import KEYLESS_PROVIDERS
+from heliograph.providers.catalog import BUILTIN_PROVIDERS
 
 LIST_TIMEOUT_S = 5.0
 BYOK_DEFAULT_PROVIDER = "openai"
@@ -40,7 +40,7 @@ async def list_models(gw, request: Request, send) -> None:
     else:
         names = [name for name, prov in settings.providers.items()
                  if prov.api_key or name in settings.env_provider_keys
-                 or (name in KEYLESS_PROVIDERS and prov.models)]
+                 or (_keyless(name) and prov.configured)]
     call = Call({}, None, {}, principal.provider_authorization)
     results = await asyncio.gather(*(_fetch(gw, name, call) for name in names))
     seen: dict[str, dict] = {}
@@ -53,6 +53,11 @@ async def list_models(gw, request: Request, send) -> None:
             seen.setdefault(model, {"id": model, "object": "model", "created": created,
                                     "owned_by": name})
     await send_json(send, 200, {"object": "list", "data": list(seen.values())})
+
+
+def _keyless(name: str) -> bool:
+    builtin = BUILTIN_PROVIDERS.get(name)
+    return builtin is not None and builtin.keyless
 
 
 def _byok_provider(settings, headers: dict[str, str]) -> str:

@@ -95,3 +95,33 @@ def test_openai_account_headers_go_only_with_the_callers_own_key(gateway, upstre
     received = upstream.received()[-1]["headers"]
     assert ("openai-organization" in received) is byok
     assert ("openai-project" in received) is byok
+
+
+@pytest.mark.parametrize("model", ["vllm/some-model", "ollama/llama3.2", "llama3.2/ollama"])
+def test_an_unconfigured_local_provider_is_a_400_not_a_call_to_a_loopback_port(gateway, model):
+    status, headers, payload = call(gateway, "/v1/chat/completions",
+                                    {"model": model, "messages": USER},
+                                    {"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert status == 400, payload
+    assert payload["error"]["code"] == "provider_not_configured"
+    name = model.split("/")[0] if model.startswith(("vllm", "ollama")) else "ollama"
+    assert f"[providers.{name}]" in payload["error"]["message"]
+    assert gateway.record(headers["helicone-id"])["status"] == 400
+
+
+def test_a_configured_local_provider_is_called_without_a_key(upstream, tmp_path):
+    from servers import Gateway
+    gw = Gateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'h.db'}", extra_config=f"""
+[providers.ollama]
+base_url = "{upstream.url}/v1"
+headers = {{ "x-fake-keyless" = "1" }}
+""")
+    try:
+        upstream.clear()
+        status, _, payload = call(gw, "/v1/chat/completions",
+                                  {"model": "ollama/llama3.2", "messages": USER},
+                                  {"Authorization": f"Bearer {ADMIN_KEY}"})
+        assert status == 200, payload
+        assert "authorization" not in upstream.received()[-1]["headers"]
+    finally:
+        gw.stop()
