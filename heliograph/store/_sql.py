@@ -121,7 +121,7 @@ class SQLStore:
                               (version, description, utc_iso(time.time())))
 
     def schema_versions(self) -> list[int]:
-        """Applied migration versions, ascending (for `heliograph migrate` and tests)."""
+        """Applied migration versions, ascending (migrations run when the store opens)."""
         with self._transaction(write=False) as cur:
             rows = self._execute(cur, "SELECT version FROM schema_migrations"
                                       " ORDER BY version").fetchall()
