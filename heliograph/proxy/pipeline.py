@@ -52,8 +52,8 @@ def forward_headers(headers: dict[str, str], own_key: bool = False) -> dict[str,
     forwarded = {k: v for k, v in headers.items()
                  if k not in NOT_FORWARDED and not k.startswith("helicone-")}
     if not own_key:
-        for name in ACCOUNT_HEADERS.intersection(forwarded):
-            del forwarded[name]
+        for name in ACCOUNT_HEADERS:
+            forwarded.pop(name, None)
     return forwarded
 
 
