@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from heliograph import deep_json
-from heliograph.errors import GatewayError, PayloadTooLarge
+from heliograph.errors import BadRequest, GatewayError, PayloadTooLarge
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -138,10 +138,9 @@ async def refuse_websocket(scope, receive, send) -> None:
     message = await receive()
     if message.get("type") != "websocket.connect":
         return  # the client is already gone
-    error = GatewayError(f"WebSocket is not supported on {scope.get('path', '/')}; "
-                         "use HTTP (streaming answers come as server-sent events)",
-                         code="websocket_not_supported", status=400)
-    error.type = "invalid_request_error"
+    error = BadRequest(f"WebSocket is not supported on {scope.get('path', '/')}; "
+                       "use HTTP (streaming answers come as server-sent events)",
+                       code="websocket_not_supported")
     if "websocket.http.response" in scope.get("extensions", {}):
         await send({"type": "websocket.http.response.start", "status": 400,
                     "headers": JSON_HEADERS})
