@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from heliograph.api.routes import QueryAPI
-from heliograph.asgi import ClientDisconnected, Request, send_bytes, send_error, send_json
+from heliograph.asgi import ClientDisconnected, Request, refuse_websocket, send_bytes, send_error, send_json
 from heliograph.config import Settings, load_settings
 from heliograph.errors import GatewayError, MethodNotAllowed, NotFound
 from heliograph.providers.http import HttpClient
@@ -136,6 +136,9 @@ class App:
                     await send_error(send, GatewayError("internal gateway error"))
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+        elif kind == "websocket":
+            log.warning("refused a WebSocket upgrade on %s (400: no WebSocket endpoint)", scope.get("path"))
+            await refuse_websocket(scope, receive, send)
 
     async def _dispatch(self, request: Request, send) -> None:
         handler = self.routes.get((request.method, request.path))

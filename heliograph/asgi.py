@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from heliograph import deep_json
-from heliograph.errors import GatewayError, PayloadTooLarge
+from heliograph.errors import BadRequest, GatewayError, PayloadTooLarge
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -82,6 +82,25 @@ class ClientDisconnected(Exception):
     """The caller went away before we answered."""
 
 
+def client_gone(receive) -> bool:
+    """Whether the server already knows the caller disconnected, without waiting and
+    without a task: one synchronous step of receive(). Once the body is read, the only
+    message left is the disconnect; a server that has seen it returns it at once
+    (uvicorn does), otherwise the step suspends and is dropped here (closing it removes
+    its waiter), and the caller counts as present."""
+    step = receive()
+    try:
+        step.send(None)
+    except StopIteration as done:
+        message = done.value
+        return isinstance(message, dict) and message.get("type") == "http.disconnect"
+    except Exception:  # a server's own oddity: assume the caller is there
+        return False
+    finally:
+        step.close()
+    return False
+
+
 def encode_headers(headers: dict[str, str] | list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     items = headers.items() if isinstance(headers, dict) else headers
     return [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in items]
@@ -106,3 +125,26 @@ async def send_error(send, error: GatewayError, extra_headers=None) -> None:
     if extra_headers:
         headers.extend(extra_headers)
     await send_bytes(send, error.status, error.body_bytes(), headers)
+
+
+# RFC 6455 close code "policy violation": the endpoint does not take this connection.
+WS_POLICY_VIOLATION = 1008
+
+
+async def refuse_websocket(scope, receive, send) -> None:
+    """The gateway has no WebSocket endpoint: a 400 with an OpenAI-shaped body where the
+    server lets an app answer the upgrade with HTTP, else a close with 1008. Returning
+    without either made uvicorn log an ERROR and answer a bare 500."""
+    message = await receive()
+    if message.get("type") != "websocket.connect":
+        return  # the client is already gone
+    error = BadRequest(f"WebSocket is not supported on {scope.get('path', '/')}; "
+                       "use HTTP (streaming answers come as server-sent events)",
+                       code="websocket_not_supported")
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send({"type": "websocket.http.response.start", "status": 400,
+                    "headers": JSON_HEADERS})
+        await send({"type": "websocket.http.response.body", "body": error.body_bytes()})
+    else:
+        await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION,
+                    "reason": error.message[:120]})

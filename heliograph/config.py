@@ -23,6 +23,8 @@ class ProviderSettings:
     headers: dict[str, str] = field(default_factory=dict)
     # Azure OpenAI's api-version query parameter ("v1" for its version-less v1 API).
     api_version: str = ""
+    # Named in the config file ([providers.<name>]), not only a built-in default.
+    configured: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ def load_settings(config_path: str | None = None, environ: dict[str, str] | None
             models=models,
             headers=dict(table.get("headers", {})),
             api_version=str(table.get("api_version", base.api_version)),
+            configured=True,
         )
     values["providers"] = providers
     env_keys = {}

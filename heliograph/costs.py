@@ -16,14 +16,17 @@ check it against `ModelPrice.calc_price` for every bundled model.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from genai_prices.data import providers as _GP_PROVIDERS
 from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices
 
-__all__ = ("Usage", "Cost", "cost_of", "usage_from_openai", "token_count", "UNKNOWN")
+from heliograph.providers.catalog import BUILTIN_PROVIDERS
+
+__all__ = ("Usage", "Cost", "cost_of", "usage_from_openai", "token_count", "malformed_counts",
+           "UNKNOWN")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,10 @@ class Usage:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    # A count the provider sent was not a count (negative, absurdly large, not a number):
+    # it is read as 0, and the request's cost is unknown rather than a confident $0.
+    # (Not compared: two usages with the same counts are the same usage.)
+    malformed: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -49,28 +56,19 @@ class Cost:
 
 UNKNOWN = Cost(None, False)
 
-# Gateway provider name -> genai-prices provider id.
-_PROVIDER_IDS: dict[str, str] = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "gemini": "google",
+# Gateway provider name -> genai-prices provider id: the built-in providers' ids are
+# catalog data; these aliases cover user-defined providers named after a cloud.
+_PROVIDER_ALIASES: dict[str, str] = {
     "google": "google",
     "vertex": "google",
-    "groq": "groq",
-    "mistral": "mistral",
-    "deepseek": "deepseek",
-    "xai": "x-ai",
     "x-ai": "x-ai",
-    "together": "together",
-    "openrouter": "openrouter",
-    "fireworks": "fireworks",
-    "cerebras": "cerebras",
-    "perplexity": "perplexity",
-    "azure": "azure",
     "bedrock": "aws",
 }
+_PROVIDER_IDS: dict[str, str] = _PROVIDER_ALIASES | {
+    name: b.price_id for name, b in BUILTIN_PROVIDERS.items() if b.price_id is not None}
 # Local inference servers have no list price; never borrow a cloud provider's price for them.
-_UNPRICED_PROVIDERS = frozenset({"ollama", "vllm"})
+_UNPRICED_PROVIDERS = frozenset(name for name, b in BUILTIN_PROVIDERS.items()
+                                if b.price_id is None)
 
 _GP_BY_ID: dict[str, Provider] = {p.id: p for p in _GP_PROVIDERS}
 
@@ -244,7 +242,7 @@ def cost_of(provider: str, model: str, usage: Usage, *, at: _dt.datetime | None 
     `at` is the request time (default now); it only matters for models whose price changes
     by date or time of day.
     """
-    if not isinstance(provider, str) or not isinstance(model, str):
+    if not isinstance(provider, str) or not isinstance(model, str) or usage.malformed:
         return UNKNOWN
     pricer = _resolve(provider, model)
     if pricer is None:
@@ -269,6 +267,16 @@ def token_count(v: Any) -> int:
     if isinstance(v, float) and 0 < v <= MAX_TOKENS:  # also false for NaN
         return int(v)
     return 0
+
+
+def malformed_counts(*values: Any) -> bool:
+    """Whether any count that is present is not a count token_count() takes as it is."""
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or token_count(v) != v:
+            return True
+    return False
 
 
 def usage_from_openai(usage: dict | None) -> Usage:
@@ -300,10 +308,13 @@ def usage_from_openai(usage: dict | None) -> Usage:
         cd = usage.get("output_tokens_details")
     pd = pd if isinstance(pd, dict) else {}
     cd = cd if isinstance(cd, dict) else {}
+    cache_write = pd.get("cache_write_tokens") or pd.get("cache_creation_tokens")
     return Usage(
         prompt_tokens=token_count(prompt),
         completion_tokens=token_count(completion),
         cached_tokens=token_count(pd.get("cached_tokens")),
-        cache_write_tokens=token_count(pd.get("cache_write_tokens") or pd.get("cache_creation_tokens")),
+        cache_write_tokens=token_count(cache_write),
         reasoning_tokens=token_count(cd.get("reasoning_tokens")),
+        malformed=malformed_counts(prompt, completion, pd.get("cached_tokens"), cache_write,
+                             cd.get("reasoning_tokens")),
     )

@@ -3,7 +3,6 @@
 GatewayError
  ├─ BadRequest (400)            invalid JSON, bad header value, missing model
  ├─ Unauthorized (401)          missing or unknown gateway key
- ├─ Forbidden (403)
  ├─ NotFound (404)              unknown model / provider / record
  ├─ MethodNotAllowed (405)
  ├─ PayloadTooLarge (413)
@@ -54,12 +53,6 @@ class Unauthorized(GatewayError):
     status = 401
     type = "authentication_error"
     code = "invalid_api_key"
-
-
-class Forbidden(GatewayError):
-    status = 403
-    type = "permission_error"
-    code = "forbidden"
 
 
 class NotFound(GatewayError):

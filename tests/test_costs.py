@@ -353,3 +353,17 @@ def test_usage_from_openai_feeds_cost_of():
     mp = gp_price("openai", "gpt-4o-mini")
     assert cost_of("openai", "gpt-4o-mini", usage_from_openai(raw)).usd == pytest.approx(
         1_000 * per_token(mp.input_mtok) + 1_000 * per_token(mp.cache_read_mtok) + 100 * per_token(mp.output_mtok))
+
+
+@pytest.mark.parametrize("usage", [
+    {"prompt_tokens": -5, "completion_tokens": 3},
+    {"prompt_tokens": 1e20, "completion_tokens": 3},
+    {"prompt_tokens": 5, "completion_tokens": "3"},
+    {"prompt_tokens": 5, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": -1}},
+    {"input_tokens": 5, "output_tokens": -2, "cache_read_input_tokens": 0},
+])
+def test_malformed_usage_is_an_unknown_cost_not_a_free_request(usage):
+    parsed = usage_from_openai(usage)
+    assert parsed.malformed
+    assert cost_of("openai", "gpt-4o-mini", parsed) == costs.UNKNOWN
+    assert not usage_from_openai({"prompt_tokens": 0, "completion_tokens": 0}).malformed

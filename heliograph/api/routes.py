@@ -10,6 +10,7 @@ import orjson
 
 from heliograph.asgi import Request, is_whole_number, send_error, send_json
 from heliograph.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
+from heliograph.scores import scores_from_body
 from heliograph.store.base import RequestFilter
 
 FILTER_KEYS = {"model", "provider", "status", "user_id", "session_id", "cache", "since",
@@ -142,12 +143,7 @@ class QueryAPI:
                 raise BadRequest('feedback body must be {"rating": true|false}')
             found = await _read(store.set_feedback, org, request_id, rating)
         elif kind == "score":
-            scores = body.get("scores", body) if isinstance(body, dict) else None
-            # Numbers or booleans (bool is an int), as Helicone's scores accept.
-            if not isinstance(scores, dict) or not all(
-                    isinstance(v, (int, float)) for v in scores.values()):
-                raise BadRequest('score body must be {"scores": {"name": number}}')
-            found = await _read(store.set_score, org, request_id, scores)
+            found = await _read(store.set_score, org, request_id, scores_from_body(body))
         else:
             raise NotFound(f"no such endpoint: {request.path}")
         if not found:

@@ -10,6 +10,8 @@ A request chooses behaviours in two equivalent ways:
 Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
 
   status-<code>      answer <code> (3 digits) with a wire-format error body
+  redirect-<code>    answer <code> (3xx) with Location: /redirected<same path> on this
+                     server (recorded like any request, so a test sees if it was followed)
   delay-<ms>         sleep before answering (streaming: before headers/first chunk)
   stall-<ms>         stall mid-response (stream: after the first chunk)
   chunk-delay-<ms>   sleep between stream chunks
@@ -17,6 +19,7 @@ Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
   truncated          cut the connection mid-body (stream: after two chunks, no [DONE])
   reset              drop the connection without any response
   fail-then-ok-<n>   first <n> requests per ``x-fake-counter-key`` get 429, then 200
+  retry-after-soon   error answers say ``retry-after: soon`` (not a number or a date)
   cached-<n>         usage reports <n> cached prompt tokens (cache reads)
   cache-write-<n>    usage reports <n> prompt tokens written to the cache (Anthropic)
   reasoning-<n>      usage reports <n> reasoning tokens
@@ -40,6 +43,7 @@ COUNTER_KEY_HEADER = "x-fake-counter-key"
 
 _TOKEN = (
     r"status-(?P<status>\d{3})"
+    r"|redirect-(?P<redirect>3\d\d)"
     r"|delay-(?P<delay>\d+)"
     r"|stall-(?P<stall>\d+)"
     r"|chunk-delay-(?P<chunk_delay>\d+)"
@@ -48,7 +52,8 @@ _TOKEN = (
     r"|cache-write-(?P<cache_write>\d+)"
     r"|reasoning-(?P<reasoning>\d+)"
     r"|usage-(?P<usage_p>\d+)-(?P<usage_c>\d+)"
-    r"|(?P<flag>malformed|truncated|reset|tool-call|content-filter|prompt-blocked)"
+    r"|(?P<flag>malformed|truncated|reset|tool-call|content-filter|prompt-blocked"
+    r"|retry-after-soon)"
 )
 _TOKEN_RE = re.compile(f"(?:{_TOKEN})")
 _MODEL_RE = re.compile(f"(?:^|(?<=[^a-z0-9]))fake-(?:{_TOKEN})(?=$|[^a-z0-9])")
@@ -61,6 +66,7 @@ class BehaviorError(ValueError):
 @dataclass
 class Behavior:
     status: int | None = None
+    redirect: int | None = None
     delay_ms: int = 0
     stall_ms: int = 0
     chunk_delay_ms: int | None = None
@@ -75,11 +81,14 @@ class Behavior:
     tool_call: bool = False
     content_filter: bool = False
     prompt_blocked: bool = False
+    retry_after_soon: bool = False
 
     def apply(self, m: re.Match) -> None:
         g = m.groupdict()
         if g["status"] is not None:
             self.status = int(g["status"])
+        elif g["redirect"] is not None:
+            self.redirect = int(g["redirect"])
         elif g["delay"] is not None:
             self.delay_ms = int(g["delay"])
         elif g["stall"] is not None:

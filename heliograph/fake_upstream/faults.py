@@ -19,6 +19,7 @@ from .state import STATE_KEY
 # error_response(status, fast_retry) -> a ready wire-format error response
 ErrorFactory = Callable[[int, bool], web.StreamResponse]
 
+REDIRECT_PREFIX = "/redirected"
 MALFORMED_BODY = b'{"id": "fake-malformed", "object": <<< this is not JSON'
 
 
@@ -29,17 +30,28 @@ async def sleep_ms(ms: float | None) -> None:
 
 async def preamble(request: web.Request, b: Behavior, counter_default: str,
                    error_response: ErrorFactory) -> web.StreamResponse | None:
-    """delay, then reset / status-<code> / fail-then-ok-<n>; None means carry on."""
+    """delay, then reset / redirect-<code> / status-<code> / fail-then-ok-<n>; None means
+    carry on."""
     await sleep_ms(b.delay_ms)
     if b.reset:
         return reset_connection(request)
+    if b.redirect is not None:
+        target = request.url.with_path(REDIRECT_PREFIX + request.path)
+        return web.Response(status=b.redirect, headers={"Location": str(target)})
     if b.status is not None:
-        return error_response(b.status, False)
+        return _retry_after(error_response(b.status, False), b)
     if b.fail_then_ok is not None:
         key = request.headers.get(COUNTER_KEY_HEADER) or counter_default
         if request.app[STATE_KEY].bump(key) <= b.fail_then_ok:
-            return error_response(429, True)
+            return _retry_after(error_response(429, True), b)
     return None
+
+
+def _retry_after(response: web.StreamResponse, b: Behavior) -> web.StreamResponse:
+    if b.retry_after_soon:
+        response.headers.pop("retry-after-ms", None)
+        response.headers["retry-after"] = "soon"
+    return response
 
 
 def reset_connection(request: web.Request) -> web.StreamResponse:

@@ -22,12 +22,19 @@ HOP_BY_HOP = frozenset({
 
 # The answers a provider can give: a success or an error (non-standard ones included,
 # such as Anthropic's 529), which the gateway's HTTP server can send on (it knows 100-599).
-# A redirect (not followed: providers do not redirect API calls) or a status outside
-# those ranges is a malformed answer.
+# A status outside those ranges is a malformed answer. Redirects are never followed
+# (allow_redirects=False on every call): following one would re-send the prompt and the
+# provider key (x-api-key, x-goog-api-key) to wherever the Location points.
 ANSWER_STATUSES = frozenset(range(200, 300)) | frozenset(range(400, 600))
 
 
-def _standard(status: int, provider: str) -> int:
+def _standard(status: int, provider: str, headers=None) -> int:
+    if 300 <= status < 400:
+        where = (headers or {}).get("Location", "nowhere")
+        raise UpstreamError(f"provider {provider!r} answered with a redirect (HTTP {status} "
+                            f"to {where}); the gateway does not follow redirects, so the "
+                            "request and its key were not sent there; check the provider's "
+                            "base_url", code="upstream_redirect")
     if status not in ANSWER_STATUSES:
         raise UpstreamError(f"provider {provider!r} answered with HTTP status {status}, "
                             "neither a success nor an error", code="upstream_malformed")
@@ -69,9 +76,10 @@ class HttpClient:
         # try/except rather than `with translate_errors(...)`: this runs for every JSON
         # request, and a generator-based context manager costs more than the mapping.
         try:
-            async with self.session.request(method, url, headers=headers, data=data) as resp:
+            async with self.session.request(method, url, headers=headers, data=data,
+                                            allow_redirects=False) as resp:
                 body = await resp.read()
-                return UpstreamResponse(_standard(resp.status, provider),
+                return UpstreamResponse(_standard(resp.status, provider, resp.headers),
                                         _lower(resp.headers), body)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise translated(exc, provider, url) from None
@@ -82,9 +90,10 @@ class HttpClient:
         """Yields (status, headers, chunks) with chunks an async iterator of raw bytes as
         they arrive; errors while reading are translated too."""
         with translate_errors(provider, url):
-            resp = await self.session.post(url, headers=headers, data=data)
+            resp = await self.session.post(url, headers=headers, data=data,
+                                           allow_redirects=False)
         try:
-            yield (_standard(resp.status, provider), _lower(resp.headers),
+            yield (_standard(resp.status, provider, resp.headers), _lower(resp.headers),
                    _chunks(resp, provider, url))
         finally:
             resp.release()

@@ -10,7 +10,7 @@ import orjson
 from heliograph.formats.responses.events import responses_payloads
 from heliograph.providers import sse
 from heliograph.providers.base import Call, Provider, StreamReply
-from heliograph.providers.catalog import BUILTIN_PROVIDERS, KEYLESS_PROVIDERS
+from heliograph.providers.catalog import BUILTIN_PROVIDERS
 from heliograph.providers.http import UpstreamResponse
 
 
@@ -21,8 +21,9 @@ class OpenAICompatible(Provider):
         headers["content-type"] = "application/json"
         # Built-in cloud providers need a key; local servers (Ollama, vLLM, a user's own
         # entry without api_key) are called without one.
+        builtin = BUILTIN_PROVIDERS.get(self.name)
         if (call.provider_authorization or self.api_key
-                or (self.name in BUILTIN_PROVIDERS and self.name not in KEYLESS_PROVIDERS)):
+                or (builtin is not None and not builtin.keyless)):
             headers["authorization"] = self.credential(call)
         return headers
 

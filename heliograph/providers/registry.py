@@ -65,6 +65,15 @@ class Registry:
             raise BadRequest(f"provider {name!r} speaks {prov_settings.type!r}, which this "
                              "gateway cannot talk to yet", code="unsupported_provider")
         api_key = prov_settings.api_key or self.settings.env_provider_keys.get(name, "")
+        builtin = BUILTIN_PROVIDERS.get(name)
+        if builtin is not None and builtin.keyless and not (prov_settings.configured
+                                                             or api_key):
+            # Its default address is a loopback port on the gateway's own host, where
+            # anything may listen: a caller's `vllm/x` must not reach it unasked.
+            raise BadRequest(f"provider {name!r} is a local server the gateway only calls "
+                             f"when configured: add [providers.{name}] with its base_url "
+                             f"(default {builtin.base_url}) to the config file",
+                             code="provider_not_configured")
         instance = _load(adapter)(prov_settings, api_key, self.http)
         self._providers[name] = instance
         return instance

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from heliograph.errors import Unauthorized
-from heliograph.keys import hash_key
+from heliograph.keys import KEY_PREFIX, hash_key
 
 # How long a looked-up key is trusted before the store is asked again; bounds how long a
 # revoked key keeps working in a process that already saw it.
@@ -36,6 +36,11 @@ def _bearer(value: str | None) -> str | None:
     if value[:7].lower() == "bearer ":
         return value[7:].strip() or None
     return value or None
+
+
+def _is_gateway_key(value: str, gateway_key: str) -> bool:
+    key = _bearer(value) or ""
+    return key == gateway_key or key.startswith(KEY_PREFIX)
 
 
 class Authenticator:
@@ -66,6 +71,10 @@ class Authenticator:
             provider_auth = authorization if _bearer(authorization) else None
             if provider_auth is None and allow_x_api_key and headers.get("x-api-key"):
                 provider_auth = headers["x-api-key"]
+            if provider_auth is not None and _is_gateway_key(provider_auth, gateway_key):
+                # The gateway key sent twice (or another gateway key): never a provider's
+                # key, and never forwarded to one; the call uses the gateway's own keys.
+                provider_auth = None
         else:
             gateway_key = _bearer(authorization)
             if gateway_key is None and allow_x_api_key:

@@ -29,7 +29,6 @@ import random
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import orjson
 
@@ -226,36 +225,3 @@ class ResponseCache:
         """Wait for background stores (shutdown, tests)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-
-def answer_from_json(status: int, headers: dict[str, str], body: bytes, *,
-                     provider: str | None = None) -> CachedAnswer:
-    """Convenience for the pipeline: a CachedAnswer from a JSON response body, with the
-    model and usage read from it (needed to price the hit's saved cost)."""
-    model = usage = None
-    try:
-        doc: Any = orjson.loads(body)
-        if isinstance(doc, dict):
-            model, usage = doc.get("model"), doc.get("usage")
-    except orjson.JSONDecodeError:
-        pass
-    return CachedAnswer(status, headers, body=body, model=model, provider=provider,
-                        usage=usage if isinstance(usage, dict) else None)
-
-
-def answer_from_events(status: int, headers: dict[str, str], events: list[bytes], *,
-                       provider: str | None = None) -> CachedAnswer:
-    """Likewise for a stream: the model from the chunks, usage from the chunk carrying it
-    (the last one, when the provider was asked for stream usage)."""
-    model = usage = None
-    for event in events:
-        try:
-            doc: Any = orjson.loads(event)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(doc, dict):
-            model = model or doc.get("model")
-            if isinstance(doc.get("usage"), dict):
-                usage = doc["usage"]
-    return CachedAnswer(status, headers, events=list(events), model=model,
-                        provider=provider, usage=usage)

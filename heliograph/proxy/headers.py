@@ -64,6 +64,19 @@ def _flag(headers: dict[str, str], name: str, default: bool = False) -> bool:
                      code="invalid_header")
 
 
+def _text(value: str | None) -> str | None:
+    """A header value as the caller meant it. The ASGI layer decodes header bytes as
+    latin-1 (cheap, and right for the ASCII most headers are), but clients send UTF-8:
+    `café` arrives as `cafÃ©`. Re-decoded only here, for the values we store and filter on;
+    bytes that are not valid UTF-8 keep their latin-1 reading."""
+    if value is None or value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 def parse(headers: dict[str, str]) -> RequestOptions:
     """`headers` has lower-case names (ASGI)."""
     opts = RequestOptions()
@@ -76,7 +89,7 @@ def parse(headers: dict[str, str]) -> RequestOptions:
             if not prop:
                 raise BadRequest("Helicone-Property- header needs a name after the prefix",
                                  code="invalid_header")
-            opts.properties[prop] = value
+            opts.properties[prop] = _text(value) or ""
     request_id = headers.get("helicone-request-id")
     if request_id is not None:
         try:
@@ -84,15 +97,15 @@ def parse(headers: dict[str, str]) -> RequestOptions:
         except ValueError:
             raise BadRequest(f"Helicone-Request-Id must be a UUID, got {request_id!r}",
                              code="invalid_header") from None
-    opts.user_id = headers.get("helicone-user-id") or None
-    opts.session_id = headers.get("helicone-session-id") or None
-    path = headers.get("helicone-session-path")
+    opts.user_id = _text(headers.get("helicone-user-id")) or None
+    opts.session_id = _text(headers.get("helicone-session-id")) or None
+    path = _text(headers.get("helicone-session-path"))
     if path is not None:
         path = path.strip()
         if not path.startswith("/"):
             path = "/" + path
         opts.session_path = path
-    opts.session_name = headers.get("helicone-session-name") or None
+    opts.session_name = _text(headers.get("helicone-session-name")) or None
     opts.omit_request = _flag(headers, "helicone-omit-request")
     opts.omit_response = _flag(headers, "helicone-omit-response")
     opts.stream_usage = _flag(headers, "helicone-stream-usage", True)

@@ -18,7 +18,7 @@ import logging
 import orjson
 
 from heliograph import deep_json
-from heliograph.asgi import ClientDisconnected, Request, encode_headers, send_bytes
+from heliograph.asgi import ClientDisconnected, Request, client_gone, encode_headers, send_bytes
 from heliograph.errors import BadRequest, GatewayError, UpstreamError
 from heliograph.formats.openai.chat import include_usage
 from heliograph.providers.base import Call
@@ -37,6 +37,9 @@ log = logging.getLogger("heliograph.proxy")
 # Caller headers that never go upstream: ours, credentials, and what aiohttp sets itself.
 NOT_FORWARDED = HOP_BY_HOP | {"authorization", "x-api-key", "cookie", "content-type",
                               "accept-encoding", "accept", "cache-control"}
+# Which OpenAI account a call is billed to: only the caller's own key (BYOK) may be
+# steered to the caller's organization/project, never the gateway's key.
+ACCOUNT_HEADERS = frozenset({"openai-organization", "openai-project"})
 
 
 # Far deeper than any real request, and far enough below what orjson writes (254) for
@@ -44,9 +47,14 @@ NOT_FORWARDED = HOP_BY_HOP | {"authorization", "x-api-key", "cookie", "content-t
 MAX_BODY_DEPTH = 128
 
 
-def forward_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in headers.items()
-            if k not in NOT_FORWARDED and not k.startswith("helicone-")}
+def forward_headers(headers: dict[str, str], own_key: bool = False) -> dict[str, str]:
+    """`own_key`: the call carries the caller's provider key (BYOK)."""
+    forwarded = {k: v for k, v in headers.items()
+                 if k not in NOT_FORWARDED and not k.startswith("helicone-")}
+    if not own_key:
+        for name in ACCOUNT_HEADERS:
+            forwarded.pop(name, None)
+    return forwarded
 
 
 def parse_body(raw: bytes) -> dict:
@@ -209,7 +217,8 @@ async def _answer(flow: Flow) -> None:
 def _call_for(flow: Flow, target, body: dict, raw: bytes | None) -> Call:
     if target.model != body["model"]:
         body, raw = dict(body, model=target.model), None
-    return Call(body, raw, forward_headers(flow.request.headers),
+    own_key = flow.principal.provider_authorization is not None
+    return Call(body, raw, forward_headers(flow.request.headers, own_key),
                 flow.principal.provider_authorization, flow.front.name, flow.body)
 
 
@@ -244,6 +253,13 @@ async def _relay_json(flow: Flow, chain) -> None:
     exchange.set_usage(parsed.get("usage"), parsed.get("model") or answer.target.model)
     out, logged = flow.front.response(parsed, reply.body)
     exchange.set_response(logged)
+    if client_gone(flow.request.receive):
+        # Paid for but never delivered: logged as such (nginx's 499), not as a 200.
+        exchange.fail(GatewayError("client disconnected before the answer was sent",
+                                   status=499))
+        exchange.log(499)
+        _after(flow, answer, body=reply.body, events=None, parsed_usage=parsed.get("usage"))
+        return
     exchange.log(reply.status)
     content_type = reply.headers.get("content-type", "application/json").encode("latin-1")
     await send_bytes(flow.send, reply.status, out, flow.response_headers(reply.headers),

@@ -7,7 +7,9 @@ min_timeout * factor**n, capped at max_timeout; a provider's `retry-after-ms` /
 
 from __future__ import annotations
 
+import datetime
 import email.utils
+import math
 import time
 from dataclasses import dataclass
 
@@ -46,17 +48,29 @@ NO_RETRY = RetryPolicy(0)
 def provider_retry_after_ms(headers: dict[str, str]) -> float | None:
     value = headers.get("retry-after-ms")
     if value:
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            pass
+        ms = _number(value)
+        if ms is not None:
+            return ms
     value = headers.get("retry-after")
     if not value:
         return None
+    seconds = _number(value)
+    if seconds is not None:
+        return seconds * 1000
+    # An HTTP date; anything else (`soon`) is ignored: the normal backoff applies.
     try:
-        return max(float(value), 0.0) * 1000
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:  # "-0000" dates parse naive; they mean UTC
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return max(parsed.timestamp() - time.time(), 0.0) * 1000
+
+
+def _number(value: str) -> float | None:
+    """A non-negative finite number, or None (`nan`, `soon`, a date)."""
+    try:
+        number = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        if parsed is None:
-            return None
-        return max(parsed.timestamp() - time.time(), 0.0) * 1000
+        return None
+    return max(number, 0.0) if math.isfinite(number) else None

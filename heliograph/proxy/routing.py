@@ -8,6 +8,7 @@ connection errors / timeouts; any other error is the caller's answer at once.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -39,11 +40,21 @@ class Answer:
     opened: Opened
 
 
+# No model name has control characters; one with CR/LF would also break the
+# Helicone-Model-Used response header it is echoed in.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def chain_models(model_field: str, options: RequestOptions) -> list[str]:
     models = split_list(model_field) if "," in model_field else [model_field]
     if not models:
         raise BadRequest(f"model {model_field!r} names no model", code="model_required")
-    return models + [m for m in options.fallback_models if m not in models]
+    chain = models + [m for m in options.fallback_models if m not in models]
+    for model in chain:
+        if _CONTROL_CHARACTER.search(model):
+            raise BadRequest(f"model name {model!r} contains a control character",
+                             code="invalid_model")
+    return chain
 
 
 def resolve_chain(registry: Registry, models: list[str]) -> list[Target]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from heliograph.records import utc_iso
+from heliograph.scores import merge_scores
 from heliograph.store import _analytics
 from heliograph.store._filters import compile_filter, decode_cursor, encode_cursor
 from heliograph.store._schema import (
@@ -120,7 +121,7 @@ class SQLStore:
                               (version, description, utc_iso(time.time())))
 
     def schema_versions(self) -> list[int]:
-        """Applied migration versions, ascending (for `heliograph migrate` and tests)."""
+        """Applied migration versions, ascending (migrations run when the store opens)."""
         with self._transaction(write=False) as cur:
             rows = self._execute(cur, "SELECT version FROM schema_migrations"
                                       " ORDER BY version").fetchall()
@@ -233,7 +234,7 @@ class SQLStore:
                                 (organization, request_id)).fetchone()
             if row is None:
                 return False
-            merged = {**(loads(row[0]) or {}), **scores}
+            merged = merge_scores(loads(row[0]), scores)  # bounded: a 400 past the limit
             self._execute(cur, "UPDATE requests SET scores_json = ?"
                                " WHERE organization = ? AND id = ?",
                           (dumps(merged), organization, request_id))

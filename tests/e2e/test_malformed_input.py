@@ -160,8 +160,8 @@ def test_absurd_token_counts_from_the_provider_are_logged_as_malformed(gateway, 
 @pytest.mark.parametrize("behavior, stream, fragment", [
     ("status-999", False, "HTTP status 999, neither a success nor an error"),
     ("status-999", True, "HTTP status 999, neither a success nor an error"),
-    ("status-302", False, "HTTP status 302, neither a success nor an error"),
-    ("status-304", True, "HTTP status 304, neither a success nor an error"),
+    ("status-302", False, "answered with a redirect (HTTP 302"),
+    ("status-304", True, "answered with a redirect (HTTP 304"),
     ("status-600", False, "HTTP status 600, neither a success nor an error"),
     ("status-204", True, "status 204 and no stream"),
 ])

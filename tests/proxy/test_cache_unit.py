@@ -11,8 +11,6 @@ from heliograph.proxy.cache import (
     CachedAnswer,
     RecentEntries,
     ResponseCache,
-    answer_from_events,
-    answer_from_json,
     cache_key,
 )
 from heliograph.proxy.headers import RequestOptions
@@ -73,15 +71,6 @@ def test_answer_round_trips_through_its_encoding():
     answer = CachedAnswer(200, {"content-type": "application/json"}, body=b'{"a":1}\xff',
                           model="m", provider="openai", usage={"total_tokens": 3})
     assert CachedAnswer.decode(answer.encode(), 4) == replace(answer, bucket_index=4)
-
-
-def test_answers_from_json_and_events_read_model_and_usage():
-    body = orjson.dumps({"model": "gpt-4o-mini", "usage": {"total_tokens": 7}})
-    assert answer_from_json(200, {}, body, provider="openai").usage == {"total_tokens": 7}
-    events = [orjson.dumps({"model": "m1", "choices": []}),
-              orjson.dumps({"model": "m1", "choices": [], "usage": {"total_tokens": 9}})]
-    answer = answer_from_events(200, {}, events, provider="openai")
-    assert (answer.model, answer.usage, answer.events) == ("m1", {"total_tokens": 9}, events)
 
 
 # -- over a real store ---------------------------------------------------------------------

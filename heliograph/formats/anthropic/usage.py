@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from heliograph.costs import Usage, token_count
+from heliograph.costs import Usage, malformed_counts, token_count
 
 
 def to_usage(usage: Any) -> Usage:
@@ -17,11 +17,14 @@ def to_usage(usage: Any) -> Usage:
     read = token_count(usage.get("cache_read_input_tokens"))
     write = token_count(usage.get("cache_creation_input_tokens"))
     details = usage.get("output_tokens_details")
+    thinking = details.get("thinking_tokens") if isinstance(details, dict) else None
     return Usage(prompt_tokens=token_count(usage.get("input_tokens")) + read + write,
                  completion_tokens=token_count(usage.get("output_tokens")),
                  cached_tokens=read, cache_write_tokens=write,
-                 reasoning_tokens=token_count(details.get("thinking_tokens"))
-                 if isinstance(details, dict) else 0)
+                 reasoning_tokens=token_count(thinking),
+                 malformed=malformed_counts(usage.get("input_tokens"), usage.get("output_tokens"),
+                                            usage.get("cache_read_input_tokens"),
+                                            usage.get("cache_creation_input_tokens"), thinking))
 
 
 def from_usage(u: Usage) -> dict[str, int]:
