@@ -6,7 +6,7 @@
     limits    = ratelimit.check(...)            429 over a policy
     hit       = cache.lookup(...)               a hit is answered and logged here
     answer    = routing.send(chain, ...)        fallback chain; retries inside
-    journal the record, send the last byte, store the answer in the cache afterwards
+    log the record (sinks, the journal first), send the last byte, then cache the answer
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
 from heliograph import deep_json
-from heliograph.asgi import ClientDisconnected, Request, encode_headers, send_bytes
+from heliograph.asgi import ClientDisconnected, Request, send_bytes
 from heliograph.errors import BadRequest, GatewayError, UpstreamError
 from heliograph.providers._openai_shapes import include_usage
 from heliograph.providers.base import (
@@ -29,7 +27,6 @@ from heliograph.providers.base import (
     COUNT_TOKENS,
     EMBEDDINGS,
     Call,
-    Operation,
     StreamReply,
 )
 from heliograph.providers.base import RESPONSES as RESPONSES_OPERATION
@@ -38,22 +35,16 @@ from heliograph.providers.registry import Target
 from heliograph.proxy import cached, routing
 from heliograph.proxy import headers as helicone_headers
 from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
-from heliograph.proxy.auth import Principal
-from heliograph.proxy.exchange import Exchange
+from heliograph.proxy.flow import Arrival, Flow, Receive, Send
 from heliograph.proxy.front import Front, StreamReader, StreamRenderer
 from heliograph.proxy.fronts import OPENAI
-from heliograph.proxy.headers import RequestOptions
 from heliograph.proxy.responses import RESPONSES
-from heliograph.proxy.routing import Opened, relayable
+from heliograph.proxy.routing import Opened
 
 if TYPE_CHECKING:
     from heliograph.app import Gateway
 
 log = logging.getLogger("heliograph.proxy")
-
-# ASGI's callables, as uvicorn hands them to the app.
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 # Caller headers that never go upstream: ours, credentials, and what aiohttp sets itself.
 NOT_FORWARDED = HOP_BY_HOP | {"authorization", "x-api-key", "cookie", "content-type",
@@ -92,60 +83,6 @@ def require_model(body: dict) -> str:
         raise BadRequest("you must provide a model parameter (a non-empty string)",
                          code="model_required")
     return model
-
-
-class Arrival:
-    """A request as it arrives: no caller known yet, so nothing to log."""
-
-    def __init__(self, gw: Gateway, request: Request, send: Send, front: Front,
-                 operation: Operation) -> None:
-        self.gw = gw
-        self.request = request
-        self.send = send
-        self.front = front
-        self.operation = operation
-        self.t0 = time.perf_counter()
-        self.wall = time.time()
-
-    async def refuse(self, error: GatewayError) -> None:
-        """Answer without a record: an unauthenticated caller must not write to the log."""
-        await send_bytes(self.send, error.status, self.front.error_body(error),
-                         encode_headers(error.headers))
-
-
-class Flow:
-    """One authenticated request: what every step needs, in one place, its record open."""
-
-    def __init__(self, arrival: Arrival, principal: Principal, options: RequestOptions
-                 ) -> None:
-        self.gw = arrival.gw
-        self.request = arrival.request
-        self.send = arrival.send
-        self.front = arrival.front
-        self.operation = arrival.operation
-        self.principal = principal
-        self.options = options
-        self.exchange = Exchange(arrival.gw.sinks, arrival.request.path, principal, options,
-                                 arrival.t0, arrival.wall)
-        self.body: dict = {}        # as the caller sent it
-        self.openai_body: dict = {}
-        self.raw: bytes | None = None
-        self.extra_headers: list[tuple[bytes, bytes]] = []
-
-    def response_headers(self, upstream: dict[str, str]) -> list[tuple[bytes, bytes]]:
-        out = [(b"helicone-id", self.exchange.id.encode())]
-        out += encode_headers(relayable(upstream))
-        out += self.extra_headers
-        return out
-
-    async def fail(self, error: GatewayError) -> None:
-        exchange = self.exchange
-        exchange.fail(error)
-        exchange.log(error.status)
-        headers = encode_headers(error.headers)
-        headers.append((b"helicone-id", exchange.id.encode()))
-        headers += self.extra_headers
-        await send_bytes(self.send, error.status, self.front.error_body(error), headers)
 
 
 async def chat_completions(gw: Gateway, request: Request, send: Send,
