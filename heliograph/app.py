@@ -8,7 +8,8 @@ import contextlib
 import gc
 import logging
 import os
-from dataclasses import dataclass
+import subprocess
+from dataclasses import dataclass, field
 
 from heliograph.api.routes import QueryAPI
 from heliograph.asgi import ClientDisconnected, Request, refuse_websocket, send_bytes, send_error, send_json
@@ -19,9 +20,14 @@ from heliograph.providers.registry import Registry
 from heliograph.proxy import pipeline
 from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
 from heliograph.proxy.auth import Authenticator
+from heliograph.proxy.cache import ResponseCache
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.models import list_models
-from heliograph.store import open_store
+from heliograph.proxy.ratelimit import RateLimiter
+from heliograph.sinks import RecordSinks
+from heliograph.sinks.journal import JournalSink
+from heliograph.state import SharedState
+from heliograph.store import Store, open_store
 from heliograph.store import writer as journal_writer
 from heliograph.store.journal import Journal
 
@@ -36,27 +42,46 @@ ERROR_FRONTS = {"/v1/messages": ANTHROPIC, "/v1/messages/count_tokens": TOKEN_CO
 GC_YOUNG_THRESHOLD = 10_000
 
 
+class NotStartedState(SharedState):
+    """The shared state until start() opens the real one (it binds to the running loop).
+    A stand-in rather than None, so the request path never checks: no request arrives
+    before startup, and one that somehow did would fail loudly here."""
+
+    backend = "not started"
+
+    async def close(self) -> None:
+        pass
+
+
+NOT_STARTED = NotStartedState()
+
+
 @dataclass
 class Gateway:
     settings: Settings
-    store: object
+    store: Store
     journal: Journal
     http: HttpClient
     registry: Registry
     auth: Authenticator
-    # Built at startup, inside the event loop (see start()).
-    writer: object | None = None
-    state: object | None = None
-    cache: object | None = None
-    ratelimits: object | None = None
+    # Where each finished record goes: the journal first (see heliograph/sinks/).
+    sinks: RecordSinks
+    # Built at startup, inside the event loop (see start()); stand-ins until then.
+    writer: subprocess.Popen | None = None
+    state: SharedState = NOT_STARTED
+    cache: ResponseCache = field(default_factory=lambda: ResponseCache(NOT_STARTED))
+    ratelimits: RateLimiter = field(default_factory=lambda: RateLimiter(NOT_STARTED))
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
         store = open_store(settings.database_url)
         journal = Journal(settings.resolved_journal_dir())
         http = HttpClient(settings.upstream_connect_timeout_s, settings.upstream_timeout_s)
+        sinks = RecordSinks(JournalSink(journal), [
+            # Further sinks (metrics, budgets, webhooks, tracing): one line each, here.
+        ])
         return cls(settings, store, journal, http, Registry(settings, http),
-                   Authenticator(store))
+                   Authenticator(store), sinks)
 
     async def start(self) -> None:
         """Inside the running loop: the Redis client binds to it."""
@@ -89,7 +114,7 @@ class Gateway:
             await self.state.close()
         await self.http.close()
         self._rotation.cancel()
-        self.journal.close()
+        self.sinks.close()  # the journal last: it hands its final segment to the writer
         if self.writer is not None:
             await asyncio.to_thread(journal_writer.stop, self.writer)
         self.store.close()

@@ -18,14 +18,15 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypedDict
 
 from genai_prices.data import providers as _GP_PROVIDERS
 from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices
 
 from heliograph.providers.catalog import BUILTIN_PROVIDERS
 
-__all__ = ("Usage", "Cost", "cost_of", "usage_from_openai", "token_count", "malformed_counts",
+__all__ = ("Usage", "Cost", "PricedUsage", "cost_of", "price_usage", "usage_from_openai",
+           "token_count", "malformed_counts",
            "UNKNOWN")
 
 
@@ -188,10 +189,15 @@ class _Pricer:
             self.fixed = None
             self.conditional = tuple((cp.constraint, _rates(cp.prices)) for cp in reversed(model.prices))
 
-    def rates_at(self, when: _dt.datetime | None) -> _Rates | None:
+    def rates_at(self, when: _dt.datetime | float | None) -> _Rates | None:
         if self.fixed is not None:
             return self.fixed
-        when = when or _dt.datetime.now(_dt.UTC)
+        # Converted only here: most models have fixed prices, and the hot path passes
+        # the request's epoch seconds.
+        if when is None:
+            when = _dt.datetime.now(_dt.UTC)
+        elif not isinstance(when, _dt.datetime):
+            when = _dt.datetime.fromtimestamp(when, _dt.UTC)
         for constraint, rates in self.conditional:
             if constraint is None or constraint.active(when):
                 return rates
@@ -235,12 +241,13 @@ def _resolve(provider: str, model: str) -> _Pricer | None:
     return _Pricer(*found) if found is not None else None
 
 
-def cost_of(provider: str, model: str, usage: Usage, *, at: _dt.datetime | None = None) -> Cost:
+def cost_of(provider: str, model: str, usage: Usage, *,
+            at: _dt.datetime | float | None = None) -> Cost:
     """Price `usage` of `model` served by the gateway provider `provider`.
 
     Returns Cost(None, False) when genai-prices' bundled data has no price for the model.
-    `at` is the request time (default now); it only matters for models whose price changes
-    by date or time of day.
+    `at` is the request time (a datetime or epoch seconds; default now); it only matters
+    for models whose price changes by date or time of day.
     """
     if not isinstance(provider, str) or not isinstance(model, str) or usage.malformed:
         return UNKNOWN
@@ -251,6 +258,40 @@ def cost_of(provider: str, model: str, usage: Usage, *, at: _dt.datetime | None 
     if rates is None:
         return UNKNOWN
     return Cost(rates.price(usage), True)
+
+
+class PricedUsage(TypedDict):
+    """The log record's usage and cost fields, filled in one go (`record.update(...)`).
+    Typed as in records.Record (TypedDict items are invariant); the counts are never
+    None here."""
+
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    cached_tokens: int | None
+    cache_write_tokens: int | None
+    reasoning_tokens: int | None
+    cost_usd: float | None
+    cost_known: bool
+
+
+def price_usage(provider: str, model: str, usage: Usage,
+                at: _dt.datetime | float | None = None) -> PricedUsage:
+    """THE pricing of a request: the record fields for `usage` of `model` served by
+    `provider` at time `at` (epoch seconds or a datetime; default now). The proxy uses
+    it for every answer and a logging API can use it for records it is handed, so a
+    request costs the same whichever way it reached the log."""
+    cost = cost_of(provider, model, usage, at=at)
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "cost_usd": cost.usd,
+        "cost_known": cost.known,
+    }
 
 
 # More tokens than any request could use: a count above it is malformed, like a negative

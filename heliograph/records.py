@@ -1,27 +1,55 @@
 """The log record: one per request, failed ones included.
 
 A record is a plain dict (cheap to build on the hot path, cheap to serialise with orjson)
-whose keys are exactly RECORD_KEYS — the names PRODUCT.md promises in the query API.
+typed as `Record`, whose keys — RECORD_KEYS, in this order — are exactly the names
+PRODUCT.md promises in the query API.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import functools
+from typing import Any, TypedDict
 
-RECORD_KEYS: tuple[str, ...] = (
-    "id", "created_at", "organization", "key_id",
-    "model", "model_used", "provider", "path", "status", "error",
-    "latency_ms", "ttft_ms",
-    "prompt_tokens", "completion_tokens", "total_tokens",
-    "cached_tokens", "cache_write_tokens", "reasoning_tokens",
-    "cost_usd", "cost_known", "cost_saved_usd",
-    "user_id", "properties",
-    "session_id", "session_path", "session_name",
-    "cache", "attempts", "fallback_index", "ratelimit",
-    "feedback", "scores",
-    "request", "response",
-)
+
+class Record(TypedDict):
+    id: str
+    created_at: str                 # ISO 8601 UTC (utc_iso)
+    organization: str | None
+    key_id: str | None
+    model: str | None               # as the caller asked
+    model_used: str | None          # as the provider answered
+    provider: str | None
+    path: str
+    status: int | None
+    error: str | None
+    latency_ms: float | None
+    ttft_ms: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    cached_tokens: int | None
+    cache_write_tokens: int | None
+    reasoning_tokens: int | None
+    cost_usd: float | None
+    cost_known: bool
+    cost_saved_usd: float | None
+    user_id: str | None
+    properties: dict[str, str]
+    session_id: str | None
+    session_path: str | None
+    session_name: str | None
+    cache: str | None               # "hit" | "miss" | None (cache not asked)
+    attempts: list[dict[str, Any]]
+    fallback_index: int | None
+    ratelimit: dict[str, str] | None
+    feedback: bool | None
+    scores: dict[str, Any]
+    request: Any
+    response: Any
+
+
+RECORD_KEYS: tuple[str, ...] = tuple(Record.__annotations__)
 
 
 def utc_iso(ts: float) -> str:
@@ -37,14 +65,19 @@ def _second_prefix(seconds: int) -> str:
     return _dt.datetime.fromtimestamp(seconds, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def new_record(record_id: str, created_ts: float, path: str) -> dict:
+def new_record(record_id: str, created_ts: float, path: str) -> Record:
     """A record with every key present and nothing known yet."""
-    rec = dict.fromkeys(RECORD_KEYS)
-    rec["id"] = record_id
-    rec["created_at"] = utc_iso(created_ts)
-    rec["path"] = path
-    rec["properties"] = {}
-    rec["attempts"] = []
-    rec["scores"] = {}
-    rec["cost_known"] = False
-    return rec
+    return {
+        "id": record_id, "created_at": utc_iso(created_ts),
+        "organization": None, "key_id": None,
+        "model": None, "model_used": None, "provider": None, "path": path,
+        "status": None, "error": None, "latency_ms": None, "ttft_ms": None,
+        "prompt_tokens": None, "completion_tokens": None, "total_tokens": None,
+        "cached_tokens": None, "cache_write_tokens": None, "reasoning_tokens": None,
+        "cost_usd": None, "cost_known": False, "cost_saved_usd": None,
+        "user_id": None, "properties": {},
+        "session_id": None, "session_path": None, "session_name": None,
+        "cache": None, "attempts": [], "fallback_index": None, "ratelimit": None,
+        "feedback": None, "scores": {},
+        "request": None, "response": None,
+    }

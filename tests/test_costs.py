@@ -367,3 +367,38 @@ def test_malformed_usage_is_an_unknown_cost_not_a_free_request(usage):
     assert parsed.malformed
     assert cost_of("openai", "gpt-4o-mini", parsed) == costs.UNKNOWN
     assert not usage_from_openai({"prompt_tokens": 0, "completion_tokens": 0}).malformed
+
+
+# --- price_usage: the one pricing of a usage block (proxy and logging API) ---------------------
+
+def test_price_usage_gives_the_record_fields():
+    u = Usage(prompt_tokens=1_000, completion_tokens=200, cached_tokens=300,
+              cache_write_tokens=0, reasoning_tokens=50)
+    fields = costs.price_usage("openai", "gpt-4o", u, 1_780_000_000.0)
+    assert fields == {
+        "prompt_tokens": 1_000, "completion_tokens": 200, "total_tokens": 1_200,
+        "cached_tokens": 300, "cache_write_tokens": 0, "reasoning_tokens": 50,
+        "cost_usd": cost_of("openai", "gpt-4o", u).usd, "cost_known": True}
+    assert fields["cost_usd"] > 0
+
+
+def test_price_usage_unknown_model_keeps_the_tokens():
+    u = Usage(prompt_tokens=7, completion_tokens=3)
+    fields = costs.price_usage("openai", "no-such-model-xyz", u)
+    assert fields["total_tokens"] == 10
+    assert fields["cost_usd"] is None and fields["cost_known"] is False
+
+
+def test_price_usage_prices_at_the_given_epoch_time():
+    # deepseek-chat's price depends on the time of day: epoch seconds and the datetime
+    # for the same instant must price alike, and differently at another hour.
+    u = Usage(prompt_tokens=10_000, completion_tokens=1_000)
+    prices = {}
+    for hour in (3, 20):
+        when = dt.datetime(2026, 6, 1, hour, 0, tzinfo=dt.UTC)
+        by_epoch = costs.price_usage("deepseek", "deepseek-chat", u, when.timestamp())
+        assert by_epoch == costs.price_usage("deepseek", "deepseek-chat", u, when)
+        assert by_epoch["cost_usd"] == pytest.approx(
+            gp_calc("deepseek", "deepseek-chat", u, when), rel=1e-12)
+        prices[hour] = by_epoch["cost_usd"]
+    assert prices[3] != prices[20]

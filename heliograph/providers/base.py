@@ -7,7 +7,8 @@ bodies and replies leave as OpenAI bodies / chunk payloads, whatever the provide
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from heliograph.config import ProviderSettings
@@ -78,7 +79,7 @@ class Provider:
         raise Unsupported(f"provider {self.name!r} does not support chat completions")
 
     @contextlib.asynccontextmanager
-    async def chat_stream(self, call: Call):
+    async def chat_stream(self, call: Call) -> AsyncIterator[StreamReply]:
         raise Unsupported(f"provider {self.name!r} does not support streaming")
         yield  # pragma: no cover  (makes this an async generator)
 
@@ -86,7 +87,7 @@ class Provider:
         raise Unsupported(f"provider {self.name!r} does not support the Responses API")
 
     @contextlib.asynccontextmanager
-    async def responses_stream(self, call: Call):
+    async def responses_stream(self, call: Call) -> AsyncIterator[StreamReply]:
         raise Unsupported(f"provider {self.name!r} does not support the Responses API")
         yield  # pragma: no cover
 
@@ -95,6 +96,10 @@ class Provider:
 
     async def models(self, call: Call) -> UpstreamResponse:
         raise Unsupported(f"provider {self.name!r} does not list models")
+
+    def _headers(self, call: Call) -> dict[str, str]:
+        """The adapter's request headers (auth included); every adapter defines it."""
+        raise NotImplementedError
 
     async def _get(self, call: Call, url: str) -> UpstreamResponse:
         """A GET with the adapter's own auth headers (`_headers`), without a content type
@@ -106,3 +111,22 @@ class Provider:
     async def count_tokens(self, call: Call) -> UpstreamResponse:
         raise Unsupported(f"provider {self.name!r} cannot count tokens: "
                           "/v1/messages/count_tokens needs an Anthropic model")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the pipeline asks of a provider, naming the Provider methods that do it.
+    An explicit table (below) rather than method names built from strings: a typo or a
+    missing stream variant is an error at import, not a 500 on some request."""
+
+    name: str
+    send: Callable[[Provider, Call], Awaitable[UpstreamResponse]]
+    # None: the operation has no streamed variant, whatever the body's `stream` says.
+    open_stream: Callable[[Provider, Call], AbstractAsyncContextManager[StreamReply]] | None
+
+
+CHAT = Operation("chat", lambda p, call: p.chat(call), lambda p, call: p.chat_stream(call))
+EMBEDDINGS = Operation("embeddings", lambda p, call: p.embeddings(call), None)
+RESPONSES = Operation("responses", lambda p, call: p.responses(call),
+                      lambda p, call: p.responses_stream(call))
+COUNT_TOKENS = Operation("count_tokens", lambda p, call: p.count_tokens(call), None)

@@ -21,7 +21,6 @@ Misses always ask the store: another replica may have filled the slot meanwhile.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import logging
@@ -31,6 +30,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 import orjson
+
+from heliograph.proxy.background import BackgroundTasks
 
 log = logging.getLogger("heliograph.cache")
 
@@ -141,8 +142,7 @@ class ResponseCache:
     def __init__(self, state) -> None:
         self.state = state
         self.recent = RecentEntries()
-        # Background stores in flight: the event loop keeps only weak references to tasks.
-        self._tasks: set[asyncio.Task] = set()
+        self._background = BackgroundTasks(log)  # stores after the answer
 
     cache_key = staticmethod(cache_key)
 
@@ -209,19 +209,9 @@ class ResponseCache:
         """store() in a background task; errors are logged, never raised."""
         # Keys now: the caller may reuse or mutate `body` once this returns.
         keys = self.keys(organization, path, body, options)
-        task = asyncio.get_running_loop().create_task(
-            self._store_quietly(keys, options.cache_ttl_s, answer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _store_quietly(self, keys: list[str], ttl_s: float, answer: CachedAnswer
-                             ) -> None:
-        try:
-            await self._store(keys, ttl_s, answer)
-        except Exception:  # noqa: BLE001 - a failed cache write must never surface
-            log.exception("storing a cache entry failed")
+        self._background.start(self._store(keys, options.cache_ttl_s, answer),
+                               "storing a cache entry")
 
     async def drain(self) -> None:
         """Wait for background stores (shutdown, tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._background.drain()

@@ -1,16 +1,18 @@
-"""One request's life as a log record: opened on arrival, closed exactly once, then handed
-to the journal (never awaited)."""
+"""One request's life as a log record: opened once the caller is authenticated, closed
+exactly once, then handed to the record sinks, the journal first (never awaited)."""
 
 from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from heliograph import costs
 from heliograph.errors import GatewayError
 from heliograph.proxy.auth import Principal
 from heliograph.proxy.headers import RequestOptions
-from heliograph.records import new_record
+from heliograph.records import Record, new_record
+from heliograph.sinks import RecordSinks
 
 RATELIMIT_HEADERS = {
     "x-ratelimit-limit-requests": "limit_requests",
@@ -58,29 +60,25 @@ def fast_uuid4() -> str:
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
-def ratelimit_from(headers: dict[str, str]) -> dict | None:
+def ratelimit_from(headers: dict[str, str]) -> dict[str, str] | None:
     found = {key: headers[name] for name, key in RATELIMIT_HEADERS.items() if name in headers}
     return found or None
 
 
 class Exchange:
-    def __init__(self, journal, path: str):
-        self.journal = journal
-        self.t0 = time.perf_counter()
-        self.wall = time.time()
-        self.path = path
-        self.record: dict | None = None
-        self.options: RequestOptions | None = None
+    """An opened request's record: filled while the request runs, closed exactly once
+    (log), then handed to the sinks. Only made once the caller is authenticated, so the
+    record and options are always there."""
+
+    def __init__(self, sinks: RecordSinks, path: str, principal: Principal,
+                 options: RequestOptions, t0: float, wall: float) -> None:
+        self.sinks = sinks
+        self.t0 = t0
+        self.wall = wall
+        self.options = options
         self.logged = False
         self._attempt_t0 = 0.0
-
-    @property
-    def id(self) -> str | None:
-        return self.record["id"] if self.record else None
-
-    def open(self, principal: Principal, options: RequestOptions) -> dict:
-        self.options = options
-        rec = new_record(options.request_id or fast_uuid4(), self.wall, self.path)
+        rec = new_record(options.request_id or fast_uuid4(), wall, path)
         rec["organization"] = principal.organization
         rec["key_id"] = principal.key_id
         rec["user_id"] = options.user_id
@@ -88,15 +86,15 @@ class Exchange:
         rec["session_id"] = options.session_id
         rec["session_path"] = options.session_path
         rec["session_name"] = options.session_name
-        self.record = rec
-        return rec
+        self.record: Record = rec
+        self.id: str = rec["id"]
 
-    def set_request(self, body) -> None:
-        if self.record is not None and not self.options.omit_request:
+    def set_request(self, body: Any) -> None:
+        if not self.options.omit_request:
             self.record["request"] = body
 
-    def set_response(self, body) -> None:
-        if self.record is not None and not self.options.omit_response:
+    def set_response(self, body: Any) -> None:
+        if not self.options.omit_response:
             self.record["response"] = body
 
     def elapsed_ms(self) -> float:
@@ -120,7 +118,7 @@ class Exchange:
             if limits:
                 rec["ratelimit"] = limits
 
-    def set_usage(self, usage_obj, model_used: str | None = None) -> None:
+    def set_usage(self, usage_obj: object, model_used: str | None = None) -> None:
         rec = self.record
         if model_used:
             rec["model_used"] = model_used
@@ -129,31 +127,24 @@ class Exchange:
             # rather than a silent 0.
             rec["cost_known"] = False
             return
-        usage = costs.usage_from_openai(usage_obj)
-        rec["prompt_tokens"] = usage.prompt_tokens
-        rec["completion_tokens"] = usage.completion_tokens
-        rec["total_tokens"] = usage.prompt_tokens + usage.completion_tokens
-        rec["cached_tokens"] = usage.cached_tokens
-        rec["cache_write_tokens"] = usage.cache_write_tokens
-        rec["reasoning_tokens"] = usage.reasoning_tokens
-        cost = costs.cost_of(rec["provider"] or "", rec["model_used"] or rec["model"] or "",
-                             usage)
-        rec["cost_usd"] = cost.usd
-        rec["cost_known"] = cost.known
+        # Priced at the request's arrival, the record's created_at.
+        rec.update(costs.price_usage(rec["provider"] or "",
+                                     rec["model_used"] or rec["model"] or "",
+                                     costs.usage_from_openai(usage_obj), self.wall))
 
     def fail(self, error: GatewayError) -> None:
-        if self.record is not None:
-            self.record["status"] = error.status
-            self.record["error"] = error.message
+        self.record["status"] = error.status
+        self.record["error"] = error.message
 
     def log(self, status: int, ttft_ms: float | None = None) -> None:
-        """Close the record and journal it. Called before the last byte is sent, so a
-        caller who saw a complete answer always has a record, even if we die next."""
-        if self.record is None or self.logged:
+        """Close the record and hand it to the sinks (the journal first). Called before
+        the last byte is sent, so a caller who saw a complete answer always has a
+        record, even if we die next."""
+        if self.logged:
             return
         self.logged = True
         rec = self.record
         rec["status"] = status
         rec["latency_ms"] = self.elapsed_ms()
         rec["ttft_ms"] = ttft_ms
-        self.journal.append(rec)
+        self.sinks.accept(rec)

@@ -6,7 +6,7 @@
     limits    = ratelimit.check(...)            429 over a policy
     hit       = cache.lookup(...)               a hit is answered and logged here
     answer    = routing.send(chain, ...)        fallback chain; retries inside
-    journal the record, send the last byte, store the answer in the cache afterwards
+    log the record (sinks, the journal first), send the last byte, then cache the answer
 """
 
 from __future__ import annotations
@@ -14,23 +14,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 import orjson
 
 from heliograph import deep_json
-from heliograph.asgi import ClientDisconnected, Request, client_gone, encode_headers, send_bytes
+from heliograph.asgi import ClientDisconnected, Request, client_gone, send_bytes
 from heliograph.errors import BadRequest, GatewayError, UpstreamError
 from heliograph.formats.openai.chat import include_usage
-from heliograph.providers.base import Call
-from heliograph.providers.http import HOP_BY_HOP
+from heliograph.providers.base import (
+    CHAT,
+    COUNT_TOKENS,
+    EMBEDDINGS,
+    Call,
+    StreamReply,
+)
+from heliograph.providers.base import RESPONSES as RESPONSES_OPERATION
+from heliograph.providers.http import HOP_BY_HOP, UpstreamResponse
+from heliograph.providers.registry import Target
 from heliograph.proxy import cached, routing
 from heliograph.proxy import headers as helicone_headers
 from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
-from heliograph.proxy.exchange import Exchange
+from heliograph.proxy.flow import Arrival, Flow, Receive, Send
+from heliograph.proxy.front import Front, StreamReader, StreamRenderer
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.responses import RESPONSES
-from heliograph.proxy.routing import Opened, relayable
-from heliograph.proxy.streaming import StreamAccumulator
+from heliograph.proxy.routing import Opened
+
+if TYPE_CHECKING:
+    from heliograph.app import Gateway
 
 log = logging.getLogger("heliograph.proxy")
 
@@ -81,68 +93,33 @@ def require_model(body: dict) -> str:
     return model
 
 
-class Flow:
-    """One proxied request: what every step needs, in one place."""
-
-    def __init__(self, gw, request: Request, send, front, kind: str):
-        self.gw = gw
-        self.request = request
-        self.send = send
-        self.front = front
-        self.kind = kind  # the provider method: chat|embeddings|responses|count_tokens
-        self.exchange = Exchange(gw.journal, request.path)
-        self.principal = None
-        self.body: dict = {}        # as the caller sent it
-        self.openai_body: dict = {}
-        self.raw: bytes | None = None
-        self.extra_headers: list[tuple[bytes, bytes]] = []
-
-    @property
-    def options(self):
-        return self.exchange.options
-
-    def response_headers(self, upstream: dict[str, str]) -> list[tuple[bytes, bytes]]:
-        out = [(b"helicone-id", self.exchange.id.encode())]
-        out += encode_headers(relayable(upstream))
-        out += self.extra_headers
-        return out
-
-    async def fail(self, error: GatewayError) -> None:
-        exchange = self.exchange
-        exchange.fail(error)
-        headers = encode_headers(error.headers)
-        if exchange.record is not None:
-            exchange.log(error.status)
-            headers.append((b"helicone-id", exchange.id.encode()))
-        headers += self.extra_headers
-        await send_bytes(self.send, error.status, self.front.error_body(error), headers)
+async def chat_completions(gw: Gateway, request: Request, send: Send,
+                           front: Front = OPENAI) -> None:
+    await _proxy(Arrival(gw, request, send, front, CHAT))
 
 
-async def chat_completions(gw, request: Request, send, front=OPENAI) -> None:
-    await _proxy(Flow(gw, request, send, front, "chat"))
+async def embeddings(gw: Gateway, request: Request, send: Send) -> None:
+    await _proxy(Arrival(gw, request, send, OPENAI, EMBEDDINGS))
 
 
-async def embeddings(gw, request: Request, send) -> None:
-    await _proxy(Flow(gw, request, send, OPENAI, "embeddings"))
-
-
-async def messages(gw, request: Request, send) -> None:
+async def messages(gw: Gateway, request: Request, send: Send) -> None:
     """The Anthropic Messages API in front (proxy/anthropic_front.py)."""
-    await _proxy(Flow(gw, request, send, ANTHROPIC, "chat"))
+    await _proxy(Arrival(gw, request, send, ANTHROPIC, CHAT))
 
 
-async def count_tokens(gw, request: Request, send) -> None:
+async def count_tokens(gw: Gateway, request: Request, send: Send) -> None:
     """Anthropic's token counting, routed like /v1/messages (proxy/anthropic_front.py)."""
-    await _proxy(Flow(gw, request, send, TOKEN_COUNT, "count_tokens"))
+    await _proxy(Arrival(gw, request, send, TOKEN_COUNT, COUNT_TOKENS))
 
 
-async def responses(gw, request: Request, send) -> None:
+async def responses(gw: Gateway, request: Request, send: Send) -> None:
     """OpenAI's Responses API, passed through (proxy/responses.py)."""
-    await _proxy(Flow(gw, request, send, RESPONSES, "responses"))
+    await _proxy(Arrival(gw, request, send, RESPONSES, RESPONSES_OPERATION))
 
 
-async def _proxy(flow: Flow) -> None:
-    if not await _begin(flow):
+async def _proxy(arrival: Arrival) -> None:
+    flow = await _begin(arrival)
+    if flow is None:
         return
     try:
         await _answer(flow)
@@ -159,23 +136,22 @@ async def _proxy(flow: Flow) -> None:
                                              "logged with its id"))
 
 
-async def _begin(flow: Flow) -> bool:
-    """Auth, headers, body. False when the request was already answered."""
-    gw, request, exchange = flow.gw, flow.request, flow.exchange
+async def _begin(arrival: Arrival) -> Flow | None:
+    """Auth, headers, body. None when the request was already answered."""
+    gw, request = arrival.gw, arrival.request
     try:
-        flow.principal = await gw.auth.authenticate(request.headers, flow.front.allow_x_api_key)
+        principal = await gw.auth.authenticate(request.headers, arrival.front.allow_x_api_key)
     except GatewayError as error:
-        # No record: an unauthenticated caller must not be able to write to the log.
-        await flow.fail(error)
-        return False
+        await arrival.refuse(error)
+        return None
     try:
         options = helicone_headers.parse(request.headers)
     except GatewayError as error:
         # Opened with what can be trusted, so the 400 is logged.
-        exchange.open(flow.principal, helicone_headers.RequestOptions())
-        await flow.fail(error)
-        return False
-    exchange.open(flow.principal, options)
+        await Flow(arrival, principal, helicone_headers.RequestOptions()).fail(error)
+        return None
+    flow = Flow(arrival, principal, options)
+    exchange = flow.exchange
     try:
         raw = await request.body(gw.settings.max_body_bytes)
         try:
@@ -191,21 +167,21 @@ async def _begin(flow: Flow) -> bool:
         flow.openai_body = flow.front.to_openai(flow.body)
         flow.raw = raw if flow.openai_body is flow.body else None
     except ClientDisconnected:
-        return False
+        return None
     except GatewayError as error:
         await flow.fail(error)
-        return False
-    return True
+        return None
+    return flow
 
 
 async def _answer(flow: Flow) -> None:
     gw, options, exchange = flow.gw, flow.options, flow.exchange
-    if gw.ratelimits is not None and options.ratelimit_policy:
+    if options.ratelimit_policy:
         flow.extra_headers += await gw.ratelimits.check(flow.principal, options, exchange.record)
     models = routing.chain_models(flow.openai_body["model"], options)
     chain = routing.resolve_chain(gw.registry, models)
-    stream = flow.kind != "embeddings" and flow.openai_body.get("stream") is True
-    if gw.cache is not None and options.cache_enabled:
+    stream = flow.operation.open_stream is not None and flow.openai_body.get("stream") is True
+    if options.cache_enabled:
         if await cached.serve_hit(flow, stream):
             return
     if stream:
@@ -214,7 +190,7 @@ async def _answer(flow: Flow) -> None:
         await _relay_json(flow, chain)
 
 
-def _call_for(flow: Flow, target, body: dict, raw: bytes | None) -> Call:
+def _call_for(flow: Flow, target: Target, body: dict, raw: bytes | None) -> Call:
     if target.model != body["model"]:
         body, raw = dict(body, model=target.model), None
     own_key = flow.principal.provider_authorization is not None
@@ -228,12 +204,12 @@ def _chain_headers(flow: Flow, answer: routing.Answer, chain_length: int) -> Non
                                (b"helicone-model-used", answer.target.model.encode())]
 
 
-async def _relay_json(flow: Flow, chain) -> None:
+async def _relay_json(flow: Flow, chain: list[Target]) -> None:
     exchange = flow.exchange
 
-    async def open_attempt(target) -> Opened:
-        method = getattr(target.provider, flow.kind)
-        reply = await method(_call_for(flow, target, flow.openai_body, flow.raw))
+    async def open_attempt(target: Target) -> Opened:
+        reply = await flow.operation.send(target.provider,
+                                          _call_for(flow, target, flow.openai_body, flow.raw))
         if reply.status >= 400:
             return Opened(reply.status, reply.headers, reply.body, None)
         try:
@@ -248,7 +224,9 @@ async def _relay_json(flow: Flow, chain) -> None:
         return Opened(reply.status, reply.headers, b"", (reply, parsed))
 
     answer = await routing.send(chain, flow.options, exchange, open_attempt)
-    reply, parsed = answer.opened.payload
+    reply: UpstreamResponse
+    parsed: dict
+    reply, parsed = answer.opened.payload  # type: ignore[misc]  # what open_attempt put
     _chain_headers(flow, answer, len(chain))
     exchange.set_usage(parsed.get("usage"), parsed.get("model") or answer.target.model)
     out, logged = flow.front.response(parsed, reply.body)
@@ -267,20 +245,23 @@ async def _relay_json(flow: Flow, chain) -> None:
     _after(flow, answer, body=reply.body, events=None, parsed_usage=parsed.get("usage"))
 
 
-def _after(flow: Flow, answer: routing.Answer, body, events, parsed_usage) -> None:
+def _after(flow: Flow, answer: routing.Answer, body: bytes | None, events: list[bytes] | None,
+           parsed_usage: dict | None) -> None:
     """Off the critical path: rate-limit settlement and the cache write."""
     gw, options = flow.gw, flow.options
-    if gw.ratelimits is not None and options.ratelimit_policy:
+    if options.ratelimit_policy:
         gw.ratelimits.settle(flow.principal, options, flow.exchange.record)
-    if gw.cache is not None and options.cache_enabled and flow.exchange.record["status"] < 400:
+    if options.cache_enabled and (flow.exchange.record["status"] or 0) < 400:
         cached.store_later(flow, answer, body, events, parsed_usage)
 
 
-async def _relay_stream(flow: Flow, chain) -> None:
+async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
     """Pump upstream events to the caller while a watcher listens for the caller leaving."""
     exchange, send = flow.exchange, flow.send
+    open_stream = flow.operation.open_stream
+    assert open_stream is not None  # _answer streams only operations that can
     stream_body, strip_usage = flow.openai_body, False
-    if flow.options.stream_usage and flow.kind == "chat":
+    if flow.options.stream_usage and flow.operation is CHAT:
         if not include_usage(stream_body):
             stream_body = dict(stream_body, stream_options=dict(
                 stream_body.get("stream_options") or {}, include_usage=True))
@@ -288,14 +269,14 @@ async def _relay_stream(flow: Flow, chain) -> None:
     raw = flow.raw if stream_body is flow.body else None
     acc = flow.front.accumulator(strip_usage)
     renderer = flow.front.stream()
-    state = {"ttft": None, "events": [] if flow.options.cache_enabled else None}
+    ttft: float | None = None
+    events: list[bytes] | None = [] if flow.options.cache_enabled else None
 
-    async def open_attempt(target) -> Opened:
+    async def open_attempt(target: Target) -> Opened:
         stack = contextlib.AsyncExitStack()
         try:
             reply = await stack.enter_async_context(
-                getattr(target.provider, flow.kind + "_stream")(
-                    _call_for(flow, target, stream_body, raw)))
+                open_stream(target.provider, _call_for(flow, target, stream_body, raw)))
         except BaseException:
             await stack.aclose()
             raise
@@ -308,39 +289,42 @@ async def _relay_stream(flow: Flow, chain) -> None:
 
     answer = await routing.send(chain, flow.options, exchange, open_attempt)
     _chain_headers(flow, answer, len(chain))
-    reply = answer.opened.payload
+    reply: StreamReply = answer.opened.payload  # type: ignore[assignment]  # open_attempt's
+    upstream_events = reply.events
+    assert upstream_events is not None  # open_attempt refused a 2xx without a stream
 
     async def pump() -> None:
+        nonlocal ttft
         headers = flow.response_headers(reply.headers)
         headers += [(b"content-type", renderer.content_type), (b"cache-control", b"no-cache")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
-            async for payload in reply.events:
+            async for payload in upstream_events:
                 out = acc.process(payload)
                 if acc.done:
                     break
-                if state["events"] is not None:
-                    state["events"].append(payload)
+                if events is not None:
+                    events.append(payload)
                 if out is None:
                     continue
                 data = renderer.render(out)
                 if data:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
-                if state["ttft"] is None and acc.saw_content:
-                    state["ttft"] = exchange.elapsed_ms()
+                if ttft is None and acc.saw_content:
+                    ttft = exchange.elapsed_ms()
         except GatewayError as error:
-            _finish_stream(flow, acc, renderer, error.status, state["ttft"], error.message)
+            _finish_stream(flow, acc, renderer, error.status, ttft, error.message)
             await send({"type": "http.response.body", "body": renderer.error(error),
                         "more_body": False})
             return
         if not acc.done:
-            error = UpstreamError(f"provider {answer.target.provider.name!r} ended the "
-                                  "stream without [DONE]", code="upstream_truncated")
-            _finish_stream(flow, acc, renderer, error.status, state["ttft"], error.message)
-            await send({"type": "http.response.body", "body": renderer.error(error),
+            cut = UpstreamError(f"provider {answer.target.provider.name!r} ended the "
+                                "stream without [DONE]", code="upstream_truncated")
+            _finish_stream(flow, acc, renderer, cut.status, ttft, cut.message)
+            await send({"type": "http.response.body", "body": renderer.error(cut),
                         "more_body": False})
             return
-        _finish_stream(flow, acc, renderer, 200, state["ttft"], None)
+        _finish_stream(flow, acc, renderer, 200, ttft, None)
         await send({"type": "http.response.body", "body": renderer.finish(),
                     "more_body": False})
 
@@ -353,18 +337,19 @@ async def _relay_stream(flow: Flow, chain) -> None:
             watch_task.cancel()
             pump_task.result()
             if exchange.record["status"] == 200:
-                _after(flow, answer, body=None, events=state["events"], parsed_usage=acc.usage)
+                _after(flow, answer, body=None, events=events, parsed_usage=acc.usage)
             return
         pump_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pump_task
-        _finish_stream(flow, acc, renderer, 499, state["ttft"],
+        _finish_stream(flow, acc, renderer, 499, ttft,
                        "client disconnected before the stream finished")
     finally:
-        await answer.opened.release()
+        if answer.opened.release is not None:
+            await answer.opened.release()
 
 
-def _finish_stream(flow: Flow, acc: StreamAccumulator, renderer, status: int,
+def _finish_stream(flow: Flow, acc: StreamReader, renderer: StreamRenderer, status: int,
                    ttft: float | None, error: str | None) -> None:
     exchange = flow.exchange
     if exchange.logged:
@@ -378,7 +363,7 @@ def _finish_stream(flow: Flow, acc: StreamAccumulator, renderer, status: int,
     exchange.log(status, ttft)
 
 
-async def _wait_disconnect(receive) -> None:
+async def _wait_disconnect(receive: Receive) -> None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":

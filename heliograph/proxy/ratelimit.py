@@ -26,18 +26,20 @@ Decisions:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import orjson
 
 from heliograph.asgi import is_whole_number
 from heliograph.errors import BadRequest, RateLimited
+from heliograph.proxy.background import BackgroundTasks
 from heliograph.state.base import Check, RateHit
 
 log = logging.getLogger("heliograph.ratelimit")
@@ -143,7 +145,7 @@ def parse_policies(header: str | None) -> list[Policy]:
     return list(_parse(header.strip()))
 
 
-def segment_value(policy: Policy, record: dict) -> str | None:
+def segment_value(policy: Policy, record: Mapping[str, Any]) -> str | None:
     if policy.segment is None:
         return None
     if policy.segment == "user":
@@ -153,7 +155,7 @@ def segment_value(policy: Policy, record: dict) -> str | None:
     return _ANONYMOUS if value is None else str(value)
 
 
-def counter_key(organization: str, policy: Policy, record: dict) -> str:
+def counter_key(organization: str, policy: Policy, record: Mapping[str, Any]) -> str:
     material = orjson.dumps([organization, policy.canonical, segment_value(policy, record)])
     return "rl:" + hashlib.sha256(material).hexdigest()[:40]
 
@@ -177,9 +179,9 @@ def _headers(policy: Policy, hit: RateHit) -> dict[str, str]:
 class RateLimiter:
     def __init__(self, state) -> None:
         self.state = state
-        self._tasks: set[asyncio.Task] = set()  # background settles (see ResponseCache)
+        self._background = BackgroundTasks(log)  # settles after the answer
 
-    async def check(self, principal, options, record: dict) -> list[tuple[bytes, bytes]]:
+    async def check(self, principal, options, record: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
         """Count this request against its policies. Raises RateLimited (429) when one is
         exhausted; else returns the response headers of the most constrained policy."""
         policies = parse_policies(options.ratelimit_policy)
@@ -212,7 +214,7 @@ class RateLimiter:
                        f"({policy.describe()}); retry in {reset} s")
         return RateLimited(message, headers=headers)
 
-    def _charges(self, principal, options, record: dict) -> list[tuple[str, int, float]]:
+    def _charges(self, principal, options, record: Mapping[str, Any]) -> list[tuple[str, int, float]]:
         try:
             policies = parse_policies(options.ratelimit_policy)
         except BadRequest:
@@ -231,28 +233,19 @@ class RateLimiter:
                                 policy.window_s, float(amount)))
         return charges
 
-    async def settle_now(self, principal, options, record: dict) -> None:
+    async def settle_now(self, principal, options, record: Mapping[str, Any]) -> None:
         """Add the answered request's cost (cents) and tokens to its cents/tokens
         policies. Unknown cost or tokens (None) add nothing."""
         for key, window_s, amount in self._charges(principal, options, record):
             await self.state.add(key, window_s, amount)
 
-    def settle(self, principal, options, record: dict) -> None:
+    def settle(self, principal, options, record: Mapping[str, Any]) -> None:
         """settle_now() in a background task, after the response; errors are logged."""
         if not self._charges(principal, options, record):
             return
-        task = asyncio.get_running_loop().create_task(
-            self._settle_quietly(principal, options, dict(record)))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _settle_quietly(self, principal, options, record: dict) -> None:
-        try:
-            await self.settle_now(principal, options, record)
-        except Exception:  # noqa: BLE001 - the response is gone; only the log can know
-            log.exception("settling rate-limit usage failed")
+        self._background.start(self.settle_now(principal, options, dict(record)),
+                               "settling rate-limit usage")
 
     async def drain(self) -> None:
         """Wait for background settles (shutdown, tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._background.drain()

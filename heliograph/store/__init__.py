@@ -3,9 +3,12 @@ chosen by URL and imported lazily so a driver loads only when configured."""
 
 from __future__ import annotations
 
+from heliograph.store.base import Store
 
-def open_store(database_url: str):
+
+def open_store(database_url: str) -> Store:
     """Return a migrated Store for the URL (sqlite:///path or postgresql://...)."""
+    store: Store
     if database_url.startswith("sqlite:"):
         from heliograph.store.sqlite import SQLiteStore
         store = SQLiteStore(database_url)

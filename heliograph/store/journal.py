@@ -17,7 +17,9 @@ import fcntl
 import itertools
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -48,7 +50,7 @@ class Journal:
         os.rename(opening, path)
         self._fd, self._path, self._pending = fd, path, 0
 
-    def append(self, record: dict) -> None:
+    def append(self, record: Mapping[str, Any]) -> None:
         """Called on the event loop for every request: one syscall, no waiting."""
         os.write(self._fd, deep_json.dumps(record, orjson.OPT_APPEND_NEWLINE))
         self._pending += 1

@@ -1,0 +1,56 @@
+"""What a caller-side front is: the caller's wire format around the OpenAI-format pipeline.
+
+The fronts themselves live with their formats (fronts.py: OPENAI; anthropic_front.py:
+ANTHROPIC, TOKEN_COUNT; responses.py: RESPONSES). These protocols are what the pipeline
+and the cache replay rely on, so a new front is checked against them by mypy.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from heliograph.errors import GatewayError
+
+
+class StreamRenderer(Protocol):
+    """Turns the pipeline's OpenAI chunk payloads into the caller's stream."""
+
+    content_type: bytes
+
+    def render(self, payload: bytes) -> bytes: ...
+    def finish(self) -> bytes: ...
+    def error(self, error: GatewayError) -> bytes:
+        """An in-band error: the headers are already out."""
+        ...
+    def logged(self, completion: dict) -> object:
+        """What to log as the response of a finished (or cut) stream."""
+        ...
+
+
+class StreamReader(Protocol):
+    """Reads the stream for the log: usage, model, first content, the end."""
+
+    usage: dict | None
+    model: str | None
+    saw_content: bool
+    done: bool
+
+    def process(self, payload: bytes) -> bytes | None:
+        """The payload to forward (maybe rewritten), or None to drop it."""
+        ...
+    def completion(self) -> dict: ...
+
+
+class Front(Protocol):
+    name: str                   # Call.caller_format: adapters may send such bodies natively
+    allow_x_api_key: bool       # the Anthropic SDK authenticates with x-api-key
+
+    def to_openai(self, body: dict) -> dict:
+        """The caller's body in the pipeline's format; a BadRequest when it is wrong."""
+        ...
+    def response(self, parsed: dict, raw: bytes) -> tuple[bytes, object]:
+        """(bytes to send, what to log as the response) for an OpenAI-format answer."""
+        ...
+    def error_body(self, error: GatewayError) -> bytes: ...
+    def stream(self) -> StreamRenderer: ...
+    def accumulator(self, strip_usage: bool) -> StreamReader: ...

@@ -1,0 +1,134 @@
+"""Record sinks: every finished record goes to the journal first, then to each further
+sink; a sink that raises costs neither the journal write nor the other sinks."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+import pytest
+
+from heliograph.errors import BadRequest
+from heliograph.proxy.auth import Principal
+from heliograph.proxy.exchange import Exchange
+from heliograph.proxy.headers import RequestOptions
+from heliograph.records import RECORD_KEYS
+from heliograph.sinks import RecordSinks
+from heliograph.sinks.journal import JournalSink
+from heliograph.store.journal import Journal, claim_segment
+
+PRINCIPAL = Principal(key_id="key-1", organization="org-1", admin=False)
+
+
+class Collecting:
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+        self.closed = False
+
+    def accept(self, record) -> None:
+        self.records.append(record)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Raising:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def accept(self, record) -> None:
+        raise RuntimeError("sink bug")
+
+    def close(self) -> None:
+        self.closed = True
+        raise RuntimeError("close bug")
+
+
+def journaled(directory) -> list[dict]:
+    """The records in the journal's closed segments, as the writer process reads them."""
+    records = []
+    for path in sorted(directory.glob("*.jsonl")):
+        claimed = claim_segment(path)
+        assert claimed is not None, "segment still held by a live journal"
+        records += claimed[1]
+    return records
+
+
+def exchange(sinks: RecordSinks) -> Exchange:
+    return Exchange(sinks, "/v1/chat/completions", PRINCIPAL, RequestOptions(), 0.0,
+                    1_700_000_000.0)
+
+
+def test_record_goes_to_the_journal_then_every_sink_once(tmp_path):
+    journal = Journal(tmp_path)
+    first, second = Collecting(), Collecting()
+    ex = exchange(RecordSinks(JournalSink(journal), [first, second]))
+    ex.log(200)
+    ex.log(500)  # closed exactly once
+    journal.close()
+    (stored,) = journaled(tmp_path)
+    assert stored["id"] == ex.id and stored["status"] == 200
+    assert list(stored) == list(RECORD_KEYS)
+    assert first.records == [ex.record] and second.records == [ex.record]
+
+
+def test_a_raising_sink_loses_neither_the_journal_nor_the_next_sink(tmp_path, caplog):
+    journal = Journal(tmp_path)
+    after = Collecting()
+    ex = exchange(RecordSinks(JournalSink(journal), [Raising(), after]))
+    with caplog.at_level(logging.ERROR, logger="heliograph.sinks"):
+        ex.log(200)  # does not raise
+    journal.close()
+    assert [r["id"] for r in journaled(tmp_path)] == [ex.id]
+    assert [r["id"] for r in after.records] == [ex.id]
+    assert "record sink Raising failed on record " + ex.id in caplog.text
+    assert "sink bug" in caplog.text  # the traceback is logged
+
+
+def test_a_failing_journal_is_the_requests_failure(tmp_path):
+    # Durability first: a record the journal did not take must not look handed over.
+    journal = Journal(tmp_path)
+    journal.close()  # its file descriptor is gone: append raises
+    after = Collecting()
+    ex = exchange(RecordSinks(JournalSink(journal), [after]))
+    with pytest.raises(OSError):
+        ex.log(200)
+    assert after.records == []
+
+
+def test_close_closes_every_sink_and_the_journal_last_even_if_one_raises(tmp_path, caplog):
+    journal = Journal(tmp_path)
+    raising, after = Raising(), Collecting()
+    sinks = RecordSinks(JournalSink(journal), [raising, after])
+    ex = exchange(sinks)
+    ex.log(200)
+    with caplog.at_level(logging.ERROR, logger="heliograph.sinks"):
+        sinks.close()
+    assert raising.closed and after.closed
+    assert "closing record sink Raising failed" in caplog.text
+    # The journal handed its last segment over: the writer can claim it.
+    assert [r["id"] for r in journaled(tmp_path)] == [ex.id]
+
+
+def test_failed_request_record_reaches_the_sinks(tmp_path):
+    journal = Journal(tmp_path)
+    seen = Collecting()
+    ex = exchange(RecordSinks(JournalSink(journal), [seen]))
+    ex.fail(BadRequest("nope"))
+    ex.log(400)
+    journal.close()
+    (stored,) = journaled(tmp_path)
+    assert stored["status"] == 400 and stored["error"] == "nope"
+    assert seen.records[0]["error"] == "nope"
+
+
+def test_journal_sink_record_bytes_are_the_journals(tmp_path):
+    # The sink adds nothing: one line of JSON per record, as Journal.append writes it.
+    journal = Journal(tmp_path)
+    ex = exchange(RecordSinks(JournalSink(journal)))
+    ex.set_usage({"prompt_tokens": 3, "completion_tokens": 2}, "gpt-4o-mini")
+    ex.log(200)
+    journal.close()
+    (segment,) = tmp_path.glob("*.jsonl")
+    (line,) = segment.read_bytes().splitlines()
+    assert orjson.loads(line)["total_tokens"] == 5
