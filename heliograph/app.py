@@ -7,12 +7,11 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
 from dataclasses import dataclass
 
 from heliograph.api.routes import QueryAPI
 from heliograph.asgi import ClientDisconnected, Request, send_bytes, send_error, send_json
-from heliograph.config import Settings, load_settings
+from heliograph.config import Settings, worker_settings
 from heliograph.errors import GatewayError, MethodNotAllowed, NotFound
 from heliograph.providers.http import HttpClient
 from heliograph.providers.registry import Registry
@@ -178,4 +177,4 @@ def build_app(settings: Settings) -> App:
 def create_app() -> App:
     """uvicorn factory for worker processes: settings come from the environment the CLI
     prepared (HELIOGRAPH_CONFIG plus the usual overrides)."""
-    return build_app(load_settings(os.environ.get("HELIOGRAPH_CONFIG") or None))
+    return build_app(worker_settings())

@@ -23,8 +23,22 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+# A generated key's stored prefix: "sk-hg-" and 6 random characters.
+PREFIX_LENGTH = len(KEY_PREFIX) + 6
+
+
 def display_prefix(key: str) -> str:
-    return key[: len(KEY_PREFIX) + 6]
+    """What is stored (and listed) to recognise a key: never more than a third of it, so a
+    short HELIOGRAPH_ADMIN_KEY is not kept or shown whole."""
+    return key[: min(PREFIX_LENGTH, len(key) // 3)]
+
+
+def shown_prefix(stored: str) -> str:
+    """A stored prefix as listed. Rows written before display_prefix capped it at a third
+    of the key may hold a short key whole: anything shorter than a generated key's prefix
+    is shown cut to a third."""
+    shown = stored if len(stored) >= PREFIX_LENGTH else stored[: len(stored) // 3]
+    return shown + "…"
 
 
 def ensure_admin_key(store, explicit_key: str = "") -> str | None:
