@@ -34,11 +34,10 @@ def display_prefix(key: str) -> str:
 
 
 def shown_prefix(stored: str) -> str:
-    """A stored prefix as listed. Rows written before display_prefix capped it at a third
-    of the key may hold a short key whole: anything shorter than a generated key's prefix
-    is shown cut to a third."""
-    shown = stored if len(stored) >= PREFIX_LENGTH else stored[: len(stored) // 3]
-    return shown + "…"
+    """A stored prefix as listed. Rows written before display_prefix was capped may hold
+    a short custom key whole, so anything but a generated key's prefix is cut to 4."""
+    generated = stored.startswith(KEY_PREFIX) and len(stored) == PREFIX_LENGTH
+    return (stored if generated else stored[:4]) + "…"
 
 
 def ensure_admin_key(store, explicit_key: str = "") -> str | None:
