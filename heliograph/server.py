@@ -6,9 +6,10 @@ has not finished its first request (slowloris), and accepts sockets until the pr
 runs out of descriptors (then every accept, database file and upstream call fails).
 GuardedHttpToolsProtocol adds those three limits at the cheapest places:
 
-- header bytes are counted in the parser callbacks it already gets (on_url, on_header),
-  plus the raw bytes of chunks that arrive while a head is still incomplete (httptools
-  buffers a header value until it ends, so callbacks alone would see it too late);
+- header bytes: the raw bytes of reads that end with the head still incomplete are
+  counted (httptools buffers a header value until it ends, so its callbacks would see a
+  100 MB value too late); a head that completes within a read is measured from the
+  parsed url and headers, and only when the read itself was larger than the limit;
 - a deadline timer runs only while a head or a body is incomplete after a read — a
   request that arrives whole in one read (the usual case) never arms one;
 - past max_connections a new connection is answered 503 and closed at once.
@@ -78,8 +79,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self._limits: ConnectionLimits = getattr(config, "limits", None) or ConnectionLimits()
         self._phase = _IDLE
-        self._head_seen = 0       # request line + headers the parser has handed us
-        self._head_received = 0   # raw bytes of reads that were all head
+        self._head_received = 0   # raw bytes of earlier reads that were all head
+        self._chunk_size = 0      # bytes of the read being parsed
         self._head_too_large = False
         self._deadline: asyncio.TimerHandle | None = None
         self._deadline_phase = _IDLE
@@ -101,6 +102,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         phase_before = self._phase
+        self._chunk_size = len(data)
         super().data_received(data)
         if self.transport.is_closing():
             return
@@ -118,20 +120,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # -- parser callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
         self._phase = _HEAD
-        self._head_seen = 0
         self._head_received = 0
         super().on_message_begin()
 
-    def on_url(self, url: bytes) -> None:
-        self._head_seen += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_seen += len(name) + len(value) + 4  # ": " and CRLF
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
-        if self._head_seen > self._limits.max_header_bytes:
+        # The head is at most what arrived while reading it; only when that bound is over
+        # the limit (never for an ordinary request) is it measured exactly.
+        limit = self._limits.max_header_bytes
+        if self._head_received + self._chunk_size > limit and self._head_size() > limit:
             # Raising stops the parser; uvicorn turns it into send_400_response (below).
             self._head_too_large = True
             raise HeadTooLarge()
@@ -139,6 +135,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._deadline_phase == _HEAD:
             self._disarm()
         super().on_headers_complete()
+
+    def _head_size(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     def on_message_complete(self) -> None:
         self._phase = _IDLE
