@@ -81,6 +81,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._phase = _IDLE
         self._head_received = 0   # raw bytes of earlier reads that were all head
         self._chunk_size = 0      # bytes of the read being parsed
+        self._began_in_read = False
         self._head_too_large = False
         self._deadline: asyncio.TimerHandle | None = None
         self._deadline_phase = _IDLE
@@ -103,11 +104,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         phase_before = self._phase
         self._chunk_size = len(data)
+        self._began_in_read = False
         super().data_received(data)
         if self.transport.is_closing():
             return
         if self._phase == _HEAD:
-            if phase_before == _HEAD:
+            # All of this read was head only if that head was already under way and no
+            # (pipelined) message began in it.
+            if phase_before == _HEAD and not self._began_in_read:
                 self._head_received += len(data)
                 if self._head_received > self._limits.max_header_bytes:
                     self._refuse_head()
@@ -121,6 +125,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         self._phase = _HEAD
         self._head_received = 0
+        self._began_in_read = True
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:

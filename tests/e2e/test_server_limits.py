@@ -208,3 +208,4 @@ def test_connections_beyond_the_cap_are_refused_while_the_rest_are_served(upstre
         for sock in held:
             sock.close()
         gw.stop()
+
