@@ -7,13 +7,12 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
 import subprocess
 from dataclasses import dataclass, field
 
 from heliograph.api.routes import QueryAPI
 from heliograph.asgi import ClientDisconnected, Request, refuse_websocket, send_bytes, send_error, send_json
-from heliograph.config import Settings, load_settings
+from heliograph.config import Settings, worker_settings
 from heliograph.errors import GatewayError, MethodNotAllowed, NotFound
 from heliograph.providers.http import HttpClient
 from heliograph.providers.registry import Registry
@@ -206,4 +205,4 @@ def build_app(settings: Settings) -> App:
 def create_app() -> App:
     """uvicorn factory for worker processes: settings come from the environment the CLI
     prepared (HELIOGRAPH_CONFIG plus the usual overrides)."""
-    return build_app(load_settings(os.environ.get("HELIOGRAPH_CONFIG") or None))
+    return build_app(worker_settings())

@@ -6,30 +6,62 @@ import os
 
 import click
 
-from heliograph.config import load_settings
+from heliograph import __version__
+from heliograph.config import (
+    ConfigError,
+    Settings,
+    discover_config_path,
+    export_to_workers,
+    load_settings,
+    mask_url,
+)
 
 
-def _settings(config, **overrides):
+def _settings(config, **overrides) -> Settings:
+    """Every command finds its config the same way (discover_config_path)."""
     try:
-        return load_settings(config, **overrides)
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot load config: {exc}") from None
+        return load_settings(discover_config_path(config), **overrides)
+    except ConfigError as exc:
+        raise click.ClickException(f"config error: {exc}") from None
 
 
-def _store(settings):
+def _store(settings, must_exist: bool = False):
     from heliograph.store import open_store
+    if must_exist:
+        _require_database(settings)
     try:
         return open_store(settings.database_url)
     except Exception as exc:
-        raise click.ClickException(f"cannot open database {settings.database_url}: {exc}") \
-            from None
+        raise click.ClickException(f"cannot open database {mask_url(settings.database_url)}: "
+                                   f"{exc}") from None
+
+
+def _require_database(settings) -> None:
+    """`keys` run from the wrong folder used to create (and list) an empty SQLite file
+    there; a missing database file is an error pointing at the config instead."""
+    url = settings.database_url
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        path = url[len("sqlite:///"):]
+        if not os.path.exists(path):
+            where = settings.config_path or "no config file found"
+            raise click.ClickException(
+                f"no database at {os.path.abspath(path)} ({where}); point at the "
+                "gateway's config with --config or HELIOGRAPH_CONFIG, or run from its "
+                "folder (`heliograph serve` creates the database)")
+
+
+def _describe_config(settings) -> str:
+    return settings.config_path or "none (defaults; looked for --config, $HELIOGRAPH_CONFIG, " \
+        "./heliograph.toml)"
 
 
 config_option = click.option("--config", "config", type=click.Path(dir_okay=False),
-                             default=None, help="TOML config file")
+                             default=None, help="TOML config file (else $HELIOGRAPH_CONFIG, "
+                             "else ./heliograph.toml)")
 
 
 @click.group()
+@click.version_option(__version__, prog_name="heliograph")
 def main():
     """Heliograph: a self-hosted AI gateway."""
 
@@ -39,13 +71,22 @@ def main():
 @click.option("--host", default=None, help="bind address (default 127.0.0.1)")
 @click.option("--port", type=int, default=None, help="port (default 8787)")
 @click.option("--workers", type=int, default=None, help="worker processes (default 1)")
-def serve(config, host, port, workers):
+@click.option("--check", is_flag=True, default=False,
+              help="validate the config, print a summary and exit (1 if invalid)")
+def serve(config, host, port, workers, check):
     """Run the gateway."""
-    import uvicorn
-
+    from heliograph import server
     from heliograph.keys import ensure_admin_key
 
     settings = _settings(config, host=host, port=port, workers=workers)
+    if check:
+        click.echo(f"config OK: {_describe_config(settings)}; database "
+                   f"{mask_url(settings.database_url)}; {settings.host}:{settings.port}, "
+                   f"{settings.workers} worker{'s' if settings.workers != 1 else ''}; "
+                   f"{len(settings.providers)} providers")
+        return
+    click.echo(f"Heliograph {__version__}: config {_describe_config(settings)}", err=True)
+    click.echo(f"database {mask_url(settings.database_url)}", err=True)
     store = _store(settings)
     created = ensure_admin_key(store, settings.admin_key)
     store.close()
@@ -53,18 +94,17 @@ def serve(config, host, port, workers):
         click.echo("Created an admin key. It is shown only once; keep it safe:")
         click.echo(created)
     # Worker processes rebuild settings from the environment: hand them the same view.
-    if config:
-        os.environ["HELIOGRAPH_CONFIG"] = os.path.abspath(config)
-    os.environ["HELIOGRAPH_DATABASE_URL"] = settings.database_url
-    if settings.redis_url:
-        os.environ["HELIOGRAPH_REDIS_URL"] = settings.redis_url
-    os.environ["HELIOGRAPH_JOURNAL_DIR"] = str(settings.resolved_journal_dir().resolve())
-    click.echo(f"Heliograph listening on http://{settings.host}:{settings.port} "
-               f"({settings.workers} worker{'s' if settings.workers != 1 else ''}, "
-               f"database {settings.database_url})", err=True)
-    uvicorn.run("heliograph.app:create_app", factory=True, host=settings.host,
-                port=settings.port, workers=settings.workers, log_level="warning",
-                access_log=False, loop="auto", http="auto", timeout_graceful_shutdown=10)
+    export_to_workers(settings)
+
+    def listening(limits) -> None:
+        click.echo(f"Heliograph listening on http://{settings.host}:{settings.port} "
+                   f"({settings.workers} worker{'s' if settings.workers != 1 else ''}, "
+                   f"up to {limits.max_connections} connections each)", err=True)
+
+    try:
+        server.run(settings, on_listening=listening)
+    except server.ListenError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group()
@@ -81,7 +121,7 @@ def keys_create(config, name, org, admin):
     """Create a key; it is printed alone on the last line, once."""
     from heliograph.keys import display_prefix, generate_key, hash_key
 
-    store = _store(_settings(config))
+    store = _store(_settings(config), must_exist=True)
     key = generate_key()
     row = store.create_key(hash_key(key), display_prefix(key), name, org, admin)
     store.close()
@@ -95,13 +135,16 @@ def keys_create(config, name, org, admin):
 @click.option("--org", default=None, help="only this organization")
 def keys_list(config, org):
     """List keys (never the secrets)."""
-    store = _store(_settings(config))
+    from heliograph.keys import shown_prefix
+
+    store = _store(_settings(config), must_exist=True)
     rows = store.list_keys(org)
     store.close()
     click.echo(f"{'ID':<18} {'ORG':<14} {'NAME':<24} {'PREFIX':<14} {'ADMIN':<6} "
                f"{'CREATED':<28} REVOKED")
     for row in rows:
-        click.echo(f"{row.id:<18} {row.organization:<14} {row.name:<24} {row.prefix:<14} "
+        prefix = shown_prefix(row.prefix)
+        click.echo(f"{row.id:<18} {row.organization:<14} {row.name:<24} {prefix:<14} "
                    f"{'yes' if row.admin else 'no':<6} {row.created_at:<28} "
                    f"{row.revoked_at or '-'}")
 
@@ -111,7 +154,7 @@ def keys_list(config, org):
 @click.argument("key_id")
 def keys_revoke(config, key_id):
     """Revoke a key by its ID."""
-    store = _store(_settings(config))
+    store = _store(_settings(config), must_exist=True)
     ok = store.revoke_key(key_id)
     store.close()
     if not ok:

@@ -1,13 +1,41 @@
-"""Typed settings, loaded once. The only module that reads environment variables."""
+"""Typed settings, loaded once. The only module that reads environment variables.
+
+The config file is strict: every section and key is declared in SECTIONS (or is a
+`[providers.NAME]` table with the keys in PROVIDER_KEYS), values are type- and
+range-checked, and a mistake is a ConfigError naming the file and the key (with the
+closest valid name) rather than a silent default. `[provider.openai]` used to fall back
+quietly to the real OpenAI URL; now it is refused.
+
+To add a section: add a field (with its default) to Settings, and an entry to SECTIONS
+mapping each key of the section to an Option naming that field. tests/test_config.py
+checks that the two agree.
+"""
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from heliograph._config_checks import (
+    ConfigError,
+    Option,
+    check_provider_table,
+    check_tables,
+    check_value,
+    parse_env_value,
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///heliograph.db"
+DEFAULT_CONFIG_NAME = "heliograph.toml"
+CONFIG_ENV = "HELIOGRAPH_CONFIG"
+
+__all__ = ["ConfigError", "DEFAULT_DATABASE_URL", "Option", "ProviderSettings", "SECTIONS",
+           "Settings", "discover_config_path", "export_to_workers", "load_settings",
+           "mask_url", "worker_settings"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +60,13 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8787
     workers: int = 1
+    # Server limits (heliograph/server.py): what one client may cost a worker.
+    max_header_kb: int = 64
+    keepalive_timeout_s: float = 5
+    header_timeout_s: float = 10
+    body_timeout_s: float = 60
+    max_connections: int = 4096
+    backlog: int = 2048
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = ""
     # Where the durable request journal lives (a folder beside the database by default).
@@ -46,10 +81,16 @@ class Settings:
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     # Provider API keys found in the environment, by provider name.
     env_provider_keys: dict[str, str] = field(default_factory=dict)
+    # The config file these settings came from ("" when none).
+    config_path: str = ""
 
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_header_bytes(self) -> int:
+        return self.max_header_kb * 1024
 
     def resolved_journal_dir(self) -> Path:
         if self.journal_dir:
@@ -60,38 +101,100 @@ class Settings:
         return Path(".heliograph") / "journal"
 
 
-def load_settings(config_path: str | None = None, environ: dict[str, str] | None = None,
-                  **overrides) -> Settings:
-    """File, then environment, then explicit overrides (CLI flags) — later wins."""
-    env = dict(os.environ if environ is None else environ)
-    data: dict = {}
-    if config_path:
+_DB_SCHEMES = ("sqlite:", "postgresql://", "postgres://")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+# section → key → Option. The attribute names are Settings fields.
+SECTIONS: dict[str, dict[str, Option]] = {
+    "server": {
+        "host": Option(str, "host"),
+        "port": Option(int, "port", at_least=1, at_most=65535),
+        "workers": Option(int, "workers", at_least=1, at_most=512),
+        # Total bytes of the request line and headers; more gets 431 and a closed socket.
+        "max_header_kb": Option(int, "max_header_kb", at_least=1, at_most=1024),
+        # An idle keep-alive connection is closed after this long.
+        "keepalive_timeout_s": Option(float, "keepalive_timeout_s", above=0),
+        # A connection must deliver its request line and headers within this (slowloris).
+        "header_timeout_s": Option(float, "header_timeout_s", above=0),
+        # ... and its whole body within this, once the headers are in.
+        "body_timeout_s": Option(float, "body_timeout_s", above=0),
+        # Open client connections per worker; lowered at startup to fit the descriptor limit.
+        "max_connections": Option(int, "max_connections", at_least=1),
+        "backlog": Option(int, "backlog", at_least=1),
+    },
+    "storage": {
+        "database_url": Option(str, "database_url", env="HELIOGRAPH_DATABASE_URL",
+                               prefixes=_DB_SCHEMES),
+        "redis_url": Option(str, "redis_url", env="HELIOGRAPH_REDIS_URL",
+                            prefixes=_REDIS_SCHEMES),
+        "journal_dir": Option(str, "journal_dir", env="HELIOGRAPH_JOURNAL_DIR"),
+    },
+    "limits": {
+        "max_body_mb": Option(float, "max_body_mb", above=0),
+        "upstream_connect_timeout_s": Option(float, "upstream_connect_timeout_s", above=0),
+        "upstream_timeout_s": Option(float, "upstream_timeout_s", above=0),
+        "ratelimit_fail_open": Option(bool, "ratelimit_fail_open"),
+    },
+}
+
+
+def discover_config_path(explicit: str | None = None,
+                         environ: Mapping[str, str] | None = None) -> str | None:
+    """The one way every command finds its config: `--config`, else $HELIOGRAPH_CONFIG,
+    else ./heliograph.toml if it exists, else none (every key has a default)."""
+    env = os.environ if environ is None else environ
+    for origin, path in (("--config", explicit), (CONFIG_ENV, env.get(CONFIG_ENV))):
+        if path:
+            if not os.path.isfile(path):
+                raise ConfigError(f"config file {path} (from {origin}) does not exist")
+            return os.path.abspath(path)
+    if os.path.isfile(DEFAULT_CONFIG_NAME):
+        return os.path.abspath(DEFAULT_CONFIG_NAME)
+    return None
+
+
+def _read_toml(config_path: str) -> dict[str, Any]:
+    try:
         with open(config_path, "rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{config_path}: cannot read: {exc.strerror or exc}") from None
 
-    storage = data.get("storage", {})
-    limits = data.get("limits", {})
-    server = data.get("server", {})
-    values: dict = {
-        "host": server.get("host", "127.0.0.1"),
-        "port": int(server.get("port", 8787)),
-        "workers": int(server.get("workers", 1)),
-        "database_url": storage.get("database_url", DEFAULT_DATABASE_URL),
-        "redis_url": storage.get("redis_url", ""),
-        "journal_dir": storage.get("journal_dir", ""),
-        "max_body_mb": float(limits.get("max_body_mb", 20)),
-        "upstream_connect_timeout_s": float(limits.get("upstream_connect_timeout_s", 10)),
-        "upstream_timeout_s": float(limits.get("upstream_timeout_s", 600)),
-        "ratelimit_fail_open": bool(limits.get("ratelimit_fail_open", True)),
-    }
-    if env.get("HELIOGRAPH_DATABASE_URL"):
-        values["database_url"] = env["HELIOGRAPH_DATABASE_URL"]
-    if env.get("HELIOGRAPH_REDIS_URL"):
-        values["redis_url"] = env["HELIOGRAPH_REDIS_URL"]
-    if env.get("HELIOGRAPH_JOURNAL_DIR"):
-        values["journal_dir"] = env["HELIOGRAPH_JOURNAL_DIR"]
+
+def load_settings(config_path: str | None = None, environ: Mapping[str, str] | None = None,
+                  **overrides) -> Settings:
+    """File, then environment, then explicit overrides (CLI flags) — later wins.
+    `config_path` is used as given (None: no file); commands find it with
+    discover_config_path. Raises ConfigError on any invalid key or value."""
+    env = dict(os.environ if environ is None else environ)
+    data = _read_toml(config_path) if config_path else {}
+    where = config_path or "config"
+    file_values = check_tables(data, SECTIONS, where)
+
+    values: dict[str, Any] = {}
+    for options in SECTIONS.values():
+        for option in options.values():
+            value = file_values.get(option.attr)
+            if option.env and env.get(option.env):
+                value = parse_env_value(option, env[option.env])
+            if value is not None:
+                values[option.attr] = value
     values["admin_key"] = env.get("HELIOGRAPH_ADMIN_KEY", "")
+    values["providers"] = _providers(data.get("providers", {}), where)
+    values["env_provider_keys"] = _env_provider_keys(env)
+    values["config_path"] = config_path or ""
+    options = {o.attr: o for section in SECTIONS.values() for o in section.values()}
+    for attr, value in overrides.items():
+        if value is not None:
+            declared = options.get(attr)
+            values[attr] = value if declared is None else check_value(
+                declared, value, "--" + attr.replace("_", "-"))
+    return Settings(**values)
 
+
+def _providers(tables: dict[str, Any], where: str) -> dict[str, ProviderSettings]:
     from heliograph.providers.catalog import BUILTIN_PROVIDERS
 
     providers: dict[str, ProviderSettings] = {}
@@ -99,26 +202,72 @@ def load_settings(config_path: str | None = None, environ: dict[str, str] | None
         providers[name] = ProviderSettings(name=name, type=builtin.type,
                                            base_url=builtin.base_url,
                                            models=builtin.models)
-    for name, table in data.get("providers", {}).items():
+    for name, table in tables.items():
+        checked = check_provider_table(name, table, where, builtin=name in providers)
         base = providers.get(name, ProviderSettings(name=name))
-        models = tuple(table.get("models", ())) or base.models
         providers[name] = ProviderSettings(
             name=name,
-            type=table.get("type", base.type),
-            base_url=table.get("base_url", base.base_url).rstrip("/"),
-            api_key=table.get("api_key", base.api_key),
-            models=models,
-            headers=dict(table.get("headers", {})),
-            api_version=str(table.get("api_version", base.api_version)),
+            type=checked.get("type", base.type),
+            base_url=checked.get("base_url", base.base_url).rstrip("/"),
+            api_key=checked.get("api_key", base.api_key),
+            models=tuple(checked.get("models", ())) or base.models,
+            headers=dict(checked.get("headers", {})),
+            api_version=checked.get("api_version", base.api_version),
             configured=True,
         )
-    values["providers"] = providers
-    env_keys = {}
+    return providers
+
+
+def _env_provider_keys(env: dict[str, str]) -> dict[str, str]:
+    from heliograph.providers.catalog import BUILTIN_PROVIDERS
+
+    keys = {}
     for name, builtin in BUILTIN_PROVIDERS.items():
         for var in builtin.key_env:
             if env.get(var):
-                env_keys[name] = env[var]
+                keys[name] = env[var]
                 break
-    values["env_provider_keys"] = env_keys
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings(**values)
+    return keys
+
+
+# -- the hand-off to worker processes -------------------------------------------------
+# uvicorn starts workers as fresh processes that import the app factory; they rebuild
+# their settings from the environment the CLI leaves them. Both sides live here.
+
+def export_to_workers(settings: Settings, environ: Any = None) -> None:
+    """Leave `settings`' file and storage in the environment, so worker_settings() in a
+    worker process (same cwd) sees what the CLI saw."""
+    env = os.environ if environ is None else environ
+    if settings.config_path:
+        env[CONFIG_ENV] = os.path.abspath(settings.config_path)
+    else:
+        env.pop(CONFIG_ENV, None)
+    env["HELIOGRAPH_DATABASE_URL"] = settings.database_url
+    if settings.redis_url:
+        env["HELIOGRAPH_REDIS_URL"] = settings.redis_url
+    env["HELIOGRAPH_JOURNAL_DIR"] = str(settings.resolved_journal_dir().resolve())
+
+
+def worker_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """A worker's settings: the file the CLI exported (if any), then the environment."""
+    env = os.environ if environ is None else environ
+    return load_settings(env.get(CONFIG_ENV) or None, environ=env)
+
+
+def mask_url(url: str) -> str:
+    """`url` safe to print: the password in `user:password@host` replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if at and ":" in userinfo:
+        userinfo = userinfo.split(":", 1)[0] + ":***"
+    masked = f"{scheme}://{userinfo}{at}{host}{slash}{tail}"
+    # libpq also takes the password as a query parameter.
+    if "password=" in masked:
+        head, _, query = masked.partition("?")
+        parts = [p if not p.startswith("password=") else "password=***"
+                 for p in query.split("&")]
+        masked = head + "?" + "&".join(parts)
+    return masked

@@ -23,8 +23,21 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+# A generated key's stored prefix: "sk-hg-" and 6 random characters.
+PREFIX_LENGTH = len(KEY_PREFIX) + 6
+
+
 def display_prefix(key: str) -> str:
-    return key[: len(KEY_PREFIX) + 6]
+    """What is stored (and listed) to recognise a key: never more than a third of it, so a
+    short HELIOGRAPH_ADMIN_KEY is not kept or shown whole."""
+    return key[: min(PREFIX_LENGTH, len(key) // 3)]
+
+
+def shown_prefix(stored: str) -> str:
+    """A stored prefix as listed. Rows written before display_prefix was capped may hold
+    a short custom key whole, so anything but a generated key's prefix is cut to 4."""
+    generated = stored.startswith(KEY_PREFIX) and len(stored) == PREFIX_LENGTH
+    return (stored if generated else stored[:4]) + "…"
 
 
 def ensure_admin_key(store, explicit_key: str = "") -> str | None:

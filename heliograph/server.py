@@ -1,0 +1,261 @@
+"""The HTTP server: uvicorn, with the limits a production server sets.
+
+uvicorn's httptools protocol has no cap on request-header size (a 100 MB header cost a
+worker ~200 MB and stalled its loop for seconds), never times out a connection that
+has not finished its first request (slowloris), and accepts sockets until the process
+runs out of descriptors (then every accept, database file and upstream call fails).
+GuardedHttpToolsProtocol adds those three limits at the cheapest places:
+
+- header bytes: the raw bytes of reads that end with the head still incomplete are
+  counted (httptools buffers a header value until it ends, so its callbacks would see a
+  100 MB value too late); a head that completes within a read is measured from the
+  parsed url and headers, and only when the read itself was larger than the limit;
+- a deadline timer runs only while a head or a body is incomplete after a read — a
+  request that arrives whole in one read (the usual case) never arms one;
+- past max_connections a new connection is answered 503 and closed at once.
+
+The listening socket is bound here, before workers start, so "listening on" is printed
+only once the port is really ours, and a port in use is a one-line error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import resource
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors.multiprocess import Multiprocess
+
+from heliograph import deep_json
+from heliograph.config import Settings
+
+APP = "heliograph.app:create_app"
+
+# Descriptors kept back from client connections: database, journal segments, Redis,
+# the listening socket, log files. Each proxied request also holds an upstream socket.
+RESERVED_DESCRIPTORS = 64
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    max_header_bytes: int = 64 * 1024
+    header_timeout_s: float = 10
+    body_timeout_s: float = 60
+    max_connections: int = 4096
+
+
+class ListenError(Exception):
+    """The port cannot be bound (in use, not permitted, no such address)."""
+
+
+class GatewayConfig(uvicorn.Config):
+    """uvicorn's Config carrying our limits to the protocol (it is pickled to workers)."""
+
+    def __init__(self, app: Any, limits: ConnectionLimits, **kwargs: Any):
+        super().__init__(app, **kwargs)
+        self.limits = limits
+
+
+_IDLE, _HEAD, _BODY = 0, 1, 2
+
+
+def _raw_response(status: int, reason: str, message: str, error_type: str,
+                  code: str) -> bytes:
+    body = deep_json.dumps({"error": {"message": message, "type": error_type,
+                                      "param": None, "code": code}})
+    return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
+                 _loop: asyncio.AbstractEventLoop | None = None) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._limits: ConnectionLimits = getattr(config, "limits", None) or ConnectionLimits()
+        self._phase = _IDLE
+        self._head_received = 0   # raw bytes of earlier reads that were all head
+        self._chunk_size = 0      # bytes of the read being parsed
+        self._began_in_read = False
+        self._head_too_large = False
+        self._deadline: asyncio.TimerHandle | None = None
+        self._deadline_phase = _IDLE
+
+    # -- connection -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self._limits.max_connections:
+            self._refuse(_raw_response(503, "Service Unavailable",
+                                       "the gateway has too many open connections; retry "
+                                       "shortly", "server_error", "too_many_connections"))
+            return
+        # The first request's head must arrive within header_timeout_s of connecting.
+        self._arm(_HEAD, self._limits.header_timeout_s)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        phase_before = self._phase
+        self._chunk_size = len(data)
+        self._began_in_read = False
+        super().data_received(data)
+        if self.transport.is_closing():
+            return
+        if self._phase == _HEAD:
+            # All of this read was head only if that head was already under way and no
+            # (pipelined) message began in it.
+            if phase_before == _HEAD and not self._began_in_read:
+                self._head_received += len(data)
+                if self._head_received > self._limits.max_header_bytes:
+                    self._refuse_head()
+                    return
+            if self._deadline is None:
+                self._arm(_HEAD, self._limits.header_timeout_s)
+        elif self._phase == _BODY and self._deadline_phase != _BODY:
+            self._arm(_BODY, self._limits.body_timeout_s)
+
+    # -- parser callbacks ---------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._phase = _HEAD
+        self._head_received = 0
+        self._began_in_read = True
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        # The head is at most what arrived while reading it; only when that bound is over
+        # the limit (never for an ordinary request) is it measured exactly.
+        limit = self._limits.max_header_bytes
+        if self._head_received + self._chunk_size > limit and self._head_size() > limit:
+            # Raising stops the parser; uvicorn turns it into send_400_response (below).
+            self._head_too_large = True
+            raise HeadTooLarge()
+        self._phase = _BODY
+        if self._deadline_phase == _HEAD:
+            self._disarm()
+        super().on_headers_complete()
+
+    def _head_size(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+
+    def on_message_complete(self) -> None:
+        self._phase = _IDLE
+        if self._deadline_phase == _BODY:
+            self._disarm()
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if self._head_too_large:
+            self._refuse_head()
+        else:
+            super().send_400_response(msg)
+
+    # -- refusals and deadlines -----------------------------------------------------------
+    def _refuse_head(self) -> None:
+        kb = self._limits.max_header_bytes // 1024
+        self._refuse(_raw_response(
+            431, "Request Header Fields Too Large",
+            f"request line and headers are larger than {kb} KB ([server] max_header_kb)",
+            "invalid_request_error", "request_header_fields_too_large"))
+
+    def _refuse(self, response: bytes) -> None:
+        self._disarm()
+        self.transport.write(response)
+        self.transport.close()
+
+    def _arm(self, phase: int, seconds: float) -> None:
+        self._disarm()
+        self._deadline_phase = phase
+        self._deadline = self.loop.call_later(seconds, self._deadline_passed)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self._deadline_phase = _IDLE
+
+    def _deadline_passed(self) -> None:
+        # A client this slow gets no answer: it is either gone or holding the socket on
+        # purpose. Closing frees the descriptor; an app awaiting the body sees a disconnect.
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+class HeadTooLarge(Exception):
+    """Raised inside the parser to stop it at the end of an oversized head."""
+
+
+# -- process setup ----------------------------------------------------------------------
+
+def raise_descriptor_limit() -> int:
+    """Lift the soft RLIMIT_NOFILE to the hard limit (the default soft 1,024 is far below
+    what a server with idle keep-alive clients needs); returns the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def connection_cap(configured: int, descriptor_limit: int) -> int:
+    """Client connections per worker: the configured cap, lowered so that each can also
+    hold an upstream socket without the process running out of descriptors."""
+    return max(1, min(configured, (descriptor_limit - RESERVED_DESCRIPTORS) // 2))
+
+
+def limits_for(settings: Settings, descriptor_limit: int) -> ConnectionLimits:
+    return ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        max_connections=connection_cap(settings.max_connections, descriptor_limit))
+
+
+def bind_socket(host: str, port: int, backlog: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise ListenError(f"cannot listen on {host}:{port}: {reason.lower()}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(settings: Settings, on_listening: Callable[[ConnectionLimits], None]) -> None:
+    """Bind, report, then serve with settings.workers uvicorn workers until stopped."""
+    limits = limits_for(settings, raise_descriptor_limit())
+    config = GatewayConfig(
+        APP, limits=limits, factory=True, host=settings.host, port=settings.port,
+        workers=settings.workers, log_level="warning", access_log=False, loop="auto",
+        http=GuardedHttpToolsProtocol, timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.keepalive_timeout_s, backlog=settings.backlog)
+    sock = bind_socket(settings.host, settings.port, settings.backlog)
+    on_listening(limits)
+    if settings.workers > 1:
+        server = uvicorn.Server(config)
+        # Newer uvicorn supervisors build each worker's Server themselves.
+        if "target" in inspect.signature(Multiprocess).parameters:
+            Multiprocess(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
+        else:
+            Multiprocess(config, sockets=[sock]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        raise SystemExit(3)
