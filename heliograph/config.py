@@ -41,6 +41,10 @@ class Settings:
     # While the shared state (Redis / database) is unreachable, rate limits allow requests
     # (marked Helicone-RateLimit-Status: degraded) rather than refusing them.
     ratelimit_fail_open: bool = True
+    # The query API's read side: a query running longer is stopped (504 query_timeout);
+    # its thread pool (and, on PostgreSQL, its connection pool) has this many threads.
+    analytics_query_timeout_s: float = 15.0
+    analytics_threads: int = 2
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     # Provider API keys found in the environment, by provider name.
     env_provider_keys: dict[str, str] = field(default_factory=dict)
@@ -70,6 +74,7 @@ def load_settings(config_path: str | None = None, environ: dict[str, str] | None
     storage = data.get("storage", {})
     limits = data.get("limits", {})
     server = data.get("server", {})
+    analytics = data.get("analytics", {})
     values: dict = {
         "host": server.get("host", "127.0.0.1"),
         "port": int(server.get("port", 8787)),
@@ -81,6 +86,8 @@ def load_settings(config_path: str | None = None, environ: dict[str, str] | None
         "upstream_connect_timeout_s": float(limits.get("upstream_connect_timeout_s", 10)),
         "upstream_timeout_s": float(limits.get("upstream_timeout_s", 600)),
         "ratelimit_fail_open": bool(limits.get("ratelimit_fail_open", True)),
+        "analytics_query_timeout_s": float(analytics.get("query_timeout_s", 15.0)),
+        "analytics_threads": max(1, int(analytics.get("threads", 2))),
     }
     if env.get("HELIOGRAPH_DATABASE_URL"):
         values["database_url"] = env["HELIOGRAPH_DATABASE_URL"]
