@@ -180,10 +180,8 @@ class App:
                              encode_headers(error.headers))
             return
         if found.mount is not None:
-            prefix = found.mount.prefix
-            scope = {**request.scope, "path": request.path[len(prefix):] or "/",
-                     "root_path": request.scope.get("root_path", "") + prefix}
-            await found.mount.app(scope, request.receive, send)
+            await found.mount.app(found.mount.child_scope(request.scope), request.receive,
+                                  send)
             return
         assert found.route is not None
         request.scope["path_params"] = found.params

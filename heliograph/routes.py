@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heliograph.errors import MethodNotAllowed, NotFound
-from heliograph.types import ASGIApp
+from heliograph.types import ASGIApp, Scope
 
 # handler(gateway, request, send); path parameters are in request.path_params.
 Handler = Callable[[Any, Any, Any], Awaitable[None]]
@@ -77,6 +77,11 @@ class Mount:
 
     def matches(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self.prefix + "/")
+
+    def child_scope(self, scope: Scope) -> Scope:
+        """The scope the sub-application sees: its own paths start at '/'."""
+        return {**scope, "path": scope["path"][len(self.prefix):] or "/",
+                "root_path": scope.get("root_path", "") + self.prefix}
 
 
 @dataclass
