@@ -187,6 +187,23 @@ class Analytics:
             (organization, session_id))
         return _aggregate.session_tree(session_id, [row_to_record(row) for row in rows])
 
+    def sessions(self, organization: str, flt: RequestFilter, limit: int = 50,
+                 cursor: str | None = None) -> tuple[list[dict], str | None]:
+        """Sessions with a record matching the filter, newest activity first:
+        (page, next_cursor or None). ValueError for a cursor not handed out here."""
+        limit = max(1, min(int(limit), MAX_PAGE))
+        where, params = compile_filter(organization, flt, self.dialect.like_ci)
+        sql = ("SELECT r.session_id, r.session_name, r.cost_usd, r.cost_known, r.created_at"
+               f" FROM requests r WHERE {where} AND r.session_id IS NOT NULL")
+        found = self._aggregate(sql, params, _aggregate.sessions_from_rows)
+        if cursor:
+            after = decode_cursor(cursor)
+            found = [s for s in found if (s["last_at"], s["session_id"]) < after]
+        page = found[:limit]
+        more = len(found) > limit
+        return page, (encode_cursor(page[-1]["last_at"], page[-1]["session_id"])
+                      if more else None)
+
     def ratelimits(self, organization: str, flt: RequestFilter) -> dict:
         """Per provider and model: the latest limits the provider reported, and 429s by
         hour."""

@@ -161,6 +161,9 @@ def test_user_and_session_ids_holding_a_slash_are_addressable(gateway, openai_cl
     status, body = gateway.api(f"/api/v1/sessions/{session}")
     assert status == 200 and body["session_id"] == session and body["requests"] == 2
     assert gateway.api(f"/api/v1/users/team/{tag}")[0] == 404  # a prefix is another id
+    status, body = gateway.api(f"/api/v1/sessions?user_id={user.replace('/', '%2F')}")
+    assert status == 200 and body["next_cursor"] is None
+    assert [(s["session_id"], s["requests"]) for s in body["data"]] == [(session, 2)]
 
 
 def test_routes_give_404_and_405_with_allow(gateway):

@@ -225,3 +225,19 @@ def test_session_tree(store, session_set, reader):
 def test_unknown_session_is_none(store, session_set, reader):
     assert reader.session("org1", "missing") is None
     assert reader.session("org2", "s2") is None
+
+
+def test_sessions_newest_first_paged(store, session_set, make_record, reader):
+    store.insert_records([make_record("late", at="2024-03-05T00:00:00.000000Z",
+                                      session_id="s3", cost_usd=0.5, cost_known=True)])
+    first, cursor = reader.sessions("org1", RequestFilter(), limit=2)
+    assert [s["session_id"] for s in first] == ["s3", "s1"] and cursor
+    assert first[1] == {"session_id": "s1", "name": "Trip planner", "requests": 5,
+                        "cost_usd": approx(0.131), "first_at": "2024-03-04T10:00:00.000000Z",
+                        "last_at": "2024-03-04T10:04:00.000000Z"}
+    rest, last = reader.sessions("org1", RequestFilter(), limit=2, cursor=cursor)
+    assert [s["session_id"] for s in rest] == ["s2"] and last is None
+    only_plan, _ = reader.sessions("org1", RequestFilter(model="none"))
+    assert only_plan == []
+    theirs, _ = reader.sessions("org2", RequestFilter())
+    assert [(s["session_id"], s["requests"]) for s in theirs] == [("s1", 1)]
