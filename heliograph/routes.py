@@ -95,8 +95,12 @@ class RouteTable:
     def __init__(self, entries: Iterable[Route | Mount]):
         self.entries: tuple[Route | Mount, ...] = tuple(entries)
         self.exact: dict[tuple[str, str], Handler] = {}
+        mounts: list[Mount] = []
         for entry in self.entries:
-            if isinstance(entry, Route) and not entry.params:
+            if isinstance(entry, Mount):
+                mounts.append(entry)
+            elif not entry.params and not any(m.matches(entry.pattern) for m in mounts):
+                # (A route below an earlier mount is the mount's: table order decides.)
                 key = (entry.method, entry.pattern)
                 if key in self.exact:
                     raise ValueError(f"route {entry.method} {entry.pattern} declared twice")

@@ -58,7 +58,10 @@ def test_a_mount_owns_its_prefix():
         seen.append(scope["path"])
 
     mount = Mount("/dashboard", dashboard)
-    table = RouteTable([Route("GET", "/healthz", noop), mount])
+    table = RouteTable([Route("GET", "/healthz", noop), mount,
+                        Route("GET", "/dashboard/shadowed", other)])
+    assert table.exact == {("GET", "/healthz"): noop}  # the mount comes first
+    assert table.resolve("GET", "/dashboard/shadowed").mount is mount
     assert table.resolve("GET", "/dashboard/static/app.js").mount is mount
     assert table.resolve("POST", "/dashboard").mount is mount
     with pytest.raises(NotFound):
