@@ -251,13 +251,19 @@ def test_heavy_reports_do_not_stall_proxied_requests(gateway):
         latencies = []
         while time.monotonic() < stop - 0.5:
             started = time.monotonic()
+            # With the cache on, every call also reads and writes the shared state in
+            # the database, on the proxy's own threads.
             answer = chat.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "prompt"}])
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": f"prompt {len(latencies)}"}],
+                extra_headers={"Helicone-Cache-Enabled": "true"})
             latencies.append(time.monotonic() - started)
             assert answer.choices[0].message.content
         statuses = [s for future in running for s in future.result()]
     assert statuses and set(statuses) <= {200, 503}, set(statuses)
     assert statuses.count(200) >= 12
     # Generous: a 2-core CI machine shared with other jobs.
-    assert statistics.median(latencies) < 1.0, latencies
+    # Measured: median 0.07 s (SQLite), 0.04 s (PostgreSQL); 0.5 s and 1.2 s when reports
+    # ran on the threads and connections the proxy uses.
+    assert statistics.median(latencies) < 0.4, latencies
     assert max(latencies) < 3.0, latencies
