@@ -10,10 +10,19 @@ import logging
 import subprocess
 from dataclasses import dataclass, field
 
-from heliograph.api.routes import QueryAPI
-from heliograph.asgi import ClientDisconnected, Request, refuse_websocket, send_bytes, send_error, send_json
+from heliograph import api
+from heliograph.analytics import Analytics, open_analytics
+from heliograph.asgi import (
+    ClientDisconnected,
+    Request,
+    encode_headers,
+    refuse_websocket,
+    send_bytes,
+    send_error,
+    send_json,
+)
 from heliograph.config import Settings, worker_settings
-from heliograph.errors import GatewayError, MethodNotAllowed, NotFound
+from heliograph.errors import GatewayError
 from heliograph.providers.http import HttpClient
 from heliograph.providers.registry import Registry
 from heliograph.proxy import pipeline
@@ -23,12 +32,14 @@ from heliograph.proxy.cache import ResponseCache
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.models import list_models
 from heliograph.proxy.ratelimit import RateLimiter
+from heliograph.routes import Mount, Route, RouteTable
 from heliograph.sinks import RecordSinks
 from heliograph.sinks.journal import JournalSink
 from heliograph.state import SharedState
 from heliograph.store import Store, open_store
 from heliograph.store import writer as journal_writer
 from heliograph.store.journal import Journal
+from heliograph.types import Receive, Scope, Send
 
 log = logging.getLogger("heliograph")
 
@@ -65,6 +76,8 @@ class Gateway:
     auth: Authenticator
     # Where each finished record goes: the journal first (see heliograph/sinks/).
     sinks: RecordSinks
+    # The read side, on its own connections and threads (heliograph/analytics).
+    analytics: Analytics
     # Built at startup, inside the event loop (see start()); stand-ins until then.
     writer: subprocess.Popen | None = None
     state: SharedState = NOT_STARTED
@@ -79,8 +92,10 @@ class Gateway:
         sinks = RecordSinks(JournalSink(journal), [
             # Further sinks (metrics, budgets, webhooks, tracing): one line each, here.
         ])
+        analytics = open_analytics(settings.database_url, settings.analytics_query_timeout_s,
+                                   settings.analytics_threads)
         return cls(settings, store, journal, http, Registry(settings, http),
-                   Authenticator(store), sinks)
+                   Authenticator(store), sinks, analytics)
 
     async def start(self) -> None:
         """Inside the running loop: the Redis client binds to it."""
@@ -116,6 +131,7 @@ class Gateway:
         self.sinks.close()  # the journal last: it hands its final segment to the writer
         if self.writer is not None:
             await asyncio.to_thread(journal_writer.stop, self.writer)
+        await asyncio.to_thread(self.analytics.close)
         self.store.close()
 
     def _rotate(self) -> None:
@@ -124,27 +140,42 @@ class Gateway:
         self._rotation = asyncio.get_running_loop().call_later(JOURNAL_ROTATE_S, self._rotate)
 
 
+async def healthz(gw: Gateway, request: Request, send: Send) -> None:
+    await send_json(send, 200, {"status": "ok"})
+
+
+# The proxy's own paths: answered through RouteTable.exact, one dict lookup.
+PROXY_ROUTES = [
+    Route("POST", "/v1/chat/completions", pipeline.chat_completions),
+    Route("POST", "/chat/completions", pipeline.chat_completions),
+    Route("POST", "/v1/embeddings", pipeline.embeddings),
+    Route("POST", "/embeddings", pipeline.embeddings),
+    Route("POST", "/v1/messages", pipeline.messages),
+    Route("POST", "/v1/messages/count_tokens", pipeline.count_tokens),
+    Route("POST", "/v1/responses", pipeline.responses),
+    Route("POST", "/responses", pipeline.responses),
+    Route("GET", "/v1/models", list_models),
+    Route("GET", "/models", list_models),
+]
+
+
+def build_routes() -> list[Route | Mount]:
+    """Every route the gateway answers, in match order (the first match wins). A new
+    endpoint is a Route here or in its api/ module's ROUTES; a sub-application (the
+    dashboard) is a Mount."""
+    return [*PROXY_ROUTES, Route("GET", "/healthz", healthz), *api.ROUTES]
+
+
 class App:
-    """The ASGI application: exact-path dispatch for the hot routes, prefixes for the API."""
+    """The ASGI application: exact-path dispatch for the hot routes, then the route table
+    (path parameters, mounts, 404/405)."""
 
     def __init__(self, gateway: Gateway):
         self.gw = gateway
-        self.api = QueryAPI(gateway)
-        self.routes = {
-            ("POST", "/v1/chat/completions"): pipeline.chat_completions,
-            ("POST", "/chat/completions"): pipeline.chat_completions,
-            ("POST", "/v1/embeddings"): pipeline.embeddings,
-            ("POST", "/embeddings"): pipeline.embeddings,
-            ("POST", "/v1/messages"): pipeline.messages,
-            ("POST", "/v1/messages/count_tokens"): pipeline.count_tokens,
-            ("POST", "/v1/responses"): pipeline.responses,
-            ("POST", "/responses"): pipeline.responses,
-            ("GET", "/v1/models"): list_models,
-            ("GET", "/models"): list_models,
-        }
-        self.paths = {path for _, path in self.routes}
+        self.table = RouteTable(build_routes())
+        self.exact = self.table.exact
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             request = Request(scope, receive)
@@ -164,25 +195,27 @@ class App:
             log.warning("refused a WebSocket upgrade on %s (400: no WebSocket endpoint)", scope.get("path"))
             await refuse_websocket(scope, receive, send)
 
-    async def _dispatch(self, request: Request, send) -> None:
-        handler = self.routes.get((request.method, request.path))
+    async def _dispatch(self, request: Request, send: Send) -> None:
+        handler = self.exact.get((request.method, request.path))
         if handler is not None:
             await handler(self.gw, request, send)
-        elif request.path == "/healthz":
-            await send_json(send, 200, {"status": "ok"})
-        elif request.path.startswith(("/api/v1/", "/v1/request/")):
-            await self.api.handle(request, send)
-        elif request.path in self.paths:
-            allowed = sorted(m for m, p in self.routes if p == request.path)
-            error = MethodNotAllowed(f"{request.method} is not allowed on {request.path}; "
-                                     f"use {', '.join(allowed)}")
-            front = ERROR_FRONTS.get(request.path, OPENAI)  # the API's own error shape
+            return
+        try:
+            found = self.table.resolve(request.method, request.path)
+        except GatewayError as error:  # 404, or 405 with Allow
+            front = ERROR_FRONTS.get(request.path, OPENAI)  # the path's own error shape
             await send_bytes(send, error.status, front.error_body(error),
-                             [(b"allow", ", ".join(allowed).encode())])
-        else:
-            await send_error(send, NotFound(f"no route for {request.method} {request.path}"))
+                             encode_headers(error.headers))
+            return
+        if found.mount is not None:
+            await found.mount.app(found.mount.child_scope(request.scope), request.receive,
+                                  send)
+            return
+        assert found.route is not None
+        request.scope["path_params"] = found.params
+        await found.route.handler(self.gw, request, send)
 
-    async def _lifespan(self, receive, send):
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":

@@ -78,6 +78,10 @@ class Settings:
     # While the shared state (Redis / database) is unreachable, rate limits allow requests
     # (marked Helicone-RateLimit-Status: degraded) rather than refusing them.
     ratelimit_fail_open: bool = True
+    # The query API's read side: a query running longer is stopped (504 query_timeout);
+    # its thread pool (and, on PostgreSQL, its connection pool) has this many threads.
+    analytics_query_timeout_s: float = 15.0
+    analytics_threads: int = 2
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     # Provider API keys found in the environment, by provider name.
     env_provider_keys: dict[str, str] = field(default_factory=dict)
@@ -134,6 +138,12 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "upstream_connect_timeout_s": Option(float, "upstream_connect_timeout_s", above=0),
         "upstream_timeout_s": Option(float, "upstream_timeout_s", above=0),
         "ratelimit_fail_open": Option(bool, "ratelimit_fail_open"),
+    },
+    "analytics": {
+        # A query-API or dashboard query running longer is cancelled (504 query_timeout).
+        "query_timeout_s": Option(float, "analytics_query_timeout_s", above=0),
+        # Threads (and database connections) per worker for the read side.
+        "threads": Option(int, "analytics_threads", at_least=1, at_most=64),
     },
 }
 

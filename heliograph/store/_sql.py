@@ -1,4 +1,4 @@
-"""SQLStore: the whole Store written once over a DB-API cursor. SQLiteStore and
+"""SQLStore: the whole Store (the write side) written once over a DB-API cursor. SQLiteStore and
 PostgresStore only supply a Dialect, a transaction and a migration lock.
 
 SQL is written with "?" placeholders and rewritten to "%s" for psycopg; none of these
@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
 
 from heliograph.records import utc_iso
 from heliograph.scores import merge_scores
-from heliograph.store import _analytics
-from heliograph.store._filters import compile_filter, decode_cursor, encode_cursor
 from heliograph.store._schema import (
-    BODY_COLUMNS,
     MIGRATIONS,
     REQUEST_COLUMNS,
     SCHEMA_MIGRATIONS_DDL,
@@ -27,12 +23,8 @@ from heliograph.store._schema import (
     loads,
     property_rows,
     record_to_row,
-    row_to_record,
 )
-from heliograph.store.base import KeyRow, RequestFilter
-
-MAX_PAGE = 1000
-_FETCH_CHUNK = 5000  # rows per fetchmany when aggregating, to bound driver buffers
+from heliograph.store.base import KeyRow
 
 
 @dataclass(frozen=True)
@@ -42,10 +34,6 @@ class Dialect:
     like_ci: str                 # case-insensitive LIKE
     lock_rows: str               # suffix locking selected rows for a read-modify-write
     types: dict[str, str]        # DDL type names for {float}, {bigint}, {bool}, {sortable_text}
-
-
-def _columns(names, alias: str = "r", nulls: tuple[str, ...] = ()) -> str:
-    return ", ".join("NULL" if n in nulls else f"{alias}.{n}" for n in names)
 
 
 _KEY_COLUMNS = "id, organization, name, prefix, admin, created_at, revoked_at"
@@ -97,11 +85,6 @@ class SQLStore:
         cur.execute(self._sql(sql), params)
         return cur
 
-    def _iter_rows(self, cur, sql: str, params) -> Iterator[tuple]:
-        self._execute(cur, sql, params)
-        while rows := cur.fetchmany(_FETCH_CHUNK):
-            yield from rows
-
     # -- migrations ---------------------------------------------------------------
     def migrate(self) -> None:
         """Apply the MIGRATIONS steps not yet recorded in schema_migrations, all in one
@@ -137,83 +120,6 @@ class SQLStore:
             cur.executemany(self._sql(_INSERT_REQUEST), request_rows)
             if prop_rows:
                 cur.executemany(self._sql(_INSERT_PROPERTY), prop_rows)
-
-    def get_request(self, organization: str, request_id: str) -> dict | None:
-        with self._transaction(write=False) as cur:
-            row = self._execute(
-                cur, f"SELECT {_columns(REQUEST_COLUMNS)} FROM requests r"
-                     " WHERE r.organization = ? AND r.id = ?",
-                (organization, request_id)).fetchone()
-        return row_to_record(row) if row else None
-
-    def list_requests(self, organization: str, flt: RequestFilter, limit: int = 50,
-                      cursor: str | None = None, with_bodies: bool = False
-                      ) -> tuple[list[dict], str | None]:
-        limit = max(1, min(int(limit), MAX_PAGE))
-        where, params = compile_filter(organization, flt, self.dialect.like_ci)
-        if cursor:
-            where += " AND (r.created_at, r.id) < (?, ?)"
-            params += list(decode_cursor(cursor))
-        columns = _columns(REQUEST_COLUMNS, nulls=() if with_bodies else BODY_COLUMNS)
-        sql = (f"SELECT {columns} FROM requests r WHERE {where}"
-               " ORDER BY r.created_at DESC, r.id DESC LIMIT ?")
-        with self._transaction(write=False) as cur:
-            rows = self._execute(cur, sql, (*params, limit + 1)).fetchall()
-        records = [row_to_record(row) for row in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:  # one more than asked: there is a next page
-            last = records[-1]
-            next_cursor = encode_cursor(last["created_at"], last["id"])
-        return records, next_cursor
-
-    # -- analytics ----------------------------------------------------------------
-    def metrics(self, organization: str, flt: RequestFilter, group_by: str) -> dict:
-        kind, detail = _analytics.parse_group_by(group_by)
-        where, params = compile_filter(organization, flt, self.dialect.like_ci)
-        join = ""
-        if kind == "dimension":
-            group_column = f"r.{detail}"
-        elif kind == "time":
-            group_column = "r.created_at"
-        else:  # property: at most one row per (request, name), so the join adds no rows
-            join = " LEFT JOIN request_properties g ON g.request_id = r.id AND g.name = ?"
-            group_column = "g.value"
-            params = [detail, *params]
-        sql = (f"SELECT {_columns(_analytics.AGGREGATE_COLUMNS)}, {group_column}"
-               f" FROM requests r{join} WHERE {where}")
-        with self._transaction(write=False) as cur:
-            return _analytics.metrics_from_rows(self._iter_rows(cur, sql, params),
-                                                kind, detail)
-
-    def users(self, organization: str, flt: RequestFilter) -> list[dict]:
-        where, params = compile_filter(organization, flt, self.dialect.like_ci)
-        sql = (f"SELECT {_columns(_analytics.USER_COLUMNS)} FROM requests r"
-               f" WHERE {where} AND r.user_id IS NOT NULL")
-        with self._transaction(write=False) as cur:
-            return _analytics.users_from_rows(self._iter_rows(cur, sql, params))
-
-    def user(self, organization: str, user_id: str) -> dict | None:
-        found = self.users(organization, RequestFilter(user_id=user_id))
-        return found[0] if found else None
-
-    def session(self, organization: str, session_id: str) -> dict | None:
-        sql = (f"SELECT {_columns(REQUEST_COLUMNS, nulls=BODY_COLUMNS)} FROM requests r"
-               " WHERE r.organization = ? AND r.session_id = ?"
-               " ORDER BY r.created_at, r.id")
-        with self._transaction(write=False) as cur:
-            rows = self._execute(cur, sql, (organization, session_id)).fetchall()
-        return _analytics.session_tree(session_id, [row_to_record(row) for row in rows])
-
-    def ratelimits(self, organization: str, flt: RequestFilter) -> dict:
-        """Per provider and model: the latest limits the provider reported, and 429s by
-        hour."""
-        where, params = compile_filter(organization, flt, self.dialect.like_ci)
-        sql = ("SELECT r.provider, r.model_used, r.created_at, r.status, r.ratelimit_json"
-               f" FROM requests r WHERE {where} AND r.provider IS NOT NULL"
-               " AND (r.ratelimit_json IS NOT NULL OR r.status = 429)"
-               " ORDER BY r.created_at")
-        with self._transaction(write=False) as cur:
-            return _analytics.ratelimits_from_rows(self._iter_rows(cur, sql, params))
 
     # -- feedback -----------------------------------------------------------------
     def set_feedback(self, organization: str, request_id: str, rating: bool) -> bool:

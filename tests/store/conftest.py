@@ -9,6 +9,7 @@ import os
 import pytest
 from servers import postgres_schema
 
+from heliograph.analytics import open_analytics
 from heliograph.records import RECORD_KEYS
 from heliograph.store import open_store
 
@@ -31,6 +32,14 @@ def store_url(request, tmp_path):
 def store(store_url):
     """A migrated store (open_store migrates)."""
     opened = open_store(store_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def reader(store, store_url):
+    """The read side (heliograph.analytics) over the store's database."""
+    opened = open_analytics(store_url)
     yield opened
     opened.close()
 

@@ -7,7 +7,7 @@ from heliograph.store.writer import SegmentWriter
 
 
 def test_a_record_the_store_refuses_is_salvaged_and_the_rest_stored(store, make_record,
-                                                                    tmp_path):
+                                                                    tmp_path, reader):
     journal = Journal(tmp_path / "journal")
     good = [make_record(f"ok-{i}", model="m", prompt_tokens=10) for i in range(3)]
     poison = make_record("poison", model="m", status=502, error="upstream failed",
@@ -21,8 +21,8 @@ def test_a_record_the_store_refuses_is_salvaged_and_the_rest_stored(store, make_
     assert list(closed_segments(tmp_path / "journal")) == []  # the segment is done
 
     for record in good:
-        assert store.get_request("org1", record["id"])["prompt_tokens"] == 10
-    stored = store.get_request("org1", "poison")
+        assert reader.get_request("org1", record["id"])["prompt_tokens"] == 10
+    stored = reader.get_request("org1", "poison")
     assert stored["status"] == 502 and stored["model"] == "m"
     assert stored["completion_tokens"] == 5
     assert stored["prompt_tokens"] is None and stored["latency_ms"] is None
@@ -31,7 +31,7 @@ def test_a_record_the_store_refuses_is_salvaged_and_the_rest_stored(store, make_
 
 
 def test_a_nul_character_is_stored_replaced_not_blocking_the_journal(store, make_record,
-                                                                      tmp_path):
+                                                                      tmp_path, reader):
     # PostgreSQL text refuses NUL; a caller can put one in any string it sends.
     journal = Journal(tmp_path / "journal")
     journal.append(make_record("nul", model="gpt-4o-mini\x00", user_id="a\x00b",
@@ -39,7 +39,7 @@ def test_a_nul_character_is_stored_replaced_not_blocking_the_journal(store, make
     journal.append(make_record("after", model="m"))
     journal.close()
     assert SegmentWriter(tmp_path / "journal", store).drain() is True
-    stored = store.get_request("org1", "nul")
+    stored = reader.get_request("org1", "nul")
     assert stored["user_id"] in ("a\x00b", "a\ufffdb")  # SQLite keeps it as it came
     assert stored["model"].startswith("gpt-4o-mini")
-    assert store.get_request("org1", "after")["model"] == "m"
+    assert reader.get_request("org1", "after")["model"] == "m"

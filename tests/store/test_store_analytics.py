@@ -3,7 +3,7 @@ expected number worked out by hand from the fixture below."""
 
 import pytest
 
-from heliograph.store.base import RequestFilter
+from heliograph.analytics.filters import RequestFilter
 
 approx = pytest.approx
 
@@ -46,24 +46,24 @@ TOTAL = {"requests": 5, "errors": 2, "error_rate": 0.4, "cost_usd": approx(0.76)
          "p95_latency_ms": 300.0, "cache_hits": 1}
 
 
-def test_metrics_by_model(store, metric_set):
-    result = store.metrics("org1", RequestFilter(), "model")
+def test_metrics_by_model(store, metric_set, reader):
+    result = reader.metrics("org1", RequestFilter(), "model")
     assert result == {"data": [MODEL_A, MODEL_B], "total": TOTAL}
 
 
-def test_metrics_by_provider_and_user(store, metric_set):
-    by_provider = store.metrics("org1", RequestFilter(), "provider")["data"]
+def test_metrics_by_provider_and_user(store, metric_set, reader):
+    by_provider = reader.metrics("org1", RequestFilter(), "provider")["data"]
     assert [(g["key"], g["requests"], g["errors"]) for g in by_provider] == [
         ("p1", 3, 1), ("p2", 2, 1)]
-    by_user = store.metrics("org1", RequestFilter(), "user_id")["data"]
+    by_user = reader.metrics("org1", RequestFilter(), "user_id")["data"]
     # Ties in requests are ordered by key, and records without a user group under null.
     assert [(g["key"], g["requests"]) for g in by_user] == [("u1", 2), ("u2", 2), (None, 1)]
     assert by_user[2]["cost_usd"] == approx(0.5)
 
 
 @pytest.mark.parametrize("group_by", ["property.workflow", "property.Workflow"])
-def test_metrics_by_property(store, metric_set, group_by):
-    data = store.metrics("org1", RequestFilter(), group_by)["data"]
+def test_metrics_by_property(store, metric_set, group_by, reader):
+    data = reader.metrics("org1", RequestFilter(), group_by)["data"]
     assert [(g["key"], g["requests"]) for g in data] == [("w1", 2), (None, 2), ("w2", 1)]
     w1 = data[0]
     assert w1["cost_usd"] == approx(0.26)
@@ -71,30 +71,30 @@ def test_metrics_by_property(store, metric_set, group_by):
     assert w1["prompt_tokens"] == 110
 
 
-def test_metrics_apply_filters(store, metric_set):
-    result = store.metrics("org1", RequestFilter(provider="p1"), "model")
+def test_metrics_apply_filters(store, metric_set, reader):
+    result = reader.metrics("org1", RequestFilter(provider="p1"), "model")
     assert [(g["key"], g["requests"]) for g in result["data"]] == [("a", 2), ("b", 1)]
     assert result["total"]["requests"] == 3
     assert result["total"]["cost_usd"] == approx(0.26)
-    filtered = store.metrics("org1", RequestFilter(properties={"workflow": "w1"}), "model")
+    filtered = reader.metrics("org1", RequestFilter(properties={"workflow": "w1"}), "model")
     assert filtered["total"]["requests"] == 2
 
 
-def test_unknown_cost_is_never_summed(store, make_record):
+def test_unknown_cost_is_never_summed(store, make_record, reader):
     # cost_known decides, even if a (partial) number was recorded alongside.
     store.insert_records([
         make_record("priced", model="m", user_id="u", cost_usd=0.5, cost_known=True),
         make_record("partial", model="m", user_id="u", cost_usd=2.0, cost_known=False),
         make_record("unpriced", model="m", user_id="u", cost_usd=None, cost_known=False),
     ])
-    result = store.metrics("org1", RequestFilter(), "model")
+    result = reader.metrics("org1", RequestFilter(), "model")
     assert result["data"][0]["cost_usd"] == approx(0.5)
     assert result["total"]["cost_usd"] == approx(0.5)
-    assert store.user("org1", "u")["cost_usd"] == approx(0.5)
+    assert reader.user("org1", "u")["cost_usd"] == approx(0.5)
 
 
-def test_metrics_of_nothing(store):
-    result = store.metrics("org1", RequestFilter(), "model")
+def test_metrics_of_nothing(store, reader):
+    result = reader.metrics("org1", RequestFilter(), "model")
     assert result == {"data": [], "total": {
         "requests": 0, "errors": 0, "error_rate": 0.0, "cost_usd": 0.0,
         "prompt_tokens": 0, "completion_tokens": 0, "avg_latency_ms": None,
@@ -102,18 +102,18 @@ def test_metrics_of_nothing(store):
 
 
 @pytest.mark.parametrize("group_by", ["nope", "property.", "created_at", "status", ""])
-def test_unknown_group_by_is_a_value_error(store, group_by):
+def test_unknown_group_by_is_a_value_error(store, group_by, reader):
     with pytest.raises(ValueError):
-        store.metrics("org1", RequestFilter(), group_by)
+        reader.metrics("org1", RequestFilter(), group_by)
 
 
-def test_p95_is_nearest_rank(store, make_record):
+def test_p95_is_nearest_rank(store, make_record, reader):
     # 20 values 1..20: rank ceil(0.95 * 20) = 19 → 19. Inserted shuffled.
     latencies = [7, 20, 1, 13, 2, 19, 3, 18, 4, 17, 5, 16, 6, 15, 8, 14, 9, 12, 10, 11]
     store.insert_records([make_record(f"r{i}", model="m", latency_ms=float(v))
                           for i, v in enumerate(latencies)]
                          + [make_record("no-latency", model="m", latency_ms=None)])
-    group = store.metrics("org1", RequestFilter(), "model")["data"][0]
+    group = reader.metrics("org1", RequestFilter(), "model")["data"][0]
     assert group["requests"] == 21
     assert group["p95_latency_ms"] == 19.0
     assert group["avg_latency_ms"] == approx(10.5)   # records without latency excluded
@@ -138,19 +138,19 @@ def time_set(store, make_record):
     ("week", [("2024-03-04", 1), ("2024-03-11", 2), ("2024-12-30", 2)]),
     ("month", [("2024-03", 3), ("2024-12", 1), ("2025-01", 1)]),
 ])
-def test_time_buckets(store, time_set, group_by, expected):
-    data = store.metrics("org1", RequestFilter(), group_by)["data"]
+def test_time_buckets(store, time_set, group_by, expected, reader):
+    data = reader.metrics("org1", RequestFilter(), group_by)["data"]
     assert [(g["key"], g["requests"]) for g in data] == expected
 
 
-def test_time_bucket_aggregates(store, time_set):
-    week = store.metrics("org1", RequestFilter(), "week")["data"][-1]
+def test_time_bucket_aggregates(store, time_set, reader):
+    week = reader.metrics("org1", RequestFilter(), "week")["data"][-1]
     assert week["key"] == "2024-12-30"
     assert (week["errors"], week["error_rate"]) == (1, 0.5)
 
 
-def test_users(store, metric_set):
-    users = store.users("org1", RequestFilter())
+def test_users(store, metric_set, reader):
+    users = reader.users("org1", RequestFilter())
     assert users == [
         {"user_id": "u1", "requests": 2, "errors": 1, "error_rate": 0.5,
          "cost_usd": approx(0.01), "prompt_tokens": 30, "completion_tokens": 5,
@@ -161,11 +161,11 @@ def test_users(store, metric_set):
          "avg_latency_ms": approx(77.5), "first_seen": "2024-03-05T09:00:00.000000Z",
          "last_seen": "2024-03-06T10:00:00.000000Z", "models": {"a": 1, "b": 1}},
     ]
-    assert store.user("org1", "u2") == users[1]
-    assert store.user("org1", "nobody") is None
-    assert store.user("org2", "u2") is None
-    assert store.user("org2", "u1")["requests"] == 1
-    only_b = store.users("org1", RequestFilter(model="b"))
+    assert reader.user("org1", "u2") == users[1]
+    assert reader.user("org1", "nobody") is None
+    assert reader.user("org2", "u2") is None
+    assert reader.user("org2", "u1")["requests"] == 1
+    only_b = reader.users("org1", RequestFilter(model="b"))
     assert [(u["user_id"], u["requests"], u["models"]) for u in only_b] == [
         ("u2", 1, {"b": 1})]
 
@@ -194,8 +194,8 @@ def session_set(store, make_record):
     ])
 
 
-def test_session_tree(store, session_set):
-    session = store.session("org1", "s1")
+def test_session_tree(store, session_set, reader):
+    session = reader.session("org1", "s1")
     assert {k: session[k] for k in session if k != "tree"} == {
         "session_id": "s1", "name": "Trip planner", "requests": 5,
         "cost_usd": approx(0.131), "total_tokens": 1360, "latency_ms": approx(1000.0)}
@@ -222,6 +222,22 @@ def test_session_tree(store, session_set):
     assert summary["session_path"] == "/plan/search"
 
 
-def test_unknown_session_is_none(store, session_set):
-    assert store.session("org1", "missing") is None
-    assert store.session("org2", "s2") is None
+def test_unknown_session_is_none(store, session_set, reader):
+    assert reader.session("org1", "missing") is None
+    assert reader.session("org2", "s2") is None
+
+
+def test_sessions_newest_first_paged(store, session_set, make_record, reader):
+    store.insert_records([make_record("late", at="2024-03-05T00:00:00.000000Z",
+                                      session_id="s3", cost_usd=0.5, cost_known=True)])
+    first, cursor = reader.sessions("org1", RequestFilter(), limit=2)
+    assert [s["session_id"] for s in first] == ["s3", "s1"] and cursor
+    assert first[1] == {"session_id": "s1", "name": "Trip planner", "requests": 5,
+                        "cost_usd": approx(0.131), "first_at": "2024-03-04T10:00:00.000000Z",
+                        "last_at": "2024-03-04T10:04:00.000000Z"}
+    rest, last = reader.sessions("org1", RequestFilter(), limit=2, cursor=cursor)
+    assert [s["session_id"] for s in rest] == ["s2"] and last is None
+    only_plan, _ = reader.sessions("org1", RequestFilter(model="none"))
+    assert only_plan == []
+    theirs, _ = reader.sessions("org2", RequestFilter())
+    assert [(s["session_id"], s["requests"]) for s in theirs] == [("s1", 1)]

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from heliograph.analytics import open_analytics
+from heliograph.analytics.filters import RequestFilter
 from heliograph.store._schema import MIGRATIONS
-from heliograph.store.base import KeyRow, RequestFilter
+from heliograph.store.base import KeyRow
 from heliograph.store.sqlite import SQLiteStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +57,7 @@ def test_duplicate_key_hash_is_a_value_error(store):
     assert store.count_keys() == 1
 
 
-def test_migrate_twice_is_a_no_op(store, make_record):
+def test_migrate_twice_is_a_no_op(store, make_record, reader):
     store.insert_records([make_record("r1")])
     store.create_key("h", "sk", "k", "org1", admin=False)
     versions = store.schema_versions()
@@ -63,7 +65,7 @@ def test_migrate_twice_is_a_no_op(store, make_record):
     store.migrate()
     store.migrate()
     assert store.schema_versions() == versions
-    assert store.get_request("org1", "r1") is not None
+    assert reader.get_request("org1", "r1") is not None
     assert store.count_keys() == 1
 
 
@@ -97,18 +99,18 @@ def _unmigrated_store(url):
     return PostgresStore(url)
 
 
-def test_threads_share_one_store(store, make_record):
+def test_threads_share_one_store(store, make_record, reader):
     def write(worker):
         for batch in range(10):
             store.insert_records([make_record(f"t{worker}-{batch}-{i}") for i in range(20)])
-            store.list_requests("org1", RequestFilter(), limit=5)   # reads interleaved
+            reader.list_requests("org1", RequestFilter(), limit=5)   # reads interleaved
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert store.metrics("org1", RequestFilter(), "model")["total"]["requests"] == 800
+    assert reader.metrics("org1", RequestFilter(), "model")["total"]["requests"] == 800
 
 
 _WRITER = textwrap.dedent("""
@@ -147,13 +149,15 @@ def test_two_sqlite_writer_processes_lose_nothing(tmp_path):
         assert proc.returncode == 0, stderr
 
     store = SQLiteStore(url)
+    reader = open_analytics(url)
     try:
-        total = store.metrics("org1", RequestFilter(), "model")["total"]["requests"]
+        total = reader.metrics("org1", RequestFilter(), "model")["total"]["requests"]
         assert total == 2 * 40 * 50 + 40
         for worker in ("w1", "w2"):
-            by_worker = store.metrics("org1", RequestFilter(properties={"worker": worker}),
-                                      "model")
+            by_worker = reader.metrics("org1", RequestFilter(properties={"worker": worker}),
+                                       "model")
             assert by_worker["total"]["requests"] >= 40 * 50
         assert store.schema_versions() == ALL_VERSIONS
     finally:
+        reader.close()
         store.close()

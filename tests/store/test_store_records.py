@@ -2,16 +2,16 @@
 
 import pytest
 
+from heliograph.analytics.filters import RequestFilter
 from heliograph.records import RECORD_KEYS
-from heliograph.store.base import RequestFilter
 
 
 def ids(records):
     return [r["id"] for r in records]
 
 
-def all_ids(store, flt=None, organization="org1"):
-    records, _ = store.list_requests(organization, flt or RequestFilter(), limit=1000)
+def all_ids(reader, flt=None, organization="org1"):
+    records, _ = reader.list_requests(organization, flt or RequestFilter(), limit=1000)
     return sorted(ids(records))
 
 
@@ -42,25 +42,25 @@ def full_record(make_record):
     )
 
 
-def test_insert_is_idempotent(store, make_record):
+def test_insert_is_idempotent(store, make_record, reader):
     batch = [make_record(f"r{i}", properties={"Env": "prod"}) for i in range(5)]
     store.insert_records(batch)
     store.insert_records(batch)                       # a replayed journal
     store.insert_records(batch[:2] + batch[:2])       # duplicates inside one batch
     store.insert_records([])
-    assert all_ids(store) == ["r0", "r1", "r2", "r3", "r4"]
-    assert all_ids(store, RequestFilter(properties={"env": "prod"})) == [
+    assert all_ids(reader) == ["r0", "r1", "r2", "r3", "r4"]
+    assert all_ids(reader, RequestFilter(properties={"env": "prod"})) == [
         "r0", "r1", "r2", "r3", "r4"]
-    assert store.metrics("org1", RequestFilter(), "model")["total"]["requests"] == 5
+    assert reader.metrics("org1", RequestFilter(), "model")["total"]["requests"] == 5
 
 
-def test_insert_keeps_the_first_version_of_a_record(store, make_record):
+def test_insert_keeps_the_first_version_of_a_record(store, make_record, reader):
     store.insert_records([make_record("r1", model="first")])
     store.insert_records([make_record("r1", model="second")])
-    assert store.get_request("org1", "r1")["model"] == "first"
+    assert reader.get_request("org1", "r1")["model"] == "first"
 
 
-def test_round_trip_every_key_and_type(store, make_record):
+def test_round_trip_every_key_and_type(store, make_record, reader):
     rec = full_record(make_record)
     bare = make_record("bare", at="2024-03-04T10:00:00.000000Z", feedback=False,
                        cost_usd=None, cost_known=False, request="raw text body",
@@ -69,28 +69,28 @@ def test_round_trip_every_key_and_type(store, make_record):
     store.insert_records([rec, bare, empty])
 
     for original in (rec, bare, empty):
-        got = store.get_request("org1", original["id"])
+        got = reader.get_request("org1", original["id"])
         assert list(got) == list(RECORD_KEYS)
         assert got == original
         for key in RECORD_KEYS:  # == would let 1 pass for True and 1.0 for 1
             assert type(got[key]) is type(original[key]), key
 
-    listed, _ = store.list_requests("org1", RequestFilter())
+    listed, _ = reader.list_requests("org1", RequestFilter())
     assert ids(listed) == [rec["id"], "bare", "empty"]
     assert all(r["request"] is None and r["response"] is None for r in listed)
     assert listed[0] == {**rec, "request": None, "response": None}
 
-    with_bodies, _ = store.list_requests("org1", RequestFilter(), with_bodies=True)
+    with_bodies, _ = reader.list_requests("org1", RequestFilter(), with_bodies=True)
     assert with_bodies == [rec, bare, empty]
 
 
-def test_reads_are_scoped_to_the_organization(store, make_record):
+def test_reads_are_scoped_to_the_organization(store, make_record, reader):
     store.insert_records([make_record("mine"), make_record("theirs", organization="org2")])
-    assert store.get_request("org1", "theirs") is None
-    assert store.get_request("org2", "theirs")["organization"] == "org2"
-    assert store.get_request("org1", "missing") is None
-    assert all_ids(store) == ["mine"]
-    assert all_ids(store, organization="org2") == ["theirs"]
+    assert reader.get_request("org1", "theirs") is None
+    assert reader.get_request("org2", "theirs")["organization"] == "org2"
+    assert reader.get_request("org1", "missing") is None
+    assert all_ids(reader) == ["mine"]
+    assert all_ids(reader, organization="org2") == ["theirs"]
 
 
 @pytest.fixture
@@ -130,8 +130,8 @@ def filter_set(store, make_record):
     (RequestFilter(model="m-a", provider="p2"), ["a2"]),
     (RequestFilter(model="nope"), []),
 ])
-def test_equality_filters(store, filter_set, flt, expected):
-    assert all_ids(store, flt) == expected
+def test_equality_filters(store, filter_set, flt, expected, reader):
+    assert all_ids(reader, flt) == expected
 
 
 @pytest.mark.parametrize("properties, expected", [
@@ -143,8 +143,8 @@ def test_equality_filters(store, filter_set, flt, expected):
     ({"workflow": "w2", "env": "prod"}, []),
     ({"missing": "x"}, []),
 ])
-def test_property_filters(store, filter_set, properties, expected):
-    assert all_ids(store, RequestFilter(properties=properties)) == expected
+def test_property_filters(store, filter_set, properties, expected, reader):
+    assert all_ids(reader, RequestFilter(properties=properties)) == expected
 
 
 @pytest.mark.parametrize("since, until, expected", [
@@ -155,13 +155,13 @@ def test_property_filters(store, filter_set, properties, expected):
     ("2024-03-04", "2024-03-05", ["a1", "a2", "b1", "b2"]),     # a date is its midnight UTC
     ("2024-03-05T00:00:00Z", None, []),
 ])
-def test_time_filters(store, filter_set, since, until, expected):
-    assert all_ids(store, RequestFilter(since=since, until=until)) == expected
+def test_time_filters(store, filter_set, since, until, expected, reader):
+    assert all_ids(reader, RequestFilter(since=since, until=until)) == expected
 
 
-def test_invalid_timestamp_is_a_value_error(store, filter_set):
+def test_invalid_timestamp_is_a_value_error(store, filter_set, reader):
     with pytest.raises(ValueError):
-        store.list_requests("org1", RequestFilter(since="yesterday"))
+        reader.list_requests("org1", RequestFilter(since="yesterday"))
 
 
 @pytest.mark.parametrize("q, expected", [
@@ -173,16 +173,16 @@ def test_invalid_timestamp_is_a_value_error(store, filter_set):
     ("off", ["a1", "a2"]),
     ("absent", []),
 ])
-def test_text_search(store, filter_set, q, expected):
-    assert all_ids(store, RequestFilter(q=q)) == expected
+def test_text_search(store, filter_set, q, expected, reader):
+    assert all_ids(reader, RequestFilter(q=q)) == expected
 
 
-def test_filters_combine_with_text_search_and_properties(store, filter_set):
+def test_filters_combine_with_text_search_and_properties(store, filter_set, reader):
     flt = RequestFilter(model="m-a", q="off", properties={"env": "dev"})
-    assert all_ids(store, flt) == ["a2"]
+    assert all_ids(reader, flt) == ["a2"]
 
 
-def test_pagination_walks_every_record_once_newest_first(store, make_record):
+def test_pagination_walks_every_record_once_newest_first(store, make_record, reader):
     # Three records per second, so created_at ties are broken by id across page edges.
     records = [make_record(f"req-{i:02d}", at=f"2024-03-04T10:00:{i // 3:02d}.000000Z",
                            model="even" if i % 2 == 0 else "odd")
@@ -193,7 +193,7 @@ def test_pagination_walks_every_record_once_newest_first(store, make_record):
 
     seen, cursor, pages = [], None, 0
     while True:
-        page, cursor = store.list_requests("org1", RequestFilter(), limit=7, cursor=cursor)
+        page, cursor = reader.list_requests("org1", RequestFilter(), limit=7, cursor=cursor)
         pages += 1
         seen += ids(page)
         if cursor is None:
@@ -202,52 +202,52 @@ def test_pagination_walks_every_record_once_newest_first(store, make_record):
     assert seen == expected
 
     # The cursor carries over with a filter too.
-    first, cursor = store.list_requests("org1", RequestFilter(model="even"), limit=10)
-    second, last = store.list_requests("org1", RequestFilter(model="even"), limit=10,
+    first, cursor = reader.list_requests("org1", RequestFilter(model="even"), limit=10)
+    second, last = reader.list_requests("org1", RequestFilter(model="even"), limit=10,
                                        cursor=cursor)
     assert last is None
     assert ids(first) + ids(second) == [i for i in expected if int(i[-2:]) % 2 == 0]
 
 
-def test_page_exactly_full_has_no_next_cursor(store, make_record):
+def test_page_exactly_full_has_no_next_cursor(store, make_record, reader):
     store.insert_records([make_record(f"r{i}") for i in range(4)])
-    page, cursor = store.list_requests("org1", RequestFilter(), limit=4)
+    page, cursor = reader.list_requests("org1", RequestFilter(), limit=4)
     assert len(page) == 4 and cursor is None
 
 
-def test_limit_is_clamped(store, make_record):
+def test_limit_is_clamped(store, make_record, reader):
     store.insert_records([make_record(f"r{i:04d}", at=f"2024-03-04T10:{i // 60:02d}:"
                                                       f"{i % 60:02d}.000000Z")
                           for i in range(1003)])
-    page, cursor = store.list_requests("org1", RequestFilter(), limit=0)
+    page, cursor = reader.list_requests("org1", RequestFilter(), limit=0)
     assert len(page) == 1 and cursor is not None
-    page, cursor = store.list_requests("org1", RequestFilter(), limit=5000)
+    page, cursor = reader.list_requests("org1", RequestFilter(), limit=5000)
     assert len(page) == 1000 and cursor is not None
 
 
-def test_invalid_cursor_is_a_value_error(store):
+def test_invalid_cursor_is_a_value_error(store, reader):
     with pytest.raises(ValueError):
-        store.list_requests("org1", RequestFilter(), cursor="!!not-a-cursor!!")
+        reader.list_requests("org1", RequestFilter(), cursor="!!not-a-cursor!!")
 
 
-def test_feedback(store, make_record):
+def test_feedback(store, make_record, reader):
     store.insert_records([make_record("r1"), make_record("r2", organization="org2")])
     assert store.set_feedback("org1", "r1", True) is True
-    assert store.get_request("org1", "r1")["feedback"] is True
+    assert reader.get_request("org1", "r1")["feedback"] is True
     assert store.set_feedback("org1", "r1", False) is True
-    assert store.get_request("org1", "r1")["feedback"] is False
+    assert reader.get_request("org1", "r1")["feedback"] is False
     assert store.set_feedback("org1", "r2", True) is False       # another organization's
-    assert store.get_request("org2", "r2")["feedback"] is None
+    assert reader.get_request("org2", "r2")["feedback"] is None
     assert store.set_feedback("org1", "missing", True) is False
 
 
-def test_scores_merge(store, make_record):
+def test_scores_merge(store, make_record, reader):
     store.insert_records([make_record("r1", scores={"seed": 1}),
                           make_record("r2", organization="org2")])
     assert store.set_score("org1", "r1", {"accuracy": 0.5, "label": "ok"}) is True
     assert store.set_score("org1", "r1", {"accuracy": 0.75}) is True
-    assert store.get_request("org1", "r1")["scores"] == {
+    assert reader.get_request("org1", "r1")["scores"] == {
         "seed": 1, "accuracy": 0.75, "label": "ok"}
     assert store.set_score("org1", "r2", {"accuracy": 1}) is False
-    assert store.get_request("org2", "r2")["scores"] == {}
+    assert reader.get_request("org2", "r2")["scores"] == {}
     assert store.set_score("org1", "missing", {"accuracy": 1}) is False

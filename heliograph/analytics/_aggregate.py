@@ -244,3 +244,24 @@ def ratelimits_from_rows(rows: Iterable[tuple]) -> dict:
         data.append(group)
     data.sort(key=lambda g: (g["provider"] or "", g["model"] or ""))
     return {"data": data}
+
+
+def sessions_from_rows(rows: Iterable[tuple]) -> list[dict]:
+    """Rows (session_id, session_name, cost_usd, cost_known, created_at), session_id never
+    null. Newest activity first (ties by session_id, descending, as the cursor pages)."""
+    sessions: dict[str, dict] = {}
+    for session_id, name, cost_usd, cost_known, created_at in rows:
+        session = sessions.get(session_id)
+        if session is None:
+            session = sessions[session_id] = {
+                "session_id": session_id, "name": None, "requests": 0, "cost_usd": 0.0,
+                "first_at": created_at, "last_at": created_at}
+        session["requests"] += 1
+        if cost_known and cost_usd is not None:
+            session["cost_usd"] += cost_usd
+        if name and (session["name"] is None or created_at < session["first_at"]):
+            session["name"] = name  # the earliest name given, as the session tree reports
+        session["first_at"] = min(session["first_at"], created_at)
+        session["last_at"] = max(session["last_at"], created_at)
+    return sorted(sessions.values(), key=lambda s: (s["last_at"], s["session_id"]),
+                  reverse=True)

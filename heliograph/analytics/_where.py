@@ -1,31 +1,16 @@
 """RequestFilter → SQL WHERE clause, and the opaque pagination cursor.
 
-SQL here uses "?" placeholders; SQLStore rewrites them for drivers that want "%s".
-Every clause refers to the requests table as `r`.
+SQL here uses "?" placeholders; the reader rewrites them for drivers that want "%s".
+Every clause refers to the requests table as `r`, and every clause is scoped to the
+caller's organization (property rows included: request ids are unique only within one).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import datetime as _dt
 
-from heliograph.store.base import RequestFilter
-
-_EQUALITY_KEYS = ("model", "provider", "status", "user_id", "session_id", "cache")
-
-
-def normalize_timestamp(value: str) -> str:
-    """Any ISO 8601 form → the stored form ('YYYY-MM-DDTHH:MM:SS.ffffffZ', UTC), so that
-    the string comparison on created_at is a time comparison. No offset means UTC."""
-    try:
-        moment = _dt.datetime.fromisoformat(value.strip())
-    except (ValueError, AttributeError):
-        raise ValueError(f"invalid timestamp {value!r}: use ISO 8601, e.g. "
-                         "2024-05-01T00:00:00Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.UTC)
-    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+from heliograph.analytics.filters import EQUALITY_KEYS, RequestFilter, normalize_timestamp
 
 
 def escape_like(text: str) -> str:
@@ -39,7 +24,7 @@ def compile_filter(organization: str, flt: RequestFilter, like_ci: str
     like_ci is the dialect's case-insensitive LIKE operator."""
     clauses = ["r.organization = ?"]
     params: list = [organization]
-    for key in _EQUALITY_KEYS:
+    for key in EQUALITY_KEYS:
         value = getattr(flt, key)
         if value is not None:
             clauses.append(f"r.{key} = ?")

@@ -1,0 +1,42 @@
+"""GET /api/v1/requests (filtered, newest first, paged by cursor) and
+GET /api/v1/requests/{request_id} (one record with its bodies)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from heliograph.analytics.filters import check_parameters, parse_filter
+from heliograph.api._common import boolean, endpoint, path_param, positive_int, query_value
+from heliograph.asgi import Request
+from heliograph.errors import NotFound
+from heliograph.routes import Route
+
+LIST_PARAMETERS = ("limit", "cursor", "bodies")
+
+
+@endpoint
+async def list_requests(gw: Any, request: Request, org: str) -> dict:
+    query = request.query
+    flt = parse_filter(query, LIST_PARAMETERS)
+    limit = positive_int(query, "limit", 50)
+    with_bodies = boolean(query, "bodies")
+    analytics = gw.analytics
+    data, cursor = await analytics.run(analytics.list_requests, org, flt, limit,
+                                       query_value(query, "cursor"), with_bodies)
+    return {"data": data, "next_cursor": cursor}
+
+
+@endpoint
+async def get_request(gw: Any, request: Request, org: str) -> dict:
+    check_parameters(request.query)
+    request_id = path_param(request, "request_id")
+    record = await gw.analytics.run(gw.analytics.get_request, org, request_id)
+    if record is None:
+        raise NotFound(f"no request {request_id!r}")
+    return record
+
+
+ROUTES = [
+    Route("GET", "/api/v1/requests", list_requests),
+    Route("GET", "/api/v1/requests/{request_id}", get_request),
+]
