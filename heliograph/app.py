@@ -1,5 +1,6 @@
-"""build_app(settings): wires the upstream client, the store, the journal and its writer,
-and routes requests. State lives on one Gateway object, never in module globals."""
+"""build_app(settings): wires the upstream client, the store, the journal (and keeps the
+background host that writes it running), and routes requests. State lives on one Gateway
+object, never in module globals."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from heliograph.api.routes import QueryAPI
 from heliograph.asgi import ClientDisconnected, Request, send_bytes, send_error, send_json
+from heliograph.background.supervisor import SUPERVISE_EVERY_S, HostSupervisor
 from heliograph.config import Settings, load_settings
 from heliograph.errors import GatewayError, MethodNotAllowed, NotFound
 from heliograph.providers.http import HttpClient
@@ -22,7 +24,6 @@ from heliograph.proxy.auth import Authenticator
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.models import list_models
 from heliograph.store import open_store
-from heliograph.store import writer as journal_writer
 from heliograph.store.journal import Journal
 
 log = logging.getLogger("heliograph")
@@ -45,7 +46,7 @@ class Gateway:
     registry: Registry
     auth: Authenticator
     # Built at startup, inside the event loop (see start()).
-    writer: object | None = None
+    background: HostSupervisor | None = None
     state: object | None = None
     cache: object | None = None
     ratelimits: object | None = None
@@ -64,7 +65,9 @@ class Gateway:
         from heliograph.proxy.ratelimit import RateLimiter
         from heliograph.state import open_state
 
-        self.writer = journal_writer.spawn(self.journal.directory, self.settings.database_url)
+        self.background = HostSupervisor(self.journal.directory, self.settings.database_url,
+                                         self.settings.redis_url)
+        self._supervise()
         self._rotation = asyncio.get_running_loop().call_later(JOURNAL_ROTATE_S, self._rotate)
         self.state = open_state(self.settings, fail_open=self.settings.ratelimit_fail_open,
                                 store=self.store)
@@ -89,10 +92,19 @@ class Gateway:
             await self.state.close()
         await self.http.close()
         self._rotation.cancel()
+        # The background host is left running: it outlives this worker while the gateway
+        # lives, and gives the journal a last pass once the gateway is gone.
+        if self.background is not None:
+            self._supervision.cancel()
         self.journal.close()
-        if self.writer is not None:
-            await asyncio.to_thread(journal_writer.stop, self.writer)
         self.store.close()
+
+    def _supervise(self) -> None:
+        """Keep the background host (the journal writer) running; follow the master."""
+        assert self.background is not None
+        self.background.tick()
+        self._supervision = asyncio.get_running_loop().call_later(SUPERVISE_EVERY_S,
+                                                                  self._supervise)
 
     def _rotate(self) -> None:
         """Hand the journal's records to the writer a few times a second."""
