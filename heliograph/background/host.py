@@ -1,8 +1,8 @@
 """The background host process: `python -m heliograph.background`.
 
 One per machine (per journal folder): it holds the flock HOST_LOCK in the journal folder
-for its whole life and exits at once if another host holds it. Any gateway worker starts
-it when that lock is free (supervisor.py), so a killed host is back within a second. It
+for its whole life (handed over locked by the worker that starts it, see supervisor.py;
+started by hand, it takes the lock or exits). A killed host is back within a second. It
 runs every job on a thread of its own — a slow job never delays the journal writer — and
 lives as long as the gateway: when the gateway's process is gone it gives the jobs that
 ask for it (the writer) a last run, and exits.
@@ -95,9 +95,11 @@ def _keep_locks(locks: list, stopping: threading.Event, renew_s: float) -> None:
 
 
 def run(ctx: JobContext, job_specs: list[str], gateway_pid: int = 0,
-        lock_ttl_s: float = DEFAULT_LOCK_TTL_S) -> int:
+        lock_ttl_s: float = DEFAULT_LOCK_TTL_S, lock_fd: int = -1) -> int:
     host_lock = FileLock(ctx.journal_dir / HOST_LOCK)
-    if not host_lock.try_acquire():
+    if lock_fd >= 0:
+        host_lock.adopt(lock_fd)
+    elif not host_lock.try_acquire():
         return 0  # another host serves this machine
 
     term_at: list[float] = []
@@ -152,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="exit when this process is gone (0: run until SIGTERM)")
     parser.add_argument("--job", action="append", default=None,
                         help="module:Class of a job to run instead of the built-in list")
+    parser.add_argument("--lock-fd", type=int, default=-1,
+                        help="an inherited fd already holding the host lock")
     parser.add_argument("--lock-ttl", type=float, default=DEFAULT_LOCK_TTL_S,
                         help="expiry of a Redis deployment lock, seconds")
     args = parser.parse_args(argv)
@@ -159,4 +163,4 @@ def main(argv: list[str] | None = None) -> int:
     journal = Path(args.journal)
     journal.mkdir(parents=True, exist_ok=True)
     ctx = JobContext(journal, args.database_url, args.redis_url)
-    return run(ctx, args.job or JOBS, args.gateway_pid, args.lock_ttl)
+    return run(ctx, args.job or JOBS, args.gateway_pid, args.lock_ttl, args.lock_fd)

@@ -29,17 +29,19 @@ class FileLock:
         self._fd = -1
 
     def try_acquire(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        fd = try_flock(self.path)
+        if fd is None:
             return False
+        self.adopt(fd)
+        return True
+
+    def adopt(self, fd: int) -> None:
+        """Hold the lock through fd, already locked (by the worker that started us: the
+        flock belongs to the open file, which this process inherited)."""
+        self._fd = fd
         # Who holds it, for people (and tests) looking; the lock itself is the flock.
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-        return True
 
     def release(self) -> None:
         if self._fd >= 0:
@@ -47,19 +49,15 @@ class FileLock:
             self._fd = -1
 
 
-def is_free(path: Path) -> bool:
-    """Whether nobody holds the flock on path (taken and released at once if free)."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:
-        return False
+def try_flock(path: Path) -> int | None:
+    """An fd holding the exclusive flock on path, or None while someone else holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
     except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)  # closing drops the lock if we took it
+        os.close(fd)
+        return None
+    return fd
 
 
 class HeldLock:

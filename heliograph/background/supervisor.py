@@ -1,8 +1,9 @@
 """The worker's side of the background host, called once a second from its event loop.
 
-Every worker checks whether the host's flock is free and, if so, starts a host; the
-hosts that lose the race for the lock exit at once, so there is one per machine however
-many workers there are, and a killed host is replaced within a second. The same tick
+Every worker tries the host's flock and, when it gets it, starts a host that inherits
+the locked file: the lock passes from worker to host without ever being free, so there is
+exactly one host per machine however many workers there are, and a killed host (whose
+death frees the lock) is replaced within a second. The same tick
 makes a worker exit when the serve master is gone (besides PR_SET_PDEATHSIG on Linux),
 so a SIGKILLed master leaves no workers serving on its port.
 """
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 from heliograph.background.host import HOST_LOCK
-from heliograph.background.locks import is_free
+from heliograph.background.locks import try_flock
 
 log = logging.getLogger("heliograph.background")
 
@@ -63,13 +64,22 @@ class HostSupervisor:
         if self._host is not None and self._host.poll() is None:
             return  # ours is starting (not holding the lock yet) or running
         self._host = None  # reaped, if it was ours
-        if is_free(self.journal_dir / HOST_LOCK):
-            self._host = self._spawn()
+        try:
+            lock_fd = try_flock(self.journal_dir / HOST_LOCK)
+        except OSError:
+            log.exception("cannot open the background host's lock file")
+            return
+        if lock_fd is None:
+            return  # a host is running
+        try:
+            self._host = self._spawn(lock_fd)
+        finally:
+            os.close(lock_fd)  # the host's inherited copy keeps the lock
 
-    def _spawn(self) -> subprocess.Popen:
+    def _spawn(self, lock_fd: int) -> subprocess.Popen:
         argv = [sys.executable, "-m", "heliograph.background",
                 "--journal", str(self.journal_dir), "--database-url", self.database_url,
-                "--gateway-pid", str(self.gateway_pid)]
+                "--gateway-pid", str(self.gateway_pid), "--lock-fd", str(lock_fd)]
         if self.redis_url:
             argv += ["--redis-url", self.redis_url]
-        return subprocess.Popen(argv)
+        return subprocess.Popen(argv, pass_fds=(lock_fd,))
