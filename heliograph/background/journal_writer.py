@@ -35,8 +35,9 @@ class JournalWriterJob:
             from heliograph.store import open_store
             try:
                 self.store = open_store(self.ctx.database_url)
-            except Exception:
-                log.exception("cannot open the database for the journal writer; will retry")
+            except Exception as exc:
+                log.warning("cannot open the database for the journal writer (%s); "
+                            "will retry", exc)
                 return False
             self.writer = SegmentWriter(self.ctx.journal_dir, self.store)
         return self.writer.drain()
