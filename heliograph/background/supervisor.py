@@ -47,6 +47,9 @@ def exit_with_master() -> int:
 
 
 class HostSupervisor:
+    """One per worker; its tick() runs on the worker's loop every SUPERVISE_EVERY_S.
+    Built at worker startup, where it also arms exit_with_master()."""
+
     def __init__(self, journal_dir: Path, database_url: str, redis_url: str = ""):
         self.journal_dir = Path(journal_dir)
         self.database_url = database_url
