@@ -17,6 +17,8 @@ from typing import Literal, Protocol
 # "machine": exactly once per machine (per journal folder): the host's own flock covers it.
 # "deployment": exactly once across replicas sharing the database: a lock in Redis when
 # configured, else a PostgreSQL advisory lock; on SQLite the machine lock already is one.
+# The host renews a Redis lock every few seconds and checks it before each run, so a
+# deployment job's run_once should take well under the lock's expiry (10 s).
 Scope = Literal["machine", "deployment"]
 
 
