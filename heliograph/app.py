@@ -1,5 +1,6 @@
-"""build_app(settings): wires the upstream client, the store, the journal and its writer,
-and routes requests. State lives on one Gateway object, never in module globals."""
+"""build_app(settings): wires the upstream client, the store, the journal (and keeps the
+background host that writes it running), and routes requests. State lives on one Gateway
+object, never in module globals."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import subprocess
 from dataclasses import dataclass, field
 
 from heliograph import api
@@ -21,6 +21,7 @@ from heliograph.asgi import (
     send_error,
     send_json,
 )
+from heliograph.background.supervisor import SUPERVISE_EVERY_S, HostSupervisor
 from heliograph.config import Settings, worker_settings
 from heliograph.errors import GatewayError
 from heliograph.providers.http import HttpClient
@@ -37,7 +38,6 @@ from heliograph.sinks import RecordSinks
 from heliograph.sinks.journal import JournalSink
 from heliograph.state import SharedState
 from heliograph.store import Store, open_store
-from heliograph.store import writer as journal_writer
 from heliograph.store.journal import Journal
 from heliograph.types import Receive, Scope, Send
 
@@ -79,7 +79,7 @@ class Gateway:
     # The read side, on its own connections and threads (heliograph/analytics).
     analytics: Analytics
     # Built at startup, inside the event loop (see start()); stand-ins until then.
-    writer: subprocess.Popen | None = None
+    background: HostSupervisor | None = None
     state: SharedState = NOT_STARTED
     cache: ResponseCache = field(default_factory=lambda: ResponseCache(NOT_STARTED))
     ratelimits: RateLimiter = field(default_factory=lambda: RateLimiter(NOT_STARTED))
@@ -103,7 +103,9 @@ class Gateway:
         from heliograph.proxy.ratelimit import RateLimiter
         from heliograph.state import open_state
 
-        self.writer = journal_writer.spawn(self.journal.directory, self.settings.database_url)
+        self.background = HostSupervisor(self.journal.directory, self.settings.database_url,
+                                         self.settings.redis_url)
+        self._supervise()
         self._rotation = asyncio.get_running_loop().call_later(JOURNAL_ROTATE_S, self._rotate)
         self.state = open_state(self.settings, fail_open=self.settings.ratelimit_fail_open,
                                 store=self.store)
@@ -128,11 +130,20 @@ class Gateway:
             await self.state.close()
         await self.http.close()
         self._rotation.cancel()
+        # The background host is left running: it outlives this worker while the gateway
+        # lives, and gives the journal a last pass once the gateway is gone.
+        if self.background is not None:
+            self._supervision.cancel()
         self.sinks.close()  # the journal last: it hands its final segment to the writer
-        if self.writer is not None:
-            await asyncio.to_thread(journal_writer.stop, self.writer)
         await asyncio.to_thread(self.analytics.close)
         self.store.close()
+
+    def _supervise(self) -> None:
+        """Keep the background host (the journal writer) running; follow the master."""
+        assert self.background is not None
+        self.background.tick()
+        self._supervision = asyncio.get_running_loop().call_later(SUPERVISE_EVERY_S,
+                                                                  self._supervise)
 
     def _rotate(self) -> None:
         """Hand the journal's records to the writer a few times a second."""

@@ -1,31 +1,23 @@
 """The writer: moves closed journal segments into the store in batches.
 
-It runs as its own process (`python -m heliograph.store.writer`), started by each gateway
-worker, so inserts never hold the worker's GIL. It polls the journal folder, claims every
-segment no live process holds, inserts its records and deletes it. When the database is
-down it keeps the segments and retries; nothing is dropped. It exits when its parent
-worker is gone, after one last pass.
+It runs in the background host (heliograph/background/, the journal-writer job), its own
+process, so inserts never hold a worker's GIL. Each pass claims every segment no live
+process holds, inserts its records and deletes it. When the database is down it keeps
+the segments (the host retries with backoff); nothing is dropped.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from heliograph.store.journal import claim_segment, closed_segments
 
 log = logging.getLogger("heliograph.writer")
 
-POLL_INTERVAL_S = 0.1
 BATCH = 2000
-RETRY_BACKOFF_S = (0.5, 1, 2, 5, 10)
 
 
 class SegmentWriter:
@@ -101,62 +93,3 @@ def salvaged(record: dict, exc: Exception) -> dict:
     note = f"[some values could not be stored: {exc}]"
     out["error"] = f"{record['error']} {note}" if record.get("error") else note
     return out
-
-
-def spawn(journal_dir: Path, database_url: str) -> subprocess.Popen:
-    """Start a writer process for this worker."""
-    return subprocess.Popen([sys.executable, "-m", "heliograph.store.writer",
-                             "--journal", str(journal_dir), "--database-url", database_url,
-                             "--parent", str(os.getpid())])
-
-
-def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
-    """Ask the writer to finish what is closed, and wait for it."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m heliograph.store.writer")
-    parser.add_argument("--journal", required=True)
-    parser.add_argument("--database-url", required=True)
-    parser.add_argument("--parent", type=int, default=0)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="heliograph writer: %(message)s")
-
-    from heliograph.store import open_store
-
-    stopping = False
-
-    def on_term(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the worker; it stops us
-    # Background work yields to serving: under a burst the journal absorbs the records and
-    # the writer catches up when the workers leave it CPU. Nothing is dropped either way.
-    # Under bench/run.py's saturating load (2 workers, 2 cores) the writers took a steady
-    # ~0.2 cores at nice 10, out of serving throughput; at nice 19 ~0.1 (they still make
-    # progress) and catch up as soon as the load drops.
-    os.nice(19)
-    store = open_store(args.database_url)
-    writer = SegmentWriter(Path(args.journal), store)
-    failures = 0
-    while True:
-        parent_gone = args.parent and os.getppid() != args.parent
-        ok = writer.drain()
-        if stopping or parent_gone:
-            break
-        failures = 0 if ok else failures + 1
-        time.sleep(POLL_INTERVAL_S if ok else
-                   RETRY_BACKOFF_S[min(failures, len(RETRY_BACKOFF_S)) - 1])
-    store.close()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,10 +1,15 @@
-"""SIGKILL under load loses no record of a request that got its answer."""
+"""SIGKILL under load loses no record of a request that got its answer; the background
+host that writes records is one per machine, restarted when killed, gone with the gateway."""
 
 import concurrent.futures
 import json
+import os
+import signal
+import socket
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 from servers import ADMIN_KEY, Gateway
 
@@ -58,5 +63,107 @@ def test_sigkill_under_load_loses_no_answered_request(upstream, database_url, tm
             if missing:
                 time.sleep(0.2)
         assert not missing, f"{len(missing)} of {len(answered)} answered requests lost"
+    finally:
+        gw.stop()
+
+
+# -- the background host: one per machine, supervised, gone with the gateway ------------
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every live process: pid -> (parent pid, command line)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fields[0] != b"Z":
+            found[int(entry)] = (int(fields[1]), cmdline)
+    return found
+
+
+def background_hosts(journal: Path) -> set[int]:
+    return {pid for pid, (_, cmd) in _processes().items()
+            if "heliograph.background" in cmd and str(journal) in cmd}
+
+
+def wait_for(predicate, timeout: float, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def chat(gw) -> str:
+    req = urllib.request.Request(
+        gw.url + "/v1/chat/completions",
+        data=json.dumps({"model": "gpt-4o-mini",
+                         "messages": [{"role": "user", "content": "bg"}]}).encode(),
+        headers={"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+        return resp.headers["helicone-id"]
+
+
+def test_one_background_host_for_two_workers_restarted_when_killed(upstream, database_url,
+                                                                   tmp_path):
+    gw = Gateway(tmp_path, upstream.url, database_url, workers=2)
+    journal = tmp_path / "journal"
+    try:
+        # Both workers try to start one; the loser exits at once. Then one, steadily.
+        assert wait_for(lambda: len(background_hosts(journal)) == 1, 10)
+        first = background_hosts(journal)
+        for _ in range(20):
+            time.sleep(0.1)
+            assert background_hosts(journal) == first
+        assert gw.record(chat(gw))["status"] == 200
+
+        os.kill(first.pop(), signal.SIGKILL)
+        killed_at = time.monotonic()
+        replaced = wait_for(lambda: background_hosts(journal), 5)
+        restart_s = time.monotonic() - killed_at
+        assert len(replaced) == 1 and restart_s < 2.5, (replaced, restart_s)
+        # Records keep reaching the database without restarting the gateway.
+        ids = [chat(gw) for _ in range(5)]
+        for request_id in ids:
+            assert gw.record(request_id)["status"] == 200
+    finally:
+        gw.stop()
+    # The host does not outlive the gateway.
+    assert wait_for(lambda: not background_hosts(journal), 10)
+
+
+def test_sigkill_of_the_master_takes_workers_and_host_down_and_serve_restarts(
+        upstream, database_url, tmp_path):
+    gw = Gateway(tmp_path, upstream.url, database_url, workers=2)
+    journal = tmp_path / "journal"
+    try:
+        assert wait_for(lambda: len(background_hosts(journal)) == 1, 10)
+        children = {pid: cmd for pid, (ppid, cmd) in _processes().items()
+                    if ppid == gw.proc.pid}
+        # The workers, and multiprocessing's resource tracker (it goes with the master too).
+        assert sum("spawn_main" in cmd for cmd in children.values()) == 2, children
+        left_behind = set(children) | background_hosts(journal)
+
+        os.kill(gw.proc.pid, signal.SIGKILL)
+        gw.proc.wait(5)
+        killed_at = time.monotonic()
+        assert wait_for(lambda: not (left_behind & set(_processes())), 15), \
+            f"still running after the master died: {left_behind & set(_processes())}"
+        exit_s = time.monotonic() - killed_at
+        assert exit_s < 12, exit_s
+        with socket.socket() as sock:  # nobody is left listening: the port binds
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", gw.port))
+
+        gw.start()  # `heliograph serve` on the same port
+        assert gw.record(chat(gw))["status"] == 200
     finally:
         gw.stop()

@@ -1,9 +1,23 @@
 """The writer moving journal segments into each store: a record the store refuses as
 data (a number no 64-bit column holds) neither blocks the journal nor takes the other
-records down with it; it is stored with the refused values nulled, saying so."""
+records down with it; it is stored with the refused values nulled, saying so. Run as the
+background host's job, it waits out a database it cannot reach."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import psycopg
+import pytest
+
+from heliograph.analytics import open_analytics
 from heliograph.store.journal import Journal, closed_segments
 from heliograph.store.writer import SegmentWriter
+
+POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")
 
 
 def test_a_record_the_store_refuses_is_salvaged_and_the_rest_stored(store, make_record,
@@ -43,3 +57,38 @@ def test_a_nul_character_is_stored_replaced_not_blocking_the_journal(store, make
     assert stored["user_id"] in ("a\x00b", "a\ufffdb")  # SQLite keeps it as it came
     assert stored["model"].startswith("gpt-4o-mini")
     assert reader.get_request("org1", "after")["model"] == "m"
+
+
+def test_the_writer_job_waits_out_a_database_that_is_not_there_yet(make_record, tmp_path):
+    """The background host's writer, started while its database cannot be reached (here:
+    not created yet), keeps the journal and stores it once the database is there."""
+    if not POSTGRES_URL:
+        pytest.skip("HELIOGRAPH_TEST_POSTGRES_URL not set")
+    name = "heliograph_late_" + uuid.uuid4().hex[:10]
+    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    journal = Journal(tmp_path / "journal")
+    for i in range(3):
+        journal.append(make_record(f"late-{i}", model="m"))
+    journal.close()
+    host = subprocess.Popen([sys.executable, "-m", "heliograph.background",
+                             "--journal", str(tmp_path / "journal"), "--database-url", url])
+    try:
+        time.sleep(2)  # a few failed attempts
+        assert host.poll() is None
+        assert len(closed_segments(tmp_path / "journal")) == 1  # kept, not dropped
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        deadline = time.monotonic() + 20
+        while closed_segments(tmp_path / "journal") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        reader = open_analytics(url)
+        try:
+            assert [reader.get_request("org1", f"late-{i}")["model"] for i in range(3)] == \
+                ["m"] * 3
+        finally:
+            reader.close()
+    finally:
+        host.send_signal(signal.SIGTERM)
+        host.wait(15)
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

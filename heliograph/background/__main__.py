@@ -1,0 +1,5 @@
+import sys
+
+from heliograph.background.host import main
+
+sys.exit(main())
