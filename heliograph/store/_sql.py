@@ -77,9 +77,11 @@ class SQLStore:
     data_errors: tuple[type[Exception], ...] = (ValueError, OverflowError, TypeError)
 
     # -- what a subclass provides -------------------------------------------------
-    def _transaction(self, write: bool) -> AbstractContextManager:
+    def _transaction(self, write: bool, wait_s: float | None = None
+                     ) -> AbstractContextManager:
         """A cursor inside one transaction: committed on normal exit, rolled back on an
-        exception. Writes must take the write lock up front (no read→write upgrade)."""
+        exception. Writes must take the write lock up front (no read→write upgrade).
+        `wait_s`: the longest wait for a connection (None: the store's default)."""
         raise NotImplementedError
 
     def _lock_migrations(self, cur) -> None:
@@ -87,6 +89,25 @@ class SQLStore:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    # What the driver raises when the database is unreachable, locked or out of
+    # connections: an outage to ride out, not a programming error.
+    outage_errors: tuple[type[BaseException], ...] = ()
+
+    # -- public transaction API (shared state, request-id checks) ------------------
+    def transaction(self, write: bool = False, wait_s: float | None = None
+                    ) -> AbstractContextManager:
+        """A cursor inside one transaction (see _transaction). `wait_s` bounds how long
+        getting a connection may take; the request path passes a short one so an
+        unreachable database fails it fast instead of after the pool's long timeout."""
+        return self._transaction(write, wait_s)
+
+    def execute(self, cur, sql: str, params=()):
+        """Run one "?"-placeholder statement on a transaction's cursor; returns it."""
+        return self._execute(cur, sql, params)
+
+    def executemany(self, cur, sql: str, rows) -> None:
+        cur.executemany(self._sql(sql), rows)
 
     # -- plumbing -----------------------------------------------------------------
     def _sql(self, sql: str) -> str:
@@ -256,8 +277,8 @@ class SQLStore:
             raise ValueError("a key with this hash already exists") from None
         return key
 
-    def find_key(self, key_hash: str) -> KeyRow | None:
-        with self._transaction(write=False) as cur:
+    def find_key(self, key_hash: str, wait_s: float | None = None) -> KeyRow | None:
+        with self._transaction(write=False, wait_s=wait_s) as cur:
             row = self._execute(cur, f"SELECT {_KEY_COLUMNS} FROM api_keys"
                                      " WHERE key_hash = ? AND revoked_at IS NULL",
                                 (key_hash,)).fetchone()

@@ -89,7 +89,7 @@ class Store(Protocol):
     def create_key(self, key_hash: str, prefix: str, name: str, organization: str,
                    admin: bool) -> KeyRow:
         """ValueError if a key (live or revoked) already has this hash."""
-    def find_key(self, key_hash: str) -> KeyRow | None:
+    def find_key(self, key_hash: str, wait_s: float | None = None) -> KeyRow | None:
         """The live (not revoked) key with this hash."""
     def list_keys(self, organization: str | None = None) -> list[KeyRow]:
         """Revoked keys included (revoked_at set), oldest first."""
