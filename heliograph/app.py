@@ -142,7 +142,12 @@ class App:
         if handler is not None:
             await handler(self.gw, request, send)
         elif request.path == "/healthz":
-            await send_json(send, 200, {"status": "ok"})
+            # 503 while the journal cannot write: this worker refuses proxied requests.
+            failure = self.gw.journal.check()
+            if failure is None:
+                await send_json(send, 200, {"status": "ok"})
+            else:
+                await send_json(send, 503, {"status": "degraded", "reason": failure})
         elif request.path.startswith(("/api/v1/", "/v1/request/")):
             await self.api.handle(request, send)
         elif request.path in self.paths:

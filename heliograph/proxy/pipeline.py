@@ -19,7 +19,7 @@ import orjson
 
 from heliograph import deep_json
 from heliograph.asgi import ClientDisconnected, Request, encode_headers, send_bytes
-from heliograph.errors import BadRequest, GatewayError, UpstreamError
+from heliograph.errors import BadRequest, GatewayError, InsufficientStorage, UpstreamError
 from heliograph.providers._openai_shapes import include_usage
 from heliograph.providers.base import Call
 from heliograph.providers.http import HOP_BY_HOP
@@ -134,6 +134,13 @@ async def responses(gw, request: Request, send) -> None:
 
 
 async def _proxy(flow: Flow) -> None:
+    journal = flow.gw.journal
+    if journal.failure is not None and not journal.available():
+        # The record could not be kept: refuse before any provider is paid.
+        await flow.fail(InsufficientStorage(
+            f"the gateway cannot log requests right now ({journal.failure}); "
+            "retry later", headers={"retry-after": "5"}))
+        return
     if not await _begin(flow):
         return
     try:
