@@ -49,12 +49,22 @@ def _bearer(value: str | None) -> str | None:
 
 
 class Authenticator:
+    """Key lookups that never make a request wait on an unreachable store.
+
+    While the store answers, an entry older than KEY_CACHE_TTL_S is looked up again
+    before use, so a revocation holds within that time. Once a lookup fails, the store
+    counts as unreachable: every key seen before is served on its last row at once, an
+    unknown key gets a 503, and a single background lookup at a time (at most one per
+    RETRY_AFTER_S) finds out when the store is back."""
+
     def __init__(self, store):
         self.store = store
         # key → (fresh until, row). An entry outlives its freshness: while the store is
         # unreachable the last row seen is used.
         self._cache: dict[str, tuple[float, object]] = {}
-        self._down_until = 0.0  # monotonic; the store is not asked until then
+        self._failing = False
+        self._next_probe = 0.0  # monotonic
+        self._probe: asyncio.Task | None = None
         self._outage_errors: tuple[type[BaseException], ...] = (
             getattr(store, "outage_errors", ()) + (TimeoutError,))
 
@@ -65,18 +75,22 @@ class Authenticator:
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        if now < self._down_until:
+        if self._failing:
+            self._probe_later(key, now)
             return self._stale(hit)
         try:
-            row = await asyncio.wait_for(
-                asyncio.to_thread(self.store.find_key, hash_key(key), LOOKUP_WAIT_S),
-                LOOKUP_WAIT_S)
+            row = await self._find(key)
         except self._outage_errors as exc:
-            if now >= self._down_until + RETRY_AFTER_S:  # first failure of an outage
-                log.warning("key store unreachable (%s): keys seen before keep working "
-                            "on their cached entry, unknown keys get 503", exc or "timeout")
-            self._down_until = time.monotonic() + RETRY_AFTER_S
+            self._fail(exc)
             return self._stale(hit)
+        return self._remember(key, row)
+
+    async def _find(self, key: str):
+        return await asyncio.wait_for(
+            asyncio.to_thread(self.store.find_key, hash_key(key), LOOKUP_WAIT_S),
+            LOOKUP_WAIT_S)
+
+    def _remember(self, key: str, row):
         if row is None:
             self._cache.pop(key, None)  # revoked (or never valid): forget it now
             return None
@@ -85,8 +99,34 @@ class Authenticator:
             # clearing all during an outage would lock every caller out.
             for old in list(self._cache)[:MAX_CACHED_KEYS // 2]:
                 del self._cache[old]
-        self._cache[key] = (now + KEY_CACHE_TTL_S, row)
+        self._cache[key] = (time.monotonic() + KEY_CACHE_TTL_S, row)
         return row
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self._failing:
+            log.warning("key store unreachable (%s): keys seen before keep working on "
+                        "their cached entry, unknown keys get 503", exc or "timeout")
+        self._failing = True
+        self._next_probe = time.monotonic() + RETRY_AFTER_S
+
+    def _probe_later(self, key: str, now: float) -> None:
+        if now < self._next_probe or (self._probe is not None and not self._probe.done()):
+            return
+        self._next_probe = now + RETRY_AFTER_S
+        self._probe = asyncio.ensure_future(self._probe_store(key))
+
+    async def _probe_store(self, key: str) -> None:
+        try:
+            row = await self._find(key)
+        except self._outage_errors as exc:
+            self._fail(exc)
+            return
+        except Exception:  # a bug, not an outage: say so, keep serving cached keys
+            log.exception("key store probe failed")
+            return
+        self._failing = False
+        log.warning("key store reachable again")
+        self._remember(key, row)
 
     @staticmethod
     def _stale(hit):
