@@ -21,6 +21,7 @@ from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
 from heliograph.proxy.auth import Authenticator
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.models import list_models
+from heliograph.proxy.request_ids import RequestIds
 from heliograph.store import open_store
 from heliograph.store import writer as journal_writer
 from heliograph.store.journal import Journal
@@ -44,6 +45,7 @@ class Gateway:
     http: HttpClient
     registry: Registry
     auth: Authenticator
+    request_ids: RequestIds
     # Built at startup, inside the event loop (see start()).
     writer: object | None = None
     state: object | None = None
@@ -56,7 +58,7 @@ class Gateway:
         journal = Journal(settings.resolved_journal_dir())
         http = HttpClient(settings.upstream_connect_timeout_s, settings.upstream_timeout_s)
         return cls(settings, store, journal, http, Registry(settings, http),
-                   Authenticator(store))
+                   Authenticator(store), RequestIds(store))
 
     async def start(self) -> None:
         """Inside the running loop: the Redis client binds to it."""

@@ -26,7 +26,7 @@ from heliograph.providers.http import HOP_BY_HOP
 from heliograph.proxy import cached, routing
 from heliograph.proxy import headers as helicone_headers
 from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
-from heliograph.proxy.exchange import Exchange
+from heliograph.proxy.exchange import Exchange, fast_uuid4
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.responses import RESPONSES
 from heliograph.proxy.routing import Opened, relayable
@@ -175,6 +175,9 @@ async def _begin(flow: Flow) -> bool:
         await flow.fail(error)
         return False
     exchange.open(flow.principal, options)
+    if options.request_id is not None and not await gw.request_ids.claim(
+            flow.principal.organization, options.request_id):
+        exchange.record["id"] = fast_uuid4()  # already used: a fresh one (PRODUCT.md)
     try:
         raw = await request.body(gw.settings.max_body_bytes)
         try:

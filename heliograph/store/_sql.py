@@ -50,9 +50,10 @@ def _columns(names, alias: str = "r", nulls: tuple[str, ...] = ()) -> str:
 _KEY_COLUMNS = "id, organization, name, prefix, admin, created_at, revoked_at"
 _INSERT_REQUEST = (f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)})"
                    f" VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})"
-                   " ON CONFLICT (id) DO NOTHING")
+                   " ON CONFLICT (organization, id) DO NOTHING")  # a journal replay
 _INSERT_PROPERTY = ("INSERT INTO request_properties (request_id, organization, name, value)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (request_id, name) DO NOTHING")
+                    " VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (organization, request_id, name) DO NOTHING")
 
 
 def _key_row(row) -> KeyRow:
@@ -166,6 +167,14 @@ class SQLStore:
                 (organization, request_id)).fetchone()
         return row_to_record(row) if row else None
 
+    def request_id_used(self, organization: str, request_id: str,
+                        wait_s: float | None = None) -> bool:
+        """Whether this organization already has a record with this id."""
+        with self._transaction(write=False, wait_s=wait_s) as cur:
+            return self._execute(cur, "SELECT 1 FROM requests WHERE organization = ?"
+                                      " AND id = ?", (organization, request_id)
+                                 ).fetchone() is not None
+
     def list_requests(self, organization: str, flt: RequestFilter, limit: int = 50,
                       cursor: str | None = None, with_bodies: bool = False
                       ) -> tuple[list[dict], str | None]:
@@ -196,7 +205,8 @@ class SQLStore:
         elif kind == "time":
             group_column = "r.created_at"
         else:  # property: at most one row per (request, name), so the join adds no rows
-            join = " LEFT JOIN request_properties g ON g.request_id = r.id AND g.name = ?"
+            join = (" LEFT JOIN request_properties g ON g.organization = r.organization"
+                    " AND g.request_id = r.id AND g.name = ?")
             group_column = "g.value"
             params = [detail, *params]
         sql = (f"SELECT {_columns(_analytics.AGGREGATE_COLUMNS)}, {group_column}"

@@ -44,10 +44,15 @@ class Store(Protocol):
 
     # -- log records --------------------------------------------------------------
     def insert_records(self, records: list[dict]) -> None:
-        """Insert records (dicts with records.RECORD_KEYS). Idempotent on id: a record
-        already stored is left as it is, so replaying a journal twice is harmless."""
+        """Insert records (dicts with records.RECORD_KEYS). Idempotent on (organization,
+        id): a record already stored is left as it is, so replaying a journal twice is
+        harmless. Two organizations may use the same id."""
 
     def get_request(self, organization: str, request_id: str) -> dict | None: ...
+
+    def request_id_used(self, organization: str, request_id: str,
+                        wait_s: float | None = None) -> bool:
+        """Whether this organization already has a record with this id."""
 
     def list_requests(self, organization: str, flt: RequestFilter, limit: int = 50,
                       cursor: str | None = None, with_bodies: bool = False
