@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -153,11 +154,34 @@ class SQLStore:
         if not records:
             return
         request_rows = [record_to_row(rec) for rec in records]
-        prop_rows = [row for rec in records for row in property_rows(rec)]
         with self._transaction(write=True) as cur:
             cur.executemany(self._sql(_INSERT_REQUEST), request_rows)
+            if 0 <= cur.rowcount < len(request_rows):  # some ids were there already
+                records = self._keep_collisions(cur, records)
+            prop_rows = [row for rec in records for row in property_rows(rec)]
             if prop_rows:
                 cur.executemany(self._sql(_INSERT_PROPERTY), prop_rows)
+
+    def _keep_collisions(self, cur, records: list[dict]) -> list[dict]:
+        """After an insert that skipped some rows: a skipped record that is the stored
+        one again (a journal replay) stays skipped; a different record that happened to
+        get an id its organization already used (two workers accepting the same
+        Helicone-Request-Id within the journal's delay) is stored under a fresh id, saying
+        so, because no record is ever dropped. Returns the records as stored."""
+        out = []
+        for rec in records:
+            stored = self._execute(cur, "SELECT created_at, key_id FROM requests"
+                                        " WHERE organization = ? AND id = ?",
+                                   (rec.get("organization") or "", rec["id"])).fetchone()
+            if stored is None or tuple(stored) == (rec["created_at"], rec.get("key_id")):
+                out.append(rec)
+                continue
+            note = f"[request id {rec['id']} was already used; stored under a fresh id]"
+            moved = dict(rec, id=str(uuid.uuid4()),
+                         error=f"{rec['error']} {note}" if rec.get("error") else note)
+            self._execute(cur, _INSERT_REQUEST, record_to_row(moved))
+            out.append(moved)
+        return out
 
     def get_request(self, organization: str, request_id: str) -> dict | None:
         with self._transaction(write=False) as cur:
