@@ -113,7 +113,9 @@ class Journal:
             self._backlog.append(line)
         else:
             self._dropped += 1
-            log.error("journal backlog full (%d records): a record is lost", MAX_BACKLOG)
+            if self._dropped == 1:  # once per outage; the recovery line gives the count
+                log.error("journal backlog full (%d records): further records are lost "
+                          "until the disk takes writes again", MAX_BACKLOG)
 
     def _fail(self, exc: OSError | str) -> None:
         reason = exc if isinstance(exc, str) else (
@@ -149,9 +151,7 @@ class Journal:
         if self.failure is not None:
             kept = len(self._backlog)
             try:
-                while self._backlog:
-                    self._write_line(self._backlog[0])
-                    self._backlog.popleft()
+                self._flush_backlog()
             except OSError as exc:
                 self._fail(exc)
                 return self.failure
@@ -159,6 +159,11 @@ class Journal:
                         "%s", kept, f", {self._dropped} lost" if self._dropped else "")
             self.failure, self._dropped = None, 0
         return None
+
+    def _flush_backlog(self) -> None:
+        while self._backlog:
+            self._write_line(self._backlog[0])
+            self._backlog.popleft()
 
     def rotate(self) -> bool:
         """Close the current segment (handing it to the writer) if it holds anything.
@@ -179,8 +184,12 @@ class Journal:
         """Hand over the last segment; remove it instead when it is empty."""
         if self._fd < 0:
             return
-        if self._backlog:
-            self.check()  # a last chance for records kept in memory
+        if self._backlog:  # a last chance for records kept in memory, whatever is free
+            try:
+                self._flush_backlog()
+            except OSError as exc:
+                log.error("shutting down with %d journal records that could not be "
+                          "written: they are lost (%s)", len(self._backlog), exc)
         if not self._pending:
             os.unlink(self._path)
         os.close(self._fd)
