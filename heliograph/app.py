@@ -33,6 +33,7 @@ from heliograph.proxy.cache import ResponseCache
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.models import list_models
 from heliograph.proxy.ratelimit import RateLimiter
+from heliograph.proxy.request_ids import RequestIds
 from heliograph.routes import Mount, Route, RouteTable
 from heliograph.sinks import RecordSinks
 from heliograph.sinks.journal import JournalSink
@@ -78,6 +79,8 @@ class Gateway:
     sinks: RecordSinks
     # The read side, on its own connections and threads (heliograph/analytics).
     analytics: Analytics
+    # Caller-chosen request ids already used (heliograph/proxy/request_ids.py).
+    request_ids: RequestIds
     # Built at startup, inside the event loop (see start()); stand-ins until then.
     background: HostSupervisor | None = None
     state: SharedState = NOT_STARTED
@@ -95,7 +98,7 @@ class Gateway:
         analytics = open_analytics(settings.database_url, settings.analytics_query_timeout_s,
                                    settings.analytics_threads)
         return cls(settings, store, journal, http, Registry(settings, http),
-                   Authenticator(store), sinks, analytics)
+                   Authenticator(store), sinks, analytics, RequestIds(store))
 
     async def start(self) -> None:
         """Inside the running loop: the Redis client binds to it."""
@@ -152,7 +155,12 @@ class Gateway:
 
 
 async def healthz(gw: Gateway, request: Request, send: Send) -> None:
-    await send_json(send, 200, {"status": "ok"})
+    # 503 while the journal cannot write: this worker refuses proxied requests.
+    failure = gw.journal.check()
+    if failure is None:
+        await send_json(send, 200, {"status": "ok"})
+    else:
+        await send_json(send, 503, {"status": "degraded", "reason": failure})
 
 
 # The proxy's own paths: answered through RouteTable.exact, one dict lookup.

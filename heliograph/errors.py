@@ -7,6 +7,8 @@ GatewayError
  ├─ MethodNotAllowed (405)
  ├─ PayloadTooLarge (413)
  ├─ RateLimited (429)
+ ├─ ServiceUnavailable (503)    the key store is unreachable and the key was never seen
+ ├─ InsufficientStorage (507)   the journal cannot write: refused before the provider
  ├─ UpstreamError (502)         provider refused, reset or sent something unreadable
  │   └─ UpstreamTimeout (504)
  └─ ProviderStatusError (any)   the provider answered with an error status; passed through
@@ -77,6 +79,18 @@ class RateLimited(GatewayError):
     status = 429
     type = "rate_limit_error"
     code = "rate_limited"
+
+
+class ServiceUnavailable(GatewayError):
+    status = 503
+    type = "server_error"
+    code = "service_unavailable"
+
+
+class InsufficientStorage(GatewayError):
+    status = 507
+    type = "server_error"
+    code = "insufficient_storage"
 
 
 class UpstreamError(GatewayError):

@@ -9,15 +9,25 @@ On /v1/messages the key may also arrive as `x-api-key` (what the Anthropic SDK s
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 
-from heliograph.errors import Unauthorized
+from heliograph.errors import ServiceUnavailable, Unauthorized
 from heliograph.keys import KEY_PREFIX, hash_key
 
+log = logging.getLogger("heliograph.auth")
+
 # How long a looked-up key is trusted before the store is asked again; bounds how long a
-# revoked key keeps working in a process that already saw it.
+# revoked key keeps working in a process that already saw it (while the store answers).
 KEY_CACHE_TTL_S = 10.0
+# The longest a request waits on the key store. Past it (or on a connection error) the
+# store counts as unreachable: keys seen before keep working on their cached row, which
+# is the point of journaling records instead of writing them on the request path.
+LOOKUP_WAIT_S = 2.0
+# After a failed lookup, requests do not even try the store for this long.
+RETRY_AFTER_S = 1.0
+MAX_CACHED_KEYS = 10_000
 
 
 @dataclass(frozen=True)
@@ -44,9 +54,24 @@ def _is_gateway_key(value: str, gateway_key: str) -> bool:
 
 
 class Authenticator:
+    """Key lookups that never make a request wait on an unreachable store.
+
+    While the store answers, an entry older than KEY_CACHE_TTL_S is looked up again
+    before use, so a revocation holds within that time. Once a lookup fails, the store
+    counts as unreachable: every key seen before is served on its last row at once, an
+    unknown key gets a 503, and a single background lookup at a time (at most one per
+    RETRY_AFTER_S) finds out when the store is back."""
+
     def __init__(self, store):
         self.store = store
+        # key → (fresh until, row). An entry outlives its freshness: while the store is
+        # unreachable the last row seen is used.
         self._cache: dict[str, tuple[float, object]] = {}
+        self._failing = False
+        self._next_probe = 0.0  # monotonic
+        self._probe: asyncio.Task | None = None
+        self._outage_errors: tuple[type[BaseException], ...] = (
+            getattr(store, "outage_errors", ()) + (TimeoutError,))
 
     async def lookup(self, key: str):
         # Cached by the key itself (it is in this process's memory anyway, in the request)
@@ -55,12 +80,66 @@ class Authenticator:
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        row = await asyncio.to_thread(self.store.find_key, hash_key(key))
-        if row is not None:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key] = (now + KEY_CACHE_TTL_S, row)
+        if self._failing:
+            self._probe_later(key, now)
+            return self._stale(hit)
+        try:
+            row = await self._find(key)
+        except self._outage_errors as exc:
+            self._fail(exc)
+            return self._stale(hit)
+        return self._remember(key, row)
+
+    async def _find(self, key: str):
+        return await asyncio.wait_for(
+            asyncio.to_thread(self.store.find_key, hash_key(key), LOOKUP_WAIT_S),
+            LOOKUP_WAIT_S)
+
+    def _remember(self, key: str, row):
+        if row is None:
+            self._cache.pop(key, None)  # revoked (or never valid): forget it now
+            return None
+        if len(self._cache) >= MAX_CACHED_KEYS:
+            # Drop the oldest half (dicts keep insertion order) rather than everything:
+            # clearing all during an outage would lock every caller out.
+            for old in list(self._cache)[:MAX_CACHED_KEYS // 2]:
+                del self._cache[old]
+        self._cache[key] = (time.monotonic() + KEY_CACHE_TTL_S, row)
         return row
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self._failing:
+            log.warning("key store unreachable (%s): keys seen before keep working on "
+                        "their cached entry, unknown keys get 503", exc or "timeout")
+        self._failing = True
+        self._next_probe = time.monotonic() + RETRY_AFTER_S
+
+    def _probe_later(self, key: str, now: float) -> None:
+        if now < self._next_probe or (self._probe is not None and not self._probe.done()):
+            return
+        self._next_probe = now + RETRY_AFTER_S
+        self._probe = asyncio.ensure_future(self._probe_store(key))
+
+    async def _probe_store(self, key: str) -> None:
+        try:
+            row = await self._find(key)
+        except self._outage_errors as exc:
+            self._fail(exc)
+            return
+        except Exception:  # a bug, not an outage: say so, keep serving cached keys
+            log.exception("key store probe failed")
+            return
+        self._failing = False
+        log.warning("key store reachable again")
+        self._remember(key, row)
+
+    @staticmethod
+    def _stale(hit):
+        if hit is not None:
+            return hit[1]
+        raise ServiceUnavailable("the gateway cannot check this key right now: its key "
+                                 "store is unreachable; retry shortly",
+                                 headers={"retry-after": "1"})
 
     async def authenticate(self, headers: dict[str, str], allow_x_api_key: bool = False
                            ) -> Principal:

@@ -89,6 +89,11 @@ class Exchange:
         self.record: Record = rec
         self.id: str = rec["id"]
 
+    def take_fresh_id(self) -> None:
+        """The caller's Helicone-Request-Id is already used: a fresh one, so no record is
+        dropped (PRODUCT.md); Helicone-Id tells the caller which."""
+        self.id = self.record["id"] = fast_uuid4()
+
     def set_request(self, body: Any) -> None:
         if not self.options.omit_request:
             self.record["request"] = body

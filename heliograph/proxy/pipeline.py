@@ -20,7 +20,7 @@ import orjson
 
 from heliograph import deep_json
 from heliograph.asgi import ClientDisconnected, Request, client_gone, send_bytes
-from heliograph.errors import BadRequest, GatewayError, UpstreamError
+from heliograph.errors import BadRequest, GatewayError, InsufficientStorage, UpstreamError
 from heliograph.formats.openai.chat import include_usage
 from heliograph.providers.base import (
     CHAT,
@@ -118,6 +118,13 @@ async def responses(gw: Gateway, request: Request, send: Send) -> None:
 
 
 async def _proxy(arrival: Arrival) -> None:
+    journal = arrival.gw.journal
+    if journal.failure is not None and not journal.available():
+        # The record could not be kept: refuse before any provider is paid.
+        await arrival.refuse(InsufficientStorage(
+            f"the gateway cannot log requests right now ({journal.failure}); "
+            "retry later", headers={"retry-after": "5"}))
+        return
     flow = await _begin(arrival)
     if flow is None:
         return
@@ -152,6 +159,9 @@ async def _begin(arrival: Arrival) -> Flow | None:
         return None
     flow = Flow(arrival, principal, options)
     exchange = flow.exchange
+    if options.request_id is not None and not await arrival.gw.request_ids.claim(
+            principal.organization, options.request_id):
+        exchange.take_fresh_id()  # already used in this organization (PRODUCT.md)
     try:
         raw = await request.body(gw.settings.max_body_bytes)
         try:

@@ -5,8 +5,10 @@ Outages. A backend lists the exceptions that mean "the store is unreachable or f
 (`outage_errors`). When one is raised the operation does not fail the request: the error
 is logged (the first at WARNING with its traceback, then at most one summary line per
 LOG_EVERY_S saying how many were suppressed, and one INFO line on recovery), and for
-RETRY_AFTER_S afterwards operations do not even try the store, so a dead Redis costs a
-request nothing instead of a connect timeout each time. Meanwhile:
+RETRY_AFTER_S afterwards operations do not even try the store; after that one operation
+at a time runs in the background to find out whether the store is back, while its
+request gets the fallback at once. So a dead store costs a request nothing instead of a
+connect timeout each time. Meanwhile:
   - cache_get → None (a miss), cache_filled → all False, cache_set → False (skipped);
   - add → skipped, used → None (unknown);
   - hit → RateHit(degraded=True): allowed when `fail_open` (the default: an outage of the
@@ -19,6 +21,7 @@ now - window_s < t <= now, i.e. it leaves the window exactly window_s seconds la
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -71,6 +74,7 @@ class SharedState:
         self._failing = False
         self._suppressed = 0
         self._next_log = 0.0
+        self._probe: asyncio.Task | None = None  # the background check of a failing store
 
     # -- what a backend provides (now = time.time() seconds) ----------------------
     async def _cache_get(self, key: str, now: float) -> bytes | None:
@@ -154,21 +158,37 @@ class SharedState:
 
     # -- outage handling --------------------------------------------------------------
     async def _guard(self, op: str, coro, fallback):
-        if self._failing and time.monotonic() < self._down_until:
-            coro.close()  # never started: nothing to clean up, no "never awaited" warning
-            self._note_suppressed()
+        if self._failing:
+            now = time.monotonic()
+            if now < self._down_until or self._probe is not None:
+                coro.close()  # never started: nothing to clean up, no "never awaited"
+                self._note_suppressed()
+                return fallback
+            # Whether the store is back is found out in the background, by this
+            # operation: no request waits on a store that was just failing.
+            self._down_until = now + RETRY_AFTER_S
+            self._probe = asyncio.ensure_future(self._probe_with(op, coro))
             return fallback
         try:
-            result = await coro
+            return await coro
         except self.outage_errors as exc:
             self._outage(op, exc)
             return fallback
-        if self._failing:
+
+    async def _probe_with(self, op: str, coro) -> None:
+        try:
+            await coro
+        except self.outage_errors as exc:
+            self._outage(op, exc)
+        except Exception:
+            log.exception("%s shared state: %s failed while probing", self.backend, op)
+        else:
             self._failing = False
             log.info("%s shared state reachable again (%d failures suppressed)",
                      self.backend, self._suppressed)
             self._suppressed = 0
-        return result
+        finally:
+            self._probe = None
 
     def _outage(self, op: str, exc: BaseException) -> None:
         now = time.monotonic()

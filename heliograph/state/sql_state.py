@@ -16,19 +16,25 @@ requests naming the same policies), before reading.
 
 Blocking driver calls run in a worker thread (asyncio.to_thread); the store keeps one
 SQLite connection per thread and a connection pool for PostgreSQL.
+
+Outages fail fast, as with Redis (state/base.py): a connection is waited for at most
+WAIT_S and an operation at most OP_TIMEOUT_S, then the operation counts as failed (cache
+miss, rate limit degraded), instead of a request hanging on the pool's 30 s timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
 import time
 from collections.abc import Sequence
 
 from heliograph.state.base import Check, RateHit, SharedState, allows, reset_after
 
 SWEEP_EVERY_S = 60.0
+# Longest wait for a database connection, and for a whole operation, on the request path.
+WAIT_S = 1.0
+OP_TIMEOUT_S = 2.0
 
 
 def _lock_id(key: str) -> int:
@@ -48,22 +54,24 @@ class SqlState(SharedState):
             self._owns_store = True
         else:
             self._owns_store = False
-        # Uses the store's transaction and placeholder plumbing (SQLStore._transaction,
-        # _execute) so both dialects behave exactly as the rest of the database does.
+        # Uses the store's public transaction API (SQLStore.transaction, execute) so both
+        # dialects behave exactly as the rest of the database does.
         self._store = store
         self._postgres = store.dialect.name == "postgres"
-        # Unreachable / locked / out of connections: not programming errors, which raise.
-        errors: tuple[type[BaseException], ...] = (sqlite3.OperationalError,)
-        if self._postgres:
-            import psycopg
-            import psycopg_pool
-            errors += (psycopg.OperationalError, psycopg_pool.PoolTimeout)
-        self.outage_errors = errors
+        # Unreachable / locked / out of connections / too slow: not programming errors,
+        # which raise.
+        self.outage_errors = store.outage_errors + (TimeoutError,)
         self._next_sweep = 0.0
 
     # -- plumbing ---------------------------------------------------------------------
     def _run(self, fn, *args):
-        return asyncio.to_thread(self._with_sweep, fn, *args)
+        # The thread may outlive the timeout (a driver call cannot be interrupted); its
+        # result is then dropped, and the pool's connect/TCP timeouts end it.
+        return asyncio.wait_for(asyncio.to_thread(self._with_sweep, fn, *args),
+                                OP_TIMEOUT_S)
+
+    def _transaction(self, write: bool):
+        return self._store.transaction(write, WAIT_S)
 
     def _with_sweep(self, fn, *args):
         result = fn(*args)
@@ -77,9 +85,9 @@ class SqlState(SharedState):
         return result
 
     def _sweep(self, now: float) -> None:
-        with self._store._transaction(write=True) as cur:
-            self._store._execute(cur, "DELETE FROM state_cache WHERE expires_at <= ?", (now,))
-            self._store._execute(cur, "DELETE FROM state_events WHERE expires_at <= ?",
+        with self._transaction(write=True) as cur:
+            self._store.execute(cur, "DELETE FROM state_cache WHERE expires_at <= ?", (now,))
+            self._store.execute(cur, "DELETE FROM state_events WHERE expires_at <= ?",
                                  (now,))
 
     # -- cache ------------------------------------------------------------------------
@@ -87,8 +95,8 @@ class SqlState(SharedState):
         return await self._run(self._cache_get_sync, key, now)
 
     def _cache_get_sync(self, key: str, now: float) -> bytes | None:
-        with self._store._transaction(write=False) as cur:
-            row = self._store._execute(
+        with self._transaction(write=False) as cur:
+            row = self._store.execute(
                 cur, "SELECT value FROM state_cache WHERE key = ? AND expires_at > ?",
                 (key, now)).fetchone()
         return None if row is None else bytes(row[0])
@@ -98,8 +106,8 @@ class SqlState(SharedState):
 
     def _cache_filled_sync(self, keys: list[str], now: float) -> list[bool]:
         marks = ", ".join("?" * len(keys))
-        with self._store._transaction(write=False) as cur:
-            rows = self._store._execute(
+        with self._transaction(write=False) as cur:
+            rows = self._store.execute(
                 cur, f"SELECT key FROM state_cache WHERE key IN ({marks})"
                      " AND expires_at > ?", (*keys, now)).fetchall()
         live = {row[0] for row in rows}
@@ -119,8 +127,8 @@ class SqlState(SharedState):
             # An expired row counts as absent; a live one is left alone (rowcount 0).
             sql += " WHERE state_cache.expires_at <= ?"
             params += (now,)
-        with self._store._transaction(write=True) as cur:
-            self._store._execute(cur, sql, params)
+        with self._transaction(write=True) as cur:
+            self._store.execute(cur, sql, params)
             return cur.rowcount > 0
 
     # -- counters ---------------------------------------------------------------------
@@ -129,19 +137,19 @@ class SqlState(SharedState):
 
     def _hit_many_sync(self, checks: Sequence[Check], now: float) -> list[RateHit]:
         writes = any(c.amount > 0 for c in checks)
-        with self._store._transaction(write=writes) as cur:
+        with self._transaction(write=writes) as cur:
             if writes and self._postgres:
                 for lock in sorted({_lock_id(c.key) for c in checks}):
-                    self._store._execute(cur, "SELECT pg_advisory_xact_lock(?)", (lock,))
+                    self._store.execute(cur, "SELECT pg_advisory_xact_lock(?)", (lock,))
             windows = [self._window(cur, c, now) for c in checks]
             verdicts = [allows(used, c.quota, c.amount) for c, (used, _) in
                         zip(checks, windows)]
             if writes and all(verdicts):
                 rows = [(c.key, now, now + c.window_s, float(c.amount))
                         for c in checks if c.amount > 0]
-                cur.executemany(self._store._sql(
-                    "INSERT INTO state_events (key, at, expires_at, amount)"
-                    " VALUES (?, ?, ?, ?)"), rows)
+                self._store.executemany(
+                    cur, "INSERT INTO state_events (key, at, expires_at, amount)"
+                         " VALUES (?, ?, ?, ?)", rows)
                 windows = [(used + c.amount, now if oldest is None and c.amount > 0
                             else oldest) for c, (used, oldest) in zip(checks, windows)]
         return [RateHit(ok, float(used), max(0.0, float(c.quota) - used),
@@ -149,7 +157,7 @@ class SqlState(SharedState):
                 for c, ok, (used, oldest) in zip(checks, verdicts, windows)]
 
     def _window(self, cur, check: Check, now: float) -> tuple[float, float | None]:
-        used, oldest = self._store._execute(
+        used, oldest = self._store.execute(
             cur, "SELECT COALESCE(SUM(amount), 0), MIN(at) FROM state_events"
                  " WHERE key = ? AND at > ?",
             (check.key, now - check.window_s)).fetchone()
@@ -159,8 +167,8 @@ class SqlState(SharedState):
         await self._run(self._add_sync, key, window_s, amount, now)
 
     def _add_sync(self, key: str, window_s: float, amount: float, now: float) -> None:
-        with self._store._transaction(write=True) as cur:
-            self._store._execute(cur, "INSERT INTO state_events (key, at, expires_at, amount)"
+        with self._transaction(write=True) as cur:
+            self._store.execute(cur, "INSERT INTO state_events (key, at, expires_at, amount)"
                                       " VALUES (?, ?, ?, ?)",
                                  (key, now, now + window_s, float(amount)))
 

@@ -56,6 +56,7 @@ def loads(text: str | None):
 
 _BOOL_POSITIONS = tuple(i for i, key in enumerate(SCALAR_KEYS) if key in BOOL_KEYS)
 _COST_KNOWN_POSITION = SCALAR_KEYS.index("cost_known")
+_ORGANIZATION_POSITION = SCALAR_KEYS.index("organization")
 _DUMPED_KEYS = JSON_KEYS + BODY_KEYS
 
 
@@ -66,6 +67,8 @@ def record_to_row(rec: dict) -> tuple:
     if not get("id") or not get("created_at"):
         raise ValueError(f"record without id or created_at: {get('id')!r}")
     row = [get(key) for key in SCALAR_KEYS]
+    if row[_ORGANIZATION_POSITION] is None:  # part of the key: never NULL
+        row[_ORGANIZATION_POSITION] = ""
     for i in _BOOL_POSITIONS:
         if row[i] is not None:
             row[i] = bool(row[i])
@@ -103,14 +106,11 @@ def property_rows(rec: dict) -> list[tuple]:
         lowered = str(name).lower()
         if lowered not in rows and value is not None:
             text = value if isinstance(value, str) else dumps(value)
-            rows[lowered] = (rec["id"], rec.get("organization"), lowered, text)
+            rows[lowered] = (rec["id"], rec.get("organization") or "", lowered, text)
     return list(rows.values())
 
 
-# (version, description, statements). Append new steps; never edit an applied one.
-MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
-    (1, "requests, request properties and gateway keys", (
-        """CREATE TABLE requests (
+_REQUESTS_V1 = """CREATE TABLE requests (
             id {sortable_text} PRIMARY KEY,
             created_at {sortable_text} NOT NULL,
             organization TEXT,
@@ -146,11 +146,34 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
             request_body TEXT,
             response_body TEXT,
             extra_json TEXT
-        )""",
-        # Listing is newest first per organization; the id breaks created_at ties.
-        "CREATE INDEX requests_org_created ON requests (organization, created_at, id)",
-        "CREATE INDEX requests_org_user ON requests (organization, user_id, created_at)",
-        "CREATE INDEX requests_org_session ON requests (organization, session_id, created_at)",
+        )"""
+# Listing is newest first per organization; the id breaks created_at ties.
+_REQUESTS_INDEXES = (
+    "CREATE INDEX requests_org_created ON requests (organization, created_at, id)",
+    "CREATE INDEX requests_org_user ON requests (organization, user_id, created_at)",
+    "CREATE INDEX requests_org_session ON requests (organization, session_id, created_at)",
+)
+# Version 3: a record id is unique within its organization, not across all of them (a
+# caller chooses ids with Helicone-Request-Id; another organization's choice must never
+# drop its record). Same columns, the organization required and part of the key.
+_REQUESTS_V3 = (
+    _REQUESTS_V1.replace("CREATE TABLE requests (", "CREATE TABLE requests_v3 (")
+    .replace("id {sortable_text} PRIMARY KEY,", "id {sortable_text} NOT NULL,")
+    .replace("organization TEXT,", "organization TEXT NOT NULL,")
+    .replace("extra_json TEXT\n", "extra_json TEXT,\n            PRIMARY KEY (organization, id)\n"))
+# The columns as version 1 created them (one per line of its DDL), copied by version 3.
+_V1_COLUMNS = [line.split()[0] for line in _REQUESTS_V1.splitlines()[1:-1]]
+_COPY_REQUESTS_V3 = (
+    f"INSERT INTO requests_v3 ({', '.join(_V1_COLUMNS)}) SELECT "
+    + ", ".join("COALESCE(organization, '')" if c == "organization" else c
+                for c in _V1_COLUMNS)
+    + " FROM requests")
+
+# (version, description, statements). Append new steps; never edit an applied one.
+MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
+    (1, "requests, request properties and gateway keys", (
+        _REQUESTS_V1,
+        *_REQUESTS_INDEXES,
         """CREATE TABLE request_properties (
             request_id TEXT NOT NULL,
             organization TEXT,
@@ -191,6 +214,28 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
         )""",
         "CREATE INDEX state_events_key_at ON state_events (key, at)",
         "CREATE INDEX state_events_expires ON state_events (expires_at)",
+    )),
+    (3, "record ids unique per organization (requests and their properties)", (
+        # A rebuild (SQLite cannot change a primary key in place), the same on both.
+        _REQUESTS_V3,
+        _COPY_REQUESTS_V3,
+        "DROP TABLE requests",
+        "ALTER TABLE requests_v3 RENAME TO requests",
+        *_REQUESTS_INDEXES,
+        """CREATE TABLE request_properties_v3 (
+            request_id TEXT NOT NULL,
+            organization TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (organization, request_id, name)
+        )""",
+        "INSERT INTO request_properties_v3 (request_id, organization, name, value)"
+        " SELECT request_id, COALESCE(organization, ''), name, value"
+        " FROM request_properties",
+        "DROP TABLE request_properties",
+        "ALTER TABLE request_properties_v3 RENAME TO request_properties",
+        "CREATE INDEX request_properties_lookup"
+        " ON request_properties (organization, name, value)",
     )),
 ]
 

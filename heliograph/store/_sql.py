@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,9 +40,10 @@ class Dialect:
 _KEY_COLUMNS = "id, organization, name, prefix, admin, created_at, revoked_at"
 _INSERT_REQUEST = (f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)})"
                    f" VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})"
-                   " ON CONFLICT (id) DO NOTHING")
+                   " ON CONFLICT (organization, id) DO NOTHING")  # a journal replay
 _INSERT_PROPERTY = ("INSERT INTO request_properties (request_id, organization, name, value)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (request_id, name) DO NOTHING")
+                    " VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (organization, request_id, name) DO NOTHING")
 
 
 def _key_row(row) -> KeyRow:
@@ -66,9 +68,11 @@ class SQLStore:
     data_errors: tuple[type[Exception], ...] = (ValueError, OverflowError, TypeError)
 
     # -- what a subclass provides -------------------------------------------------
-    def _transaction(self, write: bool) -> AbstractContextManager:
+    def _transaction(self, write: bool, wait_s: float | None = None
+                     ) -> AbstractContextManager:
         """A cursor inside one transaction: committed on normal exit, rolled back on an
-        exception. Writes must take the write lock up front (no read→write upgrade)."""
+        exception. Writes must take the write lock up front (no read→write upgrade).
+        `wait_s`: the longest wait for a connection (None: the store's default)."""
         raise NotImplementedError
 
     def _lock_migrations(self, cur) -> None:
@@ -76,6 +80,25 @@ class SQLStore:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    # What the driver raises when the database is unreachable, locked or out of
+    # connections: an outage to ride out, not a programming error.
+    outage_errors: tuple[type[BaseException], ...] = ()
+
+    # -- public transaction API (shared state, request-id checks) ------------------
+    def transaction(self, write: bool = False, wait_s: float | None = None
+                    ) -> AbstractContextManager:
+        """A cursor inside one transaction (see _transaction). `wait_s` bounds how long
+        getting a connection may take; the request path passes a short one so an
+        unreachable database fails it fast instead of after the pool's long timeout."""
+        return self._transaction(write, wait_s)
+
+    def execute(self, cur, sql: str, params=()):
+        """Run one "?"-placeholder statement on a transaction's cursor; returns it."""
+        return self._execute(cur, sql, params)
+
+    def executemany(self, cur, sql: str, rows) -> None:
+        cur.executemany(self._sql(sql), rows)
 
     # -- plumbing -----------------------------------------------------------------
     def _sql(self, sql: str) -> str:
@@ -115,11 +138,42 @@ class SQLStore:
         if not records:
             return
         request_rows = [record_to_row(rec) for rec in records]
-        prop_rows = [row for rec in records for row in property_rows(rec)]
         with self._transaction(write=True) as cur:
             cur.executemany(self._sql(_INSERT_REQUEST), request_rows)
+            if 0 <= cur.rowcount < len(request_rows):  # some ids were there already
+                records = self._keep_collisions(cur, records)
+            prop_rows = [row for rec in records for row in property_rows(rec)]
             if prop_rows:
                 cur.executemany(self._sql(_INSERT_PROPERTY), prop_rows)
+
+    def _keep_collisions(self, cur, records: list[dict]) -> list[dict]:
+        """After an insert that skipped some rows: a skipped record that is the stored
+        one again (a journal replay) stays skipped; a different record that happened to
+        get an id its organization already used (two workers accepting the same
+        Helicone-Request-Id within the journal's delay) is stored under a fresh id, saying
+        so, because no record is ever dropped. Returns the records as stored."""
+        out = []
+        for rec in records:
+            stored = self._execute(cur, "SELECT created_at, key_id FROM requests"
+                                        " WHERE organization = ? AND id = ?",
+                                   (rec.get("organization") or "", rec["id"])).fetchone()
+            if stored is None or tuple(stored) == (rec["created_at"], rec.get("key_id")):
+                out.append(rec)
+                continue
+            note = f"[request id {rec['id']} was already used; stored under a fresh id]"
+            moved = dict(rec, id=str(uuid.uuid4()),
+                         error=f"{rec['error']} {note}" if rec.get("error") else note)
+            self._execute(cur, _INSERT_REQUEST, record_to_row(moved))
+            out.append(moved)
+        return out
+
+    def request_id_used(self, organization: str, request_id: str,
+                        wait_s: float | None = None) -> bool:
+        """Whether this organization already has a record with this id."""
+        with self._transaction(write=False, wait_s=wait_s) as cur:
+            return self._execute(cur, "SELECT 1 FROM requests WHERE organization = ?"
+                                      " AND id = ?", (organization, request_id)
+                                 ).fetchone() is not None
 
     # -- feedback -----------------------------------------------------------------
     def set_feedback(self, organization: str, request_id: str, rating: bool) -> bool:
@@ -163,8 +217,8 @@ class SQLStore:
             raise ValueError("a key with this hash already exists") from None
         return key
 
-    def find_key(self, key_hash: str) -> KeyRow | None:
-        with self._transaction(write=False) as cur:
+    def find_key(self, key_hash: str, wait_s: float | None = None) -> KeyRow | None:
+        with self._transaction(write=False, wait_s=wait_s) as cur:
             row = self._execute(cur, f"SELECT {_KEY_COLUMNS} FROM api_keys"
                                      " WHERE key_hash = ? AND revoked_at IS NULL",
                                 (key_hash,)).fetchone()

@@ -28,8 +28,13 @@ class Store(Protocol):
 
     # -- log records --------------------------------------------------------------
     def insert_records(self, records: list[dict]) -> None:
-        """Insert records (dicts with records.RECORD_KEYS). Idempotent on id: a record
-        already stored is left as it is, so replaying a journal twice is harmless."""
+        """Insert records (dicts with records.RECORD_KEYS). Idempotent on (organization,
+        id): a record already stored is left as it is, so replaying a journal twice is
+        harmless. Two organizations may use the same id."""
+
+    def request_id_used(self, organization: str, request_id: str,
+                        wait_s: float | None = None) -> bool:
+        """Whether this organization already has a record with this id."""
 
     def set_feedback(self, organization: str, request_id: str, rating: bool) -> bool: ...
     def set_score(self, organization: str, request_id: str, scores: dict) -> bool:
@@ -40,7 +45,7 @@ class Store(Protocol):
     def create_key(self, key_hash: str, prefix: str, name: str, organization: str,
                    admin: bool) -> KeyRow:
         """ValueError if a key (live or revoked) already has this hash."""
-    def find_key(self, key_hash: str) -> KeyRow | None:
+    def find_key(self, key_hash: str, wait_s: float | None = None) -> KeyRow | None:
         """The live (not revoked) key with this hash."""
     def list_keys(self, organization: str | None = None) -> list[KeyRow]:
         """Revoked keys included (revoked_at set), oldest first."""

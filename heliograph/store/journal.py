@@ -9,14 +9,24 @@ so that database work never competes with the event loop for the GIL.
 Each open segment is held under an exclusive flock by the worker writing it. A segment
 nobody holds is closed (rotated, or left by a dead process): any writer may claim it.
 Inserts are idempotent on the record id, so a replay that races another is harmless.
+
+A full or failing disk (ENOSPC, EIO, ...) puts the journal in a failed state instead of
+raising into an answer: the record that could not be written is kept in memory (a bounded
+backlog), `failure` says why, and the pipeline refuses new requests with a 507 before
+any provider is called. The journal watches free space itself (statvfs, a few times a
+second from rotate()) so it fails before a write does, and recovers without a restart
+once space is back: the backlog is written and requests are accepted again.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import itertools
+import logging
 import os
 import time
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,15 +40,32 @@ SEGMENT_SUFFIX = ".jsonl"
 # so a writer can never claim a fresh segment in the instant before its owner locks it.
 OPENING_SUFFIX = ".opening"
 
+log = logging.getLogger("heliograph.journal")
+
+# Below this much free space the journal stops accepting requests: room for the records
+# of requests already under way, whose providers are being paid.
+MIN_FREE_BYTES = 4 * 1024 * 1024
+# Records kept in memory while the disk refuses them, written once it takes them again.
+MAX_BACKLOG = 10_000
+# How often a failed journal tries the disk again.
+PROBE_EVERY_S = 0.5
+
 
 class Journal:
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(self, directory: str | os.PathLike, min_free_bytes: int = MIN_FREE_BYTES):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.min_free_bytes = min_free_bytes
         self._counter = itertools.count()
         self._fd = -1
         self._path: Path | None = None
         self._pending = 0
+        self._size = 0  # bytes of whole records in the open segment
+        # Why the journal cannot write now (None: it can). Read on every request.
+        self.failure: str | None = None
+        self._backlog: deque[bytes] = deque()
+        self._dropped = 0
+        self._next_probe = 0.0
         self._open_segment()
 
     def _open_segment(self) -> None:
@@ -48,19 +75,110 @@ class Journal:
         fcntl.flock(fd, fcntl.LOCK_EX)
         path = self.directory / (name + SEGMENT_SUFFIX)
         os.rename(opening, path)
-        self._fd, self._path, self._pending = fd, path, 0
+        self._fd, self._path, self._pending, self._size = fd, path, 0, 0
 
-    def append(self, record: Mapping[str, Any]) -> None:
-        """Called on the event loop for every request: one syscall, no waiting."""
-        os.write(self._fd, deep_json.dumps(record, orjson.OPT_APPEND_NEWLINE))
+    def append(self, record: Mapping[str, Any]) -> bool:
+        """Called on the event loop for every request: one syscall, no waiting. Never
+        raises for a disk error (the answer must still end cleanly): False when the
+        record could only be kept in memory, see `failure`."""
+        line = deep_json.dumps(record, orjson.OPT_APPEND_NEWLINE)
+        if self.failure is None:
+            try:
+                self._write_line(line)
+                return True
+            except OSError as exc:
+                self._fail(exc)
+        self._keep(line)
+        return False
+
+    def _write_line(self, line: bytes) -> None:
+        """Write one whole line. A short write (the disk filled mid-line) is continued;
+        if the rest cannot be written the partial line is cut off again, so the next
+        record never glues onto a torn one."""
+        view = memoryview(line)
+        written = 0
+        try:
+            while written < len(line):
+                written += os.write(self._fd, view[written:])
+        except OSError:
+            if written:
+                try:
+                    os.ftruncate(self._fd, self._size)
+                except OSError:
+                    pass  # the reader skips a torn line; the next one starts a new line
+            raise
+        self._size += written
         self._pending += 1
 
+    def _keep(self, line: bytes) -> None:
+        if len(self._backlog) < MAX_BACKLOG:
+            self._backlog.append(line)
+        else:
+            self._dropped += 1
+            if self._dropped == 1:  # once per outage; the recovery line gives the count
+                log.error("journal backlog full (%d records): further records are lost "
+                          "until the disk takes writes again", MAX_BACKLOG)
+
+    def _fail(self, exc: OSError | str) -> None:
+        reason = exc if isinstance(exc, str) else (
+            f"cannot write the journal in {self.directory}: "
+            f"{errno.errorcode.get(exc.errno or 0, 'error')} ({exc.strerror or exc})")
+        if self.failure is None:
+            log.error("%s; refusing requests (507) until it can write again", reason)
+        self.failure = reason
+        self._next_probe = time.monotonic() + PROBE_EVERY_S
+
+    def available(self) -> bool:
+        """Whether a request may be accepted. Cheap while healthy (one attribute read);
+        while failed, tries the disk again at most every PROBE_EVERY_S."""
+        if self.failure is None:
+            return True
+        if time.monotonic() >= self._next_probe:
+            self.check()
+        return self.failure is None
+
+    def check(self) -> str | None:
+        """Look at free space, recover (writing the backlog) when it is back; the
+        failure reason, or None when the journal can write."""
+        try:
+            st = os.statvfs(self.directory)
+        except OSError as exc:
+            self._fail(exc)
+            return self.failure
+        free = st.f_bavail * st.f_frsize
+        if free < self.min_free_bytes:
+            self._fail(f"journal disk nearly full: {free} bytes free in {self.directory}"
+                       f" (needs {self.min_free_bytes})")
+            return self.failure
+        if self.failure is not None:
+            kept = len(self._backlog)
+            try:
+                self._flush_backlog()
+            except OSError as exc:
+                self._fail(exc)
+                return self.failure
+            log.warning("journal writable again; %d records kept in memory were written"
+                        "%s", kept, f", {self._dropped} lost" if self._dropped else "")
+            self.failure, self._dropped = None, 0
+        return None
+
+    def _flush_backlog(self) -> None:
+        while self._backlog:
+            self._write_line(self._backlog[0])
+            self._backlog.popleft()
+
     def rotate(self) -> bool:
-        """Close the current segment (handing it to the writer) if it holds anything."""
+        """Close the current segment (handing it to the writer) if it holds anything.
+        Called a few times a second, so it also watches the disk."""
+        self.check()
         if not self._pending:
             return False
         old_fd = self._fd
-        self._open_segment()
+        try:
+            self._open_segment()
+        except OSError as exc:  # no room for a new file: keep appending to this one
+            self._fail(exc)
+            return False
         os.close(old_fd)  # releases the lock: the segment is now the writer's
         return True
 
@@ -68,6 +186,12 @@ class Journal:
         """Hand over the last segment; remove it instead when it is empty."""
         if self._fd < 0:
             return
+        if self._backlog:  # a last chance for records kept in memory, whatever is free
+            try:
+                self._flush_backlog()
+            except OSError as exc:
+                log.error("shutting down with %d journal records that could not be "
+                          "written: they are lost (%s)", len(self._backlog), exc)
         if not self._pending:
             os.unlink(self._path)
         os.close(self._fd)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from heliograph.store._sql import Dialect, SQLStore
 
@@ -28,11 +28,22 @@ POSTGRES = Dialect(
 # Arbitrary constant naming "heliograph schema migrations" among advisory locks.
 _MIGRATION_LOCK_ID = 0x68656C696F67
 
+# How long a new connection may take to establish, and how long sent data may stay
+# unacknowledged before the kernel drops the connection: a database that vanished
+# (network cut, host down) fails a statement in seconds instead of hanging a thread.
+CONNECT_TIMEOUT_S = 5
+TCP_USER_TIMEOUT_MS = 10_000
+# The pool retries a lost connection with a doubling delay; unbounded, a 45 s outage
+# left it waiting ~15 s more after the database was back. Giving up after this long
+# instead makes the next checkout start a fresh attempt at once.
+RECONNECT_GIVE_UP_S = 3.0
+
 
 class PostgresStore(SQLStore):
     dialect = POSTGRES
     integrity_errors = (psycopg.IntegrityError,)
     data_errors = SQLStore.data_errors + (psycopg.DataError,)
+    outage_errors = (psycopg.OperationalError, PoolTimeout)
 
     def __init__(self, database_url: str, min_size: int = 1, max_size: int = 4,
                  timeout_s: float = 30.0) -> None:
@@ -41,16 +52,22 @@ class PostgresStore(SQLStore):
         psycopg.connect(database_url, connect_timeout=int(timeout_s)).close()
         self._pool = ConnectionPool(
             database_url, min_size=min_size, max_size=max_size, timeout=timeout_s,
+            kwargs={"connect_timeout": CONNECT_TIMEOUT_S,
+                    "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
+                    "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                    "keepalives_count": 2},
+            reconnect_timeout=RECONNECT_GIVE_UP_S,
             # One round trip per checkout, so a connection the server dropped (restart,
             # idle timeout) is replaced instead of failing a writer batch.
             check=ConnectionPool.check_connection,
             name="heliograph-store", open=True)
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[psycopg.Cursor]:
+    def _transaction(self, write: bool, wait_s: float | None = None
+                     ) -> Iterator[psycopg.Cursor]:
         # The pool's context commits on normal exit and rolls back on an exception.
         # Writes need no explicit lock: row locks and ON CONFLICT handle concurrency.
-        with self._pool.connection() as conn:
+        with self._pool.connection(timeout=wait_s) as conn:
             with conn.cursor() as cur:
                 yield cur
 

@@ -45,6 +45,7 @@ class SQLiteStore(SQLStore):
     dialect = SQLITE
     integrity_errors = (sqlite3.IntegrityError,)
     data_errors = SQLStore.data_errors + (sqlite3.DataError, sqlite3.InterfaceError)
+    outage_errors = (sqlite3.OperationalError,)  # locked, unreadable, disk I/O
 
     def __init__(self, database_url: str, busy_timeout_s: float = 30.0) -> None:
         self.path = sqlite_path(database_url)
@@ -98,7 +99,10 @@ class SQLiteStore(SQLStore):
         return conn
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[sqlite3.Cursor]:
+    def _transaction(self, write: bool, wait_s: float | None = None
+                     ) -> Iterator[sqlite3.Cursor]:
+        # wait_s does not apply: a local file has no connection to wait for (a locked
+        # database waits out the busy timeout).
         conn = self._connection()
         cur = conn.cursor()
         try:

@@ -161,3 +161,42 @@ def test_two_sqlite_writer_processes_lose_nothing(tmp_path):
     finally:
         reader.close()
         store.close()
+
+
+def test_version_3_keeps_existing_records_and_keys_ids_by_organization(store_url,
+                                                                       make_record):
+    """A database at version 2 (ids unique across organizations) upgrades in place:
+    its records and properties survive, and another organization may then reuse an id."""
+    from heliograph.store._schema import MIGRATIONS, SCHEMA_MIGRATIONS_DDL
+    from heliograph.store.sqlite import SQLiteStore
+
+    old = SQLiteStore(store_url) if store_url.startswith("sqlite") else None
+    if old is None:
+        from heliograph.store.postgres import PostgresStore
+        old = PostgresStore(store_url)
+    with old.transaction(write=True) as cur:  # build version 2 by hand, as it was shipped
+        old.execute(cur, SCHEMA_MIGRATIONS_DDL)
+        for version, description, statements in MIGRATIONS[:2]:
+            for statement in statements:
+                old.execute(cur, statement.format(**old.dialect.types))
+            old.execute(cur, "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                        (version, description, "2024-01-01T00:00:00Z"))
+        old.execute(cur, "INSERT INTO requests (id, created_at, organization, cost_known,"
+                         " properties_json) VALUES (?, ?, ?, ?, ?)",
+                    ("shared-id", "2024-03-04T10:00:00.000000Z", "org1", False,
+                     '{"team": "red"}'))
+        old.execute(cur, "INSERT INTO request_properties VALUES (?, ?, ?, ?)",
+                    ("shared-id", "org1", "team", "red"))
+    old.migrate()
+    assert old.schema_versions()[-1] >= 3
+    assert old.get_request("org1", "shared-id")["properties"] == {"team": "red"}
+    old.insert_records([make_record("shared-id", organization="org2",
+                                    properties={"team": "blue"})])
+    assert old.get_request("org2", "shared-id")["properties"] == {"team": "blue"}
+    assert old.request_id_used("org1", "shared-id") and \
+        not old.request_id_used("org3", "shared-id")
+    with old.transaction() as cur:
+        rows = old.execute(cur, "SELECT organization, value FROM request_properties"
+                                " ORDER BY organization").fetchall()
+    assert [tuple(r) for r in rows] == [("org1", "red"), ("org2", "blue")]
+    old.close()

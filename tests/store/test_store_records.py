@@ -251,3 +251,29 @@ def test_scores_merge(store, make_record, reader):
     assert store.set_score("org1", "r2", {"accuracy": 1}) is False
     assert reader.get_request("org2", "r2")["scores"] == {}
     assert store.set_score("org1", "missing", {"accuracy": 1}) is False
+
+
+def test_a_reused_id_is_never_dropped_and_a_replay_never_doubled(store, reader, make_record):
+    """Two workers may accept the same Helicone-Request-Id within the journal's delay:
+    the later record is stored under a fresh id, saying so. Replaying a journal segment
+    (the same records again) stores nothing twice."""
+    first = make_record("same-id", at="2024-03-04T10:00:00.000000Z", key_id="k1",
+                        properties={"team": "red"})
+    second = make_record("same-id", at="2024-03-04T10:00:00.100000Z", key_id="k1",
+                         properties={"team": "blue"}, error="upstream said no")
+    other_org = make_record("same-id", organization="org2", properties={"team": "green"})
+    store.insert_records([first])
+    store.insert_records([first, second, other_org])
+    store.insert_records([first, other_org])  # a replay
+
+    assert reader.get_request("org1", "same-id")["properties"] == {"team": "red"}
+    assert reader.get_request("org2", "same-id")["properties"] == {"team": "green"}
+    records, _ = reader.list_requests("org1", RequestFilter())
+    assert len(records) == 2
+    moved = [r for r in records if r["id"] != "same-id"][0]
+    assert moved["properties"] == {"team": "blue"}
+    assert moved["error"] == ("upstream said no [request id same-id was already used; "
+                              "stored under a fresh id]")
+    blue, _ = reader.list_requests("org1", RequestFilter(properties={"team": "blue"}))
+    assert [r["id"] for r in blue] == [moved["id"]]
+    assert len(reader.list_requests("org2", RequestFilter())[0]) == 1
