@@ -189,14 +189,16 @@ def test_version_3_keeps_existing_records_and_keys_ids_by_organization(store_url
                     ("shared-id", "org1", "team", "red"))
     old.migrate()
     assert old.schema_versions()[-1] >= 3
-    assert old.get_request("org1", "shared-id")["properties"] == {"team": "red"}
+    reader = open_analytics(store_url)
+    assert reader.get_request("org1", "shared-id")["properties"] == {"team": "red"}
     old.insert_records([make_record("shared-id", organization="org2",
                                     properties={"team": "blue"})])
-    assert old.get_request("org2", "shared-id")["properties"] == {"team": "blue"}
+    assert reader.get_request("org2", "shared-id")["properties"] == {"team": "blue"}
     assert old.request_id_used("org1", "shared-id") and \
         not old.request_id_used("org3", "shared-id")
     with old.transaction() as cur:
         rows = old.execute(cur, "SELECT organization, value FROM request_properties"
                                 " ORDER BY organization").fetchall()
     assert [tuple(r) for r in rows] == [("org1", "red"), ("org2", "blue")]
+    reader.close()
     old.close()
