@@ -21,7 +21,7 @@ import openai
 
 from heliograph.app import build_app
 from heliograph.config import load_settings
-from heliograph.keys import ensure_admin_key
+from heliograph.keys import display_prefix, ensure_admin_key, generate_key, hash_key
 from heliograph.store import open_store
 
 ADMIN_KEY = "sk-hg-inproc-admin-key-0123456789abcdef"
@@ -102,8 +102,9 @@ class Lifespan:
 class InprocGateway:
     """The started app, and clients bound to it."""
 
-    def __init__(self, app, upstream):
+    def __init__(self, app, upstream, database_url: str):
         self.app = app
+        self.database_url = database_url
         self.upstream = upstream  # heliograph.fake_upstream.FakeUpstreamServer
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                       base_url=GATEWAY_URL, timeout=30)
@@ -152,9 +153,21 @@ async def running_gateway(workdir: Path, upstream, unreachable_url: str
     app = build_app(settings)
     lifespan = Lifespan(app)
     await lifespan.startup()
-    gateway = InprocGateway(app, upstream)
+    gateway = InprocGateway(app, upstream, settings.database_url)
     try:
         yield gateway
     finally:
         await gateway.http.aclose()
         await lifespan.shutdown()
+
+
+def create_key(gateway: InprocGateway, name: str, organization: str = "default",
+               admin: bool = False) -> str:
+    """A new gateway key, made the way `heliograph keys create` makes it."""
+    key = generate_key()
+    store = open_store(gateway.database_url)
+    try:
+        store.create_key(hash_key(key), display_prefix(key), name, organization, admin)
+    finally:
+        store.close()
+    return key
