@@ -56,7 +56,9 @@ def provider_retry_after_ms(headers: dict[str, str]) -> float | None:
     try:
         return max(float(value), 0.0) * 1000
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        if parsed is None:
-            return None
-        return max(parsed.timestamp() - time.time(), 0.0) * 1000
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):  # neither seconds nor an HTTP date: no advice
+        return None
+    return max(parsed.timestamp() - time.time(), 0.0) * 1000
