@@ -76,7 +76,7 @@ class Lifespan:
     """ASGI lifespan driven by hand: ASGITransport only speaks `http`, so startup (which
     starts the journal, its writer and the shared state) and shutdown are sent here."""
 
-    def __init__(self, app):
+    def __init__(self, app) -> None:
         self.app = app
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.outbox: asyncio.Queue = asyncio.Queue()
@@ -102,7 +102,7 @@ class Lifespan:
 class InprocGateway:
     """The started app, and clients bound to it."""
 
-    def __init__(self, app, upstream, database_url: str):
+    def __init__(self, app, upstream, database_url: str) -> None:
         self.app = app
         self.database_url = database_url
         self.upstream = upstream  # heliograph.fake_upstream.FakeUpstreamServer
