@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from harness import ADMIN_KEY
 
 pytestmark = pytest.mark.anyio
 
@@ -95,3 +96,24 @@ async def test_anthropic_sdk_stream_translated_from_openai(inproc):
         final = await stream.get_final_message()
     assert final.content[0].text == f"Echo: {content}"
     assert events[0] == "message_start" and events[-1] == "message_stop"
+
+
+async def test_bring_your_own_key_passes_the_callers_provider_key_upstream(inproc,
+                                                                            fake_provider):
+    content = unique("my own key")
+    client = inproc.openai(api_key="sk-caller-own-openai-key")
+    raw = await client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": content}],
+        extra_headers={"Helicone-Auth": f"Bearer {ADMIN_KEY}"})
+    assert raw.parse().choices[0].message.content == f"Echo: {content}"
+    headers = {k.lower(): v for k, v in received_by_fake(fake_provider, content)["headers"].items()}
+    assert headers["authorization"] == "Bearer sk-caller-own-openai-key"
+
+
+async def test_embeddings_and_model_listing(inproc):
+    client = inproc.openai()
+    embedded = await client.embeddings.create(model="text-embedding-3-small",
+                                              input=["one", "two"])
+    assert [e.index for e in embedded.data] == [0, 1] and len(embedded.data[0].embedding) > 0
+    models = await client.models.list()
+    assert any(model.id == "gpt-4o-mini" for model in models.data)
