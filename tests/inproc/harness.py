@@ -16,8 +16,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anthropic
-import httpx2 as httpx  # the SDKs' httpx (this environment ships it as httpx2)
 import openai
+
+try:  # the SDKs' HTTP client: some builds of the SDKs ship httpx renamed httpx2
+    import httpx2 as httpx
+except ImportError:
+    import httpx  # type: ignore[no-redef]
 
 from heliograph.app import build_app
 from heliograph.config import load_settings
