@@ -1,9 +1,48 @@
 import os
+from collections import Counter
+from pathlib import Path
 
 import pytest
 from servers import ADMIN_KEY, FakeUpstream, Gateway, postgres_database
 
 POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")
+
+# -- the e2e mark: every test that starts a process ------------------------------------
+# Applied here, centrally, so `pytest -m "not e2e"` is the fast tier (unit + in-process)
+# without each module having to remember to mark itself.
+E2E_DIR = Path(__file__).parent / "e2e"
+# Fixtures that start a subprocess: the gateway (`heliograph serve`), the fake upstream
+# process, `python -m heliograph.fake_upstream`.
+PROCESS_FIXTURES = frozenset({"gateway", "upstream", "state_gateway", "module_server"})
+# Tests that start processes themselves (multiprocessing workers, writer scripts).
+PROCESS_TESTS = frozenset({"test_exact_across_two_processes",
+                           "test_five_per_minute_across_two_worker_processes",
+                           "test_two_sqlite_writer_processes_lose_nothing"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        in_e2e = E2E_DIR in Path(str(item.path)).parents
+        fixtures = set(getattr(item, "fixturenames", ()))
+        name = getattr(item, "originalname", item.name)
+        if in_e2e or fixtures & PROCESS_FIXTURES or name in PROCESS_TESTS:
+            item.add_marker(pytest.mark.e2e)
+
+
+# -- skips: one summary line instead of one line per skipped test ----------------------
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Without PostgreSQL/Redis hundreds of tests skip for the same two or three reasons:
+    say so once (`-rs` still lists them one by one)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped or set(config.option.reportchars or "") & set("saA"):
+        return
+    reasons: Counter[str] = Counter()
+    for report in skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    summary = "; ".join(f"{reason} ({count})" for reason, count in reasons.most_common())
+    terminalreporter.write_line(f"{len(skipped)} skipped: {summary}")
 
 
 @pytest.fixture(scope="session")
