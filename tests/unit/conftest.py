@@ -14,17 +14,14 @@ CONFIG = """
 type = "openai"
 base_url = "http://127.0.0.1:11434/v1"
 models = ["llama3.2", "gpt-4o-local"]
-
-[providers.odd]
-type = "carrier-pigeon"
-base_url = "http://127.0.0.1:1"
 """
 
 
 @pytest.fixture
 def registry(tmp_path) -> Registry:
     """The model router over the built-in providers plus `local` (an OpenAI-compatible
-    server whose models are listed) and `odd` (a wire format the gateway cannot speak)."""
+    server whose models are listed). A provider of a wire format the gateway cannot
+    speak never gets this far: the config refuses it (tests/test_config.py)."""
     config = tmp_path / "heliograph.toml"
     config.write_text(CONFIG)
     settings = load_settings(str(config), environ={"OPENAI_API_KEY": "sk-openai"})

@@ -70,12 +70,6 @@ def test_an_empty_model_is_a_400(registry, model):
     assert info.value.code == "model_required"
 
 
-def test_a_provider_of_an_unknown_wire_format_is_a_400(registry):
-    with pytest.raises(BadRequest) as info:
-        registry.resolve("odd/some-model")
-    assert info.value.code == "unsupported_provider" and "carrier-pigeon" in info.value.message
-
-
 def test_an_unknown_provider_by_name_is_a_404(registry):
     with pytest.raises(NotFound) as info:
         registry.provider("nope")
