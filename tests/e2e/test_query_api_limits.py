@@ -6,6 +6,7 @@ hang (query deadline) nor stall proxied requests (their own threads and connecti
 import concurrent.futures
 import datetime as dt
 import json
+import os
 import sqlite3
 import statistics
 import time
@@ -189,7 +190,7 @@ def slow_query_gateway(upstream, database_url, tmp_path_factory):
         url = f"sqlite:///{workdir / 'slow.db'}"
         drop = None
     else:
-        from conftest import POSTGRES_URL
+        POSTGRES_URL = os.environ["HELIOGRAPH_TEST_POSTGRES_URL"]
         from servers import postgres_database
         url, drop = postgres_database(POSTGRES_URL)
     gw = Gateway(workdir, upstream.url, url, extra_config="[analytics]\nquery_timeout_s = 0.001\n")
