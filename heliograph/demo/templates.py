@@ -38,7 +38,7 @@ FALLBACKS = {"openai": ("anthropic", "claude-3-5-haiku-20241022"),
 WORKFLOWS: tuple[tuple[str, float, tuple[str, ...], tuple[str, ...]], ...] = (
     ("research-agent", 5, ("/plan", "/plan/search", "/plan/search", "/plan/search/summarize",
                            "/plan/critique", "/answer"),
-     ("Research: {topic}", "Deep dive – {topic}")),
+     ("Research: {topic}", "Deep dive: {topic}")),
     ("support-triage", 8, ("/classify", "/classify/lookup", "/draft-reply", "/draft-reply/tone"),
      ("Ticket #{n}", "Support case {n}")),
     ("code-review", 3, ("/diff", "/diff/file", "/diff/file", "/diff/summary"),
@@ -56,10 +56,11 @@ TOPICS = ("solar storage", "EU AI Act", "Kubernetes autoscaling", "coffee supply
           "Lisbon trip", "quarterly churn", "Postgres vacuum", "battery recycling",
           "remote onboarding", "GDPR requests", "vector search", "Q3 pricing")
 
+# ASCII only: --live sends these in HTTP headers (Helicone-User-Id, -Session-Name).
 _FIRST = ("alice", "bob", "carla", "dmitri", "emma", "farid", "grace", "hiro", "ines", "jon",
           "kemal", "lena", "mateo", "nadia", "omar", "priya", "quinn", "rosa", "sven", "tara",
           "umar", "vera", "wei", "ximena", "yusuf", "zoe")
-_LAST = ("nguyen", "smith", "garcia", "kowalski", "okafor", "tanaka", "müller", "silva",
+_LAST = ("nguyen", "smith", "garcia", "kowalski", "okafor", "tanaka", "mueller", "silva",
          "haddad", "larsen", "moreau", "patel", "rossi", "kim", "ivanova", "brennan")
 _DOMAINS = ("acme.io", "globex.com", "initech.dev", "umbrella.org", "hooli.xyz")
 
