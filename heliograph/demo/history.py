@@ -14,14 +14,18 @@ import bisect
 import datetime as _dt
 import itertools
 import math
+import multiprocessing
 import os
+import queue
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from heliograph import costs
 from heliograph.demo import templates as T
-from heliograph.records import new_record
+from heliograph.records import new_record, utc_iso
 
 BATCH = 5000
 DAY = 86400.0
@@ -47,15 +51,18 @@ def _activity(ts: float) -> float:
     return level * (0.25 if weekday >= 5 else 1.0)
 
 
-class _Picker:
+Item = TypeVar("Item")
+
+
+class _Picker(Generic[Item]):
     """Weighted choice by bisecting precomputed cumulative weights (one random() call)."""
 
-    def __init__(self, items, weights) -> None:
+    def __init__(self, items: Sequence[Item], weights: Sequence[float]) -> None:
         self.items = list(items)
         self.cum = list(itertools.accumulate(weights))
         self.total = self.cum[-1]
 
-    def __call__(self, rnd) -> object:
+    def __call__(self, rnd: Callable[[], float]) -> Item:
         return self.items[bisect.bisect_right(self.cum, rnd() * self.total)]
 
 
@@ -66,6 +73,33 @@ def _uuid(rng: random.Random) -> str:
     v = (v & ~(0x3 << 62)) | (0x2 << 62)   # RFC 4122 variant
     x = f"{v:032x}"
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+class _Clock:
+    """records.utc_iso for random instants: the date part cached per day (utc_iso's own
+    cache only helps when consecutive timestamps share a second)."""
+
+    def __init__(self) -> None:
+        self._days: dict[int, str] = {}
+        self._minutes: dict[int, _dt.datetime] = {}
+
+    def minute(self, ts: float) -> _dt.datetime:
+        """The instant to price at, to the minute (prices change by date or hour at most)."""
+        minute = int(ts // 60)
+        when = self._minutes.get(minute)
+        if when is None:
+            when = self._minutes[minute] = _dt.datetime.fromtimestamp(minute * 60, _dt.UTC)
+        return when
+
+    def iso(self, ts: float) -> str:
+        seconds = int(ts)
+        day, second = divmod(seconds, 86400)
+        prefix = self._days.get(day)
+        if prefix is None:
+            prefix = self._days[day] = utc_iso(day * 86400.0)[:11]  # "YYYY-MM-DDT"
+        hour, rest = divmod(second, 3600)
+        return (f"{prefix}{hour:02d}:{rest // 60:02d}:{rest % 60:02d}."
+                f"{int((ts - seconds) * 1_000_000):06d}Z")
 
 
 class HistoryGenerator:
@@ -83,12 +117,17 @@ class HistoryGenerator:
         self.pick_user = _Picker(self.users, [1.0 / (i + 1) ** 1.1 for i in range(n_users)])
         self.pick_model = _Picker(T.MODELS, [m[2] for m in T.MODELS])
         self.pick_workflow = _Picker(T.WORKFLOWS, [w[1] for w in T.WORKFLOWS])
-        self.pick_env = _Picker(*zip(*T.ENVIRONMENTS))
-        self.pick_feature = _Picker(*zip(*T.FEATURES))
+        self.pick_env = _Picker([v for v, _ in T.ENVIRONMENTS], [w for _, w in T.ENVIRONMENTS])
+        self.pick_feature = _Picker([v for v, _ in T.FEATURES], [w for _, w in T.FEATURES])
         self.pick_error = _Picker(T.ERRORS, [e[1] for e in T.ERRORS])
         self.bodies = T.Bodies(self.rng)
         self.peak = max(_activity(h * 3600.0) for h in range(24 * 7))
         self.summary = Summary()
+        self.clock = _Clock()
+        # Providers' x-ratelimit-* values, drawn once: per record only a pick.
+        # (sorted: set order varies between runs, and --seed must repeat everything)
+        self.ratelimits = {(p, ok): [self._ratelimit(p, not ok) for _ in range(64)]
+                           for p in sorted({m[0] for m in T.MODELS}) for ok in (True, False)}
 
     # -- time -------------------------------------------------------------------------
     def _instant(self) -> float:
@@ -143,7 +182,8 @@ class HistoryGenerator:
         rid = _uuid(rng)
         path = "/v1/messages" if wire == "anthropic" and rng.random() < 0.6 \
             else "/v1/chat/completions"
-        rec = new_record(rid, ts, path)
+        rec = new_record(rid, 0.0, path)
+        rec["created_at"] = self.clock.iso(ts)
         rec["organization"] = self.organization
         rec["key_id"] = self.key_id
         rec["user_id"] = user
@@ -194,8 +234,11 @@ class HistoryGenerator:
                 "completion_tokens_details": {"reasoning_tokens": reasoning}}
 
     def _price(self, rec: dict, usage_obj: dict, when: float) -> None:
-        # The same two calls as Exchange.set_usage, at the request's own time.
-        usage = costs.usage_from_openai(usage_obj)
+        # As Exchange.set_usage, at the request's own time. The Usage is built directly
+        # (usage_from_openai of our own dict gives the same, slower).
+        usage = costs.Usage(usage_obj["prompt_tokens"], usage_obj["completion_tokens"],
+                            usage_obj["prompt_tokens_details"]["cached_tokens"], 0,
+                            usage_obj["completion_tokens_details"]["reasoning_tokens"])
         rec["prompt_tokens"] = usage.prompt_tokens
         rec["completion_tokens"] = usage.completion_tokens
         rec["total_tokens"] = usage.prompt_tokens + usage.completion_tokens
@@ -203,7 +246,7 @@ class HistoryGenerator:
         rec["cache_write_tokens"] = usage.cache_write_tokens
         rec["reasoning_tokens"] = usage.reasoning_tokens
         cost = costs.cost_of(rec["provider"] or "", rec["model_used"] or rec["model"] or "",
-                             usage, at=_dt.datetime.fromtimestamp(when, _dt.UTC))
+                             usage, at=self.clock.minute(when))
         rec["cost_usd"] = cost.usd
         rec["cost_known"] = cost.known
 
@@ -226,10 +269,9 @@ class HistoryGenerator:
         return {"model": model, "provider": provider, "status": status,
                 "latency_ms": round(latency, 3), "error": error}
 
-    def _ratelimit(self, provider: str, sends_headers: bool, exhausted: bool) -> dict | None:
+    def _ratelimit(self, provider: str, exhausted: bool) -> dict:
+        """The ratelimit field as ratelimit_from() makes it from x-ratelimit-* headers."""
         rng = self.rng
-        if not sends_headers:
-            return {"retry_after": "1"} if exhausted else None
         limit_req = 10000 if provider == "openai" else 14400
         limit_tok = 2000000 if provider == "openai" else 500000
         return {"limit_requests": str(limit_req),
@@ -265,7 +307,9 @@ class HistoryGenerator:
         rec["attempts"] = attempts
         rec["provider"], rec["model_used"], rec["fallback_index"] = \
             served_provider, served_model, index
-        rec["ratelimit"] = self._ratelimit(served_provider, rl_headers and index == 0, False)
+        if rl_headers and index == 0:
+            pool = self.ratelimits[served_provider, True]
+            rec["ratelimit"] = pool[int(rng.random() * len(pool))]
         self._price(rec, usage, ts)
         self._response(rec, body_index, served_model, usage, stream, ts)
         rec["status"] = 200
@@ -301,7 +345,8 @@ class HistoryGenerator:
         rec["attempts"] = attempts
         rec["provider"], rec["model_used"], rec["fallback_index"] = provider, model, 0
         if status == 429:
-            rec["ratelimit"] = self._ratelimit(provider, rl_headers, True)
+            rec["ratelimit"] = self.ratelimits[provider, False][int(rng.random() * 64)] \
+                if rl_headers else {"retry_after": str(1 + int(rng.random() * 20))}
         kind = {429: "rate_limit_exceeded", 400: "invalid_request_error"}.get(status,
                                                                             "server_error")
         rec["response"] = {"error": {"message": message, "type": kind, "param": None,
@@ -312,19 +357,56 @@ class HistoryGenerator:
                                   + (tries - 1) * rng.uniform(300, 2000), 3)
 
 
+def _produce(out, args: tuple) -> None:
+    """The generator process: batches, then the Summary (or the error that stopped it)."""
+    try:
+        gen = HistoryGenerator(*args)
+        for batch in gen.batches():
+            out.put(batch)
+        out.put(gen.summary)
+    except BaseException as exc:
+        out.put(RuntimeError(f"demo generator failed: {exc!r}"))
+
+
 def fill(store, records: int, days: float, seed: int | None = None,
          until: float | None = None, organization: str = "default",
          progress=None) -> Summary:
-    """Generate `records` over the `days` before `until` (default now) and insert them."""
+    """Generate `records` over the `days` before `until` (default now) and insert them.
+
+    Records are generated in a forked child process while this one inserts: the store's
+    insert (row encoding and the database write) and generation each take about one core,
+    so they run side by side instead of in turn."""
     t0 = time.perf_counter()
-    gen = HistoryGenerator(records, days, seed, until if until is not None else time.time(),
-                           organization)
-    for batch in gen.batches():
-        store.insert_records(batch)
-        if progress is not None:
-            progress(gen.summary.records, time.perf_counter() - t0)
-    gen.summary.seconds = time.perf_counter() - t0
-    return gen.summary
+    args = (records, days, seed, until if until is not None else time.time(), organization)
+    ctx = multiprocessing.get_context("fork")
+    batches = ctx.Queue(maxsize=4)
+    producer = ctx.Process(target=_produce, args=(batches, args), name="heliograph-demo",
+                           daemon=True)
+    producer.start()
+    done = 0
+    try:
+        while True:
+            try:
+                item = batches.get(timeout=1.0)
+            except queue.Empty:
+                if not producer.is_alive():
+                    raise RuntimeError("demo generator process died") from None
+                continue
+            if isinstance(item, Summary):
+                summary = item
+                break
+            if isinstance(item, BaseException):
+                raise item
+            store.insert_records(item)
+            done += len(item)
+            if progress is not None:
+                progress(done, time.perf_counter() - t0)
+    finally:
+        if producer.is_alive():
+            producer.terminate()  # an insert failed: stop generating
+        producer.join()
+    summary.seconds = time.perf_counter() - t0
+    return summary
 
 
 def _db_size(store) -> str:
@@ -343,7 +425,7 @@ def run(database_url: str, records: int, days: float, seed: int | None, until: f
     store = open_store(database_url)
     try:
         def progress(done: int, elapsed: float) -> None:
-            if done % 100_000 < BATCH or done == records:
+            if done % 100_000 == 0 or done == records:
                 echo(f"  {done:>10,} records  {done / max(elapsed, 1e-9):>9,.0f} records/s")
 
         summary = fill(store, records, days, seed, until, organization, progress)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from typing import Any
 
 from heliograph.demo import templates as T
 
@@ -25,8 +26,8 @@ class _Counts:
         self.sent = self.ok = self.errors = self.cache_hits = 0
 
 
-def _headers(rng: random.Random, users: list[str], session: dict) -> dict[str, str]:
-    env = rng.choices(*zip(*T.ENVIRONMENTS))[0]
+def _headers(rng: random.Random, users: list[str], session: dict[str, Any]) -> dict[str, str]:
+    env = rng.choices([v for v, _ in T.ENVIRONMENTS], [w for _, w in T.ENVIRONMENTS])[0]
     headers = {"Helicone-User-Id": rng.choice(users), "Helicone-Property-Environment": env,
                "Helicone-Property-Source": "demo-live"}
     if session["left"] > 0:
@@ -38,11 +39,12 @@ def _headers(rng: random.Random, users: list[str], session: dict) -> dict[str, s
                         "Helicone-Property-Workflow": session["workflow"]})
         session["step"] += 1
     else:
-        headers["Helicone-Property-Feature"] = rng.choices(*zip(*T.FEATURES))[0]
+        headers["Helicone-Property-Feature"] = rng.choices([v for v, _ in T.FEATURES],
+                                                           [w for _, w in T.FEATURES])[0]
     return headers
 
 
-def _new_session(rng: random.Random) -> dict:
+def _new_session(rng: random.Random) -> dict[str, Any]:
     workflow = rng.choices(T.WORKFLOWS, weights=[w[1] for w in T.WORKFLOWS])[0]
     name = rng.choice(workflow[3]).format(topic=rng.choice(T.TOPICS), n=rng.randint(1000, 99999))
     return {"id": str(uuid.uuid4()), "workflow": workflow[0], "paths": workflow[2],
@@ -91,7 +93,7 @@ def run(url: str, key: str, rate: float, duration: float | None, seed: int | Non
     client = openai.OpenAI(base_url=url.rstrip("/") + "/v1", api_key=key, max_retries=0,
                            timeout=30)
     counts = _Counts()
-    session = {"left": 0}
+    session: dict[str, Any] = {"left": 0}
     t0 = time.monotonic()
     next_at = t0
     echo(f"sending {rate:g} requests/s to {url}" +
