@@ -169,5 +169,5 @@ def demo(config, records, days, seed, until, org, live, url, key, rate, duration
     settings = _settings(config)
     try:
         history.run(settings.database_url, records, days, seed, end, org, click.echo)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # an unreachable or unwritable database: say so, no traceback
         raise click.ClickException(f"demo failed: {exc}") from None

@@ -171,11 +171,15 @@ def test_demo_is_deterministic_with_a_seed(tmp_path):
     assert {r["id"] for r in first}.isdisjoint({r["id"] for r in other})
 
 
-def test_demo_rejects_bad_arguments(tmp_path):
+def test_demo_rejects_bad_arguments_and_an_unreachable_database(tmp_path):
     url = f"sqlite:///{tmp_path / 'x.db'}"
     for args in (["--records", "0"], ["--days", "-1"], ["--until", "yesterday"], ["--live"]):
         done = run_demo(tmp_path, url, *args)
         assert done.returncode == 2 and "Traceback" not in done.stderr, (args, done.stderr)
+    unreachable = run_demo(tmp_path, "postgresql://postgres@127.0.0.1:1/nowhere",
+                           "--records", "10")
+    assert unreachable.returncode == 1 and "Traceback" not in unreachable.stderr
+    assert "demo failed" in unreachable.stderr and "127.0.0.1" in unreachable.stderr
 
 
 def test_demo_live_sends_real_requests_through_the_gateway(tmp_path, gateway):
