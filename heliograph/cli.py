@@ -144,7 +144,9 @@ def fake_upstream(host, port):
               show_default=True, help="requests per second (--live)")
 @click.option("--duration", type=click.FloatRange(min=0), default=None,
               help="seconds (--live; default until Ctrl-C)")
-def demo(config, records, days, seed, until, org, live, url, key, rate, duration):
+@click.option("--every", type=click.IntRange(min=1), default=10, show_default=True,
+              help="print a progress line every N requests (--live)")
+def demo(config, records, days, seed, until, org, live, url, key, rate, duration, every):
     """Fill the database with realistic history, or (--live) send a trickle of requests."""
     import datetime
 
@@ -154,7 +156,7 @@ def demo(config, records, days, seed, until, org, live, url, key, rate, duration
     if live:
         if not key:
             raise click.UsageError("--live needs --key (a gateway key)")
-        live_mode.run(url, key, rate, duration, seed, click.echo)
+        live_mode.run(url, key, rate, duration, seed, click.echo, every)
         return
     end = None
     if until:
