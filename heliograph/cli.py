@@ -133,7 +133,9 @@ def fake_upstream(host, port):
 @click.option("--records", type=click.IntRange(min=1), default=10_000, show_default=True)
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), default=30.0,
               show_default=True)
-@click.option("--seed", type=int, default=None, help="same seed, same records")
+@click.option("--seed", type=int, default=None,
+              help="same seed and --until, same records (ids too: rerunning into the same "
+                   "database adds nothing)")
 @click.option("--until", default=None, help="end of the history, ISO 8601 (default now)")
 @click.option("--org", default="default", show_default=True)
 @click.option("--live", is_flag=True, default=False,
