@@ -152,8 +152,8 @@ def demo(config, records, days, seed, until, org, live, url, key, rate, duration
     """Fill the database with realistic history, or (--live) send a trickle of requests."""
     import datetime
 
-    from heliograph.demo import history
     from heliograph.demo import live as live_mode
+    from heliograph.demo import load
 
     if live:
         if not key:
@@ -172,6 +172,6 @@ def demo(config, records, days, seed, until, org, live, url, key, rate, duration
                 from None
     settings = _settings(config)
     try:
-        history.run(settings.database_url, records, days, seed, end, org, click.echo)
+        load.run(settings.database_url, records, days, seed, end, org, click.echo)
     except Exception as exc:  # an unreachable or unwritable database: say so, no traceback
         raise click.ClickException(f"demo failed: {exc}") from None
