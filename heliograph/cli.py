@@ -169,3 +169,52 @@ def fake_upstream(host, port):
     """Run a fake LLM provider (OpenAI, Anthropic, Gemini, Azure formats) for testing apps."""
     from heliograph.fake_upstream import run
     run(host=host, port=port)
+
+
+@main.command()
+@config_option
+@click.option("--records", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--days", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True)
+@click.option("--seed", type=int, default=None,
+              help="same seed and --until, same records (ids too: rerunning into the same "
+                   "database adds nothing)")
+@click.option("--until", default=None, help="end of the history, ISO 8601 (default now)")
+@click.option("--org", default="default", show_default=True)
+@click.option("--live", is_flag=True, default=False,
+              help="send real requests to a running gateway instead")
+@click.option("--url", default="http://127.0.0.1:8787", show_default=True)
+@click.option("--key", default=None, help="gateway key (--live)")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=2.0,
+              show_default=True, help="requests per second (--live)")
+@click.option("--duration", type=click.FloatRange(min=0), default=None,
+              help="seconds (--live; default until Ctrl-C)")
+@click.option("--every", type=click.IntRange(min=1), default=10, show_default=True,
+              help="print a progress line every N requests (--live)")
+def demo(config, records, days, seed, until, org, live, url, key, rate, duration, every):
+    """Fill the database with realistic history, or (--live) send a trickle of requests."""
+    import datetime
+
+    from heliograph.demo import live as live_mode
+    from heliograph.demo import load
+
+    if live:
+        if not key:
+            raise click.UsageError("--live needs --key (a gateway key)")
+        live_mode.run(url, key, rate, duration, seed, click.echo, every)
+        return
+    end = None
+    if until:
+        try:
+            when = datetime.datetime.fromisoformat(until.replace("Z", "+00:00"))
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=datetime.UTC)
+            end = when.timestamp()
+        except ValueError:
+            raise click.BadParameter(f"not ISO 8601: {until!r}", param_hint="--until") \
+                from None
+    settings = _settings(config)
+    try:
+        load.run(settings.database_url, records, days, seed, end, org, click.echo)
+    except Exception as exc:  # an unreachable or unwritable database: say so, no traceback
+        raise click.ClickException(f"demo failed: {exc}") from None
