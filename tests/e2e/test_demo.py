@@ -13,8 +13,8 @@ import time
 import pytest
 from servers import ADMIN_KEY, Gateway, postgres_database
 
-from heliograph.store import open_store
-from heliograph.store.base import RequestFilter
+from heliograph.analytics import open_analytics
+from heliograph.analytics.filters import RequestFilter
 
 POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")
 UNPRICED_MODELS = {"llama3.2"}  # served by a local (ollama) provider: no list price
@@ -145,17 +145,17 @@ def test_demo_history_reads_back_like_real_traffic(tmp_path, upstream, fresh_dat
 
 
 def _everything(database_url: str) -> list[dict]:
-    store = open_store(database_url)
+    reader = open_analytics(database_url)
     try:
         out, cursor = [], None
         while True:
-            page, cursor = store.list_requests("default", RequestFilter(), 1000, cursor,
-                                               with_bodies=True)
+            page, cursor = reader.list_requests("default", RequestFilter(), 1000, cursor,
+                                                with_bodies=True)
             out += page
             if not cursor:
                 return out
     finally:
-        store.close()
+        reader.close()
 
 
 def test_demo_is_deterministic_with_a_seed(tmp_path):
