@@ -21,7 +21,11 @@ async def serve_hit(flow, stream: bool) -> bool:
     record = flow.exchange.record
     hit = await flow.gw.cache.lookup(record["organization"], flow.request.path, flow.body,
                                      flow.options)
-    if hit is None or (stream and hit.events is None) or (not stream and hit.body is None):
+    # A stream is replayed from an entry's events, a JSON answer from its body: an entry
+    # without the one this request needs is a miss.
+    events = hit.events if hit is not None and stream else None
+    body = hit.body if hit is not None and not stream else None
+    if hit is None or (events is None and body is None):
         record["cache"] = "miss"
         flow.extra_headers.append((b"helicone-cache", b"MISS"))
         return False
@@ -34,29 +38,29 @@ async def serve_hit(flow, stream: bool) -> bool:
     # A hit costs nothing; what the call would have cost is what it saved.
     if record["cost_known"]:
         record["cost_saved_usd"], record["cost_usd"] = record["cost_usd"], 0.0
-    if stream:
-        await _replay_stream(flow, hit)
-    else:
-        await _replay_json(flow, hit)
+    if events is not None:
+        await _replay_stream(flow, hit, events)
+    elif body is not None:
+        await _replay_json(flow, hit, body)
     return True
 
 
-async def _replay_json(flow, hit: CachedAnswer) -> None:
-    parsed = orjson.loads(hit.body)
-    out, logged = flow.front.response(parsed, hit.body)
+async def _replay_json(flow, hit: CachedAnswer, body: bytes) -> None:
+    parsed = orjson.loads(body)
+    out, logged = flow.front.response(parsed, body)
     flow.exchange.set_response(logged)
     flow.exchange.log(hit.status)
     await send_bytes(flow.send, hit.status, out, flow.response_headers(hit.headers))
 
 
-async def _replay_stream(flow, hit: CachedAnswer) -> None:
+async def _replay_stream(flow, hit: CachedAnswer, events: list[bytes]) -> None:
     acc = StreamAccumulator(flow.options.stream_usage and not include_usage(flow.openai_body))
     renderer = flow.front.stream()
     headers = flow.response_headers(hit.headers)
     headers += [(b"content-type", renderer.content_type), (b"cache-control", b"no-cache")]
     chunks = []
     ttft = None
-    for payload in hit.events:
+    for payload in events:
         out = acc.process(payload)
         if out is not None:
             chunks.append(renderer.render(out))
