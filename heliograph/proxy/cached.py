@@ -12,15 +12,16 @@ import orjson
 from heliograph.asgi import send_bytes
 from heliograph.formats.openai.chat import include_usage
 from heliograph.proxy.cache import CachedAnswer
-from heliograph.proxy.routing import relayable
+from heliograph.proxy.flow import Flow
+from heliograph.proxy.routing import Answer, relayable
 from heliograph.proxy.streaming import StreamAccumulator
 
 
-async def serve_hit(flow, stream: bool) -> bool:
+async def serve_hit(flow: Flow, stream: bool) -> bool:
     """True when the request was answered from the cache."""
     record = flow.exchange.record
-    hit = await flow.gw.cache.lookup(record["organization"], flow.request.path, flow.body,
-                                     flow.options)
+    hit = await flow.gw.cache.lookup(flow.principal.organization, flow.request.path,
+                                     flow.body, flow.options)
     # A stream is replayed from an entry's events, a JSON answer from its body: an entry
     # without the one this request needs is a miss.
     events = hit.events if hit is not None and stream else None
@@ -45,7 +46,7 @@ async def serve_hit(flow, stream: bool) -> bool:
     return True
 
 
-async def _replay_json(flow, hit: CachedAnswer, body: bytes) -> None:
+async def _replay_json(flow: Flow, hit: CachedAnswer, body: bytes) -> None:
     parsed = orjson.loads(body)
     out, logged = flow.front.response(parsed, body)
     flow.exchange.set_response(logged)
@@ -53,7 +54,7 @@ async def _replay_json(flow, hit: CachedAnswer, body: bytes) -> None:
     await send_bytes(flow.send, hit.status, out, flow.response_headers(hit.headers))
 
 
-async def _replay_stream(flow, hit: CachedAnswer, events: list[bytes]) -> None:
+async def _replay_stream(flow: Flow, hit: CachedAnswer, events: list[bytes]) -> None:
     acc = StreamAccumulator(flow.options.stream_usage and not include_usage(flow.openai_body))
     renderer = flow.front.stream()
     headers = flow.response_headers(hit.headers)
@@ -76,12 +77,12 @@ async def _replay_stream(flow, hit: CachedAnswer, events: list[bytes]) -> None:
                      "more_body": False})
 
 
-def store_later(flow, answer, body: bytes | None, events: list[bytes] | None,
+def store_later(flow: Flow, answer: Answer, body: bytes | None, events: list[bytes] | None,
                 usage: dict | None) -> None:
     """Schedule the cache write; the caller already has its answer."""
     record = flow.exchange.record
     cached = CachedAnswer(status=200, headers=relayable(answer.opened.headers), body=body,
                           events=events, model=record["model_used"],
                           provider=record["provider"], usage=usage)
-    flow.gw.cache.store_later(record["organization"], flow.request.path, flow.body,
+    flow.gw.cache.store_later(flow.principal.organization, flow.request.path, flow.body,
                               flow.options, cached)
