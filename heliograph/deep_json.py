@@ -8,6 +8,7 @@ part nested too deep replaced by a note.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -29,6 +30,7 @@ def deeper_than(value: Any, levels: int) -> bool:
     todo = [(value, 1)]
     while todo:
         item, depth = todo.pop()
+        children: Iterable[Any]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):

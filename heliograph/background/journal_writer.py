@@ -8,9 +8,13 @@ batching, salvage of refused rows, idempotent inserts).
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from heliograph.background.jobs import JobContext
 from heliograph.store.writer import SegmentWriter
+
+if TYPE_CHECKING:
+    from heliograph.store.base import Store
 
 log = logging.getLogger("heliograph.background")
 
@@ -25,7 +29,7 @@ class JournalWriterJob:
 
     def __init__(self, ctx: JobContext):
         self.ctx = ctx
-        self.store = None
+        self.store: Store | None = None
         self.writer: SegmentWriter | None = None
 
     def run_once(self) -> bool:

@@ -25,6 +25,7 @@ __all__ = ["FakeUpstreamServer", "build_app", "run"]
 
 def run(host: str = "127.0.0.1", port: int = 9999, *, chunk_delay_ms: float = 0.0) -> None:
     """Serve until interrupted (uses uvloop when importable)."""
+    loop: asyncio.AbstractEventLoop
     try:
         import uvloop
         loop = uvloop.new_event_loop()

@@ -73,7 +73,9 @@ def _text(blocks: list[dict]) -> str:
 
 
 def _check_image(block: dict, where: str) -> None:
-    source = block.get("source") if isinstance(block.get("source"), dict) else {}
+    source = block.get("source")
+    if not isinstance(source, dict):
+        source = {}
     kind = source.get("type")
     if kind == "base64":
         if source.get("media_type") not in IMAGE_TYPES:
@@ -127,6 +129,22 @@ def _user_turns(blocks: list[dict], pending: set[str], i: int) -> list[Turn]:
     return turns
 
 
+def _tool_use_ids(blocks: list[dict], i: int) -> set[str]:
+    """An assistant message's tool_use ids, which Anthropic requires to be strings (a
+    missing one used to crash the error message listing the unanswered ids)."""
+    ids: set[str] = set()
+    for j, block in enumerate(blocks):
+        if block.get("type") != "tool_use":
+            continue
+        if block.get("id") is None:
+            raise InvalidRequest(f"messages.{i}.content.{j}.tool_use.id: Field required")
+        if not isinstance(block["id"], str):
+            raise InvalidRequest(f"messages.{i}.content.{j}.tool_use.id: Input should be a "
+                                 "valid string")
+        ids.add(block["id"])
+    return ids
+
+
 def parse(body: Any) -> Ask:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
@@ -159,7 +177,7 @@ def parse(body: Any) -> Ask:
             if pending:
                 raise InvalidRequest(f"messages.{i}: `tool_use` ids were found without "
                                      "`tool_result` blocks immediately after")
-            pending = {b.get("id") for b in blocks if b.get("type") == "tool_use"}
+            pending = _tool_use_ids(blocks, i)
             turns.append(Turn("assistant", [_text(blocks)]))
         else:
             raise InvalidRequest(f"messages.{i}.role: Input should be 'user' or 'assistant'")
@@ -238,7 +256,7 @@ class MessageReply:
                                "message": self.message(content=[], finished=False)})]
         for index, block in enumerate(self.content()):
             if block["type"] == "text":
-                start = {"type": "text", "text": ""}
+                start: dict[str, Any] = {"type": "text", "text": ""}
                 deltas = [{"type": "text_delta", "text": p} for p in split_words(block["text"])]
             else:
                 start = dict(block, input={})

@@ -119,8 +119,8 @@ def parse(header: str | None, model: object = None) -> Behavior:
         if not raw:
             continue
         token = raw[5:] if raw.startswith("fake-") else raw
-        m = _TOKEN_RE.fullmatch(token)
-        if m is None:
+        match = _TOKEN_RE.fullmatch(token)
+        if match is None:
             raise BehaviorError(f"unknown {HEADER} token {raw!r}")
-        b.apply(m)
+        b.apply(match)
     return b

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
@@ -114,7 +114,7 @@ async def send_event(resp: web.StreamResponse, data: bytes, event: str | None = 
     await resp.write(prefix + b"data: " + data + b"\n\n")
 
 
-async def stream_events(request: web.Request, events: list[tuple[str | None, bytes]],
+async def stream_events(request: web.Request, events: Sequence[tuple[str | None, bytes]],
                         b: Behavior, headers: dict[str, str], *, final: bytes | None = None,
                         separator: bytes = b"\n\n") -> web.StreamResponse:
     """SSE delivery shared by the wire formats: ``truncated`` cuts after two events,

@@ -214,7 +214,7 @@ class GenerateReply:
     def _parts(self) -> list[dict[str, Any]]:
         a = self.answer
         if a.tool_calls:
-            parts = [{"functionCall": {"name": c.name, "args": orjson.loads(c.arguments)}}
+            parts: list[dict[str, Any]] = [{"functionCall": {"name": c.name, "args": orjson.loads(c.arguments)}}
                      for c in a.tool_calls]
             if self.model.startswith(("gemini-2.5", *SIGNATURE_REQUIRED)):
                 parts[0]["thoughtSignature"] = base64.b64encode(

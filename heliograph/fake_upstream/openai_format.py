@@ -15,6 +15,7 @@ import math
 import re
 import struct
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -136,7 +137,23 @@ def _check_tool_pairing(messages: list[dict]) -> None:
                                  f"following tool_call_ids did not have response messages: "
                                  f"{', '.join(sorted(pending))}", f"messages.[{i}].role")
         if m.get("role") == "assistant":
-            pending = {c.get("id") for c in m.get("tool_calls") or () if isinstance(c, dict)}
+            pending = _tool_call_ids(m.get("tool_calls") or (), i)
+
+
+def _tool_call_ids(calls: Iterable[Any], i: int) -> set[str]:
+    """An assistant message's tool call ids, which OpenAI requires to be strings (a
+    missing one used to crash the error message listing the unanswered ids)."""
+    ids: set[str] = set()
+    for k, call in enumerate(calls):
+        if not isinstance(call, dict):
+            continue
+        where = f"messages[{i}].tool_calls[{k}].id"
+        if call.get("id") is None:
+            raise InvalidRequest(f"Missing required parameter: '{where}'.", where)
+        if not isinstance(call["id"], str):
+            raise InvalidRequest(f"Invalid type for '{where}': expected a string.", where)
+        ids.add(call["id"])
+    return ids
 
 
 def ask_from_chat(body: dict) -> Ask:

@@ -41,7 +41,7 @@ def _turns(body: dict) -> list[Turn]:
     if not isinstance(raw, list) or not raw:
         raise InvalidRequest("Missing required parameter: 'input'.", "input")
     turns = [Turn("system", [body["instructions"]])] if body.get("instructions") else []
-    calls: set[str] = set()
+    calls: set[str | None] = set()  # call_ids as sent (a missing one is None)
     for item in raw:
         if not isinstance(item, dict):
             raise InvalidRequest("Invalid 'input': expected an array of objects.", "input")

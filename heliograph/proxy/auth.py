@@ -145,6 +145,7 @@ class Authenticator:
                            ) -> Principal:
         helicone_auth = _bearer(headers.get("helicone-auth"))
         authorization = headers.get("authorization")
+        gateway_key: str | None
         if helicone_auth is not None:
             gateway_key = helicone_auth
             provider_auth = authorization if _bearer(authorization) else None

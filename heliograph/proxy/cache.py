@@ -99,7 +99,8 @@ class RecentEntries:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.expires_at <= now:
+        # put() keeps no entry whose expiry is unknown; None reads as expired all the same.
+        if entry.expires_at is None or entry.expires_at <= now:
             self._drop(key)
             return None
         self._entries.move_to_end(key)

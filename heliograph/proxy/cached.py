@@ -12,16 +12,21 @@ import orjson
 from heliograph.asgi import send_bytes
 from heliograph.formats.openai.chat import include_usage
 from heliograph.proxy.cache import CachedAnswer
-from heliograph.proxy.routing import relayable
+from heliograph.proxy.flow import Flow
+from heliograph.proxy.routing import Answer, relayable
 from heliograph.proxy.streaming import StreamAccumulator
 
 
-async def serve_hit(flow, stream: bool) -> bool:
+async def serve_hit(flow: Flow, stream: bool) -> bool:
     """True when the request was answered from the cache."""
     record = flow.exchange.record
-    hit = await flow.gw.cache.lookup(record["organization"], flow.request.path, flow.body,
-                                     flow.options)
-    if hit is None or (stream and hit.events is None) or (not stream and hit.body is None):
+    hit = await flow.gw.cache.lookup(flow.principal.organization, flow.request.path,
+                                     flow.body, flow.options)
+    # A stream is replayed from an entry's events, a JSON answer from its body: an entry
+    # without the one this request needs is a miss.
+    events = hit.events if hit is not None and stream else None
+    body = hit.body if hit is not None and not stream else None
+    if hit is None or (events is None and body is None):
         record["cache"] = "miss"
         flow.extra_headers.append((b"helicone-cache", b"MISS"))
         return False
@@ -34,29 +39,29 @@ async def serve_hit(flow, stream: bool) -> bool:
     # A hit costs nothing; what the call would have cost is what it saved.
     if record["cost_known"]:
         record["cost_saved_usd"], record["cost_usd"] = record["cost_usd"], 0.0
-    if stream:
-        await _replay_stream(flow, hit)
-    else:
-        await _replay_json(flow, hit)
+    if events is not None:
+        await _replay_stream(flow, hit, events)
+    elif body is not None:
+        await _replay_json(flow, hit, body)
     return True
 
 
-async def _replay_json(flow, hit: CachedAnswer) -> None:
-    parsed = orjson.loads(hit.body)
-    out, logged = flow.front.response(parsed, hit.body)
+async def _replay_json(flow: Flow, hit: CachedAnswer, body: bytes) -> None:
+    parsed = orjson.loads(body)
+    out, logged = flow.front.response(parsed, body)
     flow.exchange.set_response(logged)
     flow.exchange.log(hit.status)
     await send_bytes(flow.send, hit.status, out, flow.response_headers(hit.headers))
 
 
-async def _replay_stream(flow, hit: CachedAnswer) -> None:
+async def _replay_stream(flow: Flow, hit: CachedAnswer, events: list[bytes]) -> None:
     acc = StreamAccumulator(flow.options.stream_usage and not include_usage(flow.openai_body))
     renderer = flow.front.stream()
     headers = flow.response_headers(hit.headers)
     headers += [(b"content-type", renderer.content_type), (b"cache-control", b"no-cache")]
     chunks = []
     ttft = None
-    for payload in hit.events:
+    for payload in events:
         out = acc.process(payload)
         if out is not None:
             chunks.append(renderer.render(out))
@@ -72,12 +77,12 @@ async def _replay_stream(flow, hit: CachedAnswer) -> None:
                      "more_body": False})
 
 
-def store_later(flow, answer, body: bytes | None, events: list[bytes] | None,
+def store_later(flow: Flow, answer: Answer, body: bytes | None, events: list[bytes] | None,
                 usage: dict | None) -> None:
     """Schedule the cache write; the caller already has its answer."""
     record = flow.exchange.record
     cached = CachedAnswer(status=200, headers=relayable(answer.opened.headers), body=body,
                           events=events, model=record["model_used"],
                           provider=record["provider"], usage=usage)
-    flow.gw.cache.store_later(record["organization"], flow.request.path, flow.body,
+    flow.gw.cache.store_later(flow.principal.organization, flow.request.path, flow.body,
                               flow.options, cached)

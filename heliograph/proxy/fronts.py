@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from heliograph.errors import GatewayError
 from heliograph.providers.sse import frame
+from heliograph.proxy.front import StreamReader, StreamRenderer
 from heliograph.proxy.streaming import StreamAccumulator
 
 
@@ -43,10 +44,12 @@ class OpenAIFront:
     def error_body(self, error: GatewayError) -> bytes:
         return error.body_bytes()
 
-    def stream(self) -> OpenAIStream:
+    # Typed as the front protocols, not the concrete classes: subclasses (responses.py)
+    # render and read streams with classes of their own.
+    def stream(self) -> StreamRenderer:
         return OpenAIStream()
 
-    def accumulator(self, strip_usage: bool) -> StreamAccumulator:
+    def accumulator(self, strip_usage: bool) -> StreamReader:
         """Reads the stream for the log (usage, model, first token, the end)."""
         return StreamAccumulator(strip_usage)
 

@@ -58,7 +58,7 @@ class Journal:
         self.min_free_bytes = min_free_bytes
         self._counter = itertools.count()
         self._fd = -1
-        self._path: Path | None = None
+        self._path: Path  # the open segment's: set with _fd by _open_segment, below
         self._pending = 0
         self._size = 0  # bytes of whole records in the open segment
         # Why the journal cannot write now (None: it can). Read on every request.

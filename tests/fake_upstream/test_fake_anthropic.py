@@ -79,6 +79,17 @@ def test_usage_shaping_splits_cache_reads_and_writes(claude):
         {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f",
                                            "input": {}}]},
         {"role": "user", "content": "no result"}]}, "without `tool_result`"),
+    # A tool_use without a (string) id used to crash the message above: a 500.
+    ({**body(), "messages": [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": [{"type": "tool_use", "name": "f", "input": {}}]},
+        {"role": "user", "content": "no result"}]}, "messages.1.content.0.tool_use.id: Field required"),
+    ({**body(), "messages": [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": 3, "name": "f",
+                                           "input": {}}]},
+        {"role": "user", "content": "no result"}]},
+     "messages.1.content.0.tool_use.id: Input should be a valid string"),
     ({**body(), "messages": [
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "nope",
                                       "content": "x"}]}]}, "unexpected `tool_use_id`"),

@@ -101,6 +101,24 @@ def test_stream_options_without_stream_is_rejected(client):
                                        stream_options={"include_usage": True})
 
 
+@pytest.mark.parametrize("call_id, error", [
+    (None, "Missing required parameter: 'messages[1].tool_calls[0].id'."),
+    (7, "Invalid type for 'messages[1].tool_calls[0].id': expected a string."),
+])
+def test_tool_call_without_a_string_id_is_a_400(server, call_id, error):
+    # Such an id used to crash the error listing the unanswered tool calls: a 500.
+    tool_call = {"type": "function", "function": {"name": "other", "arguments": "{}"}}
+    if call_id is not None:
+        tool_call["id"] = call_id
+    r = call(server, "/v1/chat/completions", chat_body(messages=[
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [tool_call]},
+        {"role": "user", "content": "no tool answer"}]))
+    assert r.status == 400
+    assert r.json()["error"] == {"message": error, "type": "invalid_request_error",
+                                 "param": "messages[1].tool_calls[0].id", "code": None}
+
+
 def test_tool_call(client):
     r = client.chat.completions.create(model="gpt-4o", tools=TOOLS, messages=[
         {"role": "user", "content": "What's the weather in Paris?"}])
