@@ -16,7 +16,7 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from heliograph import costs
 from heliograph.demo import templates as T
@@ -177,7 +177,8 @@ class HistoryGenerator:
         rid = _uuid(rng)
         path = "/v1/messages" if wire == "anthropic" and rng.random() < 0.6 \
             else "/v1/chat/completions"
-        rec = new_record(rid, 0.0, path)
+        # Filled field by field as the pipeline fills a live one; a plain dict for that.
+        rec: dict[str, Any] = dict(new_record(rid, 0.0, path))
         rec["created_at"] = self.clock.iso(ts)
         rec["organization"] = self.organization
         rec["key_id"] = self.key_id
