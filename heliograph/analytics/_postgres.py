@@ -15,7 +15,7 @@ from heliograph.store.postgres import POSTGRES
 
 # During an outage the API caller gets a 503 within about this long, not after a hang:
 # the wait for a pooled connection, and the wait for a new one to be established.
-CHECKOUT_WAIT_S = 2.0
+CHECKOUT_WAIT_S = 1.5
 CONNECT_TIMEOUT_S = 2
 # Sent data unacknowledged this long drops the connection (a vanished host fails a query
 # in seconds). A long-running query sends nothing, so this never cuts one short.

@@ -20,7 +20,7 @@ class DatabaseUnavailable(ServiceUnavailable):
     """The database is unreachable (an outage): a 503 the caller may retry, answered
     within the pool's short checkout wait rather than after a long hang."""
 
-    RETRY_AFTER_S = 5
+    RETRY_AFTER_S = 2
 
     def __init__(self, message: str):
         super().__init__(message, headers={"Retry-After": str(self.RETRY_AFTER_S)})
