@@ -12,7 +12,7 @@ import time
 import uuid
 
 import aiohttp
-from servers import ADMIN_KEY, Gateway
+from servers import ADMIN_KEY, FakeUpstream, Gateway
 
 STREAMS = 500
 CHUNK_DELAY_MS = 400
@@ -21,6 +21,18 @@ WORDS = 40  # ~42 chunks: each stream lasts ~17 s, so all 500 are open at once e
 # Generous for a loaded 2-core CI machine; an idle one answers in milliseconds.
 MAX_PROBE_S = 2.0
 MIN_PROBES = 5
+
+
+class PatientGateway(Gateway):
+    """The test gateway with a 30 s upstream read timeout instead of 3 s: on a loaded
+    machine one fake upstream process may take seconds to start 500 streams, and a 504
+    for that would measure the fake, not the gateway."""
+
+    def start(self) -> None:
+        config = self.config_path.read_text()
+        self.config_path.write_text(config.replace("upstream_timeout_s = 3\n",
+                                                   "upstream_timeout_s = 30\n"))
+        super().start()
 
 
 def _lift_descriptor_limit(needed: int) -> None:
@@ -70,6 +82,8 @@ async def _under_load(gw: Gateway, run: str):
         waiting = asyncio.ensure_future(opened.wait())
         done, _ = await asyncio.wait([waiting, *streams], timeout=120,
                                      return_when=asyncio.FIRST_COMPLETED)
+        for task in done - {waiting}:
+            task.result()  # a stream that failed says why
         assert waiting in done, (f"only {state['open']} of {STREAMS} streams open at once "
                                  f"({state['done']} done)")
         open_at_probe_start = state["open"]
@@ -85,9 +99,11 @@ async def _under_load(gw: Gateway, run: str):
     return ids, healthz, chats, open_at_probe_start
 
 
-def test_500_concurrent_streams_leave_probes_answered(upstream, tmp_path):
-    _lift_descriptor_limit(4 * STREAMS)
-    gw = Gateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'gw.db'}", workers=2)
+def test_500_concurrent_streams_leave_probes_answered(tmp_path):
+    _lift_descriptor_limit(4 * STREAMS)  # inherited by the fake upstream too
+    upstream = FakeUpstream()  # its own: the session's one serves other tests' records
+    gw = PatientGateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'gw.db'}",
+                        workers=2)
     try:
         run = uuid.uuid4().hex
         ids, healthz, chats, open_at_once = asyncio.run(_under_load(gw, run))
@@ -113,3 +129,4 @@ def test_500_concurrent_streams_leave_probes_answered(upstream, tmp_path):
             body["data"][0]
     finally:
         gw.stop()
+        upstream.stop()
