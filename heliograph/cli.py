@@ -25,15 +25,17 @@ def _settings(config, **overrides) -> Settings:
         raise click.ClickException(f"config error: {exc}") from None
 
 
-def _store(settings, must_exist: bool = False):
+def _store(settings, must_exist: bool = False, needed_for: str = ""):
     from heliograph.store import open_store
     if must_exist:
         _require_database(settings)
     try:
         return open_store(settings.database_url)
     except Exception as exc:
+        # One line: drivers' messages span several (psycopg appends an indented hint).
+        reason = " ".join(str(exc).split())
         raise click.ClickException(f"cannot open database {mask_url(settings.database_url)}: "
-                                   f"{exc}") from None
+                                   f"{reason}{needed_for}") from None
 
 
 def _require_database(settings) -> None:
@@ -87,7 +89,11 @@ def serve(config, host, port, workers, check):
         return
     click.echo(f"Heliograph {__version__}: config {_describe_config(settings)}", err=True)
     click.echo(f"database {mask_url(settings.database_url)}", err=True)
-    store = _store(settings)
+    # Not started without it: with no key seen yet every request would be refused, and
+    # the schema must be migrated before workers query it.
+    store = _store(settings, needed_for="; the gateway needs its database at startup "
+                   "(schema migrations, the admin key): start it, or fix [storage] "
+                   "database_url, and retry")
     created = ensure_admin_key(store, settings.admin_key)
     store.close()
     if created:

@@ -13,12 +13,24 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from heliograph.analytics.errors import DatabaseUnavailable, QueryTimeout
 from heliograph.store.postgres import POSTGRES
 
+# During an outage the API caller gets a 503 within about this long, not after a hang:
+# the wait for a pooled connection, and the wait for a new one to be established.
+CHECKOUT_WAIT_S = 1.5
+CONNECT_TIMEOUT_S = 2
+# Sent data unacknowledged this long drops the connection (a vanished host fails a query
+# in seconds). A long-running query sends nothing, so this never cuts one short.
+TCP_USER_TIMEOUT_MS = 3_000
+# The pool retries a lost connection in the background with a doubling delay; giving up
+# early makes the next checkout try afresh, so the API is back within seconds of the
+# database rather than waiting out the pool's backoff.
+RECONNECT_GIVE_UP_S = 2.0
+
 
 class PostgresConnections:
     dialect = POSTGRES
 
     def __init__(self, database_url: str, timeout_s: float, size: int,
-                 connect_timeout_s: float = 10.0):
+                 checkout_wait_s: float = CHECKOUT_WAIT_S):
         self.timeout_s = timeout_s
         timeout_ms = max(1, int(timeout_s * 1000))
 
@@ -29,7 +41,12 @@ class PostgresConnections:
             conn.execute(f"SET statement_timeout = {timeout_ms}")
 
         self._pool = ConnectionPool(
-            database_url, min_size=1, max_size=size, timeout=connect_timeout_s,
+            database_url, min_size=1, max_size=size, timeout=checkout_wait_s,
+            kwargs={"connect_timeout": CONNECT_TIMEOUT_S,
+                    "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
+                    "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                    "keepalives_count": 2},
+            reconnect_timeout=RECONNECT_GIVE_UP_S,
             configure=configure, check=ConnectionPool.check_connection,
             name="heliograph-analytics", open=True)
 
@@ -41,7 +58,8 @@ class PostgresConnections:
         except psycopg.errors.QueryCanceled:
             raise QueryTimeout(self.timeout_s) from None
         except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise DatabaseUnavailable(f"the database is unreachable: {exc}") from None
+            raise DatabaseUnavailable("the database is unreachable; the query API is back"
+                                      " within seconds of it, retry shortly") from exc
 
     def close(self) -> None:
         self._pool.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from heliograph.errors import GatewayError
+from heliograph.errors import GatewayError, ServiceUnavailable
 
 
 class QueryTimeout(GatewayError):
@@ -16,10 +16,14 @@ class QueryTimeout(GatewayError):
                          "fewer filters")
 
 
-class DatabaseUnavailable(GatewayError):
-    status = 503
-    type = "server_error"
-    code = "database_unavailable"
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database is unreachable (an outage): a 503 the caller may retry, answered
+    within the pool's short checkout wait rather than after a long hang."""
+
+    RETRY_AFTER_S = 2
+
+    def __init__(self, message: str):
+        super().__init__(message, headers={"Retry-After": str(self.RETRY_AFTER_S)})
 
 
 class AnalyticsBusy(GatewayError):

@@ -17,8 +17,8 @@ requests naming the same policies), before reading.
 Blocking driver calls run in a worker thread (asyncio.to_thread); the store keeps one
 SQLite connection per thread and a connection pool for PostgreSQL.
 
-Outages fail fast, as with Redis (state/base.py): a connection is waited for at most
-WAIT_S and an operation at most OP_TIMEOUT_S, then the operation counts as failed (cache
+Outages fail fast, as with Redis (state/base.py): a connection (on SQLite, the write lock)
+is waited for at most WAIT_S and an operation at most OP_TIMEOUT_S, then the operation counts as failed (cache
 miss, rate limit degraded), instead of a request hanging on the pool's 30 s timeout.
 """
 
@@ -35,6 +35,10 @@ SWEEP_EVERY_S = 60.0
 # Longest wait for a database connection, and for a whole operation, on the request path.
 WAIT_S = 1.0
 OP_TIMEOUT_S = 2.0
+# SQLite has no connection to wait for; another process's write lock is its equivalent.
+# Half a second is many journal-writer commits, yet several requests queued behind one
+# another for the few to_thread workers still answer within about a second.
+SQLITE_BUSY_TIMEOUT_S = 0.5
 
 
 def _lock_id(key: str) -> int:
@@ -54,6 +58,15 @@ class SqlState(SharedState):
             self._owns_store = True
         else:
             self._owns_store = False
+        if store.dialect.name == "sqlite":
+            # Connections of its own, with a busy timeout inside the request's budget: on
+            # the store's (30 s, right for the writer) a write lock held by another
+            # process kept a thread waiting long after its request had given up.
+            from heliograph.store.sqlite import SQLiteStore
+            if self._owns_store:
+                store.close()
+            store = SQLiteStore(database_url, busy_timeout_s=SQLITE_BUSY_TIMEOUT_S)
+            self._owns_store = True
         # Uses the store's public transaction API (SQLStore.transaction, execute) so both
         # dialects behave exactly as the rest of the database does.
         self._store = store

@@ -9,9 +9,12 @@ afterwards, the slowest 2.0 s (the first after the cut, waiting out a connection
 state back 1.1 s and key lookups 1.2 s after the database.
 """
 
+import json
 import os
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 import uuid
 
 import openai
@@ -23,6 +26,8 @@ POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")
 OUTAGE_S = float(os.environ.get("HELIOGRAPH_TEST_OUTAGE_S", "12"))
 # The longest any one request may take while the database is away.
 MAX_ANSWER_S = 5.0
+# The longest the query API may take to say the database is away.
+MAX_OUTAGE_QUERY_S = 3.0
 
 
 @pytest.fixture
@@ -145,3 +150,47 @@ def test_a_revoked_key_stops_working_once_the_database_is_back(relayed_gateway):
             break
         assert time.monotonic() < deadline, "revoked key still accepted"
         time.sleep(0.5)
+
+
+def query_api(gw, path):
+    """(status, body, Retry-After, seconds taken) of one query-API call."""
+    req = urllib.request.Request(gw.url + path, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            status, body, headers = resp.status, json.load(resp), resp.headers
+    except urllib.error.HTTPError as err:
+        status, body, headers = err.code, json.loads(err.read() or b"null"), err.headers
+    return status, body, headers.get("Retry-After"), time.monotonic() - started
+
+
+def test_the_query_api_answers_503_at_once_while_the_database_is_away(relayed_gateway):
+    gw, relay = relayed_gateway
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0,
+                           timeout=30)
+    raw, _ = ask(client, "before the outage")
+    gw.record(raw.headers["helicone-id"])  # the analytics pool holds a connection now
+
+    relay.cut()
+    slowest = 0.0
+    for path in ("/api/v1/requests", "/api/v1/metrics", "/api/v1/requests"):
+        status, body, retry_after, took = query_api(gw, path)
+        assert status == 503, (path, status, body)
+        assert body["error"]["code"] == "service_unavailable"
+        assert body["error"]["type"] == "server_error"
+        assert retry_after is not None and int(retry_after) >= 1
+        assert took < MAX_OUTAGE_QUERY_S, f"{path} took {took:.1f} s to say 503"
+        slowest = max(slowest, took)
+
+    relay.restore()
+    back = time.monotonic()
+    while True:
+        status, body, _, took = query_api(gw, "/api/v1/requests")
+        if status == 200:
+            break
+        assert status == 503, (status, body)
+        assert time.monotonic() - back < 5, "the query API not back 5 s after the database"
+        time.sleep(0.1)
+    assert raw.headers["helicone-id"] in [r["id"] for r in body["data"]]
+    print(f"query API: 503 within {slowest:.2f} s during the outage, back "
+          f"{time.monotonic() - back:.2f} s after the database")
