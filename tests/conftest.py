@@ -94,6 +94,17 @@ def migrated_postgres_url():
 
 
 @pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory):
+    """A SQLite database migrated once for the session: unit tests copy it (copy_of, in
+    servers.py) rather than run every migration on a fresh file each time."""
+    from heliograph.store import open_store
+
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    open_store(f"sqlite:///{path}").close()  # closed cleanly: no -wal file left over
+    return path
+
+
+@pytest.fixture(scope="session")
 def gateway(upstream, database_url, tmp_path_factory):
     """One gateway per store, shared by the tests that only read and write records."""
     gw = Gateway(tmp_path_factory.mktemp("gw"), upstream.url, database_url)

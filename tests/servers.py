@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -264,6 +265,13 @@ def empty_postgres_tables(url: str) -> None:
         with conn.transaction():
             for table in tables:
                 conn.execute(f'DELETE FROM "{table}"')
+
+
+def copy_of(migrated_sqlite_file: Path, target: Path) -> str:
+    """The sqlite:/// URL of a fresh copy of a migrated database: a few ms, where running
+    every migration on a new file takes ten times that."""
+    shutil.copyfile(migrated_sqlite_file, target)
+    return f"sqlite:///{target}"
 
 
 def postgres_database(base_url: str) -> tuple[str, callable]:

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from servers import empty_postgres_tables
+from servers import copy_of, empty_postgres_tables
 
 POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("HELIOGRAPH_TEST_REDIS_URL")
@@ -40,10 +40,12 @@ class Backend:
 
 
 def make_backend(kind: str, tmp_path, request):
-    """A generator: yields a Backend on an empty store, then cleans it up. PostgreSQL
-    shares the session's migrated schema (tests/conftest.py), emptied first."""
+    """A generator: yields a Backend on an empty store, then cleans it up. SQLite is a
+    copy of the session's migrated file, PostgreSQL shares the session's migrated schema,
+    emptied first (both fixtures in tests/conftest.py)."""
     if kind == "sqlite":
-        yield Backend("sqlite", f"sqlite:///{tmp_path / 'state.db'}")
+        yield Backend("sqlite", copy_of(request.getfixturevalue("migrated_sqlite_file"),
+                                        tmp_path / "state.db"))
         return
     if kind == "postgres":
         if not POSTGRES_URL:

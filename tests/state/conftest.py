@@ -1,5 +1,6 @@
-"""Every SharedState conformance test runs once per backend: SQLite (a temp file),
-PostgreSQL (the session's migrated schema, emptied) and Redis (a unique key prefix, deleted afterwards)."""
+"""Every SharedState conformance test runs once per backend: SQLite (a copy of a migrated
+temp file), PostgreSQL (the session's migrated schema, emptied) and Redis (a unique key
+prefix, deleted afterwards)."""
 
 import pytest
 from state_backends import KINDS, make_backend

@@ -2,14 +2,15 @@
 
 PostgreSQL tests need HELIOGRAPH_TEST_POSTGRES_URL. A test that asks for an empty database
 (`store_url`) gets a fresh schema on it (selected through search_path in the URL), dropped
-afterwards; a test that wants a migrated store shares one schema migrated once per session,
-its tables emptied before each test (far cheaper than migrating anew).
+afterwards; a test that wants a migrated store gets a copy of a SQLite file migrated once per
+session, or shares one PostgreSQL schema migrated once per session, its tables emptied
+before each test (both far cheaper than migrating anew).
 """
 
 import os
 
 import pytest
-from servers import empty_postgres_tables, postgres_schema
+from servers import copy_of, empty_postgres_tables, postgres_schema
 
 from heliograph.analytics import open_analytics
 from heliograph.records import RECORD_KEYS
@@ -40,7 +41,8 @@ def store_url(store_kind, tmp_path):
 def migrated_url(store_kind, tmp_path, request):
     """The URL of a migrated database holding no records, keys or state."""
     if store_kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'heliograph.db'}"
+        return copy_of(request.getfixturevalue("migrated_sqlite_file"),
+                       tmp_path / "heliograph.db")
     url = request.getfixturevalue("migrated_postgres_url")
     empty_postgres_tables(url)
     return url
