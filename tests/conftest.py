@@ -25,7 +25,8 @@ PROCESS_TESTS = frozenset({"test_exact_across_two_processes",
                            "test_five_per_minute_across_two_worker_processes",
                            "test_two_sqlite_writer_processes_lose_nothing",
                            "test_the_writer_job_waits_out_a_database_that_is_not_there_yet",
-                           "test_one_replica_holds_a_deployment_job_and_another_takes_over"})
+                           "test_one_replica_holds_a_deployment_job_and_another_takes_over",
+                           "test_fake_upstream_does_not_use_the_gateway_translations"})
 
 
 def pytest_ignore_collect(collection_path, config):
