@@ -6,6 +6,7 @@ hang (query deadline) nor stall proxied requests (their own threads and connecti
 import concurrent.futures
 import datetime as dt
 import json
+import os
 import sqlite3
 import statistics
 import time
@@ -189,9 +190,10 @@ def slow_query_gateway(upstream, database_url, tmp_path_factory):
         url = f"sqlite:///{workdir / 'slow.db'}"
         drop = None
     else:
-        from conftest import POSTGRES_URL
+        # Not `from conftest import ...`: in a whole-suite run "conftest" is whichever
+        # conftest.py pytest imported last (tests/unit's), which has no POSTGRES_URL.
         from servers import postgres_database
-        url, drop = postgres_database(POSTGRES_URL)
+        url, drop = postgres_database(os.environ["HELIOGRAPH_TEST_POSTGRES_URL"])
     gw = Gateway(workdir, upstream.url, url, extra_config="[analytics]\nquery_timeout_s = 0.001\n")
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     insert_records(url, [stored_record(f"slow-{i}", "default",
