@@ -3,7 +3,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from servers import ADMIN_KEY, FakeUpstream, Gateway, postgres_database
+from servers import (
+    ADMIN_KEY,
+    FakeUpstream,
+    Gateway,
+    migrated_postgres_schema,
+    postgres_database,
+)
 
 POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")
 
@@ -17,7 +23,19 @@ PROCESS_FIXTURES = frozenset({"gateway", "upstream", "state_gateway", "module_se
 # Tests that start processes themselves (multiprocessing workers, writer scripts).
 PROCESS_TESTS = frozenset({"test_exact_across_two_processes",
                            "test_five_per_minute_across_two_worker_processes",
-                           "test_two_sqlite_writer_processes_lose_nothing"})
+                           "test_two_sqlite_writer_processes_lose_nothing",
+                           "test_the_writer_job_waits_out_a_database_that_is_not_there_yet",
+                           "test_one_replica_holds_a_deployment_job_and_another_takes_over",
+                           "test_fake_upstream_does_not_use_the_gateway_translations"})
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Under exactly `-m "not e2e"` nothing in tests/e2e can be selected (all of it is
+    e2e): do not import those modules at all. Importing them (and the SDKs they use) was
+    most of the fast tier's collection time; the tests they hold were deselected anyway."""
+    if collection_path == E2E_DIR and " ".join(config.option.markexpr.split()) == "not e2e":
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(config, items):
@@ -63,6 +81,28 @@ def database_url(request, tmp_path_factory):
     url, drop = postgres_database(POSTGRES_URL)
     yield url
     drop()
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_url():
+    """One PostgreSQL schema, migrated once for the whole session, for the unit tests of
+    the store and the shared state: each empties it first (servers.empty_postgres_tables),
+    which is far cheaper than a fresh schema and every migration per test."""
+    if not POSTGRES_URL:
+        pytest.skip("HELIOGRAPH_TEST_POSTGRES_URL not set: PostgreSQL tests skipped")
+    with migrated_postgres_schema(POSTGRES_URL) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory):
+    """A SQLite database migrated once for the session: unit tests copy it (copy_of, in
+    servers.py) rather than run every migration on a fresh file each time."""
+    from heliograph.store import open_store
+
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    open_store(f"sqlite:///{path}").close()  # closed cleanly: no -wal file left over
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -233,6 +234,44 @@ def postgres_schema(base_url: str, prefix: str = "heliograph_test_"):
     finally:
         with psycopg.connect(base_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@contextlib.contextmanager
+def migrated_postgres_schema(base_url: str, prefix: str = "heliograph_test_"):
+    """A schema migrated once, for a whole module or session: tests that only need a
+    migrated, empty database share it and call empty_postgres_tables() before each test,
+    instead of paying CREATE SCHEMA + every migration + DROP (~0.3 s) each time."""
+    from heliograph.store import open_store
+
+    with postgres_schema(base_url, prefix) as url:
+        open_store(url).close()
+        yield url
+
+
+def empty_postgres_tables(url: str) -> None:
+    """Empty every table of the URL's schema except the migration history, so the schema
+    is as a fresh migration left it (no table has a sequence to restart)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        # A connection a previous test leaked inside a transaction would block this
+        # forever: fail with a clear lock timeout instead.
+        conn.execute("SET lock_timeout = '10s'")
+        tables = [row[0] for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            " AND tablename <> 'schema_migrations'")]
+        # DELETE, not TRUNCATE: on a handful of rows it is several times faster (TRUNCATE
+        # swaps every table's files), and one transaction keeps it to one commit.
+        with conn.transaction():
+            for table in tables:
+                conn.execute(f'DELETE FROM "{table}"')
+
+
+def copy_of(migrated_sqlite_file: Path, target: Path) -> str:
+    """The sqlite:/// URL of a fresh copy of a migrated database: a few ms, where running
+    every migration on a new file takes ten times that."""
+    shutil.copyfile(migrated_sqlite_file, target)
+    return f"sqlite:///{target}"
 
 
 def postgres_database(base_url: str) -> tuple[str, callable]:

@@ -11,11 +11,12 @@ import asyncio
 import multiprocessing
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 
 import pytest
-from servers import postgres_schema
+from servers import copy_of, empty_postgres_tables
 
 POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("HELIOGRAPH_TEST_REDIS_URL")
@@ -38,16 +39,20 @@ class Backend:
         return SqlState(self.url, fail_open=fail_open)
 
 
-def make_backend(kind: str, tmp_path):
-    """A generator: yields a Backend on an empty store, then cleans it up."""
+def make_backend(kind: str, tmp_path, request):
+    """A generator: yields a Backend on an empty store, then cleans it up. SQLite is a
+    copy of the session's migrated file, PostgreSQL shares the session's migrated schema,
+    emptied first (both fixtures in tests/conftest.py)."""
     if kind == "sqlite":
-        yield Backend("sqlite", f"sqlite:///{tmp_path / 'state.db'}")
+        yield Backend("sqlite", copy_of(request.getfixturevalue("migrated_sqlite_file"),
+                                        tmp_path / "state.db"))
         return
     if kind == "postgres":
         if not POSTGRES_URL:
             pytest.skip("HELIOGRAPH_TEST_POSTGRES_URL not set: PostgreSQL state skipped")
-        with postgres_schema(POSTGRES_URL, "hg_state_test_") as url:
-            yield Backend("postgres", url)
+        url = request.getfixturevalue("migrated_postgres_url")
+        empty_postgres_tables(url)
+        yield Backend("postgres", url)
         return
     if not REDIS_URL:
         pytest.skip("HELIOGRAPH_TEST_REDIS_URL not set: Redis state skipped")
@@ -61,6 +66,39 @@ def make_backend(kind: str, tmp_path):
         if keys:
             client.delete(*keys)
         client.close()
+
+
+# -- expiry without long sleeps ---------------------------------------------------------------
+
+# TTLs an expiry test tries in turn: the short one keeps the fast tier fast; the long one
+# is the fallback for a machine too loaded to read an entry back well within 0.2 s.
+EXPIRY_TTLS_S = (0.2, 1.0)
+
+
+class ExpiryRound:
+    """Times one "store with a TTL, read it back, read it again once expired" round.
+
+    Start it just before storing. After the first read, `read_in_time()` says whether
+    that read came back well within the TTL; if not (a loaded machine), the round proves
+    nothing about "before expiry" and the test retries, on a fresh key, with the next TTL
+    of EXPIRY_TTLS_S (the last one is trusted as is). The test never gets weaker, only
+    slower when the machine is slow."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self.is_last = ttl_s == EXPIRY_TTLS_S[-1]
+        self.started = time.monotonic()
+        self.first_read_done = self.started
+
+    def read_in_time(self) -> bool:
+        self.first_read_done = time.monotonic()
+        return self.is_last or self.first_read_done - self.started < self.ttl_s / 2
+
+    async def sleep_past_expiry(self) -> None:
+        # The entry's expiry was set before the first read finished, so a TTL after that
+        # (plus a little for the store's rounding) is surely past it.
+        wake = self.first_read_done + self.ttl_s + 0.05
+        await asyncio.sleep(max(0.0, wake - time.monotonic()))
 
 
 def closed_port_url() -> str:

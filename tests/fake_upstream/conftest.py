@@ -7,7 +7,6 @@ import urllib.error
 import urllib.request
 import uuid
 
-import openai
 import pytest
 
 from heliograph.fake_upstream import FakeUpstreamServer
@@ -21,6 +20,7 @@ def server():
 
 @pytest.fixture
 def client(server):
+    import openai  # here: the tests of the raw HTTP behaviour do not need the SDK
     with openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0,
                        timeout=10) as c:
         yield c

@@ -14,9 +14,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-
-import anthropic
-import openai
+from typing import TYPE_CHECKING
 
 try:  # the SDKs' HTTP client: some builds of the SDKs ship httpx renamed httpx2
     import httpx2 as httpx
@@ -27,6 +25,10 @@ from heliograph.app import build_app
 from heliograph.config import load_settings
 from heliograph.keys import display_prefix, ensure_admin_key, generate_key, hash_key
 from heliograph.store import open_store
+
+if TYPE_CHECKING:  # imported where used: the SDKs take seconds to import
+    import anthropic
+    import openai
 
 ADMIN_KEY = "sk-hg-inproc-admin-key-0123456789abcdef"
 # A host name only: ASGITransport never resolves it.
@@ -114,10 +116,12 @@ class InprocGateway:
                                       base_url=GATEWAY_URL, timeout=30)
 
     def openai(self, api_key: str = ADMIN_KEY) -> openai.AsyncOpenAI:
+        import openai
         return openai.AsyncOpenAI(base_url=GATEWAY_URL + "/v1", api_key=api_key,
                                   max_retries=0, http_client=self.http)
 
     def anthropic(self, api_key: str = ADMIN_KEY) -> anthropic.AsyncAnthropic:
+        import anthropic  # ~4 s of CPU: only the tests of the Anthropic front pay it
         return anthropic.AsyncAnthropic(base_url=GATEWAY_URL, api_key=api_key,
                                         max_retries=0, http_client=self.http)
 

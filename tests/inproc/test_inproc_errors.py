@@ -3,7 +3,6 @@ or Anthropic's on /v1/messages) with the right status, logged when it was a prox
 
 from __future__ import annotations
 
-import anthropic
 import openai
 import pytest
 
@@ -58,6 +57,7 @@ async def test_missing_or_invalid_gateway_key_is_401(inproc, key):
 
 
 async def test_invalid_key_on_the_anthropic_front_is_an_anthropic_error(inproc):
+    import anthropic  # here, not at the top: the SDK takes seconds to import
     with pytest.raises(anthropic.AuthenticationError) as info:
         await inproc.anthropic(api_key="sk-hg-not-a-real-key").messages.create(
             model="claude-3-5-haiku-latest", max_tokens=16,

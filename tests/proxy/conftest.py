@@ -7,4 +7,4 @@ from state_backends import KINDS, make_backend
 
 @pytest.fixture(params=KINDS)
 def backend(request, tmp_path):
-    yield from make_backend(request.param, tmp_path)
+    yield from make_backend(request.param, tmp_path, request)

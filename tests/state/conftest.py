@@ -1,5 +1,6 @@
-"""Every SharedState conformance test runs once per backend: SQLite (a temp file),
-PostgreSQL (a fresh schema) and Redis (a unique key prefix, deleted afterwards)."""
+"""Every SharedState conformance test runs once per backend: SQLite (a copy of a migrated
+temp file), PostgreSQL (the session's migrated schema, emptied) and Redis (a unique key
+prefix, deleted afterwards)."""
 
 import pytest
 from state_backends import KINDS, make_backend
@@ -7,4 +8,4 @@ from state_backends import KINDS, make_backend
 
 @pytest.fixture(params=KINDS)
 def backend(request, tmp_path):
-    yield from make_backend(request.param, tmp_path)
+    yield from make_backend(request.param, tmp_path, request)
