@@ -125,12 +125,18 @@ class TelemetrySink:
     def __init__(self, endpoint: str, service_name: str = "heliograph",
                  capture_content: bool = False) -> None:
         # Imported here: only a gateway exporting traces pays for the SDK.
-        from opentelemetry import trace as otel
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import Event, ReadableSpan
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+        try:
+            from opentelemetry import trace as otel
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                OTLPSpanExporter,
+            )
+            from opentelemetry.sdk.resources import Resource
+            from opentelemetry.sdk.trace import Event, ReadableSpan
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+            from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+        except ImportError as exc:
+            raise RuntimeError(f"[telemetry] otlp_endpoint is set but {exc.name} is not "
+                               "installed: pip install 'heliograph[telemetry]'") from None
 
         self._otel, self._event, self._span = otel, Event, ReadableSpan
         self.capture_content = capture_content
