@@ -26,6 +26,8 @@ def redact(text: str) -> str:
 
 
 class TextFormatter(logging.Formatter):
+    converter = time.gmtime  # UTC, like the records' created_at
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 
 import openai
@@ -23,7 +25,6 @@ class FlaggedGateway(Gateway):
         super().__init__(*args, **kwargs)
 
     def start(self) -> None:
-        import sys
         self.proc = spawn_logged(
             [sys.executable, "-m", "heliograph", "serve", "--config", str(self.config_path),
              "--port", str(self.port), "--workers", str(self.workers), *self.flags],
@@ -68,7 +69,7 @@ def test_text_access_line_warnings_and_no_secret(upstream, tmp_path):
         [access] = log_lines(gw, f"id={ok}")
         assert re.search(r"INFO heliograph\.access: POST /v1/chat/completions 200 "
                          r"model=gpt-4o-mini provider=openai \d+\.\dms id=" + ok, access)
-        assert log_lines(gw, f"503 model=gpt-4o-mini-fake-status-503 provider=openai")
+        assert log_lines(gw, "503 model=gpt-4o-mini-fake-status-503 provider=openai")
         [warning] = log_lines(gw, f"(record {failed})")
         assert "WARNING heliograph.upstream" in warning and "openai" in warning
         assert " 503 " in warning
@@ -117,8 +118,6 @@ def test_cli_flags_silence_the_access_log_not_the_warnings(upstream, tmp_path, f
 def test_config_level_is_checked(upstream, tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text('[logging]\nlevel = "verbose"\n')
-    import subprocess
-    import sys
     done = subprocess.run([sys.executable, "-m", "heliograph", "serve", "--check",
                            "--config", str(config)], capture_output=True, text=True,
                           timeout=60)
