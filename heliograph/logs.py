@@ -26,13 +26,16 @@ def redact(text: str) -> str:
 
 
 class TextFormatter(logging.Formatter):
-    converter = time.gmtime  # UTC, like the records' created_at
+    converter = time.gmtime  # type: ignore[assignment]  # UTC, like created_at
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        line = super().format(record)
+        # Warnings and errors quote texts from providers and exceptions; access lines
+        # (INFO) are built from record fields only, and skip the regex on the hot path.
+        return redact(line) if record.levelno >= logging.WARNING else line
 
 
 class JsonFormatter(logging.Formatter):
@@ -43,7 +46,9 @@ class JsonFormatter(logging.Formatter):
         line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
                 + f".{int(record.msecs):03d}Z",
                 "level": record.levelname.lower(), "logger": record.name,
-                "message": redact(record.getMessage())}
+                "message": record.getMessage()}
+        if record.levelno >= logging.WARNING:
+            line["message"] = redact(line["message"])
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             line.update(fields)
@@ -65,3 +70,5 @@ def configure(level: str = "info", fmt: str = "text") -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     root.propagate = False
+    # No format here shows them; each costs a lookup on every log record (every request).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False

@@ -37,14 +37,17 @@ class AccessLogSink:
                                       "model": attempt.get("model")}})
         if self.enabled and access.isEnabledFor(logging.INFO):
             latency = record["latency_ms"]
-            access.info(
-                "%s %s %s model=%s provider=%s %.1fms id=%s", METHOD, record["path"],
-                record["status"], record["model"] or "-", record["provider"] or "-",
-                latency or 0.0, record["id"],
+            # makeRecord + handle: the same as access.info(), minus the caller lookup
+            # (a stack walk on every request that no format shows).
+            access.handle(access.makeRecord(
+                access.name, logging.INFO, __file__, 0,
+                "%s %s %s model=%s provider=%s %.1fms id=%s",
+                (METHOD, record["path"], record["status"], record["model"] or "-",
+                 record["provider"] or "-", latency or 0.0, record["id"]), None,
                 extra={"fields": {"method": METHOD, "path": record["path"],
                                   "status": record["status"], "model": record["model"],
                                   "provider": record["provider"], "latency_ms": latency,
-                                  "record_id": record["id"]}})
+                                  "record_id": record["id"]}}))
 
     def close(self) -> None:
         pass
