@@ -31,6 +31,8 @@ _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f
 _ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
 # Spans wait at most this long in the batch before export (the SDK's default is 5 s).
 EXPORT_DELAY_MS = 1000
+# One export's deadline: also bounds how long shutdown waits on an unreachable collector.
+EXPORT_TIMEOUT_S = 5
 
 # The gateway's path → gen_ai.operation.name.
 OPERATIONS = {
@@ -49,7 +51,7 @@ def open_trace(headers: Mapping[str, str]) -> dict[str, str]:
     `traceparent`, else a new trace."""
     ids = os.urandom(24).hex()
     trace_id, parent = ids[:32], ""
-    match = _TRACEPARENT.match(headers.get("traceparent", "").strip().lower())
+    match = _TRACEPARENT.fullmatch(headers.get("traceparent", "").strip().lower())
     if match and match[1] != "ff" and match[2] != _ZERO_TRACE and match[3] != _ZERO_SPAN:
         trace_id, parent = match[2], match[3]
     return {"trace_id": trace_id, "span_id": ids[32:], "parent_span_id": parent}
@@ -143,7 +145,8 @@ class TelemetrySink:
         self.resource = Resource.create({"service.name": service_name,
                                          "service.version": __version__})
         self.scope = InstrumentationScope("heliograph", __version__)
-        self.processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url(endpoint)),
+        self.processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url(endpoint),
+                                                             timeout=EXPORT_TIMEOUT_S),
                                             schedule_delay_millis=EXPORT_DELAY_MS)
         self._sampled = otel.TraceFlags(otel.TraceFlags.SAMPLED)
 
