@@ -26,6 +26,7 @@ class Option:
     above: float | None = None  # strictly greater than
     env: str = ""               # environment variable that overrides the file
     prefixes: tuple[str, ...] = ()  # a non-empty string must start with one of these
+    choices: tuple[str, ...] = ()   # a string must be one of these
 
 
 _EXPECTED = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
@@ -84,6 +85,9 @@ def check_value(option: Option, value: Any, label: str) -> Any:
             raise ConfigError(f"{label} must be at most {option.at_most:g}, not {value}")
     if kind is str and value and option.prefixes and not value.startswith(option.prefixes):
         raise ConfigError(f"{label} must start with {' or '.join(option.prefixes)}, "
+                          f"not {value!r}")
+    if kind is str and option.choices and value not in option.choices:
+        raise ConfigError(f"{label} must be one of {', '.join(option.choices)}, "
                           f"not {value!r}")
     return value
 

@@ -36,7 +36,9 @@ from heliograph.proxy.ratelimit import RateLimiter
 from heliograph.proxy.request_ids import RequestIds
 from heliograph.routes import Mount, Route, RouteTable
 from heliograph.sinks import RecordSinks
+from heliograph.sinks.access_log import AccessLogSink
 from heliograph.sinks.journal import JournalSink
+from heliograph.sinks.telemetry import TelemetrySink
 from heliograph.state import SharedState
 from heliograph.store import Store, open_store
 from heliograph.store.journal import Journal
@@ -94,6 +96,8 @@ class Gateway:
         http = HttpClient(settings.upstream_connect_timeout_s, settings.upstream_timeout_s)
         sinks = RecordSinks(JournalSink(journal), [
             # Further sinks (metrics, budgets, webhooks, tracing): one line each, here.
+            *([TelemetrySink.from_settings(settings)] if settings.otlp_endpoint else []),
+            AccessLogSink(settings.access_log),
         ])
         analytics = open_analytics(settings.database_url, settings.analytics_query_timeout_s,
                                    settings.analytics_threads)
@@ -257,4 +261,8 @@ def build_app(settings: Settings) -> App:
 def create_app() -> App:
     """uvicorn factory for worker processes: settings come from the environment the CLI
     prepared (HELIOGRAPH_CONFIG plus the usual overrides)."""
-    return build_app(worker_settings())
+    from heliograph import logs
+
+    settings = worker_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    return build_app(settings)

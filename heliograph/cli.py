@@ -8,6 +8,7 @@ import click
 
 from heliograph import __version__
 from heliograph.config import (
+    LOG_LEVELS,
     ConfigError,
     Settings,
     discover_config_path,
@@ -75,12 +76,17 @@ def main():
 @click.option("--workers", type=int, default=None, help="worker processes (default 1)")
 @click.option("--check", is_flag=True, default=False,
               help="validate the config, print a summary and exit (1 if invalid)")
-def serve(config, host, port, workers, check):
+@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False),
+              default=None, help="server log level (default info; [logging] level)")
+@click.option("--access-log/--no-access-log", default=None,
+              help="one line per proxied request (default on; [logging] access_log)")
+def serve(config, host, port, workers, check, log_level, access_log):
     """Run the gateway."""
     from heliograph import server
     from heliograph.keys import ensure_admin_key
 
-    settings = _settings(config, host=host, port=port, workers=workers)
+    settings = _settings(config, host=host, port=port, workers=workers,
+                         log_level=log_level and log_level.lower(), access_log=access_log)
     if check:
         click.echo(f"config OK: {_describe_config(settings)}; database "
                    f"{mask_url(settings.database_url)}; {settings.host}:{settings.port}, "

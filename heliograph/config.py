@@ -82,6 +82,15 @@ class Settings:
     # its thread pool (and, on PostgreSQL, its connection pool) has this many threads.
     analytics_query_timeout_s: float = 15.0
     analytics_threads: int = 2
+    # OpenTelemetry traces ([telemetry]; heliograph/sinks/telemetry.py): exported over
+    # OTLP/HTTP only when an endpoint is set; prompts and answers only when asked.
+    otlp_endpoint: str = ""
+    telemetry_service_name: str = "heliograph"
+    telemetry_capture_content: bool = False
+    # Server logs ([logging]; heliograph/logs.py, heliograph/sinks/access_log.py).
+    log_level: str = "info"
+    access_log: bool = True
+    log_format: str = "text"
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     # Provider API keys found in the environment, by provider name.
     env_provider_keys: dict[str, str] = field(default_factory=dict)
@@ -107,6 +116,8 @@ class Settings:
 
 _DB_SCHEMES = ("sqlite:", "postgresql://", "postgres://")
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 
 # section → key → Option. The attribute names are Settings fields.
 SECTIONS: dict[str, dict[str, Option]] = {
@@ -144,6 +155,22 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "query_timeout_s": Option(float, "analytics_query_timeout_s", above=0),
         # Threads (and database connections) per worker for the read side.
         "threads": Option(int, "analytics_threads", at_least=1, at_most=64),
+    },
+    "telemetry": {
+        # OTLP/HTTP collector base URL (e.g. http://127.0.0.1:4318); "" exports nothing.
+        "otlp_endpoint": Option(str, "otlp_endpoint", env="HELIOGRAPH_OTLP_ENDPOINT",
+                                prefixes=("http://", "https://")),
+        "service_name": Option(str, "telemetry_service_name"),
+        # Prompts and answers as span events: off by default (they may hold secrets).
+        "capture_content": Option(bool, "telemetry_capture_content"),
+    },
+    "logging": {
+        # The env variables carry `serve --log-level/--access-log` to worker processes.
+        "level": Option(str, "log_level", env="HELIOGRAPH_LOG_LEVEL",
+                        choices=LOG_LEVELS),
+        "access_log": Option(bool, "access_log", env="HELIOGRAPH_ACCESS_LOG"),
+        "format": Option(str, "log_format", env="HELIOGRAPH_LOG_FORMAT",
+                         choices=LOG_FORMATS),
     },
 }
 
@@ -256,6 +283,9 @@ def export_to_workers(settings: Settings, environ: Any = None) -> None:
     if settings.redis_url:
         env["HELIOGRAPH_REDIS_URL"] = settings.redis_url
     env["HELIOGRAPH_JOURNAL_DIR"] = str(settings.resolved_journal_dir().resolve())
+    env["HELIOGRAPH_LOG_LEVEL"] = settings.log_level
+    env["HELIOGRAPH_ACCESS_LOG"] = "true" if settings.access_log else "false"
+    env["HELIOGRAPH_LOG_FORMAT"] = settings.log_format
 
 
 def worker_settings(environ: Mapping[str, str] | None = None) -> Settings:

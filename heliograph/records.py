@@ -47,6 +47,9 @@ class Record(TypedDict):
     scores: dict[str, Any]
     request: Any
     response: Any
+    # {"trace_id", "span_id", "parent_span_id"} (hex) when traces are exported: stored in
+    # extra_json, so a log line can be found in the tracing backend and back.
+    trace: dict[str, str] | None
 
 
 RECORD_KEYS: tuple[str, ...] = tuple(Record.__annotations__)
@@ -79,5 +82,5 @@ def new_record(record_id: str, created_ts: float, path: str) -> Record:
         "session_id": None, "session_path": None, "session_name": None,
         "cache": None, "attempts": [], "fallback_index": None, "ratelimit": None,
         "feedback": None, "scores": {},
-        "request": None, "response": None,
+        "request": None, "response": None, "trace": None,
     }

@@ -40,6 +40,7 @@ from heliograph.proxy.front import Front, StreamReader, StreamRenderer
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.responses import RESPONSES
 from heliograph.proxy.routing import Opened
+from heliograph.sinks.telemetry import open_trace, traceparent
 
 if TYPE_CHECKING:
     from heliograph.app import Gateway
@@ -159,6 +160,8 @@ async def _begin(arrival: Arrival) -> Flow | None:
         return None
     flow = Flow(arrival, principal, options)
     exchange = flow.exchange
+    if gw.settings.otlp_endpoint:  # traced: our span's ids, the caller's trace continued
+        exchange.record["trace"] = open_trace(request.headers)
     if options.request_id is not None and not await arrival.gw.request_ids.claim(
             principal.organization, options.request_id):
         exchange.take_fresh_id()  # already used in this organization (PRODUCT.md)
@@ -204,8 +207,12 @@ def _call_for(flow: Flow, target: Target, body: dict, raw: bytes | None) -> Call
     if target.model != body["model"]:
         body, raw = dict(body, model=target.model), None
     own_key = flow.principal.provider_authorization is not None
-    return Call(body, raw, forward_headers(flow.request.headers, own_key),
-                flow.principal.provider_authorization, flow.front.name, flow.body)
+    headers = forward_headers(flow.request.headers, own_key)
+    trace = flow.exchange.record["trace"]
+    if trace is not None:  # the provider's work joins our span's trace
+        headers["traceparent"] = traceparent(trace)
+    return Call(body, raw, headers, flow.principal.provider_authorization, flow.front.name,
+                flow.body)
 
 
 def _chain_headers(flow: Flow, answer: routing.Answer, chain_length: int) -> None:
