@@ -117,16 +117,27 @@ def keys():
 @click.option("--name", required=True)
 @click.option("--org", default="default", show_default=True)
 @click.option("--admin", is_flag=True, default=False)
-def keys_create(config, name, org, admin):
+@click.option("--expires-in-days", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="refused (401) after this many days")
+@click.option("--allowed-model", "allowed_models", multiple=True,
+              help="a model the key may call (repeatable; default any model)")
+def keys_create(config, name, org, admin, expires_in_days, allowed_models):
     """Create a key; it is printed alone on the last line, once."""
-    from heliograph.keys import display_prefix, generate_key, hash_key
+    import time
 
+    from heliograph.keys import display_prefix, generate_key, hash_key
+    from heliograph.records import utc_iso
+
+    expires_at = utc_iso(time.time() + expires_in_days * 86400) if expires_in_days else None
     store = _store(_settings(config), must_exist=True)
     key = generate_key()
-    row = store.create_key(hash_key(key), display_prefix(key), name, org, admin)
+    row = store.create_key(hash_key(key), display_prefix(key), name, org, admin, expires_at,
+                           tuple(allowed_models) or None)
     store.close()
+    limits = (f", expires {expires_at}" if expires_at else "") + \
+        (f", models {', '.join(allowed_models)}" if allowed_models else "")
     click.echo(f"Created key {row.id} ({name}, organization {org}"
-               f"{', admin' if admin else ''}). It is shown only once:")
+               f"{', admin' if admin else ''}{limits}). It is shown only once:")
     click.echo(key)
 
 
