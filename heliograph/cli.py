@@ -1,4 +1,4 @@
-"""Thin command line: serve, keys, fake-upstream."""
+"""Thin command line: serve, keys, requests, fake-upstream, demo."""
 
 from __future__ import annotations
 
@@ -171,6 +171,48 @@ def keys_revoke(config, key_id):
     if not ok:
         raise click.ClickException(f"no live key with id {key_id}")
     click.echo(f"Revoked {key_id}")
+
+
+@main.command("requests")
+@config_option
+@click.option("--model", default=None)
+@click.option("--provider", default=None)
+@click.option("--status", type=click.IntRange(100, 599), default=None)
+@click.option("--user-id", default=None)
+@click.option("--session-id", default=None)
+@click.option("--property", "properties", multiple=True, metavar="NAME=VALUE",
+              help="a Helicone-Property-<Name> value (repeatable)")
+@click.option("--since", default=None, help="ISO 8601, or a duration back: 30s, 15m, 2h, 7d")
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@click.option("--follow", "-f", is_flag=True, default=False,
+              help="keep polling every second, printing new requests (Ctrl-C stops)")
+@click.option("--url", default=None, help="read a running gateway's /api/v1/requests "
+              "instead of the database")
+@click.option("--key", default=None, help="gateway key for --url")
+@click.option("--org", default="default", show_default=True,
+              help="organization (database only; with --url the key's)")
+def requests_command(config, model, provider, status, user_id, session_id, properties,
+                     since, limit, follow, url, key, org):
+    """The latest requests as a table (newest last), filtered like the query API."""
+    from heliograph import requests_view as view
+
+    try:
+        query = view.build_query(model, provider, status, user_id, session_id, properties,
+                                 since)
+        if url:
+            if not key:
+                raise click.UsageError("--url needs --key (a gateway key)")
+            source = view.HttpSource(url, key)
+        else:
+            settings = _settings(config)
+            _require_database(settings)
+            source = view.DatabaseSource(settings.database_url, org)
+        try:
+            view.show(source, query, limit, follow, click.echo)
+        finally:
+            source.close()
+    except view.SourceError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command("fake-upstream")
