@@ -71,7 +71,10 @@ class DatabaseSource:
 
     def __init__(self, database_url: str, organization: str):
         from heliograph.analytics import open_analytics
-        self.analytics = open_analytics(database_url, threads=1)
+        try:
+            self.analytics = open_analytics(database_url, threads=1)
+        except Exception as exc:  # unreachable or not a database: say so, no traceback
+            raise SourceError(f"cannot open the database: {exc}") from None
         self.organization = organization
 
     def fetch(self, query: Query, limit: int) -> list[dict]:
