@@ -153,3 +153,17 @@ def test_admin_env_key_is_still_listed_without_its_secret(gateway):
     listing = gateway.api("/api/v1/keys")[1]["data"]
     assert ADMIN_KEY not in str(listing)
     assert any(k["admin"] for k in listing)
+
+
+def test_admin_key_manages_only_its_own_organization(gateway):
+    org = "other-" + uuid.uuid4().hex[:6]
+    done = gateway.cli("keys", "create", "--name", "their-admin", "--org", org, "--admin")
+    assert done.returncode == 0, done.stderr
+    theirs = done.stdout.strip().splitlines()[-1]
+    ours = _create(gateway)
+    status, listing = gateway.api("/api/v1/keys", key=theirs)
+    assert status == 200 and [k["name"] for k in listing["data"]] == ["their-admin"]
+    status, answer = gateway.api(f"/api/v1/keys/{ours['id']}", key=theirs, method="DELETE")
+    assert status == 404, answer
+    listed = {k["id"]: k for k in gateway.api("/api/v1/keys")[1]["data"]}
+    assert listed[ours["id"]]["revoked"] is False
