@@ -152,12 +152,13 @@ def keys_list(config, org):
     rows = store.list_keys(org)
     store.close()
     click.echo(f"{'ID':<18} {'ORG':<14} {'NAME':<24} {'PREFIX':<14} {'ADMIN':<6} "
-               f"{'CREATED':<28} REVOKED")
+               f"{'CREATED':<28} {'REVOKED':<28} {'EXPIRES':<28} MODELS")
     for row in rows:
         prefix = shown_prefix(row.prefix)
+        models = ",".join(row.allowed_models) if row.allowed_models is not None else "any"
         click.echo(f"{row.id:<18} {row.organization:<14} {row.name:<24} {prefix:<14} "
                    f"{'yes' if row.admin else 'no':<6} {row.created_at:<28} "
-                   f"{row.revoked_at or '-'}")
+                   f"{row.revoked_at or '-':<28} {row.expires_at or '-':<28} {models}")
 
 
 @keys.command("revoke")

@@ -143,6 +143,9 @@ def test_cli_keys_create_with_expiry_and_allowed_models(gateway):
     listed = [k for k in gateway.api("/api/v1/keys")[1]["data"] if k["name"] == "cli-limited"]
     assert listed[-1]["allowed_models"] == ["gpt-4o-mini", "llama3.2"]
     assert listed[-1]["expires_at"] is not None
+    row = [line for line in gateway.cli("keys", "list").stdout.splitlines()
+           if listed[-1]["id"] in line][0]
+    assert row.split()[-2:] == [listed[-1]["expires_at"], "gpt-4o-mini,llama3.2"]
     client = _client(gateway, secret)
     assert _chat(client, "gpt-4o-mini").choices
     with pytest.raises(openai.PermissionDeniedError):
