@@ -1,4 +1,4 @@
-"""Thin command line: serve, keys, fake-upstream."""
+"""Thin command line: serve, keys, requests, fake-upstream, demo."""
 
 from __future__ import annotations
 
@@ -129,16 +129,27 @@ def keys():
 @click.option("--name", required=True)
 @click.option("--org", default="default", show_default=True)
 @click.option("--admin", is_flag=True, default=False)
-def keys_create(config, name, org, admin):
+@click.option("--expires-in-days", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="refused (401) after this many days")
+@click.option("--allowed-model", "allowed_models", multiple=True,
+              help="a model the key may call (repeatable; default any model)")
+def keys_create(config, name, org, admin, expires_in_days, allowed_models):
     """Create a key; it is printed alone on the last line, once."""
-    from heliograph.keys import display_prefix, generate_key, hash_key
+    import time
 
+    from heliograph.keys import display_prefix, generate_key, hash_key
+    from heliograph.records import utc_iso
+
+    expires_at = utc_iso(time.time() + expires_in_days * 86400) if expires_in_days else None
     store = _store(_settings(config), must_exist=True)
     key = generate_key()
-    row = store.create_key(hash_key(key), display_prefix(key), name, org, admin)
+    row = store.create_key(hash_key(key), display_prefix(key), name, org, admin, expires_at,
+                           tuple(allowed_models) or None)
     store.close()
+    limits = (f", expires {expires_at}" if expires_at else "") + \
+        (f", models {', '.join(allowed_models)}" if allowed_models else "")
     click.echo(f"Created key {row.id} ({name}, organization {org}"
-               f"{', admin' if admin else ''}). It is shown only once:")
+               f"{', admin' if admin else ''}{limits}). It is shown only once:")
     click.echo(key)
 
 
@@ -153,12 +164,13 @@ def keys_list(config, org):
     rows = store.list_keys(org)
     store.close()
     click.echo(f"{'ID':<18} {'ORG':<14} {'NAME':<24} {'PREFIX':<14} {'ADMIN':<6} "
-               f"{'CREATED':<28} REVOKED")
+               f"{'CREATED':<28} {'REVOKED':<28} {'EXPIRES':<28} MODELS")
     for row in rows:
         prefix = shown_prefix(row.prefix)
+        models = ",".join(row.allowed_models) if row.allowed_models is not None else "any"
         click.echo(f"{row.id:<18} {row.organization:<14} {row.name:<24} {prefix:<14} "
                    f"{'yes' if row.admin else 'no':<6} {row.created_at:<28} "
-                   f"{row.revoked_at or '-'}")
+                   f"{row.revoked_at or '-':<28} {row.expires_at or '-':<28} {models}")
 
 
 @keys.command("revoke")
@@ -172,6 +184,48 @@ def keys_revoke(config, key_id):
     if not ok:
         raise click.ClickException(f"no live key with id {key_id}")
     click.echo(f"Revoked {key_id}")
+
+
+@main.command("requests")
+@config_option
+@click.option("--model", default=None)
+@click.option("--provider", default=None)
+@click.option("--status", type=click.IntRange(100, 599), default=None)
+@click.option("--user-id", default=None)
+@click.option("--session-id", default=None)
+@click.option("--property", "properties", multiple=True, metavar="NAME=VALUE",
+              help="a Helicone-Property-<Name> value (repeatable)")
+@click.option("--since", default=None, help="ISO 8601, or a duration back: 30s, 15m, 2h, 7d")
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@click.option("--follow", "-f", is_flag=True, default=False,
+              help="keep polling every second, printing new requests (Ctrl-C stops)")
+@click.option("--url", default=None, help="read a running gateway's /api/v1/requests "
+              "instead of the database")
+@click.option("--key", default=None, help="gateway key for --url")
+@click.option("--org", default="default", show_default=True,
+              help="organization (database only; with --url the key's)")
+def requests_command(config, model, provider, status, user_id, session_id, properties,
+                     since, limit, follow, url, key, org):
+    """The latest requests as a table (newest last), filtered like the query API."""
+    from heliograph import requests_view as view
+
+    try:
+        query = view.build_query(model, provider, status, user_id, session_id, properties,
+                                 since)
+        if url:
+            if not key:
+                raise click.UsageError("--url needs --key (a gateway key)")
+            source = view.HttpSource(url, key)
+        else:
+            settings = _settings(config)
+            _require_database(settings)
+            source = view.DatabaseSource(settings.database_url, org)
+        try:
+            view.show(source, query, limit, follow, click.echo)
+        finally:
+            source.close()
+    except view.SourceError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command("fake-upstream")

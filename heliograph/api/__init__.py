@@ -4,7 +4,7 @@ route table app.py builds."""
 
 from __future__ import annotations
 
-from heliograph.api import feedback, metrics, ratelimits, requests, sessions, users
+from heliograph.api import feedback, keys, metrics, ratelimits, requests, sessions, users
 from heliograph.routes import Route
 
 ROUTES: list[Route] = [
@@ -14,4 +14,5 @@ ROUTES: list[Route] = [
     *sessions.ROUTES,
     *ratelimits.ROUTES,
     *feedback.ROUTES,
+    *keys.ROUTES,
 ]

@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from heliograph.errors import ServiceUnavailable, Unauthorized
+from heliograph.errors import Forbidden, ServiceUnavailable, Unauthorized
 from heliograph.keys import KEY_PREFIX, hash_key
 
 log = logging.getLogger("heliograph.auth")
@@ -37,6 +37,21 @@ class Principal:
     admin: bool
     # The caller's own provider credential (BYOK), as the header value to send upstream.
     provider_authorization: str | None = None
+    # The model names this key may call (None: any), checked by check_models.
+    allowed_models: tuple[str, ...] | None = None
+
+
+def check_models(principal: Principal, models: list[str]) -> None:
+    """A key limited to some models is refused (403) any other, fallbacks included, before
+    a provider is called. Names are compared as the caller writes them."""
+    allowed = principal.allowed_models
+    if allowed is None:
+        return
+    for model in models:
+        if model not in allowed:
+            raise Forbidden(f"this gateway key may not call model {model!r}; it may call: "
+                            f"{', '.join(sorted(allowed)) or 'no model'}",
+                            code="model_not_allowed")
 
 
 def _bearer(value: str | None) -> str | None:
@@ -167,4 +182,9 @@ class Authenticator:
         row = await self.lookup(gateway_key)
         if row is None:
             raise Unauthorized("Invalid gateway key")
-        return Principal(row.id, row.organization, row.admin, provider_auth)
+        # The expiry is checked on the cached row, so it holds to the second.
+        if row.expires_ts is not None and row.expires_ts <= time.time():
+            raise Unauthorized(f"this gateway key expired at {row.expires_at}",
+                               code="expired_api_key")
+        return Principal(row.id, row.organization, row.admin, provider_auth,
+                         row.allowed_models)

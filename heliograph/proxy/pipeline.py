@@ -35,6 +35,7 @@ from heliograph.providers.registry import Target
 from heliograph.proxy import cached, routing
 from heliograph.proxy import headers as helicone_headers
 from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
+from heliograph.proxy.auth import check_models
 from heliograph.proxy.flow import Arrival, Flow, Receive, Send
 from heliograph.proxy.front import Front, StreamReader, StreamRenderer
 from heliograph.proxy.fronts import OPENAI
@@ -192,6 +193,8 @@ async def _answer(flow: Flow) -> None:
     if options.ratelimit_policy:
         flow.extra_headers += await gw.ratelimits.check(flow.principal, options, exchange.record)
     models = routing.chain_models(flow.openai_body["model"], options)
+    if flow.principal.allowed_models is not None:
+        check_models(flow.principal, models)
     chain = routing.resolve_chain(gw.registry, models)
     stream = flow.operation.open_stream is not None and flow.openai_body.get("stream") is True
     if options.cache_enabled:

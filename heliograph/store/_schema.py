@@ -237,6 +237,12 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
         "CREATE INDEX request_properties_lookup"
         " ON request_properties (organization, name, value)",
     )),
+    (4, "gateway keys: an expiry and the models a key may call", (
+        # expires_at: utc_iso text (NULL: never); allowed_models_json: a JSON list of
+        # model names (NULL: any model).
+        "ALTER TABLE api_keys ADD COLUMN expires_at TEXT",
+        "ALTER TABLE api_keys ADD COLUMN allowed_models_json TEXT",
+    )),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

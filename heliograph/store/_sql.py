@@ -37,7 +37,8 @@ class Dialect:
     types: dict[str, str]        # DDL type names for {float}, {bigint}, {bool}, {sortable_text}
 
 
-_KEY_COLUMNS = "id, organization, name, prefix, admin, created_at, revoked_at"
+_KEY_COLUMNS = ("id, organization, name, prefix, admin, created_at, revoked_at, expires_at,"
+                " allowed_models_json")
 _INSERT_REQUEST = (f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)})"
                    f" VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})"
                    " ON CONFLICT (organization, id) DO NOTHING")  # a journal replay
@@ -47,9 +48,12 @@ _INSERT_PROPERTY = ("INSERT INTO request_properties (request_id, organization, n
 
 
 def _key_row(row) -> KeyRow:
-    id_, organization, name, prefix, admin, created_at, revoked_at = row
+    id_, organization, name, prefix, admin, created_at, revoked_at, expires_at, models = row
+    allowed = loads(models)
     return KeyRow(id=id_, organization=organization, name=name, prefix=prefix,
-                  admin=bool(admin), created_at=created_at, revoked_at=revoked_at)
+                  admin=bool(admin), created_at=created_at, revoked_at=revoked_at,
+                  expires_at=expires_at,
+                  allowed_models=tuple(allowed) if allowed is not None else None)
 
 
 @lru_cache(maxsize=256)
@@ -202,17 +206,23 @@ class SQLStore:
 
     # -- gateway keys -------------------------------------------------------------
     def create_key(self, key_hash: str, prefix: str, name: str, organization: str,
-                   admin: bool) -> KeyRow:
+                   admin: bool, expires_at: str | None = None,
+                   allowed_models: tuple[str, ...] | None = None) -> KeyRow:
         key = KeyRow(id="key_" + secrets.token_hex(6), organization=organization,
                      name=name, prefix=prefix, admin=bool(admin),
-                     created_at=utc_iso(time.time()))
+                     created_at=utc_iso(time.time()), expires_at=expires_at,
+                     allowed_models=tuple(allowed_models) if allowed_models is not None
+                     else None)
+        models_json = dumps(list(key.allowed_models)) if key.allowed_models is not None \
+            else None
         try:
             with self._transaction(write=True) as cur:
                 self._execute(cur, "INSERT INTO api_keys (id, key_hash, prefix, name,"
-                                   " organization, admin, created_at)"
-                                   " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                   " organization, admin, created_at, expires_at,"
+                                   " allowed_models_json)"
+                                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                               (key.id, key_hash, prefix, name, organization, key.admin,
-                               key.created_at))
+                               key.created_at, expires_at, models_json))
         except self.integrity_errors:
             raise ValueError("a key with this hash already exists") from None
         return key
@@ -234,6 +244,16 @@ class SQLStore:
         with self._transaction(write=False) as cur:
             rows = self._execute(cur, sql + " ORDER BY created_at, id", params).fetchall()
         return [_key_row(row) for row in rows]
+
+    def get_key(self, key_id: str, organization: str | None = None) -> KeyRow | None:
+        sql = f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?"
+        params: tuple = (key_id,)
+        if organization is not None:
+            sql += " AND organization = ?"
+            params += (organization,)
+        with self._transaction(write=False) as cur:
+            row = self._execute(cur, sql, params).fetchone()
+        return _key_row(row) if row else None
 
     def revoke_key(self, key_id: str, organization: str | None = None) -> bool:
         """True if a live key with this id (in that organization) was revoked now;

@@ -7,7 +7,8 @@ through heliograph.analytics, on its own connections.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -20,6 +21,18 @@ class KeyRow:
     admin: bool
     created_at: str
     revoked_at: str | None = None
+    expires_at: str | None = None  # ISO 8601 UTC; None: never expires
+    # The model names the key may call, as the caller writes them; None: any model.
+    allowed_models: tuple[str, ...] | None = None
+    # expires_at as a Unix time, parsed once per row so the per-request check is a compare.
+    expires_ts: float | None = field(init=False, default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.expires_at:
+            when = datetime.datetime.fromisoformat(self.expires_at.replace("Z", "+00:00"))
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=datetime.UTC)
+            self.expires_ts = when.timestamp()
 
 
 class Store(Protocol):
@@ -43,12 +56,15 @@ class Store(Protocol):
 
     # -- gateway keys -------------------------------------------------------------
     def create_key(self, key_hash: str, prefix: str, name: str, organization: str,
-                   admin: bool) -> KeyRow:
+                   admin: bool, expires_at: str | None = None,
+                   allowed_models: tuple[str, ...] | None = None) -> KeyRow:
         """ValueError if a key (live or revoked) already has this hash."""
     def find_key(self, key_hash: str, wait_s: float | None = None) -> KeyRow | None:
         """The live (not revoked) key with this hash."""
     def list_keys(self, organization: str | None = None) -> list[KeyRow]:
         """Revoked keys included (revoked_at set), oldest first."""
+    def get_key(self, key_id: str, organization: str | None = None) -> KeyRow | None:
+        """The key with this id (revoked or not), in that organization if given."""
     def revoke_key(self, key_id: str, organization: str | None = None) -> bool:
         """False if no such key (in that organization); revoking twice is True and keeps
         the first revoked_at."""
