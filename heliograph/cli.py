@@ -212,6 +212,7 @@ def requests_command(config, model, provider, status, user_id, session_id, prope
     try:
         query = view.build_query(model, provider, status, user_id, session_id, properties,
                                  since)
+        source: view.Source
         if url:
             if not key:
                 raise click.UsageError("--url needs --key (a gateway key)")

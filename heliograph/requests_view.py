@@ -14,6 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from typing import Protocol
 
 Query = list[tuple[str, str]]
 
@@ -64,6 +65,14 @@ def build_query(model: str | None = None, provider: str | None = None,
             raise SourceError(f"--property takes Name=value, got {prop!r}")
         query.append(("property." + name.strip(), value))
     return query
+
+
+class Source(Protocol):
+    """Where `heliograph requests` reads: the database, or a running gateway's API."""
+
+    def fetch(self, query: Query, limit: int) -> list[dict]: ...
+
+    def close(self) -> None: ...
 
 
 class DatabaseSource:
@@ -142,7 +151,7 @@ def format_row(record: dict) -> str:
                      for value, (_, width) in zip(values, COLUMNS)).rstrip()
 
 
-def show(source, query: Query, limit: int, follow: bool, echo: Callable[[str], None],
+def show(source: Source, query: Query, limit: int, follow: bool, echo: Callable[[str], None],
          interval_s: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> None:
     """Print the newest `limit` records oldest first (as a log reads); with follow, poll
     every interval_s and print each record not printed yet, until Ctrl-C."""
