@@ -10,7 +10,7 @@ import gc
 import logging
 from dataclasses import dataclass, field
 
-from heliograph import api
+from heliograph import api, prometheus
 from heliograph.analytics import Analytics, open_analytics
 from heliograph.asgi import (
     ClientDisconnected,
@@ -37,6 +37,7 @@ from heliograph.proxy.request_ids import RequestIds
 from heliograph.routes import Mount, Route, RouteTable
 from heliograph.sinks import RecordSinks
 from heliograph.sinks.journal import JournalSink
+from heliograph.sinks.metrics import MetricsSink
 from heliograph.state import SharedState
 from heliograph.store import Store, open_store
 from heliograph.store.journal import Journal
@@ -94,6 +95,7 @@ class Gateway:
         http = HttpClient(settings.upstream_connect_timeout_s, settings.upstream_timeout_s)
         sinks = RecordSinks(JournalSink(journal), [
             # Further sinks (metrics, budgets, webhooks, tracing): one line each, here.
+            *([MetricsSink()] if settings.metrics_enabled else []),
         ])
         analytics = open_analytics(settings.database_url, settings.analytics_query_timeout_s,
                                    settings.analytics_threads)
@@ -182,7 +184,8 @@ def build_routes() -> list[Route | Mount]:
     """Every route the gateway answers, in match order (the first match wins). A new
     endpoint is a Route here or in its api/ module's ROUTES; a sub-application (the
     dashboard) is a Mount."""
-    return [*PROXY_ROUTES, Route("GET", "/healthz", healthz), *api.ROUTES]
+    return [*PROXY_ROUTES, Route("GET", "/healthz", healthz), *api.ROUTES,
+            *prometheus.ROUTES]
 
 
 class App:

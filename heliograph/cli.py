@@ -77,6 +77,7 @@ def serve(config, host, port, workers, check):
     """Run the gateway."""
     from heliograph import server
     from heliograph.keys import ensure_admin_key
+    from heliograph.prometheus import prepare_multiprocess_dir
 
     settings = _settings(config, host=host, port=port, workers=workers)
     if check:
@@ -95,6 +96,7 @@ def serve(config, host, port, workers, check):
         click.echo(created)
     # Worker processes rebuild settings from the environment: hand them the same view.
     export_to_workers(settings)
+    prepare_multiprocess_dir(settings)  # before any worker imports prometheus_client
 
     def listening(limits) -> None:
         click.echo(f"Heliograph listening on http://{settings.host}:{settings.port} "

@@ -82,6 +82,10 @@ class Settings:
     # its thread pool (and, on PostgreSQL, its connection pool) has this many threads.
     analytics_query_timeout_s: float = 15.0
     analytics_threads: int = 2
+    # GET /metrics (heliograph/prometheus.py): served at all; the bearer token it needs
+    # ("" = none, and then only loopback callers are answered).
+    metrics_enabled: bool = True
+    metrics_token: str = ""
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     # Provider API keys found in the environment, by provider name.
     env_provider_keys: dict[str, str] = field(default_factory=dict)
@@ -144,6 +148,11 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "query_timeout_s": Option(float, "analytics_query_timeout_s", above=0),
         # Threads (and database connections) per worker for the read side.
         "threads": Option(int, "analytics_threads", at_least=1, at_most=64),
+    },
+    "metrics": {
+        "enabled": Option(bool, "metrics_enabled"),
+        # Scrapers send it as `Authorization: Bearer <token>`.
+        "token": Option(str, "metrics_token", env="HELIOGRAPH_METRICS_TOKEN"),
     },
 }
 
