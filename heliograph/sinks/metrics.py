@@ -12,6 +12,8 @@ are summed at scrape time; in a single process they live in this sink's own regi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -40,14 +42,15 @@ BUDGET_MARK = "budget_exceeded"
 class _Family:
     """One metric and its children by raw label tuple (a dict hit per record)."""
 
-    def __init__(self, metric: Any) -> None:
+    def __init__(self, metric: Any, limit: int = MAX_SERIES) -> None:
         self.metric = metric
+        self.limit = limit
         self.children: dict[tuple, Any] = {}
 
     def child(self, labels: tuple) -> Any:
         found = self.children.get(labels)
         if found is None:
-            if len(self.children) >= MAX_SERIES:
+            if len(self.children) >= self.limit:
                 labels = (OTHER, *labels[1:])  # the model is always the first label
                 found = self.children.get(labels)
                 if found is not None:
@@ -56,8 +59,21 @@ class _Family:
         return found
 
 
+@dataclass(frozen=True, slots=True)
+class _Common:
+    """Bound methods of the children every record touches, for one label set."""
+
+    request: Callable[[], None]
+    latency: Callable[[float], None]
+    ttft: Callable[[float], None]
+    tokens: dict[str, Callable[[float], None]]
+    cost: Callable[[float], None]
+
+
 class MetricsSink:
     def __init__(self) -> None:
+        # (model, provider, organization, status // 100, path) → its children.
+        self._common: dict[tuple, _Common] = {}
         # Private, so two gateways in one process (tests) never share or collide.
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -73,7 +89,8 @@ class MetricsSink:
             by_model, buckets=TTFT_BUCKETS, registry=r))
         self.tokens = _Family(Counter(
             "heliograph_tokens", "Tokens by kind (prompt, completion, cached, cache_write, "
-            "reasoning)", ["model", "provider", "kind"], registry=r))
+            "reasoning)", ["model", "provider", "kind"], registry=r),
+            limit=MAX_SERIES * len(TOKEN_KINDS))
         self.cost = _Family(Counter(
             "heliograph_cost_usd", "Cost of the requests in US dollars",
             ["model", "provider", "organization"], registry=r))
@@ -104,28 +121,29 @@ class MetricsSink:
         provider = record["provider"] or ""
         org = record["organization"] or ""
         status = record["status"] or 0
-        key = (model, provider)
-        self.requests.child((model, provider, STATUS_CLASSES.get(status // 100, "none"),
-                             org, record["path"])).inc()
+        key = (model, provider, org, status // 100, record["path"])
+        common = self._common.get(key) or self._bundle(key)
+        common.request()
         if record["latency_ms"] is not None:
-            self.latency.child(key).observe(record["latency_ms"] / 1000)
+            common.latency(record["latency_ms"] / 1000)
         if record["ttft_ms"] is not None:
-            self.ttft.child(key).observe(record["ttft_ms"] / 1000)
+            common.ttft(record["ttft_ms"] / 1000)
         for kind, field in TOKEN_KINDS:
             count = record[field]  # type: ignore[literal-required]
             if count:
-                self.tokens.child((model, provider, kind)).inc(count)
+                common.tokens[kind](count)
         if record["cost_usd"]:
-            self.cost.child((model, provider, org)).inc(record["cost_usd"])
+            common.cost(record["cost_usd"])
+        by_model = (model, provider)
         if record["cache"] == "hit":
-            self.cache_hits.child(key).inc()
+            self.cache_hits.child(by_model).inc()
             if record["cost_saved_usd"]:
-                self.cache_saved.child(key).inc(record["cost_saved_usd"])
+                self.cache_saved.child(by_model).inc(record["cost_saved_usd"])
         attempts = record["attempts"]
         if len(attempts) > 1:
-            self.retries.child(key).inc(len(attempts) - 1)
+            self.retries.child(by_model).inc(len(attempts) - 1)
         if record["fallback_index"]:
-            self.fallbacks.child(key).inc()
+            self.fallbacks.child(by_model).inc()
         for attempt in attempts:
             # 499: the caller left mid-stream, not the provider's failure.
             if attempt["status"] != 499 and (attempt["error"] is not None
@@ -136,6 +154,24 @@ class MetricsSink:
             # No provider was asked: the gateway refused it itself.
             refusals = self.budget_refused if is_budget_refusal(record) else self.ratelimited
             refusals.child((model, org)).inc()
+
+    def _bundle(self, key: tuple) -> _Common:
+        """The children every record touches, for one label set, looked up once."""
+        if len(self._common) >= MAX_SERIES:
+            key = (OTHER, *key[1:])
+            if key in self._common:
+                return self._common[key]
+        model, provider, org, status_class, path = key
+        by_model = (model, provider)
+        bundle = self._common[key] = _Common(
+            request=self.requests.child(
+                (model, provider, STATUS_CLASSES.get(status_class, "none"), org, path)).inc,
+            latency=self.latency.child(by_model).observe,
+            ttft=self.ttft.child(by_model).observe,
+            tokens={kind: self.tokens.child((model, provider, kind)).inc
+                    for kind, _ in TOKEN_KINDS},
+            cost=self.cost.child((model, provider, org)).inc)
+        return bundle
 
     def close(self) -> None:
         pass  # counters live in memory or in the multiprocess files: nothing to flush
