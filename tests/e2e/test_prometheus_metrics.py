@@ -154,6 +154,23 @@ def test_a_token_is_required_once_configured(upstream, tmp_path):
             assert refused.value.code == 401
             body = refused.value.read().decode()
             assert "invalid_metrics_token" in body and '"error"' in body
-        assert any(f.name == "heliograph_journal_segments" for f in scrape(gw, "scrape-secret"))
+        create(gw, "gpt-4o-mini")
+        # One worker: its counters are in memory, not in the multiprocess files.
+        families = scrape(gw, "scrape-secret")
+        assert total(families, "heliograph_requests_total", status_class="2xx") == 1
+    finally:
+        gw.stop()
+
+
+def test_disabled_metrics_are_a_404_and_leave_no_folder(upstream, tmp_path):
+    gw = Gateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'heliograph.db'}",
+                 extra_config="\n[metrics]\nenabled = false\n")
+    try:
+        create(gw, "gpt-4o-mini")
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            scrape(gw)
+        assert missing.value.code == 404
+        assert "disabled" in missing.value.read().decode()
+        assert list((tmp_path / "journal").glob("metrics-*")) == []
     finally:
         gw.stop()

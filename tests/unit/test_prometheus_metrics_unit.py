@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -14,6 +15,7 @@ from heliograph.asgi import Request
 from heliograph.config import load_settings
 from heliograph.prometheus import (
     MULTIPROC_ENV,
+    JournalCollector,
     check_access,
     is_loopback,
     prepare_multiprocess_dir,
@@ -138,3 +140,22 @@ def test_disabled_metrics_leave_the_environment_alone(tmp_path):
     settings = settings_with(tmp_path, "[metrics]\nenabled = false\n")
     env: dict[str, str] = {}
     assert prepare_multiprocess_dir(settings, env) is None and env == {}
+
+
+def test_journal_gauges_count_waiting_segments_and_the_oldest_age(tmp_path):
+    now = time.time()
+    for name, data, age in (("1-1-0.jsonl", b'{"id": "a"}\n', 30), ("1-2-0.jsonl", b"{}\n", 5),
+                            ("2-1-0.jsonl", b"", 600),  # an idle worker's open segment
+                            ("background.lock", b"x", 900)):
+        (tmp_path / name).write_bytes(data)
+        os.utime(tmp_path / name, (now - age, now - age))
+    gauges = {m.name: m.samples[0].value for m in JournalCollector(tmp_path).collect()}
+    assert gauges["heliograph_journal_segments"] == 2
+    assert gauges["heliograph_journal_bytes"] == len(b'{"id": "a"}\n') + 3
+    assert 30 <= gauges["heliograph_journal_writer_lag_seconds"] < 60
+
+
+def test_journal_gauges_are_zero_when_nothing_waits(tmp_path):
+    gauges = {m.name: m.samples[0].value for m in JournalCollector(tmp_path / "gone").collect()}
+    assert gauges == {"heliograph_journal_segments": 0, "heliograph_journal_bytes": 0,
+                      "heliograph_journal_writer_lag_seconds": 0}
