@@ -6,13 +6,16 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import time
 
 if "--multiprocess" in sys.argv:  # must be set before prometheus_client is imported
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="heliograph-bench-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], True)
 
 from heliograph.records import new_record  # noqa: E402
 from heliograph.sinks.metrics import MetricsSink  # noqa: E402
