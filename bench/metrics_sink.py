@@ -28,13 +28,14 @@ def main() -> None:
     records = []
     for i in range(8):  # a few label sets, like a real mix of models and organizations
         rec = new_record(f"r{i}", time.time(), "/v1/chat/completions")
-        rec.update(model=f"gpt-4o-mini-{i % 4}", model_used=f"gpt-4o-mini-{i % 4}",
-                   provider="openai", organization=f"org-{i % 2}", status=200,
-                   latency_ms=120.0, ttft_ms=40.0 if i % 2 else None, prompt_tokens=100,
-                   completion_tokens=20, total_tokens=120, cached_tokens=0,
-                   cost_usd=0.0001, cost_known=True,
-                   attempts=[{"model": "gpt-4o-mini", "provider": "openai", "status": 200,
-                              "latency_ms": 110.0, "error": None}], fallback_index=0)
+        rec.update({"model": f"gpt-4o-mini-{i % 4}", "model_used": f"gpt-4o-mini-{i % 4}",
+                    "provider": "openai", "organization": f"org-{i % 2}", "status": 200,
+                    "latency_ms": 120.0, "ttft_ms": 40.0 if i % 2 else None,
+                    "prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
+                    "cached_tokens": 0, "cost_usd": 0.0001, "cost_known": True,
+                    "attempts": [{"model": "gpt-4o-mini", "provider": "openai",
+                                  "status": 200, "latency_ms": 110.0, "error": None}],
+                    "fallback_index": 0})
         records.append(rec)
     for rec in records:
         sink.accept(rec)
