@@ -78,6 +78,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class Forbidden(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "forbidden"
+
+
 def is_loopback(host: str | None) -> bool:
     """Whether a caller's address is this machine. None is a Unix socket: local too."""
     if host is None:
@@ -106,8 +112,8 @@ def check_access(settings: Settings, request: Request) -> GatewayError | None:
     client = request.scope.get("client")
     if is_loopback(client[0] if client else None):
         return None
-    return GatewayError("GET /metrics is open only to loopback callers; set [metrics] token "
-                        "to scrape it from elsewhere", status=403, code="forbidden")
+    return Forbidden("GET /metrics is open only to loopback callers; set [metrics] token "
+                     "to scrape it from elsewhere")
 
 
 class JournalCollector:

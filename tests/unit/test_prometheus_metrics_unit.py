@@ -51,6 +51,7 @@ def test_without_a_token_remote_callers_get_403(tmp_path):
     assert check_access(settings, request_from(("127.0.0.1", 5000))) is None
     refused = check_access(settings, request_from(("10.1.2.3", 5000)))
     assert refused is not None and refused.status == 403
+    assert refused.body()["error"]["type"] == "permission_error"
     assert "loopback" in refused.message
 
 
