@@ -10,7 +10,7 @@ import gc
 import logging
 from dataclasses import dataclass, field
 
-from heliograph import api
+from heliograph import api, prometheus
 from heliograph.analytics import Analytics, open_analytics
 from heliograph.asgi import (
     ClientDisconnected,
@@ -38,6 +38,7 @@ from heliograph.routes import Mount, Route, RouteTable
 from heliograph.sinks import RecordSinks
 from heliograph.sinks.access_log import AccessLogSink
 from heliograph.sinks.journal import JournalSink
+from heliograph.sinks.metrics import MetricsSink
 from heliograph.sinks.telemetry import TelemetrySink
 from heliograph.state import SharedState
 from heliograph.store import Store, open_store
@@ -98,6 +99,7 @@ class Gateway:
             # Further sinks (metrics, budgets, webhooks, tracing): one line each, here.
             *([TelemetrySink.from_settings(settings)] if settings.otlp_endpoint else []),
             AccessLogSink(settings.access_log),
+            *([MetricsSink()] if settings.metrics_enabled else []),
         ])
         analytics = open_analytics(settings.database_url, settings.analytics_query_timeout_s,
                                    settings.analytics_threads)
@@ -186,7 +188,8 @@ def build_routes() -> list[Route | Mount]:
     """Every route the gateway answers, in match order (the first match wins). A new
     endpoint is a Route here or in its api/ module's ROUTES; a sub-application (the
     dashboard) is a Mount."""
-    return [*PROXY_ROUTES, Route("GET", "/healthz", healthz), *api.ROUTES]
+    return [*PROXY_ROUTES, Route("GET", "/healthz", healthz), *api.ROUTES,
+            *prometheus.ROUTES]
 
 
 class App:

@@ -91,6 +91,10 @@ class Settings:
     log_level: str = "info"
     access_log: bool = True
     log_format: str = "text"
+    # GET /metrics (heliograph/prometheus.py): served at all; the bearer token it needs
+    # ("" = none, and then only loopback callers are answered).
+    metrics_enabled: bool = True
+    metrics_token: str = ""
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     # Provider API keys found in the environment, by provider name.
     env_provider_keys: dict[str, str] = field(default_factory=dict)
@@ -171,6 +175,11 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "access_log": Option(bool, "access_log", env="HELIOGRAPH_ACCESS_LOG"),
         "format": Option(str, "log_format", env="HELIOGRAPH_LOG_FORMAT",
                          choices=LOG_FORMATS),
+    },
+    "metrics": {
+        "enabled": Option(bool, "metrics_enabled"),
+        # Scrapers send it as `Authorization: Bearer <token>`.
+        "token": Option(str, "metrics_token", env="HELIOGRAPH_METRICS_TOKEN"),
     },
 }
 
