@@ -98,7 +98,7 @@ class Gateway:
         sinks = RecordSinks(JournalSink(journal), [
             # Further sinks (metrics, budgets, webhooks, tracing): one line each, here.
             *([TelemetrySink.from_settings(settings)] if settings.otlp_endpoint else []),
-            AccessLogSink(settings.access_log),
+            AccessLogSink(settings.access_log, settings.log_format),
             *([MetricsSink()] if settings.metrics_enabled else []),
         ])
         analytics = open_analytics(settings.database_url, settings.analytics_query_timeout_s,

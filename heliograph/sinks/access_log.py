@@ -3,13 +3,26 @@ status, model, provider, latency and record id, which uvicorn's own access log (
 not know. Failed upstream attempts (5xx, connection errors, timeouts) are warnings of
 their own, so a flaky provider shows even when a fallback saved the request.
 
+Access lines skip the `logging` machinery: through a handler they cost ~25 µs a request
+(a LogRecord, formatTime, a locked write and flush each), a sixth of a cache hit's CPU.
+Here a line is formatted from the record in the same shape the `heliograph` handler
+writes (logs.py) and buffered; the buffer goes out in one write a tenth of a second later
+(or before any warning, so lines stay in order). The `heliograph.access` logger's level
+still decides whether lines are written (`--log-level warning` silences them).
+
 Nothing here reads headers or bodies: a caller's key cannot reach the log through it (and
 logs.redact masks anything key-shaped in error texts the provider wrote).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
+import time
+from typing import Any
+
+import orjson
 
 from heliograph.records import Record
 
@@ -18,17 +31,24 @@ upstream = logging.getLogger("heliograph.upstream")
 
 # Every path that produces a record is a POST (the proxy's routes, app.PROXY_ROUTES).
 METHOD = "POST"
+FLUSH_AFTER_S = 0.1
 
 
 class AccessLogSink:
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, fmt: str = "text") -> None:
         self.enabled = enabled
+        self.json = fmt == "json"
+        self._lines: list[str] = []
+        self._flush_pending = False
+        self._second = -1
+        self._stamp = ""
 
     def accept(self, record: Record) -> None:
         for attempt in record["attempts"]:
             status = attempt.get("status") or 0
             # 5xx from the provider, or ours for an unreachable one (502/504).
             if status >= 500 and upstream.isEnabledFor(logging.WARNING):
+                self.flush()
                 upstream.warning(
                     "upstream %s failed for %s: %s %s (record %s)", attempt.get("provider"),
                     attempt.get("model"), status, attempt.get("error") or "", record["id"],
@@ -36,18 +56,57 @@ class AccessLogSink:
                                       "provider": attempt.get("provider"),
                                       "model": attempt.get("model")}})
         if self.enabled and access.isEnabledFor(logging.INFO):
-            latency = record["latency_ms"]
-            # makeRecord + handle: the same as access.info(), minus the caller lookup
-            # (a stack walk on every request that no format shows).
-            access.handle(access.makeRecord(
-                access.name, logging.INFO, __file__, 0,
-                "%s %s %s model=%s provider=%s %.1fms id=%s",
-                (METHOD, record["path"], record["status"], record["model"] or "-",
-                 record["provider"] or "-", latency or 0.0, record["id"]), None,
-                extra={"fields": {"method": METHOD, "path": record["path"],
-                                  "status": record["status"], "model": record["model"],
-                                  "provider": record["provider"], "latency_ms": latency,
-                                  "record_id": record["id"]}}))
+            self._lines.append(self._line(record))
+            self._schedule_flush()
+
+    def _line(self, record: Record) -> str:
+        latency = record["latency_ms"]
+        message = (f"{METHOD} {record['path']} {record['status']} "
+                   f"model={record['model'] or '-'} provider={record['provider'] or '-'} "
+                   f"{latency or 0.0:.1f}ms id={record['id']}")
+        now = time.time()
+        if self.json:
+            fields: dict[str, Any] = {
+                "time": self._time(now, json=True), "level": "info", "logger": access.name,
+                "message": message, "method": METHOD, "path": record["path"],
+                "status": record["status"], "model": record["model"],
+                "provider": record["provider"], "latency_ms": latency,
+                "record_id": record["id"]}
+            return orjson.dumps(fields).decode() + "\n"
+        return f"{self._time(now)} INFO {access.name}: {message}\n"
+
+    def _time(self, now: float, json: bool = False) -> str:
+        """logs.py's timestamps (UTC), the seconds formatted once per second."""
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S" if json else "%Y-%m-%d %H:%M:%S",
+                                        time.gmtime(second))
+        millis = int((now - second) * 1000)
+        return f"{self._stamp}.{millis:03d}Z" if json else f"{self._stamp},{millis:03d}"
+
+    def _schedule_flush(self) -> None:
+        if self._flush_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on a loop (a script, a test): write at once
+            self.flush()
+            return
+        self._flush_pending = True
+        loop.call_later(FLUSH_AFTER_S, self.flush)
+
+    def flush(self) -> None:
+        self._flush_pending = False
+        if not self._lines:
+            return
+        data = "".join(self._lines)
+        self._lines.clear()
+        try:
+            sys.stderr.write(data)
+            sys.stderr.flush()
+        except (OSError, ValueError):  # stderr gone (closed pipe): nothing to tell
+            pass
 
     def close(self) -> None:
-        pass
+        self.flush()
