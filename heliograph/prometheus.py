@@ -32,8 +32,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from heliograph.asgi import Request, send_bytes, send_error
+from heliograph.background.host import process_alive
 from heliograph.config import Settings
-from heliograph.errors import GatewayError, NotFound, Unauthorized
+from heliograph.errors import Forbidden, GatewayError, NotFound, Unauthorized
 from heliograph.routes import Route
 from heliograph.sinks.metrics import MetricsSink
 from heliograph.store.journal import SEGMENT_SUFFIX
@@ -58,7 +59,7 @@ def prepare_multiprocess_dir(settings: Settings, environ: MutableMapping[str, st
     journal.mkdir(parents=True, exist_ok=True)
     for old in journal.glob(DIR_PREFIX + "*"):
         pid = old.name[len(DIR_PREFIX):]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     folder = journal / f"{DIR_PREFIX}{os.getpid()}"
     shutil.rmtree(folder, ignore_errors=True)
@@ -66,22 +67,6 @@ def prepare_multiprocess_dir(settings: Settings, environ: MutableMapping[str, st
     env[MULTIPROC_ENV] = str(folder)
     atexit.register(shutil.rmtree, folder, True)
     return folder
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class Forbidden(GatewayError):
-    status = 403
-    type = "permission_error"
-    code = "forbidden"
 
 
 def is_loopback(host: str | None) -> bool:
