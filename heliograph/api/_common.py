@@ -11,8 +11,9 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from heliograph.analytics.filters import check_parameters
 from heliograph.asgi import Request, is_whole_number, send_error, send_json
-from heliograph.errors import BadRequest, GatewayError
+from heliograph.errors import BadRequest, GatewayError, NotFound
 from heliograph.types import Send
 
 Endpoint = Callable[[Any, Request, str], Awaitable[Any]]
@@ -68,3 +69,15 @@ def boolean(query: list[tuple[str, str]], name: str) -> bool:
     if value not in ("true", "false"):
         raise BadRequest(f"{name} must be 'true' or 'false', got {value!r}")
     return value == "true"
+
+
+async def read_one(gw: Any, request: Request, org: str, read: Callable[..., Any],
+                   param: str, missing: str) -> Any:
+    """One item addressed by a path parameter through the read side, or a 404 saying
+    `missing` and the id. The query string takes no parameters here."""
+    check_parameters(request.query)
+    value = path_param(request, param)
+    found = await gw.analytics.run(read, org, value)
+    if found is None:
+        raise NotFound(f"{missing} {value!r}")
+    return found

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from heliograph.analytics.filters import check_parameters, parse_filter
-from heliograph.api._common import boolean, endpoint, path_param, positive_int, query_value
+from heliograph.analytics.filters import parse_filter
+from heliograph.api._common import boolean, endpoint, positive_int, query_value, read_one
 from heliograph.asgi import Request
-from heliograph.errors import NotFound
 from heliograph.routes import Route
 
 LIST_PARAMETERS = ("limit", "cursor", "bodies")
@@ -28,12 +27,8 @@ async def list_requests(gw: Any, request: Request, org: str) -> dict:
 
 @endpoint
 async def get_request(gw: Any, request: Request, org: str) -> dict:
-    check_parameters(request.query)
-    request_id = path_param(request, "request_id")
-    record = await gw.analytics.run(gw.analytics.get_request, org, request_id)
-    if record is None:
-        raise NotFound(f"no request {request_id!r}")
-    return record
+    return await read_one(gw, request, org, gw.analytics.get_request, "request_id",
+                          "no request")
 
 
 ROUTES = [

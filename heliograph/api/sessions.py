@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from heliograph.analytics.filters import check_parameters, parse_filter
-from heliograph.api._common import endpoint, path_param, positive_int, query_value
+from heliograph.analytics.filters import parse_filter
+from heliograph.api._common import endpoint, positive_int, query_value, read_one
 from heliograph.asgi import Request
-from heliograph.errors import NotFound
 from heliograph.routes import Route
 
 
@@ -25,12 +24,8 @@ async def list_sessions(gw: Any, request: Request, org: str) -> dict:
 
 @endpoint
 async def get_session(gw: Any, request: Request, org: str) -> dict:
-    check_parameters(request.query)
-    session_id = path_param(request, "session_id")
-    session = await gw.analytics.run(gw.analytics.session, org, session_id)
-    if session is None:
-        raise NotFound(f"no session {session_id!r}")
-    return session
+    return await read_one(gw, request, org, gw.analytics.session, "session_id",
+                          "no session")
 
 
 ROUTES = [

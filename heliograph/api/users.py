@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from heliograph.analytics.filters import check_parameters, parse_filter
-from heliograph.api._common import endpoint, path_param
+from heliograph.analytics.filters import parse_filter
+from heliograph.api._common import endpoint, read_one
 from heliograph.asgi import Request
-from heliograph.errors import NotFound
 from heliograph.routes import Route
 
 
@@ -21,12 +20,8 @@ async def list_users(gw: Any, request: Request, org: str) -> dict:
 
 @endpoint
 async def get_user(gw: Any, request: Request, org: str) -> dict:
-    check_parameters(request.query)
-    user_id = path_param(request, "user_id")
-    user = await gw.analytics.run(gw.analytics.user, org, user_id)
-    if user is None:
-        raise NotFound(f"no requests from user {user_id!r}")
-    return user
+    return await read_one(gw, request, org, gw.analytics.user, "user_id",
+                          "no requests from user")
 
 
 ROUTES = [
