@@ -149,6 +149,11 @@ class SQLStore:
             prop_rows = [row for rec in records for row in property_rows(rec)]
             if prop_rows:
                 cur.executemany(self._sql(_INSERT_PROPERTY), prop_rows)
+            self._after_insert(cur, records)
+
+    def _after_insert(self, cur, records: list[dict]) -> None:
+        """Runs in the insert's transaction with the records as stored, so whatever is
+        derived from them (rollup counters) commits or rolls back with them. Nothing yet."""
 
     def _keep_collisions(self, cur, records: list[dict]) -> list[dict]:
         """After an insert that skipped some rows: a skipped record that is the stored
