@@ -39,6 +39,12 @@ def _columns(names, alias: str = "r", nulls: tuple[str, ...] = ()) -> str:
     return ", ".join("NULL" if n in nulls else f"{alias}.{n}" for n in names)
 
 
+# A whole record: its requests row and its bodies (a row of their own since version 5).
+_RECORD_COLUMNS = f"{_columns(REQUEST_COLUMNS)}, {_columns(BODY_COLUMNS, alias='b')}"
+_WITH_BODIES = (" FROM requests r LEFT JOIN request_bodies b"
+                " ON b.organization = r.organization AND b.request_id = r.id")
+
+
 @functools.lru_cache(maxsize=256)
 def _to_format_style(sql: str) -> str:
     return sql.replace("?", "%s")
@@ -94,7 +100,7 @@ class Analytics:
 
     # -- records ------------------------------------------------------------------
     def get_request(self, organization: str, request_id: str) -> dict | None:
-        rows = self._fetchall(f"SELECT {_columns(REQUEST_COLUMNS)} FROM requests r"
+        rows = self._fetchall(f"SELECT {_RECORD_COLUMNS}{_WITH_BODIES}"
                               " WHERE r.organization = ? AND r.id = ?",
                               (organization, request_id))
         return row_to_record(rows[0]) if rows else None
@@ -133,8 +139,8 @@ class Analytics:
         # Sizes first, then the bodies of only the records that fit: the database never
         # sends (nor the driver buffers) bodies the page will not hold.
         sizes = self._fetchall(
-            "SELECT r.id, COALESCE(LENGTH(r.request_body), 0)"
-            f" + COALESCE(LENGTH(r.response_body), 0) FROM requests r WHERE {where}"
+            "SELECT r.id, COALESCE(LENGTH(b.request_body), 0)"
+            f" + COALESCE(LENGTH(b.response_body), 0){_WITH_BODIES} WHERE {where}"
             f"{order} LIMIT ?", (*params, limit + 1))
         chosen: list[str] = []
         total = 0
@@ -146,7 +152,7 @@ class Analytics:
         if not chosen:
             return [], False
         marks = ", ".join("?" * len(chosen))
-        rows = self._fetchall(f"SELECT {_columns(REQUEST_COLUMNS)} FROM requests r"
+        rows = self._fetchall(f"SELECT {_RECORD_COLUMNS}{_WITH_BODIES}"
                               f" WHERE r.organization = ? AND r.id IN ({marks}){order}",
                               (organization, *chosen))
         return [row_to_record(row) for row in rows], len(sizes) > len(chosen)

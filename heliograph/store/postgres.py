@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from heliograph.store._schema import REQUEST_COLUMNS
 from heliograph.store._sql import Dialect, SQLStore
 
 POSTGRES = Dialect(
@@ -70,6 +71,32 @@ class PostgresStore(SQLStore):
         with self._pool.connection(timeout=wait_s) as conn:
             with conn.cursor() as cur:
                 yield cur
+
+    # -- bulk writes with COPY (the fastest way into PostgreSQL) ---------------------
+    def _bulk_insert_new(self, cur, rows: list[tuple]) -> int:
+        # COPY cannot skip conflicts: copy into a per-connection staging table, then
+        # move what is new. ON COMMIT DELETE ROWS empties it with every transaction.
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS requests_incoming"
+                    " (LIKE requests) ON COMMIT DELETE ROWS")
+        self._copy(cur, "requests_incoming", REQUEST_COLUMNS, rows)
+        columns = ", ".join(REQUEST_COLUMNS)
+        cur.execute(f"INSERT INTO requests ({columns}) SELECT {columns}"
+                    " FROM requests_incoming ON CONFLICT (organization, id) DO NOTHING")
+        return cur.rowcount
+
+    def _bulk_insert(self, cur, table: str, columns: tuple[str, ...],
+                     rows: list[tuple]) -> None:
+        self._copy(cur, table, columns, rows)
+
+    @staticmethod
+    def _copy(cur, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def _delete_bodies(self, cur, organization: str, request_ids: list[str]) -> None:
+        cur.execute("DELETE FROM request_bodies WHERE organization = %s"
+                    " AND request_id = ANY(%s)", (organization, request_ids))
 
     def _lock_migrations(self, cur) -> None:
         # Held until the migration transaction ends; other migrate() calls wait here and

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from heliograph.store._sql import Dialect, SQLStore
+from heliograph.store.search import SQLITE_FTS_DELETE, SQLITE_FTS_FILL
 
 SQLITE = Dialect(
     name="sqlite",
@@ -63,6 +64,10 @@ class SQLiteStore(SQLStore):
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s,
                                isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+        # Only takes effect on a new, empty file: retention can then hand freed pages
+        # back to the file system (PRAGMA incremental_vacuum). An older file keeps
+        # reusing its freed pages instead.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         self._enable_wal(conn)
         # FULL (not NORMAL): a committed batch must survive power loss, because the
         # writer drops it from the journal once insert_records returns.
@@ -118,6 +123,21 @@ class SQLiteStore(SQLStore):
             raise
         finally:
             cur.close()
+
+    # -- the bodies' full-text index (store/search.py) -----------------------------
+    def _insert_bodies(self, cur, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        # BEGIN IMMEDIATE holds the write lock: every seq past this one is ours.
+        before = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM request_bodies").fetchone()[0]
+        super()._insert_bodies(cur, rows)
+        cur.execute(SQLITE_FTS_FILL + " WHERE seq > ?", (before,))
+
+    def _delete_bodies(self, cur, organization: str, request_ids: list[str]) -> None:
+        marks = ", ".join("?" * len(request_ids))
+        where = f" WHERE organization = ? AND request_id IN ({marks})"
+        cur.execute(SQLITE_FTS_DELETE + where, (organization, *request_ids))
+        cur.execute("DELETE FROM request_bodies" + where, (organization, *request_ids))
 
     def close(self) -> None:
         with self._connections_lock:
