@@ -218,8 +218,26 @@ _BODIES_TABLE = PerDialect(
             created_at TEXT COLLATE "C" NOT NULL,
             request_body TEXT,
             response_body TEXT,
+            search TSVECTOR,
             PRIMARY KEY (organization, request_id)
         )""")
+# The search index (store/search.py), filled behind the writer.
+_SEARCH_INDEX = (
+    PerDialect(sqlite=search.SQLITE_FTS_DDL,
+               postgres="CREATE INDEX request_bodies_search ON request_bodies"
+                        " USING GIN (search)"),
+    PerDialect(sqlite="""CREATE TABLE search_progress (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            indexed_seq INTEGER NOT NULL
+        )""",
+               postgres="CREATE INDEX request_bodies_unindexed ON request_bodies"
+                        " (created_at) WHERE search IS NULL"),
+    PerDialect(sqlite=search.SQLITE_FTS_FILL,  # what migration 5 moved, indexed now
+               postgres=""),
+    PerDialect(sqlite="INSERT INTO search_progress (id, indexed_seq)"
+                      " SELECT 1, COALESCE(MAX(seq), 0) FROM request_bodies",
+               postgres=""),
+)
 # One index per filter the query API offers, each ending in the listing order so a
 # filtered page is read in order and stops at its limit (user, session and time already
 # have theirs). Cache is NULL for most records: only the others are indexed.
@@ -316,8 +334,7 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect, ...]]] = [
         " ORDER BY created_at, id",
         # Retention deletes bodies by age.
         "CREATE INDEX request_bodies_created ON request_bodies (created_at)",
-        PerDialect(sqlite=search.SQLITE_FTS_DDL, postgres=search.PG_SEARCH_INDEX_DDL),
-        PerDialect(sqlite=search.SQLITE_FTS_FILL, postgres=""),
+        *_SEARCH_INDEX,
         "ALTER TABLE requests DROP COLUMN request_body",
         "ALTER TABLE requests DROP COLUMN response_body",
         *_FILTER_INDEXES,

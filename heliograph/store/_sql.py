@@ -48,6 +48,12 @@ _INSERT_REQUEST = (f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)})"
 _PROPERTY_COLUMNS = ("request_id", "organization", "name", "value")
 
 
+def _chunks(items: list[str], size: int = 500):
+    """Slices of at most `size`: the statements' parameters stay under SQLite's limit."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
 def _key_row(row) -> KeyRow:
     id_, organization, name, prefix, admin, created_at, revoked_at, expires_at, models = row
     allowed = loads(models)
@@ -196,6 +202,65 @@ class SQLStore:
             self._execute(cur, _INSERT_REQUEST, record_to_row(moved))
             stored.append(moved)
         return stored
+
+    def index_search(self, limit: int = 5000) -> int:
+        """Add up to `limit` stored bodies to the text-search index (store/search.py);
+        the number added (0: none waits)."""
+        raise NotImplementedError
+
+    def _delete_bodies(self, cur, organization: str, request_ids: list[str]) -> None:
+        """Delete these records' bodies, and take them out of the search index."""
+        raise NotImplementedError
+
+    # -- retention ----------------------------------------------------------------
+    def purge(self, records_before: str | None, bodies_before: str | None,
+              batch: int = 2000) -> int:
+        """One batch of retention (see base.Store.purge), in short transactions of its
+        own so the writer is never held up for long. Rollup tables are never touched."""
+        deleted = 0
+        if records_before:
+            with self._transaction(write=True) as cur:
+                for organization in self._organizations(cur):
+                    ids = [row[0] for row in self._execute(
+                        cur, "SELECT id FROM requests WHERE organization = ?"
+                             " AND created_at < ? ORDER BY created_at LIMIT ?",
+                        (organization, records_before, batch - deleted)).fetchall()]
+                    self._delete_records(cur, organization, ids)
+                    deleted += len(ids)
+                    if deleted >= batch:
+                        return deleted
+        if bodies_before:
+            with self._transaction(write=True) as cur:
+                rows = self._execute(cur, "SELECT organization, request_id FROM request_bodies"
+                                          " WHERE created_at < ? ORDER BY created_at LIMIT ?",
+                                     (bodies_before, batch - deleted)).fetchall()
+                by_org: dict[str, list[str]] = {}
+                for organization, request_id in rows:
+                    by_org.setdefault(organization, []).append(request_id)
+                for organization, ids in by_org.items():
+                    for chunk in _chunks(ids):
+                        self._delete_bodies(cur, organization, chunk)
+                deleted += len(rows)
+        return deleted
+
+    def _organizations(self, cur) -> list[str]:
+        """Every organization with records, by skipping through the listing index (one
+        lookup per organization, not a scan of the table)."""
+        found: list[str] = []
+        row = self._execute(cur, "SELECT MIN(organization) FROM requests").fetchone()
+        while row is not None and row[0] is not None:
+            found.append(row[0])
+            row = self._execute(cur, "SELECT MIN(organization) FROM requests"
+                                     " WHERE organization > ?", (row[0],)).fetchone()
+        return found
+
+    def _delete_records(self, cur, organization: str, ids: list[str]) -> None:
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" * len(chunk))
+            self._delete_bodies(cur, organization, chunk)
+            for table, column in (("request_properties", "request_id"), ("requests", "id")):
+                self._execute(cur, f"DELETE FROM {table} WHERE organization = ?"
+                                   f" AND {column} IN ({marks})", (organization, *chunk))
 
     # -- bulk writes (PostgresStore overrides these with COPY) ---------------------
     def _bulk_insert_new(self, cur, rows: list[tuple]) -> int:

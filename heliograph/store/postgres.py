@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from heliograph.store._schema import REQUEST_COLUMNS
 from heliograph.store._sql import Dialect, SQLStore
+from heliograph.store.search import PG_INDEX_PENDING
 
 POSTGRES = Dialect(
     name="postgres",
@@ -93,6 +94,14 @@ class PostgresStore(SQLStore):
         with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+
+    def index_search(self, limit: int = 5000) -> int:
+        with self._transaction(write=True) as cur:
+            cur.execute(PG_INDEX_PENDING, (limit,))
+            return cur.rowcount
+
+    def update_planner_stats(self) -> None:
+        """Nothing: autovacuum keeps PostgreSQL's statistics."""
 
     def _delete_bodies(self, cur, organization: str, request_ids: list[str]) -> None:
         cur.execute("DELETE FROM request_bodies WHERE organization = %s"

@@ -20,6 +20,9 @@ from contextlib import contextmanager
 from heliograph.store._sql import Dialect, SQLStore
 from heliograph.store.search import SQLITE_FTS_DELETE, SQLITE_FTS_FILL
 
+# Pages handed back per retention batch.
+VACUUM_PAGES = 4096
+
 SQLITE = Dialect(
     name="sqlite",
     placeholder="?",
@@ -125,18 +128,43 @@ class SQLiteStore(SQLStore):
             cur.close()
 
     # -- the bodies' full-text index (store/search.py) -----------------------------
-    def _insert_bodies(self, cur, rows: list[tuple]) -> None:
-        if not rows:
-            return
-        # BEGIN IMMEDIATE holds the write lock: every seq past this one is ours.
-        before = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM request_bodies").fetchone()[0]
-        super()._insert_bodies(cur, rows)
-        cur.execute(SQLITE_FTS_FILL + " WHERE seq > ?", (before,))
+    def index_search(self, limit: int = 5000) -> int:
+        with self._transaction(write=True) as cur:
+            done = cur.execute("SELECT indexed_seq FROM search_progress").fetchone()[0]
+            last = cur.execute("SELECT MAX(seq), COUNT(*) FROM (SELECT seq FROM"
+                               " request_bodies WHERE seq > ? ORDER BY seq LIMIT ?)",
+                               (done, limit)).fetchone()
+            if not last[1]:
+                return 0
+            cur.execute(SQLITE_FTS_FILL + " WHERE seq > ? AND seq <= ?", (done, last[0]))
+            cur.execute("UPDATE search_progress SET indexed_seq = ?", (last[0],))
+            return last[1]
+
+    def purge(self, records_before: str | None, bodies_before: str | None,
+              batch: int = 2000) -> int:
+        deleted = super().purge(records_before, bodies_before, batch)
+        if deleted:
+            # Hand freed pages back to the file system (a file created with
+            # auto_vacuum = INCREMENTAL; elsewhere a no-op, and SQLite reuses them).
+            with self._transaction(write=True) as cur:
+                cur.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})")
+        return deleted
+
+    def update_planner_stats(self) -> None:
+        """ANALYZE on a sample (analysis_limit), so the planner knows a rare user from a
+        common model; a few hundred ms even on millions of rows."""
+        with self._transaction(write=True) as cur:
+            cur.execute("PRAGMA analysis_limit = 1000")
+            cur.execute("ANALYZE")
 
     def _delete_bodies(self, cur, organization: str, request_ids: list[str]) -> None:
         marks = ", ".join("?" * len(request_ids))
         where = f" WHERE organization = ? AND request_id IN ({marks})"
-        cur.execute(SQLITE_FTS_DELETE + where, (organization, *request_ids))
+        # Only what was indexed is taken out of the index (the contentless index must be
+        # told exactly what it holds).
+        cur.execute(SQLITE_FTS_DELETE + where
+                    + " AND seq <= (SELECT indexed_seq FROM search_progress)",
+                    (organization, *request_ids))
         cur.execute("DELETE FROM request_bodies" + where, (organization, *request_ids))
 
     def close(self) -> None:

@@ -1,0 +1,94 @@
+"""Writer throughput: records/s through Store.insert_records, on SQLite and PostgreSQL.
+
+The records are realistic (heliograph.demo's generator: 20 models, users, sessions,
+properties, errors, cache hits, 1-4 KB bodies) and generated before the clock starts, so
+only the store is timed: row encoding, the bulk insert (COPY on PostgreSQL), bodies and
+their text-search index, properties, indexes, and the commit, in batches the size the
+journal writer uses. A standalone script, not a test:
+
+    python bench/store_writer.py --records 100000
+    python bench/store_writer.py --records 100000 --postgres postgresql://postgres@127.0.0.1/test
+
+On PostgreSQL it works in a schema of its own (dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import uuid
+
+from heliograph.demo.history import HistoryGenerator
+from heliograph.store import open_store
+from heliograph.store.writer import BATCH
+
+
+def generate(records: int) -> list[list[dict]]:
+    gen = HistoryGenerator(records, days=30, seed=7, until=time.time())
+    flat = [rec for batch in gen.batches() for rec in batch]
+    return [flat[i:i + BATCH] for i in range(0, len(flat), BATCH)]
+
+
+def timed_insert(store, batches: list[list[dict]]) -> float:
+    started = time.perf_counter()
+    for batch in batches:
+        store.insert_records(batch)
+    return time.perf_counter() - started
+
+
+def bench_sqlite(batches: list[list[dict]], total: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench.db")
+        store = open_store(f"sqlite:///{path}")
+        seconds = timed_insert(store, batches)
+        store.close()
+        size = sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+        report("sqlite", total, seconds, size)
+
+
+def bench_postgres(url: str, batches: list[list[dict]], total: int) -> None:
+    import psycopg
+
+    schema = "bench_writer_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in url else "?"
+    store = open_store(f"{url}{sep}options=-csearch_path%3D{schema}")
+    try:
+        seconds = timed_insert(store, batches)
+        with store.transaction() as cur:
+            cur.execute("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
+                        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                        " WHERE n.nspname = %s AND c.relkind = 'r'", (schema,))
+            size = int(cur.fetchone()[0] or 0)
+        report("postgres", total, seconds, size)
+    finally:
+        store.close()
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def report(store: str, total: int, seconds: float, size: int) -> None:
+    print(f"{store:9} {total:>9,} records in {seconds:6.2f} s = {total / seconds:>8,.0f}"
+          f" records/s; {size / total:,.0f} bytes/record on disk")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--postgres", default=os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL", ""),
+                        help="a PostgreSQL URL (default $HELIOGRAPH_TEST_POSTGRES_URL)")
+    parser.add_argument("--only", choices=("sqlite", "postgres"))
+    args = parser.parse_args()
+    batches = generate(args.records)
+    total = sum(len(b) for b in batches)
+    if args.only != "postgres":
+        bench_sqlite(batches, total)
+    if args.postgres and args.only != "sqlite":
+        bench_postgres(args.postgres, batches, total)
+
+
+if __name__ == "__main__":
+    main()
