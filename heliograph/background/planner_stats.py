@@ -16,19 +16,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("heliograph.background")
 
 
+INTERVAL_S = 600.0
+
+
 class PlannerStatsJob:
     name = "planner-stats"
     scope = "deployment"
-    # At start, then every 10 minutes: the data's shape changes slowly.
-    interval_s = 600.0
     runs_at_exit = False
 
     def __init__(self, ctx: JobContext):
         self.ctx = ctx
         self.store: Store | None = None
+        # Soon after start (once the deployment lock is held), then every 10 minutes:
+        # the data's shape changes slowly.
+        self.interval_s = 1.0
 
     def run_once(self) -> bool:
         if not self.ctx.database_url.startswith("sqlite:"):
+            self.interval_s = INTERVAL_S
             return True
         if self.store is None:
             from heliograph.store import open_store
@@ -38,6 +43,7 @@ class PlannerStatsJob:
                 log.warning("cannot open the database for planner statistics (%s)", exc)
                 return False
         self.store.update_planner_stats()
+        self.interval_s = INTERVAL_S
         return True
 
     def close(self) -> None:

@@ -52,7 +52,10 @@ class RetentionJob:
             log.warning("retention is off: the config does not load (%s)", exc)
             self.days = self.bodies_days = 0
         self.store: Store | None = None
-        self.interval_s = IDLE_INTERVAL_S
+        # The host looks again after interval_s whether or not it held the lock: short
+        # until the first run, so a deployment lock taken a moment after start does not
+        # delay it a whole idle interval.
+        self.interval_s = BUSY_INTERVAL_S * 20
 
     def run_once(self) -> bool:
         if not (self.days or self.bodies_days):
