@@ -221,6 +221,14 @@ _BODIES_TABLE = PerDialect(
             search TSVECTOR,
             PRIMARY KEY (organization, request_id)
         )""")
+# PostgreSQL compresses large bodies with pglz by default: a third of the writer's time
+# on a batch. lz4 (PostgreSQL 14+, when built with it) compresses about as well, several
+# times faster; where it is unavailable the default stays.
+_BODIES_LZ4 = PerDialect(sqlite="", postgres="""DO $$ BEGIN
+            EXECUTE 'ALTER TABLE request_bodies ALTER COLUMN request_body SET COMPRESSION'
+                    ' lz4, ALTER COLUMN response_body SET COMPRESSION lz4';
+        EXCEPTION WHEN OTHERS THEN NULL;
+        END $$""")
 # The search index (store/search.py), filled behind the writer.
 _SEARCH_INDEX = (
     PerDialect(sqlite=search.SQLITE_FTS_DDL,
@@ -337,6 +345,7 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect, ...]]] = [
     )),
     (5, "bodies in their own table with a text-search index; an index per filter", (
         _BODIES_TABLE,
+        _BODIES_LZ4,
         "INSERT INTO request_bodies (organization, request_id, created_at, request_body,"
         " response_body) SELECT organization, id, created_at, request_body, response_body"
         " FROM requests WHERE request_body IS NOT NULL OR response_body IS NOT NULL"
