@@ -24,6 +24,8 @@ from heliograph.demo.history import HistoryGenerator
 from heliograph.store import open_store
 from heliograph.store.writer import BATCH
 
+SEARCH = False
+
 
 def generate(records: int) -> list[list[dict]]:
     gen = HistoryGenerator(records, days=30, seed=7, until=time.time())
@@ -46,9 +48,11 @@ def bench_sqlite(batches: list[list[dict]], total: int) -> None:
         path = os.path.join(tmp, "bench.db")
         store = open_store(f"sqlite:///{path}")
         seconds, cpu = timed_insert(store, batches)
-        store.close()
         size = sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
         report("sqlite", total, seconds, cpu, size)
+        if SEARCH:
+            search_numbers(store, f"sqlite:///{path}", "sqlite")
+        store.close()
 
 
 def bench_postgres(url: str, batches: list[list[dict]], total: int) -> None:
@@ -58,7 +62,8 @@ def bench_postgres(url: str, batches: list[list[dict]], total: int) -> None:
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in url else "?"
-    store = open_store(f"{url}{sep}options=-csearch_path%3D{schema}")
+    schema_url = f"{url}{sep}options=-csearch_path%3D{schema}"
+    store = open_store(schema_url)
     try:
         seconds, cpu = timed_insert(store, batches)
         with store.transaction() as cur:
@@ -67,10 +72,39 @@ def bench_postgres(url: str, batches: list[list[dict]], total: int) -> None:
                         " WHERE n.nspname = %s AND c.relkind = 'r'", (schema,))
             size = int(cur.fetchone()[0] or 0)
         report("postgres", total, seconds, cpu, size)
+        if SEARCH:
+            search_numbers(store, schema_url, "postgres")
     finally:
         store.close()
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def search_numbers(store, url: str, label: str) -> None:
+    """The search indexer's rate (it must keep up with the writer too), then the median
+    time of a listing with q= a word in no record, and a word in many."""
+    from heliograph.analytics import open_analytics
+    from heliograph.analytics.filters import RequestFilter
+
+    started, indexed = time.perf_counter(), 0
+    while done := store.index_search(5000):
+        indexed += done
+    seconds = time.perf_counter() - started
+    print(f"{label:9} search index: {indexed:,} bodies in {seconds:.2f} s ="
+          f" {indexed / max(seconds, 1e-9):,.0f} bodies/s", flush=True)
+    store.update_planner_stats()
+    reader = open_analytics(url)
+    try:
+        for q in ("zzyzx-nothing", "content"):
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                reader.list_requests("default", RequestFilter(q=q), 50)
+                times.append(time.perf_counter() - t0)
+            times.sort()
+            print(f"{label:9} list q={q!r}: median {times[2] * 1000:.1f} ms", flush=True)
+    finally:
+        reader.close()
 
 
 def report(store: str, total: int, seconds: float, cpu: float, size: int) -> None:
@@ -85,7 +119,11 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL", ""),
                         help="a PostgreSQL URL (default $HELIOGRAPH_TEST_POSTGRES_URL)")
     parser.add_argument("--only", choices=("sqlite", "postgres"))
+    parser.add_argument("--search", action="store_true",
+                        help="then index the bodies and time text searches")
     args = parser.parse_args()
+    global SEARCH
+    SEARCH = args.search
     batches = generate(args.records)
     total = sum(len(b) for b in batches)
     if args.only != "postgres":

@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from heliograph.store._schema import REQUEST_COLUMNS
 from heliograph.store._sql import Dialect, SQLStore
-from heliograph.store.search import PG_INDEX_PENDING
+from heliograph.store.search import body_words
 
 POSTGRES = Dialect(
     name="postgres",
@@ -96,9 +96,22 @@ class PostgresStore(SQLStore):
                 copy.write_row(row)
 
     def index_search(self, limit: int = 5000) -> int:
+        # Words split here (store/search.py says why), set as a tsvector in one UPDATE
+        # from a staging table. SKIP LOCKED: a second indexer would take other rows.
         with self._transaction(write=True) as cur:
-            cur.execute(PG_INDEX_PENDING, (limit,))
-            return cur.rowcount
+            rows = cur.execute("SELECT organization, request_id, request_body, response_body"
+                               " FROM request_bodies WHERE search IS NULL LIMIT %s"
+                               " FOR UPDATE SKIP LOCKED", (limit,)).fetchall()
+            if not rows:
+                return 0
+            cur.execute("CREATE TEMP TABLE IF NOT EXISTS search_incoming (organization TEXT,"
+                        ' request_id TEXT COLLATE "C", words TEXT[]) ON COMMIT DELETE ROWS')
+            self._copy(cur, "search_incoming", ("organization", "request_id", "words"),
+                       [(org, rid, body_words(req, resp)) for org, rid, req, resp in rows])
+            cur.execute("UPDATE request_bodies b SET search = array_to_tsvector(i.words)"
+                        " FROM search_incoming i WHERE b.organization = i.organization"
+                        " AND b.request_id = i.request_id")
+            return len(rows)
 
     def update_planner_stats(self) -> None:
         """Nothing: autovacuum keeps PostgreSQL's statistics."""

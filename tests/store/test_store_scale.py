@@ -80,7 +80,7 @@ def test_bodies_live_apart_and_come_back_with_one_record(store, reader):
                                                              "b2": None}
 
 
-def test_search_runs_behind_the_writer_and_reads_words_not_json(store, reader):
+def test_search_runs_behind_the_writer_and_reads_words_not_json_escapes(store, reader):
     store.insert_records([
         make_record("s1", request={"content": "first line\nsecond\tthird"}),
         make_record("s2", response={"text": "Ünïcode café and \"quoted\" words"}),
@@ -91,13 +91,14 @@ def test_search_runs_behind_the_writer_and_reads_words_not_json(store, reader):
     assert store.index_search() == 0
     assert ids(reader, RequestFilter(q="second")) == ["s1"]  # not "nsecond"
     assert ids(reader, RequestFilter(q="third")) == ["s1"]
-    assert ids(reader, RequestFilter(q="line second")) == ["s1"]  # a phrase
-    assert ids(reader, RequestFilter(q="second line")) == []
+    assert ids(reader, RequestFilter(q="third line")) == ["s1"]  # every word, any order
+    assert ids(reader, RequestFilter(q="third fourth")) == []
     assert ids(reader, RequestFilter(q="QUOTED")) == ["s2"]
     assert ids(reader, RequestFilter(q="see")) == []  # another organization's
     assert ids(reader, RequestFilter(q="see"), org="org2") == ["s3"]
     assert ids(reader, RequestFilter(q="%%")) == []  # no word: nothing
     assert ids(reader, RequestFilter(q='"')) == []
+    assert ids(reader, RequestFilter(q="it's OR 'x' & !y")) == []  # no query syntax
 
 
 def test_search_index_is_filled_in_batches(store, reader):
