@@ -105,10 +105,12 @@ class PostgresStore(SQLStore):
             if not rows:
                 return 0
             cur.execute("CREATE TEMP TABLE IF NOT EXISTS search_incoming (organization TEXT,"
-                        ' request_id TEXT COLLATE "C", words TEXT[]) ON COMMIT DELETE ROWS')
+                        ' request_id TEXT COLLATE "C", words TEXT) ON COMMIT DELETE ROWS')
             self._copy(cur, "search_incoming", ("organization", "request_id", "words"),
                        [(org, rid, body_words(req, resp)) for org, rid, req, resp in rows])
-            cur.execute("UPDATE request_bodies b SET search = array_to_tsvector(i.words)"
+            # The words as one text: COPY sends it as it is (an array is adapted per item).
+            cur.execute("UPDATE request_bodies b SET search ="
+                        " array_to_tsvector(string_to_array(i.words, ' '))"
                         " FROM search_incoming i WHERE b.organization = i.organization"
                         " AND b.request_id = i.request_id")
             return len(rows)

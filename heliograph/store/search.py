@@ -73,13 +73,16 @@ def words(text: str) -> list[str]:
     case-folded, in a stable order."""
     for escape in _ESCAPES:
         text = text.replace(escape, " ")
-    return sorted({w.lower() for w in _WORD.findall(text) if len(w) <= MAX_WORD_CHARS})
+    found = set(_WORD.findall(text.lower()))
+    if any(len(w) > MAX_WORD_CHARS for w in found):
+        found = {w for w in found if len(w) <= MAX_WORD_CHARS}
+    return sorted(found)
 
 
-def body_words(request_body: str | None, response_body: str | None) -> list[str]:
-    """The words a record's bodies are indexed under (PostgreSQL)."""
-    return words((request_body or "")[:MAX_INDEXED_CHARS] + " "
-                 + (response_body or "")[:MAX_INDEXED_CHARS])
+def body_words(request_body: str | None, response_body: str | None) -> str:
+    """The words a record's bodies are indexed under (PostgreSQL), space-separated."""
+    return " ".join(words((request_body or "")[:MAX_INDEXED_CHARS] + " "
+                          + (response_body or "")[:MAX_INDEXED_CHARS]))
 
 
 def search_condition(like_ci: str, organization: str, q: str) -> tuple[str, list]:
