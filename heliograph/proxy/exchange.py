@@ -86,12 +86,14 @@ class Exchange:
         rec["session_id"] = options.session_id
         rec["session_path"] = options.session_path
         rec["session_name"] = options.session_name
+        rec["requested_id"] = options.replaced_request_id
         self.record: Record = rec
         self.id: str = rec["id"]
 
     def take_fresh_id(self) -> None:
         """The caller's Helicone-Request-Id is already used: a fresh one, so no record is
-        dropped (PRODUCT.md); Helicone-Id tells the caller which."""
+        dropped (PRODUCT.md); Helicone-Id tells the caller which, the record the one asked."""
+        self.record["requested_id"] = self.record["id"]
         self.id = self.record["id"] = fast_uuid4()
 
     def set_request(self, body: Any) -> None:

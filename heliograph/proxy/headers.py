@@ -24,6 +24,8 @@ FALSE_VALUES = frozenset({"false", "0", "no", "off", ""})
 @dataclass
 class RequestOptions:
     request_id: str | None = None
+    # A Helicone-Request-Id that is not a UUID, as sent: the record gets a fresh id.
+    replaced_request_id: str | None = None
     user_id: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
     session_id: str | None = None
@@ -95,8 +97,9 @@ def parse(headers: dict[str, str]) -> RequestOptions:
         try:
             opts.request_id = str(uuid.UUID(request_id.strip()))
         except ValueError:
-            raise BadRequest(f"Helicone-Request-Id must be a UUID, got {request_id!r}",
-                             code="invalid_header") from None
+            # Helicone replaces an id that is not a UUID rather than refusing the call:
+            # the record gets a fresh one, returned in Helicone-Id (PRODUCT.md).
+            opts.replaced_request_id = request_id[:200]
     opts.user_id = _text(headers.get("helicone-user-id")) or None
     opts.session_id = _text(headers.get("helicone-session-id")) or None
     path = _text(headers.get("helicone-session-path"))
