@@ -60,6 +60,10 @@ def fast_uuid4() -> str:
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
+# Property names the tutorial tags users with (Helicone-Property-UserId), lower-cased.
+USER_PROPERTIES = ("userid", "user-id", "user")
+
+
 def ratelimit_from(headers: dict[str, str]) -> dict[str, str] | None:
     found = {key: headers[name] for name, key in RATELIMIT_HEADERS.items() if name in headers}
     return found or None
@@ -95,6 +99,24 @@ class Exchange:
         dropped (PRODUCT.md); Helicone-Id tells the caller which, the record the one asked."""
         self.record["requested_id"] = self.record["id"]
         self.id = self.record["id"] = fast_uuid4()
+
+    def find_user(self, body: dict) -> None:
+        """The user when no Helicone-User-Id names one: the body's `user`, else a property
+        UserId / User-Id / User (names are case-insensitive, as header names are) — set
+        at write time, so user analytics and s=user limits see it."""
+        rec = self.record
+        if rec["user_id"] is not None:
+            return
+        user = body.get("user")
+        if isinstance(user, str) and user:
+            rec["user_id"] = user
+            return
+        if rec["properties"]:
+            lowered = {name.lower(): value for name, value in rec["properties"].items()}
+            for name in USER_PROPERTIES:
+                if lowered.get(name):
+                    rec["user_id"] = lowered[name]
+                    return
 
     def set_request(self, body: Any) -> None:
         if not self.options.omit_request:

@@ -175,9 +175,7 @@ async def _begin(arrival: Arrival) -> Flow | None:
             raise
         exchange.set_request(flow.body)
         exchange.record["model"] = require_model(flow.body)
-        user = flow.body.get("user")
-        if exchange.record["user_id"] is None and isinstance(user, str) and user:
-            exchange.record["user_id"] = user
+        exchange.find_user(flow.body)
         flow.openai_body = flow.front.to_openai(flow.body)
         flow.raw = raw if flow.openai_body is flow.body else None
     except ClientDisconnected:
