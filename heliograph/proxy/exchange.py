@@ -91,6 +91,8 @@ class Exchange:
         rec["session_path"] = options.session_path
         rec["session_name"] = options.session_name
         rec["requested_id"] = options.replaced_request_id
+        rec["prompt_id"] = options.prompt_id
+        rec["model_override"] = options.model_override
         self.record: Record = rec
         self.id: str = rec["id"]
 
@@ -156,9 +158,10 @@ class Exchange:
             # rather than a silent 0.
             rec["cost_known"] = False
             return
-        # Priced at the request's arrival, the record's created_at.
-        rec.update(costs.price_usage(rec["provider"] or "",
-                                     rec["model_used"] or rec["model"] or "",
+        # Priced at the request's arrival, the record's created_at; as the model
+        # Helicone-Model-Override names when there is one (a deployment name, say).
+        model = self.options.model_override or rec["model_used"] or rec["model"] or ""
+        rec.update(costs.price_usage(rec["provider"] or "", model,
                                      costs.usage_from_openai(usage_obj), self.wall))
 
     def fail(self, error: GatewayError) -> None:

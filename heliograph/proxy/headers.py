@@ -51,6 +51,16 @@ class RequestOptions:
     cache_ignore_keys: list[str] = field(default_factory=list)
     # Rate-limit policies (Helicone-RateLimit-Policy), parsed by proxy/ratelimit.py.
     ratelimit_policy: str | None = None
+    # Where the request goes instead of the model's provider (proxy/target_url.py):
+    # Helicone-Target-URL (an origin; the request path is appended) or
+    # Helicone-OpenAI-Api-Base (a base URL as the OpenAI SDK takes it).
+    target_url: str | None = None
+    openai_api_base: str | None = None
+    # Helicone-Moderations-Enabled: the input checked first (proxy/moderation.py).
+    moderations_enabled: bool = False
+    # Recorded: Helicone-Prompt-Id; Helicone-Model-Override (the model priced).
+    prompt_id: str | None = None
+    model_override: str | None = None
 
 
 def _flag(headers: dict[str, str], name: str, default: bool = False) -> bool:
@@ -116,7 +126,27 @@ def parse(headers: dict[str, str]) -> RequestOptions:
     _parse_fallback(headers, opts)
     _parse_cache(headers, opts)
     opts.ratelimit_policy = headers.get("helicone-ratelimit-policy") or None
+    _parse_routing_and_safety(headers, opts)
     return opts
+
+
+def _parse_routing_and_safety(headers: dict[str, str], opts: RequestOptions) -> None:
+    opts.target_url = headers.get("helicone-target-url", "").strip() or None
+    opts.openai_api_base = headers.get("helicone-openai-api-base", "").strip() or None
+    opts.moderations_enabled = _flag(headers, "helicone-moderations-enabled")
+    if _flag(headers, "helicone-llm-security-enabled"):
+        # Silently serving the request would claim a protection that is not there.
+        raise BadRequest("Helicone-LLM-Security-Enabled is not supported by this gateway "
+                         "(prompt-injection screening is not implemented); remove the "
+                         "header, or use Helicone-Moderations-Enabled for OpenAI's "
+                         "moderation check", code="unsupported_header")
+    opts.prompt_id = _text(headers.get("helicone-prompt-id", "").strip()) or None
+    override = headers.get("helicone-model-override", "").strip()
+    if override:
+        if not override.isprintable() or len(override) > 256:
+            raise BadRequest("Helicone-Model-Override must be a model name (printable, at "
+                             "most 256 characters)", code="invalid_header")
+        opts.model_override = override
 
 
 def _number(headers: dict[str, str], name: str, default: float, low: float, high: float,

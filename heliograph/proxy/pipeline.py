@@ -32,7 +32,7 @@ from heliograph.providers.base import (
 from heliograph.providers.base import RESPONSES as RESPONSES_OPERATION
 from heliograph.providers.http import HOP_BY_HOP, UpstreamResponse
 from heliograph.providers.registry import Target
-from heliograph.proxy import cached, routing
+from heliograph.proxy import cached, moderation, routing, target_url
 from heliograph.proxy import headers as helicone_headers
 from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
 from heliograph.proxy.auth import check_models
@@ -193,7 +193,11 @@ async def _answer(flow: Flow) -> None:
     models = routing.chain_models(flow.openai_body["model"], options)
     if flow.principal.allowed_models is not None:
         check_models(flow.principal, models)
-    chain = routing.resolve_chain(gw.registry, models)
+    chain = target_url.chain(gw.registry, flow.request.path, options, models) \
+        or routing.resolve_chain(gw.registry, models)
+    if options.moderations_enabled:
+        await moderation.check(gw.registry, chain[0], flow.openai_body,
+                               flow.principal.provider_authorization)
     stream = flow.operation.open_stream is not None and flow.openai_body.get("stream") is True
     if options.cache_enabled:
         if await cached.serve_hit(flow, stream):
