@@ -67,15 +67,15 @@ def chain(registry: Registry, path: str, options, models: list[str]) -> list[Tar
     else:
         return None
     normalised = _normalise(url, header)
+    if header == "Helicone-Target-URL" and path.startswith("/v1/") \
+            and not normalised.endswith("/v1"):
+        normalised += "/v1"  # the origin plus the request's path, as Helicone does
     allow_list = registry.settings.allowed_target_urls
-    if not allowed(normalised, allow_list):
+    if not allowed(normalised, allow_list):  # where the request would actually go
         raise BadRequest(
             f"{header} {url!r} is not on this gateway's allow-list; an administrator can "
             "add its base URL to [proxy] allowed_target_urls"
             + ("" if allow_list else " (empty: no target URL is allowed)"),
             code="target_url_not_allowed")
-    if header == "Helicone-Target-URL" and path.startswith("/v1/") \
-            and not normalised.endswith("/v1"):
-        normalised += "/v1"  # the origin plus the request's path, as Helicone does
     provider = registry.at_base_url(normalised)
     return [Target(provider, model) for model in models]
