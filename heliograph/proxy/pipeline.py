@@ -163,8 +163,8 @@ async def _begin(arrival: Arrival) -> Flow | None:
     exchange = flow.exchange
     if gw.settings.otlp_endpoint:  # traced: our span's ids, the caller's trace continued
         exchange.record["trace"] = open_trace(request.headers)
-    if options.request_id is not None and not await arrival.gw.request_ids.claim(
-            principal.organization, options.request_id):
+    if options.request_id is not None and not await gw.request_ids.claim(
+            principal.organization, options.request_id, gw.state):
         exchange.take_fresh_id()  # already used in this organization (PRODUCT.md)
     try:
         raw = await request.body(gw.settings.max_body_bytes)

@@ -96,6 +96,20 @@ def test_feedback_score_and_read_right_after_the_answer(gateway, openai_client):
     assert rec["feedback"] is True and rec["scores"] == {"accuracy": 90}
 
 
+def test_one_id_sent_at_once_to_two_workers_is_kept_by_one(state_gateway, state_client):
+    """Each answer's Helicone-Id is the id its record is stored under: the workers claim
+    a caller's id in the shared state, so at most one keeps it."""
+    request_id = str(uuid.uuid4())
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        used = list(pool.map(lambda i: chat(state_client, content=f"twin {i}", extra_headers={
+            "Helicone-Request-Id": request_id}).headers["helicone-id"], range(8)))
+    assert used.count(request_id) == 1 and len(set(used)) == 8
+    for i, record_id in enumerate(used):
+        rec = state_gateway.record(record_id)
+        assert rec["request"]["messages"][0]["content"] == f"twin {i}"
+        assert rec["requested_id"] == (None if record_id == request_id else request_id)
+
+
 def test_unknown_ids_are_still_404s(gateway):
     for request_id in (str(uuid.uuid4()), "not-a-uuid"):
         status, body = gateway.api(f"/v1/request/{request_id}/feedback", method="POST",
