@@ -25,13 +25,16 @@ def cache_scope(flow: Flow) -> str:
     the caller's own provider key, that provider key's: another caller's paid answers are
     not served to it); `[cache] scope = "organization"` shares them across the keys of
     an organization."""
-    principal = flow.principal
-    if flow.gw.settings.cache_scope == "organization":
-        return principal.organization
-    scope = f"{principal.organization}\x00{principal.key_id}"
-    if principal.provider_authorization is not None:
-        own = hashlib.sha256(principal.provider_authorization.encode()).hexdigest()[:32]
-        scope += f"\x00{own}"
+    principal, options = flow.principal, flow.options
+    scope = principal.organization
+    if flow.gw.settings.cache_scope != "organization":
+        scope += f"\x00{principal.key_id}"
+        if principal.provider_authorization is not None:
+            own = hashlib.sha256(principal.provider_authorization.encode()).hexdigest()[:32]
+            scope += f"\x00{own}"
+    target = options.target_url or options.openai_api_base
+    if target:  # another server's answer to the same body is another answer
+        scope += f"\x00{target}"
     return scope
 
 

@@ -254,6 +254,16 @@ def test_allowed_target_url_gets_the_request_without_the_gateway_key(
     assert sent["headers"]["authorization"] == "Bearer sk-caller-own"
 
 
+def test_a_target_urls_answers_are_cached_apart(lenient_client, upstream):
+    port = upstream.url.rsplit(":", 1)[1]
+    content = "where from " + uuid.uuid4().hex
+    cached = {"Helicone-Cache-Enabled": "true", "x-fake-keyless": "1"}
+    targeted = dict(cached, **{"Helicone-Target-URL": f"http://localhost:{port}"})
+    assert [chat(lenient_client, content=content, extra_headers=headers)
+            .headers["helicone-cache"] for headers in (cached, targeted, targeted)] == \
+        ["MISS", "MISS", "HIT"]
+
+
 def test_target_url_of_a_configured_provider_uses_its_key(lenient_client, upstream):
     upstream.clear()
     chat(lenient_client, model="anything", extra_headers={
