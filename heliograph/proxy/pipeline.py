@@ -4,6 +4,8 @@
     options   = headers.parse(...)             a bad header value is a 400 here
     body      = read + parse JSON               413 / 400
     limits    = ratelimit.check(...)            429 over a policy
+    chain     = target_url.chain(...) or routing.resolve_chain(...)
+    moderation.check(...)                       Helicone-Moderations-Enabled: flagged → 400
     hit       = cache.lookup(...)               a hit is answered and logged here
     answer    = routing.send(chain, ...)        fallback chain; retries inside
     log the record (sinks, the journal first), send the last byte, then cache the answer
