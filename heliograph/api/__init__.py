@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from heliograph.api import (
     feedback,
+    helicone,
     ingest,
     keys,
     metrics,
@@ -25,4 +26,5 @@ ROUTES: list[Route] = [
     *feedback.ROUTES,
     *keys.ROUTES,
     *ingest.ROUTES,
+    *helicone.ROUTES,
 ]
