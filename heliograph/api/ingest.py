@@ -22,6 +22,7 @@ from heliograph.proxy import headers as helicone_headers
 from heliograph.proxy.exchange import Exchange
 from heliograph.proxy.pipeline import parse_body
 from heliograph.routes import Route
+from heliograph.sinks.telemetry import open_trace
 from heliograph.types import Send
 
 # The provider each native path logs for; /custom/v1/log takes the body's `provider`,
@@ -50,6 +51,8 @@ async def log_call(gw: Any, request: Request, send: Send) -> None:
         return
     exchange = Exchange(gw.sinks, request.path, principal, options, time.perf_counter(),
                         call.start_ts)
+    if gw.settings.otlp_endpoint:  # traced as a proxied call is, in the caller's trace
+        exchange.record["trace"] = open_trace(request.headers)
     if options.request_id is not None and not await gw.request_ids.claim(
             principal.organization, options.request_id):
         exchange.take_fresh_id()  # already used: a fresh id, no record dropped
