@@ -76,8 +76,12 @@ def check_parameters(query: list[tuple[str, str]], allowed: Iterable[str] = (),
     unknown = sorted({name for name, _ in query if name not in known
                       and not (properties and name.startswith(PROPERTY_PREFIX))})
     if unknown:
+        # The comparisons are listed as one pattern, not forty names.
+        listed = sorted(known - COMPARISON_KEYS) + (
+            [f"<{'|'.join(COMPARISON_FIELDS)}>_<{'|'.join(COMPARISON_OPS)}>"]
+            if known & COMPARISON_KEYS else [])
         raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}"
-                         + (f"; this endpoint takes {', '.join(sorted(known))}"
+                         + (f"; this endpoint takes {', '.join(listed)}"
                             + (", property.<Name>" if properties else "")
                             if known else "; this endpoint takes none"),
                          code="unknown_parameter")
