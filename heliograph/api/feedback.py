@@ -31,7 +31,8 @@ async def _json_body(request: Request) -> Any:
 def _found(found: bool, request_id: str) -> dict:
     if not found:
         raise NotFound(f"no request {request_id!r}")
-    return {"id": request_id, "ok": True}
+    # Helicone answers {"data": null, "error": null}; id and ok say which, and that it held.
+    return {"data": None, "error": None, "id": request_id, "ok": True}
 
 
 @endpoint
