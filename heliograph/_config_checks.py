@@ -66,7 +66,7 @@ def check_value(option: Option, value: Any, label: str) -> Any:
     """`value` as the option's type, or a ConfigError naming `label`."""
     kind = option.kind
     if kind is list:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{label} must be {_EXPECTED[kind]}, not {describe(value)}")
         item = Option(str, option.attr, prefixes=option.prefixes, choices=option.choices)
         return tuple(check_value(item, v, f"{label}[{i}]") for i, v in enumerate(value))

@@ -109,7 +109,7 @@ def parse(headers: dict[str, str]) -> RequestOptions:
         except ValueError:
             # Helicone replaces an id that is not a UUID rather than refusing the call:
             # the record gets a fresh one, returned in Helicone-Id (PRODUCT.md).
-            opts.replaced_request_id = request_id[:200]
+            opts.replaced_request_id = request_id.strip()[:200] or None
     opts.user_id = _text(headers.get("helicone-user-id")) or None
     opts.session_id = _text(headers.get("helicone-session-id")) or None
     path = _text(headers.get("helicone-session-path"))
