@@ -50,4 +50,3 @@ async def moderations(request: web.Request) -> web.Response:
         {"id": "modr-" + secrets.token_hex(12), "model": body.get("model") or MODEL,
          "results": [_result(text) for text in inputs]},
         headers=openai_api._headers(request, t0))
-
