@@ -58,6 +58,9 @@ class RequestOptions:
     openai_api_base: str | None = None
     # Helicone-Moderations-Enabled: the input checked first (proxy/moderation.py).
     moderations_enabled: bool = False
+    # Helicone-LLM-Security-Enabled: not implemented, so a proxied request asking for it
+    # is refused (moderation.refuse_llm_security) rather than served unprotected.
+    llm_security_enabled: bool = False
     # Recorded: Helicone-Prompt-Id; Helicone-Model-Override (the model priced).
     prompt_id: str | None = None
     model_override: str | None = None
@@ -134,12 +137,7 @@ def _parse_routing_and_safety(headers: dict[str, str], opts: RequestOptions) -> 
     opts.target_url = headers.get("helicone-target-url", "").strip() or None
     opts.openai_api_base = headers.get("helicone-openai-api-base", "").strip() or None
     opts.moderations_enabled = _flag(headers, "helicone-moderations-enabled")
-    if _flag(headers, "helicone-llm-security-enabled"):
-        # Silently serving the request would claim a protection that is not there.
-        raise BadRequest("Helicone-LLM-Security-Enabled is not supported by this gateway "
-                         "(prompt-injection screening is not implemented); remove the "
-                         "header, or use Helicone-Moderations-Enabled for OpenAI's "
-                         "moderation check", code="unsupported_header")
+    opts.llm_security_enabled = _flag(headers, "helicone-llm-security-enabled")
     opts.prompt_id = _text(headers.get("helicone-prompt-id", "").strip()) or None
     override = headers.get("helicone-model-override", "").strip()
     if override:

@@ -25,6 +25,14 @@ FLAGGED_MESSAGE = "The given prompt was flagged by the OpenAI Moderation endpoin
 MODERATION_MODEL = "omni-moderation-latest"
 
 
+def refuse_llm_security() -> BadRequest:
+    # Serving the request would claim a protection that is not there.
+    return BadRequest("Helicone-LLM-Security-Enabled is not supported by this gateway "
+                      "(prompt-injection screening is not implemented); remove the header, "
+                      "or use Helicone-Moderations-Enabled for OpenAI's moderation check",
+                      code="unsupported_header")
+
+
 def _texts(content: Any) -> list[str]:
     if isinstance(content, str):
         return [content] if content else []

@@ -190,6 +190,8 @@ async def _begin(arrival: Arrival) -> Flow | None:
 
 async def _answer(flow: Flow) -> None:
     gw, options, exchange = flow.gw, flow.options, flow.exchange
+    if options.llm_security_enabled:
+        raise moderation.refuse_llm_security()
     if options.ratelimit_policy:
         flow.extra_headers += await gw.ratelimits.check(flow.principal, options, exchange.record)
     models = routing.chain_models(flow.openai_body["model"], options)
