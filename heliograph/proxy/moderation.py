@@ -5,8 +5,8 @@ endpoint before any model is called; flagged input is refused as Helicone refuse
 Which endpoint: the first model's provider when it speaks OpenAI's API (an OpenAI-
 compatible provider, with the key the call would use), else the `openai` provider with
 the gateway's key — a caller's own key for another provider never goes to OpenAI. What is
-checked: the text of every user message (chat), or the `input` text (embeddings,
-Responses). A moderation call that fails refuses the request (fail closed: the caller
+checked: the latest message's text when it is the user's (chat), or the `input` text
+(embeddings, Responses). A moderation call that fails refuses the request (fail closed: the caller
 asked for the check), saying why.
 """
 
@@ -50,11 +50,14 @@ def _texts(content: Any) -> list[str]:
 
 
 def inputs_of(body: dict) -> list[str]:
-    """The texts to check: user messages (OpenAI chat), else `input`."""
+    """The texts to check: the latest message when the user wrote it (chat; as Helicone
+    checks — earlier turns were checked when they were new), else `input`."""
     messages = body.get("messages")
     if isinstance(messages, list):
-        return [text for m in messages if isinstance(m, dict) and m.get("role") == "user"
-                for text in _texts(m.get("content"))]
+        latest = messages[-1] if messages else None
+        if isinstance(latest, dict) and latest.get("role") == "user":
+            return _texts(latest.get("content"))
+        return []
     return _texts(body.get("input"))
 
 

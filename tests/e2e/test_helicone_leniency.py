@@ -304,6 +304,15 @@ def test_moderation_refuses_flagged_input(gateway, openai_client, upstream):
         chat(openai_client, model=model, extra_headers={"Helicone-Moderations-Enabled": "true"})
     assert [r["path"] for r in upstream.received()] == \
         ["/v1/moderations", "/v1/chat/completions", "/v1/moderations", "/v1/messages"]
+    # As Helicone: the latest message is checked when it is the user's; earlier turns
+    # were checked when they were new.
+    upstream.clear()
+    openai_client.chat.completions.create(
+        model="gpt-4o-mini", extra_headers={"Helicone-Moderations-Enabled": "true"},
+        messages=[{"role": "user", "content": FLAGGED_MARKER},
+                  {"role": "assistant", "content": "no"},
+                  {"role": "user", "content": [{"type": "text", "text": "something else"}]}])
+    assert upstream.received()[0]["body"]["input"] == ["something else"]
 
 
 def test_llm_security_is_refused_as_not_supported(openai_client, upstream):
