@@ -99,6 +99,13 @@ class Settings:
     # only, older than this many days are deleted (0: kept forever).
     retention_days: int = 0
     retention_bodies_days: int = 0
+    # Whose entries a cached answer is served to ([cache] scope; proxy/cached.py): "key"
+    # (Helicone's: per gateway key, and per provider key in bring-your-own-key mode) or
+    # "organization" (shared by its keys).
+    cache_scope: str = "key"
+    # Base URLs a caller may send a request to with Helicone-Target-URL /
+    # Helicone-OpenAI-Api-Base ([proxy]; proxy/target_url.py). Empty: none may.
+    allowed_target_urls: tuple[str, ...] = ()
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     # Provider API keys found in the environment, by provider name.
     env_provider_keys: dict[str, str] = field(default_factory=dict)
@@ -183,6 +190,14 @@ SECTIONS: dict[str, dict[str, Option]] = {
     "retention": {
         "days": Option(int, "retention_days", at_least=0),
         "bodies_days": Option(int, "retention_bodies_days", at_least=0),
+    },
+    "cache": {
+        "scope": Option(str, "cache_scope", choices=("key", "organization")),
+    },
+    "proxy": {
+        # Helicone-Target-URL / Helicone-OpenAI-Api-Base go only to these bases.
+        "allowed_target_urls": Option(list, "allowed_target_urls",
+                                      prefixes=("http://", "https://")),
     },
     "metrics": {
         "enabled": Option(bool, "metrics_enabled"),
