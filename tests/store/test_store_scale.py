@@ -4,7 +4,6 @@ insert hook's exactly-once contract, retention, and the planner's use of the ind
 import json
 
 import pytest
-from conftest import make_record
 
 from heliograph.analytics.filters import RequestFilter
 from heliograph.store._schema import MIGRATIONS, SCHEMA_MIGRATIONS_DDL, PerDialect
@@ -32,7 +31,7 @@ def recording(store):
     return seen
 
 
-def test_after_insert_gets_each_record_once_replays_never(store, reader):
+def test_after_insert_gets_each_record_once_replays_never(store, reader, make_record):
     seen = recording(store)
     first = [make_record(f"r{i}", properties={"p": "v"}, request={"n": i})
              for i in range(3)]
@@ -45,7 +44,7 @@ def test_after_insert_gets_each_record_once_replays_never(store, reader):
     assert count(store, "request_properties") == 3
 
 
-def test_after_insert_gets_a_collision_under_its_fresh_id(store, reader):
+def test_after_insert_gets_a_collision_under_its_fresh_id(store, reader, make_record):
     seen = recording(store)
     store.insert_records([make_record("same", at="2024-03-04T10:00:00.000000Z")])
     store.insert_records([make_record("same", at="2024-03-04T11:00:00.000000Z"),
@@ -57,7 +56,7 @@ def test_after_insert_gets_a_collision_under_its_fresh_id(store, reader):
     assert "already used" in reader.get_request("org1", moved)["error"]
 
 
-def test_the_same_id_twice_in_one_batch_is_stored_once(store, reader):
+def test_the_same_id_twice_in_one_batch_is_stored_once(store, reader, make_record):
     seen = recording(store)
     rec = make_record("twice", request={"x": 1})
     store.insert_records([rec, dict(rec)])
@@ -65,7 +64,7 @@ def test_the_same_id_twice_in_one_batch_is_stored_once(store, reader):
 
 
 # -- bodies and search ----------------------------------------------------------------
-def test_bodies_live_apart_and_come_back_with_one_record(store, reader):
+def test_bodies_live_apart_and_come_back_with_one_record(store, reader, make_record):
     store.insert_records([make_record("b1", request={"messages": [{"content": "hi"}]},
                                       response={"text": "there"}),
                           make_record("b2")])
@@ -80,7 +79,7 @@ def test_bodies_live_apart_and_come_back_with_one_record(store, reader):
                                                              "b2": None}
 
 
-def test_search_runs_behind_the_writer_and_reads_words_not_json_escapes(store, reader):
+def test_search_runs_behind_the_writer_and_reads_words_not_json_escapes(store, reader, make_record):
     store.insert_records([
         make_record("s1", request={"content": "first line\nsecond\tthird"}),
         make_record("s2", response={"text": "Ünïcode café and \"quoted\" words"}),
@@ -101,7 +100,7 @@ def test_search_runs_behind_the_writer_and_reads_words_not_json_escapes(store, r
     assert ids(reader, RequestFilter(q="it's OR 'x' & !y")) == []  # no query syntax
 
 
-def test_search_index_is_filled_in_batches(store, reader):
+def test_search_index_is_filled_in_batches(store, reader, make_record):
     store.insert_records([make_record(f"n{i}", request={"k": f"word{i % 3}"})
                           for i in range(25)])
     assert [store.index_search(10) for _ in range(4)] == [10, 10, 5, 0]
@@ -109,7 +108,7 @@ def test_search_index_is_filled_in_batches(store, reader):
 
 
 # -- retention ------------------------------------------------------------------------
-def test_retention_deletes_old_records_then_old_bodies_in_batches(store, reader):
+def test_retention_deletes_old_records_then_old_bodies_in_batches(store, reader, make_record):
     old = [make_record(f"old{i}", at=f"2024-01-0{i + 1}T00:00:00.000000Z",
                        organization=f"org{i % 2 + 1}", properties={"p": "v"},
                        request={"text": "ancient words"}) for i in range(5)]
@@ -140,7 +139,7 @@ def test_retention_deletes_old_records_then_old_bodies_in_batches(store, reader)
     assert ids(reader, RequestFilter(q="middle words")) == ["later"]
 
 
-def test_retention_without_cutoffs_deletes_nothing(store):
+def test_retention_without_cutoffs_deletes_nothing(store, make_record):
     store.insert_records([make_record("keep", request={"a": 1})])
     assert store.purge(None, None) == 0 and count(store, "requests") == 1
 
@@ -184,7 +183,7 @@ def test_migration_5_moves_bodies_out_and_indexes_them(store_kind, store_url):
 
 # -- the planner's choices --------------------------------------------------------------
 @pytest.fixture
-def planned(store, reader, migrated_url):
+def planned(store, reader, migrated_url, make_record):
     """3,000 records where each filter's value is rare, and fresh planner statistics."""
     records = []
     for i in range(3000):
