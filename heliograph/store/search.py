@@ -40,7 +40,7 @@ def indexed_text(column: str) -> str:
 SQLITE_FTS_DDL = ("CREATE VIRTUAL TABLE request_search USING fts5("
                   "request_text, response_text, content='', columnsize=0,"
                   " tokenize='unicode61')")
-# Rows of request_bodies into the index: the writer's new rows (seq > ?), or all of them.
+# Rows of request_bodies into the index (the indexer adds a seq range).
 SQLITE_FTS_FILL = ("INSERT INTO request_search (rowid, request_text, response_text)"
                    f" SELECT seq, {indexed_text('request_body')},"
                    f" {indexed_text('response_body')} FROM request_bodies")
