@@ -15,6 +15,7 @@ import asyncio
 import functools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from heliograph.analytics import _aggregate
@@ -22,6 +23,7 @@ from heliograph.analytics._where import compile_filter, decode_cursor, encode_cu
 from heliograph.analytics.errors import AnalyticsBusy
 from heliograph.analytics.filters import RequestFilter
 from heliograph.errors import BadRequest
+from heliograph.store import search
 from heliograph.store._schema import BODY_COLUMNS, REQUEST_COLUMNS, row_to_record
 
 MAX_PAGE = 1000
@@ -114,7 +116,7 @@ class Analytics:
         max_body_chars, always holding at least one record. ValueError for a cursor not
         handed out here."""
         limit = max(1, min(int(limit), MAX_PAGE))
-        where, params = compile_filter(organization, flt, self.dialect.like_ci)
+        where, params = self._listing_filter(organization, flt)
         if cursor:
             where += " AND (r.created_at, r.id) < (?, ?)"
             params += list(decode_cursor(cursor))
@@ -133,6 +135,19 @@ class Analytics:
             last = records[-1]
             next_cursor = encode_cursor(last["created_at"], last["id"])
         return records, next_cursor
+
+    def _listing_filter(self, organization: str, flt: RequestFilter) -> tuple[str, list]:
+        """compile_filter, but a `q` matching many records is checked record by record
+        (store/search.py, COMMON_MATCHES), so a page of them stops at its end."""
+        if flt.q:
+            counting = search.count_matches_sql(self.dialect.like_ci, flt.q)
+            if counting and self._fetchall(*counting)[0][0] >= search.COMMON_MATCHES:
+                where, params = compile_filter(organization, replace(flt, q=None),
+                                               self.dialect.like_ci)
+                test, test_params = search.per_record_condition(self.dialect.like_ci,
+                                                                flt.q)
+                return f"{where} AND {test}", params + test_params
+        return compile_filter(organization, flt, self.dialect.like_ci)
 
     def _page_with_bodies(self, organization: str, where: str, params: list, order: str,
                           limit: int, max_body_chars: int) -> tuple[list[dict], bool]:

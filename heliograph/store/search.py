@@ -96,3 +96,40 @@ def search_condition(like_ci: str, organization: str, q: str) -> tuple[str, list
     else:  # a tsquery of quoted lexemes (words hold no quote or backslash)
         query = " & ".join(f"'{w}'" for w in found)
     return _CONDITIONS[like_ci], [organization, query]
+
+
+# A listing (newest first, one page) for a word in many records is faster the other way
+# round: read the records newest first and check each one's bodies, stopping at the page's
+# end, instead of collecting every match first (seconds for a word in 100,000 records).
+# COMMON_MATCHES bounds the count that tells the two cases apart.
+COMMON_MATCHES = 2000
+_COUNT_MATCHES = {
+    "LIKE": "SELECT COUNT(*) FROM (SELECT 1 FROM request_search"
+            " WHERE request_search MATCH ? LIMIT ?) AS found",
+    "ILIKE": "SELECT COUNT(*) FROM (SELECT 1 FROM request_bodies"
+             " WHERE search @@ CAST(? AS tsquery) LIMIT ?) AS found",
+}
+_PER_RECORD = {
+    "LIKE": ("EXISTS (SELECT 1 FROM request_bodies b, request_search s"
+             " WHERE b.organization = r.organization AND b.request_id = r.id"
+             " AND s.rowid = b.seq AND request_search MATCH ?)"),
+    "ILIKE": ("EXISTS (SELECT 1 FROM request_bodies b WHERE b.organization = r.organization"
+              " AND b.request_id = r.id AND b.search @@ CAST(? AS tsquery))"),
+}
+
+
+def count_matches_sql(like_ci: str, q: str) -> tuple[str, list] | None:
+    """(SQL, params) counting up to COMMON_MATCHES records (of any organization) whose
+    bodies match q; None when q has no word."""
+    condition = search_condition(like_ci, "", q)
+    if not condition[1]:
+        return None
+    return _COUNT_MATCHES[like_ci], [condition[1][1], COMMON_MATCHES]
+
+
+def per_record_condition(like_ci: str, q: str) -> tuple[str, list]:
+    """The search as a check of each record `r` (for a common q in a listing)."""
+    condition, params = search_condition(like_ci, "", q)
+    if not params:
+        return condition, params
+    return _PER_RECORD[like_ci], [params[1]]

@@ -241,3 +241,26 @@ def test_a_search_reads_the_text_index(planned, reader):
     assert expected in text, text
     assert ids(reader, RequestFilter(q="needle")) == sorted(
         f"p{i:05d}" for i in range(3000) if i % 1000 == 7)
+
+
+def test_a_common_word_pages_like_a_rare_one(store, reader, make_record):
+    # Past search.COMMON_MATCHES matches a listing checks records one by one, newest
+    # first; the pages must hold the same records either way.
+    from heliograph.store.search import COMMON_MATCHES
+    total = COMMON_MATCHES + 30
+    store.insert_records([make_record(
+        f"c{i:05d}", at=f"2024-03-04T10:{i // 60 % 60:02d}:{i % 60:02d}.{i:06d}Z",
+        request={"text": "common" + (" rare" if i % 500 == 0 else "")},
+        organization="org1" if i % 10 else "org2") for i in range(total)])
+    store.index_search(total)
+    expected = sorted(f"c{i:05d}" for i in range(total) if i % 10)
+    for q in ("common", "rare common"):
+        seen, cursor = [], None
+        while True:
+            page, cursor = reader.list_requests("org1", RequestFilter(q=q), 700, cursor)
+            seen += [r["id"] for r in page]
+            if not cursor:
+                break
+        want = expected if q == "common" else [
+            f"c{i:05d}" for i in range(total) if i % 10 and i % 500 == 0]
+        assert seen == sorted(want, reverse=True), q
