@@ -21,6 +21,7 @@ from heliograph.store._sql import Dialect, SQLStore
 from heliograph.store.search import SQLITE_FTS_DELETE, SQLITE_FTS_FILL
 
 CACHE_KIB = 65536
+CHECKPOINT_PAGES = 16384
 # Pages handed back per retention batch.
 VACUUM_PAGES = 4096
 
@@ -76,6 +77,10 @@ class SQLiteStore(SQLStore):
         # cache those pages were read back from the OS for each batch (64 MB: twice the
         # records/s in bench/store_writer.py). Pages are cached only as they are read.
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        # Checkpoint the write-ahead log every 64 MB instead of 4: an index page the
+        # writer changes in several batches is copied into the file once (~15% more
+        # records/s in bench/store_writer.py).
+        conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
         self._enable_wal(conn)
         # FULL (not NORMAL): a committed batch must survive power loss, because the
         # writer drops it from the journal once insert_records returns.
