@@ -95,6 +95,20 @@ class Settings:
     # ("" = none, and then only loopback callers are answered).
     metrics_enabled: bool = True
     metrics_token: str = ""
+    # Alerts and budgets (heliograph/alerts/): how often the one evaluator runs, and the
+    # time zone of calendar windows (day/week/month).
+    alerts_interval_s: float = 60.0
+    alerts_timezone: str = "UTC"
+    # The email channel's SMTP server ([smtp]); "" host: email channels cannot deliver.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "heliograph@localhost"
+    smtp_starttls: bool = True
+    smtp_tls: bool = False
+    # The dashboard's public URL, for links in alert notices ("" = no link).
+    dashboard_base_url: str = ""
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     # Provider API keys found in the environment, by provider name.
     env_provider_keys: dict[str, str] = field(default_factory=dict)
@@ -181,6 +195,22 @@ SECTIONS: dict[str, dict[str, Option]] = {
         # Scrapers send it as `Authorization: Bearer <token>`.
         "token": Option(str, "metrics_token", env="HELIOGRAPH_METRICS_TOKEN"),
     },
+    "alerts": {
+        "interval_s": Option(float, "alerts_interval_s", at_least=0.2, at_most=86400),
+        "timezone": Option(str, "alerts_timezone"),  # an IANA name, checked on load
+    },
+    "smtp": {
+        "host": Option(str, "smtp_host"),
+        "port": Option(int, "smtp_port", at_least=1, at_most=65535),
+        "username": Option(str, "smtp_username"),
+        "password": Option(str, "smtp_password", env="HELIOGRAPH_SMTP_PASSWORD"),
+        "from": Option(str, "smtp_from"),
+        "starttls": Option(bool, "smtp_starttls"),
+        "tls": Option(bool, "smtp_tls"),  # implicit TLS (port 465)
+    },
+    "dashboard": {
+        "base_url": Option(str, "dashboard_base_url", prefixes=("http://", "https://")),
+    },
 }
 
 
@@ -237,7 +267,19 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
             declared = options.get(attr)
             values[attr] = value if declared is None else check_value(
                 declared, value, "--" + attr.replace("_", "-"))
-    return Settings(**values)
+    settings = Settings(**values)
+    _check_timezone(settings.alerts_timezone, where)
+    return settings
+
+
+def _check_timezone(name: str, where: str) -> None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: [alerts] timezone {name!r} is not a known time zone "
+                          "(use an IANA name such as 'UTC' or 'Europe/Paris')") from None
 
 
 def _providers(tables: dict[str, Any], where: str) -> dict[str, ProviderSettings]:

@@ -7,6 +7,7 @@ GatewayError
  ├─ MethodNotAllowed (405)
  ├─ PayloadTooLarge (413)
  ├─ RateLimited (429)
+ │   └─ BudgetExceeded (429)    an enforced budget's spend reached its limit
  ├─ ServiceUnavailable (503)    the key store is unreachable and the key was never seen
  ├─ InsufficientStorage (507)   the journal cannot write: refused before the provider
  ├─ UpstreamError (502)         provider refused, reset or sent something unreadable
@@ -85,6 +86,11 @@ class RateLimited(GatewayError):
     status = 429
     type = "rate_limit_error"
     code = "rate_limited"
+
+
+class BudgetExceeded(RateLimited):
+    type = "budget_exceeded"
+    code = "budget_exceeded"
 
 
 class ServiceUnavailable(GatewayError):

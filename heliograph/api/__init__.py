@@ -4,7 +4,18 @@ route table app.py builds."""
 
 from __future__ import annotations
 
-from heliograph.api import feedback, keys, metrics, ratelimits, requests, sessions, users
+from heliograph.api import (
+    alerts,
+    budgets,
+    feedback,
+    keys,
+    metrics,
+    ratelimits,
+    requests,
+    sessions,
+    users,
+    webhooks,
+)
 from heliograph.routes import Route
 
 ROUTES: list[Route] = [
@@ -15,4 +26,7 @@ ROUTES: list[Route] = [
     *ratelimits.ROUTES,
     *feedback.ROUTES,
     *keys.ROUTES,
+    *alerts.ROUTES,
+    *budgets.ROUTES,
+    *webhooks.ROUTES,
 ]

@@ -3,6 +3,7 @@
     principal = authenticate(headers)          401 before anything reaches a provider
     options   = headers.parse(...)             a bad header value is a 400 here
     body      = read + parse JSON               413 / 400
+    budgets   = budgets.check(...)              429 once an enforced budget is spent
     limits    = ratelimit.check(...)            429 over a policy
     hit       = cache.lookup(...)               a hit is answered and logged here
     answer    = routing.send(chain, ...)        fallback chain; retries inside
@@ -190,6 +191,8 @@ async def _begin(arrival: Arrival) -> Flow | None:
 
 async def _answer(flow: Flow) -> None:
     gw, options, exchange = flow.gw, flow.options, flow.exchange
+    if flow.principal.organization in gw.budgets.enforced:  # 429 once a budget is spent
+        await gw.budgets.check(flow.principal.organization, exchange.record)
     if options.ratelimit_policy:
         flow.extra_headers += await gw.ratelimits.check(flow.principal, options, exchange.record)
     models = routing.chain_models(flow.openai_body["model"], options)

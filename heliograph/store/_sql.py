@@ -25,6 +25,7 @@ from heliograph.store._schema import (
     property_rows,
     record_to_row,
 )
+from heliograph.store._webhook_feed import feed_webhooks
 from heliograph.store.base import KeyRow
 
 
@@ -153,7 +154,9 @@ class SQLStore:
 
     def _after_insert(self, cur, records: list[dict]) -> None:
         """Runs in the insert's transaction with the records as stored, so whatever is
-        derived from them (rollup counters) commits or rolls back with them. Nothing yet."""
+        derived from them (rollup counters, the webhook feed) commits or rolls back with
+        them."""
+        feed_webhooks(self, cur, records)
 
     def _keep_collisions(self, cur, records: list[dict]) -> list[dict]:
         """After an insert that skipped some rows: a skipped record that is the stored

@@ -1,0 +1,173 @@
+"""The delivery job: sends every queued notice, retrying failures with backoff.
+
+Deployment scope (one sender across replicas, so a notice is sent once). Each pass:
+  1. turns the webhook feed (records the writer stored for organizations with
+     per-request webhooks, store/_webhook_feed.py) into deliveries — filter, sample,
+     payload — and removes those feed rows, in one transaction: a killed host leaves the
+     feed rows to the next pass, so no stored request is ever skipped;
+  2. sends the deliveries that are due, all at once, each bounded by a timeout: one dead
+     receiver delays nobody. A failure is recorded (attempts, last_error) and retried
+     after 2, 4, 8 ... seconds (at most RETRY_MAX_S apart), MAX_ATTEMPTS times in all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from typing import Any
+
+import aiohttp
+
+from heliograph.alerts import repo
+from heliograph.alerts.channels import DeliveryError, SmtpSettings, deliver
+from heliograph.alerts.model import RequestWebhook, record_matches
+from heliograph.background.jobs import JobContext
+
+log = logging.getLogger("heliograph.alerts")
+
+MAX_ATTEMPTS = 15
+RETRY_MAX_S = 600.0
+FEED_BATCH = 500
+SEND_BATCH = 100
+# What a per-request webhook carries (PRODUCT.md), bodies only when asked.
+REQUEST_FIELDS = ("id", "created_at", "organization", "key_id", "model", "model_used",
+                  "provider", "path", "status", "error", "latency_ms", "ttft_ms",
+                  "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
+                  "cost_usd", "cost_known", "user_id", "properties", "session_id",
+                  "session_path", "session_name", "cache")
+
+
+def retry_delay(attempts: int) -> float:
+    return min(2.0 ** attempts, RETRY_MAX_S)
+
+
+def sampled(hook: RequestWebhook, request_id: str) -> bool:
+    """The same request always gets the same answer for a hook (a retry after a kill
+    must not flip it); sample_rate percent of requests pass."""
+    if hook.sample_rate >= 100:
+        return True
+    digest = hashlib.sha256(f"{hook.id}:{request_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 10_000 < hook.sample_rate * 100
+
+
+def request_payload(hook: RequestWebhook, record: dict) -> dict:
+    request = {key: record.get(key) for key in REQUEST_FIELDS}
+    if hook.include_bodies:
+        request["request"] = record.get("request")
+        request["response"] = record.get("response")
+    return {"json": {"type": "request.completed", "webhook_id": hook.id,
+                     "request": request}}
+
+
+def drain_feed(store, analytics, limit: int = FEED_BATCH) -> int:
+    """Feed rows → deliveries. Returns how many feed rows were consumed."""
+    with store.transaction() as cur:
+        rows = store.execute(cur, "SELECT organization, request_id FROM webhook_feed"
+                                  " LIMIT ?", (limit,)).fetchall()
+    if not rows:
+        return 0
+    hooks: dict[str, list[RequestWebhook]] = {}
+    for hook in repo.list_webhooks(store):
+        hooks.setdefault(hook.organization, []).append(hook)
+    now = time.time()
+    queued: list[tuple[str, str, list[tuple[dict, Any]]]] = []
+    for organization, request_id in rows:
+        wanted = [h for h in hooks.get(organization, ()) if sampled(h, request_id)]
+        record = analytics.get_request(organization, request_id) if wanted else None
+        if record is not None:
+            for hook in wanted:
+                if record_matches(hook.filter, record):
+                    channel = {"type": "webhook", "url": hook.url, "secret": hook.secret}
+                    queued.append((organization, hook.id,
+                                   [(channel, request_payload(hook, record))]))
+    with store.transaction(write=True) as cur:
+        for organization, hook_id, notices in queued:
+            repo.enqueue(store, cur, organization, hook_id, notices, now)
+        store.executemany(cur, "DELETE FROM webhook_feed WHERE organization = ?"
+                               " AND request_id = ?", [tuple(r) for r in rows])
+    return len(rows)
+
+
+async def _send(session: aiohttp.ClientSession, smtp: SmtpSettings, item: dict
+                ) -> str | None:
+    """None when delivered, else why not."""
+    try:
+        await deliver(session, smtp, item["channel"], item["payload"])
+    except DeliveryError as exc:
+        return str(exc)
+    except Exception as exc:  # a bug must still count as a failed attempt, not loop
+        log.exception("delivery %s failed unexpectedly", item["id"])
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+async def _send_all(smtp: SmtpSettings, due: list[dict]) -> list[str | None]:
+    async with aiohttp.ClientSession() as session:
+        return list(await asyncio.gather(*(_send(session, smtp, item) for item in due)))
+
+
+def send_due(store, smtp: SmtpSettings, now: float | None = None) -> int:
+    """Send what is due; record each outcome. Returns how many were attempted."""
+    now = time.time() if now is None else now
+    due = repo.due_deliveries(store, now, SEND_BATCH)
+    if not due:
+        return 0
+    errors = asyncio.run(_send_all(smtp, due))
+    done = time.time()
+    for item, error in zip(due, errors):
+        attempts = item["attempts"] + 1
+        next_at = None
+        if error is not None:
+            if attempts < MAX_ATTEMPTS:
+                next_at = done + retry_delay(attempts)
+            log.warning("delivery %s (%s) failed, attempt %d: %s", item["id"],
+                        item["channel"]["type"], attempts, error)
+        repo.finish_delivery(store, item["id"], error is None, error, attempts, next_at,
+                             done)
+    return len(due)
+
+
+class DeliveryJob:
+    """The background host's job (background/jobs.py JOBS)."""
+
+    name = "alert-delivery"
+    scope = "deployment"
+    interval_s = 0.5
+    runs_at_exit = False
+
+    def __init__(self, ctx: JobContext):
+        from heliograph.config import worker_settings
+
+        self.ctx = ctx
+        self.smtp = SmtpSettings.from_settings(worker_settings())
+        self.store: Any = None
+        self.analytics: Any = None
+
+    def run_once(self) -> bool:
+        if self.store is None:
+            from heliograph.analytics import open_analytics
+            from heliograph.store import open_store
+            try:
+                self.store = open_store(self.ctx.database_url)
+                self.analytics = open_analytics(self.ctx.database_url)
+            except Exception as exc:
+                log.warning("cannot open the database for alert delivery (%s)", exc)
+                self.close()
+                return False
+        try:
+            for _ in range(10):  # a backlog drains over passes, within the lock's expiry
+                if drain_feed(self.store, self.analytics) < FEED_BATCH:
+                    break
+            send_due(self.store, self.smtp)
+        except Exception:
+            log.exception("alert delivery pass failed; will retry")
+            return False
+        return True
+
+    def close(self) -> None:
+        for part in (self.analytics, self.store):
+            if part is not None:
+                part.close()
+        self.store = self.analytics = None
