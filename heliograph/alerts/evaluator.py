@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from heliograph.alerts import repo
 from heliograph.alerts.channels import alert_notice
