@@ -131,8 +131,11 @@ async def deliver(session: aiohttp.ClientSession, smtp: SmtpSettings, channel: d
 def _number(metric: str, value: float | None) -> str:
     if value is None:
         return "n/a"
-    if metric == "cost":
-        return f"${value:,.4f}".rstrip("0").rstrip(".") if value < 1 else f"${value:,.2f}"
+    if metric == "cost":  # cents, and sub-cent digits only when there are some
+        if value >= 1:
+            return f"${value:,.2f}"
+        whole, _, frac = f"{value:.4f}".partition(".")
+        return f"${whole}.{frac.rstrip('0').ljust(2, '0')}"
     if metric == "error_rate":
         return f"{value * 100:.1f}%"
     if metric == "latency_p95":

@@ -291,7 +291,7 @@ def check_rule(body: Any, organization: str, old: Rule | None = None) -> Rule:
     if isinstance(min_requests, bool) or not isinstance(min_requests, int) or \
             not 0 <= min_requests <= 10**9:
         raise BadRequest("min_requests must be a whole number of at least 0")
-    channels = (check_channels(body["channels"], old.channels if old else None)
+    channels = (check_channels(body.get("channels"), old.channels if old else None)
                 if "channels" in body or old is None else old.channels)
     return Rule(
         id=old.id if old else new_id("alert"), organization=organization,
@@ -346,7 +346,7 @@ def check_budget(body: Any, organization: str, old: Budget | None = None) -> Bud
     limit = _number(merged.get("limit_usd"), "limit_usd")
     if limit <= 0:
         raise BadRequest("limit_usd must be above 0")
-    channels = (check_channels(body["channels"], old.channels if old else None)
+    channels = (check_channels(body.get("channels"), old.channels if old else None)
                 if "channels" in body or old is None else old.channels)
     return Budget(
         id=old.id if old else new_id("budget"), organization=organization,

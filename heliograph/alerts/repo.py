@@ -49,8 +49,8 @@ def _select(store, sql: str, params: tuple = ()) -> list[tuple]:
 
 # -- rules ------------------------------------------------------------------------------
 def save_rule(store, rule: Rule) -> Rule:
-    """Insert a new rule or replace an existing one (same id). A changed rule starts
-    from a clean state: its groups fire again if they are still over."""
+    """Insert a new rule or replace an existing one (same id). Its states are kept: a
+    group firing under the old threshold resolves if it is under the new one."""
     now = utc_iso(time.time())
     rule.created_at = rule.created_at or now
     rule.updated_at = now
