@@ -307,3 +307,25 @@ def test_the_api_refuses_bad_rules_and_non_admin_keys(alerts_gateway):
     key = gw.cli("keys", "create", "--name", "reader").stdout.strip().splitlines()[-1]
     status, error = gw.api("/api/v1/alerts", key=key)
     assert status == 403 and error["error"]["type"] == "permission_error"
+
+
+def test_no_per_request_webhook_is_lost_when_the_gateway_is_killed(alerts_gateway, client):
+    """Runs last in this module: it kills the module's gateway (and its background host)
+    right after the answers, then starts it again."""
+    gw = alerts_gateway
+    hook = HttpReceiver().start()
+    tag = uuid.uuid4().hex[:8]
+    try:
+        status, created = gw.api("/api/v1/webhooks", method="POST", body={
+            "url": hook.url, "filter": {"property.Test": tag}})
+        assert status == 201
+        hook.secret = created["signing_secret"]
+        ids = {spend(client, tag, model="gpt-4o-mini")[1]["helicone-id"] for _ in range(8)}
+        gw.kill()
+        gw.start()
+        posts = hook.wait_for(8, timeout=30)
+        time.sleep(1.5)
+        assert {p["body"]["request"]["id"] for p in hook.posts} == ids
+        assert len(hook.posts) == 8 and all(p["signed"] for p in posts)
+    finally:
+        hook.stop()
