@@ -1,6 +1,7 @@
-"""The delivery job: sends every queued notice, retrying failures with backoff.
+"""Delivery: sends every queued notice, retrying failures with backoff.
 
-Deployment scope (one sender across replicas, so a notice is sent once). Each pass:
+Run by the alerts job (job.py; deployment scope: one sender across replicas, so a
+notice is sent once). Each pass:
   1. turns the webhook feed (records the writer stored for organizations with
      per-request webhooks, store/_webhook_feed.py) into deliveries — filter, sample,
      payload — and removes those feed rows, in one transaction: a killed host leaves the
@@ -23,7 +24,6 @@ import aiohttp
 from heliograph.alerts import repo
 from heliograph.alerts.channels import DeliveryError, SmtpSettings, deliver
 from heliograph.alerts.model import RequestWebhook, record_matches
-from heliograph.background.jobs import JobContext
 
 log = logging.getLogger("heliograph.alerts")
 
@@ -127,47 +127,3 @@ def send_due(store, smtp: SmtpSettings, now: float | None = None) -> int:
         repo.finish_delivery(store, item["id"], error is None, error, attempts, next_at,
                              done)
     return len(due)
-
-
-class DeliveryJob:
-    """The background host's job (background/jobs.py JOBS)."""
-
-    name = "alert-delivery"
-    scope = "deployment"
-    interval_s = 0.5
-    runs_at_exit = False
-
-    def __init__(self, ctx: JobContext):
-        from heliograph.config import worker_settings
-
-        self.ctx = ctx
-        self.smtp = SmtpSettings.from_settings(worker_settings())
-        self.store: Any = None
-        self.analytics: Any = None
-
-    def run_once(self) -> bool:
-        if self.store is None:
-            from heliograph.analytics import open_analytics
-            from heliograph.store import open_store
-            try:
-                self.store = open_store(self.ctx.database_url)
-                self.analytics = open_analytics(self.ctx.database_url)
-            except Exception as exc:
-                log.warning("cannot open the database for alert delivery (%s)", exc)
-                self.close()
-                return False
-        try:
-            for _ in range(10):  # a backlog drains over passes, within the lock's expiry
-                if drain_feed(self.store, self.analytics) < FEED_BATCH:
-                    break
-            send_due(self.store, self.smtp)
-        except Exception:
-            log.exception("alert delivery pass failed; will retry")
-            return False
-        return True
-
-    def close(self) -> None:
-        for part in (self.analytics, self.store):
-            if part is not None:
-                part.close()
-        self.store = self.analytics = None

@@ -1,12 +1,12 @@
-"""The alert evaluator: a background job (deployment scope: exactly one across every
-worker and replica) that every `[alerts] interval_s` compares each rule, and each budget
-threshold, with the log.
+"""The alert evaluator: run by the alerts job (job.py; deployment scope, so exactly one
+across every worker and replica) every `[alerts] interval_s`, it compares each rule,
+and each budget threshold, with the log.
 
 A rule is evaluated per group (one state per user, model or property value with
 group_by). A group whose value reaches the threshold while it was not firing fires:
 its state, a history entry and one queued delivery per channel are written in one
 transaction; when it falls back under, the same makes a resolve. Nothing is sent here:
-the delivery job (delivery.py) sends the queue, with retries, so a slow channel never
+delivery.py sends the queue, with retries, so a slow channel never
 delays evaluation. A budget with alert_at [50, 80, 100] is three such rules on its
 spend (metric cost over its period and scope).
 """
@@ -14,16 +14,13 @@ spend (metric cost over its period and scope).
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
-from typing import Any
 
 from heliograph.alerts import repo
 from heliograph.alerts.channels import alert_notice
 from heliograph.alerts.model import Budget, Rule, request_filter
 from heliograph.alerts.windows import span
 from heliograph.analytics.alert_values import window_totals
-from heliograph.background.jobs import JobContext
 from heliograph.records import utc_iso
 
 log = logging.getLogger("heliograph.alerts")
@@ -112,41 +109,3 @@ def evaluate_all(store, now: float, timezone: str = "UTC", dashboard_url: str = 
         except Exception:
             log.exception("evaluating alert %s failed", check.alert_id)
     return changes
-
-
-class AlertEvaluatorJob:
-    """The background host's job (background/jobs.py JOBS)."""
-
-    name = "alert-evaluator"
-    scope = "deployment"
-    runs_at_exit = False
-
-    def __init__(self, ctx: JobContext):
-        from heliograph.config import worker_settings
-
-        # The host inherits the gateway's environment, so it reads the same config.
-        settings = worker_settings()
-        self.ctx = ctx
-        self.interval_s = settings.alerts_interval_s
-        self.timezone = settings.alerts_timezone
-        self.dashboard_url = settings.dashboard_base_url
-        self.store: Any = None
-
-    def run_once(self) -> bool:
-        if self.store is None:
-            from heliograph.store import open_store
-            try:
-                self.store = open_store(self.ctx.database_url)
-            except Exception as exc:
-                log.warning("cannot open the database for the alert evaluator (%s)", exc)
-                return False
-        try:
-            evaluate_all(self.store, time.time(), self.timezone, self.dashboard_url)
-        except Exception:
-            log.exception("alert evaluation failed; will retry")
-            return False
-        return True
-
-    def close(self) -> None:
-        if self.store is not None:
-            self.store.close()

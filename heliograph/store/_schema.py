@@ -307,7 +307,7 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
         )""",
         "CREATE INDEX request_webhooks_org ON request_webhooks (organization)",
         # Records stored for an organization with webhooks, filled in the writer's
-        # transaction: the delivery job turns them into deliveries (none lost on a kill).
+        # transaction: the alerts job turns them into deliveries (none lost on a kill).
         """CREATE TABLE webhook_feed (
             organization TEXT NOT NULL,
             request_id TEXT NOT NULL,

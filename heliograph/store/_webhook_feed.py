@@ -1,6 +1,6 @@
 """The per-request webhook feed, filled in the writer's transaction (SQLStore._after_insert):
 one row per newly stored record of an organization that has a per-request webhook. The
-alert delivery job consumes it (heliograph/alerts/delivery.py); being written with the
+alerts job consumes it (heliograph/alerts/delivery.py); being written with the
 records, it survives any kill, and a journal replay (not newly stored) adds nothing.
 """
 
