@@ -8,6 +8,7 @@ The fake upstream's `usage-20000-10000` behaviour makes gpt-4o cost 15 cents a c
 from __future__ import annotations
 
 import time
+import urllib.request
 import uuid
 
 import anthropic
@@ -237,6 +238,11 @@ def test_an_enforced_budget_on_a_property_refuses_once_spent(alerts_gateway, cli
         assert int(headers["retry-after"]) <= 86400
     record = gw.record(headers["helicone-id"])
     assert record["status"] == 429 and record["attempts"] == []   # no provider was paid
+    with urllib.request.urlopen(gw.url + "/metrics") as resp:     # loopback: no token
+        metrics = resp.read().decode()
+    refusals = [line for line in metrics.splitlines()
+                if line.startswith("heliograph_budget_refusals_total{")]
+    assert refusals and sum(float(line.rsplit(" ", 1)[1]) for line in refusals) >= 4
     # Anthropic's SDK gets Anthropic's error shape.
     anth = anthropic.Anthropic(base_url=gw.url, api_key=ADMIN_KEY, max_retries=0)
     with pytest.raises(anthropic.RateLimitError) as refused:
