@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from heliograph.alerts import repo
@@ -83,21 +86,40 @@ async def _bench(database_url: str, redis_url: str) -> dict[str, float]:
     return results
 
 
+@contextlib.contextmanager
+def _own_schema(url: str) -> Iterator[str]:
+    """A schema of its own on the server (never the database's public one), dropped after."""
+    import psycopg
+
+    schema = f"hg_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        sep = "&" if "?" in url else "?"
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _report(label: str, database_url: str, redis_url: str) -> None:
+    print(f"{label}: median µs per request ({N} calls)")
+    for name, us in asyncio.run(_bench(database_url, redis_url)).items():
+        print(f"  {name:40s} {us:10.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--redis", default="")
     parser.add_argument("--postgres", default="")
     args = parser.parse_args()
     sqlite = f"sqlite:///{Path(tempfile.mkdtemp(prefix='hg-budget-')) / 'bench.db'}"
-    backends = [("SQLite state", sqlite, "")]
+    _report("SQLite state", sqlite, "")
     if args.postgres:
-        backends.append(("PostgreSQL state", args.postgres, ""))
+        with _own_schema(args.postgres) as url:
+            _report("PostgreSQL state", url, "")
     if args.redis:
-        backends.append(("Redis state", sqlite, args.redis))
-    for label, database_url, redis_url in backends:
-        print(f"{label}: median µs per request ({N} calls)")
-        for name, us in asyncio.run(_bench(database_url, redis_url)).items():
-            print(f"  {name:40s} {us:10.2f}")
+        _report("Redis state", sqlite, args.redis)
 
 
 if __name__ == "__main__":

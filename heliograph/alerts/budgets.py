@@ -8,8 +8,10 @@ replicas), one counter per budget and period, as the rate-limit policies keep th
     the counter is the same for every worker and replica;
   - a request in the scope of an enforced budget costs one shared-state round trip (all
     its budgets at once); a request in no budget's scope costs a dict lookup.
-Calendar periods count in a key of their own per period (the next period starts at 0);
-rolling windows are the state's sliding windows.
+Calendar periods are plain totals (state add_total/totals), in a key of their own per
+period, so the next period starts at 0 and a check reads one value however many requests
+were counted; rolling windows are the state's sliding windows. (A request in the scope of
+both kinds of enforced budget makes one round trip for each kind.)
 
 Each worker keeps the organization's budgets in memory, reloaded every REFRESH_S, so a
 budget created, changed or deleted on another worker or replica applies within that.
@@ -38,9 +40,9 @@ from heliograph.state.base import Check, SharedState
 log = logging.getLogger("heliograph.budgets")
 
 REFRESH_S = 2.0
-# A calendar counter's sliding window: the longest period plus a margin, so every event
-# of the period is inside it (the key changes with the period anyway).
-_CALENDAR_WINDOW_S = 32 * 86400.0
+# A calendar period's total outlives the period by this much (the key changes with the
+# period, so it is never read after it; the margin only keeps it for a late look).
+_TOTAL_MARGIN_S = 3600.0
 
 
 class Budgets:
@@ -89,11 +91,35 @@ class Budgets:
 
     # -- counters -----------------------------------------------------------------------
     def counter(self, budget: Budget, now: float) -> tuple[str, float, float | None]:
-        """(state key, sliding window, reset time or None for a rolling window)."""
+        """(state key, sliding window for a rolling period or 0, the calendar period's
+        end or None)."""
         if budget.period in ROLLING_S:
             return f"budget:{budget.id}", float(ROLLING_S[budget.period]), None
         period = span(budget.period, now, self.timezone)
-        return f"budget:{budget.id}:{int(period.start)}", _CALENDAR_WINDOW_S, period.end
+        return f"budget:{budget.id}:{int(period.start)}", 0.0, period.end
+
+    async def _spent(self, budgets: list[Budget], now: float
+                     ) -> list[tuple[float | None, float]]:
+        """(spend, reset time) per budget, spend None when the state is unreachable: one
+        round trip for the calendar budgets, one for the rolling ones."""
+        assert self.state is not None
+        counters = [self.counter(b, now) for b in budgets]
+        out: list[tuple[float | None, float]] = [(None, now)] * len(budgets)
+        calendar = [i for i, (_, _, end) in enumerate(counters) if end is not None]
+        if calendar:
+            totals = await self.state.totals([counters[i][0] for i in calendar])
+            for i, j in enumerate(calendar):
+                end = counters[j][2]
+                assert end is not None
+                out[j] = (None if totals is None else totals[i], end)
+        rolling = [i for i, (_, _, end) in enumerate(counters) if end is None]
+        if rolling:
+            hits = await self.state.hit_many(
+                [Check(counters[i][0], counters[i][1], budgets[i].limit_usd, 0)
+                 for i in rolling], now)
+            for i, hit in zip(rolling, hits):
+                out[i] = (None if hit.degraded else hit.used, now + hit.reset_s)
+        return out
 
     def in_scope(self, organization: str, record: Mapping[str, Any],
                  enforced_only: bool = False) -> list[Budget]:
@@ -104,22 +130,17 @@ class Budgets:
         return [b for b in budgets if (b.enforce or not enforced_only)
                 and b.matches(record.get("key_id"), record.get("user_id"), properties)]
 
-    async def spend(self, budget: Budget) -> tuple[float | None, float | None]:
+    async def spend(self, budget: Budget) -> tuple[float | None, float]:
         """(spend now, reset time): what the API shows. Spend None: state unreachable."""
-        assert self.state is not None
-        now = self.clock()
-        key, window, resets = self.counter(budget, now)
-        hit = (await self.state.hit_many([Check(key, window, budget.limit_usd, 0)], now))[0]
-        if resets is None:
-            resets = now + hit.reset_s
-        return (None if hit.degraded else hit.used), resets
+        return (await self._spent([budget], self.clock()))[0]
 
     async def seed(self, budget: Budget, spent: float) -> None:
         """Start a new calendar budget's counter from what the log already holds for
         the current period (a budget made mid-month counts the month so far)."""
         if self.state is not None and spent > 0:
-            key, window, _ = self.counter(budget, self.clock())
-            await self.state.add(key, window, spent)
+            key, _, end = self.counter(budget, self.clock())
+            if end is not None:
+                await self.state.add_total(key, spent, end + _TOTAL_MARGIN_S)
 
     # -- the request path ---------------------------------------------------------------
     async def check(self, organization: str, record: Mapping[str, Any]) -> None:
@@ -129,14 +150,11 @@ class Budgets:
         if not budgets or self.state is None:
             return
         now = self.clock()
-        counters = [self.counter(b, now) for b in budgets]
-        hits = await self.state.hit_many(
-            [Check(key, window, b.limit_usd, 0) for b, (key, window, _) in
-             zip(budgets, counters)], now)
-        for budget, (_, _, resets), hit in zip(budgets, counters, hits):
-            if not hit.allowed and not hit.degraded:
-                reset_at = resets if resets is not None else now + hit.reset_s
-                raise _refusal(budget, hit.used, reset_at, now)
+        for budget, (spent, reset_at) in zip(budgets, await self._spent(budgets, now)):
+            # Unknown spend (state unreachable) lets the request through: an outage of
+            # the counters must not take the gateway down with it.
+            if spent is not None and spent >= budget.limit_usd:
+                raise _refusal(budget, spent, reset_at, now)
 
     # -- the record sink ----------------------------------------------------------------
     def accept(self, record: Mapping[str, Any]) -> None:
@@ -151,8 +169,11 @@ class Budgets:
         assert self.state is not None
         now = self.clock()
         for budget in budgets:
-            key, window, _ = self.counter(budget, now)
-            await self.state.add(key, window, cost, now)
+            key, window, end = self.counter(budget, now)
+            if end is None:
+                await self.state.add(key, window, cost, now)
+            else:
+                await self.state.add_total(key, cost, end + _TOTAL_MARGIN_S)
 
     def close(self) -> None:
         pass  # counting tasks are drained by drain() at shutdown

@@ -329,6 +329,13 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
             delivered_at TEXT
         )""",
         "CREATE INDEX deliveries_due ON deliveries (status, next_at)",
+        # Shared state: plain running totals (state/base.py add_total), one row per key.
+        """CREATE TABLE state_totals (
+            key TEXT PRIMARY KEY,
+            amount {float} NOT NULL,
+            expires_at {float} NOT NULL
+        )""",
+        "CREATE INDEX state_totals_expires ON state_totals (expires_at)",
         "CREATE INDEX deliveries_source ON deliveries (organization, source_id)",
     )),
 ]
