@@ -53,6 +53,7 @@ async def _bench(database_url: str, redis_url: str) -> dict[str, float]:
     state = open_state(settings, store=store)
     budgets = Budgets(store)
     await budgets.start(state)
+    await budgets.reload()
     inside = {"organization": org, "key_id": "k", "user_id": "u",
               "properties": {"Workflow": "agent"}}
     outside = {**inside, "properties": {"Workflow": "chat"}}

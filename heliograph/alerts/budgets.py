@@ -22,7 +22,6 @@ known only at the end); the next one is refused.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -60,18 +59,18 @@ class Budgets:
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, state: SharedState) -> None:
+        """Loads the budgets in the background: a database that is down or slow at
+        startup must not delay serving (budgets then apply once it answers)."""
         self.state = state
-        with contextlib.suppress(Exception):  # the database may be down: keep serving
-            await self.reload()
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
 
     async def _refresh_loop(self) -> None:
         while True:
-            await asyncio.sleep(REFRESH_S)
             try:
                 await self.reload()
             except Exception as exc:  # noqa: BLE001 - keep the budgets last seen
                 log.warning("cannot reload budgets (%s); keeping the last ones", exc)
+            await asyncio.sleep(REFRESH_S)
 
     async def reload(self) -> None:
         self.use(await asyncio.to_thread(repo.list_budgets, self.store))

@@ -88,7 +88,9 @@ def _delete(store, table: str, organization: str, item_id: str) -> bool:
                       (organization, item_id))
         deleted = cur.rowcount > 0
         if deleted:
-            store.execute(cur, "DELETE FROM alert_states WHERE source_id = ?", (item_id,))
+            # A budget's states are per threshold: "<budget id>@<percent>".
+            store.execute(cur, "DELETE FROM alert_states WHERE source_id = ?"
+                               " OR source_id LIKE ?", (item_id, item_id + "@%"))
     return deleted
 
 

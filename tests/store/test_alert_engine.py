@@ -108,6 +108,10 @@ def test_budget_thresholds_fire_each_once(store, make_record):
     assert evaluate_all(store, NOON + 60) == 1
     history = repo.list_history(store, "org1", budget.id)
     assert [e["threshold"] for e in history] == [1.0, 0.5]
+    assert repo.states(store, f"{budget.id}@50") == {"": True}
+    assert repo.delete_budget(store, "org1", budget.id)
+    assert repo.states(store, f"{budget.id}@50") == {}
+    assert not repo.delete_budget(store, "org1", budget.id)
 
 
 def test_the_webhook_feed_is_written_with_the_records_and_delivered(store, reader,
@@ -165,6 +169,7 @@ def test_an_enforced_budget_refuses_until_the_next_period(migrated_url, store, p
         state = SqlState(migrated_url)
         budgets = Budgets(store, "UTC", clock=lambda: clock[0])
         await budgets.start(state)
+        await budgets.reload()
         try:
             in_scope = {"organization": "org1", "properties": {"workflow": "agent"}}
             other = {"organization": "org1", "properties": {"workflow": "chat"}}
