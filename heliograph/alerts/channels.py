@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from html import escape
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -156,7 +157,11 @@ def alert_notice(event: dict, dashboard_url: str) -> dict:
     detail = (f"{metric} over {alert['window']} is {_number(metric, event['value'])} "
               f"({'at or above' if firing else 'back under'} the threshold "
               f"{_number(metric, event['threshold'])})")
-    link = f"{dashboard_url.rstrip('/')}/dashboard/alerts" if dashboard_url else ""
+    link = ""
+    if dashboard_url:  # the requests behind the number, else the alerts page
+        view = event.get("view")
+        link = (f"{dashboard_url.rstrip('/')}/dashboard/requests?{urlencode(view)}" if view
+                else f"{dashboard_url.rstrip('/')}/dashboard/alerts")
     text = f"{headline}\n{detail}\nat {event['at']}" + (f"\n{link}" if link else "")
     slack = f"{':rotating_light:' if firing else ':white_check_mark:'} *{headline}*\n{detail}"
     if link:
@@ -164,6 +169,7 @@ def alert_notice(event: dict, dashboard_url: str) -> dict:
     html = (f"<h2>{escape(headline)}</h2><p>{escape(detail)}</p>"
             f"<p>at {escape(event['at'])}</p>"
             + (f'<p><a href="{escape(link)}">Open in Heliograph</a></p>' if link else ""))
+    event = {k: v for k, v in event.items() if k != "view"}
     return {"json": {**event, "dashboard_url": link or None},
             "slack": {"text": slack},
             "email": {"subject": f"[Heliograph] {headline}", "text": text, "html": html}}

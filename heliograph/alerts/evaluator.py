@@ -80,6 +80,7 @@ def evaluate(store, check: Check, now: float, timezone: str, dashboard_url: str)
         if not firing and group not in before:
             continue
         event = _event(check, group, firing, value if value is not None else 0.0, now)
+        event["view"] = _view(check, group, window.start)
         notices = [(ch, alert_notice(event, dashboard_url)) for ch in check.channels]
         repo.record_change(store, check.organization, check.source_id, check.alert_id,
                            group, firing, value, check.threshold, notices, now)
@@ -95,6 +96,16 @@ def _event(check: Check, group: str, firing: bool, value: float, now: float) -> 
             "state": "firing" if firing else "resolved", "value": value,
             "threshold": check.threshold, "group": group or None,
             "group_by": check.group_by, "at": utc_iso(now)}
+
+
+def _view(check: Check, group: str, start: float) -> dict[str, str]:
+    """The dashboard's requests view (query-API parameters) of the requests behind a
+    value: the rule's filter, its group, since the window's start."""
+    view = {k: str(v) for k, v in check.filter.items() if k != "key_id"}
+    if check.group_by and group:
+        view[check.group_by] = group
+    view["since"] = utc_iso(start)
+    return view
 
 
 def evaluate_all(store, now: float, timezone: str = "UTC", dashboard_url: str = "") -> int:

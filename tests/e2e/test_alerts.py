@@ -120,7 +120,9 @@ def test_a_daily_cost_rule_notifies_each_channel_once_then_resolves(alerts_gatew
         assert event["type"] == "alert.firing" and event["state"] == "firing"
         assert event["alert"]["id"] == rule["id"]
         assert event["value"] == pytest.approx(0.30) and event["threshold"] == 0.25
-        assert event["dashboard_url"] == "http://dashboard.example/dashboard/alerts"
+        link = event["dashboard_url"]   # the requests behind the number
+        assert link.startswith("http://dashboard.example/dashboard/requests?")
+        assert f"property.test={tag}" in link and "since=20" in link
         text = slack.posts[0]["body"]["text"]
         assert "Daily spend" in text and "$0.30" in text and "dashboard.example" in text
         assert "Heliograph-Signature" not in slack.posts[0]["headers"]

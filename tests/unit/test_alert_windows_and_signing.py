@@ -63,6 +63,12 @@ def test_notices_render_numbers_and_the_dashboard_link():
     assert "&lt;b&gt;Daily" in notice["email"]["html"]   # escaped
     assert notice["json"]["dashboard_url"] == "https://hg.example/dashboard/alerts"
     assert alert_notice(event, "")["json"]["dashboard_url"] is None
+    view = {"property.workflow": "a b", "user_id": "alice", "since": "2024-03-04T00:00Z"}
+    linked = alert_notice({**event, "view": view}, "https://hg.example")
+    assert linked["json"]["dashboard_url"] == (
+        "https://hg.example/dashboard/requests?property.workflow=a+b&user_id=alice"
+        "&since=2024-03-04T00%3A00Z")
+    assert "view" not in linked["json"]
 
 
 def test_rule_checks_name_the_field():
