@@ -150,9 +150,16 @@ class Budgets:
             return
         now = self.clock()
         for budget, (spent, reset_at) in zip(budgets, await self._spent(budgets, now)):
-            # Unknown spend (state unreachable) lets the request through: an outage of
-            # the counters must not take the gateway down with it.
-            if spent is not None and spent >= budget.limit_usd:
+            if spent is None:
+                # The counters are unreachable: as rate limits do, let the request
+                # through unless [limits] ratelimit_fail_open = false.
+                if not self.state.fail_open:
+                    raise BudgetExceeded(
+                        f"budget_exceeded: budget {budget.name!r} ({budget.id}) cannot be "
+                        "checked (shared state unavailable) and limits fail closed",
+                        headers={"retry-after": "5", "x-helicone-error": "budget_exceeded"})
+                continue
+            if spent >= budget.limit_usd:
                 raise _refusal(budget, spent, reset_at, now)
 
     # -- the record sink ----------------------------------------------------------------
