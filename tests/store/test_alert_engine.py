@@ -189,3 +189,31 @@ def test_an_enforced_budget_refuses_until_the_next_period(migrated_url, store, p
             await state.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("fail_open", [True, False])
+def test_unreachable_counters_follow_the_rate_limits_fail_open_choice(store, fail_open):
+    from servers import free_port
+
+    from heliograph.state.redis_state import RedisState
+
+    budget = check_budget({"name": "org", "limit_usd": 1, "period": "month",
+                           "enforce": True}, "org1")
+    repo.save_budget(store, budget)
+
+    async def scenario():
+        state = RedisState(f"redis://127.0.0.1:{free_port()}/0", fail_open=fail_open)
+        budgets = Budgets(store)
+        await budgets.start(state)
+        await budgets.reload()
+        try:
+            await budgets.check("org1", {"organization": "org1", "properties": {}})
+        finally:
+            await budgets.drain()
+            await state.close()
+
+    if fail_open:
+        asyncio.run(scenario())          # nothing known: served
+    else:
+        with pytest.raises(BudgetExceeded, match="cannot be checked"):
+            asyncio.run(scenario())
