@@ -82,9 +82,10 @@ def evaluate(store, check: Check, now: float, timezone: str, dashboard_url: str)
         event = _event(check, group, firing, value if value is not None else 0.0, now)
         event["view"] = _view(check, group, window.start)
         notices = [(ch, alert_notice(event, dashboard_url)) for ch in check.channels]
-        repo.record_change(store, check.organization, check.source_id, check.alert_id,
-                           group, firing, value, check.threshold, notices, now)
-        changes += 1
+        if repo.record_change(store, check.organization, check.source_id, check.alert_id,
+                              group, before.get(group), firing, value, check.threshold,
+                              notices, now):
+            changes += 1
     return changes
 
 

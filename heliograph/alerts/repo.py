@@ -176,23 +176,34 @@ def states(store, source_id: str) -> dict[str, bool]:
 
 
 def record_change(store, organization: str, source_id: str, alert_id: str, group_key: str,
-                  firing: bool, value: float | None, threshold: float,
-                  notices: list[tuple[dict, dict]], now: float) -> None:
+                  was: bool | None, firing: bool, value: float | None, threshold: float,
+                  notices: list[tuple[dict, dict]], now: float) -> bool:
     """One crossing, all or nothing: the new state, its history entry and one queued
-    delivery per channel (channel, payload)."""
+    delivery per channel (channel, payload). `was`: the state read before (None: no row).
+    The state changes only if it still is `was` (compare-and-set), so even two
+    evaluators overlapping during a lock handover record and notify a crossing once.
+    False when another evaluator got there first."""
     at = utc_iso(now)
     with store.transaction(write=True) as cur:
-        store.execute(cur, "DELETE FROM alert_states WHERE source_id = ? AND group_key = ?",
-                      (source_id, group_key))
-        store.execute(cur, "INSERT INTO alert_states (source_id, group_key, firing, value,"
-                           " changed_at) VALUES (?, ?, ?, ?, ?)",
-                      (source_id, group_key, firing, value, at))
+        if was is None:
+            store.execute(cur, "INSERT INTO alert_states (source_id, group_key, firing,"
+                               " value, changed_at) VALUES (?, ?, ?, ?, ?)"
+                               " ON CONFLICT (source_id, group_key) DO NOTHING",
+                          (source_id, group_key, firing, value, at))
+        else:
+            store.execute(cur, "UPDATE alert_states SET firing = ?, value = ?,"
+                               " changed_at = ? WHERE source_id = ? AND group_key = ?"
+                               " AND firing = ?",
+                          (firing, value, at, source_id, group_key, was))
+        if cur.rowcount != 1:
+            return False
         store.execute(cur, "INSERT INTO alert_history (id, organization, alert_id, state,"
                            " value, threshold, group_key, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                       (str(uuid.uuid4()), organization, alert_id,
                        "firing" if firing else "resolved", value, threshold,
                        group_key or None, at))
         enqueue(store, cur, organization, alert_id, notices, now)
+    return True
 
 
 def list_history(store, organization: str, alert_id: str | None = None,

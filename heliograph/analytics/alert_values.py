@@ -23,6 +23,9 @@ _SUMS = ("COUNT(*), "
          "COALESCE(SUM(r.total_tokens), 0)")
 
 
+STATEMENT_TIMEOUT_MS = 5000
+
+
 @dataclass(frozen=True)
 class Totals:
     requests: int
@@ -77,6 +80,9 @@ def window_totals(store, organization: str, flt: RequestFilter, group_by: str | 
     grouping = f" GROUP BY {group}" if group_by else ""
     partition = f"PARTITION BY {group} " if group_by else ""
     with store.transaction() as cur:
+        if store.dialect.name == "postgres":
+            # The evaluator must finish well within its deployment lock's expiry.
+            store.execute(cur, f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
         rows = store.execute(cur, f"SELECT {group}, {_SUMS} {source}{grouping}",
                              params).fetchall()
         p95: dict[str, float] = {}

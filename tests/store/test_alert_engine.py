@@ -217,3 +217,16 @@ def test_unreachable_counters_follow_the_rate_limits_fail_open_choice(store, fai
     else:
         with pytest.raises(BudgetExceeded, match="cannot be checked"):
             asyncio.run(scenario())
+
+
+def test_a_crossing_is_recorded_once_even_by_two_overlapping_evaluators(store):
+    """During a deployment-lock handover two evaluators may both see a rule cross; the
+    state's compare-and-set lets one of them record and notify it."""
+    notice = [({"type": "slack", "url": "http://127.0.0.1:9/"}, {"slack": {"text": "x"}})]
+    args = ("org1", "alert_1", "alert_1", "alice")
+    assert repo.record_change(store, *args, None, True, 2.0, 1.0, notice, NOON)
+    assert not repo.record_change(store, *args, None, True, 2.0, 1.0, notice, NOON)
+    assert repo.record_change(store, *args, True, False, 0.5, 1.0, notice, NOON + 1)
+    assert not repo.record_change(store, *args, True, False, 0.5, 1.0, notice, NOON + 1)
+    assert len(repo.list_history(store, "org1", "alert_1")) == 2
+    assert len(repo.due_deliveries(store, NOON + 2)) == 2
