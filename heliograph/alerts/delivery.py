@@ -6,8 +6,9 @@ notice is sent once). Each pass:
      per-request webhooks, store/_webhook_feed.py) into deliveries — filter, sample,
      payload — and removes those feed rows, in one transaction: a killed host leaves the
      feed rows to the next pass, so no stored request is ever skipped;
-  2. sends the deliveries that are due, all at once, each bounded by a timeout: one dead
-     receiver delays nobody. A failure is recorded (attempts, last_error) and retried
+  2. claims the deliveries that are due (a compare-and-set, so two senders overlapping
+     during a lock handover never both send one) and sends them all at once, each
+     bounded by a timeout: one dead receiver delays nobody. A failure is recorded (attempts, last_error) and retried
      after 2, 4, 8 ... seconds (at most RETRY_MAX_S apart), MAX_ATTEMPTS times in all.
 """
 
@@ -30,6 +31,9 @@ log = logging.getLogger("heliograph.alerts")
 MAX_ATTEMPTS = 15
 RETRY_MAX_S = 600.0
 FEED_BATCH = 500
+# A claimed delivery is due again after this long if its sender died before recording
+# the outcome (sends time out long before).
+CLAIM_LEASE_S = 60.0
 SEND_BATCH = 100
 # What a per-request webhook carries (PRODUCT.md), bodies only when asked.
 REQUEST_FIELDS = ("id", "created_at", "organization", "key_id", "model", "model_used",
@@ -111,13 +115,15 @@ async def _send_all(smtp: SmtpSettings, due: list[dict]) -> list[str | None]:
 def send_due(store, smtp: SmtpSettings, now: float | None = None) -> int:
     """Send what is due; record each outcome. Returns how many were attempted."""
     now = time.time() if now is None else now
-    due = repo.due_deliveries(store, now, SEND_BATCH)
+    claimed = time.time()
+    due = [taken for item in repo.due_deliveries(store, now, SEND_BATCH)
+           if (taken := repo.claim(store, item, claimed, CLAIM_LEASE_S)) is not None]
     if not due:
         return 0
     errors = asyncio.run(_send_all(smtp, due))
     done = time.time()
     for item, error in zip(due, errors):
-        attempts = item["attempts"] + 1
+        attempts = item["attempts"]
         next_at = None
         if error is not None:
             if attempts < MAX_ATTEMPTS:

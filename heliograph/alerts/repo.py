@@ -242,9 +242,23 @@ def due_deliveries(store, now: float, limit: int = 100) -> list[dict]:
              "payload": loads(p), "attempts": a} for i, o, s, c, p, a in rows]
 
 
+def claim(store, item: dict, now: float, lease_s: float) -> dict | None:
+    """Take a due delivery for one attempt: its attempt count goes up and it is not due
+    again until `lease_s` from now (in case this sender dies mid-send), but only if no
+    other sender took it first (compare-and-set on the attempt count)."""
+    with store.transaction(write=True) as cur:
+        store.execute(cur, "UPDATE deliveries SET attempts = ?, next_at = ?"
+                           " WHERE id = ? AND status = 'pending' AND attempts = ?",
+                      (item["attempts"] + 1, now + lease_s, item["id"], item["attempts"]))
+        if cur.rowcount != 1:
+            return None
+    return {**item, "attempts": item["attempts"] + 1}
+
+
 def finish_delivery(store, delivery_id: str, ok: bool, error: str | None,
                     attempts: int, next_at: float | None, now: float) -> None:
-    """After one attempt: delivered, retried at next_at, or failed (next_at None)."""
+    """After one (claimed) attempt: delivered, retried at next_at, or failed (next_at
+    None)."""
     status = "delivered" if ok else ("pending" if next_at is not None else "failed")
     with store.transaction(write=True) as cur:
         store.execute(cur, "UPDATE deliveries SET status = ?, attempts = ?, next_at = ?,"

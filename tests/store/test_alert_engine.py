@@ -230,3 +230,16 @@ def test_a_crossing_is_recorded_once_even_by_two_overlapping_evaluators(store):
     assert not repo.record_change(store, *args, True, False, 0.5, 1.0, notice, NOON + 1)
     assert len(repo.list_history(store, "org1", "alert_1")) == 2
     assert len(repo.due_deliveries(store, NOON + 2)) == 2
+
+
+def test_a_delivery_is_claimed_by_one_sender_and_due_again_if_it_dies(store):
+    with store.transaction(write=True) as cur:
+        repo.enqueue(store, cur, "org1", "alert_1",
+                     [({"type": "slack", "url": "http://127.0.0.1:9/"}, {"slack": {}})], NOON)
+    [item] = repo.due_deliveries(store, NOON)
+    taken = repo.claim(store, item, NOON, 60)
+    assert taken is not None and taken["attempts"] == 1
+    assert repo.claim(store, item, NOON, 60) is None          # the other sender
+    assert repo.due_deliveries(store, NOON + 30) == []        # leased
+    [again] = repo.due_deliveries(store, NOON + 61)           # its sender died
+    assert again["attempts"] == 1
