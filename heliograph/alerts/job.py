@@ -32,10 +32,16 @@ class AlertsJob:
     runs_at_exit = False
 
     def __init__(self, ctx: JobContext):
-        from heliograph.config import worker_settings
+        from heliograph.config import Settings, worker_settings
 
-        # The host inherits the gateway's environment, so it reads the same config.
-        settings = worker_settings()
+        # The host inherits the gateway's environment, so it reads the same config. A
+        # constructor that raised would take the whole host (the journal writer too)
+        # down with it: a config gone bad since the gateway started means defaults.
+        try:
+            settings = worker_settings()
+        except Exception as exc:
+            log.warning("alerts: cannot read the config (%s); using defaults", exc)
+            settings = Settings()
         self.ctx = ctx
         self.evaluate_every_s = settings.alerts_interval_s
         self.timezone = settings.alerts_timezone
