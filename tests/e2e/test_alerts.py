@@ -220,7 +220,7 @@ def test_an_enforced_budget_on_a_property_refuses_once_spent(alerts_gateway, cli
         "limit_usd": 0.25, "period": "day", "enforce": True})
     assert status == 201, budget
     assert budget["spend_usd"] == 0 and budget["resets_at"].endswith("Z")
-    time.sleep(2.5)  # every worker has loaded it (they reload every 2 s)
+    time.sleep(3)  # every worker has loaded it (they reload every 2 s)
     agent = {"Helicone-Property-Workflow": workflow}
     assert spend(client, "b", **agent)[0] == 200          # 0.15
     wait(lambda: gw.api(f"/api/v1/budgets/{budget['id']}")[1]["spend_usd"] > 0.1,

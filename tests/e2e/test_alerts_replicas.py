@@ -87,7 +87,7 @@ def test_a_budget_spent_on_one_replica_is_enforced_on_the_other(replicas):
         "name": "agent", "scope": {"property.Workflow": workflow}, "limit_usd": 0.25,
         "period": "day", "enforce": True})
     assert status == 201
-    time.sleep(2.5)                       # every worker of both replicas has it
+    time.sleep(3)                         # every worker of both replicas has it
     assert call(a, **agent) == 200        # 0.15
     assert call(a, **agent) == 200        # 0.30
     deadline = time.monotonic() + 10
