@@ -7,7 +7,7 @@ bodies and replies leave as OpenAI bodies / chunk payloads, whatever the provide
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
@@ -107,6 +107,16 @@ class Provider:
         headers = self._headers(call)
         headers.pop("content-type", None)
         return await self.http.request("GET", url, headers, None, self.name)
+
+    def open_passthrough(self, call: Call, method: str, path: str,
+                         data: bytes | AsyncIterable[bytes] | None, content_type: str | None
+                         ) -> AbstractAsyncContextManager[tuple[int, dict[str, str],
+                                                                AsyncIterator[bytes]]]:
+        """The rest of OpenAI's API (completions, images, audio, files, batches…) sent
+        as it came, to `path` under the provider's base URL: (status, headers, chunks)
+        with the answer's bytes as they arrive. Only OpenAI-compatible providers can."""
+        raise Unsupported(f"{path.partition('?')[0]} is passed through only to "
+                          f"OpenAI-compatible providers; provider {self.name!r} is not one")
 
     async def count_tokens(self, call: Call) -> UpstreamResponse:
         raise Unsupported(f"provider {self.name!r} cannot count tokens: "

@@ -4,6 +4,7 @@ a pass-through. The caller's bytes go upstream untouched whenever the body is un
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterable
 
 import orjson
 
@@ -78,3 +79,16 @@ class OpenAICompatible(Provider):
 
     async def models(self, call: Call) -> UpstreamResponse:
         return await self._get(call, self.settings.base_url + "/models")
+
+    def open_passthrough(self, call: Call, method: str, path: str,
+                         data: bytes | AsyncIterable[bytes] | None, content_type: str | None):
+        headers = self._headers(call)
+        if content_type:
+            headers["content-type"] = content_type
+        else:
+            headers.pop("content-type", None)
+        return self.http.stream(self._passthrough_url(path), headers, data, self.name,
+                                method)
+
+    def _passthrough_url(self, path: str) -> str:
+        return self.settings.base_url + path

@@ -1,0 +1,391 @@
+"""The rest of OpenAI's API, relayed to OpenAI-compatible providers and logged:
+`/v1/completions`, `/v1/moderations`, `/v1/images/*`, `/v1/audio/*`, files and batches.
+
+Unlike chat, nothing is translated: the caller's request goes to the provider as it
+came (only a `provider/model` name is shortened to the provider's), and the provider's
+answer comes back as it came — JSON, an event stream (`stream: true` completions), audio
+bytes or a file's content. What the gateway adds is what it adds to chat: auth, the
+Helicone headers (properties, user, session, request id, rate-limit policies, omit), and
+one log record with tokens and cost (heliograph/media_costs.py).
+
+Uploads (multipart/form-data) stream through: the form is read as it passes
+(formats/openai/multipart.py) only far enough to find `model`, then relayed as it
+arrives, counted against `[limits] max_upload_mb`; answers stream back the same way.
+Which provider: the model's (routing as for chat); files and batches name no model,
+so `Helicone-Target-Provider` (default `openai`) chooses. Not here: caching, retries and
+fallback chains (chat only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from heliograph import media_costs
+from heliograph.asgi import ClientDisconnected, Request
+from heliograph.errors import (
+    BadRequest,
+    GatewayError,
+    InsufficientStorage,
+    PayloadTooLarge,
+    ProviderStatusError,
+)
+from heliograph.formats.openai.errors import openai_error_body
+from heliograph.formats.openai.multipart import FormSniffer, boundary_of, with_field_value
+from heliograph.providers.base import Call, Operation, Provider
+from heliograph.proxy import headers as helicone_headers
+from heliograph.proxy.auth import check_models
+from heliograph.proxy.flow import Arrival, Flow, Send
+from heliograph.proxy.fronts import OPENAI
+from heliograph.proxy.models import BYOK_DEFAULT_PROVIDER, TARGET_PROVIDER_HEADER
+from heliograph.proxy.pipeline import forward_headers, parse_body
+from heliograph.proxy.routing import json_or_text, relayable, upstream_message
+from heliograph.proxy.sse_log import CompletionStreamLog
+from heliograph.routes import Route
+
+if TYPE_CHECKING:
+    from heliograph.app import Gateway
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One relayed OpenAI endpoint."""
+
+    kind: str                       # how it is priced (media_costs.price)
+    body: str = "json"              # "json", "multipart" or "none"
+    default_model: str | None = None
+    # False: the request names no model (files, batches): the provider comes from
+    # Helicone-Target-Provider.
+    routed_by_model: bool = True
+
+
+# The operation a relayed request stands for in its Flow; never sent as an Operation.
+RELAYED = Operation("passthrough", lambda p, call: p.models(call), None)
+# Bodies logged whole up to this size; larger JSON answers are logged as a description.
+MAX_LOGGED_ANSWER = 1024 * 1024
+
+
+def handler(endpoint: Endpoint):
+    async def relay(gw: Gateway, request: Request, send: Send) -> None:
+        await _relay(Arrival(gw, request, send, OPENAI, RELAYED), endpoint)
+    return relay
+
+
+class _Upload:
+    """The caller's body as it is relayed: what was read already, then the rest, counted."""
+
+    def __init__(self, request: Request, prefix: bytes, more: bool, limit: int,
+                 sniffer: FormSniffer | None) -> None:
+        self.request, self.prefix, self.more = request, prefix, more
+        self.limit, self.sniffer = limit, sniffer
+        self.size = len(prefix)
+        self.too_large = False
+        self.gone = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield self.prefix
+        while self.more:
+            message = await self.request.receive()
+            if message["type"] == "http.disconnect":
+                self.gone = True
+                raise ClientDisconnected()
+            chunk = message.get("body", b"")
+            self.more = message.get("more_body", False)
+            self.size += len(chunk)
+            if self.size > self.limit:
+                self.too_large = True
+                raise PayloadTooLarge(_too_large(self.limit))
+            if self.sniffer is not None:
+                self.sniffer.feed(chunk)
+            if chunk:
+                yield chunk
+
+
+def _too_large(limit: int) -> str:
+    return (f"the upload is larger than the {limit / (1024 * 1024):g} MB limit "
+            "([limits] max_upload_mb)")
+
+
+async def _relay(arrival: Arrival, endpoint: Endpoint) -> None:
+    gw, request = arrival.gw, arrival.request
+    journal = gw.journal
+    if journal.failure is not None and not journal.available():
+        await arrival.refuse(InsufficientStorage(
+            f"the gateway cannot log requests right now ({journal.failure}); retry later",
+            headers={"retry-after": "5"}))
+        return
+    try:
+        principal = await gw.auth.authenticate(request.headers, False)
+    except GatewayError as error:
+        await arrival.refuse(error)
+        return
+    try:
+        options = helicone_headers.parse(request.headers)
+    except GatewayError as error:
+        await Flow(arrival, principal, helicone_headers.RequestOptions()).fail(error)
+        return
+    flow = Flow(arrival, principal, options)
+    if options.request_id is not None and not await gw.request_ids.claim(
+            principal.organization, options.request_id):
+        flow.exchange.take_fresh_id()
+    try:
+        await _serve(flow, endpoint)
+    except ClientDisconnected:
+        if not flow.exchange.logged:
+            flow.exchange.fail(GatewayError("client disconnected", status=499))
+            flow.exchange.log(499)
+    except GatewayError as error:
+        if not flow.exchange.logged:
+            await flow.fail(error)
+
+
+async def _read_form(request: Request, sniffer: FormSniffer, limit: int,
+                     until_field: str | None) -> tuple[bytes, bool]:
+    """Read the upload until `until_field` is complete (or the body ends): (what was read,
+    whether more follows)."""
+    read: list[bytes] = []
+    size, more = 0, True
+    while more and (until_field is None or until_field not in sniffer.done_fields):
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected()
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(_too_large(limit))
+        sniffer.feed(chunk)
+        read.append(chunk)
+    return b"".join(read), more
+
+
+async def _serve(flow: Flow, endpoint: Endpoint) -> None:
+    gw, request, exchange = flow.gw, flow.request, flow.exchange
+    content_type = request.headers.get("content-type")
+    body: dict = {}
+    data: bytes | AsyncIterator[bytes] | None = None
+    upload: _Upload | None = None
+    model: str | None = None
+    if endpoint.body == "json":
+        raw = await request.body(gw.settings.max_body_bytes)
+        try:
+            body = parse_body(raw)
+        except GatewayError:
+            exchange.set_request(raw.decode("utf-8", "replace")[:100_000])
+            raise
+        exchange.set_request(body)
+        model = _model_of(body.get("model"), endpoint)
+        data, content_type = raw, "application/json"
+    elif endpoint.body == "multipart":
+        limit = gw.settings.max_upload_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(_too_large(limit))
+        boundary = boundary_of(content_type or "")
+        if boundary is None:
+            raise BadRequest("this endpoint takes a multipart/form-data body",
+                             code="invalid_content_type")
+        sniffer = FormSniffer(boundary)
+        # Only the start of the form is read before routing: up to the model field
+        # (clients send fields before files), or the whole form when it has none.
+        prefix, more = await _read_form(request, sniffer, limit,
+                                        "model" if endpoint.routed_by_model else None)
+        body = sniffer.fields
+        model = _model_of(body.get("model"), endpoint)
+        upload = _Upload(request, prefix, more, limit, sniffer)
+        exchange.set_request(sniffer.summary())
+    user = body.get("user")
+    if exchange.record["user_id"] is None and isinstance(user, str) and user:
+        exchange.record["user_id"] = user
+    exchange.record["model"] = model
+    provider, upstream_model = _target(flow, model)
+    if upstream_model is not None and model is not None and upstream_model != model:
+        if endpoint.body == "json":
+            body = dict(body, model=upstream_model)
+            data = orjson.dumps(body)
+        elif upload is not None:
+            rewritten = with_field_value(upload.prefix, "model", model, upstream_model)
+            if rewritten is None:
+                raise BadRequest("the form's model field could not be read", code="invalid_multipart")
+            upload.prefix = rewritten
+    if upload is not None:
+        data = upload.chunks()
+    if flow.options.ratelimit_policy:
+        flow.extra_headers += await gw.ratelimits.check(flow.principal, flow.options,
+                                                        exchange.record)
+    strip_usage = False
+    if endpoint.kind == "completion" and body.get("stream") is True and \
+            flow.options.stream_usage and not _include_usage(body):
+        body = dict(body, stream_options=dict(body.get("stream_options") or {},
+                                              include_usage=True))
+        data, strip_usage = orjson.dumps(body), True
+    call = Call(body, None, forward_headers(request.headers,
+                                            flow.principal.provider_authorization is not None),
+                flow.principal.provider_authorization)
+    path = request.path.removeprefix("/v1")
+    query = request.scope.get("query_string", b"")
+    if query:
+        path += "?" + query.decode("latin-1")
+    exchange.start_attempt()
+    try:
+        opened = provider.open_passthrough(call, request.method, path, data, content_type)
+        async with opened as (status, headers, chunks):
+            await _answer(flow, endpoint, provider, upstream_model, body, status, headers,
+                          chunks, strip_usage)
+    except GatewayError as exc:
+        failure = exc
+        if upload is not None and upload.too_large:
+            failure = PayloadTooLarge(_too_large(upload.limit))
+        if upload is not None and upload.gone:
+            raise ClientDisconnected() from None
+        if not exchange.record["attempts"]:
+            exchange.end_attempt(provider.name, upstream_model or "", failure.status,
+                                 failure.message)
+        raise failure from None
+    if flow.options.ratelimit_policy:
+        gw.ratelimits.settle(flow.principal, flow.options, exchange.record)
+
+
+def _include_usage(body: dict) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
+
+
+def _model_of(value: Any, endpoint: Endpoint) -> str | None:
+    if not endpoint.routed_by_model:
+        return value if isinstance(value, str) and value else None
+    if value is None and endpoint.default_model:
+        return endpoint.default_model
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest("you must provide a model parameter (a non-empty string)",
+                         code="model_required")
+    return value
+
+
+def _target(flow: Flow, model: str | None) -> tuple[Provider, str | None]:
+    """(the provider, the model as it knows it)."""
+    gw = flow.gw
+    if model is None:
+        name = (flow.request.headers.get(TARGET_PROVIDER_HEADER)
+                or BYOK_DEFAULT_PROVIDER).strip().lower()
+        if name not in gw.settings.providers:
+            raise BadRequest(f"Helicone-Target-Provider names {name!r}, which is not a "
+                             "configured provider; known: "
+                             f"{', '.join(sorted(gw.settings.providers))}",
+                             code="provider_not_found")
+        return gw.registry.provider(name), None
+    if flow.principal.allowed_models is not None:
+        check_models(flow.principal, [model])
+    target = gw.registry.resolve(model)
+    return target.provider, target.model
+
+
+async def _answer(flow: Flow, endpoint: Endpoint, provider: Provider, model: str | None,
+                  body: dict, status: int, headers: dict[str, str],
+                  chunks: AsyncIterator[bytes], strip_usage: bool) -> None:
+    exchange, send = flow.exchange, flow.send
+    content_type = headers.get("content-type", "application/octet-stream")
+    if status >= 400:
+        raw = b"".join([c async for c in chunks])
+        message = upstream_message(raw, status, provider.name)
+        exchange.end_attempt(provider.name, model or "", status, message, headers)
+        exchange.set_response(json_or_text(raw))
+        raise ProviderStatusError(status, message, openai_error_body(raw, status,
+                                                                     provider.name),
+                                  relayable(headers))
+    exchange.end_attempt(provider.name, model or "", status, None, headers)
+    out = flow.response_headers(headers)
+    out.append((b"content-type", content_type.encode("latin-1")))
+    for name in ("content-disposition",):
+        if name in headers:
+            out.append((name.encode(), headers[name].encode("latin-1")))
+    if "event-stream" in content_type:
+        await _relay_events(flow, endpoint, provider, model, body, status, out, chunks,
+                            strip_usage)
+        return
+    if "json" in content_type:
+        raw = b"".join([c async for c in chunks])
+        parsed = json_or_text(raw) if len(raw) <= MAX_LOGGED_ANSWER else None
+        _price(flow, endpoint, provider, model, body, parsed)
+        exchange.set_response(parsed if parsed is not None else
+                              {"content_type": content_type, "bytes": len(raw)})
+        exchange.log(status)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": out + [(b"content-length", str(len(raw)).encode())]})
+        await send({"type": "http.response.body", "body": raw})
+        return
+    # Audio, images as bytes, a file's content: relayed as they arrive; logged described.
+    await send({"type": "http.response.start", "status": status, "headers": out})
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    _price(flow, endpoint, provider, model, body, None)
+    exchange.set_response({"content_type": content_type, "bytes": size})
+    exchange.log(status)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _relay_events(flow: Flow, endpoint: Endpoint, provider: Provider,
+                        model: str | None, body: dict, status: int,
+                        out: list[tuple[bytes, bytes]], chunks: AsyncIterator[bytes],
+                        strip_usage: bool) -> None:
+    exchange, send = flow.exchange, flow.send
+    log = CompletionStreamLog(strip_usage)
+    await send({"type": "http.response.start", "status": status,
+                "headers": out + [(b"cache-control", b"no-cache")]})
+    ttft = None
+    async for chunk in chunks:
+        relayed = log.feed(chunk)
+        if ttft is None and log.saw_text:
+            ttft = exchange.elapsed_ms()
+        if relayed:
+            await send({"type": "http.response.body", "body": relayed, "more_body": True})
+    answer = log.completion()
+    _price(flow, endpoint, provider, answer.get("model") or model, body, answer)
+    exchange.set_response(answer)
+    if not log.done:
+        exchange.record["error"] = "the provider ended the stream without [DONE]"
+        exchange.log(502, ttft)
+    else:
+        exchange.log(status, ttft)
+    await send({"type": "http.response.body", "body": log.rest(), "more_body": False})
+
+
+def _price(flow: Flow, endpoint: Endpoint, provider: Provider, model: str | None,
+           body: dict, answer: Any) -> None:
+    rec = flow.exchange.record
+    if model:
+        rec["model_used"] = model
+    rec.update(media_costs.price(endpoint.kind, provider.name, model or "", body, answer,
+                                 flow.exchange.wall))
+
+
+ENDPOINTS: list[tuple[str, str, Endpoint]] = [
+    ("POST", "/v1/completions", Endpoint("completion")),
+    ("POST", "/v1/moderations", Endpoint("moderation", default_model="omni-moderation-latest")),
+    ("POST", "/v1/images/generations", Endpoint("image", default_model="dall-e-2")),
+    ("POST", "/v1/images/edits", Endpoint("image", "multipart", "dall-e-2")),
+    ("POST", "/v1/images/variations", Endpoint("image", "multipart", "dall-e-2")),
+    ("POST", "/v1/audio/speech", Endpoint("speech")),
+    ("POST", "/v1/audio/transcriptions", Endpoint("transcription", "multipart")),
+    ("POST", "/v1/audio/translations", Endpoint("transcription", "multipart")),
+    ("POST", "/v1/files", Endpoint("other", "multipart", routed_by_model=False)),
+    ("GET", "/v1/files", Endpoint("other", "none", routed_by_model=False)),
+    ("GET", "/v1/files/{file_id}", Endpoint("other", "none", routed_by_model=False)),
+    ("DELETE", "/v1/files/{file_id}", Endpoint("other", "none", routed_by_model=False)),
+    ("GET", "/v1/files/{file_id}/content", Endpoint("other", "none", routed_by_model=False)),
+    ("POST", "/v1/batches", Endpoint("other", routed_by_model=False)),
+    ("GET", "/v1/batches", Endpoint("other", "none", routed_by_model=False)),
+    ("GET", "/v1/batches/{batch_id}", Endpoint("other", "none", routed_by_model=False)),
+    ("POST", "/v1/batches/{batch_id}/cancel",
+     Endpoint("other", "none", routed_by_model=False)),
+]
+
+
+def routes() -> list[Route]:
+    return [Route(method, path, handler(endpoint)) for method, path, endpoint in ENDPOINTS]
+
