@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from heliograph.config import ProviderSettings
 from heliograph.errors import BadRequest, Unauthorized
+from heliograph.formats.anthropic.request_to_openai import server_tools
 from heliograph.providers.http import HttpClient, UpstreamResponse
 
 # Where an adapter that sent `Call.caller_body` natively puts the provider's own answer
@@ -68,6 +69,16 @@ class Provider:
                 f"variable or [providers.{self.name}] api_key, or bring your own key with "
                 "Helicone-Auth", code="missing_provider_key")
         return "Bearer " + self.api_key
+
+    def refuse_server_tools(self, call: Call) -> None:
+        """An Anthropic caller's server tools (web search, code execution…) run only at
+        Anthropic: a translating adapter refuses them rather than drop them silently."""
+        if call.caller_format != "anthropic" or not call.caller_body:
+            return
+        found = server_tools(call.caller_body)
+        if found:
+            raise Unsupported(f"Anthropic's server tools run only at Anthropic; provider "
+                              f"{self.name!r} cannot run {', '.join(found)}")
 
     def key(self, call: Call) -> str:
         """The bare key, for providers that take it in their own header (x-api-key,

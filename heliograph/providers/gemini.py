@@ -48,6 +48,7 @@ class Gemini(Provider):
         return UpstreamResponse(status, headers, reply.error_body(status, body, self.name))
 
     async def chat(self, call: Call) -> UpstreamResponse:
+        self.refuse_server_tools(call)
         model = call.body["model"]
         resp = await self.http.request("POST", self._url(model, "generateContent"),
                                        self._headers(call), orjson.dumps(to_gemini(call.body)),
@@ -67,6 +68,7 @@ class Gemini(Provider):
 
     @contextlib.asynccontextmanager
     async def chat_stream(self, call: Call):
+        self.refuse_server_tools(call)
         model = call.body["model"]
         headers = self._headers(call)
         headers["accept"] = "text/event-stream"

@@ -42,11 +42,13 @@ class OpenAICompatible(Provider):
         return self.settings.base_url + "/responses"
 
     async def chat(self, call: Call) -> UpstreamResponse:
+        self.refuse_server_tools(call)
         return await self.http.request("POST", self._chat_url(call), self._headers(call),
                                        self._payload(call), self.name)
 
     @contextlib.asynccontextmanager
     async def chat_stream(self, call: Call):
+        self.refuse_server_tools(call)
         async with self._stream(self._chat_url(call), call) as (status, rheaders, chunks):
             if status != 200:
                 body = b"".join([c async for c in chunks])

@@ -33,7 +33,6 @@ from heliograph.errors import (
     PayloadTooLarge,
     ProviderStatusError,
 )
-from heliograph.formats.openai.errors import openai_error_body
 from heliograph.formats.openai.multipart import FormSniffer, boundary_of, with_field_value
 from heliograph.providers.base import Call, Operation, Provider
 from heliograph.proxy import headers as helicone_headers
@@ -293,9 +292,7 @@ async def _answer(flow: Flow, endpoint: Endpoint, provider: Provider, model: str
         message = upstream_message(raw, status, provider.name)
         exchange.end_attempt(provider.name, model or "", status, message, headers)
         exchange.set_response(json_or_text(raw))
-        raise ProviderStatusError(status, message, openai_error_body(raw, status,
-                                                                     provider.name),
-                                  relayable(headers))
+        raise ProviderStatusError(status, message, raw, relayable(headers))
     exchange.end_attempt(provider.name, model or "", status, None, headers)
     out = flow.response_headers(headers)
     out.append((b"content-type", content_type.encode("latin-1")))

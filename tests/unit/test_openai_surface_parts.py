@@ -5,10 +5,10 @@ import orjson
 import pytest
 
 from heliograph import media_costs
-from heliograph.errors import BadRequest
+from heliograph.errors import BadRequest, ProviderStatusError
 from heliograph.formats.anthropic.models import anthropic_page
-from heliograph.formats.openai.errors import openai_error_body
 from heliograph.formats.openai.multipart import FormSniffer, boundary_of, with_field_value
+from heliograph.proxy.routing import upstream_message
 from heliograph.proxy.sse_log import CompletionStreamLog
 
 FORM = (b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nopenai/whisper-1\r\n'
@@ -47,16 +47,20 @@ def test_media_prices():
     assert local["cost_known"] is False
 
 
-def test_error_bodies_made_whole():
-    bare = orjson.loads(openai_error_body(b'{"message": "slow down"}', 429, "groq"))
-    assert bare == {"error": {"message": "slow down", "type": "rate_limit_error",
-                              "param": None, "code": None}}
-    text = orjson.loads(openai_error_body(b"Bad Gateway", 502, "local"))["error"]
-    assert text["type"] == "server_error" and "Bad Gateway" in text["message"]
-    kept = orjson.loads(openai_error_body(
-        b'{"error": {"message": "m", "type": "t", "code": "c", "extra": 1}}', 400, "x"))
-    assert kept["error"] == {"message": "m", "type": "t", "code": "c", "extra": 1,
-                             "param": None}
+def _relayed(raw: bytes, status: int) -> dict:
+    message = upstream_message(raw, status, "groq")
+    return orjson.loads(ProviderStatusError(status, message, raw).body_bytes())
+
+
+def test_provider_error_bodies_made_whole():
+    bare = _relayed(b'{"error": {"message": "slow down"}}', 429)
+    assert bare == {"error": {"message": "slow down", "type": "upstream_error",
+                              "param": None, "code": "provider_error"}}
+    assert _relayed(b'{"message": "gone"}', 404)["error"]["message"] == "gone"
+    text = _relayed(b"Bad Gateway", 502)["error"]
+    assert text["code"] == "provider_error" and "Bad Gateway" in text["message"]
+    whole = b'{"error": {"message": "m", "type": "t", "code": null, "extra": 1}}'
+    assert ProviderStatusError(400, "m", whole).body_bytes() == whole
 
 
 def test_anthropic_pages():

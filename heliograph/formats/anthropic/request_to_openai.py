@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from heliograph.body_fields import list_field, object_field, text
+from heliograph.formats import reasoning
 from heliograph.formats.anthropic.blocks import arguments, data_url
 from heliograph.formats.anthropic.tables import TOOL_CHOICES_TO_OPENAI
 from heliograph.formats.openai import chat
@@ -117,6 +118,26 @@ def _tools(body: dict) -> list[dict]:
     return tools
 
 
+def server_tools(body: dict) -> list[str]:
+    """Where the Anthropic request's server tools are (`tools[i]`, by type): they run at
+    Anthropic only, so a request holding them cannot go to any other provider."""
+    tools = body.get("tools")
+    return [f"tools[{i}] ({tool.get('type')})" for i, tool in
+            enumerate(tools if isinstance(tools, list) else ())
+            if isinstance(tool, dict) and tool.get("type") not in (None, "custom")]
+
+
+def _reasoning(body: dict) -> str | None:
+    """reasoning_effort for Anthropic's thinking object (reasoning.py's table)."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return None
+    budget = thinking.get("budget_tokens")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise _bad("thinking.budget_tokens: must be a positive integer")
+    return reasoning.effort_of(budget)
+
+
 def _tool_choice(choice: Any) -> Any:
     kind = choice.get("type") if isinstance(choice, dict) else None
     if kind == "tool":
@@ -169,6 +190,9 @@ def to_openai(body: dict) -> dict:
             out["tool_choice"] = choice
         if object_field(body, "tool_choice").get("disable_parallel_tool_use"):
             out["parallel_tool_calls"] = False
+    effort = _reasoning(body)
+    if effort is not None:
+        out["reasoning_effort"] = effort
     output_format = object_field(body, "output_format")
     if output_format.get("type") == "json_schema":
         out["response_format"] = {"type": "json_schema", "json_schema": {
