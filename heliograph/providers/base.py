@@ -130,8 +130,9 @@ class Provider:
                           f"OpenAI-compatible providers; provider {self.name!r} is not one")
 
     async def count_tokens(self, call: Call) -> UpstreamResponse:
-        raise Unsupported(f"provider {self.name!r} cannot count tokens: "
-                          "/v1/messages/count_tokens needs an Anthropic model")
+        raise Unsupported(f"provider {self.name!r} cannot count tokens (it has no counting "
+                          "endpoint): /v1/messages/count_tokens needs an Anthropic or "
+                          "Gemini model")
 
 
 @dataclass(frozen=True)
