@@ -143,3 +143,23 @@ def test_openai_error_without_type_or_code_is_made_whole(gateway):
                          headers={"authorization": f"Bearer {ADMIN_KEY}"})
     error = response.json()["error"]
     assert response.status_code == 404 and {"message", "type", "code", "param"} <= set(error)
+
+
+TOOLS = [{"type": "function", "function": {"name": name, "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}}}}
+    for name in ("weather", "local_time")]
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", CLAUDE, GEMINI])
+def test_several_tool_calls_in_one_reply(openai_client, model):
+    ask = {"model": model, "messages": [{"role": "user", "content": "Plan my trip"}],
+           "tools": TOOLS, "extra_headers": {"x-fake-behavior": "tool-calls-3"}}
+    calls = openai_client.chat.completions.create(**ask).choices[0].message.tool_calls
+    assert [c.function.name for c in calls] == ["weather", "local_time", "weather"]
+    assert len({c.id for c in calls}) == 3
+    streamed: dict[int, str] = {}
+    for chunk in openai_client.chat.completions.create(**ask, stream=True):
+        for delta in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            if delta.function and delta.function.name:
+                streamed[delta.index] = delta.function.name
+    assert streamed == {0: "weather", 1: "local_time", 2: "weather"}
