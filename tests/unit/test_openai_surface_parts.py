@@ -89,3 +89,11 @@ def test_completion_stream_log_strips_only_what_it_added():
     assert log.completion()["usage"] == {"prompt_tokens": 1, "completion_tokens": 1}
     untouched = CompletionStreamLog(strip_usage=False)
     assert untouched.feed(events) == events
+
+
+def test_formats_readme_shows_the_field_table():
+    from pathlib import Path
+
+    from heliograph.formats.openai.request_fields import markdown_table
+    readme = Path(__file__).parents[2] / "heliograph" / "formats" / "README.md"
+    assert markdown_table() in readme.read_text()
