@@ -24,14 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from heliograph import media_costs
 from heliograph.asgi import ClientDisconnected, Request
 from heliograph.errors import (
     BadRequest,
     GatewayError,
     InsufficientStorage,
     PayloadTooLarge,
-    ProviderStatusError,
 )
 from heliograph.formats.openai.multipart import FormSniffer, boundary_of, with_field_value
 from heliograph.providers.base import Call, Operation, Provider
@@ -40,9 +38,8 @@ from heliograph.proxy.auth import check_models
 from heliograph.proxy.flow import Arrival, Flow, Send
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.models import BYOK_DEFAULT_PROVIDER, TARGET_PROVIDER_HEADER
+from heliograph.proxy.passthrough_answer import Relayed
 from heliograph.proxy.pipeline import forward_headers, parse_body
-from heliograph.proxy.routing import json_or_text, relayable, upstream_message
-from heliograph.proxy.sse_log import CompletionStreamLog
 from heliograph.routes import Route
 
 if TYPE_CHECKING:
@@ -61,10 +58,12 @@ class Endpoint:
     routed_by_model: bool = True
 
 
-# The operation a relayed request stands for in its Flow; never sent as an Operation.
-RELAYED = Operation("passthrough", lambda p, call: p.models(call), None)
-# Bodies logged whole up to this size; larger JSON answers are logged as a description.
-MAX_LOGGED_ANSWER = 1024 * 1024
+async def _not_an_operation(provider: Provider, call: Call):
+    raise AssertionError("relayed requests are sent by Provider.open_passthrough")
+
+
+# What a relayed request's Flow holds as its operation (Flow wants one); never run.
+RELAYED = Operation("passthrough", _not_an_operation, None)
 
 
 def handler(endpoint: Endpoint):
@@ -231,9 +230,9 @@ async def _serve(flow: Flow, endpoint: Endpoint) -> None:
     exchange.start_attempt()
     try:
         opened = provider.open_passthrough(call, request.method, path, data, content_type)
+        relayed = Relayed(flow, endpoint.kind, provider, upstream_model, body, strip_usage)
         async with opened as (status, headers, chunks):
-            await _answer(flow, endpoint, provider, upstream_model, body, status, headers,
-                          chunks, strip_usage)
+            await relayed.send(status, headers, chunks)
     except GatewayError as exc:
         failure = exc
         if upload is not None and upload.too_large:
@@ -282,85 +281,6 @@ def _target(flow: Flow, model: str | None) -> tuple[Provider, str | None]:
     return target.provider, target.model
 
 
-async def _answer(flow: Flow, endpoint: Endpoint, provider: Provider, model: str | None,
-                  body: dict, status: int, headers: dict[str, str],
-                  chunks: AsyncIterator[bytes], strip_usage: bool) -> None:
-    exchange, send = flow.exchange, flow.send
-    content_type = headers.get("content-type", "application/octet-stream")
-    if status >= 400:
-        raw = b"".join([c async for c in chunks])
-        message = upstream_message(raw, status, provider.name)
-        exchange.end_attempt(provider.name, model or "", status, message, headers)
-        exchange.set_response(json_or_text(raw))
-        raise ProviderStatusError(status, message, raw, relayable(headers))
-    exchange.end_attempt(provider.name, model or "", status, None, headers)
-    out = flow.response_headers(headers)
-    out.append((b"content-type", content_type.encode("latin-1")))
-    for name in ("content-disposition",):
-        if name in headers:
-            out.append((name.encode(), headers[name].encode("latin-1")))
-    if "event-stream" in content_type:
-        await _relay_events(flow, endpoint, provider, model, body, status, out, chunks,
-                            strip_usage)
-        return
-    if "json" in content_type:
-        raw = b"".join([c async for c in chunks])
-        parsed = json_or_text(raw) if len(raw) <= MAX_LOGGED_ANSWER else None
-        _price(flow, endpoint, provider, model, body, parsed)
-        exchange.set_response(parsed if parsed is not None else
-                              {"content_type": content_type, "bytes": len(raw)})
-        exchange.log(status)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": out + [(b"content-length", str(len(raw)).encode())]})
-        await send({"type": "http.response.body", "body": raw})
-        return
-    # Audio, images as bytes, a file's content: relayed as they arrive; logged described.
-    await send({"type": "http.response.start", "status": status, "headers": out})
-    size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    _price(flow, endpoint, provider, model, body, None)
-    exchange.set_response({"content_type": content_type, "bytes": size})
-    exchange.log(status)
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _relay_events(flow: Flow, endpoint: Endpoint, provider: Provider,
-                        model: str | None, body: dict, status: int,
-                        out: list[tuple[bytes, bytes]], chunks: AsyncIterator[bytes],
-                        strip_usage: bool) -> None:
-    exchange, send = flow.exchange, flow.send
-    log = CompletionStreamLog(strip_usage)
-    await send({"type": "http.response.start", "status": status,
-                "headers": out + [(b"cache-control", b"no-cache")]})
-    ttft = None
-    async for chunk in chunks:
-        relayed = log.feed(chunk)
-        if ttft is None and log.saw_text:
-            ttft = exchange.elapsed_ms()
-        if relayed:
-            await send({"type": "http.response.body", "body": relayed, "more_body": True})
-    answer = log.completion()
-    _price(flow, endpoint, provider, answer.get("model") or model, body, answer)
-    exchange.set_response(answer)
-    if not log.done:
-        exchange.record["error"] = "the provider ended the stream without [DONE]"
-        exchange.log(502, ttft)
-    else:
-        exchange.log(status, ttft)
-    await send({"type": "http.response.body", "body": log.rest(), "more_body": False})
-
-
-def _price(flow: Flow, endpoint: Endpoint, provider: Provider, model: str | None,
-           body: dict, answer: Any) -> None:
-    rec = flow.exchange.record
-    if model:
-        rec["model_used"] = model
-    rec.update(media_costs.price(endpoint.kind, provider.name, model or "", body, answer,
-                                 flow.exchange.wall))
-
-
 ENDPOINTS: list[tuple[str, str, Endpoint]] = [
     ("POST", "/v1/completions", Endpoint("completion")),
     ("POST", "/v1/moderations", Endpoint("moderation", default_model="omni-moderation-latest")),
@@ -370,16 +290,16 @@ ENDPOINTS: list[tuple[str, str, Endpoint]] = [
     ("POST", "/v1/audio/speech", Endpoint("speech")),
     ("POST", "/v1/audio/transcriptions", Endpoint("transcription", "multipart")),
     ("POST", "/v1/audio/translations", Endpoint("transcription", "multipart")),
-    ("POST", "/v1/files", Endpoint("other", "multipart", routed_by_model=False)),
-    ("GET", "/v1/files", Endpoint("other", "none", routed_by_model=False)),
-    ("GET", "/v1/files/{file_id}", Endpoint("other", "none", routed_by_model=False)),
-    ("DELETE", "/v1/files/{file_id}", Endpoint("other", "none", routed_by_model=False)),
-    ("GET", "/v1/files/{file_id}/content", Endpoint("other", "none", routed_by_model=False)),
-    ("POST", "/v1/batches", Endpoint("other", routed_by_model=False)),
-    ("GET", "/v1/batches", Endpoint("other", "none", routed_by_model=False)),
-    ("GET", "/v1/batches/{batch_id}", Endpoint("other", "none", routed_by_model=False)),
+    ("POST", "/v1/files", Endpoint("free", "multipart", routed_by_model=False)),
+    ("GET", "/v1/files", Endpoint("free", "none", routed_by_model=False)),
+    ("GET", "/v1/files/{file_id}", Endpoint("free", "none", routed_by_model=False)),
+    ("DELETE", "/v1/files/{file_id}", Endpoint("free", "none", routed_by_model=False)),
+    ("GET", "/v1/files/{file_id}/content", Endpoint("free", "none", routed_by_model=False)),
+    ("POST", "/v1/batches", Endpoint("free", routed_by_model=False)),
+    ("GET", "/v1/batches", Endpoint("free", "none", routed_by_model=False)),
+    ("GET", "/v1/batches/{batch_id}", Endpoint("free", "none", routed_by_model=False)),
     ("POST", "/v1/batches/{batch_id}/cancel",
-     Endpoint("other", "none", routed_by_model=False)),
+     Endpoint("free", "none", routed_by_model=False)),
 ]
 
 

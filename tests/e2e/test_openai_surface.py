@@ -52,6 +52,21 @@ def test_streamed_completion_keeps_the_callers_stream_and_logs_its_usage(gateway
     assert record["cost_usd"] == pytest.approx(3 * INSTRUCT_IN + 5 * INSTRUCT_OUT)
 
 
+def test_a_stream_cut_short_ends_with_an_error_event_and_is_logged(gateway, openai_client):
+    with openai_client.completions.with_streaming_response.create(
+            model="gpt-3.5-turbo-instruct", prompt="one two three", stream=True,
+            extra_headers={"x-fake-behavior": "truncated"}) as raw:
+        request_id = raw.headers["helicone-id"]
+        with pytest.raises(openai.APIError) as caught:
+            list(raw.parse())
+    # The provider dropped the connection mid-stream: the caller is told in-band.
+    assert "truncated" in str(caught.value)
+    record = gateway.record(request_id)
+    assert record["status"] == 502 and "truncated" in record["error"]
+    assert record["attempts"][-1]["status"] == 502
+    assert record["response"]["choices"][0]["text"] == "Completed after"
+
+
 def test_moderation_defaults_its_model_and_costs_nothing(gateway, openai_client):
     raw = openai_client.moderations.with_raw_response.create(input="I will kill the bug")
     assert raw.parse().results[0].flagged is True
@@ -133,6 +148,7 @@ def test_files_and_batches_pass_through_and_are_logged(gateway, openai_client):
     record = gateway.record(created.headers["helicone-id"])
     assert (record["path"], record["provider"], record["model"]) == ("/v1/files", "openai",
                                                                      None)
+    assert (record["cost_usd"], record["cost_known"]) == (0.0, True)   # files bill nothing
     assert openai_client.files.retrieve(uploaded.id).id == uploaded.id
     assert uploaded.id in [f.id for f in openai_client.files.list(purpose="batch")]
     assert openai_client.files.content(uploaded.id).read() == b'{"custom_id": "1"}\n'
