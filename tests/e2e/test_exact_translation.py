@@ -163,3 +163,14 @@ def test_several_tool_calls_in_one_reply(openai_client, model):
             if delta.function and delta.function.name:
                 streamed[delta.index] = delta.function.name
     assert streamed == {0: "weather", 1: "local_time", 2: "weather"}
+
+
+@pytest.mark.parametrize("extra, field", [({"stream": "foo"}, "stream"),
+                                          ({"temperature": 1.5}, "temperature"),
+                                          ({"top_k": -1}, "top_k")])
+def test_anthropic_callers_fields_are_validated_before_translation(gateway, extra, field):
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=ADMIN_KEY, max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(model=GEMINI, max_tokens=50, messages=HI, extra_body=extra)
+    assert caught.value.body["type"] == "error"
+    assert f"({field})" in caught.value.body["error"]["message"]

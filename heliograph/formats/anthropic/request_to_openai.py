@@ -14,7 +14,7 @@ from heliograph.body_fields import list_field, object_field, text
 from heliograph.formats import reasoning
 from heliograph.formats.anthropic.blocks import arguments, data_url
 from heliograph.formats.anthropic.tables import TOOL_CHOICES_TO_OPENAI
-from heliograph.formats.openai import chat
+from heliograph.formats.openai import chat, request_fields
 from heliograph.formats.openai.chat import bad_request as _bad
 
 # OpenAI reasoning models take max_completion_tokens and refuse max_tokens.
@@ -145,7 +145,24 @@ def _tool_choice(choice: Any) -> Any:
     return TOOL_CHOICES_TO_OPENAI.get(kind)
 
 
+def _validate(body: dict) -> None:
+    """The fields the translation reads, checked as Anthropic checks them (Anthropic's
+    own answer to such a request is a 400 too)."""
+    request_fields.flag(body, "stream")
+    request_fields.number(body, "temperature", 0, 1)
+    request_fields.number(body, "top_p", 0, 1)
+    request_fields.whole(body, "top_k", 0)
+    strings_only = body.get("stop_sequences")
+    if strings_only is not None and (not isinstance(strings_only, list) or not all(
+            isinstance(s, str) for s in strings_only)):
+        raise _bad("stop_sequences: must be a list of strings")
+    system = body.get("system")
+    if system is not None and not isinstance(system, (str, list)):
+        raise _bad("system: must be a string or a list of text blocks")
+
+
 def to_openai(body: dict) -> dict:
+    _validate(body)
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise _bad("max_tokens: Field required (a positive integer)")

@@ -79,11 +79,10 @@ _WHY = {
 
 
 def _bad(message: str, param: str) -> BadRequest:
-    error = BadRequest(f"{message} ({param})", code="invalid_request")
-    return error
+    return BadRequest(f"{message} ({param})", code="invalid_request")
 
 
-def _number(body: dict, name: str, low: float, high: float) -> None:
+def number(body: dict, name: str, low: float, high: float) -> None:
     value = body.get(name)
     if value is None:
         return
@@ -93,7 +92,7 @@ def _number(body: dict, name: str, low: float, high: float) -> None:
         raise _bad(f"{name} must be from {low:g} to {high:g}, got {value}", name)
 
 
-def _whole(body: dict, name: str, low: int, high: int | None = None) -> None:
+def whole(body: dict, name: str, low: int, high: int | None = None) -> None:
     value = body.get(name)
     if value is None:
         return
@@ -104,7 +103,7 @@ def _whole(body: dict, name: str, low: int, high: int | None = None) -> None:
         raise _bad(f"{name} must be {limit}, got {value}", name)
 
 
-def _flag(body: dict, name: str) -> None:
+def flag(body: dict, name: str) -> None:
     value = body.get(name)
     if value is not None and not isinstance(value, bool):
         raise _bad(f"{name} must be a boolean, got {type(value).__name__}", name)
@@ -113,22 +112,22 @@ def _flag(body: dict, name: str) -> None:
 def validate(body: dict) -> None:
     """The fields the translations read, checked as OpenAI checks them."""
     for name in ("stream", "parallel_tool_calls", "logprobs", "store"):
-        _flag(body, name)
-    _whole(body, "max_tokens", 1)
-    _whole(body, "max_completion_tokens", 1)
-    _whole(body, "n", 1, 128)
-    _whole(body, "top_logprobs", 0, 20)
-    _whole(body, "seed", -(2 ** 63), 2 ** 63 - 1)
-    _whole(body, "top_k", 1)
+        flag(body, name)
+    whole(body, "max_tokens", 1)
+    whole(body, "max_completion_tokens", 1)
+    whole(body, "n", 1, 128)
+    whole(body, "top_logprobs", 0, 20)
+    whole(body, "seed", -(2 ** 63), 2 ** 63 - 1)
+    whole(body, "top_k", 1)
     thinking = body.get("thinking")
     if thinking is not None and (not isinstance(thinking, dict) or thinking.get("type")
                                  not in ("enabled", "disabled", "adaptive")):
         raise _bad("thinking must be an object whose type is enabled or disabled",
                    "thinking")
-    _number(body, "temperature", 0, 2)
-    _number(body, "top_p", 0, 1)
-    _number(body, "presence_penalty", -2, 2)
-    _number(body, "frequency_penalty", -2, 2)
+    number(body, "temperature", 0, 2)
+    number(body, "top_p", 0, 1)
+    number(body, "presence_penalty", -2, 2)
+    number(body, "frequency_penalty", -2, 2)
     effort = body.get("reasoning_effort")
     if effort is not None and effort not in REASONING_EFFORTS:
         raise _bad(f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}, "
