@@ -75,16 +75,21 @@ def handler(endpoint: Endpoint):
 class _Upload:
     """The caller's body as it is relayed: what was read already, then the rest, counted."""
 
-    def __init__(self, request: Request, prefix: bytes, more: bool, limit: int,
+    def __init__(self, request: Request, prefix: list[bytes], more: bool, limit: int,
                  sniffer: FormSniffer | None) -> None:
         self.request, self.prefix, self.more = request, prefix, more
         self.limit, self.sniffer = limit, sniffer
-        self.size = len(prefix)
+        self.size = sum(len(chunk) for chunk in prefix)
         self.too_large = False
         self.gone = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        yield self.prefix
+        if self.size > self.limit:
+            self.too_large = True
+            raise PayloadTooLarge(_too_large(self.limit))
+        for chunk in self.prefix:
+            yield chunk
+        self.prefix = []
         while self.more:
             message = await self.request.receive()
             if message["type"] == "http.disconnect":
@@ -141,23 +146,26 @@ async def _relay(arrival: Arrival, endpoint: Endpoint) -> None:
 
 
 async def _read_form(request: Request, sniffer: FormSniffer, limit: int,
-                     until_field: str | None) -> tuple[bytes, bool]:
-    """Read the upload until `until_field` is complete (or the body ends): (what was read,
-    whether more follows)."""
+                     field: str) -> tuple[list[bytes], bool]:
+    """Read the upload until `field` is complete (or the body ends): (the chunks read,
+    whether more follows). Clients send fields before files, mostly; a form whose field
+    comes after a file is held only up to `limit` bytes (then a 400)."""
     read: list[bytes] = []
     size, more = 0, True
-    while more and (until_field is None or until_field not in sniffer.done_fields):
+    while more and field not in sniffer.done_fields:
         message = await request.receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnected()
         chunk = message.get("body", b"")
         more = message.get("more_body", False)
         size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(_too_large(limit))
         sniffer.feed(chunk)
         read.append(chunk)
-    return b"".join(read), more
+        if size > limit and field not in sniffer.done_fields:
+            raise BadRequest(f"the form's {field} field must come within its first "
+                             f"{limit / (1024 * 1024):g} MB ([limits] max_body_mb): send "
+                             "it before the file", code="invalid_multipart")
+    return read, more
 
 
 async def _serve(flow: Flow, endpoint: Endpoint) -> None:
@@ -187,14 +195,17 @@ async def _serve(flow: Flow, endpoint: Endpoint) -> None:
             raise BadRequest("this endpoint takes a multipart/form-data body",
                              code="invalid_content_type")
         sniffer = FormSniffer(boundary)
-        # Only the start of the form is read before routing: up to the model field
-        # (clients send fields before files), or the whole form when it has none.
-        prefix, more = await _read_form(request, sniffer, limit,
-                                        "model" if endpoint.routed_by_model else None)
+        # Only the start of the form is read before routing: up to the model field,
+        # or nothing when the provider is not chosen by model (files).
+        prefix: list[bytes] = []
+        more = True
+        if endpoint.routed_by_model:
+            prefix, more = await _read_form(request, sniffer, gw.settings.max_body_bytes,
+                                            "model")
         body = sniffer.fields
         model = _model_of(body.get("model"), endpoint)
         upload = _Upload(request, prefix, more, limit, sniffer)
-        exchange.set_request(sniffer.summary())
+        exchange.set_request(sniffer.summary)
     user = body.get("user")
     if exchange.record["user_id"] is None and isinstance(user, str) and user:
         exchange.record["user_id"] = user
@@ -205,10 +216,12 @@ async def _serve(flow: Flow, endpoint: Endpoint) -> None:
             body = dict(body, model=upstream_model)
             data = orjson.dumps(body)
         elif upload is not None:
-            rewritten = with_field_value(upload.prefix, "model", model, upstream_model)
+            rewritten = with_field_value(b"".join(upload.prefix), "model", model,
+                                         upstream_model)
             if rewritten is None:
-                raise BadRequest("the form's model field could not be read", code="invalid_multipart")
-            upload.prefix = rewritten
+                raise BadRequest("the form's model field could not be read",
+                                 code="invalid_multipart")
+            upload.prefix = [rewritten]
     if upload is not None:
         data = upload.chunks()
     if flow.options.ratelimit_policy:

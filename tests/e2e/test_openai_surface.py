@@ -5,6 +5,7 @@ providers get a clear 400. Also GET /v1/models/{id}."""
 
 import io
 
+import httpx
 import openai
 import pytest
 from servers import ADMIN_KEY
@@ -217,3 +218,28 @@ def test_anthropic_sdk_lists_models_in_its_own_shape(gateway):
     with pytest.raises(anthropic.BadRequestError) as bad:
         client.models.list(limit=0)
     assert bad.value.body["type"] == "error"
+
+
+def _form(*parts: tuple[str, str | None, bytes]) -> tuple[bytes, str]:
+    out = b""
+    for name, filename, value in parts:
+        disposition = f'form-data; name="{name}"' + (
+            f'; filename="{filename}"' if filename else "")
+        out += f"--fb\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+    return out + b"--fb--\r\n", "multipart/form-data; boundary=fb"
+
+
+def test_a_form_with_its_model_after_the_file(gateway):
+    """openai-node sends the file first: held until the model is read, up to max_body_mb
+    (1 MB in these tests), then a clear 400."""
+    headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+    small, content_type = _form(("file", "a.wav", b"R" * 4000), ("model", None, b"whisper-1"))
+    answer = httpx.post(gateway.url + "/v1/audio/transcriptions", content=small,
+                        headers=headers | {"content-type": content_type}, timeout=30)
+    assert answer.status_code == 200 and "4000 bytes" in answer.json()["text"]
+    big, content_type = _form(("file", "a.wav", b"R" * 1_500_000),
+                              ("model", None, b"whisper-1"))
+    refused = httpx.post(gateway.url + "/v1/audio/transcriptions", content=big,
+                         headers=headers | {"content-type": content_type}, timeout=30)
+    assert refused.status_code == 400
+    assert "model field must come within" in refused.json()["error"]["message"]

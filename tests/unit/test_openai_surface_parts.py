@@ -21,7 +21,7 @@ def test_form_read_in_any_chunking(size):
     sniffer = FormSniffer(boundary_of("multipart/form-data; boundary=b"))
     for start in range(0, len(FORM), size):
         sniffer.feed(FORM[start:start + size])
-    assert sniffer.summary() == {"model": "openai/whisper-1", "files": [
+    assert sniffer.summary == {"model": "openai/whisper-1", "files": [
         {"name": "file", "bytes": 1000, "filename": "a.wav", "content_type": "audio/wav"}]}
 
 

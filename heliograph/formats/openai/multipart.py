@@ -31,11 +31,14 @@ def boundary_of(content_type: str) -> bytes | None:
 
 class FormSniffer:
     """Fed the upload's chunks in order; `fields` holds the text fields seen so far,
-    `files` the file parts, `done_fields` the names of the fields fully read."""
+    `files` the file parts, `done_fields` the names of the fields fully read, and
+    `summary` what the log keeps of the request (its fields, its files described),
+    filled in as the upload streams past."""
 
     def __init__(self, boundary: bytes) -> None:
         self.fields: dict[str, str] = {}
         self.files: list[dict[str, Any]] = []
+        self.summary: dict[str, Any] = {"files": self.files}
         self.done_fields: set[str] = set()
         self._headers: dict[bytes, bytes] = {}
         self._field = b""
@@ -58,10 +61,6 @@ class FormSniffer:
         except Exception as exc:  # python-multipart's own errors: the form is malformed
             raise BadRequest(f"the multipart/form-data body is malformed: {exc}",
                              code="invalid_multipart") from None
-
-    def summary(self) -> dict[str, Any]:
-        """What the log keeps of the request: its fields, and its files described."""
-        return {**self.fields, "files": self.files}
 
     # -- python-multipart callbacks --------------------------------------------------
 
@@ -100,6 +99,8 @@ class FormSniffer:
             return
         value = b"".join(self._text).decode("utf-8", "replace")[:MAX_FIELD_CHARS]
         self.fields[part["name"]] = value
+        if part["name"] != "files":
+            self.summary[part["name"]] = value
         self.done_fields.add(part["name"])
 
 
