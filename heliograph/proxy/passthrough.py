@@ -40,6 +40,7 @@ from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.models import BYOK_DEFAULT_PROVIDER, TARGET_PROVIDER_HEADER
 from heliograph.proxy.passthrough_answer import Relayed
 from heliograph.proxy.pipeline import forward_headers, parse_body
+from heliograph.proxy.upload_prefix import UploadPrefix
 from heliograph.routes import Route
 
 if TYPE_CHECKING:
@@ -75,21 +76,18 @@ def handler(endpoint: Endpoint):
 class _Upload:
     """The caller's body as it is relayed: what was read already, then the rest, counted."""
 
-    def __init__(self, request: Request, prefix: list[bytes], more: bool, limit: int,
-                 sniffer: FormSniffer | None) -> None:
+    def __init__(self, request: Request, prefix: UploadPrefix, more: bool, limit: int,
+                 sniffer: FormSniffer) -> None:
         self.request, self.prefix, self.more = request, prefix, more
         self.limit, self.sniffer = limit, sniffer
-        self.size = sum(len(chunk) for chunk in prefix)
+        self.size = prefix.size
         self.too_large = False
         self.gone = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        if self.size > self.limit:
-            self.too_large = True
-            raise PayloadTooLarge(_too_large(self.limit))
-        for chunk in self.prefix:
+        self.size = self.prefix.size        # (a renamed model changes it a little)
+        async for chunk in self.prefix.replay():
             yield chunk
-        self.prefix = []
         while self.more:
             message = await self.request.receive()
             if message["type"] == "http.disconnect":
@@ -101,8 +99,7 @@ class _Upload:
             if self.size > self.limit:
                 self.too_large = True
                 raise PayloadTooLarge(_too_large(self.limit))
-            if self.sniffer is not None:
-                self.sniffer.feed(chunk)
+            self.sniffer.feed(chunk)
             if chunk:
                 yield chunk
 
@@ -145,27 +142,22 @@ async def _relay(arrival: Arrival, endpoint: Endpoint) -> None:
             await flow.fail(error)
 
 
-async def _read_form(request: Request, sniffer: FormSniffer, limit: int,
-                     field: str) -> tuple[list[bytes], bool]:
-    """Read the upload until `field` is complete (or the body ends): (the chunks read,
-    whether more follows). Clients send fields before files, mostly; a form whose field
-    comes after a file is held only up to `limit` bytes (then a 400)."""
-    read: list[bytes] = []
-    size, more = 0, True
+async def _read_form(request: Request, sniffer: FormSniffer, prefix: UploadPrefix,
+                     limit: int, field: str) -> bool:
+    """Read the upload into `prefix` until `field` is complete or the body ends; whether
+    more follows."""
+    more = True
     while more and field not in sniffer.done_fields:
         message = await request.receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnected()
         chunk = message.get("body", b"")
         more = message.get("more_body", False)
-        size += len(chunk)
+        if prefix.size + len(chunk) > limit:
+            raise PayloadTooLarge(_too_large(limit))
         sniffer.feed(chunk)
-        read.append(chunk)
-        if size > limit and field not in sniffer.done_fields:
-            raise BadRequest(f"the form's {field} field must come within its first "
-                             f"{limit / (1024 * 1024):g} MB ([limits] max_body_mb): send "
-                             "it before the file", code="invalid_multipart")
-    return read, more
+        await prefix.add(chunk)
+    return more
 
 
 async def _serve(flow: Flow, endpoint: Endpoint) -> None:
@@ -197,11 +189,14 @@ async def _serve(flow: Flow, endpoint: Endpoint) -> None:
         sniffer = FormSniffer(boundary)
         # Only the start of the form is read before routing: up to the model field,
         # or nothing when the provider is not chosen by model (files).
-        prefix: list[bytes] = []
+        prefix = UploadPrefix(gw.settings.max_body_bytes)
         more = True
         if endpoint.routed_by_model:
-            prefix, more = await _read_form(request, sniffer, gw.settings.max_body_bytes,
-                                            "model")
+            try:
+                more = await _read_form(request, sniffer, prefix, limit, "model")
+            except BaseException:
+                prefix.close()
+                raise
         body = sniffer.fields
         model = _model_of(body.get("model"), endpoint)
         upload = _Upload(request, prefix, more, limit, sniffer)
@@ -216,12 +211,12 @@ async def _serve(flow: Flow, endpoint: Endpoint) -> None:
             body = dict(body, model=upstream_model)
             data = orjson.dumps(body)
         elif upload is not None:
-            rewritten = with_field_value(b"".join(upload.prefix), "model", model,
-                                         upstream_model)
+            rewritten = with_field_value(upload.prefix.tail, "model", model, upstream_model)
             if rewritten is None:
+                upload.prefix.close()
                 raise BadRequest("the form's model field could not be read",
                                  code="invalid_multipart")
-            upload.prefix = [rewritten]
+            upload.prefix.tail = rewritten
     if upload is not None:
         data = upload.chunks()
     if flow.options.ratelimit_policy:
@@ -248,6 +243,8 @@ async def _serve(flow: Flow, endpoint: Endpoint) -> None:
             await relayed.send(status, headers, chunks)
     except GatewayError as exc:
         failure = exc
+        if upload is not None:
+            upload.prefix.close()
         if upload is not None and upload.too_large:
             failure = PayloadTooLarge(_too_large(upload.limit))
         if upload is not None and upload.gone:

@@ -97,3 +97,25 @@ def test_formats_readme_shows_the_field_table():
     from heliograph.formats.openai.request_fields import markdown_table
     readme = Path(__file__).parents[2] / "heliograph" / "formats" / "README.md"
     assert markdown_table() in readme.read_text()
+
+
+def test_upload_prefix_spills_to_disk_and_replays_in_order():
+    import asyncio
+
+    from heliograph.proxy.upload_prefix import TAIL_BYTES, UploadPrefix
+
+    async def run() -> bytes:
+        prefix = UploadPrefix(memory_limit=100)
+        pieces = [bytes([65 + i % 26]) * 300_000 for i in range(10)] + [b"model=x;"]
+        for piece in pieces:
+            await prefix.add(piece)
+        assert prefix._spool is not None                      # spilled
+        assert TAIL_BYTES <= len(prefix.tail) < TAIL_BYTES + 300_000
+        prefix.tail = prefix.tail.replace(b"model=x;", b"model=longer;")
+        out = b"".join([chunk async for chunk in prefix.replay()])
+        assert prefix.size == len(out)
+        return out
+
+    out = asyncio.run(run())
+    assert out == b"".join(bytes([65 + i % 26]) * 300_000 for i in range(10)) + \
+        b"model=longer;"
