@@ -9,8 +9,9 @@ Helicone headers (properties, user, session, request id, rate-limit policies, om
 one log record with tokens and cost (heliograph/media_costs.py).
 
 Uploads (multipart/form-data) stream through: the form is read as it passes
-(formats/openai/multipart.py) only far enough to find `model`, then relayed as it
-arrives, counted against `[limits] max_upload_mb`; answers stream back the same way.
+(formats/openai/multipart.py) only far enough to find `model` (held meanwhile, on disk
+past `max_body_mb`: proxy/upload_prefix.py), then relayed as it arrives, counted against
+`[limits] max_upload_mb`; answers stream back the same way (proxy/passthrough_answer.py).
 Which provider: the model's (routing as for chat); files and batches name no model,
 so `Helicone-Target-Provider` (default `openai`) chooses. Not here: caching, retries and
 fallback chains (chat only).
