@@ -5,6 +5,7 @@ could hold the upload."""
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -116,17 +117,20 @@ def test_a_large_upload_is_not_held_whole(sink_gateway, path, head, tail):
                        "helicone-target-provider": "sink"})
     group = sink_gateway.proc.pid
     before = peak_rss_kb(group)
+    started = time.perf_counter()
     response = httpx.post(
         sink_gateway.url + path, content=body(), timeout=120,
         headers={"authorization": f"Bearer {ADMIN_KEY}", "helicone-target-provider": "sink",
                  "content-type": f"multipart/form-data; boundary={BOUNDARY}",
                  "content-length": str(len(head) + UPLOAD_MB * len(PIECE) + len(tail))})
     assert response.status_code == 200, response.text
+    seconds = time.perf_counter() - started
     renamed = len(b"sink/") if b"sink/" in tail else 0
     assert response.json()["bytes"] == len(head) + UPLOAD_MB * len(PIECE) + len(tail) - renamed
     after = peak_rss_kb(group)
     growth_mb = max(after[pid] - before.get(pid, after[pid]) for pid in after) / 1024
-    print(f"peak memory growth while relaying {UPLOAD_MB} MB: {growth_mb:.1f} MB")
+    print(f"{path}: {UPLOAD_MB} MB relayed in {seconds:.2f} s "
+          f"({UPLOAD_MB / seconds:.0f} MB/s); peak memory growth {growth_mb:.1f} MB")
     assert growth_mb < UPLOAD_MB / 3, f"a gateway process grew by {growth_mb:.0f} MB"
     record = sink_gateway.record(response.headers["helicone-id"])
     assert record["provider"] == "sink"
