@@ -29,18 +29,16 @@ from heliograph.asgi import ClientDisconnected, Request
 from heliograph.errors import (
     BadRequest,
     GatewayError,
-    InsufficientStorage,
     PayloadTooLarge,
 )
 from heliograph.formats.openai.multipart import FormSniffer, boundary_of, with_field_value
 from heliograph.providers.base import Call, Operation, Provider
-from heliograph.proxy import headers as helicone_headers
 from heliograph.proxy.auth import check_models
 from heliograph.proxy.flow import Arrival, Flow, Send
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.models import BYOK_DEFAULT_PROVIDER, TARGET_PROVIDER_HEADER
 from heliograph.proxy.passthrough_answer import Relayed
-from heliograph.proxy.pipeline import forward_headers, parse_body
+from heliograph.proxy.pipeline import admit, forward_headers, guarded, parse_body
 from heliograph.proxy.upload_prefix import UploadPrefix
 from heliograph.routes import Route
 
@@ -111,36 +109,9 @@ def _too_large(limit: int) -> str:
 
 
 async def _relay(arrival: Arrival, endpoint: Endpoint) -> None:
-    gw, request = arrival.gw, arrival.request
-    journal = gw.journal
-    if journal.failure is not None and not journal.available():
-        await arrival.refuse(InsufficientStorage(
-            f"the gateway cannot log requests right now ({journal.failure}); retry later",
-            headers={"retry-after": "5"}))
-        return
-    try:
-        principal = await gw.auth.authenticate(request.headers, False)
-    except GatewayError as error:
-        await arrival.refuse(error)
-        return
-    try:
-        options = helicone_headers.parse(request.headers)
-    except GatewayError as error:
-        await Flow(arrival, principal, helicone_headers.RequestOptions()).fail(error)
-        return
-    flow = Flow(arrival, principal, options)
-    if options.request_id is not None and not await gw.request_ids.claim(
-            principal.organization, options.request_id):
-        flow.exchange.take_fresh_id()
-    try:
-        await _serve(flow, endpoint)
-    except ClientDisconnected:
-        if not flow.exchange.logged:
-            flow.exchange.fail(GatewayError("client disconnected", status=499))
-            flow.exchange.log(499)
-    except GatewayError as error:
-        if not flow.exchange.logged:
-            await flow.fail(error)
+    flow = await admit(arrival)
+    if flow is not None:
+        await guarded(flow, lambda flow: _serve(flow, endpoint))
 
 
 async def _read_form(request: Request, sniffer: FormSniffer, prefix: UploadPrefix,
