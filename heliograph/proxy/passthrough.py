@@ -286,5 +286,8 @@ ENDPOINTS: list[tuple[str, str, Endpoint]] = [
 
 
 def routes() -> list[Route]:
-    return [Route(method, path, handler(endpoint)) for method, path, endpoint in ENDPOINTS]
+    """Each endpoint with and without /v1, as chat is served (a client's base URL may
+    lack it)."""
+    return [Route(method, prefix + path.removeprefix("/v1"), handler(endpoint))
+            for method, path, endpoint in ENDPOINTS for prefix in ("/v1", "")]
 

@@ -22,14 +22,14 @@ from heliograph.records import Record
 
 # Paths that carry an id (a file's, a batch's) are counted by their route: one series per
 # route, not one per file.
-_WITH_IDS = ("/v1/files/", "/v1/batches/")
+_WITH_IDS = ("/v1/files/", "/v1/batches/", "/files/", "/batches/")
 
 
 def _route(path: str) -> str:
     if not path.startswith(_WITH_IDS):
         return path
     parts = path.split("/")          # ['', 'v1', 'files', '<id>', ...]
-    parts[3] = "{id}"
+    parts[3 if parts[1] == "v1" else 2] = "{id}"
     return "/".join(parts)
 
 # Distinct label sets kept per metric before the model label is folded into "other".

@@ -243,3 +243,10 @@ def test_a_form_with_its_model_after_the_file(gateway, upstream):
         sent = [r for r in upstream.received()
                 if r["path"] == "/v1/audio/transcriptions"][-1]["body"]
         assert sent.endswith('name="model"\r\n\r\nwhisper-1\r\n--fb--\r\n')
+
+
+def test_served_without_v1_too(gateway):
+    answer = httpx.post(gateway.url + "/moderations", json={"input": "hello"},
+                        headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
+    assert answer.status_code == 200 and answer.json()["results"][0]["flagged"] is False
+    assert gateway.record(answer.headers["helicone-id"])["path"] == "/moderations"

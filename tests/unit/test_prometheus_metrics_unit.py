@@ -167,6 +167,7 @@ def test_paths_with_ids_are_counted_by_route():
     for i in range(5):
         sink.accept(record(status=200, model="", path=f"/v1/files/file-{i}/content"))
     sink.accept(record(status=200, model="", path="/v1/batches/batch_1/cancel"))
+    sink.accept(record(status=200, model="", path="/files/file-9"))
     paths = {s.labels["path"] for metric in sink.registry.collect() for s in metric.samples
              if s.name == "heliograph_requests_total"}
-    assert paths == {"/v1/files/{id}/content", "/v1/batches/{id}/cancel"}
+    assert paths == {"/v1/files/{id}/content", "/v1/batches/{id}/cancel", "/files/{id}"}
