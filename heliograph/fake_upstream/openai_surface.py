@@ -1,13 +1,13 @@
 """The rest of OpenAI's API, faked: legacy completions (streamed too), moderations,
 images (generations; edits and variations as multipart uploads), audio (speech as audio
-bytes; transcriptions and translations as multipart uploads), files (upload, list, get,
-delete, content) and batches (create, list, get, cancel).
+bytes; transcriptions and translations as multipart uploads); files and batches are in
+openai_files.py.
 
 Answers are deterministic functions of the request, shaped as OpenAI documents them
 (usage included where OpenAI sends it: tokens for gpt-image-* and gpt-4o-*-transcribe,
 seconds of audio for whisper-1). Behaviours (`x-fake-behavior`, `fake-` model tokens)
-work as on chat. Multipart forms are read with the standard library's email parser:
-nothing here shares code with the gateway's own form reader.
+work as on chat. Multipart forms are read by forms.py, with nothing shared with the
+gateway's own form reader.
 """
 
 from __future__ import annotations
@@ -15,21 +15,16 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from email.parser import BytesParser
-from email.policy import default as default_policy
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from . import faults
-from . import openai_format as fmt
-from .behavior import HEADER, BehaviorError, parse
-from .openai_api import _begin, _check_auth, _error_factory, _headers, _invalid, _json, _send
+from . import faults, openai_files
+from .forms import form
+from .openai_api import _begin, _headers, _invalid, _send
 from .state import STATE_KEY
 
-FILES: web.AppKey[dict[str, dict]] = web.AppKey("fake_files", dict)
-BATCHES: web.AppKey[dict[str, dict]] = web.AppKey("fake_batches", dict)
 # Fake audio: this many bytes per character of speech input; a transcription's audio is
 # this many bytes per second.
 SPEECH_BYTES_PER_CHAR = 64
@@ -37,8 +32,7 @@ AUDIO_BYTES_PER_SECOND = 4000
 
 
 def register(app: web.Application) -> None:
-    app[FILES] = {}
-    app[BATCHES] = {}
+    openai_files.register(app)
     for p in ("/v1", ""):
         app.router.add_post(f"{p}/completions", completions)
         app.router.add_post(f"{p}/moderations", moderations)
@@ -48,15 +42,6 @@ def register(app: web.Application) -> None:
         app.router.add_post(f"{p}/audio/speech", speech)
         app.router.add_post(f"{p}/audio/transcriptions", transcriptions)
         app.router.add_post(f"{p}/audio/translations", transcriptions)
-        app.router.add_post(f"{p}/files", upload_file)
-        app.router.add_get(f"{p}/files", list_files)
-        app.router.add_get(f"{p}/files/{{file_id}}", get_file)
-        app.router.add_delete(f"{p}/files/{{file_id}}", delete_file)
-        app.router.add_get(f"{p}/files/{{file_id}}/content", file_content)
-        app.router.add_post(f"{p}/batches", create_batch)
-        app.router.add_get(f"{p}/batches", list_batches)
-        app.router.add_get(f"{p}/batches/{{batch_id}}", get_batch)
-        app.router.add_post(f"{p}/batches/{{batch_id}}/cancel", cancel_batch)
 
 
 def _words(text: str) -> int:
@@ -187,43 +172,9 @@ async def image_generations(request: web.Request) -> web.StreamResponse:
     return await _send(request, t0, answer, b, 0)
 
 
-async def _form(request: web.Request, t0: float
-                ) -> tuple[dict[str, str], dict[str, bytes], Any] | web.StreamResponse:
-    """(text fields, file parts by field name, behaviour) of a multipart request."""
-    denied = _check_auth(request, t0)
-    if denied is not None:
-        return denied
-    content_type = request.headers.get("Content-Type", "")
-    if not content_type.startswith("multipart/form-data"):
-        return _invalid(request, t0, "this endpoint takes multipart/form-data")
-    raw = await request.read()
-    message = BytesParser(policy=default_policy).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw)
-    fields: dict[str, str] = {}
-    files: dict[str, bytes] = {}
-    if message.is_multipart():
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            decoded = part.get_payload(decode=True)
-            payload = decoded if isinstance(decoded, bytes) else b""
-            if not isinstance(name, str):
-                continue
-            if part.get_filename() is not None:
-                files[name] = payload
-            else:
-                fields[name] = payload.decode("utf-8", "replace")
-    try:
-        b = parse(request.headers.get(HEADER), fields.get("model"))
-    except BehaviorError as exc:
-        return _invalid(request, t0, str(exc))
-    early = await faults.preamble(request, b, f"model:{fields.get('model')}",
-                                  _error_factory(request, t0))
-    return early if early is not None else (fields, files, b)
-
-
 async def image_uploads(request: web.Request) -> web.StreamResponse:
     t0 = time.monotonic()
-    formed = await _form(request, t0)
+    formed = await form(request, t0)
     if isinstance(formed, web.StreamResponse):
         return formed
     fields, files, b = formed
@@ -266,7 +217,7 @@ async def speech(request: web.Request) -> web.StreamResponse:
 
 async def transcriptions(request: web.Request) -> web.StreamResponse:
     t0 = time.monotonic()
-    formed = await _form(request, t0)
+    formed = await form(request, t0)
     if isinstance(formed, web.StreamResponse):
         return formed
     fields, files, b = formed
@@ -292,136 +243,3 @@ async def transcriptions(request: web.Request) -> web.StreamResponse:
     else:
         answer["usage"] = {"type": "duration", "seconds": seconds}
     return await _send(request, t0, answer, b, 0)
-
-
-# -- files and batches -------------------------------------------------------------
-
-def _missing(request: web.Request, t0: float, what: str, ident: str) -> web.Response:
-    return _json(404, fmt.error_body(f"No such {what}: {ident}", "invalid_request_error",
-                                     None, "id"), _headers(request, t0))
-
-
-async def upload_file(request: web.Request) -> web.StreamResponse:
-    t0 = time.monotonic()
-    formed = await _form(request, t0)
-    if isinstance(formed, web.StreamResponse):
-        return formed
-    fields, files, b = formed
-    if "file" not in files or not fields.get("purpose"):
-        return _invalid(request, t0, "file and purpose are required", "file")
-    file_id = "file-" + secrets.token_hex(12)
-    entry = {"id": file_id, "object": "file", "bytes": len(files["file"]),
-             "created_at": int(time.time()), "filename": "upload",
-             "purpose": fields["purpose"], "status": "processed"}
-    request.app[FILES][file_id] = {"meta": entry, "content": files["file"]}
-    return await _send(request, t0, entry, b, 0)
-
-
-async def list_files(request: web.Request) -> web.StreamResponse:
-    t0 = time.monotonic()
-    denied = _check_auth(request, t0)
-    if denied is not None:
-        return denied
-    purpose = request.query.get("purpose")
-    data = [f["meta"] for f in request.app[FILES].values()
-            if purpose is None or f["meta"]["purpose"] == purpose]
-    return _json(200, {"object": "list", "data": data, "has_more": False},
-                 _headers(request, t0))
-
-
-async def _stored_file(request: web.Request, t0: float) -> dict | web.Response:
-    denied = _check_auth(request, t0)
-    if denied is not None:
-        return denied
-    file_id = request.match_info["file_id"]
-    stored = request.app[FILES].get(file_id)
-    return stored if stored is not None else _missing(request, t0, "file", file_id)
-
-
-async def get_file(request: web.Request) -> web.StreamResponse:
-    t0 = time.monotonic()
-    stored = await _stored_file(request, t0)
-    if isinstance(stored, web.Response):
-        return stored
-    return _json(200, stored["meta"], _headers(request, t0))
-
-
-async def delete_file(request: web.Request) -> web.StreamResponse:
-    t0 = time.monotonic()
-    stored = await _stored_file(request, t0)
-    if isinstance(stored, web.Response):
-        return stored
-    del request.app[FILES][stored["meta"]["id"]]
-    return _json(200, {"id": stored["meta"]["id"], "object": "file", "deleted": True},
-                 _headers(request, t0))
-
-
-async def file_content(request: web.Request) -> web.StreamResponse:
-    t0 = time.monotonic()
-    stored = await _stored_file(request, t0)
-    if isinstance(stored, web.Response):
-        return stored
-    return web.Response(body=stored["content"], content_type="application/octet-stream",
-                        headers=_headers(request, t0))
-
-
-BATCH_ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/completions",
-                   "/v1/responses")
-
-
-async def create_batch(request: web.Request) -> web.StreamResponse:
-    t0 = time.monotonic()
-    begun = await _begin(request, t0, True)
-    if isinstance(begun, web.StreamResponse):
-        return begun
-    body, b = begun
-    if not isinstance(body, dict):
-        return _invalid(request, t0, "the body must be an object")
-    file_id = body.get("input_file_id")
-    if file_id not in request.app[FILES]:
-        return _invalid(request, t0, f"No such file: {file_id}", "input_file_id")
-    if body.get("endpoint") not in BATCH_ENDPOINTS:
-        return _invalid(request, t0, "endpoint must be one of " + ", ".join(BATCH_ENDPOINTS),
-                        "endpoint")
-    if body.get("completion_window") != "24h":
-        return _invalid(request, t0, "completion_window must be 24h", "completion_window")
-    batch = {"id": "batch_" + secrets.token_hex(12), "object": "batch",
-             "endpoint": body["endpoint"], "input_file_id": file_id,
-             "completion_window": "24h", "status": "validating",
-             "created_at": int(time.time()), "output_file_id": None, "error_file_id": None,
-             "errors": None, "metadata": body.get("metadata"),
-             "request_counts": {"total": 0, "completed": 0, "failed": 0}}
-    request.app[BATCHES][batch["id"]] = batch
-    return await _send(request, t0, batch, b, 0)
-
-
-async def list_batches(request: web.Request) -> web.StreamResponse:
-    t0 = time.monotonic()
-    denied = _check_auth(request, t0)
-    if denied is not None:
-        return denied
-    return _json(200, {"object": "list", "data": list(request.app[BATCHES].values()),
-                       "has_more": False}, _headers(request, t0))
-
-
-async def get_batch(request: web.Request) -> web.StreamResponse:
-    t0 = time.monotonic()
-    denied = _check_auth(request, t0)
-    if denied is not None:
-        return denied
-    batch = request.app[BATCHES].get(request.match_info["batch_id"])
-    if batch is None:
-        return _missing(request, t0, "batch", request.match_info["batch_id"])
-    return _json(200, batch, _headers(request, t0))
-
-
-async def cancel_batch(request: web.Request) -> web.StreamResponse:
-    t0 = time.monotonic()
-    denied = _check_auth(request, t0)
-    if denied is not None:
-        return denied
-    batch = request.app[BATCHES].get(request.match_info["batch_id"])
-    if batch is None:
-        return _missing(request, t0, "batch", request.match_info["batch_id"])
-    batch["status"] = "cancelling"
-    return _json(200, batch, _headers(request, t0))
