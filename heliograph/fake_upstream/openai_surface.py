@@ -1,7 +1,7 @@
-"""The rest of OpenAI's API, faked: legacy completions (streamed too), moderations,
-images (generations; edits and variations as multipart uploads), audio (speech as audio
-bytes; transcriptions and translations as multipart uploads); files and batches are in
-openai_files.py.
+"""The rest of OpenAI's API, faked: legacy completions (streamed too), images
+(generations; edits and variations as multipart uploads), audio (speech as audio bytes;
+transcriptions and translations as multipart uploads). Files and batches are in
+openai_files.py, moderations in moderations.py.
 
 Answers are deterministic functions of the request, shaped as OpenAI documents them
 (usage included where OpenAI sends it: tokens for gpt-image-* and gpt-4o-*-transcribe,
@@ -35,7 +35,6 @@ def register(app: web.Application) -> None:
     openai_files.register(app)
     for p in ("/v1", ""):
         app.router.add_post(f"{p}/completions", completions)
-        app.router.add_post(f"{p}/moderations", moderations)
         app.router.add_post(f"{p}/images/generations", image_generations)
         app.router.add_post(f"{p}/images/edits", image_uploads)
         app.router.add_post(f"{p}/images/variations", image_uploads)
@@ -48,7 +47,7 @@ def _words(text: str) -> int:
     return max(1, len(text.split()))
 
 
-# -- completions and moderations -------------------------------------------------
+# -- completions ----------------------------------------------------------------
 
 def _prompt_text(prompt: Any) -> str | None:
     if isinstance(prompt, str):
@@ -95,34 +94,6 @@ async def completions(request: web.Request) -> web.StreamResponse:
     headers = _headers(request, t0) | request.app[STATE_KEY].rate_limit_headers(
         usage["total_tokens"])
     return await faults.stream_events(request, events, b, headers, final=b"[DONE]")
-
-
-MODERATION_CATEGORIES = ("harassment", "hate", "self-harm", "sexual", "violence")
-
-
-async def moderations(request: web.Request) -> web.StreamResponse:
-    t0 = time.monotonic()
-    begun = await _begin(request, t0, True)
-    if isinstance(begun, web.StreamResponse):
-        return begun
-    body, b = begun
-    inputs = body.get("input") if isinstance(body, dict) else None
-    if isinstance(inputs, str):
-        inputs = [inputs]
-    if not isinstance(inputs, list) or not inputs:
-        return _invalid(request, t0, "input must be a string or a list", "input")
-    results = []
-    for item in inputs:
-        text = item if isinstance(item, str) else orjson.dumps(item).decode()
-        violent = "kill" in text.lower()
-        results.append({"flagged": violent,
-                        "categories": {c: violent and c == "violence"
-                                       for c in MODERATION_CATEGORIES},
-                        "category_scores": {c: 0.9 if violent and c == "violence" else 0.001
-                                            for c in MODERATION_CATEGORIES}})
-    answer = {"id": "modr-" + secrets.token_hex(8),
-              "model": body.get("model") or "omni-moderation-latest", "results": results}
-    return await _send(request, t0, answer, b, 0)
 
 
 # -- images ------------------------------------------------------------------------

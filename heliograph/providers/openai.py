@@ -82,6 +82,10 @@ class OpenAICompatible(Provider):
     async def models(self, call: Call) -> UpstreamResponse:
         return await self._get(call, self.settings.base_url + "/models")
 
+    async def moderate(self, call: Call) -> UpstreamResponse:
+        return await self.http.request("POST", self.settings.base_url + "/moderations",
+                                       self._headers(call), self._payload(call), self.name)
+
     def open_passthrough(self, call: Call, method: str, path: str,
                          data: bytes | AsyncIterable[bytes] | None, content_type: str | None):
         headers = self._headers(call)

@@ -69,7 +69,7 @@ def test_a_stream_cut_short_ends_with_an_error_event_and_is_logged(gateway, open
 
 
 def test_moderation_defaults_its_model_and_costs_nothing(gateway, openai_client):
-    raw = openai_client.moderations.with_raw_response.create(input="I will kill the bug")
+    raw = openai_client.moderations.with_raw_response.create(input="a forbidden-topic")
     assert raw.parse().results[0].flagged is True
     record = gateway.record(raw.headers["helicone-id"])
     assert record["model"] == "omni-moderation-latest" and record["provider"] == "openai"
@@ -180,7 +180,7 @@ def test_providers_that_are_not_openai_compatible_get_a_clear_400(gateway, opena
 
 def test_provider_errors_keep_the_openai_shape(gateway, openai_client):
     with pytest.raises(openai.RateLimitError) as caught:
-        openai_client.moderations.create(input="x",
+        openai_client.completions.create(model="gpt-3.5-turbo-instruct", prompt="x",
                                          extra_headers={"x-fake-behavior": "status-429"})
     assert caught.value.body["type"] and caught.value.body["code"]
 

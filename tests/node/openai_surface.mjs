@@ -22,7 +22,7 @@ out.completion = streamed;
 
 out.image = (await client.images.generate({ model: "gpt-image-1", prompt: "a fox" }))
   .data[0].b64_json.length > 0;
-out.flagged = (await client.moderations.create({ input: "kill it" })).results[0].flagged;
+out.flagged = (await client.moderations.create({ input: "a forbidden-topic" })).results[0].flagged;
 out.model = (await client.models.retrieve("gpt-4o-mini")).id;
 const claude = await client.chat.completions.create({
   model: "claude-3-5-haiku-latest", messages: [{ role: "user", content: "Hi" }] });
