@@ -27,12 +27,12 @@ from heliograph.config import Settings, worker_settings
 from heliograph.errors import GatewayError
 from heliograph.providers.http import HttpClient
 from heliograph.providers.registry import Registry
-from heliograph.proxy import pipeline
+from heliograph.proxy import passthrough, pipeline
 from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
 from heliograph.proxy.auth import Authenticator
 from heliograph.proxy.cache import ResponseCache
 from heliograph.proxy.fronts import OPENAI
-from heliograph.proxy.models import list_models
+from heliograph.proxy.models import get_model, list_models
 from heliograph.proxy.ratelimit import RateLimiter
 from heliograph.proxy.request_ids import RequestIds
 from heliograph.routes import Mount, Route, RouteTable
@@ -195,8 +195,9 @@ def build_routes() -> list[Route | Mount]:
     """Every route the gateway answers, in match order (the first match wins). A new
     endpoint is a Route here or in its api/ module's ROUTES; a sub-application (the
     dashboard) is a Mount."""
-    return [*PROXY_ROUTES, Route("GET", "/healthz", healthz), *api.ROUTES,
-            *prometheus.ROUTES]
+    return [*PROXY_ROUTES, *passthrough.routes(),
+            Route("GET", "/v1/models/{model:path}", get_model),
+            Route("GET", "/healthz", healthz), *api.ROUTES, *prometheus.ROUTES]
 
 
 class App:

@@ -72,6 +72,8 @@ class Settings:
     # Where the durable request journal lives (a folder beside the database by default).
     journal_dir: str = ""
     max_body_mb: float = 20
+    # multipart uploads (audio, images, files) stream through; this bounds them instead.
+    max_upload_mb: float = 512
     upstream_connect_timeout_s: float = 10
     upstream_timeout_s: float = 600
     admin_key: str = ""
@@ -127,6 +129,10 @@ class Settings:
         return int(self.max_body_mb * 1024 * 1024)
 
     @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
     def max_header_bytes(self) -> int:
         return self.max_header_kb * 1024
 
@@ -171,6 +177,7 @@ SECTIONS: dict[str, dict[str, Option]] = {
     },
     "limits": {
         "max_body_mb": Option(float, "max_body_mb", above=0),
+        "max_upload_mb": Option(float, "max_upload_mb", above=0),
         "upstream_connect_timeout_s": Option(float, "upstream_connect_timeout_s", above=0),
         "upstream_timeout_s": Option(float, "upstream_timeout_s", above=0),
         "ratelimit_fail_open": Option(bool, "ratelimit_fail_open"),

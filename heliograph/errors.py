@@ -131,8 +131,16 @@ class ProviderStatusError(GatewayError):
         if self.raw_body:
             try:
                 parsed = orjson.loads(self.raw_body)
-                if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
-                    return self.raw_body
             except orjson.JSONDecodeError:
-                pass
+                parsed = None
+            error = parsed.get("error") if isinstance(parsed, dict) else None
+            if isinstance(error, dict):
+                if "type" in error and "code" in error and isinstance(error.get("message"),
+                                                                      str):
+                    return self.raw_body
+                # OpenAI's SDKs read type and code: an error without them is made whole.
+                whole = {"message": self.message, "type": self.type, "param": None,
+                         "code": self.code, **{k: v for k, v in error.items()
+                                               if v is not None}}
+                return orjson.dumps(dict(parsed, error=whole))
         return orjson.dumps(self.body())
