@@ -38,7 +38,7 @@ from heliograph.proxy.flow import Arrival, Flow, Send
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.models import BYOK_DEFAULT_PROVIDER, TARGET_PROVIDER_HEADER
 from heliograph.proxy.passthrough_answer import Relayed
-from heliograph.proxy.pipeline import admit, forward_headers, guarded, parse_body
+from heliograph.proxy.pipeline import admit, check_limits, forward_headers, guarded, parse_body
 from heliograph.proxy.upload_prefix import UploadPrefix
 from heliograph.routes import Route
 
@@ -191,9 +191,7 @@ async def _serve(flow: Flow, endpoint: Endpoint) -> None:
             upload.prefix.tail = rewritten
     if upload is not None:
         data = upload.chunks()
-    if flow.options.ratelimit_policy:
-        flow.extra_headers += await gw.ratelimits.check(flow.principal, flow.options,
-                                                        exchange.record)
+    await check_limits(flow)
     strip_usage = False
     if endpoint.kind == "completion" and body.get("stream") is True and \
             flow.options.stream_usage and not _include_usage(body):

@@ -208,14 +208,21 @@ async def _read_body(flow: Flow) -> bool:
     return True
 
 
+async def check_limits(flow: Flow) -> None:
+    """Spend and rate before any upstream call, on every endpoint that reaches a provider:
+    a 429 once an enforced budget is spent, or over a Helicone-RateLimit-Policy."""
+    gw, options, record = flow.gw, flow.options, flow.exchange.record
+    if flow.principal.organization in gw.budgets.enforced:
+        await gw.budgets.check(flow.principal.organization, record)
+    if options.ratelimit_policy:
+        flow.extra_headers += await gw.ratelimits.check(flow.principal, options, record)
+
+
 async def _answer(flow: Flow) -> None:
-    gw, options, exchange = flow.gw, flow.options, flow.exchange
+    gw, options = flow.gw, flow.options
     if options.llm_security_enabled:
         raise moderation.refuse_llm_security()
-    if flow.principal.organization in gw.budgets.enforced:  # 429 once a budget is spent
-        await gw.budgets.check(flow.principal.organization, exchange.record)
-    if options.ratelimit_policy:
-        flow.extra_headers += await gw.ratelimits.check(flow.principal, options, exchange.record)
+    await check_limits(flow)
     models = routing.chain_models(flow.openai_body["model"], options)
     if flow.principal.allowed_models is not None:
         check_models(flow.principal, models)

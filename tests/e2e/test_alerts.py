@@ -253,6 +253,10 @@ def test_an_enforced_budget_on_a_property_refuses_once_spent(alerts_gateway, cli
                              extra_headers=agent)
     err = refused.value.response.json()
     assert err["type"] == "error" and "budget_exceeded" in err["error"]["message"]
+    # Every endpoint that reaches a provider is held to it, not only chat and messages.
+    with pytest.raises(openai.RateLimitError) as refused_relay:
+        client.completions.create(model="gpt-4o-mini", prompt="hi", extra_headers=agent)
+    assert refused_relay.value.response.json()["error"]["code"] == "budget_exceeded"
     # Outside the scope, requests go on.
     assert spend(client, "b", **{"Helicone-Property-Workflow": "other"})[0] == 200
     status, listed = gw.api("/api/v1/budgets")
