@@ -54,6 +54,7 @@ JOBS = [
     "heliograph.background.search_index:SearchIndexJob",
     "heliograph.background.retention:RetentionJob",
     "heliograph.background.planner_stats:PlannerStatsJob",
+    "heliograph.alerts.job:AlertsJob",
 ]
 
 

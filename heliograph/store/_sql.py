@@ -28,6 +28,7 @@ from heliograph.store._schema import (
     property_rows,
     record_to_row,
 )
+from heliograph.store._webhook_feed import feed_webhooks
 from heliograph.store.base import KeyRow
 
 
@@ -164,8 +165,9 @@ class SQLStore:
     def _after_insert(self, cur, records: list[dict]) -> None:
         """Runs in the insert's transaction with exactly the records this transaction
         stored (as stored: a moved record under its fresh id), so whatever is derived
-        from them (rollup counters) commits or rolls back with them. A journal replay of
-        a record already stored is never passed again. Nothing yet."""
+        from them (rollup counters, the webhook feed) commits or rolls back with them. A
+        journal replay of a record already stored is never passed again."""
+        feed_webhooks(self, cur, records)
 
     def _insert_requests(self, cur, records: list[dict], rows: list[tuple]) -> list[dict]:
         """Insert the requests rows; return the records newly stored. The fast path is
