@@ -39,7 +39,6 @@ BODIES_TABLE = PerDialect(
             created_at TEXT COLLATE "C" NOT NULL,
             request_body TEXT,
             response_body TEXT,
-            search TSVECTOR,
             PRIMARY KEY (organization, request_id)
         )""")
 # PostgreSQL compresses large bodies with pglz by default: a third of the writer's time
@@ -53,18 +52,27 @@ BODIES_LZ4 = PerDialect(sqlite="", postgres="""DO $$ BEGIN
 # The search index (store/search.py), filled behind the writer.
 SEARCH_INDEX = (
     PerDialect(sqlite=search.SQLITE_FTS_DDL,
-               postgres="CREATE INDEX request_bodies_search ON request_bodies"
-                        " USING GIN (search)"),
+               postgres="""CREATE TABLE request_words (
+            organization TEXT NOT NULL,
+            request_id TEXT COLLATE "C" NOT NULL,
+            words TSVECTOR NOT NULL,
+            PRIMARY KEY (organization, request_id)
+        )"""),
     PerDialect(sqlite="""CREATE TABLE search_progress (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             indexed_seq INTEGER NOT NULL
         )""",
-               postgres="CREATE INDEX request_bodies_unindexed ON request_bodies"
-                        " (created_at) WHERE search IS NULL"),
+               postgres="CREATE INDEX request_words_search ON request_words"
+                        " USING GIN (words)"),
+    # PostgreSQL: the bodies waiting for the indexer, a queue the writer appends to.
+    PerDialect(sqlite="",
+               postgres="CREATE TABLE search_pending (organization TEXT NOT NULL,"
+                        " request_id TEXT NOT NULL)"),
     # Bodies moved here by this migration are indexed by the search-index job like new
     # ones (on a large log, indexing them here would hold up the gateway's start).
     PerDialect(sqlite="INSERT INTO search_progress (id, indexed_seq) VALUES (1, 0)",
-               postgres=""),
+               postgres="INSERT INTO search_pending (organization, request_id)"
+                        " SELECT organization, request_id FROM request_bodies"),
 )
 # One index per filter the query API offers that can be selective, each ending in the
 # listing order so a filtered page is read in order and stops at its limit (user, session

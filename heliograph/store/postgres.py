@@ -95,32 +95,46 @@ class PostgresStore(SQLStore):
             for row in rows:
                 copy.write_row(row)
 
+    def _insert_bodies(self, cur, rows: list[tuple]) -> None:
+        super()._insert_bodies(cur, rows)
+        if rows:  # queued for the search indexer, in the same transaction
+            self._copy(cur, "search_pending", ("organization", "request_id"),
+                       [row[:2] for row in rows])
+
     def index_search(self, limit: int = 5000) -> int:
-        # Words split here (store/search.py says why), set as a tsvector in one UPDATE
-        # from a staging table. SKIP LOCKED: a second indexer would take other rows.
+        # Words split here (store/search.py says why) and inserted as tsvectors through a
+        # staging table. SKIP LOCKED: a second indexer would take other queue rows.
         with self._transaction(write=True) as cur:
-            rows = cur.execute("SELECT organization, request_id, request_body, response_body"
-                               " FROM request_bodies WHERE search IS NULL LIMIT %s"
-                               " FOR UPDATE SKIP LOCKED", (limit,)).fetchall()
-            if not rows:
+            taken = cur.execute("DELETE FROM search_pending WHERE ctid = ANY(ARRAY("
+                                "SELECT ctid FROM search_pending LIMIT %s"
+                                " FOR UPDATE SKIP LOCKED)) RETURNING organization, request_id",
+                                (limit,)).fetchall()
+            if not taken:
                 return 0
+            bodies = cur.execute(
+                "SELECT b.organization, b.request_id, b.request_body, b.response_body"
+                " FROM request_bodies b JOIN unnest(%s::text[], %s::text[])"
+                " AS t(organization, request_id) ON b.organization = t.organization"
+                " AND b.request_id = t.request_id",
+                ([org for org, _ in taken], [rid for _, rid in taken])).fetchall()
             cur.execute("CREATE TEMP TABLE IF NOT EXISTS search_incoming (organization TEXT,"
                         ' request_id TEXT COLLATE "C", words TEXT) ON COMMIT DELETE ROWS')
-            self._copy(cur, "search_incoming", ("organization", "request_id", "words"),
-                       [(org, rid, body_words(req, resp)) for org, rid, req, resp in rows])
             # The words as one text: COPY sends it as it is (an array is adapted per item).
-            cur.execute("UPDATE request_bodies b SET search ="
-                        " array_to_tsvector(string_to_array(i.words, ' '))"
-                        " FROM search_incoming i WHERE b.organization = i.organization"
-                        " AND b.request_id = i.request_id")
-            return len(rows)
+            self._copy(cur, "search_incoming", ("organization", "request_id", "words"),
+                       [(org, rid, body_words(req, resp)) for org, rid, req, resp in bodies])
+            cur.execute("INSERT INTO request_words (organization, request_id, words)"
+                        " SELECT organization, request_id,"
+                        " array_to_tsvector(string_to_array(words, ' '))"
+                        " FROM search_incoming ON CONFLICT DO NOTHING")
+            return len(taken)
 
     def update_planner_stats(self) -> None:
         """Nothing: autovacuum keeps PostgreSQL's statistics."""
 
     def _delete_bodies(self, cur, organization: str, request_ids: list[str]) -> None:
-        cur.execute("DELETE FROM request_bodies WHERE organization = %s"
-                    " AND request_id = ANY(%s)", (organization, request_ids))
+        for table in ("search_pending", "request_words", "request_bodies"):
+            cur.execute(f"DELETE FROM {table} WHERE organization = %s"
+                        " AND request_id = ANY(%s)", (organization, request_ids))
 
     def _lock_migrations(self, cur) -> None:
         # Held until the migration transaction ends; other migrate() calls wait here and

@@ -11,9 +11,10 @@ time and a quarter of SQLite's. A record is searchable a moment after it is list
 SQLite: an FTS5 table, contentless (it stores only the index; rowid = request_bodies.seq),
 filled in seq order up to a watermark (search_progress.indexed_seq; one writer at a time
 holds the database lock, so seqs commit in order and none is skipped). PostgreSQL: a
-tsvector column of request_bodies (NULL until indexed, found through a partial index) under
-a GIN index, filled from words split here: PostgreSQL's own parser (to_tsvector) managed
-~2,000 bodies/s, too slow to keep up with the writer.
+narrow table request_words (a tsvector per record) under a GIN index, filled from a queue
+(search_pending) the writer appends to in its transaction, from words split here:
+PostgreSQL's own parser (to_tsvector) managed ~2,000 bodies/s, and updating a tsvector
+column of request_bodies rewrote each wide row.
 
 Bodies are JSON text, where a newline inside a string is the two characters `\\n`: left
 as is, "a\\nb" would be read as the words "a" and "nb". The indexed text is the JSON with
@@ -55,8 +56,8 @@ _CONDITIONS = {
     "LIKE": ("r.id IN (SELECT b.request_id FROM request_bodies b"
              " WHERE b.organization = ? AND b.seq IN"
              " (SELECT rowid FROM request_search WHERE request_search MATCH ?))"),
-    "ILIKE": ("r.id IN (SELECT b.request_id FROM request_bodies b"
-              " WHERE b.organization = ? AND b.search @@ CAST(? AS tsquery))"),
+    "ILIKE": ("r.id IN (SELECT w.request_id FROM request_words w"
+              " WHERE w.organization = ? AND w.words @@ CAST(? AS tsquery))"),
 }
 
 # A word: a run of letters and digits (FTS5's unicode61 tokenizer reads the same).
@@ -106,15 +107,15 @@ COMMON_MATCHES = 2000
 _COUNT_MATCHES = {
     "LIKE": "SELECT COUNT(*) FROM (SELECT 1 FROM request_search"
             " WHERE request_search MATCH ? LIMIT ?) AS found",
-    "ILIKE": "SELECT COUNT(*) FROM (SELECT 1 FROM request_bodies"
-             " WHERE search @@ CAST(? AS tsquery) LIMIT ?) AS found",
+    "ILIKE": "SELECT COUNT(*) FROM (SELECT 1 FROM request_words"
+             " WHERE words @@ CAST(? AS tsquery) LIMIT ?) AS found",
 }
 _PER_RECORD = {
     "LIKE": ("EXISTS (SELECT 1 FROM request_bodies b, request_search s"
              " WHERE b.organization = r.organization AND b.request_id = r.id"
              " AND s.rowid = b.seq AND request_search MATCH ?)"),
-    "ILIKE": ("EXISTS (SELECT 1 FROM request_bodies b WHERE b.organization = r.organization"
-              " AND b.request_id = r.id AND b.search @@ CAST(? AS tsquery))"),
+    "ILIKE": ("EXISTS (SELECT 1 FROM request_words w WHERE w.organization = r.organization"
+              " AND w.request_id = r.id AND w.words @@ CAST(? AS tsquery))"),
 }
 
 
