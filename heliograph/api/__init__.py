@@ -4,7 +4,16 @@ route table app.py builds."""
 
 from __future__ import annotations
 
-from heliograph.api import feedback, keys, metrics, ratelimits, requests, sessions, users
+from heliograph.api import (
+    feedback,
+    keys,
+    metrics,
+    ratelimits,
+    requests,
+    responses,
+    sessions,
+    users,
+)
 from heliograph.routes import Route
 
 ROUTES: list[Route] = [
@@ -15,4 +24,5 @@ ROUTES: list[Route] = [
     *ratelimits.ROUTES,
     *feedback.ROUTES,
     *keys.ROUTES,
+    *responses.ROUTES,
 ]

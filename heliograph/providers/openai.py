@@ -58,12 +58,32 @@ class OpenAICompatible(Provider):
         headers["accept"] = "text/event-stream"
         return self.http.stream(url, headers, self._payload(call), self.name)
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        builtin = BUILTIN_PROVIDERS.get(self.name)
+        # Azure serves the Responses API under any name; of the rest, only the catalog's.
+        self.stores_responses = self.settings.type == "azure" or (
+            builtin is not None and builtin.responses_api)
+
     async def responses(self, call: Call) -> UpstreamResponse:
+        if not self.stores_responses:
+            return await super().responses(call)
         return await self.http.request("POST", self._responses_url(), self._headers(call),
                                        self._payload(call), self.name)
 
+    async def responses_compact(self, call: Call) -> UpstreamResponse:
+        if not self.stores_responses:
+            return await super().responses_compact(call)
+        return await self.http.request("POST", self._responses_url() + "/compact",
+                                       self._headers(call), self._payload(call), self.name)
+
+    def responses_stream(self, call: Call):
+        if not self.stores_responses:
+            return super().responses_stream(call)
+        return self._native_responses_stream(call)
+
     @contextlib.asynccontextmanager
-    async def responses_stream(self, call: Call):
+    async def _native_responses_stream(self, call: Call):
         async with self._stream(self._responses_url(), call) as (status, rheaders, chunks):
             if status != 200:
                 body = b"".join([c async for c in chunks])

@@ -1,17 +1,36 @@
-"""`POST /v1/responses`: OpenAI's Responses API, passed through to providers that speak
-it (OpenAI, Azure), through the same pipeline as chat: auth, Helicone headers, fallback
-chain and retries, the log record with usage and cost.
+"""`POST /v1/responses` and `/v1/responses/compact`: OpenAI's Responses API on every
+provider, through the same pipeline as chat: auth, Helicone headers, fallback chain and
+retries, the log record with usage and cost.
 
-Its wire format differs from chat only on the way out, so it is a front whose body
-translation is the identity: a stream is typed events (`event: response.output_text.delta`)
-ending with `response.completed` and no [DONE], and what is logged for a stream is the
-final response object that event carries (heliograph.formats.responses).
+The body goes to the provider as the caller wrote it: OpenAI and Azure take it as it is,
+every other adapter translates it to and from its chat API
+(providers/responses_via_chat.py). So the wire format differs from chat only on the way
+out: a stream is typed events (`event: response.output_text.delta`) ending with
+`response.completed` and no [DONE], and what is logged for a stream is the final
+response object that event carries (heliograph.formats.responses).
+
+What the front adds is the gateway's store, for providers that keep no responses:
+`prepare` puts the stored conversation in front of the input when `previous_response_id`
+names a response the gateway kept, and `keep` stores an answer (unless `store` is
+false) before its last byte goes out, so a follow-up sent at once finds it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from heliograph.errors import BadRequest, GatewayError
 from heliograph.formats.responses.events import ResponsesAccumulator, ResponsesStream
+from heliograph.formats.responses.items import carried_over, input_items, listed
 from heliograph.proxy.fronts import OpenAIFront
+from heliograph.store.stored_responses import StoredResponses
+
+if TYPE_CHECKING:
+    from heliograph.proxy.flow import Flow
+
+log = logging.getLogger("heliograph.proxy")
 
 
 class ResponsesFront(OpenAIFront):
@@ -23,6 +42,51 @@ class ResponsesFront(OpenAIFront):
     def accumulator(self, strip_usage: bool) -> ResponsesAccumulator:
         return ResponsesAccumulator()
 
+    async def prepare(self, flow: Flow) -> None:
+        previous = flow.body.get("previous_response_id")
+        if previous is None:
+            return
+        if not isinstance(previous, str) or not previous:
+            raise BadRequest("previous_response_id must be a non-empty string "
+                             "(previous_response_id)", code="invalid_request")
+        stored = await asyncio.to_thread(StoredResponses(flow.gw.store).get,
+                                         flow.principal.organization, previous)
+        if stored is None:
+            return  # maybe the provider's own (OpenAI keeps its responses); else a 400 there
+        body = dict(flow.openai_body)
+        del body["previous_response_id"]
+        body["input"] = carried_over(stored.input_items, stored.response.get("output") or [])
+        body["input"] += input_items(flow.body.get("input"))
+        flow.openai_body, flow.raw = body, None
+
+    async def keep(self, flow: Flow, answer: object) -> None:
+        if not isinstance(answer, dict) or answer.get("object") != "response" \
+                or answer.get("status") not in ("completed", "incomplete") \
+                or not isinstance(answer.get("id"), str) or flow.body.get("store") is False:
+            return
+        try:
+            provider = flow.gw.registry.provider(flow.exchange.record["provider"] or "")
+        except GatewayError:
+            return
+        if provider.stores_responses:
+            return
+        # As the caller sees it: the id it chained from, though the provider got the
+        # whole conversation instead.
+        response = dict(answer, previous_response_id=flow.body.get("previous_response_id"))
+        try:
+            await asyncio.to_thread(StoredResponses(flow.gw.store).save,
+                                    flow.principal.organization, response,
+                                    listed(input_items(flow.openai_body.get("input"))))
+        except Exception as exc:  # the answer still goes out; only its storing failed
+            log.warning("could not store response %s: %s", answer["id"], exc)
+
+
+class CompactFront(ResponsesFront):
+    """`/v1/responses/compact`: a JSON answer (`response.compaction`), never stored."""
+
+    async def keep(self, flow: Flow, answer: object) -> None:
+        pass
+
 
 RESPONSES = ResponsesFront()
-
+COMPACT = CompactFront()

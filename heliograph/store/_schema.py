@@ -243,6 +243,20 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
         "ALTER TABLE api_keys ADD COLUMN expires_at TEXT",
         "ALTER TABLE api_keys ADD COLUMN allowed_models_json TEXT",
     )),
+    (8, "stored responses: the Responses API's `store` for providers without one", (
+        # response_json: the response object as answered; input_json: the conversation
+        # that produced it (carried-over items first), for previous_response_id and
+        # GET /v1/responses/{id}/input_items.
+        """CREATE TABLE stored_responses (
+            organization TEXT NOT NULL,
+            id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            response_json TEXT NOT NULL,
+            input_json TEXT NOT NULL,
+            PRIMARY KEY (organization, id)
+        )""",
+        "CREATE INDEX stored_responses_created ON stored_responses (created_at)",
+    )),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

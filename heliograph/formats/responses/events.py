@@ -34,12 +34,15 @@ async def responses_payloads(payloads: AsyncIterator[bytes]) -> AsyncIterator[by
 
 
 class ResponsesStream:
-    """Renders Responses API event payloads for the caller, event names restored."""
+    """Renders Responses API event payloads for the caller, event names restored. The
+    terminal event is held back until `finish`: the pipeline first stores the response
+    (Front.keep), so a caller who saw `response.completed` can use its id at once."""
 
     content_type = b"text/event-stream; charset=utf-8"
 
     def __init__(self):
         self.final: dict | None = None
+        self._held = b""
 
     def render(self, payload: bytes) -> bytes:
         try:
@@ -47,13 +50,15 @@ class ResponsesStream:
         except orjson.JSONDecodeError:
             return b"data: " + payload + b"\n\n"
         kind = event.get("type") if isinstance(event, dict) else None
+        name = b"event: " + str(kind).encode() + b"\n" if kind else b""
         if kind in TERMINAL_EVENTS:
             self.final = event.get("response")
-        name = b"event: " + str(kind).encode() + b"\n" if kind else b""
+            self._held = name + b"data: " + payload + b"\n\n"
+            return b""
         return name + b"data: " + payload + b"\n\n"
 
     def finish(self) -> bytes:
-        return b""
+        return self._held
 
     def error(self, error: GatewayError) -> bytes:
         event = {"type": "error", "code": error.code, "message": error.message, "param": None}

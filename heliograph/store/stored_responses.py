@@ -1,0 +1,58 @@
+"""Stored responses (migration 8): what `store: true` keeps of a Responses API answer
+the gateway translated, so `GET /v1/responses/{id}`, its input items and
+`previous_response_id` work on providers that keep nothing. Scoped per organization:
+one organization never reads another's. Providers with a store of their own (OpenAI,
+Azure) keep theirs; the gateway does not copy them.
+
+Blocking calls, made from a worker thread (asyncio.to_thread) by proxy/responses.py and
+api/responses.py.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import cast
+
+from heliograph.records import utc_iso
+from heliograph.store._schema import dumps, loads
+from heliograph.store._sql import SQLStore
+from heliograph.store.base import Store
+
+
+@dataclass
+class StoredResponse:
+    response: dict
+    input_items: list[dict]
+
+
+class StoredResponses:
+    def __init__(self, store: Store) -> None:
+        self.store = cast(SQLStore, store)  # both stores are SQLStores
+
+    def save(self, organization: str, response: dict, input_items: list[dict]) -> None:
+        created = response.get("created_at")
+        at = utc_iso(float(created) if isinstance(created, (int, float)) else time.time())
+        with self.store.transaction(write=True) as cur:
+            # The same id again (a cached answer replayed) keeps the first conversation.
+            self.store.execute(cur, "INSERT INTO stored_responses (organization, id,"
+                                    " created_at, response_json, input_json)"
+                                    " VALUES (?, ?, ?, ?, ?)"
+                                    " ON CONFLICT (organization, id) DO NOTHING",
+                               (organization, str(response["id"]), at, dumps(response),
+                                dumps(input_items)))
+
+    def get(self, organization: str, response_id: str) -> StoredResponse | None:
+        with self.store.transaction(write=False) as cur:
+            row = self.store.execute(cur, "SELECT response_json, input_json"
+                                          " FROM stored_responses"
+                                          " WHERE organization = ? AND id = ?",
+                                     (organization, response_id)).fetchone()
+        return StoredResponse(loads(row[0]), loads(row[1])) if row else None
+
+    def delete(self, organization: str, response_id: str) -> bool:
+        with self.store.transaction(write=True) as cur:
+            self.store.execute(cur, "DELETE FROM stored_responses"
+                                    " WHERE organization = ? AND id = ?",
+                               (organization, response_id))
+            return cur.rowcount > 0
