@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     from heliograph.providers.base import Call, Provider, StreamReply
 
 
+def _echoed(call: Call) -> dict:
+    """The request the answer echoes: as the caller wrote it where the gateway put a
+    stored conversation in place of its previous_response_id (proxy/responses.py)."""
+    previous = (call.caller_body or {}).get("previous_response_id")
+    return dict(call.body, previous_response_id=previous) if previous else call.body
+
+
 def _chat_call(call: Call, body: dict) -> Call:
     from heliograph.providers.base import Call
     return Call(body, None, call.forward_headers, call.provider_authorization)
@@ -39,7 +46,7 @@ async def _chat_answer(provider: Provider, call: Call, chat_body: dict, translat
     if not isinstance(completion, dict):
         return reply  # an error as the adapter made it; or malformed, which the pipeline says
     return UpstreamResponse(reply.status, reply.headers,
-                            orjson.dumps(translate(completion, call.body)))
+                            orjson.dumps(translate(completion, _echoed(call))))
 
 
 async def respond(provider: Provider, call: Call) -> UpstreamResponse:
@@ -60,7 +67,7 @@ async def respond_stream(provider: Provider, call: Call) -> AsyncIterator[Stream
         if reply.events is None or reply.status >= 400:
             yield reply
             return
-        translator = ChatToResponsesStream(call.body)
+        translator = ChatToResponsesStream(_echoed(call))
         yield StreamReply(reply.status, reply.headers,
                           events=_events(reply.events, translator, provider.name))
 

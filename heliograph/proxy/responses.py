@@ -70,12 +70,9 @@ class ResponsesFront(OpenAIFront):
             return
         if provider.stores_responses:
             return
-        # As the caller sees it: the id it chained from, though the provider got the
-        # whole conversation instead.
-        response = dict(answer, previous_response_id=flow.body.get("previous_response_id"))
         try:
             await asyncio.to_thread(StoredResponses(flow.gw.store).save,
-                                    flow.principal.organization, response,
+                                    flow.principal.organization, answer,
                                     listed(input_items(flow.openai_body.get("input"))))
         except Exception as exc:  # the answer still goes out; only its storing failed
             log.warning("could not store response %s: %s", answer["id"], exc)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from heliograph.formats.responses.answer_from_chat import usage
-from heliograph.formats.responses.items import compaction_item, input_items, new_id
+from heliograph.formats.responses.items import compaction_item, input_items, listed, new_id
 from heliograph.formats.responses.request_to_chat import to_chat
 
 SUMMARY_INSTRUCTIONS = (
@@ -35,5 +35,5 @@ def from_chat(completion: dict, body: dict) -> dict:
              if (item.get("type") or "message") == "message" and item.get("role") == "user"]
     return {"id": new_id("resp_"), "object": "response.compaction",
             "created_at": int(completion.get("created") or time.time()),
-            "output": users + [compaction_item(summary or "")],
+            "output": listed(users) + [compaction_item(summary or "")],
             "usage": usage(completion.get("usage"))}
