@@ -30,6 +30,7 @@ def register(app: web.Application) -> None:
         app.router.add_post(f"{p}/chat/completions", chat_completions)
         app.router.add_post(f"{p}/embeddings", embeddings)
         app.router.add_post(f"{p}/responses", responses)
+        app.router.add_post(f"{p}/responses/compact", responses_compact)
         app.router.add_get(f"{p}/models", list_models)
         app.router.add_get(f"{p}/models/{{model}}", get_model)
 
@@ -170,6 +171,19 @@ async def serve_responses(request: web.Request, check_auth: AuthCheck,
         reply.total_tokens)
     events = [(e["type"], orjson.dumps(e)) for e in reply.events()]
     return await faults.stream_events(request, events, b, headers)
+
+
+async def responses_compact(request: web.Request) -> web.StreamResponse:
+    t0 = time.monotonic()
+    begun = await _begin(request, t0, True)
+    if isinstance(begun, web.StreamResponse):
+        return begun
+    body, b = begun
+    try:
+        compacted = responses_format.compacted(body, b)
+    except fmt.InvalidRequest as exc:
+        return _invalid(request, t0, exc.message, exc.param)
+    return await _send(request, t0, compacted, b, compacted["usage"]["total_tokens"])
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:

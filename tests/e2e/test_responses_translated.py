@@ -296,7 +296,7 @@ def test_compact_summarises_and_the_summary_carries_the_conversation(gateway, op
     upstream.clear()
     follow = openai_client.responses.create(
         model="claude-3-5-haiku-latest",
-        input=[item.model_dump(exclude_none=True) for item in compacted.output]
+        input=[item.model_dump(exclude_none=True, warnings=False) for item in compacted.output]
         + [{"role": "user", "content": "what is my name?"}])
     assert follow.output_text == "Echo: what is my name?"
     sent = upstream.received()[-1]["body"]["messages"]
@@ -304,8 +304,32 @@ def test_compact_summarises_and_the_summary_carries_the_conversation(gateway, op
     assert summary.startswith("Summary of the conversation so far:")
 
 
-def test_compact_goes_to_openai_natively(openai_client, upstream):
+def test_compact_goes_to_openai_natively(gateway, openai_client, upstream):
     upstream.clear()
-    with pytest.raises(openai.APIStatusError):
-        openai_client.responses.compact(model="gpt-4o-mini", input="x")
+    raw = openai_client.responses.with_raw_response.compact(
+        model="gpt-4o-mini", input=[{"role": "user", "content": "hello"}])
+    compacted = raw.parse()
     assert upstream.received()[-1]["path"] == "/v1/responses/compact"
+    assert compacted.output[-1].encrypted_content.startswith("fake-encrypted-")
+    rec = gateway.record(raw.headers["helicone-id"])
+    assert rec["provider"] == "openai" and rec["prompt_tokens"] > 0 and rec["cost_usd"] > 0
+    # A provider's encrypted compaction cannot be read by another provider: a clear 400.
+    with pytest.raises(openai.BadRequestError) as info:
+        openai_client.responses.create(model="claude-3-5-haiku-latest", input=[
+            item.model_dump(exclude_none=True, warnings=False) for item in compacted.output])
+    assert "compaction item was not made by this gateway" in info.value.message
+
+
+def test_a_cached_stream_replays_as_the_same_typed_events(gateway, openai_client):
+    headers = {"Helicone-Cache-Enabled": "true"}
+    first = openai_client.responses.with_raw_response.create(
+        model="gemini-2.0-flash", input="cache me please", stream=True, extra_headers=headers)
+    live = list(first.parse())
+    again = openai_client.responses.with_raw_response.create(
+        model="gemini-2.0-flash", input="cache me please", stream=True, extra_headers=headers)
+    replayed = list(again.parse())
+    assert again.headers["helicone-cache"] == "HIT"
+    assert [e.type for e in replayed] == [e.type for e in live]
+    assert replayed[-1].response.output_text == "Echo: cache me please"
+    rec = gateway.record(again.headers["helicone-id"])
+    assert rec["cache"] == "hit" and rec["response"]["id"] == live[-1].response.id
