@@ -10,7 +10,7 @@ from typing import Any
 
 from heliograph.api._common import endpoint, path_param, positive_int, query_value
 from heliograph.asgi import Request
-from heliograph.errors import BadRequest, NotFound
+from heliograph.errors import BadRequest, NotFound, ServiceUnavailable
 from heliograph.routes import Route
 from heliograph.store.stored_responses import StoredResponse, StoredResponses
 
@@ -23,9 +23,19 @@ def _check_query(request: Request, allowed: set[str]) -> None:
         raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
 
 
+async def _run(gw: Any, operation: str, *args: str) -> Any:
+    """A StoredResponses call in a worker thread; the database out is a 503, not a 500."""
+    store = StoredResponses(gw.store)
+    try:
+        return await asyncio.to_thread(getattr(store, operation), *args)
+    except store.outage_errors() as exc:
+        raise ServiceUnavailable(f"stored responses cannot be read right now ({exc}); "
+                                 "retry later", headers={"retry-after": "5"}) from None
+
+
 async def _stored(gw: Any, request: Request, org: str) -> StoredResponse:
     response_id = path_param(request, "response_id")
-    found = await asyncio.to_thread(StoredResponses(gw.store).get, org, response_id)
+    found = await _run(gw, "get", org, response_id)
     if found is None:
         raise NotFound(f"Response with id {response_id!r} not found.",
                        code="response_not_found")
@@ -44,7 +54,7 @@ async def get_response(gw: Any, request: Request, org: str) -> dict:
 async def delete_response(gw: Any, request: Request, org: str) -> dict:
     _check_query(request, set())
     response_id = path_param(request, "response_id")
-    if not await asyncio.to_thread(StoredResponses(gw.store).delete, org, response_id):
+    if not await _run(gw, "delete", org, response_id):
         raise NotFound(f"Response with id {response_id!r} not found.",
                        code="response_not_found")
     return {"id": response_id, "object": "response", "deleted": True}

@@ -21,7 +21,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from heliograph.errors import BadRequest, GatewayError
+from heliograph.errors import BadRequest, GatewayError, ServiceUnavailable
 from heliograph.formats.responses.events import ResponsesAccumulator, ResponsesStream
 from heliograph.formats.responses.items import carried_over, input_items, listed
 from heliograph.proxy.fronts import OpenAIFront
@@ -49,8 +49,14 @@ class ResponsesFront(OpenAIFront):
         if not isinstance(previous, str) or not previous:
             raise BadRequest("previous_response_id must be a non-empty string "
                              "(previous_response_id)", code="invalid_request")
-        stored = await asyncio.to_thread(StoredResponses(flow.gw.store).get,
-                                         flow.principal.organization, previous)
+        store = StoredResponses(flow.gw.store)
+        try:
+            stored = await asyncio.to_thread(store.get, flow.principal.organization,
+                                             previous)
+        except store.outage_errors() as exc:
+            raise ServiceUnavailable(f"the gateway cannot read stored response {previous!r} "
+                                     f"right now ({exc}); retry later",
+                                     headers={"retry-after": "5"}) from None
         if stored is None:
             return  # maybe the provider's own (OpenAI keeps its responses); else a 400 there
         body = dict(flow.openai_body)

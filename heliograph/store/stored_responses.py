@@ -5,7 +5,9 @@ one organization never reads another's. Providers with a store of their own (Ope
 Azure) keep theirs; the gateway does not copy them.
 
 Blocking calls, made from a worker thread (asyncio.to_thread) by proxy/responses.py and
-api/responses.py.
+api/responses.py. Those on the request path wait at most WAIT_S for a connection: an
+unreachable database fails them fast (the store's outage_errors), not after the pool's
+long timeout.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from heliograph.records import utc_iso
 from heliograph.store._schema import dumps, loads
 from heliograph.store._sql import SQLStore
 from heliograph.store.base import Store
+
+WAIT_S = 2.0
 
 
 @dataclass
@@ -33,7 +37,7 @@ class StoredResponses:
     def save(self, organization: str, response: dict, input_items: list[dict]) -> None:
         created = response.get("created_at")
         at = utc_iso(float(created) if isinstance(created, (int, float)) else time.time())
-        with self.store.transaction(write=True) as cur:
+        with self.store.transaction(write=True, wait_s=WAIT_S) as cur:
             # The same id again (a cached answer replayed) keeps the first conversation.
             self.store.execute(cur, "INSERT INTO stored_responses (organization, id,"
                                     " created_at, response_json, input_json)"
@@ -43,7 +47,7 @@ class StoredResponses:
                                 dumps(input_items)))
 
     def get(self, organization: str, response_id: str) -> StoredResponse | None:
-        with self.store.transaction(write=False) as cur:
+        with self.store.transaction(write=False, wait_s=WAIT_S) as cur:
             row = self.store.execute(cur, "SELECT response_json, input_json"
                                           " FROM stored_responses"
                                           " WHERE organization = ? AND id = ?",
@@ -51,8 +55,12 @@ class StoredResponses:
         return StoredResponse(loads(row[0]), loads(row[1])) if row else None
 
     def delete(self, organization: str, response_id: str) -> bool:
-        with self.store.transaction(write=True) as cur:
+        with self.store.transaction(write=True, wait_s=WAIT_S) as cur:
             self.store.execute(cur, "DELETE FROM stored_responses"
                                     " WHERE organization = ? AND id = ?",
                                (organization, response_id))
             return cur.rowcount > 0
+
+    def outage_errors(self) -> tuple[type[BaseException], ...]:
+        """What the driver raises when the database cannot answer now."""
+        return self.store.outage_errors + (TimeoutError,)

@@ -88,6 +88,7 @@ def test_a_full_request_becomes_the_chat_request_that_means_the_same():
     ({"input": 5}, "input"),
     ({"input": []}, "input"),
     ({"input": "x", "instructions": 5}, "instructions"),
+    ({"input": "x", "stream": "yes"}, "stream"),
     ({"input": [{"type": "compaction", "encrypted_content": "gAAA-openai"}]}, "input[0]"),
 ])
 def test_what_chat_cannot_honour_is_a_400_naming_the_field(body, param):

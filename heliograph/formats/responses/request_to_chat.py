@@ -58,6 +58,8 @@ def to_chat(body: dict, provider: str) -> dict:
     if body.get("max_output_tokens") is not None:
         chat["max_completion_tokens"] = body["max_output_tokens"]
     if body.get("stream") is not None:
+        if not isinstance(body["stream"], bool):
+            raise _bad("'stream' must be a boolean", "stream")
         chat["stream"] = body["stream"]
         if body["stream"] is True:
             chat["stream_options"] = {"include_usage": True}
