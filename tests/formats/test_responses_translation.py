@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from heliograph import costs
 from heliograph.errors import BadRequest
 from heliograph.formats.responses import compaction
 from heliograph.formats.responses.answer_from_chat import from_chat
@@ -137,6 +138,10 @@ def test_a_chat_answer_becomes_a_response_object():
                                                      "cache_write_tokens": 2},
         "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 3},
         "total_tokens": 15}
+    # The log prices it as it would the chat usage: nothing lost in the renaming.
+    assert costs.usage_from_openai(response["usage"]) == costs.Usage(
+        prompt_tokens=10, completion_tokens=5, cached_tokens=4, cache_write_tokens=2,
+        reasoning_tokens=3)
     assert response["instructions"] == "be brief" and response["tools"] == [WEATHER]
     assert response["reasoning"] == {"effort": "high", "summary": "auto"}
     assert response["store"] is False
