@@ -11,7 +11,8 @@ response object that event carries (heliograph.formats.responses).
 
 What the front adds is the gateway's store, for providers that keep no responses:
 `prepare` puts the stored conversation in front of the input when `previous_response_id`
-names a response the gateway kept, and `keep` stores an answer (unless `store` is
+names a response the gateway kept (and stored items in place of `item_reference`s, as
+the Vercel AI SDK sends earlier answers), and `keep` stores an answer (unless `store` is
 false) before its last byte goes out, so a follow-up sent at once finds it.
 """
 
@@ -32,6 +33,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("heliograph.proxy")
 
+# Item references resolved per request (more are left for the provider to refuse).
+MAX_REFERENCES = 500
+
+
+def _resolved(item: dict, found: dict[str, dict]) -> dict:
+    if item.get("type") != "item_reference" or item.get("id") not in found:
+        return item
+    return {k: v for k, v in found[item["id"]].items() if k != "id"}
+
 
 class ResponsesFront(OpenAIFront):
     name = "responses"
@@ -43,26 +53,41 @@ class ResponsesFront(OpenAIFront):
         return ResponsesAccumulator()
 
     async def prepare(self, flow: Flow) -> None:
+        """The stored conversation in place of previous_response_id, stored items in
+        place of item references — when the gateway holds them. What it does not hold
+        is left as it is: the provider's own (OpenAI keeps its responses), or a 400 from
+        the translation."""
         previous = flow.body.get("previous_response_id")
-        if previous is None:
-            return
-        if not isinstance(previous, str) or not previous:
+        if previous is not None and (not isinstance(previous, str) or not previous):
             raise BadRequest("previous_response_id must be a non-empty string "
                              "(previous_response_id)", code="invalid_request")
+        new_input = flow.body.get("input")
+        references = [item["id"] for item in new_input if isinstance(item, dict)
+                      and item.get("type") == "item_reference"
+                      and isinstance(item.get("id"), str)] \
+            if isinstance(new_input, list) else []
+        if previous is None and not references:
+            return
         store = StoredResponses(flow.gw.store)
+        org = flow.principal.organization
         try:
-            stored = await asyncio.to_thread(store.get, flow.principal.organization,
-                                             previous)
+            stored = await asyncio.to_thread(store.get, org, previous) if previous else None
+            found = await asyncio.to_thread(store.items, org, references[:MAX_REFERENCES])
         except store.outage_errors() as exc:
-            raise ServiceUnavailable(f"the gateway cannot read stored response {previous!r} "
-                                     f"right now ({exc}); retry later",
+            raise ServiceUnavailable(f"the gateway cannot read stored responses right now "
+                                     f"({exc}); retry later",
                                      headers={"retry-after": "5"}) from None
-        if stored is None:
-            return  # maybe the provider's own (OpenAI keeps its responses); else a 400 there
+        if stored is None and not found:
+            return
         body = dict(flow.openai_body)
-        del body["previous_response_id"]
-        body["input"] = carried_over(stored.input_items, stored.response.get("output") or [])
-        body["input"] += input_items(flow.body.get("input"))
+        items = input_items(new_input)
+        if found:
+            items = [_resolved(item, found) for item in items]
+        if stored is not None:
+            del body["previous_response_id"]
+            items = carried_over(stored.input_items, stored.response.get("output") or []) \
+                + items
+        body["input"] = items
         flow.openai_body, flow.raw = body, None
 
     async def keep(self, flow: Flow, answer: object) -> None:

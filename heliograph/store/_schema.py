@@ -256,6 +256,17 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
             PRIMARY KEY (organization, id)
         )""",
         "CREATE INDEX stored_responses_created ON stored_responses (created_at)",
+        # Their output items by id, for `item_reference` input items (the Vercel AI SDK
+        # sends earlier answers that way when store is on).
+        """CREATE TABLE stored_response_items (
+            organization TEXT NOT NULL,
+            id TEXT NOT NULL,
+            response_id TEXT NOT NULL,
+            item_json TEXT NOT NULL,
+            PRIMARY KEY (organization, id)
+        )""",
+        "CREATE INDEX stored_response_items_response"
+        " ON stored_response_items (organization, response_id)",
     )),
 ]
 

@@ -45,6 +45,15 @@ class StoredResponses:
                                     " ON CONFLICT (organization, id) DO NOTHING",
                                (organization, str(response["id"]), at, dumps(response),
                                 dumps(input_items)))
+            items = [(organization, item["id"], str(response["id"]), dumps(item))
+                     for item in response.get("output") or ()
+                     if isinstance(item, dict) and isinstance(item.get("id"), str)]
+            if items:
+                self.store.executemany(cur, "INSERT INTO stored_response_items"
+                                            " (organization, id, response_id, item_json)"
+                                            " VALUES (?, ?, ?, ?)"
+                                            " ON CONFLICT (organization, id) DO NOTHING",
+                                       items)
 
     def get(self, organization: str, response_id: str) -> StoredResponse | None:
         with self.store.transaction(write=False, wait_s=WAIT_S) as cur:
@@ -54,8 +63,22 @@ class StoredResponses:
                                      (organization, response_id)).fetchone()
         return StoredResponse(loads(row[0]), loads(row[1])) if row else None
 
+    def items(self, organization: str, item_ids: list[str]) -> dict[str, dict]:
+        """Stored output items by id (those found)."""
+        if not item_ids:
+            return {}
+        marks = ", ".join("?" * len(item_ids))
+        with self.store.transaction(write=False, wait_s=WAIT_S) as cur:
+            rows = self.store.execute(cur, "SELECT id, item_json FROM stored_response_items"
+                                           f" WHERE organization = ? AND id IN ({marks})",
+                                      (organization, *item_ids)).fetchall()
+        return {row[0]: loads(row[1]) for row in rows}
+
     def delete(self, organization: str, response_id: str) -> bool:
         with self.store.transaction(write=True, wait_s=WAIT_S) as cur:
+            self.store.execute(cur, "DELETE FROM stored_response_items"
+                                    " WHERE organization = ? AND response_id = ?",
+                               (organization, response_id))
             self.store.execute(cur, "DELETE FROM stored_responses"
                                     " WHERE organization = ? AND id = ?",
                                (organization, response_id))

@@ -333,3 +333,26 @@ def test_a_cached_stream_replays_as_the_same_typed_events(gateway, openai_client
     assert replayed[-1].response.output_text == "Echo: cache me please"
     rec = gateway.record(again.headers["helicone-id"])
     assert rec["cache"] == "hit" and rec["response"]["id"] == live[-1].response.id
+
+
+def test_item_references_to_stored_answers_are_resolved(openai_client, upstream):
+    """The Vercel AI SDK's default (store on): earlier answers come back as references."""
+    first = openai_client.responses.create(model="claude-3-5-haiku-latest", input="hi there")
+    upstream.clear()
+    follow = openai_client.responses.create(model="gemini-2.0-flash", input=[
+        {"role": "user", "content": "hi there"},
+        {"type": "item_reference", "id": first.output[0].id},
+        {"role": "user", "content": "and now?"}])
+    assert follow.output_text == "Echo: and now?"
+    sent = upstream.received()[-1]["body"]["contents"]
+    assert [part["text"] for turn in sent for part in turn["parts"]] == [
+        "hi there", "Echo: hi there", "and now?"]
+    with pytest.raises(openai.BadRequestError) as info:  # one the gateway never kept
+        openai_client.responses.create(model="gemini-2.0-flash", input=[
+            {"type": "item_reference", "id": "msg_unknown"}])
+    assert "item_reference" in info.value.message
+    openai_client.responses.delete(first.id)
+    with pytest.raises(openai.BadRequestError):  # deleted with its response
+        openai_client.responses.create(model="gemini-2.0-flash", input=[
+            {"role": "user", "content": "x"}, {"type": "item_reference",
+                                               "id": first.output[0].id}])
