@@ -170,6 +170,7 @@ def test_upstream_errors_and_cut_streams(gateway, openai_client):
         extra_headers={"x-fake-behavior": "truncated"})
     events = list(raw.parse())
     assert events[-1].type == "error"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
     assert all(e.type != "response.completed" for e in events)
     rec = gateway.record(raw.headers["helicone-id"])
     assert rec["status"] == 502

@@ -43,6 +43,7 @@ class ResponsesStream:
     def __init__(self):
         self.final: dict | None = None
         self._held = b""
+        self._next_sequence = 0  # an in-band error event continues the numbering
 
     def render(self, payload: bytes) -> bytes:
         try:
@@ -50,6 +51,8 @@ class ResponsesStream:
         except orjson.JSONDecodeError:
             return b"data: " + payload + b"\n\n"
         kind = event.get("type") if isinstance(event, dict) else None
+        if isinstance(event, dict) and isinstance(event.get("sequence_number"), int):
+            self._next_sequence = event["sequence_number"] + 1
         name = b"event: " + str(kind).encode() + b"\n" if kind else b""
         if kind in TERMINAL_EVENTS:
             self.final = event.get("response")
@@ -61,7 +64,8 @@ class ResponsesStream:
         return self._held
 
     def error(self, error: GatewayError) -> bytes:
-        event = {"type": "error", "code": error.code, "message": error.message, "param": None}
+        event = {"type": "error", "code": error.code, "message": error.message, "param": None,
+                 "sequence_number": self._next_sequence}
         return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
 
     def logged(self, completion: dict) -> dict:
