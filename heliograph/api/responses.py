@@ -33,12 +33,17 @@ async def _run(gw: Any, operation: str, *args: str) -> Any:
                                  "retry later", headers={"retry-after": "5"}) from None
 
 
+def _not_found(response_id: str) -> NotFound:
+    return NotFound(f"Response with id {response_id!r} not found. (The gateway keeps the "
+                    "responses of providers without a store of their own; OpenAI and Azure "
+                    "keep theirs.)", code="response_not_found")
+
+
 async def _stored(gw: Any, request: Request, org: str) -> StoredResponse:
     response_id = path_param(request, "response_id")
     found = await _run(gw, "get", org, response_id)
     if found is None:
-        raise NotFound(f"Response with id {response_id!r} not found.",
-                       code="response_not_found")
+        raise _not_found(response_id)
     return found
 
 
@@ -55,8 +60,7 @@ async def delete_response(gw: Any, request: Request, org: str) -> dict:
     _check_query(request, set())
     response_id = path_param(request, "response_id")
     if not await _run(gw, "delete", org, response_id):
-        raise NotFound(f"Response with id {response_id!r} not found.",
-                       code="response_not_found")
+        raise _not_found(response_id)
     return {"id": response_id, "object": "response", "deleted": True}
 
 

@@ -275,7 +275,11 @@ def test_stored_responses_are_scoped_per_organization(gateway, openai_client):
 
 def test_bad_queries_on_stored_responses(gateway):
     status, body = gateway.api("/v1/responses/resp_x/input_items?order=sideways", ADMIN_KEY)
-    assert status in (400, 404)
+    assert status == 400 and "order" in body["error"]["message"]
+    status, body = gateway.api("/v1/responses/resp_x?colour=red", ADMIN_KEY)
+    assert status == 400 and "colour" in body["error"]["message"]
+    status, body = gateway.api("/v1/responses/resp_x/input_items?limit=0", ADMIN_KEY)
+    assert status == 400 and "limit" in body["error"]["message"]
     status, body = gateway.api("/v1/responses/resp_nope", ADMIN_KEY)
     assert status == 404 and body["error"]["code"] == "response_not_found"
 
@@ -357,3 +361,21 @@ def test_item_references_to_stored_answers_are_resolved(openai_client, upstream)
         openai_client.responses.create(model="gemini-2.0-flash", input=[
             {"role": "user", "content": "x"}, {"type": "item_reference",
                                                "id": first.output[0].id}])
+
+
+def test_parallel_tool_calls_stream_as_separate_items(openai_client, route):
+    _, model, _ = route
+    clock = {"type": "function", "name": "get_time",
+             "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}}
+    events = list(openai_client.responses.create(
+        model=model, input="call get_weather and get_time", tools=[WEATHER, clock],
+        stream=True, store=False))
+    final = events[-1].response
+    assert [(i.type, i.name) for i in final.output] == [("function_call", "get_weather"),
+                                                        ("function_call", "get_time")]
+    added = [e for e in events if e.type == "response.output_item.added"]
+    assert [e.output_index for e in added] == [0, 1]
+    for index, item in enumerate(final.output):
+        deltas = "".join(e.delta for e in events if e.type ==
+                         "response.function_call_arguments.delta" and e.output_index == index)
+        assert json.loads(deltas) == json.loads(item.arguments)
