@@ -379,3 +379,17 @@ def test_parallel_tool_calls_stream_as_separate_items(openai_client, route):
         deltas = "".join(e.delta for e in events if e.type ==
                          "response.function_call_arguments.delta" and e.output_index == index)
         assert json.loads(deltas) == json.loads(item.arguments)
+
+
+def test_a_fallback_chain_from_openai_to_claude(gateway, openai_client):
+    raw = openai_client.responses.with_raw_response.create(
+        model="gpt-4o-mini-fake-status-503,claude-3-5-haiku-latest", input="fall over",
+        extra_headers={"Helicone-Fallback-OnCodes": "503"})
+    response = raw.parse()
+    assert response.output_text == "Echo: fall over"
+    assert raw.headers["helicone-fallback-index"] == "1"
+    rec = gateway.record(raw.headers["helicone-id"])
+    assert [a["provider"] for a in rec["attempts"]] == ["openai", "anthropic"]
+    assert rec["provider"] == "anthropic" and rec["cost_usd"] > 0
+    # Answered by a provider without a store: the gateway kept it.
+    assert openai_client.responses.retrieve(response.id).output_text == "Echo: fall over"

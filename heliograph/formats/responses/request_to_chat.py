@@ -9,9 +9,11 @@ items; the gateway's own `compaction` items), function tools and `tool_choice`,
 What is refused with a 400 naming the field: hosted tools (web search, file search,
 code interpreter…), `background`, `conversation`, `prompt`, `item_reference`s, parts
 referring to uploaded files by id — none of which a chat provider can honour.
-Dropped as having no effect on the answer: `metadata`, `include`, `truncation`,
-`service_tier`, `store` (the gateway keeps stored responses itself), `prompt_cache_key`,
-`safety_identifier`, `top_logprobs`, `stream_options`.
+Dropped, having no chat equivalent that changes the answer: `metadata`, `include`,
+`truncation`, `service_tier`, `store` (the gateway keeps stored responses itself),
+`prompt_cache_key`, `prompt_cache_retention`, `safety_identifier`, `top_logprobs`,
+`max_tool_calls`, `stream_options`, `text.verbosity`, `reasoning.summary` (a summary is
+returned whenever the provider reports its thinking).
 `previous_response_id` is resolved before this point (proxy/responses.py); one that is
 still here names a response the gateway does not hold.
 """
