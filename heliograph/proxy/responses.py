@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from heliograph.errors import BadRequest, GatewayError, ServiceUnavailable
 from heliograph.formats.responses.events import ResponsesAccumulator, ResponsesStream
-from heliograph.formats.responses.items import carried_over, input_items, listed
+from heliograph.formats.responses.items import carried_over, input_items, listed, portable
 from heliograph.proxy.fronts import OpenAIFront
 from heliograph.store.stored_responses import StoredResponses
 
@@ -37,10 +37,18 @@ log = logging.getLogger("heliograph.proxy")
 MAX_REFERENCES = 500
 
 
-def _resolved(item: dict, found: dict[str, dict]) -> dict:
-    if item.get("type") != "item_reference" or item.get("id") not in found:
-        return item
-    return {k: v for k, v in found[item["id"]].items() if k != "id"}
+def _resolved(items: list[dict], found: dict[str, dict]) -> list[dict]:
+    """Item references replaced by the stored items they name (reasoning left out, see
+    items.portable)."""
+    out = []
+    for item in items:
+        if item.get("type") == "item_reference" and item.get("id") in found:
+            item = found[item["id"]]
+            if item.get("type") == "reasoning":
+                continue
+            item = portable(item)
+        out.append(item)
+    return out
 
 
 class ResponsesFront(OpenAIFront):
@@ -82,7 +90,7 @@ class ResponsesFront(OpenAIFront):
         body = dict(flow.openai_body)
         items = input_items(new_input)
         if found:
-            items = [_resolved(item, found) for item in items]
+            items = _resolved(items, found)
         if stored is not None:
             del body["previous_response_id"]
             items = carried_over(stored.input_items, stored.response.get("output") or []) \

@@ -229,8 +229,10 @@ def test_conversation_items_carry_over_without_ids_and_list_with_stable_ids():
         {"type": "input_text", "text": "hi"}]
     output = [{"type": "message", "id": "msg_out", "role": "assistant", "status": "completed",
                "content": [{"type": "output_text", "text": "yo"}]}]
-    follow = carried_over(stored, output)
+    reasoning = [{"type": "reasoning", "id": "rs_1", "summary": []}]
+    follow = carried_over(stored, reasoning + output)
     assert all("id" not in item for item in follow)
+    assert [item["type"] for item in follow] == ["message", "message"]
     assert to_chat({"model": "m", "input": follow + [{"role": "user", "content": "again"}]},
                    "gemini")["messages"] == [
         {"role": "user", "content": [{"type": "text", "text": "hi"}]},

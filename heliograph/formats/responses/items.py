@@ -39,10 +39,17 @@ def input_items(value: Any) -> list[dict]:
 
 def carried_over(conversation: list[dict], output: list[dict]) -> list[dict]:
     """The input items a follow-up turn starts with: the stored conversation and the
-    stored response's output, without item ids (a provider that stores responses itself
-    would look its own ids up, and fail on ours)."""
-    return [{k: v for k, v in item.items() if k != "id"}
-            for item in conversation + output if isinstance(item, dict)]
+    stored response's output, as `portable` items."""
+    return [portable(item) for item in conversation + output
+            if isinstance(item, dict) and item.get("type") != "reasoning"]
+
+
+def portable(item: dict) -> dict:
+    """A stored item as input to any provider: without its id (a provider that stores
+    responses itself would look its own ids up, and fail on ours). Reasoning items are
+    left out by the callers: a chat provider cannot take them back, and OpenAI refuses
+    reasoning it did not produce."""
+    return {k: v for k, v in item.items() if k != "id"}
 
 
 def listed(items: list[dict]) -> list[dict]:
