@@ -1,5 +1,8 @@
 """OpenAI and every OpenAI-compatible provider (Groq, Mistral, Together, Ollama, vLLM…):
-a pass-through. The caller's bytes go upstream untouched whenever the body is unchanged."""
+a pass-through. The caller's bytes go upstream untouched whenever the body is unchanged.
+The Responses API goes through untouched only to providers that serve it (the catalog's
+`responses_api`, and Azure); the others get it translated to and from chat
+(providers/responses_via_chat.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,13 @@ from heliograph.providers.http import UpstreamResponse
 
 
 class OpenAICompatible(Provider):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        builtin = BUILTIN_PROVIDERS.get(self.name)
+        # Azure serves the Responses API under any name; of the rest, only the catalog's.
+        self.stores_responses = self.settings.type == "azure" or (
+            builtin is not None and builtin.responses_api)
+
     def _headers(self, call: Call) -> dict[str, str]:
         headers = dict(self.settings.headers)
         headers.update(call.forward_headers)
@@ -57,13 +67,6 @@ class OpenAICompatible(Provider):
         headers = self._headers(call)
         headers["accept"] = "text/event-stream"
         return self.http.stream(url, headers, self._payload(call), self.name)
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        builtin = BUILTIN_PROVIDERS.get(self.name)
-        # Azure serves the Responses API under any name; of the rest, only the catalog's.
-        self.stores_responses = self.settings.type == "azure" or (
-            builtin is not None and builtin.responses_api)
 
     async def responses(self, call: Call) -> UpstreamResponse:
         if not self.stores_responses:
