@@ -21,9 +21,11 @@ class OpenAICompatible(Provider):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         builtin = BUILTIN_PROVIDERS.get(self.name)
-        # Azure serves the Responses API under any name; of the rest, only the catalog's.
-        self.stores_responses = self.settings.type == "azure" or (
-            builtin is not None and builtin.responses_api)
+        # `responses_api` in the config wins; else Azure serves the Responses API under
+        # any name and, of the rest, the catalog's.
+        configured = self.settings.responses_api
+        self.stores_responses = configured if configured is not None else (
+            self.settings.type == "azure" or (builtin is not None and builtin.responses_api))
 
     def _headers(self, call: Call) -> dict[str, str]:
         headers = dict(self.settings.headers)
