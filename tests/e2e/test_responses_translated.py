@@ -177,7 +177,8 @@ def test_upstream_errors_and_cut_streams(gateway, openai_client):
 
 
 # -- stored responses --------------------------------------------------------------------
-def test_a_stored_response_is_retrieved_listed_chained_and_deleted(openai_client, upstream):
+def test_a_stored_response_is_retrieved_listed_chained_and_deleted(gateway, openai_client,
+                                                                   upstream):
     first = openai_client.responses.create(model="claude-3-5-haiku-latest",
                                            instructions="be brief", input="my name is Ada")
     again = openai_client.responses.retrieve(first.id)
@@ -201,8 +202,9 @@ def test_a_stored_response_is_retrieved_listed_chained_and_deleted(openai_client
     rest = openai_client.responses.input_items.list(second.id, limit=2,
                                                     after=page.data[-1].id)
     assert [i.id for i in rest.data] == [chained.data[0].id]
-    deleted = openai_client.responses.delete(first.id)
-    assert deleted is None or getattr(deleted, "deleted", True)
+    status, deleted = gateway.api(f"/v1/responses/{first.id}", method="DELETE")
+    assert status == 200
+    assert deleted == {"id": first.id, "object": "response", "deleted": True}
     with pytest.raises(openai.NotFoundError):
         openai_client.responses.retrieve(first.id)
     with pytest.raises(openai.NotFoundError):
@@ -393,3 +395,14 @@ def test_a_fallback_chain_from_openai_to_claude(gateway, openai_client):
     assert rec["provider"] == "anthropic" and rec["cost_usd"] > 0
     # Answered by a provider without a store: the gateway kept it.
     assert openai_client.responses.retrieve(response.id).output_text == "Echo: fall over"
+
+
+def test_compact_a_stored_conversation_by_its_id(openai_client, upstream):
+    first = openai_client.responses.create(model="gemini-2.0-flash", input="my name is Ada")
+    upstream.clear()
+    compacted = openai_client.responses.compact(model="gemini-2.0-flash",
+                                                previous_response_id=first.id)
+    users = [item for item in compacted.output if item.type == "message"]
+    assert [u.content[0].text for u in users] == ["my name is Ada"]
+    sent = json.dumps(upstream.received()[-1]["body"])
+    assert "Echo: my name is Ada" in sent  # the stored answer was part of what got summarised
