@@ -1,20 +1,50 @@
 """Stored responses, as OpenAI serves them: `GET /v1/responses/{id}`,
-`DELETE /v1/responses/{id}`, `GET /v1/responses/{id}/input_items` — for the responses
-the gateway kept (store/stored_responses.py: answers it translated for providers
-without a store of their own), within the caller's organization."""
+`DELETE /v1/responses/{id}`, `GET /v1/responses/{id}/input_items`.
+
+The gateway's own store first (store/stored_responses.py: answers it translated for
+providers without a store of their own), within the caller's organization; an id it
+does not hold may be OpenAI's, and is asked there (proxy/stored_elsewhere.py)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from heliograph.api._common import endpoint, path_param, positive_int, query_value
-from heliograph.asgi import Request
-from heliograph.errors import BadRequest, NotFound, ServiceUnavailable
+from heliograph.api._common import path_param, positive_int, query_value
+from heliograph.asgi import Request, send_error, send_json
+from heliograph.errors import BadRequest, GatewayError, NotFound, ServiceUnavailable
+from heliograph.proxy import stored_elsewhere
 from heliograph.routes import Route
-from heliograph.store.stored_responses import StoredResponse, StoredResponses
+from heliograph.store.stored_responses import StoredResponses
+from heliograph.types import Send
 
 MAX_LIMIT = 100
+
+# (gateway, request, organization) → the answer, or None: not a response the gateway holds.
+Local = Callable[[Any, Request, str], Awaitable[dict | None]]
+
+
+def _handler(local: Local) -> Callable[[Any, Request, Send], Awaitable[None]]:
+    async def handle(gw: Any, request: Request, send: Send) -> None:
+        try:
+            principal = await gw.auth.authenticate(request.headers)
+            payload = await local(gw, request, principal.organization)
+            if payload is None:
+                if await stored_elsewhere.forward(gw, request, principal, send):
+                    return
+                raise _not_found(path_param(request, "response_id"))
+        except GatewayError as error:
+            await send_error(send, error)
+            return
+        await send_json(send, 200, payload)
+
+    return handle
+
+
+def _not_found(response_id: str) -> NotFound:
+    return NotFound(f"Response with id {response_id!r} not found.",
+                    code="response_not_found")
 
 
 def _check_query(request: Request, allowed: set[str]) -> None:
@@ -33,48 +63,33 @@ async def _run(gw: Any, operation: str, *args: str) -> Any:
                                  "retry later", headers={"retry-after": "5"}) from None
 
 
-def _not_found(response_id: str) -> NotFound:
-    return NotFound(f"Response with id {response_id!r} not found. (The gateway keeps the "
-                    "responses of providers without a store of their own; OpenAI and Azure "
-                    "keep theirs.)", code="response_not_found")
-
-
-async def _stored(gw: Any, request: Request, org: str) -> StoredResponse:
-    response_id = path_param(request, "response_id")
-    found = await _run(gw, "get", org, response_id)
-    if found is None:
-        raise _not_found(response_id)
-    return found
-
-
-@endpoint
-async def get_response(gw: Any, request: Request, org: str) -> dict:
+async def _get(gw: Any, request: Request, org: str) -> dict | None:
     _check_query(request, {"include", "include[]", "stream"})
     if query_value(request.query, "stream", "false") != "false":
         raise BadRequest("stream=true is not supported for stored responses (stream)")
-    return (await _stored(gw, request, org)).response
+    found = await _run(gw, "get", org, path_param(request, "response_id"))
+    return found.response if found is not None else None
 
 
-@endpoint
-async def delete_response(gw: Any, request: Request, org: str) -> dict:
+async def _delete(gw: Any, request: Request, org: str) -> dict | None:
     _check_query(request, set())
     response_id = path_param(request, "response_id")
     if not await _run(gw, "delete", org, response_id):
-        raise _not_found(response_id)
+        return None
     return {"id": response_id, "object": "response", "deleted": True}
 
 
-@endpoint
-async def input_items(gw: Any, request: Request, org: str) -> dict:
+async def _input_items(gw: Any, request: Request, org: str) -> dict | None:
     """OpenAI's cursor page: newest first unless order=asc, `after` an item id."""
     _check_query(request, {"after", "limit", "order", "include", "include[]"})
     limit = min(positive_int(request.query, "limit", 20), MAX_LIMIT)
     order = query_value(request.query, "order", "desc")
     if order not in ("asc", "desc"):
         raise BadRequest(f"order must be 'asc' or 'desc', got {order!r}")
-    items = (await _stored(gw, request, org)).input_items
-    if order == "desc":
-        items = items[::-1]
+    found = await _run(gw, "get", org, path_param(request, "response_id"))
+    if found is None:
+        return None
+    items = found.input_items[::-1] if order == "desc" else found.input_items
     after = query_value(request.query, "after")
     if after is not None:
         ids = [item.get("id") for item in items]
@@ -87,9 +102,8 @@ async def input_items(gw: Any, request: Request, org: str) -> dict:
 
 
 ROUTES = [
-    *(Route(method, prefix + "/responses/{response_id}", handler)
-      for prefix in ("/v1", "") for method, handler in (("GET", get_response),
-                                                        ("DELETE", delete_response))),
-    *(Route("GET", prefix + "/responses/{response_id}/input_items", input_items)
+    *(Route(method, prefix + "/responses/{response_id}", _handler(local))
+      for prefix in ("/v1", "") for method, local in (("GET", _get), ("DELETE", _delete))),
+    *(Route("GET", prefix + "/responses/{response_id}/input_items", _handler(_input_items))
       for prefix in ("/v1", "")),
 ]

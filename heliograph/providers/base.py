@@ -97,6 +97,11 @@ class Provider:
     async def responses_compact(self, call: Call) -> UpstreamResponse:
         return await responses_via_chat.compact(self, call)
 
+    async def stored_response(self, call: Call, method: str, path: str) -> UpstreamResponse:
+        """GET / DELETE on the provider's own response store; `path` follows /responses
+        (`/{id}`, `/{id}/input_items?…`). Only adapters with a store have one."""
+        raise Unsupported(f"provider {self.name!r} keeps no responses")
+
     async def embeddings(self, call: Call) -> UpstreamResponse:
         raise Unsupported(f"provider {self.name!r} does not support embeddings")
 

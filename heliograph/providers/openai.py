@@ -82,6 +82,14 @@ class OpenAICompatible(Provider):
         return await self.http.request("POST", self._responses_url() + "/compact",
                                        self._headers(call), self._payload(call), self.name)
 
+    async def stored_response(self, call: Call, method: str, path: str) -> UpstreamResponse:
+        if not self.stores_responses:
+            return await super().stored_response(call, method, path)
+        headers = self._headers(call)
+        headers.pop("content-type", None)  # no body
+        return await self.http.request(method, self._responses_url() + path, headers, None,
+                                       self.name)
+
     def responses_stream(self, call: Call):
         if not self.stores_responses:
             return super().responses_stream(call)

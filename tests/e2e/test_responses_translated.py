@@ -11,7 +11,7 @@ import json
 import openai
 import pytest
 from pydantic import BaseModel
-from servers import ADMIN_KEY
+from servers import ADMIN_KEY, Gateway
 
 from heliograph import costs
 
@@ -246,14 +246,27 @@ def test_a_stored_translated_response_chains_onto_openai(openai_client, upstream
     assert [i.get("role") for i in sent["body"]["input"]] == ["user", "assistant", "user"]
 
 
-def test_store_false_keeps_nothing_and_openai_keeps_its_own(openai_client):
+def test_store_false_keeps_nothing_and_openai_keeps_its_own(gateway, openai_client,
+                                                             upstream):
     unstored = openai_client.responses.create(model="claude-3-5-haiku-latest", input="x",
                                               store=False)
     with pytest.raises(openai.NotFoundError):
         openai_client.responses.retrieve(unstored.id)
-    native = openai_client.responses.create(model="gpt-4o-mini", input="x")
-    with pytest.raises(openai.NotFoundError):  # OpenAI's store has it, not the gateway's
+    # OpenAI's store has its own answers: an id the gateway does not hold is asked there,
+    # and the call is logged.
+    native = openai_client.responses.create(model="gpt-4o-mini", input="kept by openai")
+    upstream.clear()
+    raw = openai_client.responses.with_raw_response.retrieve(native.id)
+    assert raw.parse().output_text == "Echo: kept by openai"
+    assert upstream.received()[-1]["path"] == f"/v1/responses/{native.id}"
+    rec = gateway.record(raw.headers["helicone-id"])
+    assert rec["path"] == f"/v1/responses/{native.id}" and rec["provider"] == "openai"
+    assert rec["status"] == 200 and rec["cost_usd"] == 0 and rec["cost_known"] is True
+    status, deleted = gateway.api(f"/v1/responses/{native.id}", method="DELETE")
+    assert status == 200 and deleted["deleted"] is True
+    with pytest.raises(openai.NotFoundError) as info:
         openai_client.responses.retrieve(native.id)
+    assert gateway.record(info.value.response.headers["helicone-id"])["status"] == 404
 
 
 def test_stored_responses_are_scoped_per_organization(gateway, openai_client):
@@ -283,7 +296,7 @@ def test_bad_queries_on_stored_responses(gateway):
     status, body = gateway.api("/v1/responses/resp_x/input_items?limit=0", ADMIN_KEY)
     assert status == 400 and "limit" in body["error"]["message"]
     status, body = gateway.api("/v1/responses/resp_nope", ADMIN_KEY)
-    assert status == 404 and body["error"]["code"] == "response_not_found"
+    assert status == 404 and "not found" in body["error"]["message"]
 
 
 # -- compaction ---------------------------------------------------------------------------
@@ -406,3 +419,19 @@ def test_compact_a_stored_conversation_by_its_id(openai_client, upstream):
     assert [u.content[0].text for u in users] == ["my name is Ada"]
     sent = json.dumps(upstream.received()[-1]["body"])
     assert "Echo: my name is Ada" in sent  # the stored answer was part of what got summarised
+
+
+def test_without_an_openai_key_an_unknown_id_is_the_gateways_404(upstream, tmp_path):
+    gw = Gateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'h.db'}",
+                 env={"OPENAI_API_KEY": ""})
+    try:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+        upstream.clear()
+        with pytest.raises(openai.NotFoundError) as info:
+            client.responses.retrieve("resp_elsewhere")
+        assert info.value.code == "response_not_found"
+        assert upstream.received() == []  # nobody to ask
+        kept = client.responses.create(model="claude-3-5-haiku-latest", input="x")
+        assert client.responses.retrieve(kept.id).id == kept.id
+    finally:
+        gw.stop()
