@@ -17,6 +17,9 @@ from typing import Any
 from heliograph.errors import BadRequest
 
 COMPACTION_MARKER = "heliograph-summary:v1:"
+# Id prefixes by item type, as OpenAI's ids read.
+ID_PREFIXES = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_",
+               "reasoning": "rs_", "compaction": "cmp_"}
 
 
 def new_id(prefix: str) -> str:
@@ -60,13 +63,13 @@ def listed(items: list[dict]) -> list[dict]:
         item = dict(item)
         kind = item.setdefault("type", "message")
         if kind == "message":
-            item.setdefault("id", new_id("msg_"))
+            item.setdefault("id", new_id(ID_PREFIXES["message"]))
             if isinstance(item.get("content"), str):
                 part = "output_text" if item.get("role") == "assistant" else "input_text"
                 item["content"] = [{"type": part, "text": item["content"]}]
             item.setdefault("status", "completed")
         else:
-            item.setdefault("id", new_id(kind[:2] + "_"))
+            item.setdefault("id", new_id(ID_PREFIXES.get(kind, "item_")))
         out.append(item)
     return out
 
