@@ -5,6 +5,8 @@ route table app.py builds."""
 from __future__ import annotations
 
 from heliograph.api import (
+    alerts,
+    budgets,
     feedback,
     helicone,
     ingest,
@@ -15,6 +17,7 @@ from heliograph.api import (
     responses,
     sessions,
     users,
+    webhooks,
 )
 from heliograph.routes import Route
 
@@ -28,5 +31,8 @@ ROUTES: list[Route] = [
     *keys.ROUTES,
     *ingest.ROUTES,
     *helicone.ROUTES,
+    *alerts.ROUTES,
+    *budgets.ROUTES,
+    *webhooks.ROUTES,
     *responses.ROUTES,
 ]

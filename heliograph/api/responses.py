@@ -2,8 +2,11 @@
 `DELETE /v1/responses/{id}`, `GET /v1/responses/{id}/input_items`.
 
 The gateway's own store first (store/stored_responses.py: answers it translated for
-providers without a store of their own), within the caller's organization; an id it
-does not hold may be OpenAI's, and is asked there (proxy/stored_elsewhere.py)."""
+providers without a store of their own), within the caller's organization. An id it
+does not hold may be OpenAI's (answered natively, kept there): the request is then
+relayed and logged like files and batches (proxy/passthrough.py; the provider named by
+Helicone-Target-Provider, default openai) — when there is a key to ask with, else the
+gateway's 404."""
 
 from __future__ import annotations
 
@@ -14,7 +17,10 @@ from typing import Any
 from heliograph.api._common import path_param, positive_int, query_value
 from heliograph.asgi import Request, send_error, send_json
 from heliograph.errors import BadRequest, GatewayError, NotFound, ServiceUnavailable
-from heliograph.proxy import stored_elsewhere
+from heliograph.providers.base import Call
+from heliograph.proxy import passthrough
+from heliograph.proxy.auth import Principal
+from heliograph.proxy.models import BYOK_DEFAULT_PROVIDER, TARGET_PROVIDER_HEADER
 from heliograph.routes import Route
 from heliograph.store.stored_responses import StoredResponses
 from heliograph.types import Send
@@ -31,7 +37,8 @@ def _handler(local: Local) -> Callable[[Any, Request, Send], Awaitable[None]]:
             principal = await gw.auth.authenticate(request.headers)
             payload = await local(gw, request, principal.organization)
             if payload is None:
-                if await stored_elsewhere.forward(gw, request, principal, send):
+                if _can_ask_elsewhere(gw, request, principal):
+                    await _ELSEWHERE(gw, request, send)
                     return
                 raise _not_found(path_param(request, "response_id"))
         except GatewayError as error:
@@ -40,6 +47,22 @@ def _handler(local: Local) -> Callable[[Any, Request, Send], Awaitable[None]]:
         await send_json(send, 200, payload)
 
     return handle
+
+
+# Stored responses kept by a provider: relayed as files and batches are.
+_ELSEWHERE = passthrough.handler(passthrough.Endpoint("free", "none", routed_by_model=False))
+
+
+def _can_ask_elsewhere(gw: Any, request: Request, principal: Principal) -> bool:
+    """Whether the provider the relay would ask keeps responses and has a key to ask
+    with (the gateway's, or the caller's own)."""
+    name = (request.headers.get(TARGET_PROVIDER_HEADER) or BYOK_DEFAULT_PROVIDER).strip()
+    try:
+        provider = gw.registry.provider(name.lower())
+        provider.credential(Call({}, None, {}, principal.provider_authorization))
+    except GatewayError:
+        return False
+    return provider.stores_responses
 
 
 def _not_found(response_id: str) -> NotFound:

@@ -263,6 +263,7 @@ def test_store_false_keeps_nothing_and_openai_keeps_its_own(gateway, openai_clie
     rec = gateway.record(raw.headers["helicone-id"])
     assert rec["path"] == f"/v1/responses/{native.id}" and rec["provider"] == "openai"
     assert rec["status"] == 200 and rec["cost_usd"] == 0 and rec["cost_known"] is True
+    assert not rec["prompt_tokens"]  # the tokens were counted when it was created
     status, deleted = gateway.api(f"/v1/responses/{native.id}", method="DELETE")
     assert status == 200 and deleted["deleted"] is True
     with pytest.raises(openai.NotFoundError) as info:
