@@ -443,3 +443,26 @@ def test_without_an_openai_key_an_unknown_id_is_the_gateways_404(upstream, tmp_p
         assert client.responses.retrieve(kept.id).id == kept.id
     finally:
         gw.stop()
+
+
+def test_reasoning_becomes_a_summary_item_and_streams_as_summary_events(gateway,
+                                                                        openai_client):
+    """reasoning.effort reaches Claude as extended thinking; its thinking comes back as
+    the reasoning item's summary, streamed as reasoning_summary_text events."""
+    response = openai_client.responses.create(
+        model="claude-3-5-haiku-latest", input="think first",
+        reasoning={"effort": "low", "summary": "auto"}, store=False)
+    reasoning, message = response.output
+    assert reasoning.type == "reasoning"
+    assert reasoning.summary[0].text == "Thinking about: think first"
+    assert message.content[0].text == "Echo: think first"
+    events = list(openai_client.responses.create(
+        model="claude-3-5-haiku-latest", input="think first",
+        reasoning={"effort": "low", "summary": "auto"}, stream=True, store=False))
+    kinds = [e.type for e in events]
+    assert kinds.index("response.reasoning_summary_text.done") < \
+        kinds.index("response.output_text.delta")
+    summary = "".join(e.delta for e in events
+                      if e.type == "response.reasoning_summary_text.delta")
+    assert summary == "Thinking about: think first"
+    assert events[-1].response.output[0].summary[0].text == summary
