@@ -47,6 +47,18 @@ def _select(store, sql: str, params: tuple = ()) -> list[tuple]:
         return store.execute(cur, sql, params).fetchall()
 
 
+def _rows(store, table: str, columns: str, organization: str | None,
+          item_id: str | None = None) -> list[tuple]:
+    """A table's rows for one organization (every one when None), oldest first; or the
+    one row with `item_id`."""
+    sql, params = f"SELECT {columns} FROM {table}", []
+    if organization is not None:
+        sql, params = sql + " WHERE organization = ?", [organization]
+    if item_id is not None:
+        sql, params = sql + " AND id = ?", [*params, item_id]
+    return _select(store, sql + " ORDER BY created_at, id", tuple(params))
+
+
 # -- rules ------------------------------------------------------------------------------
 def save_rule(store, rule: Rule) -> Rule:
     """Insert a new rule or replace an existing one (same id). Its states are kept: a
@@ -65,21 +77,13 @@ def save_rule(store, rule: Rule) -> Rule:
 
 
 def get_rule(store, organization: str, rule_id: str) -> Rule | None:
-    rows = _select(store, f"SELECT {_RULE_COLUMNS} FROM alert_rules"
-                          " WHERE organization = ? AND id = ?", (organization, rule_id))
+    rows = _rows(store, "alert_rules", _RULE_COLUMNS, organization, rule_id)
     return _rule(rows[0]) if rows else None
 
 
 def list_rules(store, organization: str | None = None) -> list[Rule]:
     """An organization's rules, oldest first; every organization's when None."""
-    if organization is None:
-        rows = _select(store, f"SELECT {_RULE_COLUMNS} FROM alert_rules"
-                              " ORDER BY created_at, id")
-    else:
-        rows = _select(store, f"SELECT {_RULE_COLUMNS} FROM alert_rules"
-                              " WHERE organization = ? ORDER BY created_at, id",
-                       (organization,))
-    return [_rule(row) for row in rows]
+    return [_rule(row) for row in _rows(store, "alert_rules", _RULE_COLUMNS, organization)]
 
 
 def _delete(store, table: str, organization: str, item_id: str) -> bool:
@@ -115,20 +119,12 @@ def save_budget(store, budget: Budget) -> Budget:
 
 
 def get_budget(store, organization: str, budget_id: str) -> Budget | None:
-    rows = _select(store, f"SELECT {_BUDGET_COLUMNS} FROM budgets"
-                          " WHERE organization = ? AND id = ?", (organization, budget_id))
+    rows = _rows(store, "budgets", _BUDGET_COLUMNS, organization, budget_id)
     return _budget(rows[0]) if rows else None
 
 
 def list_budgets(store, organization: str | None = None) -> list[Budget]:
-    if organization is None:
-        rows = _select(store, f"SELECT {_BUDGET_COLUMNS} FROM budgets"
-                              " ORDER BY created_at, id")
-    else:
-        rows = _select(store, f"SELECT {_BUDGET_COLUMNS} FROM budgets"
-                              " WHERE organization = ? ORDER BY created_at, id",
-                       (organization,))
-    return [_budget(row) for row in rows]
+    return [_budget(row) for row in _rows(store, "budgets", _BUDGET_COLUMNS, organization)]
 
 
 def delete_budget(store, organization: str, budget_id: str) -> bool:
@@ -147,19 +143,11 @@ def save_webhook(store, hook: RequestWebhook) -> RequestWebhook:
 
 
 def list_webhooks(store, organization: str | None = None) -> list[RequestWebhook]:
-    if organization is None:
-        rows = _select(store, f"SELECT {_WEBHOOK_COLUMNS} FROM request_webhooks"
-                              " ORDER BY created_at, id")
-    else:
-        rows = _select(store, f"SELECT {_WEBHOOK_COLUMNS} FROM request_webhooks"
-                              " WHERE organization = ? ORDER BY created_at, id",
-                       (organization,))
-    return [_webhook(row) for row in rows]
+    return [_webhook(row) for row in _rows(store, "request_webhooks", _WEBHOOK_COLUMNS, organization)]
 
 
 def get_webhook(store, organization: str, hook_id: str) -> RequestWebhook | None:
-    rows = _select(store, f"SELECT {_WEBHOOK_COLUMNS} FROM request_webhooks"
-                          " WHERE organization = ? AND id = ?", (organization, hook_id))
+    rows = _rows(store, "request_webhooks", _WEBHOOK_COLUMNS, organization, hook_id)
     return _webhook(rows[0]) if rows else None
 
 
