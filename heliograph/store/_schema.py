@@ -11,6 +11,7 @@ from __future__ import annotations
 import orjson
 
 from heliograph.records import RECORD_KEYS
+from heliograph.store import _rollups as rollups
 
 # Record keys kept as plain columns of the same name: everything a filter, a sort or an
 # aggregate touches, so the database can index it and analytics never parse JSON.
@@ -243,6 +244,7 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
         "ALTER TABLE api_keys ADD COLUMN expires_at TEXT",
         "ALTER TABLE api_keys ADD COLUMN allowed_models_json TEXT",
     )),
+    (6, "rollups: pre-aggregated counters for analytics, backfilled", rollups.migration_statements()),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from heliograph.records import utc_iso
 from heliograph.scores import merge_scores
+from heliograph.store import _rollups as rollups
 from heliograph.store._schema import (
     MIGRATIONS,
     REQUEST_COLUMNS,
@@ -153,7 +154,9 @@ class SQLStore:
 
     def _after_insert(self, cur, records: list[dict]) -> None:
         """Runs in the insert's transaction with the records as stored, so whatever is
-        derived from them (rollup counters) commits or rolls back with them. Nothing yet."""
+        derived from them (rollup counters) commits or rolls back with them."""
+        if records:
+            rollups.maintain(self, cur, records)
 
     def _keep_collisions(self, cur, records: list[dict]) -> list[dict]:
         """After an insert that skipped some rows: a skipped record that is the stored
