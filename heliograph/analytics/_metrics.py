@@ -20,7 +20,6 @@ from heliograph.analytics._grouped import (
     merge,
     window_total,
 )
-from heliograph.analytics._totals import Totals
 from heliograph.analytics.filters import RequestFilter
 
 _HOUR_OF = "SUBSTR(r.created_at, 1, 13)"   # the hourly rollup's bucket, from a raw row
@@ -50,9 +49,9 @@ def choose(kind: str, detail: str, flt: RequestFilter, use_rollups: bool = True
             return (Plan(USER, ("day",)), Grouping(("user_id",), ("r.user_id",)),
                     flt.user_id is None)
         elif kind == "property" and fields <= {"properties"} and set(props) <= {detail}:
-            value = props.get(detail)
-            return (Plan(PROPERTY, _BOTH, detail, value), Grouping(("value",), ("g.value",)),
-                    value is None)
+            wanted = props.get(detail)
+            return (Plan(PROPERTY, _BOTH, detail, wanted), Grouping(("value",), ("g.value",)),
+                    wanted is None)
     if kind == "property":
         return Plan(None), Grouping(raw_key=("g.value",), join="left",
                                     property_name=detail), False
@@ -105,7 +104,3 @@ def overview(reader, organization: str, flt: RequestFilter) -> dict:
         "by_model": by_model["data"][:TOP],
         "by_provider": by_provider["data"][:TOP],
     }
-
-
-def empty_metrics() -> dict:
-    return Totals().metrics()

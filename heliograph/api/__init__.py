@@ -4,7 +4,17 @@ route table app.py builds."""
 
 from __future__ import annotations
 
-from heliograph.api import feedback, keys, metrics, ratelimits, requests, sessions, users
+from heliograph.api import (
+    feedback,
+    keys,
+    metrics,
+    overview,
+    properties,
+    ratelimits,
+    requests,
+    sessions,
+    users,
+)
 from heliograph.routes import Route
 
 ROUTES: list[Route] = [
@@ -12,6 +22,8 @@ ROUTES: list[Route] = [
     *metrics.ROUTES,
     *users.ROUTES,
     *sessions.ROUTES,
+    *properties.ROUTES,
+    *overview.ROUTES,
     *ratelimits.ROUTES,
     *feedback.ROUTES,
     *keys.ROUTES,
