@@ -84,8 +84,9 @@ class Analytics:
             return cur.fetchall()
 
     def _aggregate(self, sql: str, params, fold: Callable[[Iterator[tuple]], T]) -> T:
-        """fold(rows) with rows streamed in chunks, inside the query's deadline."""
-        with self._db.cursor() as cur:
+        """fold(rows) with rows streamed in chunks from a server-side cursor (memory
+        bounded by the chunk, whatever the window), inside the query's deadline."""
+        with self._db.cursor(stream=True) as cur:
             cur.execute(self._sql(sql), params)
 
             def rows() -> Iterator[tuple]:
