@@ -15,9 +15,10 @@ Tables (all keyed by organization first):
 Text dimensions store NULL as '' and status as 0, because NULLs never conflict in a
 primary key (SQLite has no NULLS NOT DISTINCT); readers map them back.
 
-The counters are computed by SQL from `requests` rows, one statement per table: the same
-statement backfills a table in migration 6 (every row) and maintains it after an insert
-(the rows just stored, in the insert's transaction, so a crash loses or keeps both).
+Migration 6 fills the tables by SQL from the rows already stored (fill_sql); after that the
+writer adds each batch's counts in the insert's transaction (_rollup_writer.py), so a
+crash loses or keeps both. The read side sums raw rows with the same SQL expressions
+(raw_groups_sql) where no rollup answers, so both paths count alike.
 """
 
 from __future__ import annotations
@@ -215,7 +216,7 @@ def fill_sql(table: RollupTable, dialect: str | None, where: str | None = None) 
     conflict = ", ".join(table.keys)
     if dialect is None:
         return f"INSERT INTO {table.name} ({columns}) {select}"
-    updates = ", ".join(_merge(table, c, dialect) for c in table.columns()
+    updates = ", ".join(merge_sql(table, c, dialect) for c in table.columns()
                         if c not in table.keys)
     # ORDER BY: concurrent writers lock rows in the same order (no deadlock on PostgreSQL).
     positions = ", ".join(str(i + 1) for i in range(len(table.keys)))  # keys lead
@@ -223,7 +224,8 @@ def fill_sql(table: RollupTable, dialect: str | None, where: str | None = None) 
             f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}")
 
 
-def _merge(table: RollupTable, column: str, dialect: str) -> str:
+def merge_sql(table: RollupTable, column: str, dialect: str) -> str:
+    """The ON CONFLICT update of one column: counters add, extremes keep the min/max."""
     how = "sum"
     if column == "latency_min":
         how = "min"
@@ -253,34 +255,3 @@ def migration_statements() -> tuple[str, ...]:
     """Migration 6: the tables, their indexes, and a backfill from the rows stored so far."""
     return (*(create_table_sql(t) for t in TABLES), *_EXTRA_INDEXES,
             *(fill_sql(t, None) for t in TABLES))
-
-
-# Records per maintenance statement: two parameters each, well under SQLite's 32,766 and
-# PostgreSQL's 65,535 parameters per statement.
-CHUNK = 2000
-
-
-def maintain(store, cur, records: list[dict]) -> None:
-    """Add the newly stored `records` to every rollup, in the caller's transaction."""
-    dialect = store.dialect.name
-    for start in range(0, len(records), CHUNK):
-        chunk = records[start:start + CHUNK]
-        params = [v for rec in chunk for v in (rec.get("organization") or "", rec["id"])]
-        for table in TABLES:
-            passes = 2 if table.extras else 1   # the extras pass reads the rows again
-            store.execute(cur, _fill_for_batch(table, dialect, len(chunk)), params * passes)
-
-
-_BATCH_SQL: dict[tuple[str, str, int], str] = {}
-
-
-def _fill_for_batch(table: RollupTable, dialect: str, size: int) -> str:
-    key = (table.name, dialect, size)
-    sql = _BATCH_SQL.get(key)
-    if sql is None:
-        if len(_BATCH_SQL) > 256:   # one entry per table and batch size seen
-            _BATCH_SQL.clear()
-        rows = ", ".join(["(?, ?)"] * size)
-        sql = _BATCH_SQL[key] = fill_sql(table, dialect,
-                                         f"(r.organization, r.id) IN (VALUES {rows})")
-    return sql

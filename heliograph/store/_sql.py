@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from heliograph.records import utc_iso
 from heliograph.scores import merge_scores
-from heliograph.store import _rollups as rollups
+from heliograph.store import _rollup_writer as rollups
 from heliograph.store._schema import (
     MIGRATIONS,
     REQUEST_COLUMNS,
