@@ -133,7 +133,7 @@ def deltas(records: list[dict]) -> dict[str, dict[tuple, list]]:
                 low = high = latencies[i]
             else:
                 row = [sum(column) for column in zip(*(counted[i] for i in members))]
-                seen = [latencies[i] for i in members if latencies[i] is not None]
+                seen = [x for i in members if (x := latencies[i]) is not None]
                 low, high = min(seen, default=None), max(seen, default=None)
             row[_EXTREMES_AT:_EXTREMES_AT] = (low, high)
             for name, _type, _agg, how in table.extras:
