@@ -31,6 +31,8 @@ class Family:
 MAIN = Family({"day": "rollup_daily", "hour": "rollup_hourly"},
               {"model": "model", "provider": "provider", "status": "status",
                "cache": "cache"})
+# The same counts without the dimensions: far fewer rows for an unfiltered query.
+TOTALS = Family({"day": "rollup_daily_totals", "hour": "rollup_hourly_totals"}, {})
 PROPERTY = Family({"day": "rollup_property_daily", "hour": "rollup_property_hourly"}, {})
 USER = Family({"day": "rollup_user_daily"}, {"user_id": "user_id"})
 
@@ -169,5 +171,5 @@ def window_total(reader, organization: str, flt: RequestFilter) -> Totals:
     """Every record in the filter's window (its other fields ignored): from the main
     rollup, so it costs what a grouped query does."""
     plain = RequestFilter(since=flt.since, until=flt.until)
-    found = collect(reader, organization, plain, Plan(MAIN, ("day", "hour")), Grouping())
+    found = collect(reader, organization, plain, Plan(TOTALS, ("day", "hour")), Grouping())
     return found.get(None) or Totals()

@@ -12,6 +12,7 @@ from heliograph.analytics import _aggregate
 from heliograph.analytics._grouped import (
     MAIN,
     PROPERTY,
+    TOTALS,
     USER,
     Grouping,
     Plan,
@@ -36,6 +37,8 @@ def choose(kind: str, detail: str, flt: RequestFilter, use_rollups: bool = True
         if kind == "time":
             grains = ("hour",) if detail == "hour" else _BOTH
             by_bucket = Grouping(("bucket",), (_HOUR_OF,))
+            if not fields:
+                return Plan(TOTALS, grains), by_bucket, False
             if main_ok:
                 return Plan(MAIN, grains), by_bucket, False
             if fields == {"properties"} and len(props) == 1:

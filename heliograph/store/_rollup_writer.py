@@ -61,6 +61,12 @@ def _main_keys(bucket_chars: int) -> Callable[[dict], Iterable[tuple]]:
     return keys
 
 
+def _total_keys(bucket_chars: int) -> Callable[[dict], Iterable[tuple]]:
+    def keys(rec: dict) -> Iterable[tuple]:
+        return ((rec.get("organization") or "", rec["created_at"][:bucket_chars]),)
+    return keys
+
+
 def _property_keys(bucket_chars: int) -> Callable[[dict], Iterable[tuple]]:
     def keys(rec: dict) -> Iterable[tuple]:
         bucket = rec["created_at"][:bucket_chars]
@@ -93,6 +99,7 @@ def _session(rec: dict) -> Iterable[tuple]:
 
 # Each table's keys for a record, in its key column order (none: not counted there).
 _KEYS: dict[str, Callable[[dict], Iterable[tuple]]] = {
+    "rollup_hourly_totals": _total_keys(13), "rollup_daily_totals": _total_keys(10),
     "rollup_hourly": _main_keys(13), "rollup_daily": _main_keys(10),
     "rollup_property_hourly": _property_keys(13), "rollup_property_daily": _property_keys(10),
     "rollup_user_daily": _user_day, "rollup_users": _user,

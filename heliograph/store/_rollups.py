@@ -6,6 +6,7 @@ whose bin counts add up), so any window is a sum of buckets and a group left out
 table (records without a user, say) is the total minus the groups that are there.
 
 Tables (all keyed by organization first):
+  rollup_hourly_totals / _daily_totals bucket
   rollup_hourly / rollup_daily        bucket × model × provider × status × cache × key_id
   rollup_property_hourly / _daily     bucket × property name × value
   rollup_user_daily                   day × user_id
@@ -126,6 +127,10 @@ def _day(expr: str = "r.created_at") -> str:
 
 
 TABLES: tuple[RollupTable, ...] = (
+    # Per organization and time only: what an unfiltered time series or total reads.
+    RollupTable("rollup_hourly_totals", {"organization": "r.organization",
+                                         "bucket": _hour()}),
+    RollupTable("rollup_daily_totals", {"organization": "r.organization", "bucket": _day()}),
     RollupTable("rollup_hourly", {"organization": "r.organization", "bucket": _hour(),
                                   **_MAIN_KEYS}),
     RollupTable("rollup_daily", {"organization": "r.organization", "bucket": _day(),
@@ -169,7 +174,11 @@ def _column_type(column: str, table: RollupTable) -> str:
             return type_
     if column in FLOAT_SUMS or column in MIN_MAX_COLUMNS:
         return "{float}" + (" NOT NULL" if column in FLOAT_SUMS else "")
-    return "{bigint} NOT NULL"
+    if column.endswith("_tokens"):
+        return "{bigint} NOT NULL"
+    # Counts of requests fit 32 bits per row, and PostgreSQL sums INTEGER in 64-bit
+    # arithmetic where it sums BIGINT as NUMERIC, several times slower over 50 columns.
+    return "INTEGER NOT NULL"
 
 
 def create_table_sql(table: RollupTable) -> str:
