@@ -162,7 +162,7 @@ TABLES: tuple[RollupTable, ...] = (
 SESSION_NAME_OFFSET = len("2024-01-01T00:00:00.000000Z")
 
 
-def _column_type(column: str, table: RollupTable) -> str:
+def column_type(column: str, table: RollupTable) -> str:
     if column in ("organization", "bucket", "session_id", "user_id"):
         return "{sortable_text} NOT NULL"
     if column == "status":
@@ -182,7 +182,7 @@ def _column_type(column: str, table: RollupTable) -> str:
 
 
 def create_table_sql(table: RollupTable) -> str:
-    columns = ",\n    ".join(f"{c} {_column_type(c, table)}" for c in table.columns())
+    columns = ",\n    ".join(f"{c} {column_type(c, table)}" for c in table.columns())
     return (f"CREATE TABLE {table.name} (\n    {columns},\n"
             f"    PRIMARY KEY ({', '.join(table.keys)})\n)")
 
