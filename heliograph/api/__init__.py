@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from heliograph.api import (
     feedback,
+    helicone,
+    ingest,
     keys,
     metrics,
     overview,
@@ -27,4 +29,6 @@ ROUTES: list[Route] = [
     *ratelimits.ROUTES,
     *feedback.ROUTES,
     *keys.ROUTES,
+    *ingest.ROUTES,
+    *helicone.ROUTES,
 ]
