@@ -85,6 +85,14 @@ async def test_metrics_by_user_property_and_the_overview(inproc):
     status, body = await inproc.api(f"/api/v1/metrics?group_by=property.step&property.tag={tag}")
     assert [(g["key"], g["requests"]) for g in body["data"]] == [
         ("step-0", 1), ("step-1", 1), ("step-2", 1), ("step-3", 1)]
+    # A filter no rollup keeps (a comparison) is answered from the raw rows, not ignored.
+    for group_by in ("user_id", "model", "day", "property.step"):
+        status, body = await inproc.api(f"/api/v1/metrics?group_by={group_by}"
+                                        "&latency_gt=1000000000")
+        assert status == 200 and body["data"] == [] and body["total"]["requests"] == 0
+    status, body = await inproc.api(f"/api/v1/metrics?group_by=user_id&latency_gte=0"
+                                    f"&property.tag={tag}")
+    assert [(g["key"], g["requests"]) for g in body["data"]] == [(f"user-{tag}", 4)]
     status, body = await inproc.api(f"/api/v1/overview?property.tag={tag}")
     assert status == 200
     assert body["total"]["requests"] == 4
