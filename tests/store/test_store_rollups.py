@@ -136,6 +136,8 @@ def test_users_sessions_properties_equal_raw_rows(store, demo_set, reader, raw_r
     got, cursor = reader.sessions("org1", RequestFilter(), limit=7)
     want, want_cursor = raw_reader.sessions("org1", RequestFilter(), limit=7)
     assert close(got, want) and cursor == want_cursor
+    assert close(reader.sessions("org1", RequestFilter(), limit=7, cursor=cursor),
+                 raw_reader.sessions("org1", RequestFilter(), limit=7, cursor=cursor))
     pages = got
     while cursor:
         page, cursor = reader.sessions("org1", RequestFilter(), limit=50, cursor=cursor)
