@@ -75,7 +75,7 @@ def close(got, want) -> bool:
         return got == approx(want, rel=1e-9, abs=1e-12)
     if isinstance(want, dict) and isinstance(got, dict):
         return got.keys() == want.keys() and all(close(got[k], want[k]) for k in want)
-    if isinstance(want, list) and isinstance(got, list):
+    if isinstance(want, list | tuple) and isinstance(got, list | tuple):
         return len(got) == len(want) and all(close(g, w) for g, w in zip(got, want))
     return got == want
 
