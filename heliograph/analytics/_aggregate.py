@@ -5,6 +5,7 @@ rows are summed by the database (see _grouped and _totals)."""
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from collections.abc import Callable, Iterable
 
 DIMENSION_GROUPS = ("model", "provider", "user_id", "session_id")
@@ -35,6 +36,15 @@ def parse_group_by(group_by: str) -> tuple[str, str]:
         return "property", group_by[len("property."):].lower()
     allowed = ", ".join((*DIMENSION_GROUPS, "property.<name>", *TIME_BUCKETS))
     raise ValueError(f"unknown group_by {group_by!r}: use one of {allowed}")
+
+
+def p95_nearest_rank(values: list[float]) -> float | None:
+    """The smallest value with at least 95% of values at or below it (exact, for a list
+    in hand; the API's percentiles come from the rollups' histograms, _totals.py)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[math.ceil(0.95 * len(ordered)) - 1]
 
 
 def _record_cost(rec: dict) -> float:
