@@ -58,9 +58,13 @@ def get_json(port: int, path: str) -> dict:
     return json.loads(http_get(port, path, {"authorization": f"Bearer {ADMIN_KEY}"}))
 
 
-def timed(port: int, path: str, runs: int) -> float:
-    """Median milliseconds of `runs` GETs, after one warm-up."""
-    get_json(port, path)
+def timed(port: int, path: str, runs: int) -> float | str:
+    """Median milliseconds of `runs` GETs, after one warm-up; or the error it answered
+    (a 504 past the query timeout)."""
+    try:
+        get_json(port, path)
+    except RuntimeError as exc:
+        return str(exc).split(": ", 1)[0].split(" -> ")[-1]
     took = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -144,11 +148,19 @@ def bench_store(name: str, url: str, args, procs: Procs, tmp: Path) -> dict:
         result["size"] = db_size(url)
         result["times"] = {}
         for label, path in queries(srv.port):
-            result["times"][label] = timed(srv.port, path, args.runs)
-            print(f"  {name:10} {result['times'][label]:9.1f} ms  {label}", flush=True)
+            result["times"][label] = took = timed(srv.port, path, args.runs)
+            print(f"  {name:10} {cell(took):>12}  {label}", flush=True)
     finally:
         procs.stop(srv.proc)
     return result
+
+
+def cell(ms: float | str | None) -> str:
+    if ms is None:
+        return "—"
+    if isinstance(ms, str):
+        return f"{ms} ⚠"
+    return f"{ms:.1f} ms" + (" ⚠" if ms > GOAL_MS else "")
 
 
 def report(results: list[dict], args) -> str:
@@ -161,8 +173,7 @@ def report(results: list[dict], args) -> str:
         for r in results:
             values = list(r["times"].values())
             ms = values[i] if i < len(values) else None
-            cells.append("—" if ms is None else
-                         f"{ms:.1f} ms" + (" ⚠" if ms > GOAL_MS else ""))
+            cells.append(cell(ms))
         lines.append(f"| {label} | {' | '.join(cells)} |")
     lines += ["", "| store | records | database size | fill (demo, records/s) |",
               "|---|---|---|---|"]
