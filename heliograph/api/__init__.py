@@ -5,6 +5,8 @@ route table app.py builds."""
 from __future__ import annotations
 
 from heliograph.api import (
+    alerts,
+    budgets,
     feedback,
     helicone,
     ingest,
@@ -16,6 +18,7 @@ from heliograph.api import (
     requests,
     sessions,
     users,
+    webhooks,
 )
 from heliograph.routes import Route
 
@@ -31,4 +34,7 @@ ROUTES: list[Route] = [
     *keys.ROUTES,
     *ingest.ROUTES,
     *helicone.ROUTES,
+    *alerts.ROUTES,
+    *budgets.ROUTES,
+    *webhooks.ROUTES,
 ]

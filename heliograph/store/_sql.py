@@ -26,6 +26,7 @@ from heliograph.store._schema import (
     property_rows,
     record_to_row,
 )
+from heliograph.store._webhook_feed import feed_webhooks
 from heliograph.store.base import KeyRow
 
 
@@ -154,9 +155,11 @@ class SQLStore:
 
     def _after_insert(self, cur, records: list[dict]) -> None:
         """Runs in the insert's transaction with the records as stored, so whatever is
-        derived from them (rollup counters) commits or rolls back with them."""
+        derived from them (rollup counters, the webhook feed) commits or rolls back with
+        them."""
         if records:
             rollups.maintain(self, cur, records)
+        feed_webhooks(self, cur, records)
 
     def _keep_collisions(self, cur, records: list[dict]) -> list[dict]:
         """After an insert that skipped some rows: a skipped record that is the stored
