@@ -61,12 +61,6 @@ def _main_keys(bucket_chars: int) -> Callable[[dict], Iterable[tuple]]:
     return keys
 
 
-def _total_keys(bucket_chars: int) -> Callable[[dict], Iterable[tuple]]:
-    def keys(rec: dict) -> Iterable[tuple]:
-        return ((rec.get("organization") or "", rec["created_at"][:bucket_chars]),)
-    return keys
-
-
 def _property_keys(bucket_chars: int) -> Callable[[dict], Iterable[tuple]]:
     def keys(rec: dict) -> Iterable[tuple]:
         bucket = rec["created_at"][:bucket_chars]
@@ -81,11 +75,6 @@ def _user_day(rec: dict) -> Iterable[tuple]:
         (rec.get("organization") or "", rec["created_at"][:10], user),)
 
 
-def _user(rec: dict) -> Iterable[tuple]:
-    user = rec.get("user_id")
-    return () if user is None else ((rec.get("organization") or "", user),)
-
-
 def _user_model(rec: dict) -> Iterable[tuple]:
     user = rec.get("user_id")
     return () if user is None else (
@@ -97,13 +86,12 @@ def _session(rec: dict) -> Iterable[tuple]:
     return () if session is None else ((rec.get("organization") or "", session),)
 
 
-# Each table's keys for a record, in its key column order (none: not counted there).
+# Each table's keys for a record, in its key column order (none: not counted there);
+# the others are summed from these (_DERIVED).
 _KEYS: dict[str, Callable[[dict], Iterable[tuple]]] = {
-    "rollup_hourly_totals": _total_keys(13), "rollup_daily_totals": _total_keys(10),
-    "rollup_hourly": _main_keys(13), "rollup_daily": _main_keys(10),
-    "rollup_property_hourly": _property_keys(13), "rollup_property_daily": _property_keys(10),
-    "rollup_user_daily": _user_day, "rollup_users": _user,
-    "rollup_user_models": _user_model, "rollup_sessions": _session,
+    "rollup_hourly": _main_keys(13), "rollup_property_hourly": _property_keys(13),
+    "rollup_user_daily": _user_day, "rollup_user_models": _user_model,
+    "rollup_sessions": _session,
 }
 
 
@@ -122,6 +110,8 @@ def deltas(records: list[dict]) -> dict[str, dict[tuple, list]]:
         latencies.append(latency)
     out: dict[str, dict[tuple, list]] = {}
     for table in TABLES:
+        if table.name in _DERIVED:
+            continue
         groups: dict[tuple, list[int]] = {}
         key_of = _KEYS[table.name]
         for i, rec in enumerate(records):
@@ -147,10 +137,50 @@ def deltas(records: list[dict]) -> dict[str, dict[tuple, list]]:
                 values = [v for i in members if (v := _EXTRA[name](records[i])) is not None]
                 row.append((min if how == "min" else max)(values, default=None))
             rows[key] = row
+    for name, (source, coarser) in _DERIVED.items():
+        out[name] = _derive(_BY_NAME[name], _BY_NAME[source], out[source], coarser)
     return out
 
 
 _EXTREMES_AT = len(SUM_COLUMNS)   # latency_min and latency_max follow the sums
+
+
+def _derive(table: RollupTable, source: RollupTable, rows: dict[tuple, list],
+            coarser: Callable[[tuple], tuple]) -> dict[tuple, list]:
+    """A coarser table's rows summed from a finer table's (days from hours, all time from
+    days): a pass over the finer groups, not over every record again."""
+    groups: dict[tuple, list[list]] = {}
+    for key, row in rows.items():
+        groups.setdefault(coarser(key), []).append(row)
+    hist_at = _EXTREMES_AT + 2
+    extras_at = hist_at + (N_BINS if source.histogram else 0)
+    source_extras = [name for name, *_ in source.extras]
+    out = {}
+    for key, members in groups.items():
+        lows = [x for m in members if (x := m[_EXTREMES_AT]) is not None]
+        highs = [x for m in members if (x := m[_EXTREMES_AT + 1]) is not None]
+        row = [sum(column) for column in zip(*(m[:_EXTREMES_AT] for m in members))]
+        row += [min(lows, default=None), max(highs, default=None)]
+        if table.histogram:
+            row += [sum(column) for column in
+                    zip(*(m[hist_at:hist_at + N_BINS] for m in members))]
+        for name, _type, _agg, how in table.extras:
+            at = extras_at + source_extras.index(name)
+            values = [x for m in members if (x := m[at]) is not None]
+            row.append((min if how == "min" else max)(values, default=None))
+        out[key] = row
+    return out
+
+
+# Tables summed from a finer one's groups: (the finer table, its key → this key).
+_DERIVED: dict[str, tuple[str, Callable[[tuple], tuple]]] = {
+    "rollup_daily": ("rollup_hourly", lambda k: (k[0], k[1][:10], *k[2:])),
+    "rollup_hourly_totals": ("rollup_hourly", lambda k: (k[0], k[1])),
+    "rollup_daily_totals": ("rollup_hourly", lambda k: (k[0], k[1][:10])),
+    "rollup_property_daily": ("rollup_property_hourly",
+                              lambda k: (k[0], k[1], k[2], k[3][:10])),
+    "rollup_users": ("rollup_user_daily", lambda k: (k[0], k[2])),
+}
 
 
 def _name_key(rec: dict) -> str | None:
