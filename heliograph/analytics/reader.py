@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from heliograph.analytics import _aggregate, _metrics, _summaries
+from heliograph.analytics import _aggregate, _lanes, _metrics, _summaries
 from heliograph.analytics._where import compile_filter, decode_cursor, encode_cursor
 from heliograph.analytics.errors import AnalyticsBusy
 from heliograph.analytics.filters import RequestFilter
@@ -31,6 +31,7 @@ MAX_PAGE = 1000
 # next_cursor continues the listing), so one answer cannot run to hundreds of MB.
 MAX_PAGE_BODY_CHARS = 8 * 1024 * 1024
 _FETCH_CHUNK = 5000  # rows per fetchmany when aggregating, to bound driver buffers
+SCAN_THREADS = 1
 # Queries allowed to wait for an analytics thread, per thread.
 _WAITING_PER_THREAD = 16
 
@@ -69,6 +70,10 @@ class Analytics:
         self._threads = threads
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="heliograph-analytics",
                                             initializer=_lower_priority)
+        # Queries that scan raw rows get a thread of their own (_lanes.py): quick ones
+        # never wait behind them. (open_analytics sizes the connection pool for both.)
+        self._scans = ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="heliograph-scan",
+                                         initializer=_lower_priority)
         self._in_flight = 0
 
     async def run(self, query: Callable[..., T], *args: Any) -> T:
@@ -79,7 +84,9 @@ class Analytics:
         self._in_flight += 1
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, functools.partial(query, *args))
+            lane = (self._executor if _lanes.is_quick(query, args, self.use_rollups)
+                    else self._scans)
+            return await loop.run_in_executor(lane, functools.partial(query, *args))
         except ValueError as exc:
             raise BadRequest(str(exc), code="invalid_query") from None
         finally:
@@ -87,6 +94,7 @@ class Analytics:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._scans.shutdown(wait=True, cancel_futures=True)
         self._db.close()
 
     # -- plumbing -----------------------------------------------------------------
