@@ -16,6 +16,7 @@ from heliograph.api import (
     properties,
     ratelimits,
     requests,
+    responses,
     sessions,
     users,
     webhooks,
@@ -37,4 +38,5 @@ ROUTES: list[Route] = [
     *alerts.ROUTES,
     *budgets.ROUTES,
     *webhooks.ROUTES,
+    *responses.ROUTES,
 ]

@@ -34,6 +34,7 @@ from heliograph.providers.base import (
     StreamReply,
 )
 from heliograph.providers.base import RESPONSES as RESPONSES_OPERATION
+from heliograph.providers.base import RESPONSES_COMPACT as COMPACT_OPERATION
 from heliograph.providers.http import HOP_BY_HOP, UpstreamResponse
 from heliograph.providers.registry import Target
 from heliograph.proxy import cached, moderation, routing, target_url
@@ -43,7 +44,7 @@ from heliograph.proxy.auth import check_models
 from heliograph.proxy.flow import Arrival, Flow, Receive, Send
 from heliograph.proxy.front import Front, StreamReader, StreamRenderer
 from heliograph.proxy.fronts import OPENAI
-from heliograph.proxy.responses import RESPONSES
+from heliograph.proxy.responses import COMPACT, RESPONSES
 from heliograph.proxy.routing import Opened
 from heliograph.sinks.telemetry import open_trace, traceparent
 
@@ -119,8 +120,13 @@ async def count_tokens(gw: Gateway, request: Request, send: Send) -> None:
 
 
 async def responses(gw: Gateway, request: Request, send: Send) -> None:
-    """OpenAI's Responses API, passed through (proxy/responses.py)."""
+    """OpenAI's Responses API, on every provider (proxy/responses.py)."""
     await _proxy(Arrival(gw, request, send, RESPONSES, RESPONSES_OPERATION))
+
+
+async def responses_compact(gw: Gateway, request: Request, send: Send) -> None:
+    """`POST /v1/responses/compact` (proxy/responses.py)."""
+    await _proxy(Arrival(gw, request, send, COMPACT, COMPACT_OPERATION))
 
 
 async def _proxy(arrival: Arrival) -> None:
@@ -222,6 +228,7 @@ async def _answer(flow: Flow) -> None:
     gw, options = flow.gw, flow.options
     if options.llm_security_enabled:
         raise moderation.refuse_llm_security()
+    await flow.front.prepare(flow)
     await check_limits(flow)
     models = routing.chain_models(flow.openai_body["model"], options)
     if flow.principal.allowed_models is not None:
@@ -294,6 +301,7 @@ async def _relay_json(flow: Flow, chain: list[Target]) -> None:
         _after(flow, answer, body=reply.body, events=None, parsed_usage=parsed.get("usage"))
         return
     exchange.log(reply.status)
+    await flow.front.keep(flow, parsed)
     content_type = reply.headers.get("content-type", "application/json").encode("latin-1")
     await send_bytes(flow.send, reply.status, out, flow.response_headers(reply.headers),
                      content_type)
@@ -380,6 +388,7 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
                         "more_body": False})
             return
         _finish_stream(flow, acc, renderer, 200, ttft, None)
+        await flow.front.keep(flow, renderer.logged(acc.completion()))
         await send({"type": "http.response.body", "body": renderer.finish(),
                     "more_body": False})
 
