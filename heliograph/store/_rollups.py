@@ -187,10 +187,10 @@ def create_table_sql(table: RollupTable) -> str:
             f"    PRIMARY KEY ({', '.join(table.keys)})\n)")
 
 
-def fill_sql(table: RollupTable, dialect: str | None, where: str | None = None) -> str:
-    """INSERT … SELECT adding the counts of the `requests` rows matching `where` (and the
-    table's own condition) to the table. `dialect`: "sqlite" or "postgres"; None for a
-    plain INSERT into an empty table (the backfill, the same on both)."""
+def fill_sql(table: RollupTable, where: str | None = None) -> str:
+    """INSERT … SELECT of the counts of the `requests` rows matching `where` (and the
+    table's own condition) into the empty table: migration 6's backfill, the same SQL on
+    both databases."""
     # Keys are aliased k_<column> inside: a bare name could mean a joined table's column.
     keys = {f"k_{name}": expr for name, expr in table.keys.items()}
     condition = " AND ".join(f"({c})" for c in (table.where, where) if c and c != "TRUE")
@@ -222,15 +222,7 @@ def fill_sql(table: RollupTable, dialect: str | None, where: str | None = None) 
         columns = ", ".join([*counted, *extra_names])
     else:
         columns = ", ".join(table.columns())
-    conflict = ", ".join(table.keys)
-    if dialect is None:
-        return f"INSERT INTO {table.name} ({columns}) {select}"
-    updates = ", ".join(merge_sql(table, c, dialect) for c in table.columns()
-                        if c not in table.keys)
-    # ORDER BY: concurrent writers lock rows in the same order (no deadlock on PostgreSQL).
-    positions = ", ".join(str(i + 1) for i in range(len(table.keys)))  # keys lead
-    return (f"INSERT INTO {table.name} ({columns}) {select} ORDER BY {positions}"
-            f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}")
+    return f"INSERT INTO {table.name} ({columns}) {select}"
 
 
 def merge_sql(table: RollupTable, column: str, dialect: str) -> str:
@@ -263,4 +255,4 @@ _EXTRA_INDEXES = (
 def migration_statements() -> tuple[str, ...]:
     """Migration 6: the tables, their indexes, and a backfill from the rows stored so far."""
     return (*(create_table_sql(t) for t in TABLES), *_EXTRA_INDEXES,
-            *(fill_sql(t, None) for t in TABLES))
+            *(fill_sql(t) for t in TABLES))
