@@ -19,6 +19,7 @@ from heliograph.store._schema_v5 import (
     SEARCH_INDEX,
     PerDialect,
 )
+from heliograph.store import _rollups as rollups
 
 # Record keys kept as plain columns of the same name: everything a filter, a sort or an
 # aggregate touches, so the database can index it and analytics never parse JSON.
@@ -281,6 +282,7 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect, ...]]] = [
         "ALTER TABLE requests DROP COLUMN response_body",
         *FILTER_INDEXES,
     )),
+    (6, "rollups: pre-aggregated counters for analytics, backfilled", rollups.migration_statements()),
     (7, "alerts, budgets, per-request webhooks and their delivery queue", (
         # Times are utc_iso text; `secret`s sign deliveries (HMAC needs them in clear).
         """CREATE TABLE alert_rules (
