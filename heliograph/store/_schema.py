@@ -12,6 +12,7 @@ from __future__ import annotations
 import orjson
 
 from heliograph.records import RECORD_KEYS
+from heliograph.store import _rollups as rollups
 from heliograph.store._schema_v5 import (
     BODIES_LZ4,
     BODIES_TABLE,
@@ -19,7 +20,6 @@ from heliograph.store._schema_v5 import (
     SEARCH_INDEX,
     PerDialect,
 )
-from heliograph.store import _rollups as rollups
 
 # Record keys kept as plain columns of the same name: everything a filter, a sort or an
 # aggregate touches, so the database can index it and analytics never parse JSON.
