@@ -116,7 +116,7 @@ class HistoryGenerator:
         self.pick_feature = _Picker([v for v, _ in T.FEATURES], [w for _, w in T.FEATURES])
         self.pick_error = _Picker(T.ERRORS, [e[1] for e in T.ERRORS])
         self.bodies = T.Bodies(self.rng)
-        self.peak = max(_activity(h * 3600.0) for h in range(24 * 7))
+        self._hour = self.start
         self.summary = Summary()
         self.clock = _Clock()
         # Providers' x-ratelimit-* values, drawn once: per record only a pick.
@@ -125,27 +125,45 @@ class HistoryGenerator:
                            for p in sorted({m[0] for m in T.MODELS}) for ok in (True, False)}
 
     # -- time -------------------------------------------------------------------------
+    def _hour_counts(self) -> list[tuple[float, int]]:
+        """(start, records) for each hour of the span: the daily/weekly curve with a little
+        noise, rounded so the counts add up to exactly `self.total`."""
+        rng, hours = self.rng, max(1, math.ceil((self.until - self.start) / 3600.0))
+        starts = [self.start + h * 3600.0 for h in range(hours)]
+        weights = [_activity(t + 1800.0) * (0.85 + 0.3 * rng.random()) for t in starts]
+        scale = self.total / sum(weights)
+        exact = [w * scale for w in weights]
+        counts = [int(x) for x in exact]
+        by_remainder = sorted(range(hours), key=lambda h: counts[h] - exact[h])
+        for h in by_remainder[:self.total - sum(counts)]:
+            counts[h] += 1
+        return list(zip(starts, counts, strict=True))
+
     def _instant(self) -> float:
-        rnd, span = self.rng.random, self.until - self.start
-        while True:  # rejection sampling against the daily/weekly curve
-            ts = self.start + rnd() * span
-            if rnd() * self.peak <= _activity(ts):
-                return ts
+        """A moment in the hour being generated (batches() walks the span hour by hour)."""
+        return min(self._hour + self.rng.random() * 3600.0, self.until)
 
     # -- records ----------------------------------------------------------------------
     def batches(self, size: int = BATCH):
-        """Lists of records, `self.total` in all."""
-        batch: list[dict] = []
-        made = 0
-        while made < self.total:
-            for rec in self._unit(self.total - made):
-                batch.append(rec)
-                made += 1
-                if len(batch) >= size:
-                    yield batch
-                    batch = []
-        if batch:
-            yield batch
+        """Lists of records, `self.total` in all, in time order as a gateway writes them:
+        hour by hour, each hour's records sorted (a session's later steps may spill into
+        the next hour). In order, a batch touches few rollup buckets and appends to the
+        time index, which makes a large fill several times faster than random instants."""
+        made = goal = 0
+        pending: list[dict] = []
+        for hour, count in self._hour_counts():
+            self._hour = hour
+            goal += count  # cumulative: a session that overshot one hour shortens the next
+            while made < goal:
+                unit = self._unit(self.total - made)
+                pending += unit
+                made += len(unit)
+            pending.sort(key=lambda rec: rec["created_at"])
+            while len(pending) >= size:
+                yield pending[:size]
+                del pending[:size]
+        if pending:
+            yield pending
 
     def _unit(self, room: int) -> list[dict]:
         """One standalone request, or one session of several (a workflow's steps)."""
