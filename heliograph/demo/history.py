@@ -24,6 +24,8 @@ from heliograph.records import new_record, utc_iso
 
 BATCH = 5000
 DAY = 86400.0
+# Per session: a run of 100-500 requests (about one in 10,000 sessions).
+LONG_SESSION_CHANCE = 1e-4
 
 
 @dataclass
@@ -175,7 +177,13 @@ class HistoryGenerator:
             props = {"environment": env, "feature": self.pick_feature(rng.random)}
             return [self._record(ts, user, props, None, None, None)]
         name, _, paths, titles = self.pick_workflow(rng.random)
-        steps = list(paths[:rng.randint(2, len(paths))])[:room]
+        if rng.random() < LONG_SESSION_CHANCE and room >= 100:
+            # An agent left looping: hundreds of steps (the 500-request session).
+            middle = paths[1:-1] or paths
+            steps = [paths[0], *(middle[i % len(middle)] for i in range(rng.randint(98, 498))),
+                     paths[-1]]
+        else:
+            steps = list(paths[:rng.randint(2, len(paths))])[:room]
         session_id = _uuid(rng)
         title = rng.choice(titles).format(topic=rng.choice(T.TOPICS), n=rng.randint(1000, 99999))
         props = {"environment": env, "workflow": name}
