@@ -21,7 +21,13 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from heliograph.analytics import _aggregate, _lanes, _metrics, _summaries
-from heliograph.analytics._where import compile_filter, decode_cursor, encode_cursor
+from heliograph.analytics._where import (
+    COMMON_PROPERTY,
+    COUNT_PROPERTY_SQL,
+    compile_filter,
+    decode_cursor,
+    encode_cursor,
+)
 from heliograph.analytics.errors import AnalyticsBusy
 from heliograph.analytics.filters import RequestFilter
 from heliograph.errors import BadRequest
@@ -163,17 +169,23 @@ class Analytics:
         return records, next_cursor
 
     def _listing_filter(self, organization: str, flt: RequestFilter) -> tuple[str, list]:
-        """compile_filter, but a `q` matching many records is checked record by record
-        (store/search.py, COMMON_MATCHES), so a page of them stops at its end."""
+        """compile_filter, but a `q` or a property value matching many records is checked
+        record by record (store/search.py COMMON_MATCHES, _where.COMMON_PROPERTY), so a
+        page of them stops at its end."""
+        common = frozenset(
+            name for name, value in (flt.properties or {}).items()
+            if self._fetchall(COUNT_PROPERTY_SQL, (organization, str(name).lower(),
+                                                   str(value), COMMON_PROPERTY)
+                              )[0][0] >= COMMON_PROPERTY)
         if flt.q:
             counting = search.count_matches_sql(self.dialect.like_ci, flt.q)
             if counting and self._fetchall(*counting)[0][0] >= search.COMMON_MATCHES:
                 where, params = compile_filter(organization, replace(flt, q=None),
-                                               self.dialect.like_ci)
+                                               self.dialect.like_ci, common)
                 test, test_params = search.per_record_condition(self.dialect.like_ci,
                                                                 flt.q)
                 return f"{where} AND {test}", params + test_params
-        return compile_filter(organization, flt, self.dialect.like_ci)
+        return compile_filter(organization, flt, self.dialect.like_ci, common)
 
     def _page_with_bodies(self, organization: str, where: str, params: list, order: str,
                           limit: int, max_body_chars: int) -> tuple[list[dict], bool]:

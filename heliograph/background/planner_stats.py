@@ -1,6 +1,7 @@
 """The planner-statistics job: SQLite's query planner chooses indexes well only with
 statistics (one ANALYZE took a rare user's listing on 1M records from ~1 s to ~2 ms), and
-SQLite never gathers them by itself. PostgreSQL's autovacuum does: there this is a no-op.
+SQLite never gathers them by itself. PostgreSQL's autovacuum does where it is on; where it
+is off (or a bulk load outruns it) this analyzes the tables that changed.
 """
 
 from __future__ import annotations
@@ -32,9 +33,6 @@ class PlannerStatsJob:
         self.interval_s = 1.0
 
     def run_once(self) -> bool:
-        if not self.ctx.database_url.startswith("sqlite:"):
-            self.interval_s = INTERVAL_S
-            return True
         if self.store is None:
             from heliograph.store import open_store
             try:

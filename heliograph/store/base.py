@@ -60,7 +60,8 @@ class Store(Protocol):
         number of rows deleted (0: nothing older is left)."""
 
     def update_planner_stats(self) -> None:
-        """Refresh the query planner's statistics (SQLite's ANALYZE; PostgreSQL: none)."""
+        """Refresh the query planner's statistics (SQLite: ANALYZE; PostgreSQL: ANALYZE
+        of the tables that changed)."""
 
     def set_feedback(self, organization: str, request_id: str, rating: bool) -> bool: ...
     def set_score(self, organization: str, request_id: str, scores: dict) -> bool:

@@ -129,7 +129,16 @@ class PostgresStore(SQLStore):
             return len(taken)
 
     def update_planner_stats(self) -> None:
-        """Nothing: autovacuum keeps PostgreSQL's statistics."""
+        """ANALYZE the tables changed by a tenth since their last analysis (autovacuum's
+        own rule). Autovacuum does this where it is on; some servers run with it off, and
+        without statistics the planner reads a listing by model through a bitmap of the
+        whole organization and sorts it (0.4 s on 50k rows instead of 1 ms)."""
+        with self._transaction(write=True) as cur:
+            stale = cur.execute(
+                "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema()"
+                " AND n_mod_since_analyze > 50 + 0.1 * n_live_tup").fetchall()
+            for (table,) in stale:
+                cur.execute(f'ANALYZE "{table}"')
 
     def _delete_bodies(self, cur, organization: str, request_ids: list[str]) -> None:
         for table in ("search_pending", "request_words", "request_bodies"):
