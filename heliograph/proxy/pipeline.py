@@ -319,33 +319,38 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
         headers += [(b"content-type", renderer.content_type), (b"cache-control", b"no-cache")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
-            async for payload in upstream_events:
-                out = acc.process(payload)
-                if acc.done:
-                    break
-                if events is not None:
-                    events.append(payload)
-                if out is None:
-                    continue
-                data = renderer.render(out)
-                if data:
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
+            # One send per upstream read: a batch's events are rendered and written
+            # together. The batch holding [DONE] is written after the log, with the end.
+            async for batch in upstream_events:
+                out = []
+                for payload in batch:
+                    kept = acc.process(payload)
+                    if acc.done:
+                        break
+                    if events is not None:
+                        events.append(payload)
+                    if kept is not None:
+                        out.append(renderer.render(kept))
                 if ttft is None and acc.saw_content:
                     ttft = exchange.elapsed_ms()
+                if acc.done:
+                    _finish_stream(flow, acc, renderer, 200, ttft, None)
+                    out.append(renderer.finish())
+                    await send({"type": "http.response.body", "body": b"".join(out),
+                                "more_body": False})
+                    return
+                data = b"".join(out)
+                if data:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
         except GatewayError as error:
             _finish_stream(flow, acc, renderer, error.status, ttft, error.message)
             await send({"type": "http.response.body", "body": renderer.error(error),
                         "more_body": False})
             return
-        if not acc.done:
-            cut = UpstreamError(f"provider {answer.target.provider.name!r} ended the "
-                                "stream without [DONE]", code="upstream_truncated")
-            _finish_stream(flow, acc, renderer, cut.status, ttft, cut.message)
-            await send({"type": "http.response.body", "body": renderer.error(cut),
-                        "more_body": False})
-            return
-        _finish_stream(flow, acc, renderer, 200, ttft, None)
-        await send({"type": "http.response.body", "body": renderer.finish(),
+        cut = UpstreamError(f"provider {answer.target.provider.name!r} ended the "
+                            "stream without [DONE]", code="upstream_truncated")
+        _finish_stream(flow, acc, renderer, cut.status, ttft, cut.message)
+        await send({"type": "http.response.body", "body": renderer.error(cut),
                     "more_body": False})
 
     pump_task = asyncio.ensure_future(pump())
@@ -377,8 +382,9 @@ def _finish_stream(flow: Flow, acc: StreamReader, renderer: StreamRenderer, stat
     if status != 200 and exchange.record["attempts"]:
         # The attempt opened fine but failed mid-stream: the log says how it ended.
         exchange.record["attempts"][-1].update(status=status, error=error)
+    completion = acc.completion()   # before model: the accumulator may learn it here
     exchange.set_usage(acc.usage, acc.model)
-    exchange.set_response(renderer.logged(acc.completion()))
+    exchange.set_response(renderer.logged(completion))
     exchange.record["error"] = error
     exchange.log(status, ttft)
 
