@@ -53,13 +53,16 @@ def tree_pids(root: int, stats: dict[int, tuple[int, int]] | None = None) -> lis
 
 
 class TreeCpu:
-    """CPU seconds used by the tree under `root` between start() and stop(). A process
-    that exits meanwhile is counted through its parent's cutime/cstime once reaped; the
-    last reading of each pid is kept, so one that vanished unreaped is not lost either."""
+    """CPU seconds used by the tree under `root` between start() and stop(), in total and
+    for the processes whose command line contains `apart` (the background host: its
+    writer's inserts are the log's cost, not the relaying's). A process that exits
+    meanwhile is counted through its parent's cutime/cstime once reaped."""
 
-    def __init__(self, root: int):
+    def __init__(self, root: int, apart: str = "heliograph.background"):
         self.root = root
+        self.apart = apart
         self._start: dict[int, int] = {}
+        self.apart_s = 0.0
 
     def _read(self) -> dict[int, int]:
         stats = _all_stats()
@@ -70,8 +73,16 @@ class TreeCpu:
 
     def stop(self) -> float:
         end = self._read()
-        jiffies = sum(j - self._start.get(pid, 0) for pid, j in end.items())
-        return max(0, jiffies) / CLK_TCK
+        deltas = {pid: j - self._start.get(pid, 0) for pid, j in end.items()}
+        self.apart_s = sum(d for pid, d in deltas.items() if self.apart in _cmdline(pid)) / CLK_TCK
+        return max(0, sum(deltas.values())) / CLK_TCK
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def _kb(path: str, field_name: str) -> int:
@@ -88,9 +99,8 @@ def tree_memory(root: int) -> dict:
     """Per process and summed over the tree: peak RSS (VmHWM), RSS now and PSS now, MB."""
     procs = []
     for pid in tree_pids(root):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
+        cmd = _cmdline(pid)
+        if not cmd:
             continue
         procs.append({"pid": pid, "cmd": cmd.strip()[:120],
                       "peak_rss_mb": _kb(f"/proc/{pid}/status", "VmHWM") / 1024,

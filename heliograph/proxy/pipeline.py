@@ -313,8 +313,10 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
     upstream_events = reply.events
     assert upstream_events is not None  # open_attempt refused a 2xx without a stream
 
+    ending = False  # the last send is under way
+
     async def pump() -> None:
-        nonlocal ttft
+        nonlocal ttft, ending
         headers = flow.response_headers(reply.headers)
         headers += [(b"content-type", renderer.content_type), (b"cache-control", b"no-cache")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -336,6 +338,7 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
                 if acc.done:
                     _finish_stream(flow, acc, renderer, 200, ttft, None)
                     out.append(renderer.finish())
+                    ending = True
                     await send({"type": "http.response.body", "body": b"".join(out),
                                 "more_body": False})
                     return
@@ -344,32 +347,44 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
         except GatewayError as error:
             _finish_stream(flow, acc, renderer, error.status, ttft, error.message)
+            ending = True
             await send({"type": "http.response.body", "body": renderer.error(error),
                         "more_body": False})
             return
         cut = UpstreamError(f"provider {answer.target.provider.name!r} ended the "
                             "stream without [DONE]", code="upstream_truncated")
         _finish_stream(flow, acc, renderer, cut.status, ttft, cut.message)
+        ending = True
         await send({"type": "http.response.body", "body": renderer.error(cut),
                     "more_body": False})
 
-    pump_task = asyncio.ensure_future(pump())
-    watch_task = asyncio.ensure_future(_wait_disconnect(flow.request.receive))
+    # The pump runs in this task; a watcher task listens for the caller leaving and then
+    # cancels it (cheaper than two tasks and asyncio.wait on every stream). Once the end
+    # is being sent, the disconnect uvicorn reports after a complete answer is no news.
+    this = asyncio.current_task()
+    assert this is not None
+    watch = asyncio.ensure_future(_wait_disconnect(flow.request.receive))
+    left = False
+
+    def caller_left(task: asyncio.Future) -> None:
+        nonlocal left
+        if not ending and not task.cancelled() and task.exception() is None:
+            left = True
+            this.cancel()
+
+    watch.add_done_callback(caller_left)
     try:
-        done, _ = await asyncio.wait({pump_task, watch_task},
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if pump_task in done:
-            watch_task.cancel()
-            pump_task.result()
-            if exchange.record["status"] == 200:
-                _after(flow, answer, body=None, events=events, parsed_usage=acc.usage)
-            return
-        pump_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pump_task
+        await pump()
+        if exchange.record["status"] == 200:
+            _after(flow, answer, body=None, events=events, parsed_usage=acc.usage)
+    except asyncio.CancelledError:
+        if not left:
+            raise
+        this.uncancel()
         _finish_stream(flow, acc, renderer, 499, ttft,
                        "client disconnected before the stream finished")
     finally:
+        watch.cancel()
         if answer.opened.release is not None:
             await answer.opened.release()
 

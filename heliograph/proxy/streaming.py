@@ -1,11 +1,11 @@
 """SSE pass-through: reassemble what the caller receives (for the log), capture usage and
 time to first token, and hide the usage we asked for when the caller did not ask.
 
-Per event it does only what relaying needs, mostly byte tests: a chunk is parsed while
-no content has come yet (time to first token, the answer's id and model), when it
-carries a usage object, or when the usage must be taken out and the bytes do not show
-where. The answer for the log is assembled once, at the end, from the payloads as they
-came (one orjson call for all of them), not merged event by event.
+Per event it does only what relaying needs, byte tests for the usual chunk: a chunk is
+parsed only while no content has come yet (time to first token, the answer's id and
+model), or when it carries a usage (an object to keep, or a null to take out that is not
+where OpenAI puts it). The answer for the log is assembled once, at the end, from the
+payloads as they came (one orjson call for all of them), not merged event by event.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import orjson
 
 # `"usage"` only matches a key: inside a JSON string every quote is escaped.
 _USAGE = b'"usage"'
-_NULL_USAGES = (b'"usage":null', b'"usage": null')
 # OpenAI's chunks end with the usage, null on every chunk but the usage chunk: the exact
 # suffix of a top-level last member (a nested one would be followed by another brace).
 _NULL_USAGE_LAST = b',"usage":null}'
+_NULL_TAIL = len(_NULL_USAGE_LAST)
 
 
 def event_object(payload: bytes) -> dict | None:
@@ -49,13 +49,12 @@ class StreamAccumulator:
             self.done = True
             return payload
         self._payloads.append(payload)
-        has_usage = _USAGE in payload
-        usage_null = has_usage and any(n in payload for n in _NULL_USAGES)
-        if self.saw_content and (not has_usage or usage_null):
+        if self.saw_content:
             # The usual chunk once the answer is under way: nothing to read.
-            if usage_null and self.strip_usage:
-                return self._strip_null_usage(payload)
-            return payload
+            if payload.endswith(_NULL_USAGE_LAST):
+                return payload[:-_NULL_TAIL] + b"}" if self.strip_usage else payload
+            if _USAGE not in payload:
+                return payload
         chunk = event_object(payload)
         if chunk is None:
             return payload
@@ -82,15 +81,6 @@ class StreamAccumulator:
                 delta = choice.get("delta") or {} if isinstance(choice, dict) else {}
                 if isinstance(delta, dict) and (delta.get("content") or delta.get("tool_calls")):
                     self.saw_content = True
-
-    def _strip_null_usage(self, payload: bytes) -> bytes:
-        if payload.endswith(_NULL_USAGE_LAST):
-            return payload[:-len(_NULL_USAGE_LAST)] + b"}"
-        chunk = event_object(payload)
-        if chunk is None:
-            return payload
-        chunk.pop("usage", None)
-        return orjson.dumps(chunk)
 
     def completion(self) -> dict:
         """The stream as one chat.completion object, for the log."""
