@@ -120,7 +120,7 @@ class Anthropic(Provider):
     def _events(self, chunks: AsyncIterator[bytes], translator: StreamTranslator,
                 native: bool) -> AsyncIterator[list[bytes]]:
         # Without message_stop no [DONE] comes, so the pipeline reports the stream cut.
-        return sse.translated(sse.event_batches(chunks),
+        return sse.translated(sse.EventBatches(chunks),
                               lambda data: self._translated(data, translator, native))
 
     def _translated(self, data: bytes, translator: StreamTranslator,

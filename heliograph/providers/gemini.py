@@ -78,7 +78,7 @@ class Gemini(Provider):
                 failure = self._failure(status, rheaders, body)
                 yield StreamReply(status, failure.headers, error_body=failure.body)
                 return
-            batches = sse.event_batches(chunks)
+            batches = sse.EventBatches(chunks)
             first_batch = await anext(batches, None)
             first = first_batch[0] if first_batch else None
             blocked = reply.blocked_prompt(_event(first, self.name)) if first else None

@@ -51,7 +51,7 @@ class OpenAICompatible(Provider):
                 body = b"".join([c async for c in chunks])
                 yield StreamReply(status, rheaders, error_body=body)
             else:
-                yield StreamReply(status, rheaders, events=sse.event_batches(chunks))
+                yield StreamReply(status, rheaders, events=sse.EventBatches(chunks))
 
     def _stream(self, url: str, call: Call):
         headers = self._headers(call)
@@ -70,7 +70,7 @@ class OpenAICompatible(Provider):
                 yield StreamReply(status, rheaders, error_body=body)
             else:
                 yield StreamReply(status, rheaders,
-                                  events=responses_batches(sse.event_batches(chunks)))
+                                  events=responses_batches(sse.EventBatches(chunks)))
 
     async def embeddings(self, call: Call) -> UpstreamResponse:
         return await self.http.request("POST", self._embeddings_url(call), self._headers(call),

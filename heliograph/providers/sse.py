@@ -12,23 +12,42 @@ from collections.abc import AsyncIterator, Callable, Iterable
 _DATA = b"data: "
 
 
-async def event_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+class EventBatches:
     """Per upstream read, the `data` of each event it completed (lines joined with \\n)
-    — reads that complete none are not yielded. Comments and other fields are dropped."""
-    rest = b""
-    async for chunk in chunks:
-        buffer = rest + chunk if rest else chunk
-        if b"\r" in buffer:
-            buffer = buffer.replace(b"\r\n", b"\n")
-        *events, rest = buffer.split(b"\n\n")
-        if events:
-            batch = payloads(events)
-            if batch:
-                yield batch
-    if rest.strip():
-        batch = payloads([rest])
-        if batch:
-            yield batch
+    — reads that complete none are not yielded. Comments and other fields are dropped.
+    An async iterator class, not an async generator: one runs per stream, and the loop
+    tracks every generator in a weak set."""
+
+    __slots__ = ("_chunks", "_rest", "_ended")
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+        self._rest = b""
+        self._ended = False
+
+    def __aiter__(self) -> EventBatches:
+        return self
+
+    async def __anext__(self) -> list[bytes]:
+        while not self._ended:
+            try:
+                chunk = await anext(self._chunks)
+            except StopAsyncIteration:
+                self._ended = True
+                rest, self._rest = self._rest, b""
+                batch = payloads([rest]) if rest.strip() else []
+                if batch:
+                    return batch
+                break
+            buffer = self._rest + chunk if self._rest else chunk
+            if b"\r" in buffer:
+                buffer = buffer.replace(b"\r\n", b"\n")
+            *events, self._rest = buffer.split(b"\n\n")
+            if events:
+                batch = payloads(events)
+                if batch:
+                    return batch
+        raise StopAsyncIteration
 
 
 def payloads(events: Iterable[bytes]) -> list[bytes]:
@@ -61,13 +80,6 @@ async def translated(batches: AsyncIterator[list[bytes]],
             yield out
             if out[-1] == b"[DONE]":
                 return
-
-
-async def data_payloads(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The `data` of each event, one at a time, as soon as its blank line has arrived."""
-    async for batch in event_batches(chunks):
-        for data in batch:
-            yield data
 
 
 def _event_data(event: bytes) -> bytes | None:

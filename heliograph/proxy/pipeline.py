@@ -323,16 +323,17 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
         try:
             # One send per upstream read: a batch's events are rendered and written
             # together. The batch holding [DONE] is written after the log, with the end.
+            process, render = acc.process, renderer.render
             async for batch in upstream_events:
                 out = []
                 for payload in batch:
-                    kept = acc.process(payload)
+                    kept = process(payload)
                     if acc.done:
                         break
                     if events is not None:
                         events.append(payload)
                     if kept is not None:
-                        out.append(renderer.render(kept))
+                        out.append(render(kept))
                 if ttft is None and acc.saw_content:
                     ttft = exchange.elapsed_ms()
                 if acc.done:

@@ -17,7 +17,7 @@ def _batches(*reads: bytes) -> list[list[bytes]]:
             yield read
 
     async def collect():
-        return [batch async for batch in sse.event_batches(chunks())]
+        return [batch async for batch in sse.EventBatches(chunks())]
 
     return asyncio.run(collect())
 
