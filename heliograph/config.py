@@ -72,6 +72,8 @@ class Settings:
     # Where the durable request journal lives (a folder beside the database by default).
     journal_dir: str = ""
     max_body_mb: float = 20
+    # multipart uploads (audio, images, files) stream through; this bounds them instead.
+    max_upload_mb: float = 512
     upstream_connect_timeout_s: float = 10
     upstream_timeout_s: float = 600
     admin_key: str = ""
@@ -95,6 +97,27 @@ class Settings:
     # ("" = none, and then only loopback callers are answered).
     metrics_enabled: bool = True
     metrics_token: str = ""
+    # Alerts and budgets (heliograph/alerts/): how often the one evaluator runs, and the
+    # time zone of calendar windows (day/week/month).
+    alerts_interval_s: float = 60.0
+    alerts_timezone: str = "UTC"
+    # The email channel's SMTP server ([smtp]); "" host: email channels cannot deliver.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "heliograph@localhost"
+    smtp_starttls: bool = True
+    smtp_tls: bool = False
+    # The dashboard's public URL, for links in alert notices ("" = no link).
+    dashboard_base_url: str = ""
+    # Whose entries a cached answer is served to ([cache] scope; proxy/cached.py): "key"
+    # (Helicone's: per gateway key, and per provider key in bring-your-own-key mode) or
+    # "organization" (shared by its keys).
+    cache_scope: str = "key"
+    # Base URLs a caller may send a request to with Helicone-Target-URL /
+    # Helicone-OpenAI-Api-Base ([proxy]; proxy/target_url.py). Empty: none may.
+    allowed_target_urls: tuple[str, ...] = ()
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     # Provider API keys found in the environment, by provider name.
     env_provider_keys: dict[str, str] = field(default_factory=dict)
@@ -104,6 +127,10 @@ class Settings:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
 
     @property
     def max_header_bytes(self) -> int:
@@ -150,6 +177,7 @@ SECTIONS: dict[str, dict[str, Option]] = {
     },
     "limits": {
         "max_body_mb": Option(float, "max_body_mb", above=0),
+        "max_upload_mb": Option(float, "max_upload_mb", above=0),
         "upstream_connect_timeout_s": Option(float, "upstream_connect_timeout_s", above=0),
         "upstream_timeout_s": Option(float, "upstream_timeout_s", above=0),
         "ratelimit_fail_open": Option(bool, "ratelimit_fail_open"),
@@ -176,10 +204,34 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "format": Option(str, "log_format", env="HELIOGRAPH_LOG_FORMAT",
                          choices=LOG_FORMATS),
     },
+    "cache": {
+        "scope": Option(str, "cache_scope", choices=("key", "organization")),
+    },
+    "proxy": {
+        # Helicone-Target-URL / Helicone-OpenAI-Api-Base go only to these bases.
+        "allowed_target_urls": Option(list, "allowed_target_urls",
+                                      prefixes=("http://", "https://")),
+    },
     "metrics": {
         "enabled": Option(bool, "metrics_enabled"),
         # Scrapers send it as `Authorization: Bearer <token>`.
         "token": Option(str, "metrics_token", env="HELIOGRAPH_METRICS_TOKEN"),
+    },
+    "alerts": {
+        "interval_s": Option(float, "alerts_interval_s", at_least=0.2, at_most=86400),
+        "timezone": Option(str, "alerts_timezone"),  # an IANA name, checked on load
+    },
+    "smtp": {
+        "host": Option(str, "smtp_host"),
+        "port": Option(int, "smtp_port", at_least=1, at_most=65535),
+        "username": Option(str, "smtp_username"),
+        "password": Option(str, "smtp_password", env="HELIOGRAPH_SMTP_PASSWORD"),
+        "from": Option(str, "smtp_from"),
+        "starttls": Option(bool, "smtp_starttls"),
+        "tls": Option(bool, "smtp_tls"),  # implicit TLS (port 465)
+    },
+    "dashboard": {
+        "base_url": Option(str, "dashboard_base_url", prefixes=("http://", "https://")),
     },
 }
 
@@ -237,7 +289,19 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
             declared = options.get(attr)
             values[attr] = value if declared is None else check_value(
                 declared, value, "--" + attr.replace("_", "-"))
-    return Settings(**values)
+    settings = Settings(**values)
+    _check_timezone(settings.alerts_timezone, where)
+    return settings
+
+
+def _check_timezone(name: str, where: str) -> None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: [alerts] timezone {name!r} is not a known time zone "
+                          "(use an IANA name such as 'UTC' or 'Europe/Paris')") from None
 
 
 def _providers(tables: dict[str, Any], where: str) -> dict[str, ProviderSettings]:

@@ -5,6 +5,8 @@ route table app.py builds."""
 from __future__ import annotations
 
 from heliograph.api import (
+    alerts,
+    budgets,
     feedback,
     helicone,
     ingest,
@@ -14,6 +16,7 @@ from heliograph.api import (
     requests,
     sessions,
     users,
+    webhooks,
 )
 from heliograph.routes import Route
 
@@ -27,4 +30,7 @@ ROUTES: list[Route] = [
     *keys.ROUTES,
     *ingest.ROUTES,
     *helicone.ROUTES,
+    *alerts.ROUTES,
+    *budgets.ROUTES,
+    *webhooks.ROUTES,
 ]

@@ -51,6 +51,7 @@ JobFactory = Callable[[JobContext], Job]
 # never load a job's dependencies).
 JOBS = [
     "heliograph.background.journal_writer:JournalWriterJob",
+    "heliograph.alerts.job:AlertsJob",
 ]
 
 

@@ -28,7 +28,8 @@ BUILTIN_PROVIDERS: dict[str, BuiltinProvider] = {
     "openai": BuiltinProvider(
         "openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",),
         ("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-", "davinci", "babbage",
-         "omni-moderation", "codex-"), price_id="openai"),
+         "omni-moderation", "codex-", "dall-e-", "tts-", "whisper-", "text-moderation-",
+         "chatgpt-image-"), price_id="openai"),
     "anthropic": BuiltinProvider(
         "anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",), ("claude-",),
         price_id="anthropic"),

@@ -4,6 +4,7 @@ a pass-through. The caller's bytes go upstream untouched whenever the body is un
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterable
 
 import orjson
 
@@ -41,11 +42,13 @@ class OpenAICompatible(Provider):
         return self.settings.base_url + "/responses"
 
     async def chat(self, call: Call) -> UpstreamResponse:
+        self.refuse_server_tools(call)
         return await self.http.request("POST", self._chat_url(call), self._headers(call),
                                        self._payload(call), self.name)
 
     @contextlib.asynccontextmanager
     async def chat_stream(self, call: Call):
+        self.refuse_server_tools(call)
         async with self._stream(self._chat_url(call), call) as (status, rheaders, chunks):
             if status != 200:
                 body = b"".join([c async for c in chunks])
@@ -78,3 +81,20 @@ class OpenAICompatible(Provider):
 
     async def models(self, call: Call) -> UpstreamResponse:
         return await self._get(call, self.settings.base_url + "/models")
+
+    async def moderate(self, call: Call) -> UpstreamResponse:
+        return await self.http.request("POST", self.settings.base_url + "/moderations",
+                                       self._headers(call), self._payload(call), self.name)
+
+    def open_passthrough(self, call: Call, method: str, path: str,
+                         data: bytes | AsyncIterable[bytes] | None, content_type: str | None):
+        headers = self._headers(call)
+        if content_type:
+            headers["content-type"] = content_type
+        else:
+            headers.pop("content-type", None)
+        return self.http.stream(self._passthrough_url(path), headers, data, self.name,
+                                method)
+
+    def _passthrough_url(self, path: str) -> str:
+        return self.settings.base_url + path

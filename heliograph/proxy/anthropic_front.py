@@ -50,8 +50,9 @@ ANTHROPIC = AnthropicFront()
 
 class TokenCountFront(AnthropicFront):
     """`POST /v1/messages/count_tokens`: a Messages request without max_tokens, answered
-    by the provider's count (Provider.count_tokens), which only Anthropic gives. Nothing
-    is translated; the pipeline only needs the model to route on."""
+    by the provider's count (Provider.count_tokens): Anthropic's own, or Gemini's
+    countTokens; other providers have no counting endpoint (a 400). Nothing is
+    translated here; the pipeline only needs the model to route on."""
 
     def to_openai(self, body: dict) -> dict:
         messages = body.get("messages")

@@ -3,7 +3,10 @@
     principal = authenticate(headers)          401 before anything reaches a provider
     options   = headers.parse(...)             a bad header value is a 400 here
     body      = read + parse JSON               413 / 400
+    budgets   = budgets.check(...)              429 once an enforced budget is spent
     limits    = ratelimit.check(...)            429 over a policy
+    chain     = target_url.chain(...) or routing.resolve_chain(...)
+    moderation.check(...)                       Helicone-Moderations-Enabled: flagged → 400
     hit       = cache.lookup(...)               a hit is answered and logged here
     answer    = routing.send(chain, ...)        fallback chain; retries inside
     log the record (sinks, the journal first), send the last byte, then cache the answer
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import orjson
@@ -32,7 +36,7 @@ from heliograph.providers.base import (
 from heliograph.providers.base import RESPONSES as RESPONSES_OPERATION
 from heliograph.providers.http import HOP_BY_HOP, UpstreamResponse
 from heliograph.providers.registry import Target
-from heliograph.proxy import cached, routing
+from heliograph.proxy import cached, moderation, routing, target_url
 from heliograph.proxy import headers as helicone_headers
 from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
 from heliograph.proxy.auth import check_models
@@ -120,34 +124,23 @@ async def responses(gw: Gateway, request: Request, send: Send) -> None:
 
 
 async def _proxy(arrival: Arrival) -> None:
-    journal = arrival.gw.journal
+    flow = await admit(arrival)
+    if flow is None or not await _read_body(flow):
+        return
+    await guarded(flow, _answer)
+
+
+async def admit(arrival: Arrival) -> Flow | None:
+    """The journal, auth, the Helicone headers, the trace and the request id: the request's
+    Flow with its record open, or None when the request was already answered."""
+    gw, request = arrival.gw, arrival.request
+    journal = gw.journal
     if journal.failure is not None and not journal.available():
         # The record could not be kept: refuse before any provider is paid.
         await arrival.refuse(InsufficientStorage(
             f"the gateway cannot log requests right now ({journal.failure}); "
             "retry later", headers={"retry-after": "5"}))
-        return
-    flow = await _begin(arrival)
-    if flow is None:
-        return
-    try:
-        await _answer(flow)
-    except GatewayError as error:
-        if not flow.exchange.logged:
-            await flow.fail(error)
-    except Exception:
-        # A bug of ours: the caller still gets an OpenAI-shaped 500 and the request is
-        # still logged; the traceback goes to the server log, not to the caller.
-        log.exception("internal error while proxying %s", flow.request.path)
-        if not flow.exchange.logged:
-            with contextlib.suppress(Exception):  # the answer may already be under way
-                await flow.fail(GatewayError("internal gateway error; the request was "
-                                             "logged with its id"))
-
-
-async def _begin(arrival: Arrival) -> Flow | None:
-    """Auth, headers, body. None when the request was already answered."""
-    gw, request = arrival.gw, arrival.request
+        return None
     try:
         principal = await gw.auth.authenticate(request.headers, arrival.front.allow_x_api_key)
     except GatewayError as error:
@@ -163,9 +156,38 @@ async def _begin(arrival: Arrival) -> Flow | None:
     exchange = flow.exchange
     if gw.settings.otlp_endpoint:  # traced: our span's ids, the caller's trace continued
         exchange.record["trace"] = open_trace(request.headers)
-    if options.request_id is not None and not await arrival.gw.request_ids.claim(
-            principal.organization, options.request_id):
+    if options.request_id is not None and not await gw.request_ids.claim(
+            principal.organization, options.request_id, gw.state):
         exchange.take_fresh_id()  # already used in this organization (PRODUCT.md)
+    return flow
+
+
+async def guarded(flow: Flow, step: Callable[[Flow], Awaitable[None]]) -> None:
+    """Run the rest of the request: a gateway error is the caller's answer and is logged;
+    a caller gone mid-request is logged as 499."""
+    try:
+        await step(flow)
+    except ClientDisconnected:
+        if not flow.exchange.logged:
+            flow.exchange.fail(GatewayError("client disconnected", status=499))
+            flow.exchange.log(499)
+    except GatewayError as error:
+        if not flow.exchange.logged:
+            await flow.fail(error)
+    except Exception:
+        # A bug of ours: the caller still gets an OpenAI-shaped 500 and the request is
+        # still logged; the traceback goes to the server log, not to the caller.
+        log.exception("internal error while proxying %s", flow.request.path)
+        if not flow.exchange.logged:
+            with contextlib.suppress(Exception):  # the answer may already be under way
+                await flow.fail(GatewayError("internal gateway error; the request was "
+                                             "logged with its id"))
+
+
+async def _read_body(flow: Flow) -> bool:
+    """The caller's JSON body, parsed and translated; False when it was already answered
+    (a bad body is a logged 400)."""
+    gw, request, exchange = flow.gw, flow.request, flow.exchange
     try:
         raw = await request.body(gw.settings.max_body_bytes)
         try:
@@ -175,27 +197,40 @@ async def _begin(arrival: Arrival) -> Flow | None:
             raise
         exchange.set_request(flow.body)
         exchange.record["model"] = require_model(flow.body)
-        user = flow.body.get("user")
-        if exchange.record["user_id"] is None and isinstance(user, str) and user:
-            exchange.record["user_id"] = user
+        exchange.find_user(flow.body)
         flow.openai_body = flow.front.to_openai(flow.body)
         flow.raw = raw if flow.openai_body is flow.body else None
     except ClientDisconnected:
-        return None
+        return False
     except GatewayError as error:
         await flow.fail(error)
-        return None
-    return flow
+        return False
+    return True
+
+
+async def check_limits(flow: Flow) -> None:
+    """Spend and rate before any upstream call, on every endpoint that reaches a provider:
+    a 429 once an enforced budget is spent, or over a Helicone-RateLimit-Policy."""
+    gw, options, record = flow.gw, flow.options, flow.exchange.record
+    if flow.principal.organization in gw.budgets.enforced:
+        await gw.budgets.check(flow.principal.organization, record)
+    if options.ratelimit_policy:
+        flow.extra_headers += await gw.ratelimits.check(flow.principal, options, record)
 
 
 async def _answer(flow: Flow) -> None:
-    gw, options, exchange = flow.gw, flow.options, flow.exchange
-    if options.ratelimit_policy:
-        flow.extra_headers += await gw.ratelimits.check(flow.principal, options, exchange.record)
+    gw, options = flow.gw, flow.options
+    if options.llm_security_enabled:
+        raise moderation.refuse_llm_security()
+    await check_limits(flow)
     models = routing.chain_models(flow.openai_body["model"], options)
     if flow.principal.allowed_models is not None:
         check_models(flow.principal, models)
-    chain = routing.resolve_chain(gw.registry, models)
+    chain = target_url.chain(gw.registry, flow.request.path, options, models) \
+        or routing.resolve_chain(gw.registry, models)
+    if options.moderations_enabled:
+        await moderation.check(gw.registry, chain[0], flow.openai_body,
+                               flow.principal.provider_authorization)
     stream = flow.operation.open_stream is not None and flow.openai_body.get("stream") is True
     if options.cache_enabled:
         if await cached.serve_hit(flow, stream):

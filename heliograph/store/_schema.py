@@ -243,6 +243,101 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
         "ALTER TABLE api_keys ADD COLUMN expires_at TEXT",
         "ALTER TABLE api_keys ADD COLUMN allowed_models_json TEXT",
     )),
+    (7, "alerts, budgets, per-request webhooks and their delivery queue", (
+        # Times are utc_iso text; `secret`s sign deliveries (HMAC needs them in clear).
+        """CREATE TABLE alert_rules (
+            id TEXT PRIMARY KEY,
+            organization TEXT NOT NULL,
+            name TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            threshold {float} NOT NULL,
+            time_window TEXT NOT NULL,
+            filter_json TEXT NOT NULL,
+            group_by TEXT,
+            min_requests INTEGER NOT NULL,
+            channels_json TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX alert_rules_org ON alert_rules (organization, created_at)",
+        """CREATE TABLE budgets (
+            id TEXT PRIMARY KEY,
+            organization TEXT NOT NULL,
+            name TEXT NOT NULL,
+            scope_json TEXT NOT NULL,
+            limit_usd {float} NOT NULL,
+            period TEXT NOT NULL,
+            enforce {bool} NOT NULL,
+            alert_at_json TEXT NOT NULL,
+            channels_json TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX budgets_org ON budgets (organization, created_at)",
+        # What each rule (or budget threshold) last was, per group: a notice goes out
+        # only when this changes.
+        """CREATE TABLE alert_states (
+            source_id TEXT NOT NULL,
+            group_key TEXT NOT NULL,
+            firing {bool} NOT NULL,
+            value {float},
+            changed_at TEXT NOT NULL,
+            PRIMARY KEY (source_id, group_key)
+        )""",
+        """CREATE TABLE alert_history (
+            id TEXT PRIMARY KEY,
+            organization TEXT NOT NULL,
+            alert_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            value {float},
+            threshold {float} NOT NULL,
+            group_key TEXT,
+            at TEXT NOT NULL
+        )""",
+        "CREATE INDEX alert_history_org ON alert_history (organization, at)",
+        """CREATE TABLE request_webhooks (
+            id TEXT PRIMARY KEY,
+            organization TEXT NOT NULL,
+            url TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            sample_rate {float} NOT NULL,
+            filter_json TEXT NOT NULL,
+            include_bodies {bool} NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX request_webhooks_org ON request_webhooks (organization)",
+        # Records stored for an organization with webhooks, filled in the writer's
+        # transaction: the alerts job turns them into deliveries (none lost on a kill).
+        """CREATE TABLE webhook_feed (
+            organization TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            PRIMARY KEY (organization, request_id)
+        )""",
+        # Every notice to send (alert, budget or per-request webhook): retried with
+        # backoff until delivered or out of attempts; the outcome stays recorded.
+        """CREATE TABLE deliveries (
+            id TEXT PRIMARY KEY,
+            organization TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            channel_json TEXT NOT NULL,
+            payload_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_at {float} NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            delivered_at TEXT
+        )""",
+        "CREATE INDEX deliveries_due ON deliveries (status, next_at)",
+        # Shared state: plain running totals (state/base.py add_total), one row per key.
+        """CREATE TABLE state_totals (
+            key TEXT PRIMARY KEY,
+            amount {float} NOT NULL,
+            expires_at {float} NOT NULL
+        )""",
+        "CREATE INDEX state_totals_expires ON state_totals (expires_at)",
+        "CREATE INDEX deliveries_source ON deliveries (organization, source_id)",
+    )),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -25,6 +25,7 @@ from heliograph.store._schema import (
     property_rows,
     record_to_row,
 )
+from heliograph.store._webhook_feed import feed_webhooks
 from heliograph.store.base import KeyRow
 
 
@@ -153,7 +154,9 @@ class SQLStore:
 
     def _after_insert(self, cur, records: list[dict]) -> None:
         """Runs in the insert's transaction with the records as stored, so whatever is
-        derived from them (rollup counters) commits or rolls back with them. Nothing yet."""
+        derived from them (rollup counters, the webhook feed) commits or rolls back with
+        them."""
+        feed_webhooks(self, cur, records)
 
     def _keep_collisions(self, cur, records: list[dict]) -> list[dict]:
         """After an insert that skipped some rows: a skipped record that is the stored
@@ -170,7 +173,7 @@ class SQLStore:
                 out.append(rec)
                 continue
             note = f"[request id {rec['id']} was already used; stored under a fresh id]"
-            moved = dict(rec, id=str(uuid.uuid4()),
+            moved = dict(rec, id=str(uuid.uuid4()), requested_id=rec["id"],
                          error=f"{rec['error']} {note}" if rec.get("error") else note)
             self._execute(cur, _INSERT_REQUEST, record_to_row(moved))
             out.append(moved)
