@@ -186,6 +186,8 @@ PROXY_ROUTES = [
     Route("POST", "/v1/messages/count_tokens", pipeline.count_tokens),
     Route("POST", "/v1/responses", pipeline.responses),
     Route("POST", "/responses", pipeline.responses),
+    Route("POST", "/v1/responses/compact", pipeline.responses_compact),
+    Route("POST", "/responses/compact", pipeline.responses_compact),
     Route("GET", "/v1/models", list_models),
     Route("GET", "/models", list_models),
 ]

@@ -53,6 +53,8 @@ class ProviderSettings:
     api_version: str = ""
     # Named in the config file ([providers.<name>]), not only a built-in default.
     configured: bool = False
+    # Serves OpenAI's Responses API itself; None: as the catalog says (OpenAI, Azure).
+    responses_api: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -323,6 +325,7 @@ def _providers(tables: dict[str, Any], where: str) -> dict[str, ProviderSettings
             models=tuple(checked.get("models", ())) or base.models,
             headers=dict(checked.get("headers", {})),
             api_version=checked.get("api_version", base.api_version),
+            responses_api=checked.get("responses_api", base.responses_api),
             configured=True,
         )
     return providers

@@ -78,13 +78,17 @@ def _units(kind: str, request: dict, answer: Any) -> tuple[dict[str, int | float
 def price(kind: str, provider: str, model: str, request: dict, answer: Any,
           at: float) -> costs.PricedUsage:
     """The record's usage and cost fields for one call of endpoint `kind` ("speech",
-    "transcription", "image", "moderation", "completion", or "free": files and batches,
-    which bill nothing themselves; a batch's work is billed when it runs)."""
+    "transcription", "image", "moderation", "completion", or "free": files, batches and
+    stored responses, which bill nothing themselves; a batch's work is billed when it
+    runs)."""
     if kind == "completion":   # chat's token usage: priced as chat is (cached tokens…)
         usage = answer.get("usage") if isinstance(answer, dict) else None
         if isinstance(usage, dict):
             return costs.price_usage(provider, model, costs.usage_from_openai(usage), at)
-    units, prompt, completion = _units(kind, request, answer)
+    # Free calls use no tokens either: a usage in the answer (a stored response read
+    # back, a batch's totals) was counted when that work ran.
+    units, prompt, completion = ({}, 0, 0) if kind == "free" else \
+        _units(kind, request, answer)
     usd = 0.0 if kind == "free" else None
     if units or kind == "moderation":
         usd = _price(provider, model, units, at) if model else None

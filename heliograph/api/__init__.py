@@ -14,6 +14,7 @@ from heliograph.api import (
     metrics,
     ratelimits,
     requests,
+    responses,
     sessions,
     users,
     webhooks,
@@ -33,4 +34,5 @@ ROUTES: list[Route] = [
     *alerts.ROUTES,
     *budgets.ROUTES,
     *webhooks.ROUTES,
+    *responses.ROUTES,
 ]

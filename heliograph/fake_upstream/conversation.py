@@ -21,6 +21,8 @@ Determinism contract (tests rely on it):
   completion tokens  word count of the reply (>= 1); for tool calls, the word count of
                      each call's arguments with punctuation as spaces (>= 1 each)
   usage shaping      cached-<n>, cache-write-<n>, reasoning-<n>, usage-<p>-<c>
+  thinking           (Anthropic, `thinking` enabled) the message opens with a thinking
+                     block "Thinking about: <text of the last user message>"
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from heliograph.config import ProviderSettings
 from heliograph.errors import BadRequest, Unauthorized
 from heliograph.formats.anthropic.request_to_openai import server_tools
+from heliograph.providers import responses_via_chat
 from heliograph.providers.http import HttpClient, UpstreamResponse
 
 # Where an adapter that sent `Call.caller_body` natively puts the provider's own answer
@@ -95,13 +96,18 @@ class Provider:
         raise Unsupported(f"provider {self.name!r} does not support streaming")
         yield  # pragma: no cover  (makes this an async generator)
 
-    async def responses(self, call: Call) -> UpstreamResponse:
-        raise Unsupported(f"provider {self.name!r} does not support the Responses API")
+    # The Responses API: translated to and from chat unless the adapter speaks it natively
+    # (then it also keeps stored responses itself, and the gateway need not).
+    stores_responses = False
 
-    @contextlib.asynccontextmanager
-    async def responses_stream(self, call: Call) -> AsyncIterator[StreamReply]:
-        raise Unsupported(f"provider {self.name!r} does not support the Responses API")
-        yield  # pragma: no cover
+    async def responses(self, call: Call) -> UpstreamResponse:
+        return await responses_via_chat.respond(self, call)
+
+    def responses_stream(self, call: Call) -> AbstractAsyncContextManager[StreamReply]:
+        return responses_via_chat.respond_stream(self, call)
+
+    async def responses_compact(self, call: Call) -> UpstreamResponse:
+        return await responses_via_chat.compact(self, call)
 
     async def embeddings(self, call: Call) -> UpstreamResponse:
         raise Unsupported(f"provider {self.name!r} does not support embeddings")
@@ -156,4 +162,6 @@ CHAT = Operation("chat", lambda p, call: p.chat(call), lambda p, call: p.chat_st
 EMBEDDINGS = Operation("embeddings", lambda p, call: p.embeddings(call), None)
 RESPONSES = Operation("responses", lambda p, call: p.responses(call),
                       lambda p, call: p.responses_stream(call))
+RESPONSES_COMPACT = Operation("responses_compact", lambda p, call: p.responses_compact(call),
+                              None)
 COUNT_TOKENS = Operation("count_tokens", lambda p, call: p.count_tokens(call), None)

@@ -65,21 +65,22 @@ def payloads(events: Iterable[bytes]) -> list[bytes]:
 async def translated(batches: AsyncIterator[list[bytes]],
                      translate: Callable[[bytes], list[bytes]]) -> AsyncIterator[list[bytes]]:
     """Each batch's payloads through `translate` (one payload in, any number out), per
-    batch; it ends after a batch whose last payload is b"[DONE]". When translate raises
+    batch; it ends once translate has given b"[DONE]". When translate raises
     (a malformed event), what the batch gave before it is still yielded first."""
     async for batch in batches:
         out: list[bytes] = []
         try:
             for data in batch:
                 out += translate(data)
+                if out and out[-1] == b"[DONE]":
+                    yield out
+                    return
         except Exception:
             if out:
                 yield out
             raise
         if out:
             yield out
-            if out[-1] == b"[DONE]":
-                return
 
 
 def _event_data(event: bytes) -> bytes | None:

@@ -34,6 +34,7 @@ from heliograph.providers.base import (
     StreamReply,
 )
 from heliograph.providers.base import RESPONSES as RESPONSES_OPERATION
+from heliograph.providers.base import RESPONSES_COMPACT as COMPACT_OPERATION
 from heliograph.providers.http import HOP_BY_HOP, UpstreamResponse
 from heliograph.providers.registry import Target
 from heliograph.proxy import cached, moderation, routing, target_url
@@ -43,7 +44,7 @@ from heliograph.proxy.auth import check_models
 from heliograph.proxy.flow import Arrival, Flow, Receive, Send
 from heliograph.proxy.front import Front, StreamReader, StreamRenderer
 from heliograph.proxy.fronts import OPENAI
-from heliograph.proxy.responses import RESPONSES
+from heliograph.proxy.responses import COMPACT, RESPONSES
 from heliograph.proxy.routing import Opened
 from heliograph.sinks.telemetry import open_trace, traceparent
 
@@ -119,8 +120,13 @@ async def count_tokens(gw: Gateway, request: Request, send: Send) -> None:
 
 
 async def responses(gw: Gateway, request: Request, send: Send) -> None:
-    """OpenAI's Responses API, passed through (proxy/responses.py)."""
+    """OpenAI's Responses API, on every provider (proxy/responses.py)."""
     await _proxy(Arrival(gw, request, send, RESPONSES, RESPONSES_OPERATION))
+
+
+async def responses_compact(gw: Gateway, request: Request, send: Send) -> None:
+    """`POST /v1/responses/compact` (proxy/responses.py)."""
+    await _proxy(Arrival(gw, request, send, COMPACT, COMPACT_OPERATION))
 
 
 async def _proxy(arrival: Arrival) -> None:
@@ -222,6 +228,7 @@ async def _answer(flow: Flow) -> None:
     gw, options = flow.gw, flow.options
     if options.llm_security_enabled:
         raise moderation.refuse_llm_security()
+    await flow.front.prepare(flow)
     await check_limits(flow)
     models = routing.chain_models(flow.openai_body["model"], options)
     if flow.principal.allowed_models is not None:
@@ -294,6 +301,7 @@ async def _relay_json(flow: Flow, chain: list[Target]) -> None:
         _after(flow, answer, body=reply.body, events=None, parsed_usage=parsed.get("usage"))
         return
     exchange.log(reply.status)
+    await flow.front.keep(flow, parsed)
     content_type = reply.headers.get("content-type", "application/json").encode("latin-1")
     await send_bytes(flow.send, reply.status, out, flow.response_headers(reply.headers),
                      content_type)
@@ -372,7 +380,8 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
                 if ttft is None and acc.saw_content:
                     ttft = exchange.elapsed_ms()
                 if acc.done:
-                    _finish_stream(flow, acc, renderer, 200, ttft, None)
+                    await flow.front.keep(flow, _finish_stream(flow, acc, renderer, 200,
+                                                               ttft, None))
                     out.append(renderer.finish())
                     ending = True
                     await send({"type": "http.response.body", "body": b"".join(out),
@@ -426,18 +435,21 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
 
 
 def _finish_stream(flow: Flow, acc: StreamReader, renderer: StreamRenderer, status: int,
-                   ttft: float | None, error: str | None) -> None:
+                   ttft: float | None, error: str | None) -> object:
+    """Log the stream's record; the answer as logged (None when it was logged already)."""
     exchange = flow.exchange
     if exchange.logged:
-        return
+        return None
     if status != 200 and exchange.record["attempts"]:
         # The attempt opened fine but failed mid-stream: the log says how it ended.
         exchange.record["attempts"][-1].update(status=status, error=error)
     completion = acc.completion()   # before model: the accumulator may learn it here
     exchange.set_usage(acc.usage, acc.model)
-    exchange.set_response(renderer.logged(completion))
+    logged = renderer.logged(completion)
+    exchange.set_response(logged)
     exchange.record["error"] = error
     exchange.log(status, ttft)
+    return logged
 
 
 async def _wait_disconnect(receive: Receive) -> None:

@@ -38,6 +38,7 @@ EXPORT_TIMEOUT_S = 5
 OPERATIONS = {
     "/v1/chat/completions": "chat", "/chat/completions": "chat",
     "/v1/messages": "chat", "/v1/responses": "chat", "/responses": "chat",
+    "/v1/responses/compact": "chat", "/responses/compact": "chat",
     "/v1/embeddings": "embeddings", "/embeddings": "embeddings",
     "/v1/messages/count_tokens": "count_tokens",
     "/v1/completions": "text_completion",

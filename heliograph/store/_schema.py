@@ -338,6 +338,31 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
         "CREATE INDEX state_totals_expires ON state_totals (expires_at)",
         "CREATE INDEX deliveries_source ON deliveries (organization, source_id)",
     )),
+    (8, "stored responses: the Responses API's `store` for providers without one", (
+        # response_json: the response object as answered; input_json: the conversation
+        # that produced it (carried-over items first), for previous_response_id and
+        # GET /v1/responses/{id}/input_items.
+        """CREATE TABLE stored_responses (
+            organization TEXT NOT NULL,
+            id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            response_json TEXT NOT NULL,
+            input_json TEXT NOT NULL,
+            PRIMARY KEY (organization, id)
+        )""",
+        "CREATE INDEX stored_responses_created ON stored_responses (created_at)",
+        # Their output items by id, for `item_reference` input items (the Vercel AI SDK
+        # sends earlier answers that way when store is on).
+        """CREATE TABLE stored_response_items (
+            organization TEXT NOT NULL,
+            id TEXT NOT NULL,
+            response_id TEXT NOT NULL,
+            item_json TEXT NOT NULL,
+            PRIMARY KEY (organization, id)
+        )""",
+        "CREATE INDEX stored_response_items_response"
+        " ON stored_response_items (organization, response_id)",
+    )),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (
