@@ -99,6 +99,10 @@ class Settings:
     # ("" = none, and then only loopback callers are answered).
     metrics_enabled: bool = True
     metrics_token: str = ""
+    # Retention ([retention]; heliograph/background/retention.py): records, and bodies
+    # only, older than this many days are deleted (0: kept forever).
+    retention_days: int = 0
+    retention_bodies_days: int = 0
     # Alerts and budgets (heliograph/alerts/): how often the one evaluator runs, and the
     # time zone of calendar windows (day/week/month).
     alerts_interval_s: float = 60.0
@@ -205,6 +209,10 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "access_log": Option(bool, "access_log", env="HELIOGRAPH_ACCESS_LOG"),
         "format": Option(str, "log_format", env="HELIOGRAPH_LOG_FORMAT",
                          choices=LOG_FORMATS),
+    },
+    "retention": {
+        "days": Option(int, "retention_days", at_least=0),
+        "bodies_days": Option(int, "retention_bodies_days", at_least=0),
     },
     "cache": {
         "scope": Option(str, "cache_scope", choices=("key", "organization")),
