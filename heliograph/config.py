@@ -95,6 +95,12 @@ class Settings:
     # ("" = none, and then only loopback callers are answered).
     metrics_enabled: bool = True
     metrics_token: str = ""
+    # The web dashboard ([dashboard]; heliograph/dashboard/): served at all; the key that
+    # signs its session cookies ("" = one generated and kept beside the journal); how long
+    # a sign-in lasts.
+    dashboard_enabled: bool = True
+    dashboard_session_secret: str = ""
+    dashboard_session_hours: float = 12
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     # Provider API keys found in the environment, by provider name.
     env_provider_keys: dict[str, str] = field(default_factory=dict)
@@ -180,6 +186,13 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "enabled": Option(bool, "metrics_enabled"),
         # Scrapers send it as `Authorization: Bearer <token>`.
         "token": Option(str, "metrics_token", env="HELIOGRAPH_METRICS_TOKEN"),
+    },
+    "dashboard": {
+        "enabled": Option(bool, "dashboard_enabled"),
+        # Set it (or the env variable) when several replicas serve one dashboard.
+        "session_secret": Option(str, "dashboard_session_secret",
+                                 env="HELIOGRAPH_DASHBOARD_SECRET"),
+        "session_hours": Option(float, "dashboard_session_hours", above=0, at_most=24 * 90),
     },
 }
 

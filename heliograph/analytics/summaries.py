@@ -1,0 +1,92 @@
+"""Summaries the dashboard shows that the query API does not (yet) answer: property
+names in use, cache savings, the median latency, rate-limit refusals.
+
+Each is one SQL aggregate (the database counts; no Python loop over rows), scoped to the
+organization and the request filters like every query in reader.py. Call them through
+the read side's threads: `await analytics.run(summaries.cache_summary, analytics, org, flt)`.
+When rollups cover these numbers, these functions are where to switch to them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from heliograph.analytics._where import compile_filter
+from heliograph.analytics.filters import RequestFilter
+
+MAX_PROPERTY_NAMES = 50
+
+
+def _where(analytics: Any, organization: str, flt: RequestFilter) -> tuple[str, list]:
+    return compile_filter(organization, flt, analytics.dialect.like_ci)
+
+
+def property_names(analytics: Any, organization: str, flt: RequestFilter,
+                   limit: int = MAX_PROPERTY_NAMES) -> list[dict]:
+    """[{"name", "requests"}], most used first (names lower-cased, as stored)."""
+    where, params = _where(analytics, organization, flt)
+    rows = analytics._fetchall(
+        "SELECT p.name, COUNT(*) FROM request_properties p JOIN requests r"
+        " ON r.id = p.request_id AND r.organization = p.organization"
+        f" WHERE {where} GROUP BY p.name ORDER BY COUNT(*) DESC, p.name LIMIT ?",
+        (*params, limit))
+    return [{"name": name, "requests": count} for name, count in rows]
+
+
+def cache_summary(analytics: Any, organization: str, flt: RequestFilter) -> dict:
+    """Requests that asked for the cache: hits, misses, hit rate, money saved, and time
+    saved (each hit counted at the average miss's latency minus its own)."""
+    where, params = _where(analytics, organization, flt)
+    rows = analytics._fetchall(
+        "SELECT COUNT(*),"
+        " SUM(CASE WHEN r.cache = 'hit' THEN 1 ELSE 0 END),"
+        " SUM(CASE WHEN r.cache = 'hit' THEN COALESCE(r.cost_saved_usd, 0) ELSE 0 END),"
+        " AVG(CASE WHEN r.cache = 'miss' THEN r.latency_ms END),"
+        " AVG(CASE WHEN r.cache = 'hit' THEN r.latency_ms END)"
+        f" FROM requests r WHERE {where} AND r.cache IS NOT NULL", params)
+    total, hits, saved, miss_ms, hit_ms = rows[0]
+    total, hits = int(total or 0), int(hits or 0)
+    time_saved_ms = (hits * max(0.0, float(miss_ms) - float(hit_ms or 0))
+                     if hits and miss_ms is not None else 0.0)
+    return {"requests": total, "hits": hits, "misses": total - hits,
+            "hit_rate": hits / total if total else 0.0,
+            "saved_usd": float(saved or 0), "time_saved_ms": time_saved_ms,
+            "avg_hit_latency_ms": float(hit_ms) if hit_ms is not None else None,
+            "avg_miss_latency_ms": float(miss_ms) if miss_ms is not None else None}
+
+
+def median_latency_ms(analytics: Any, organization: str, flt: RequestFilter) -> float | None:
+    """p50 of latency_ms (the lower median), by counting then seeking to the middle row."""
+    where, params = _where(analytics, organization, flt)
+    where += " AND r.latency_ms IS NOT NULL"
+    (count,), = analytics._fetchall(f"SELECT COUNT(*) FROM requests r WHERE {where}", params)
+    if not count:
+        return None
+    rows = analytics._fetchall(f"SELECT r.latency_ms FROM requests r WHERE {where}"
+                               " ORDER BY r.latency_ms LIMIT 1 OFFSET ?",
+                               (*params, (int(count) - 1) // 2))
+    return float(rows[0][0]) if rows else None
+
+
+def rate_limit_events(analytics: Any, organization: str, flt: RequestFilter) -> dict:
+    """429s by hour: refused by the provider (the request failed with it), absorbed (an
+    attempt got a 429 but a retry or fallback answered), and refused by the gateway
+    itself (a rate-limit policy or budget: no upstream attempt was made)."""
+    where, params = _where(analytics, organization, flt)
+    hour = "SUBSTR(r.created_at, 1, 13)"
+    no_attempt = "(r.attempts_json IS NULL OR r.attempts_json = '[]')"
+    # The pattern is a parameter: a literal % in the SQL would be a placeholder to psycopg.
+    met_429 = "r.attempts_json LIKE ?"
+    pattern = '%"status":429%'
+    rows = analytics._fetchall(
+        f"SELECT {hour},"
+        f" SUM(CASE WHEN r.status = 429 AND NOT {no_attempt} THEN 1 ELSE 0 END),"
+        f" SUM(CASE WHEN r.status <> 429 AND {met_429} THEN 1 ELSE 0 END),"
+        f" SUM(CASE WHEN r.status = 429 AND {no_attempt} THEN 1 ELSE 0 END)"
+        f" FROM requests r WHERE {where} AND (r.status = 429 OR {met_429})"
+        f" GROUP BY {hour} ORDER BY {hour}", (pattern, *params, pattern))
+    by_hour = [{"hour": h + ":00Z", "provider_429": int(p or 0), "absorbed_429": int(a or 0),
+                "gateway_refused": int(g or 0)} for h, p, a, g in rows]
+    totals = {name: sum(row[name] for row in by_hour)
+              for name in ("provider_429", "absorbed_429", "gateway_refused")}
+    return {"by_hour": by_hour, "total": totals}
