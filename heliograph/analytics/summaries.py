@@ -90,3 +90,32 @@ def rate_limit_events(analytics: Any, organization: str, flt: RequestFilter) -> 
     totals = {name: sum(row[name] for row in by_hour)
               for name in ("provider_429", "absorbed_429", "gateway_refused")}
     return {"by_hour": by_hour, "total": totals}
+
+
+RATELIMIT_SAMPLES = 2000
+
+
+def ratelimit_samples(analytics: Any, organization: str, flt: RequestFilter,
+                      limit: int = RATELIMIT_SAMPLES) -> dict:
+    """The remaining requests and tokens providers reported, over time, per
+    provider/model: the latest `limit` reports in the filter (a bounded read, newest
+    first by the created_at index), oldest first in each series."""
+    import orjson
+
+    where, params = _where(analytics, organization, flt)
+    rows = analytics._fetchall(
+        "SELECT r.provider, r.model_used, r.created_at, r.ratelimit_json FROM requests r"
+        f" WHERE {where} AND r.ratelimit_json IS NOT NULL"
+        " ORDER BY r.created_at DESC LIMIT ?", (*params, limit))
+    series: dict[str, dict[str, dict[str, list]]] = {"requests": {}, "tokens": {}}
+    for provider, model, created_at, raw in reversed(rows):
+        reported = orjson.loads(raw) or {}
+        for kind in ("requests", "tokens"):
+            try:
+                number = float(reported[f"remaining_{kind}"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            points = series[kind].setdefault(f"{provider}/{model}", {"x": [], "y": []})
+            points["x"].append(created_at)
+            points["y"].append(number)
+    return series
