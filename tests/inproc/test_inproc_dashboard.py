@@ -18,7 +18,9 @@ PAGES = ["/dashboard/", "/dashboard/requests", "/dashboard/users", "/dashboard/p
          "/dashboard/sessions", "/dashboard/cache", "/dashboard/ratelimits",
          "/dashboard/alerts", "/dashboard/budgets", "/dashboard/keys",
          "/dashboard/?period=30d&trend=week", "/dashboard/users?sort=cost&period=24h",
-         "/dashboard/?period=all&trend=month", "/dashboard/?trend=hour"]
+         "/dashboard/?period=all&trend=month", "/dashboard/?trend=hour",
+         "/dashboard/?since=2020-01-01&until=2099-01-01", "/dashboard/cache?since=2020-01-01",
+         "/dashboard/properties?key=feature", "/dashboard/ratelimits?period=24h"]
 
 
 def browser(inproc) -> httpx.AsyncClient:
@@ -152,6 +154,11 @@ async def test_a_request_made_with_the_sdk_opens_with_its_conversation(inproc):
         assert listing.text.count('class="open-request"') == 1
         assert f"/dashboard/requests/{record['id']}" in listing.text
         detail = await client.get(f"/dashboard/requests/{record['id']}")
+        before = await client.get(f"/dashboard/requests?property.Tag={tag}&until=2020-01-01")
+        other_model = await client.get(f"/dashboard/requests?property.Tag={tag}&model=gpt-4o")
+    for empty in (before, other_model):
+        assert empty.status_code == 200 and record["id"] not in empty.text
+        assert "No requests match these filters." in empty.text
     assert detail.status_code == 200
     assert f"What is the capital of {tag}?" in detail.text
     answer = record["response"]["choices"][0]["message"]["content"]
