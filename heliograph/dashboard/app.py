@@ -31,7 +31,7 @@ from heliograph.dashboard.session import (
     parse_cookies,
     resolve_secret,
 )
-from heliograph.errors import Forbidden, GatewayError, NotFound
+from heliograph.errors import Forbidden, GatewayError, NotFound, ServiceUnavailable
 from heliograph.routes import RouteTable
 from heliograph.store.base import KeyRow
 from heliograph.types import Receive, Scope, Send
@@ -68,6 +68,15 @@ class Redirect:
 
 
 @dataclass
+class Download:
+    """A file answer (a request's raw JSON), with the same security headers."""
+
+    body: bytes
+    filename: str
+    content_type: bytes = b"application/json"
+
+
+@dataclass
 class Context:
     """What a page handler gets: the request, the signed-in key, and helpers."""
 
@@ -98,7 +107,7 @@ class Context:
         return await self.gw.analytics.run(query, *args)
 
 
-Handler = Callable[[Context], Awaitable[Page | Redirect]]
+Handler = Callable[[Context], Awaitable[Page | Redirect | Download]]
 
 
 def is_https(scope: Scope, headers: dict[str, str]) -> bool:
@@ -137,8 +146,18 @@ class DashboardApp:
     def error_page(self, status: int, message: str) -> Page:
         return Page("error.html", {"status": status, "message": message}, status)
 
-    async def send_page(self, request: Request, send: Send, result: Page | Redirect,
+    async def send_page(self, request: Request, send: Send,
+                        result: Page | Redirect | Download,
                         context: dict[str, Any] | None = None) -> None:
+        if isinstance(result, Download):
+            disposition = f'attachment; filename="{result.filename}"'.encode("latin-1")
+            headers = [(b"content-type", result.content_type),
+                       (b"content-length", str(len(result.body)).encode()),
+                       (b"content-disposition", disposition), (b"cache-control", b"no-store"),
+                       *SECURITY_HEADERS]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": result.body})
+            return
         if isinstance(result, Redirect):
             headers = [(b"location", result.location.encode("latin-1")),
                        (b"content-length", b"0"), *SECURITY_HEADERS,
@@ -174,8 +193,12 @@ class DashboardApp:
         session = self.codec.read(self.cookies(request).get(SESSION_COOKIE))
         if session is None:
             return None
-        row = await asyncio.to_thread(self.gw.store.get_key, session.key_id,
-                                      session.organization)
+        store = self.gw.store
+        try:
+            row = await asyncio.to_thread(store.get_key, session.key_id, session.organization)
+        except getattr(store, "outage_errors", ()) as exc:
+            raise ServiceUnavailable("the dashboard cannot check your session: the "
+                                     "database is unreachable; retry shortly") from exc
         if row is None or row.revoked_at is not None or (
                 row.expires_ts is not None and row.expires_ts <= time.time()):
             return None
@@ -227,4 +250,4 @@ def page(admin: bool = False, method: str = "GET") -> Callable[[Handler], Any]:
     return wrap
 
 
-__all__ = ["Context", "DashboardApp", "LOGIN_COOKIE", "Page", "Redirect", "page"]
+__all__ = ["Context", "DashboardApp", "Download", "LOGIN_COOKIE", "Page", "Redirect", "page"]

@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# A part's text shown up to this length (a whole book pasted into a prompt would make a
+# page of tens of MB); the request page's download holds it whole.
+MAX_PART_CHARS = 100_000
 SAFE_IMAGE_PREFIXES = ("data:image/png;", "data:image/jpeg;", "data:image/gif;",
                        "data:image/webp;")
 
@@ -160,4 +163,10 @@ def conversation(request: Any, response: Any) -> list[dict]:
     answer = _response_messages(response) if isinstance(response, dict) else []
     for message in answer:
         message["answer"] = True
+    for message in messages + answer:
+        for part in message["parts"]:
+            text = part.get("text")
+            if isinstance(text, str) and len(text) > MAX_PART_CHARS:
+                part["text"] = (text[:MAX_PART_CHARS] + f"… [{len(text) - MAX_PART_CHARS:,}"
+                                " more characters: download the record]")
     return messages + answer

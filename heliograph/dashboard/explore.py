@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import datetime as _dt
 
+import orjson
+
 from heliograph.analytics.filters import PROPERTY_PREFIX
 from heliograph.api._common import query_value
 from heliograph.costs import Usage, cost_of
 from heliograph.dashboard._filters import view_filters
-from heliograph.dashboard.app import Context, Page, Redirect, page
+from heliograph.dashboard.app import Context, Download, Page, Redirect, page
 from heliograph.dashboard.conversation import conversation
+from heliograph.dashboard.render import pretty_json
 from heliograph.errors import BadRequest, NotFound
 
 PAGE_SIZE = 50
+# Raw JSON shown inline up to this size; the download link has the whole record.
+MAX_SHOWN_CHARS = 500_000
 # Form fields that add one property filter (the URL then holds property.<name>=<value>).
 ADD_PROPERTY = ("add_property", "add_value")
 
@@ -76,19 +81,42 @@ def cost_breakdown(record: dict) -> list[dict]:
     return rows
 
 
-@page()
-async def request(ctx: Context) -> Page:
+def _shown(value: object) -> tuple[str, bool]:
+    """Pretty JSON for the page, cut at MAX_SHOWN_CHARS (the download has it all)."""
+    text = pretty_json(value)
+    return (text[:MAX_SHOWN_CHARS], True) if len(text) > MAX_SHOWN_CHARS else (text, False)
+
+
+async def _record(ctx: Context) -> dict:
     request_id = ctx.request.scope["path_params"]["request_id"]
     if ctx.query:
         raise BadRequest("this page takes no query parameters")
+    # One request with its bodies: the read side's own reader (wherever bodies live).
     record = await ctx.read(ctx.gw.analytics.get_request, ctx.org, request_id)
     if record is None:
         raise NotFound(f"no request {request_id!r} in this organization")
+    return record
+
+
+@page()
+async def request(ctx: Context) -> Page:
+    record = await _record(ctx)
     metadata = {k: v for k, v in record.items() if k not in ("request", "response")}
+    raw_request, request_cut = _shown(record.get("request"))
+    raw_response, response_cut = _shown(record.get("response"))
     return Page("request.html", {
         "nav": "requests", "record": record, "metadata": metadata,
+        "raw_request": raw_request, "raw_response": raw_response,
+        "raw_cut": request_cut or response_cut,
         "messages": conversation(record.get("request"), record.get("response")),
         "breakdown": cost_breakdown(record)})
+
+
+@page()
+async def request_json(ctx: Context) -> Download:
+    record = await _record(ctx)
+    return Download(orjson.dumps(record, option=orjson.OPT_INDENT_2),
+                    f"request-{record['id']}.json")
 
 
 @page()

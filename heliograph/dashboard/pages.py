@@ -14,6 +14,7 @@ def routes() -> list[Route]:
         Route("POST", "/logout", signin.logout),
         Route("GET", "/static/{name}", signin.static),
         Route("GET", "/requests", explore.requests),
+        Route("GET", "/requests/{request_id}/json", explore.request_json),
         Route("GET", "/requests/{request_id}", explore.request),
         Route("GET", "/sessions", explore.sessions),
         Route("GET", "/sessions/{session_id:path}", explore.session),

@@ -164,6 +164,10 @@ async def test_a_request_made_with_the_sdk_opens_with_its_conversation(inproc):
     answer = record["response"]["choices"][0]["message"]["content"]
     assert answer in detail.text
     assert "Cost breakdown" in detail.text and "gpt-4o-mini" in detail.text
+    async with session(inproc) as client:
+        download = await client.get(f"/dashboard/requests/{record['id']}/json")
+    assert download.status_code == 200 and download.json() == record
+    assert "attachment" in download.headers["content-disposition"]
 
 
 async def test_the_property_form_rewrites_to_the_query_api_filter(inproc):

@@ -68,6 +68,16 @@ def test_responses_api_and_embeddings_and_nothing():
     assert conversation("not json", ["odd"]) == []
 
 
+def test_a_huge_part_is_cut_with_a_note():
+    from heliograph.dashboard.conversation import MAX_PART_CHARS
+
+    messages = conversation({"messages": [{"role": "user", "content": "x" * (MAX_PART_CHARS + 5)}]},
+                            None)
+    text = messages[0]["parts"][0]["text"]
+    assert text.startswith("x" * MAX_PART_CHARS) and text.endswith("[5 more characters: "
+                                                                   "download the record]")
+
+
 def test_an_svg_or_script_url_is_never_an_image():
     request = {"messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "data:image/svg+xml;base64,PHN2Zz4="}},
