@@ -42,13 +42,14 @@ async def overview(ctx: Context) -> Page:
     prop = view.own.get("prop") or (names[0]["name"] if names else None)
     queries = [ctx.read(analytics.metrics, org, flt, group) for group in
                (trend, "model", "provider", "user_id")]
-    queries += [ctx.read(summaries.median_latency_ms, analytics, org, flt),
-                ctx.read(summaries.cache_summary, analytics, org, flt)]
+    queries.append(ctx.read(summaries.cache_summary, analytics, org, flt))
     if prop:
         queries.append(ctx.read(analytics.metrics, org, flt, f"property.{prop}"))
-    by_time, by_model, by_provider, by_user, p50, cache, *by_prop = \
-        await asyncio.gather(*queries)
+    by_time, by_model, by_provider, by_user, cache, *by_prop = await asyncio.gather(*queries)
     total = by_time["total"]
+    # Rollup totals (#16) carry the median; raw-row totals have only p95.
+    p50 = total["p50_latency_ms"] if "p50_latency_ms" in total else \
+        await ctx.read(summaries.median_latency_ms, analytics, org, flt)
     keys = [g["key"] for g in by_time["data"]]
     return Page("overview.html", {
         "nav": "overview", "view": view, "trend": trend, "trends": TREND_UNITS,
