@@ -9,6 +9,7 @@ When rollups cover these numbers, these functions are where to switch to them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from heliograph.analytics._where import compile_filter
@@ -35,24 +36,34 @@ def property_names(analytics: Any, organization: str, flt: RequestFilter,
 
 def cache_summary(analytics: Any, organization: str, flt: RequestFilter) -> dict:
     """Requests that asked for the cache: hits, misses, hit rate, money saved, and time
-    saved (each hit counted at the average miss's latency minus its own)."""
-    where, params = _where(analytics, organization, flt)
-    rows = analytics._fetchall(
-        "SELECT COUNT(*),"
-        " SUM(CASE WHEN r.cache = 'hit' THEN 1 ELSE 0 END),"
-        " SUM(CASE WHEN r.cache = 'hit' THEN COALESCE(r.cost_saved_usd, 0) ELSE 0 END),"
-        " AVG(CASE WHEN r.cache = 'miss' THEN r.latency_ms END),"
-        " AVG(CASE WHEN r.cache = 'hit' THEN r.latency_ms END)"
-        f" FROM requests r WHERE {where} AND r.cache IS NOT NULL", params)
-    total, hits, saved, miss_ms, hit_ms = rows[0]
-    total, hits = int(total or 0), int(hits or 0)
-    time_saved_ms = (hits * max(0.0, float(miss_ms) - float(hit_ms or 0))
+    saved (each hit counted at the average miss's latency minus its own). Hits and misses
+    are two metrics totals (from rollups where they answer)."""
+    totals = {}
+    for outcome in ("hit", "miss"):
+        if flt.cache in (None, outcome):
+            totals[outcome] = analytics.metrics(organization, replace(flt, cache=outcome),
+                                                "model")["total"]
+        else:
+            totals[outcome] = {"requests": 0, "avg_latency_ms": None}
+    hit, miss = totals["hit"], totals["miss"]
+    hits, total = hit["requests"], hit["requests"] + miss["requests"]
+    saved = hit.get("cost_saved_usd")
+    if saved is None and hits:  # raw-row totals do not carry it (rollup totals do)
+        saved = _saved_usd(analytics, organization, flt)
+    hit_ms, miss_ms = hit["avg_latency_ms"], miss["avg_latency_ms"]
+    time_saved_ms = (hits * max(0.0, miss_ms - (hit_ms or 0.0))
                      if hits and miss_ms is not None else 0.0)
-    return {"requests": total, "hits": hits, "misses": total - hits,
-            "hit_rate": hits / total if total else 0.0,
-            "saved_usd": float(saved or 0), "time_saved_ms": time_saved_ms,
-            "avg_hit_latency_ms": float(hit_ms) if hit_ms is not None else None,
-            "avg_miss_latency_ms": float(miss_ms) if miss_ms is not None else None}
+    return {"requests": total, "hits": hits, "misses": miss["requests"],
+            "hit_rate": hits / total if total else 0.0, "saved_usd": float(saved or 0),
+            "time_saved_ms": time_saved_ms, "avg_hit_latency_ms": hit_ms,
+            "avg_miss_latency_ms": miss_ms}
+
+
+def _saved_usd(analytics: Any, organization: str, flt: RequestFilter) -> float:
+    where, params = _where(analytics, organization, replace(flt, cache="hit"))
+    (saved,), = analytics._fetchall(
+        f"SELECT SUM(r.cost_saved_usd) FROM requests r WHERE {where}", params)
+    return float(saved or 0)
 
 
 def median_latency_ms(analytics: Any, organization: str, flt: RequestFilter) -> float | None:

@@ -57,8 +57,9 @@ def view_filters(query: list[tuple[str, str]], own: tuple[str, ...] = (),
         period = period or default_period
         span = PERIODS[period]
         if span is not None:
-            now = _dt.datetime.now(_dt.UTC)
-            flt.since = (now - span).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            # From the start of an hour: whole hours are what rollups (#16) answer from.
+            hour = _dt.datetime.now(_dt.UTC).replace(minute=0, second=0, microsecond=0)
+            flt.since = (hour - span).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         if period != default_period:
             pairs.append(("period", period))
     return ViewFilters(flt, period, pairs, page_params)

@@ -121,7 +121,7 @@ async def request_json(ctx: Context) -> Download:
 
 @page()
 async def sessions(ctx: Context) -> Page:
-    view = view_filters(ctx.query, ("cursor",), default_period="30d")
+    view = view_filters(ctx.query, ("cursor",))  # all time, newest first (as rollups keep them)
     found, next_cursor = await ctx.read(ctx.gw.analytics.sessions, ctx.org, view.flt,
                                         PAGE_SIZE, view.own.get("cursor"))
     return Page("sessions.html", {

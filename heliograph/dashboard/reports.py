@@ -73,7 +73,8 @@ async def overview(ctx: Context) -> Page:
 
 @page()
 async def users(ctx: Context) -> Page:
-    view = view_filters(ctx.query, ("sort",), default_period="30d")
+    # All time by default: per-user totals are kept for all time (#16 rollups).
+    view = view_filters(ctx.query, ("sort",))
     sort = _choice(view.own.get("sort"), USER_SORTS, "sort")
     found = await ctx.read(ctx.gw.analytics.users, ctx.org, view.flt)
     column = USER_SORTS[sort]
