@@ -10,12 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 
+from heliograph.analytics.conditions import compile_node, escape_like
 from heliograph.analytics.filters import EQUALITY_KEYS, RequestFilter, normalize_timestamp
 
-
-def escape_like(text: str) -> str:
-    """Make % and _ (and the escape character itself) match literally."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+__all__ = ("compile_filter", "decode_cursor", "encode_cursor", "escape_like")
 
 
 def compile_filter(organization: str, flt: RequestFilter, like_ci: str
@@ -46,6 +44,10 @@ def compile_filter(organization: str, flt: RequestFilter, like_ci: str
         clauses.append(f"(r.request_body {like_ci} ? ESCAPE '\\'"
                        f" OR r.response_body {like_ci} ? ESCAPE '\\')")
         params += [pattern, pattern]
+    for node in flt.conditions:
+        sql, node_params = compile_node(node, organization, like_ci)
+        clauses.append(sql)
+        params += node_params
     return " AND ".join(clauses), params
 
 

@@ -14,12 +14,19 @@ import datetime as _dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from heliograph.analytics.conditions import Condition, Node, condition
 from heliograph.asgi import is_whole_number
 from heliograph.errors import BadRequest
 
 # Filters compared for equality with the column of the same name.
 EQUALITY_KEYS = ("model", "provider", "status", "user_id", "session_id", "cache")
-FILTER_KEYS = frozenset((*EQUALITY_KEYS, "since", "until", "q"))
+# Comparison filters in a query string: `<field>_<op>=<value>`, e.g. latency_gt=100.
+COMPARISON_FIELDS = ("latency", "ttft", "cost", "tokens", "prompt_tokens",
+                     "completion_tokens", "status", "created_at")
+COMPARISON_OPS = ("gt", "gte", "lt", "lte", "ne")
+COMPARISON_KEYS = frozenset(f"{field}_{op}" for field in COMPARISON_FIELDS
+                            for op in COMPARISON_OPS)
+FILTER_KEYS = frozenset((*EQUALITY_KEYS, "since", "until", "q", *COMPARISON_KEYS))
 PROPERTY_PREFIX = "property."
 MAX_PROPERTY_FILTERS = 20
 MAX_QUERY_PARAMETERS = 50
@@ -40,6 +47,9 @@ class RequestFilter:
     since: str | None = None            # ISO 8601 UTC, inclusive
     until: str | None = None            # ISO 8601 UTC, exclusive
     q: str | None = None                # substring of request or response body
+    # Further conditions, all of which must hold (analytics/conditions.py): comparisons
+    # and Helicone's filter trees. Only the raw rows can answer them (not rollups).
+    conditions: list[Node] = field(default_factory=list)
 
 
 def normalize_timestamp(value: str) -> str:
@@ -66,8 +76,12 @@ def check_parameters(query: list[tuple[str, str]], allowed: Iterable[str] = (),
     unknown = sorted({name for name, _ in query if name not in known
                       and not (properties and name.startswith(PROPERTY_PREFIX))})
     if unknown:
+        # The comparisons are listed as one pattern, not forty names.
+        listed = sorted(known - COMPARISON_KEYS) + (
+            [f"<{'|'.join(COMPARISON_FIELDS)}>_<{'|'.join(COMPARISON_OPS)}>"]
+            if known & COMPARISON_KEYS else [])
         raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}"
-                         + (f"; this endpoint takes {', '.join(sorted(known))}"
+                         + (f"; this endpoint takes {', '.join(listed)}"
                             + (", property.<Name>" if properties else "")
                             if known else "; this endpoint takes none"),
                          code="unknown_parameter")
@@ -84,7 +98,9 @@ def parse_filter(query: list[tuple[str, str]], extra: Iterable[str] = ()) -> Req
             continue
         if len(value) > MAX_VALUE_CHARS:
             raise BadRequest(f"{name} is longer than {MAX_VALUE_CHARS} characters")
-        if name.startswith(PROPERTY_PREFIX):
+        if name in COMPARISON_KEYS:
+            flt.conditions.append(_comparison(name, value))
+        elif name.startswith(PROPERTY_PREFIX):
             prop = name[len(PROPERTY_PREFIX):].lower()
             if not prop:
                 raise BadRequest("property filters need a name: property.<Name>=<value>")
@@ -109,3 +125,16 @@ def parse_filter(query: list[tuple[str, str]], extra: Iterable[str] = ()) -> Req
         raise BadRequest(f"too many property filters ({len(flt.properties)}): at most "
                          f"{MAX_PROPERTY_FILTERS}", code="too_many_filters")
     return flt
+
+
+def _comparison(name: str, value: str) -> Condition:
+    """`latency_gt=100` → Condition("latency", "gt", 100.0); a clear 400 for a value that
+    is not a number (or, for created_at, a timestamp)."""
+    field_name, _, op = name.rpartition("_")
+    if field_name != "created_at":
+        try:
+            number = float(value)
+        except ValueError:
+            raise BadRequest(f"{name} must be a number, got {value!r}") from None
+        return condition(field_name, op, number)
+    return condition(field_name, op, value)

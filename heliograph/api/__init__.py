@@ -4,7 +4,17 @@ route table app.py builds."""
 
 from __future__ import annotations
 
-from heliograph.api import feedback, keys, metrics, ratelimits, requests, sessions, users
+from heliograph.api import (
+    feedback,
+    helicone,
+    ingest,
+    keys,
+    metrics,
+    ratelimits,
+    requests,
+    sessions,
+    users,
+)
 from heliograph.routes import Route
 
 ROUTES: list[Route] = [
@@ -15,4 +25,6 @@ ROUTES: list[Route] = [
     *ratelimits.ROUTES,
     *feedback.ROUTES,
     *keys.ROUTES,
+    *ingest.ROUTES,
+    *helicone.ROUTES,
 ]

@@ -32,7 +32,8 @@ def _found(found: bool, request_id: str) -> dict:
         # The writer may not have flushed a just-finished request yet.
         raise NotFound(f"no request {request_id!r} (records reach the store within a "
                        "second of the answer)")
-    return {"id": request_id, "ok": True}
+    # Helicone answers {"data": null, "error": null}; id and ok say which, and that it held.
+    return {"data": None, "error": None, "id": request_id, "ok": True}
 
 
 @endpoint

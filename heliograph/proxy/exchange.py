@@ -141,15 +141,17 @@ class Exchange:
         self.record["status"] = error.status
         self.record["error"] = error.message
 
-    def log(self, status: int, ttft_ms: float | None = None) -> None:
+    def log(self, status: int, ttft_ms: float | None = None,
+            latency_ms: float | None = None) -> None:
         """Close the record and hand it to the sinks (the journal first). Called before
         the last byte is sent, so a caller who saw a complete answer always has a
-        record, even if we die next."""
+        record, even if we die next. latency_ms: as measured elsewhere (a call logged
+        through /custom/v1/log), else the time since this request arrived."""
         if self.logged:
             return
         self.logged = True
         rec = self.record
         rec["status"] = status
-        rec["latency_ms"] = self.elapsed_ms()
+        rec["latency_ms"] = self.elapsed_ms() if latency_ms is None else latency_ms
         rec["ttft_ms"] = ttft_ms
         self.sinks.accept(rec)

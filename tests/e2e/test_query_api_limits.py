@@ -66,7 +66,7 @@ def iso(moment):
 
 
 @pytest.mark.parametrize("path, names", [
-    ("/api/v1/requests?latency_gt=100", ["latency_gt"]),
+    ("/api/v1/requests?latency_between=100", ["latency_between"]),  # latency_gt is a filter
     ("/api/v1/requests?model=x&colour=red&size=9", ["colour", "size"]),
     ("/api/v1/metrics?group_by=model&order=asc", ["order"]),
     ("/api/v1/users?limit=5", ["limit"]),

@@ -1,0 +1,1 @@
+"""Helicone's own wire formats: the manual-logging body (log.py)."""
