@@ -61,23 +61,43 @@ async def revoke_key(ctx: Context) -> Redirect:
     return Redirect(ctx.url("/keys"))
 
 
-def _rules(gw: Any, kind: str, organization: str) -> list[dict] | None:
-    """The organization's alert rules or budgets as the alerts package lists them
-    (`store.list_alerts(org)` / `store.list_budgets(org)`, dicts shaped like the
-    /api/v1/alerts answers), or None while no such method exists."""
-    lister = getattr(gw.store, f"list_{kind}", None)
-    return None if lister is None else lister(organization)
+HISTORY_SHOWN = 50
+
+
+def _alerts_repo() -> Any:
+    """The alerts package's data access (heliograph/alerts/repo.py, #11), or None in a
+    build without it: the pages then say nothing is configured."""
+    try:
+        from heliograph.alerts import repo  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    return repo
+
+
+def _alerts(store: Any, organization: str) -> tuple[list[dict], list[dict]] | None:
+    repo = _alerts_repo()
+    if repo is None:
+        return None
+    rules = [rule.public() for rule in repo.list_rules(store, organization)]
+    return rules, repo.list_history(store, organization, None, HISTORY_SHOWN)
+
+
+def _budgets(store: Any, organization: str) -> list[dict] | None:
+    repo = _alerts_repo()
+    return None if repo is None else [b.public() for b in repo.list_budgets(store, organization)]
 
 
 @page()
 async def alerts(ctx: Context) -> Page:
-    rules = await asyncio.to_thread(_rules, ctx.gw, "alerts", ctx.org)
-    return Page("alerts.html", {"nav": "alerts", "rules": rules or [],
-                                "available": rules is not None})
+    found = await asyncio.to_thread(_alerts, ctx.gw.store, ctx.org)
+    rules, history = found if found is not None else ([], [])
+    names = {rule["id"]: rule["name"] for rule in rules}
+    return Page("alerts.html", {"nav": "alerts", "rules": rules, "history": history,
+                                "names": names, "available": found is not None})
 
 
 @page()
 async def budgets(ctx: Context) -> Page:
-    rules = await asyncio.to_thread(_rules, ctx.gw, "budgets", ctx.org)
+    rules = await asyncio.to_thread(_budgets, ctx.gw.store, ctx.org)
     return Page("budgets.html", {"nav": "budgets", "rules": rules or [],
                                  "available": rules is not None})

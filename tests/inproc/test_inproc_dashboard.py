@@ -302,3 +302,21 @@ async def test_static_files_come_from_the_packages(inproc):
     assert (await client.get("/dashboard/static/dashboard.css")).status_code == 200
     assert (await client.get("/dashboard/static/../app.py")).status_code == 404
     assert (await client.get("/dashboard/static/secret.txt")).status_code == 404
+
+
+async def test_the_alerts_page_lists_the_organizations_rules(inproc):
+    name = f"daily spend {uuid.uuid4().hex[:6]}"
+    created = await inproc.http.post("/api/v1/alerts", headers={
+        "authorization": f"Bearer {ADMIN_KEY}"}, json={
+        "name": name, "metric": "cost", "threshold": 5, "window": "1d",
+        "channels": [{"type": "webhook", "url": "http://127.0.0.1:9/hook"}]})
+    async with session(inproc) as client:
+        page = await client.get("/dashboard/alerts")
+        budgets = await client.get("/dashboard/budgets")
+    assert page.status_code == 200 and budgets.status_code == 200
+    if created.status_code == 404:  # a build without the alerts API (#11)
+        assert "No alerts configured." in page.text
+    else:
+        assert created.status_code == 201, created.text
+        assert name in page.text and "webhook" in page.text
+        assert "http://127.0.0.1:9/hook" not in page.text  # channel addresses stay private
