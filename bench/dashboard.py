@@ -36,9 +36,10 @@ PAGES = [
     ("requests by user", None),  # filled in with a real user below
     ("requests, text search", "/dashboard/requests?q=refund&period=24h"),
     ("one request", None),
-    ("users 30d", "/dashboard/users"),
+    ("users (all time)", "/dashboard/users"),
+    ("users 7d", "/dashboard/users?period=7d"),
     ("properties 30d", "/dashboard/properties"),
-    ("sessions 30d", "/dashboard/sessions"),
+    ("sessions (all time)", "/dashboard/sessions"),
     ("one session", None),
     ("cache 7d", "/dashboard/cache"),
     ("rate limits 7d", "/dashboard/ratelimits"),
