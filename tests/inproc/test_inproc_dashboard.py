@@ -320,3 +320,25 @@ async def test_the_alerts_page_lists_the_organizations_rules(inproc):
         assert created.status_code == 201, created.text
         assert name in page.text and "webhook" in page.text
         assert "http://127.0.0.1:9/hook" not in page.text  # channel addresses stay private
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("GET", "/dashboard/users/%00", None),
+    ("GET", "/dashboard/requests?model=%00", None),
+    ("GET", "/dashboard/sessions/" + "s" * 5000, None),
+    ("GET", "/dashboard/requests?" + "&".join(f"property.p{i}=v" for i in range(30)), None),
+    ("GET", "/dashboard/users?sort=nonsense", None),
+    ("GET", "/dashboard/?trend=year", None),
+    ("GET", "/dashboard/requests/x?extra=1", None),
+    ("DELETE", "/dashboard/keys", None),
+    ("POST", "/dashboard/keys", b"csrf=" + b"x" * (70 * 1024)),
+    ("POST", "/dashboard/keys", b"\xff\xfe not a form"),
+    ("POST", "/dashboard/keys/nope/revoke", b""),
+])
+async def test_odd_input_is_a_clear_answer_never_a_500(inproc, method, path, body):
+    async with session(inproc) as client:
+        answer = await client.request(method, path, content=body, headers={
+            "content-type": "application/x-www-form-urlencoded"})
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[-500:])
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "Traceback" not in answer.text
