@@ -19,7 +19,7 @@ class ConfigError(ValueError):
 class Option:
     """One key of a config section: its type, the Settings field it sets, its bounds."""
 
-    kind: type                  # bool, int, float or str
+    kind: type                  # bool, int, float, str, or list (of strings: a tuple)
     attr: str                   # the Settings field this key sets
     at_least: float | None = None
     at_most: float | None = None
@@ -29,7 +29,8 @@ class Option:
     choices: tuple[str, ...] = ()   # a string must be one of these
 
 
-_EXPECTED = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+_EXPECTED = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
+             list: "an array of strings"}
 
 
 def describe(value: Any) -> str:
@@ -64,6 +65,11 @@ def _unknown(what: str, suggestion: str | None, valid: list[str]) -> str:
 def check_value(option: Option, value: Any, label: str) -> Any:
     """`value` as the option's type, or a ConfigError naming `label`."""
     kind = option.kind
+    if kind is list:
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{label} must be {_EXPECTED[kind]}, not {describe(value)}")
+        item = Option(str, option.attr, prefixes=option.prefixes, choices=option.choices)
+        return tuple(check_value(item, v, f"{label}[{i}]") for i, v in enumerate(value))
     if kind is bool:
         ok = isinstance(value, bool)
     elif kind is float:  # TOML writes 20 for 20.0; a bool is an int to Python, not to us

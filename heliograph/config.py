@@ -101,6 +101,13 @@ class Settings:
     dashboard_enabled: bool = True
     dashboard_session_secret: str = ""
     dashboard_session_hours: float = 12
+    # Whose entries a cached answer is served to ([cache] scope; proxy/cached.py): "key"
+    # (Helicone's: per gateway key, and per provider key in bring-your-own-key mode) or
+    # "organization" (shared by its keys).
+    cache_scope: str = "key"
+    # Base URLs a caller may send a request to with Helicone-Target-URL /
+    # Helicone-OpenAI-Api-Base ([proxy]; proxy/target_url.py). Empty: none may.
+    allowed_target_urls: tuple[str, ...] = ()
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     # Provider API keys found in the environment, by provider name.
     env_provider_keys: dict[str, str] = field(default_factory=dict)
@@ -181,6 +188,14 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "access_log": Option(bool, "access_log", env="HELIOGRAPH_ACCESS_LOG"),
         "format": Option(str, "log_format", env="HELIOGRAPH_LOG_FORMAT",
                          choices=LOG_FORMATS),
+    },
+    "cache": {
+        "scope": Option(str, "cache_scope", choices=("key", "organization")),
+    },
+    "proxy": {
+        # Helicone-Target-URL / Helicone-OpenAI-Api-Base go only to these bases.
+        "allowed_target_urls": Option(list, "allowed_target_urls",
+                                      prefixes=("http://", "https://")),
     },
     "metrics": {
         "enabled": Option(bool, "metrics_enabled"),

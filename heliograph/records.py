@@ -50,6 +50,12 @@ class Record(TypedDict):
     # {"trace_id", "span_id", "parent_span_id"} (hex) when traces are exported: stored in
     # extra_json, so a log line can be found in the tracing backend and back.
     trace: dict[str, str] | None
+    # The caller's Helicone-Request-Id when the record could not take it (not a UUID, or
+    # already used in the organization): the record says so, under its fresh id.
+    requested_id: str | None
+    # Helicone-Prompt-Id, and Helicone-Model-Override (the model the cost is priced as).
+    prompt_id: str | None
+    model_override: str | None
 
 
 RECORD_KEYS: tuple[str, ...] = tuple(Record.__annotations__)
@@ -83,4 +89,5 @@ def new_record(record_id: str, created_ts: float, path: str) -> Record:
         "cache": None, "attempts": [], "fallback_index": None, "ratelimit": None,
         "feedback": None, "scores": {},
         "request": None, "response": None, "trace": None,
+        "requested_id": None, "prompt_id": None, "model_override": None,
     }

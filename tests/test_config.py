@@ -165,3 +165,17 @@ def test_workers_see_what_the_command_saw(tmp_path, monkeypatch):
 ])
 def test_mask_url_hides_passwords(url, masked):
     assert mask_url(url) == masked
+
+
+def test_cache_scope_and_allowed_target_urls(tmp_path):
+    settings = load(tmp_path, '[cache]\nscope = "organization"\n\n[proxy]\n'
+                              'allowed_target_urls = ["https://llm.internal", "http://10.0.0.5/v1"]\n')
+    assert settings.cache_scope == "organization"
+    assert settings.allowed_target_urls == ("https://llm.internal", "http://10.0.0.5/v1")
+    assert load(tmp_path, "").cache_scope == "key"
+    assert load(tmp_path, "").allowed_target_urls == ()
+    assert "must be one of key, organization" in error(tmp_path, '[cache]\nscope = "everyone"\n')
+    assert "must be an array of strings" in error(
+        tmp_path, '[proxy]\nallowed_target_urls = "https://llm.internal"\n')
+    assert "allowed_target_urls[1] must start with http:// or https://" in error(
+        tmp_path, '[proxy]\nallowed_target_urls = ["https://a", "file:///etc"]\n')

@@ -221,22 +221,41 @@ def session_tree(session_id: str, records: list[dict]) -> dict | None:
     }
 
 
+# Attempts are stored as orjson writes them (no spaces): a record with a 429 attempt
+# holds this text.
+ATTEMPT_429_PATTERN = '%"status":429%'
+
+
 def ratelimits_from_rows(rows: Iterable[tuple]) -> dict:
-    """Rows (provider, model, created_at, status, ratelimit_json), oldest first."""
+    """Rows (provider, model, created_at, status, ratelimit_json, attempts_json), oldest
+    first. A 429 is counted for the provider and model of the attempt that got it; a
+    record without attempts counts by its own status."""
     import orjson
 
     groups: dict[tuple[str, str], dict] = {}
-    for provider, model, created_at, status, ratelimit_json in rows:
-        group = groups.setdefault((provider, model), {
+
+    def group_of(provider: str, model: str) -> dict:
+        return groups.setdefault((provider, model), {
             "provider": provider, "model": model, "latest": None, "latest_at": None,
             "requests_429": 0, "by_hour": {}})
+
+    def count_429(group: dict, created_at: str) -> None:
+        group["requests_429"] += 1
+        hour = created_at[:13] + ":00Z"
+        group["by_hour"][hour] = group["by_hour"].get(hour, 0) + 1
+
+    for provider, model, created_at, status, ratelimit_json, attempts_json in rows:
+        group = group_of(provider, model)
         if ratelimit_json:
             group["latest"] = orjson.loads(ratelimit_json)
             group["latest_at"] = created_at
-        if status == 429:
-            group["requests_429"] += 1
-            hour = created_at[:13] + ":00Z"
-            group["by_hour"][hour] = group["by_hour"].get(hour, 0) + 1
+        attempts = orjson.loads(attempts_json) if attempts_json else []
+        if not attempts and status == 429:
+            count_429(group, created_at)
+        for attempt in attempts:
+            if isinstance(attempt, dict) and attempt.get("status") == 429:
+                count_429(group_of(attempt.get("provider") or provider,
+                                   attempt.get("model") or model), created_at)
     data = []
     for group in groups.values():
         group["rate_limited_over_time"] = [{"key": hour, "count": count}

@@ -206,10 +206,14 @@ class Analytics:
 
     def ratelimits(self, organization: str, flt: RequestFilter) -> dict:
         """Per provider and model: the latest limits the provider reported, and 429s by
-        hour."""
+        hour — every provider 429, those a retry or a fallback absorbed included (they
+        are in the record's attempts)."""
         where, params = compile_filter(organization, flt, self.dialect.like_ci)
-        sql = ("SELECT r.provider, r.model_used, r.created_at, r.status, r.ratelimit_json"
+        sql = ("SELECT r.provider, r.model_used, r.created_at, r.status, r.ratelimit_json,"
+               " r.attempts_json"
                f" FROM requests r WHERE {where} AND r.provider IS NOT NULL"
-               " AND (r.ratelimit_json IS NOT NULL OR r.status = 429)"
+               " AND (r.ratelimit_json IS NOT NULL OR r.status = 429"
+               " OR r.attempts_json LIKE ?)"
                " ORDER BY r.created_at")
+        params = [*params, _aggregate.ATTEMPT_429_PATTERN]
         return self._aggregate(sql, params, _aggregate.ratelimits_from_rows)

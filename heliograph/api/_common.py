@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from heliograph.analytics.filters import check_parameters
+from heliograph.api._recent import once_stored
 from heliograph.asgi import Request, is_whole_number, send_error, send_json
 from heliograph.errors import BadRequest, GatewayError, NotFound
 from heliograph.types import Send
@@ -72,12 +73,17 @@ def boolean(query: list[tuple[str, str]], name: str) -> bool:
 
 
 async def read_one(gw: Any, request: Request, org: str, read: Callable[..., Any],
-                   param: str, missing: str) -> Any:
+                   param: str, missing: str, journaled: bool = False) -> Any:
     """One item addressed by a path parameter through the read side, or a 404 saying
-    `missing` and the id. The query string takes no parameters here."""
+    `missing` and the id. The query string takes no parameters here. `journaled`: the
+    item is a record, which may still be on its way from the journal (api/_recent.py)."""
     check_parameters(request.query)
     value = path_param(request, param)
-    found = await gw.analytics.run(read, org, value)
+    if journaled:
+        found = await once_stored(gw.journal.directory, value,
+                                  lambda: gw.analytics.run(read, org, value))
+    else:
+        found = await gw.analytics.run(read, org, value)
     if found is None:
         raise NotFound(f"{missing} {value!r}")
     return found

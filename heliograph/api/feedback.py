@@ -10,6 +10,7 @@ import orjson
 
 from heliograph.analytics.filters import check_parameters
 from heliograph.api._common import endpoint, path_param
+from heliograph.api._recent import once_stored
 from heliograph.asgi import Request
 from heliograph.errors import BadRequest, NotFound
 from heliograph.routes import Route
@@ -29,9 +30,7 @@ async def _json_body(request: Request) -> Any:
 
 def _found(found: bool, request_id: str) -> dict:
     if not found:
-        # The writer may not have flushed a just-finished request yet.
-        raise NotFound(f"no request {request_id!r} (records reach the store within a "
-                       "second of the answer)")
+        raise NotFound(f"no request {request_id!r}")
     # Helicone answers {"data": null, "error": null}; id and ok say which, and that it held.
     return {"data": None, "error": None, "id": request_id, "ok": True}
 
@@ -43,16 +42,16 @@ async def feedback(gw: Any, request: Request, org: str) -> dict:
     if not isinstance(rating, bool):
         raise BadRequest('feedback body must be {"rating": true|false}')
     request_id = path_param(request, "request_id")
-    return _found(await asyncio.to_thread(gw.store.set_feedback, org, request_id, rating),
-                  request_id)
+    return _found(await once_stored(gw.journal.directory, request_id, lambda: asyncio.to_thread(
+        gw.store.set_feedback, org, request_id, rating)), request_id)
 
 
 @endpoint
 async def score(gw: Any, request: Request, org: str) -> dict:
     scores = scores_from_body(await _json_body(request))
     request_id = path_param(request, "request_id")
-    return _found(await asyncio.to_thread(gw.store.set_score, org, request_id, scores),
-                  request_id)
+    return _found(await once_stored(gw.journal.directory, request_id, lambda: asyncio.to_thread(
+        gw.store.set_score, org, request_id, scores)), request_id)
 
 
 ROUTES = [

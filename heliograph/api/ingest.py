@@ -54,7 +54,7 @@ async def log_call(gw: Any, request: Request, send: Send) -> None:
     if gw.settings.otlp_endpoint:  # traced as a proxied call is, in the caller's trace
         exchange.record["trace"] = open_trace(request.headers)
     if options.request_id is not None and not await gw.request_ids.claim(
-            principal.organization, options.request_id):
+            principal.organization, options.request_id, gw.state):
         exchange.take_fresh_id()  # already used: a fresh id, no record dropped
     _fill(gw, exchange, call, PATH_PROVIDERS[request.path])
     exchange.log(call.status, call.ttft_ms, call.latency_ms)
@@ -67,9 +67,7 @@ def _fill(gw: Any, exchange: Exchange, call: LoggedCall, path_provider: str | No
     exchange.set_response(call.response)
     rec["model"] = call.model
     rec["error"] = call.error
-    user = call.request.get("user")
-    if rec["user_id"] is None and isinstance(user, str) and user:
-        rec["user_id"] = user
+    exchange.find_user(call.request)  # the header, the body's user, a UserId property
     if call.span is not None:
         # A tool call or a retrieval step: no tokens, and no LLM spend to price.
         rec["cost_usd"], rec["cost_known"] = 0.0, True

@@ -28,7 +28,7 @@ async def list_requests(gw: Any, request: Request, org: str) -> dict:
 @endpoint
 async def get_request(gw: Any, request: Request, org: str) -> dict:
     return await read_one(gw, request, org, gw.analytics.get_request, "request_id",
-                          "no request")
+                          "no request", journaled=True)
 
 
 ROUTES = [

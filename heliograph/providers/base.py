@@ -97,6 +97,10 @@ class Provider:
     async def models(self, call: Call) -> UpstreamResponse:
         raise Unsupported(f"provider {self.name!r} does not list models")
 
+    async def moderate(self, call: Call) -> UpstreamResponse:
+        """OpenAI's /moderations with call.body (Helicone-Moderations-Enabled)."""
+        raise Unsupported(f"provider {self.name!r} has no moderation endpoint")
+
     def _headers(self, call: Call) -> dict[str, str]:
         """The adapter's request headers (auth included); every adapter defines it."""
         raise NotImplementedError

@@ -78,3 +78,7 @@ class OpenAICompatible(Provider):
 
     async def models(self, call: Call) -> UpstreamResponse:
         return await self._get(call, self.settings.base_url + "/models")
+
+    async def moderate(self, call: Call) -> UpstreamResponse:
+        return await self.http.request("POST", self.settings.base_url + "/moderations",
+                                       self._headers(call), self._payload(call), self.name)

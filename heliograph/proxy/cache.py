@@ -1,7 +1,9 @@
 """The response cache (Helicone-Cache-*), over SharedState.
 
-Key: sha256 of the canonical JSON of (organization, path, Helicone-Cache-Seed, bucket
-index, request body without the Helicone-Cache-Ignore-Keys top-level keys). Canonical =
+Key: sha256 of the canonical JSON of (scope, path, Helicone-Cache-Seed, bucket
+index, request body without the Helicone-Cache-Ignore-Keys top-level keys). The scope is
+the organization, and by default the gateway key (and a caller's own provider key) within
+it: proxy/cached.py cache_scope. Canonical =
 keys sorted at every depth, no whitespace (orjson), so key order and formatting never
 matter while any difference in model, messages or a parameter (temperature, stream, …)
 does. Streamed and non-streamed requests differ by `stream`, so each replays as it came.

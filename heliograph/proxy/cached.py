@@ -7,6 +7,9 @@ answer, and a cached stream is replayed as a stream.
 
 from __future__ import annotations
 
+import hashlib
+import time
+
 import orjson
 
 from heliograph.asgi import send_bytes
@@ -17,11 +20,33 @@ from heliograph.proxy.routing import Answer, relayable
 from heliograph.proxy.streaming import StreamAccumulator
 
 
+def cache_scope(flow: Flow) -> str:
+    """Whose entries a request may see. Helicone's default: one gateway key's (and, with
+    the caller's own provider key, that provider key's: another caller's paid answers are
+    not served to it); `[cache] scope = "organization"` shares them across the keys of
+    an organization."""
+    principal, options = flow.principal, flow.options
+    scope = principal.organization
+    if flow.gw.settings.cache_scope != "organization":
+        scope += f"\x00{principal.key_id}"
+        if principal.provider_authorization is not None:
+            own = hashlib.sha256(principal.provider_authorization.encode()).hexdigest()[:32]
+            scope += f"\x00{own}"
+    target = options.target_url or options.openai_api_base
+    if target:  # another server's answer to the same body is another answer
+        scope += f"\x00{target}"
+    return scope
+
+
 async def serve_hit(flow: Flow, stream: bool) -> bool:
     """True when the request was answered from the cache."""
     record = flow.exchange.record
-    hit = await flow.gw.cache.lookup(flow.principal.organization, flow.request.path,
-                                     flow.body, flow.options)
+    started = time.perf_counter()
+    hit = await flow.gw.cache.lookup(cache_scope(flow), flow.request.path, flow.body,
+                                     flow.options)
+    # Helicone-Cache-Latency: how long the lookup took, in milliseconds.
+    flow.extra_headers.append((b"helicone-cache-latency", str(
+        round((time.perf_counter() - started) * 1000)).encode()))
     # A stream is replayed from an entry's events, a JSON answer from its body: an entry
     # without the one this request needs is a miss.
     events = hit.events if hit is not None and stream else None
@@ -84,5 +109,5 @@ def store_later(flow: Flow, answer: Answer, body: bytes | None, events: list[byt
     cached = CachedAnswer(status=200, headers=relayable(answer.opened.headers), body=body,
                           events=events, model=record["model_used"],
                           provider=record["provider"], usage=usage)
-    flow.gw.cache.store_later(flow.principal.organization, flow.request.path, flow.body,
-                              flow.options, cached)
+    flow.gw.cache.store_later(cache_scope(flow), flow.request.path, flow.body, flow.options,
+                              cached)

@@ -60,6 +60,10 @@ def fast_uuid4() -> str:
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
+# Property names the tutorial tags users with (Helicone-Property-UserId), lower-cased.
+USER_PROPERTIES = ("userid", "user-id", "user")
+
+
 def ratelimit_from(headers: dict[str, str]) -> dict[str, str] | None:
     found = {key: headers[name] for name, key in RATELIMIT_HEADERS.items() if name in headers}
     return found or None
@@ -86,13 +90,35 @@ class Exchange:
         rec["session_id"] = options.session_id
         rec["session_path"] = options.session_path
         rec["session_name"] = options.session_name
+        rec["requested_id"] = options.replaced_request_id
+        rec["prompt_id"] = options.prompt_id
+        rec["model_override"] = options.model_override
         self.record: Record = rec
         self.id: str = rec["id"]
 
     def take_fresh_id(self) -> None:
         """The caller's Helicone-Request-Id is already used: a fresh one, so no record is
-        dropped (PRODUCT.md); Helicone-Id tells the caller which."""
+        dropped (PRODUCT.md); Helicone-Id tells the caller which, the record the one asked."""
+        self.record["requested_id"] = self.record["id"]
         self.id = self.record["id"] = fast_uuid4()
+
+    def find_user(self, body: Any) -> None:
+        """The user when no Helicone-User-Id names one: the body's `user`, else a property
+        UserId / User-Id / User (names are case-insensitive, as header names are) — set
+        at write time, so user analytics and s=user limits see it."""
+        rec = self.record
+        if rec["user_id"] is not None:
+            return
+        user = body.get("user") if isinstance(body, dict) else None
+        if isinstance(user, str) and user:
+            rec["user_id"] = user
+            return
+        if rec["properties"]:
+            lowered = {name.lower(): value for name, value in rec["properties"].items()}
+            for name in USER_PROPERTIES:
+                if lowered.get(name):
+                    rec["user_id"] = lowered[name]
+                    return
 
     def set_request(self, body: Any) -> None:
         if not self.options.omit_request:
@@ -132,9 +158,10 @@ class Exchange:
             # rather than a silent 0.
             rec["cost_known"] = False
             return
-        # Priced at the request's arrival, the record's created_at.
-        rec.update(costs.price_usage(rec["provider"] or "",
-                                     rec["model_used"] or rec["model"] or "",
+        # Priced at the request's arrival, the record's created_at; as the model
+        # Helicone-Model-Override names when there is one (a deployment name, say).
+        model = self.options.model_override or rec["model_used"] or rec["model"] or ""
+        rec.update(costs.price_usage(rec["provider"] or "", model,
                                      costs.usage_from_openai(usage_obj), self.wall))
 
     def fail(self, error: GatewayError) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from heliograph.asgi import Request, encode_headers, send_bytes
-from heliograph.errors import GatewayError
+from heliograph.errors import GatewayError, ProviderStatusError
 from heliograph.providers.base import Operation
 from heliograph.proxy.auth import Principal
 from heliograph.proxy.exchange import Exchange
@@ -64,9 +64,23 @@ class Flow:
         self.extra_headers: list[tuple[bytes, bytes]] = []
 
     def response_headers(self, upstream: dict[str, str]) -> list[tuple[bytes, bytes]]:
-        out = [(b"helicone-id", self.exchange.id.encode())]
+        out = self._helicone_headers(b"success")
         out += encode_headers(relayable(upstream))
         out += self.extra_headers
+        return out
+
+    def _helicone_headers(self, status: bytes) -> list[tuple[bytes, bytes]]:
+        """Helicone-Id, and what Helicone's clients read besides: Helicone-Status
+        (`success` when a provider or the cache answered, `error` when the gateway
+        refused), Helicone-Provider and Helicone-Model (who answered, when one did)."""
+        rec = self.exchange.record
+        out = [(b"helicone-id", self.exchange.id.encode()), (b"helicone-status", status)]
+        if rec["provider"]:
+            out.append((b"helicone-provider", rec["provider"].encode("latin-1", "replace")))
+        model = rec["model_used"] or rec["model"]
+        # The caller's model name may be what a 400 refuses (a CR/LF in it): never echoed.
+        if model and model.isprintable() and len(model) <= 256:
+            out.append((b"helicone-model", model.encode("latin-1", "replace")))
         return out
 
     async def fail(self, error: GatewayError) -> None:
@@ -74,6 +88,8 @@ class Flow:
         exchange.fail(error)
         exchange.log(error.status)
         headers = encode_headers(error.headers)
-        headers.append((b"helicone-id", exchange.id.encode()))
+        # A provider's own error, relayed, is a success of the proxy's (as Helicone says).
+        headers += self._helicone_headers(
+            b"success" if isinstance(error, ProviderStatusError) else b"error")
         headers += self.extra_headers
         await send_bytes(self.send, error.status, self.front.error_body(error), headers)

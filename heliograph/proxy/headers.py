@@ -24,6 +24,8 @@ FALSE_VALUES = frozenset({"false", "0", "no", "off", ""})
 @dataclass
 class RequestOptions:
     request_id: str | None = None
+    # A Helicone-Request-Id that is not a UUID, as sent: the record gets a fresh id.
+    replaced_request_id: str | None = None
     user_id: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
     session_id: str | None = None
@@ -49,6 +51,19 @@ class RequestOptions:
     cache_ignore_keys: list[str] = field(default_factory=list)
     # Rate-limit policies (Helicone-RateLimit-Policy), parsed by proxy/ratelimit.py.
     ratelimit_policy: str | None = None
+    # Where the request goes instead of the model's provider (proxy/target_url.py):
+    # Helicone-Target-URL (an origin; the request path is appended) or
+    # Helicone-OpenAI-Api-Base (a base URL as the OpenAI SDK takes it).
+    target_url: str | None = None
+    openai_api_base: str | None = None
+    # Helicone-Moderations-Enabled: the input checked first (proxy/moderation.py).
+    moderations_enabled: bool = False
+    # Helicone-LLM-Security-Enabled: not implemented, so a proxied request asking for it
+    # is refused (moderation.refuse_llm_security) rather than served unprotected.
+    llm_security_enabled: bool = False
+    # Recorded: Helicone-Prompt-Id; Helicone-Model-Override (the model priced).
+    prompt_id: str | None = None
+    model_override: str | None = None
 
 
 def _flag(headers: dict[str, str], name: str, default: bool = False) -> bool:
@@ -95,8 +110,9 @@ def parse(headers: dict[str, str]) -> RequestOptions:
         try:
             opts.request_id = str(uuid.UUID(request_id.strip()))
         except ValueError:
-            raise BadRequest(f"Helicone-Request-Id must be a UUID, got {request_id!r}",
-                             code="invalid_header") from None
+            # Helicone replaces an id that is not a UUID rather than refusing the call:
+            # the record gets a fresh one, returned in Helicone-Id (PRODUCT.md).
+            opts.replaced_request_id = request_id.strip()[:200] or None
     opts.user_id = _text(headers.get("helicone-user-id")) or None
     opts.session_id = _text(headers.get("helicone-session-id")) or None
     path = _text(headers.get("helicone-session-path"))
@@ -113,7 +129,22 @@ def parse(headers: dict[str, str]) -> RequestOptions:
     _parse_fallback(headers, opts)
     _parse_cache(headers, opts)
     opts.ratelimit_policy = headers.get("helicone-ratelimit-policy") or None
+    _parse_routing_and_safety(headers, opts)
     return opts
+
+
+def _parse_routing_and_safety(headers: dict[str, str], opts: RequestOptions) -> None:
+    opts.target_url = headers.get("helicone-target-url", "").strip() or None
+    opts.openai_api_base = headers.get("helicone-openai-api-base", "").strip() or None
+    opts.moderations_enabled = _flag(headers, "helicone-moderations-enabled")
+    opts.llm_security_enabled = _flag(headers, "helicone-llm-security-enabled")
+    opts.prompt_id = _text(headers.get("helicone-prompt-id", "").strip()) or None
+    override = headers.get("helicone-model-override", "").strip()
+    if override:
+        if not override.isprintable() or len(override) > 256:
+            raise BadRequest("Helicone-Model-Override must be a model name (printable, at "
+                             "most 256 characters)", code="invalid_header")
+        opts.model_override = override
 
 
 def _number(headers: dict[str, str], name: str, default: float, low: float, high: float,

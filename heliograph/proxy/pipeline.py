@@ -4,6 +4,8 @@
     options   = headers.parse(...)             a bad header value is a 400 here
     body      = read + parse JSON               413 / 400
     limits    = ratelimit.check(...)            429 over a policy
+    chain     = target_url.chain(...) or routing.resolve_chain(...)
+    moderation.check(...)                       Helicone-Moderations-Enabled: flagged → 400
     hit       = cache.lookup(...)               a hit is answered and logged here
     answer    = routing.send(chain, ...)        fallback chain; retries inside
     log the record (sinks, the journal first), send the last byte, then cache the answer
@@ -32,7 +34,7 @@ from heliograph.providers.base import (
 from heliograph.providers.base import RESPONSES as RESPONSES_OPERATION
 from heliograph.providers.http import HOP_BY_HOP, UpstreamResponse
 from heliograph.providers.registry import Target
-from heliograph.proxy import cached, routing
+from heliograph.proxy import cached, moderation, routing, target_url
 from heliograph.proxy import headers as helicone_headers
 from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
 from heliograph.proxy.auth import check_models
@@ -163,8 +165,8 @@ async def _begin(arrival: Arrival) -> Flow | None:
     exchange = flow.exchange
     if gw.settings.otlp_endpoint:  # traced: our span's ids, the caller's trace continued
         exchange.record["trace"] = open_trace(request.headers)
-    if options.request_id is not None and not await arrival.gw.request_ids.claim(
-            principal.organization, options.request_id):
+    if options.request_id is not None and not await gw.request_ids.claim(
+            principal.organization, options.request_id, gw.state):
         exchange.take_fresh_id()  # already used in this organization (PRODUCT.md)
     try:
         raw = await request.body(gw.settings.max_body_bytes)
@@ -175,9 +177,7 @@ async def _begin(arrival: Arrival) -> Flow | None:
             raise
         exchange.set_request(flow.body)
         exchange.record["model"] = require_model(flow.body)
-        user = flow.body.get("user")
-        if exchange.record["user_id"] is None and isinstance(user, str) and user:
-            exchange.record["user_id"] = user
+        exchange.find_user(flow.body)
         flow.openai_body = flow.front.to_openai(flow.body)
         flow.raw = raw if flow.openai_body is flow.body else None
     except ClientDisconnected:
@@ -190,12 +190,18 @@ async def _begin(arrival: Arrival) -> Flow | None:
 
 async def _answer(flow: Flow) -> None:
     gw, options, exchange = flow.gw, flow.options, flow.exchange
+    if options.llm_security_enabled:
+        raise moderation.refuse_llm_security()
     if options.ratelimit_policy:
         flow.extra_headers += await gw.ratelimits.check(flow.principal, options, exchange.record)
     models = routing.chain_models(flow.openai_body["model"], options)
     if flow.principal.allowed_models is not None:
         check_models(flow.principal, models)
-    chain = routing.resolve_chain(gw.registry, models)
+    chain = target_url.chain(gw.registry, flow.request.path, options, models) \
+        or routing.resolve_chain(gw.registry, models)
+    if options.moderations_enabled:
+        await moderation.check(gw.registry, chain[0], flow.openai_body,
+                               flow.principal.provider_authorization)
     stream = flow.operation.open_stream is not None and flow.openai_body.get("stream") is True
     if options.cache_enabled:
         if await cached.serve_hit(flow, stream):

@@ -2,14 +2,22 @@
 
 Grammar (Helicone's): `quota;w=seconds[;u=request|cents|tokens][;s=user|<property>]`,
 several policies separated by commas, e.g. `1000;w=3600;u=request;s=user, 500;w=60`.
-  - quota: a whole number ≥ 1 (requests, cents of cost, or tokens);
+  - quota: a number > 0. Requests are counted whole, so a request quota is a whole
+    number; cents and tokens may be decimal (`0.5;w=60;u=cents`, as Helicone takes);
   - w: the sliding window in whole seconds, 1 … 31536000. Helicone insists on w ≥ 60;
     shorter windows are accepted here (handy for bursts and for tests);
   - u: request (default), cents (of the logged cost_usd) or tokens (logged total_tokens);
+    the plurals `requests`, `cent`, `token` mean the same;
   - s: `user` (the record's user_id: Helicone-User-Id, else the body's `user`) or a
     property name (Helicone-Property-<Name>, case-insensitive); absent = one counter for
     the whole organization.
-At most MAX_POLICIES policies. Anything else is a 400 naming the part that is wrong.
+Spaces, a trailing `;` and empty parts (`;;`, a trailing `,`) are ignored, as Helicone
+ignores them. At most MAX_POLICIES policies. Anything whose meaning is unclear (an unknown
+parameter or unit, a missing window, a parameter twice) is a 400 naming the part that is
+wrong: guessing would enforce a limit other than the one asked for.
+
+The response's Helicone-RateLimit-Policy is Helicone's normalised form of the policy that
+constrains the request most, `quota;w=seconds;u=unit` (Policy.echo).
 
 Decisions:
   - A request without the segment's value (s=user and no user id, or s=<property> and no
@@ -47,14 +55,25 @@ log = logging.getLogger("heliograph.ratelimit")
 MAX_POLICIES = 10
 MAX_WINDOW_S = 365 * 24 * 3600
 UNITS = ("request", "cents", "tokens")
+UNIT_SPELLINGS = {"request": "request", "requests": "request", "cents": "cents",
+                  "cent": "cents", "tokens": "tokens", "token": "tokens"}
+MAX_QUOTA = 10**15
 _HEADER = "Helicone-RateLimit-Policy"
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # what a header name may hold
 _ANONYMOUS = ""
 
 
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
+def _quota_text(quota: float) -> str:
+    return str(int(quota)) if float(quota).is_integer() else repr(float(quota))
+
+
 @dataclass(frozen=True)
 class Policy:
-    quota: int
+    quota: float
     window_s: int
     unit: str = "request"
     segment: str | None = None  # None: organization-wide; "user"; or a property name
@@ -63,7 +82,12 @@ class Policy:
     @property
     def canonical(self) -> str:
         s = f";s={self.segment}" if self.segment else ""
-        return f"{self.quota};w={self.window_s};u={self.unit}{s}"
+        return f"{self.echo}{s}"
+
+    @property
+    def echo(self) -> str:
+        """Helicone's normalised Helicone-RateLimit-Policy response value."""
+        return f"{_quota_text(self.quota)};w={self.window_s};u={self.unit}"
 
     def describe(self) -> str:
         unit = "requests" if self.unit == "request" else self.unit
@@ -73,7 +97,7 @@ class Policy:
             per = "per user"
         else:
             per = f"per value of property '{self.segment}'"
-        return f"{self.quota} {unit} per {self.window_s} s {per}"
+        return f"{_quota_text(self.quota)} {unit} per {self.window_s} s {per}"
 
 
 def _bad(message: str) -> BadRequest:
@@ -87,17 +111,28 @@ def _whole(value: str, what: str, policy: str, high: int) -> int:
     return int(value)
 
 
+def _quota(value: str, unit: str, policy: str) -> float:
+    if unit == "request":
+        return _whole(value, "a request quota", policy, MAX_QUOTA)
+    try:
+        quota = float(value)
+    except ValueError:
+        quota = math.nan
+    if not 0 < quota <= MAX_QUOTA:  # NaN fails too
+        raise _bad(f"the quota must be a number above 0, got {value!r} in policy {policy!r}")
+    return quota
+
+
 def _parse_one(text: str) -> Policy:
     quota_text, *params = [part.strip() for part in text.split(";")]
     if not quota_text:
         raise _bad(f"policy {text!r} must start with a quota, as in '100;w=60'")
-    quota = _whole(quota_text, "the quota", text, 10**15)
     found: dict[str, str] = {}
     for param in params:
         name, eq, value = param.partition("=")
         name, value = name.strip().lower(), value.strip()
         if not param:
-            raise _bad(f"empty part (';;' or a trailing ';') in policy {text!r}")
+            continue  # `10;w=60;` — Helicone ignores empty parts
         if not eq:
             raise _bad(f"{param!r} is not name=value in policy {text!r}")
         if name not in ("w", "u", "s"):
@@ -111,10 +146,11 @@ def _parse_one(text: str) -> Policy:
     if "w" not in found:
         raise _bad(f"policy {text!r} needs a window, as in '{quota_text};w=60' (seconds)")
     window = _whole(found["w"], "the window w", text, MAX_WINDOW_S)
-    unit = found.get("u", "request").lower()
-    if unit not in UNITS:
+    unit = UNIT_SPELLINGS.get(found.get("u", "request").lower())
+    if unit is None:
         raise _bad(f"unit u={found['u']!r} in policy {text!r} must be one of "
                    f"{', '.join(UNITS)}")
+    quota = _quota(quota_text, unit, text)
     segment = found.get("s")
     if segment is not None:
         if not _TOKEN.match(segment):
@@ -126,14 +162,12 @@ def _parse_one(text: str) -> Policy:
 
 @lru_cache(maxsize=512)
 def _parse(header: str) -> tuple[Policy, ...]:
-    items = [item.strip() for item in header.split(",")]
-    if not any(items):
+    # Empty items (`a,,b`, a trailing `,`) and empty parts are ignored, as Helicone does.
+    items = [item.strip() for item in header.split(",") if item.strip(" ;")]
+    if not items:
         raise _bad("empty header: give at least one policy, as in '100;w=60'")
     if len(items) > MAX_POLICIES:
         raise _bad(f"at most {MAX_POLICIES} policies, got {len(items)}")
-    for item in items:
-        if not item:
-            raise _bad(f"empty policy between commas in {header!r}")
     return tuple(_parse_one(item) for item in items)
 
 
@@ -160,15 +194,11 @@ def counter_key(organization: str, policy: Policy, record: Mapping[str, Any]) ->
     return "rl:" + hashlib.sha256(material).hexdigest()[:40]
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
-
-
 def _headers(policy: Policy, hit: RateHit) -> dict[str, str]:
     headers = {
-        "helicone-ratelimit-limit": str(policy.quota),
+        "helicone-ratelimit-limit": _quota_text(policy.quota),
         "helicone-ratelimit-remaining": _number(max(0.0, hit.remaining)),
-        "helicone-ratelimit-policy": policy.text or policy.canonical,
+        "helicone-ratelimit-policy": policy.echo,
         "helicone-ratelimit-reset": str(math.ceil(hit.reset_s)),
     }
     if hit.degraded:

@@ -141,7 +141,9 @@ def upstream_message(body: bytes, status: int, provider: str) -> str:
     return f"provider {provider!r} answered {status}" + (f": {text[:300]}" if text else "")
 
 
-RELAYED_PREFIXES = ("x-ratelimit-", "retry-after", "openai-", "x-request-id", "anthropic-")
+# `request-id`: Anthropic's id for the call, which its support asks for.
+RELAYED_PREFIXES = ("x-ratelimit-", "retry-after", "openai-", "x-request-id", "anthropic-",
+                    "request-id")
 
 
 def relayable(headers: dict[str, str]) -> dict[str, str]:

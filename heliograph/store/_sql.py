@@ -170,7 +170,7 @@ class SQLStore:
                 out.append(rec)
                 continue
             note = f"[request id {rec['id']} was already used; stored under a fresh id]"
-            moved = dict(rec, id=str(uuid.uuid4()),
+            moved = dict(rec, id=str(uuid.uuid4()), requested_id=rec["id"],
                          error=f"{rec['error']} {note}" if rec.get("error") else note)
             self._execute(cur, _INSERT_REQUEST, record_to_row(moved))
             out.append(moved)

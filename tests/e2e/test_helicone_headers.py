@@ -37,16 +37,15 @@ def test_caller_chosen_request_id(gateway, openai_client):
     assert gateway.record(request_id)["id"] == request_id
 
 
-def test_bad_request_id_is_a_logged_400(gateway, openai_client, upstream):
-    upstream.clear()
-    with pytest.raises(openai.BadRequestError) as info:
-        chat(openai_client, extra_headers={"Helicone-Request-Id": "not-a-uuid"})
-    body = info.value.response.json()
-    assert "Helicone-Request-Id must be a UUID" in body["error"]["message"]
-    assert body["error"]["type"] == "invalid_request_error"
-    assert upstream.received() == []
-    rec = gateway.record(info.value.response.headers["helicone-id"])
-    assert rec["status"] == 400
+def test_a_request_id_that_is_not_a_uuid_is_replaced(gateway, openai_client):
+    """Helicone replaces it rather than refusing the call; Helicone-Id says which id the
+    record got, and the record keeps the one asked for."""
+    raw = chat(openai_client, extra_headers={"Helicone-Request-Id": "not-a-uuid"})
+    assert raw.http_response.status_code == 200
+    used = raw.headers["helicone-id"]
+    assert uuid.UUID(used).version == 4
+    rec = gateway.record(used)
+    assert rec["status"] == 200 and rec["requested_id"] == "not-a-uuid"
 
 
 def test_omit_request_and_response_keep_metrics(gateway, openai_client):

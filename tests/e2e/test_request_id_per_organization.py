@@ -60,4 +60,7 @@ def test_an_organization_reusing_an_id_gets_a_fresh_one(gateway):
 
     assert gateway.record(request_id, key=client.api_key)["properties"] == {"team": "first"}
     assert gateway.record(second, key=client.api_key)["properties"] == {"team": "second"}
+    # The second record says which id it asked for; the first does not.
+    assert gateway.record(second, key=client.api_key)["requested_id"] == request_id
+    assert gateway.record(request_id, key=client.api_key)["requested_id"] is None
     assert gateway.record(third, key=client.api_key)["properties"] == {"team": "third"}

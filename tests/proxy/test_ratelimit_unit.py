@@ -21,12 +21,33 @@ PRINCIPAL = Principal("key1", "org1", False)
     (" 1000;w=3600;s=user , 50 ; w = 60 ; u = cents ",
      [Policy(1000, 3600, "request", "user"), Policy(50, 60, "cents", None)]),
     ("3;w=1", [Policy(3, 1)]),  # shorter than Helicone's 60 s minimum: accepted
+    # Helicone's leniency: decimal cents/tokens quotas, plurals, empty parts, spaces.
+    ("0.5;w=60;u=cents", [Policy(0.5, 60, "cents", None)]),
+    ("2.5;w=60;u=token", [Policy(2.5, 60, "tokens", None)]),
+    ("10;w=60;u=requests;", [Policy(10, 60, "request", None)]),
+    ("10 ; w=60 ;; s=user ;", [Policy(10, 60, "request", "user")]),
 ])
 def test_good_policies(header, expected):
     parsed = parse_policies(header)
     assert [(p.quota, p.window_s, p.unit, p.segment) for p in parsed] == \
         [(p.quota, p.window_s, p.unit, p.segment) for p in expected]
     assert [p.text for p in parsed] == [part.strip() for part in header.split(",")]
+
+
+def test_empty_policies_between_commas_are_ignored():
+    assert [(p.quota, p.window_s) for p in parse_policies("10;w=60,, 5;w=30 ,")] == \
+        [(10, 60), (5, 30)]
+
+
+def test_the_echo_is_helicones_normalised_form():
+    (policy,) = parse_policies(" 10 ;W=60;s=User; ")
+    assert policy.echo == "10;w=60;u=request"
+    (policy,) = parse_policies("0.5;w=60;u=cents")
+    assert policy.echo == "0.5;w=60;u=cents"
+    assert policy.describe() == "0.5 cents per 60 s for the organization"
+    # Two spellings of one policy share a counter.
+    assert parse_policies("10.0;w=60;u=tokens")[0].canonical == \
+        parse_policies("10;w=60;u=token")[0].canonical
 
 
 def test_canonical_and_description():
@@ -40,10 +61,16 @@ def test_canonical_and_description():
 
 @pytest.mark.parametrize("header, message", [
     ("", "empty header"),
-    ("abc;w=60", "the quota must be a whole number from 1"),
-    ("0;w=60", "the quota must be a whole number from 1"),
-    ("-5;w=60", "the quota must be a whole number from 1"),
-    ("1.5;w=60", "the quota must be a whole number from 1"),
+    ("abc;w=60", "a request quota must be a whole number from 1"),
+    ("0;w=60", "a request quota must be a whole number from 1"),
+    ("-5;w=60", "a request quota must be a whole number from 1"),
+    # Requests are counted whole: 1.5 would silently be a quota of 1.
+    ("1.5;w=60", "a request quota must be a whole number from 1"),
+    ("0;w=60;u=cents", "the quota must be a number above 0, got '0'"),
+    ("-0.5;w=60;u=cents", "the quota must be a number above 0"),
+    ("nan;w=60;u=cents", "the quota must be a number above 0"),
+    ("inf;w=60;u=tokens", "the quota must be a number above 0"),
+    (" ; , ", "empty header"),
     (";w=60", "must start with a quota"),
     ("10", "needs a window"),
     ("10;u=cents", "needs a window"),
@@ -55,10 +82,7 @@ def test_canonical_and_description():
     ("10;w=60;w=30", "w= given twice"),
     ("10;w=60;s=", "s= needs a value"),
     ("10;w=60;s=a b", "segment s='a b'"),
-    ("10;w=60;;u=cents", "empty part"),
     ("10;w=60;u", "'u' is not name=value"),
-    ("10;w=60,,5;w=60", "empty policy between commas"),
-    ("10;w=60,", "empty policy between commas"),
     (",".join(["1;w=60"] * (MAX_POLICIES + 1)), f"at most {MAX_POLICIES} policies"),
 ])
 def test_bad_policies_say_what_is_wrong(header, message):
@@ -115,7 +139,7 @@ def test_request_policy_per_user(backend):
         return first, rest, refused.value, bob, other_org
     first, rest, refused, bob, other_org = with_limiter(backend, fn)
     assert first == {b"helicone-ratelimit-limit": b"5", b"helicone-ratelimit-remaining": b"4",
-                     b"helicone-ratelimit-policy": b"5;w=60;u=request;s=user",
+                     b"helicone-ratelimit-policy": b"5;w=60;u=request",
                      b"helicone-ratelimit-reset": b"60"}
     assert rest == [True] * 4
     assert refused.status == 429
@@ -124,7 +148,7 @@ def test_request_policy_per_user(backend):
     assert refused.headers["x-helicone-error"] == "rate_limited"
     assert refused.headers["helicone-ratelimit-limit"] == "5"
     assert refused.headers["helicone-ratelimit-remaining"] == "0"
-    assert refused.headers["helicone-ratelimit-policy"] == "5;w=60;u=request;s=user"
+    assert refused.headers["helicone-ratelimit-policy"] == "5;w=60;u=request"
     assert 0 < int(refused.headers["helicone-ratelimit-reset"]) <= 60
     assert refused.headers["retry-after"] == refused.headers["helicone-ratelimit-reset"]
     assert refused.body()["error"]["type"] == "rate_limit_error"
@@ -157,7 +181,7 @@ def test_a_refused_request_consumes_no_quota(backend):
     assert result == [True, False, False]
     # alice's refusals did not count against the organization-wide policy; the header
     # reports the most constrained policy (bob's per-user one, now at 0 of 1).
-    assert headers[b"helicone-ratelimit-policy"] == b"1;w=60;s=user"
+    assert headers[b"helicone-ratelimit-policy"] == b"1;w=60;u=request"
     assert headers[b"helicone-ratelimit-remaining"] == b"0"
 
 

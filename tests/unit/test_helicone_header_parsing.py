@@ -41,11 +41,13 @@ def test_a_property_without_a_name_is_refused():
     assert "needs a name" in refused({"helicone-property-": "x"}).message
 
 
-def test_request_id_is_normalised_and_must_be_a_uuid():
+def test_request_id_is_normalised_and_one_not_a_uuid_is_replaced():
     request_id = uuid.uuid4()
     assert parse({"helicone-request-id": f" {str(request_id).upper()} "}).request_id == \
         str(request_id)
-    assert "must be a UUID" in refused({"helicone-request-id": "not-a-uuid"}).message
+    # Helicone replaces an id that is not a UUID: the record gets a fresh one.
+    opts = parse({"helicone-request-id": "not-a-uuid"})
+    assert opts.request_id is None and opts.replaced_request_id == "not-a-uuid"
 
 
 def test_user_and_session():
