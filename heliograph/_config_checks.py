@@ -167,6 +167,7 @@ PROVIDER_KEYS: dict[str, tuple[type, type | None]] = {
     "models": (list, str),       # exact model names this provider serves
     "headers": (dict, str),      # extra HTTP headers sent upstream on every call
     "api_version": (str, None),  # Azure OpenAI's api-version
+    "responses_api": (bool, None),  # it serves /responses itself (else translated to chat)
 }
 
 
@@ -182,8 +183,8 @@ def check_provider_table(name: str, table: Any, where: str, builtin: bool) -> di
                 list(PROVIDER_KEYS)))
         kind, item = spec
         if not isinstance(value, kind):
-            expected = ("a string" if kind is str else "an array of strings"
-                        if kind is list else "a table of strings")
+            expected = ("a string" if kind is str else "true or false" if kind is bool
+                        else "an array of strings" if kind is list else "a table of strings")
             raise ConfigError(f"{label} {key} must be {expected}, not {describe(value)}")
         elements: list[Any] = (list(value.values()) if isinstance(value, dict)
                                else list(value) if isinstance(value, list) else [])

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from heliograph import api, dashboard, prometheus
+from heliograph.alerts.budgets import Budgets
 from heliograph.analytics import Analytics, open_analytics
 from heliograph.asgi import (
     ClientDisconnected,
@@ -26,12 +27,12 @@ from heliograph.config import Settings, worker_settings
 from heliograph.errors import GatewayError
 from heliograph.providers.http import HttpClient
 from heliograph.providers.registry import Registry
-from heliograph.proxy import pipeline
+from heliograph.proxy import passthrough, pipeline
 from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
 from heliograph.proxy.auth import Authenticator
 from heliograph.proxy.cache import ResponseCache
 from heliograph.proxy.fronts import OPENAI
-from heliograph.proxy.models import list_models
+from heliograph.proxy.models import get_model, list_models
 from heliograph.proxy.ratelimit import RateLimiter
 from heliograph.proxy.request_ids import RequestIds
 from heliograph.routes import Mount, Route, RouteTable
@@ -84,6 +85,8 @@ class Gateway:
     analytics: Analytics
     # Caller-chosen request ids already used (heliograph/proxy/request_ids.py).
     request_ids: RequestIds
+    # Spend counters and enforcement (heliograph/alerts/budgets.py); also a record sink.
+    budgets: Budgets
     # Built at startup, inside the event loop (see start()); stand-ins until then.
     background: HostSupervisor | None = None
     state: SharedState = NOT_STARTED
@@ -94,17 +97,19 @@ class Gateway:
     def build(cls, settings: Settings) -> Gateway:
         store = open_store(settings.database_url)
         journal = Journal(settings.resolved_journal_dir())
+        budgets = Budgets(store, settings.alerts_timezone)
         http = HttpClient(settings.upstream_connect_timeout_s, settings.upstream_timeout_s)
         sinks = RecordSinks(JournalSink(journal), [
             # Further sinks (metrics, budgets, webhooks, tracing): one line each, here.
             *([TelemetrySink.from_settings(settings)] if settings.otlp_endpoint else []),
             AccessLogSink(settings.access_log, settings.log_format),
             *([MetricsSink()] if settings.metrics_enabled else []),
+            budgets,
         ])
         analytics = open_analytics(settings.database_url, settings.analytics_query_timeout_s,
                                    settings.analytics_threads)
         return cls(settings, store, journal, http, Registry(settings, http),
-                   Authenticator(store), sinks, analytics, RequestIds(store))
+                   Authenticator(store), sinks, analytics, RequestIds(store), budgets)
 
     async def start(self) -> None:
         """Inside the running loop: the Redis client binds to it."""
@@ -120,6 +125,7 @@ class Gateway:
                                 store=self.store)
         self.cache = ResponseCache(self.state)
         self.ratelimits = RateLimiter(self.state)
+        await self.budgets.start(self.state)
         # Everything loaded so far (price tables, modules) lives as long as the process:
         # move it out of the collector's sight so collections stay cheap on the hot path.
         gc.collect()
@@ -135,6 +141,7 @@ class Gateway:
             await self.cache.drain()
         if self.ratelimits is not None:
             await self.ratelimits.drain()
+        await self.budgets.drain()
         if self.state is not None:
             await self.state.close()
         await self.http.close()
@@ -179,6 +186,8 @@ PROXY_ROUTES = [
     Route("POST", "/v1/messages/count_tokens", pipeline.count_tokens),
     Route("POST", "/v1/responses", pipeline.responses),
     Route("POST", "/responses", pipeline.responses),
+    Route("POST", "/v1/responses/compact", pipeline.responses_compact),
+    Route("POST", "/responses/compact", pipeline.responses_compact),
     Route("GET", "/v1/models", list_models),
     Route("GET", "/models", list_models),
 ]
@@ -188,8 +197,9 @@ def build_routes() -> list[Route | Mount]:
     """Every route the gateway answers, in match order (the first match wins). A new
     endpoint is a Route here or in its api/ module's ROUTES; a sub-application (the
     dashboard) is a Mount."""
-    return [*PROXY_ROUTES, Route("GET", "/healthz", healthz), *api.ROUTES,
-            *prometheus.ROUTES]
+    return [*PROXY_ROUTES, *passthrough.routes(),
+            Route("GET", "/v1/models/{model:path}", get_model),
+            Route("GET", "/healthz", healthz), *api.ROUTES, *prometheus.ROUTES]
 
 
 class App:

@@ -53,6 +53,8 @@ class ProviderSettings:
     api_version: str = ""
     # Named in the config file ([providers.<name>]), not only a built-in default.
     configured: bool = False
+    # Serves OpenAI's Responses API itself; None: as the catalog says (OpenAI, Azure).
+    responses_api: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class Settings:
     # Where the durable request journal lives (a folder beside the database by default).
     journal_dir: str = ""
     max_body_mb: float = 20
+    # multipart uploads (audio, images, files) stream through; this bounds them instead.
+    max_upload_mb: float = 512
     upstream_connect_timeout_s: float = 10
     upstream_timeout_s: float = 600
     admin_key: str = ""
@@ -101,6 +105,24 @@ class Settings:
     dashboard_enabled: bool = True
     dashboard_session_secret: str = ""
     dashboard_session_hours: float = 12
+    # Retention ([retention]; heliograph/background/retention.py): records, and bodies
+    # only, older than this many days are deleted (0: kept forever).
+    retention_days: int = 0
+    retention_bodies_days: int = 0
+    # Alerts and budgets (heliograph/alerts/): how often the one evaluator runs, and the
+    # time zone of calendar windows (day/week/month).
+    alerts_interval_s: float = 60.0
+    alerts_timezone: str = "UTC"
+    # The email channel's SMTP server ([smtp]); "" host: email channels cannot deliver.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "heliograph@localhost"
+    smtp_starttls: bool = True
+    smtp_tls: bool = False
+    # The dashboard's public URL, for links in alert notices ("" = no link).
+    dashboard_base_url: str = ""
     # Whose entries a cached answer is served to ([cache] scope; proxy/cached.py): "key"
     # (Helicone's: per gateway key, and per provider key in bring-your-own-key mode) or
     # "organization" (shared by its keys).
@@ -117,6 +139,10 @@ class Settings:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
 
     @property
     def max_header_bytes(self) -> int:
@@ -163,6 +189,7 @@ SECTIONS: dict[str, dict[str, Option]] = {
     },
     "limits": {
         "max_body_mb": Option(float, "max_body_mb", above=0),
+        "max_upload_mb": Option(float, "max_upload_mb", above=0),
         "upstream_connect_timeout_s": Option(float, "upstream_connect_timeout_s", above=0),
         "upstream_timeout_s": Option(float, "upstream_timeout_s", above=0),
         "ratelimit_fail_open": Option(bool, "ratelimit_fail_open"),
@@ -189,6 +216,10 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "format": Option(str, "log_format", env="HELIOGRAPH_LOG_FORMAT",
                          choices=LOG_FORMATS),
     },
+    "retention": {
+        "days": Option(int, "retention_days", at_least=0),
+        "bodies_days": Option(int, "retention_bodies_days", at_least=0),
+    },
     "cache": {
         "scope": Option(str, "cache_scope", choices=("key", "organization")),
     },
@@ -208,6 +239,21 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "session_secret": Option(str, "dashboard_session_secret",
                                  env="HELIOGRAPH_DASHBOARD_SECRET"),
         "session_hours": Option(float, "dashboard_session_hours", above=0, at_most=24 * 90),
+        # The dashboard's public URL, for links in alert notices ("" = no link).
+        "base_url": Option(str, "dashboard_base_url", prefixes=("http://", "https://")),
+    },
+    "alerts": {
+        "interval_s": Option(float, "alerts_interval_s", at_least=0.2, at_most=86400),
+        "timezone": Option(str, "alerts_timezone"),  # an IANA name, checked on load
+    },
+    "smtp": {
+        "host": Option(str, "smtp_host"),
+        "port": Option(int, "smtp_port", at_least=1, at_most=65535),
+        "username": Option(str, "smtp_username"),
+        "password": Option(str, "smtp_password", env="HELIOGRAPH_SMTP_PASSWORD"),
+        "from": Option(str, "smtp_from"),
+        "starttls": Option(bool, "smtp_starttls"),
+        "tls": Option(bool, "smtp_tls"),  # implicit TLS (port 465)
     },
 }
 
@@ -265,7 +311,19 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
             declared = options.get(attr)
             values[attr] = value if declared is None else check_value(
                 declared, value, "--" + attr.replace("_", "-"))
-    return Settings(**values)
+    settings = Settings(**values)
+    _check_timezone(settings.alerts_timezone, where)
+    return settings
+
+
+def _check_timezone(name: str, where: str) -> None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: [alerts] timezone {name!r} is not a known time zone "
+                          "(use an IANA name such as 'UTC' or 'Europe/Paris')") from None
 
 
 def _providers(tables: dict[str, Any], where: str) -> dict[str, ProviderSettings]:
@@ -287,6 +345,7 @@ def _providers(tables: dict[str, Any], where: str) -> dict[str, ProviderSettings
             models=tuple(checked.get("models", ())) or base.models,
             headers=dict(checked.get("headers", {})),
             api_version=checked.get("api_version", base.api_version),
+            responses_api=checked.get("responses_api", base.responses_api),
             configured=True,
         )
     return providers

@@ -7,6 +7,7 @@ GatewayError
  ├─ MethodNotAllowed (405)
  ├─ PayloadTooLarge (413)
  ├─ RateLimited (429)
+ │   └─ BudgetExceeded (429)    an enforced budget's spend reached its limit
  ├─ ServiceUnavailable (503)    the key store is unreachable and the key was never seen
  ├─ InsufficientStorage (507)   the journal cannot write: refused before the provider
  ├─ UpstreamError (502)         provider refused, reset or sent something unreadable
@@ -87,6 +88,11 @@ class RateLimited(GatewayError):
     code = "rate_limited"
 
 
+class BudgetExceeded(RateLimited):
+    type = "budget_exceeded"
+    code = "budget_exceeded"
+
+
 class ServiceUnavailable(GatewayError):
     status = 503
     type = "server_error"
@@ -125,8 +131,16 @@ class ProviderStatusError(GatewayError):
         if self.raw_body:
             try:
                 parsed = orjson.loads(self.raw_body)
-                if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
-                    return self.raw_body
             except orjson.JSONDecodeError:
-                pass
+                parsed = None
+            error = parsed.get("error") if isinstance(parsed, dict) else None
+            if isinstance(error, dict):
+                if "type" in error and "code" in error and isinstance(error.get("message"),
+                                                                      str):
+                    return self.raw_body
+                # OpenAI's SDKs read type and code: an error without them is made whole.
+                whole = {"message": self.message, "type": self.type, "param": None,
+                         "code": self.code, **{k: v for k, v in error.items()
+                                               if v is not None}}
+                return orjson.dumps(dict(parsed, error=whole))
         return orjson.dumps(self.body())

@@ -79,7 +79,8 @@ class Gateway:
     """`heliograph serve` in a subprocess, configured against the fake upstream."""
 
     def __init__(self, workdir: Path, upstream_url: str, database_url: str,
-                 workers: int = 1, extra_config: str = "", env: dict | None = None):
+                 workers: int = 1, extra_config: str = "", env: dict | None = None,
+                 limits: str = ""):
         self.workdir = workdir
         self.database_url = database_url
         self.workers = workers
@@ -94,6 +95,7 @@ journal_dir = "{workdir / 'journal'}"
 max_body_mb = 1
 upstream_connect_timeout_s = 2
 upstream_timeout_s = 3
+{limits}
 
 [providers.openai]
 base_url = "{upstream_url}/v1"

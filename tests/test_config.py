@@ -73,6 +73,8 @@ def test_a_section_key_written_at_the_top_level_points_at_its_section(tmp_path):
     ('[providers.openai]\nheaders = { "x" = 1 }\n', "headers must hold only strings"),
     ('[providers.x]\ntype = "cohere"\nbase_url = "http://x"\n', "type must be one of openai"),
     ('[providers.mine]\ntype = "openai"\n', "[providers.mine] needs a base_url"),
+    ('[providers.vllm]\nresponses_api = "yes"\n',
+     "responses_api must be true or false, not the string 'yes'"),
     ("[limits\n", "not valid TOML"),
 ])
 def test_wrong_values_name_the_file_and_key(tmp_path, text, expected):

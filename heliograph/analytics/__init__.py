@@ -21,5 +21,7 @@ def open_analytics(database_url: str, query_timeout_s: float = DEFAULT_QUERY_TIM
         return Analytics(SQLiteConnections(database_url, query_timeout_s), threads)
     if database_url.startswith(("postgresql:", "postgres:")):
         from heliograph.analytics._postgres import PostgresConnections
-        return Analytics(PostgresConnections(database_url, query_timeout_s, threads), threads)
+        from heliograph.analytics.reader import SCAN_THREADS
+        return Analytics(PostgresConnections(database_url, query_timeout_s,
+                                             threads + SCAN_THREADS), threads)
     raise ValueError(f"unsupported database_url {database_url!r}")

@@ -1,19 +1,12 @@
-"""Aggregations over selected request rows: metrics by group, per-user summaries, the
-session tree. Pure Python over plain tuples, so both SQL stores give identical numbers
-(SQLite has no percentile function, and the two databases round differently).
-"""
+"""What is left in Python over request rows: group_by parsing and time buckets (shared
+with the rollup queries), one session's tree, and the rate-limit report. Totals over many
+rows are summed by the database (see _grouped and _totals)."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
 from collections.abc import Callable, Iterable
-
-# Columns (of requests r) each metrics/users row starts with, in this order.
-AGGREGATE_COLUMNS: tuple[str, ...] = (
-    "status", "cost_usd", "cost_known", "prompt_tokens", "completion_tokens",
-    "latency_ms", "cache")
-USER_COLUMNS: tuple[str, ...] = AGGREGATE_COLUMNS + ("user_id", "model", "created_at")
 
 DIMENSION_GROUPS = ("model", "provider", "user_id", "session_id")
 
@@ -46,116 +39,12 @@ def parse_group_by(group_by: str) -> tuple[str, str]:
 
 
 def p95_nearest_rank(values: list[float]) -> float | None:
-    """The smallest value with at least 95% of values at or below it."""
+    """The smallest value with at least 95% of values at or below it (exact, for a list
+    in hand; the API's percentiles come from the rollups' histograms, _totals.py)."""
     if not values:
         return None
     ordered = sorted(values)
     return ordered[math.ceil(0.95 * len(ordered)) - 1]
-
-
-class Aggregate:
-    """Running totals for one group; add() takes a row's AGGREGATE_COLUMNS."""
-
-    __slots__ = ("requests", "errors", "cost_usd", "prompt_tokens", "completion_tokens",
-                 "latencies", "cache_hits")
-
-    def __init__(self) -> None:
-        self.requests = self.errors = self.cache_hits = 0
-        self.prompt_tokens = self.completion_tokens = 0
-        self.cost_usd = 0.0
-        self.latencies: list[float] = []
-
-    def add(self, status, cost_usd, cost_known, prompt_tokens, completion_tokens,
-            latency_ms, cache) -> None:
-        self.requests += 1
-        if status is not None and status >= 400:
-            self.errors += 1
-        # An unpriced request (cost_known false) must not count as free.
-        if cost_known and cost_usd is not None:
-            self.cost_usd += cost_usd
-        self.prompt_tokens += prompt_tokens or 0
-        self.completion_tokens += completion_tokens or 0
-        if latency_ms is not None:
-            self.latencies.append(latency_ms)
-        if cache == "hit":
-            self.cache_hits += 1
-
-    def avg_latency_ms(self) -> float | None:
-        return math.fsum(self.latencies) / len(self.latencies) if self.latencies else None
-
-    def error_rate(self) -> float:
-        return self.errors / self.requests if self.requests else 0.0
-
-    def metrics(self) -> dict:
-        return {
-            "requests": self.requests,
-            "errors": self.errors,
-            "error_rate": self.error_rate(),
-            "cost_usd": self.cost_usd,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "avg_latency_ms": self.avg_latency_ms(),
-            "p95_latency_ms": p95_nearest_rank(self.latencies),
-            "cache_hits": self.cache_hits,
-        }
-
-
-def metrics_from_rows(rows: Iterable[tuple], kind: str, unit: str) -> dict:
-    """rows: AGGREGATE_COLUMNS + one group value (created_at for time groups)."""
-    bucket = TIME_BUCKETS[unit] if kind == "time" else None
-    groups: dict = {}
-    total = Aggregate()
-    n = len(AGGREGATE_COLUMNS)
-    for row in rows:
-        values, key = row[:n], row[n]
-        if bucket is not None:
-            key = bucket(key)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = Aggregate()
-        group.add(*values)
-        total.add(*values)
-    data = [{"key": key, **agg.metrics()} for key, agg in groups.items()]
-    if kind == "time":
-        data.sort(key=lambda g: g["key"])
-    else:  # biggest first; ties by key, null last, so the order is stable
-        data.sort(key=lambda g: (-g["requests"], g["key"] is None, g["key"] or ""))
-    return {"data": data, "total": total.metrics()}
-
-
-def users_from_rows(rows: Iterable[tuple]) -> list[dict]:
-    """rows: USER_COLUMNS, user_id never null. Most active users first."""
-    n = len(AGGREGATE_COLUMNS)
-    users: dict[str, dict] = {}
-    for row in rows:
-        user_id, model, created_at = row[n:]
-        user = users.get(user_id)
-        if user is None:
-            user = users[user_id] = {"agg": Aggregate(), "first": created_at,
-                                     "last": created_at, "models": {}}
-        user["agg"].add(*row[:n])
-        user["first"] = min(user["first"], created_at)
-        user["last"] = max(user["last"], created_at)
-        if model is not None:
-            user["models"][model] = user["models"].get(model, 0) + 1
-    result = []
-    for user_id, user in users.items():
-        agg: Aggregate = user["agg"]
-        result.append({
-            "user_id": user_id,
-            "requests": agg.requests,
-            "errors": agg.errors,
-            "error_rate": agg.error_rate(),
-            "cost_usd": agg.cost_usd,
-            "prompt_tokens": agg.prompt_tokens,
-            "completion_tokens": agg.completion_tokens,
-            "avg_latency_ms": agg.avg_latency_ms(),
-            "first_seen": user["first"],
-            "last_seen": user["last"],
-            "models": dict(sorted(user["models"].items(), key=lambda kv: (-kv[1], kv[0]))),
-        })
-    result.sort(key=lambda u: (-u["requests"], u["user_id"]))
-    return result
 
 
 def _record_cost(rec: dict) -> float:
@@ -263,24 +152,3 @@ def ratelimits_from_rows(rows: Iterable[tuple]) -> dict:
         data.append(group)
     data.sort(key=lambda g: (g["provider"] or "", g["model"] or ""))
     return {"data": data}
-
-
-def sessions_from_rows(rows: Iterable[tuple]) -> list[dict]:
-    """Rows (session_id, session_name, cost_usd, cost_known, created_at), session_id never
-    null. Newest activity first (ties by session_id, descending, as the cursor pages)."""
-    sessions: dict[str, dict] = {}
-    for session_id, name, cost_usd, cost_known, created_at in rows:
-        session = sessions.get(session_id)
-        if session is None:
-            session = sessions[session_id] = {
-                "session_id": session_id, "name": None, "requests": 0, "cost_usd": 0.0,
-                "first_at": created_at, "last_at": created_at}
-        session["requests"] += 1
-        if cost_known and cost_usd is not None:
-            session["cost_usd"] += cost_usd
-        if name and (session["name"] is None or created_at < session["first_at"]):
-            session["name"] = name  # the earliest name given, as the session tree reports
-        session["first_at"] = min(session["first_at"], created_at)
-        session["last_at"] = max(session["last_at"], created_at)
-    return sorted(sessions.values(), key=lambda s: (s["last_at"], s["session_id"]),
-                  reverse=True)

@@ -45,9 +45,10 @@ class SQLiteConnections:
         return conn, deadline
 
     @contextmanager
-    def cursor(self) -> Iterator[sqlite3.Cursor]:
+    def cursor(self, stream: bool = False) -> Iterator[sqlite3.Cursor]:
         """A cursor whose statements (each its own snapshot) must finish within
-        timeout_s of this call, or raise QueryTimeout."""
+        timeout_s of this call, or raise QueryTimeout. sqlite3 always steps rows as they
+        are fetched, so `stream` changes nothing here."""
         conn, deadline = self._connection()
         deadline[0] = time.monotonic() + self.timeout_s
         cur = conn.cursor()

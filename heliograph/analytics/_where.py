@@ -12,6 +12,7 @@ import binascii
 
 from heliograph.analytics.conditions import compile_node, escape_like
 from heliograph.analytics.filters import EQUALITY_KEYS, RequestFilter, normalize_timestamp
+from heliograph.store.search import search_condition
 
 __all__ = ("compile_filter", "decode_cursor", "encode_cursor", "escape_like")
 
@@ -39,11 +40,10 @@ def compile_filter(organization: str, flt: RequestFilter, like_ci: str
     if flt.until:
         clauses.append("r.created_at < ?")
         params.append(normalize_timestamp(flt.until))
-    if flt.q:
-        pattern = f"%{escape_like(flt.q)}%"
-        clauses.append(f"(r.request_body {like_ci} ? ESCAPE '\\'"
-                       f" OR r.response_body {like_ci} ? ESCAPE '\\')")
-        params += [pattern, pattern]
+    if flt.q:  # through the full-text index (store/search.py)
+        condition, search_params = search_condition(like_ci, organization, flt.q)
+        clauses.append(condition)
+        params += search_params
     for node in flt.conditions:
         sql, node_params = compile_node(node, organization, like_ci)
         clauses.append(sql)

@@ -152,6 +152,8 @@ def compile_node(node: Node, organization: str, like_ci: str) -> tuple[str, list
         return "(" + f" {node.operator.upper()} ".join(parts) + ")", params
     if node.field.startswith(PROPERTY_PREFIX):
         return _property(node, organization, like_ci)
+    if FIELDS[node.field][1] == BODY:
+        return _body(node, organization, like_ci)
     column = "r." + FIELDS[node.field][0]
     return _compare(column, node.op, node.value, like_ci)
 
@@ -172,6 +174,16 @@ def _compare(column: str, op: str, value: Any, like_ci: str) -> tuple[str, list]
         return f"{column} {like_ci} ? ESCAPE '\\'", [pattern]
     # not_contains
     return f"({column} IS NULL OR NOT ({column} {like_ci} ? ESCAPE '\\'))", [pattern]
+
+
+def _body(node: Condition, organization: str, like_ci: str) -> tuple[str, list]:
+    # Bodies live in their own table (store/_schema.py, version 5); a record without
+    # one does not contain the value.
+    test, params = _compare("b." + FIELDS[node.field][0], "contains", node.value, like_ci)
+    sql = ("r.id {} (SELECT b.request_id FROM request_bodies b"
+           " WHERE b.organization = ? AND " + test + ")")
+    return (sql.format("NOT IN" if node.op == "not_contains" else "IN"),
+            [organization, *params])
 
 
 def _property(node: Condition, organization: str, like_ci: str) -> tuple[str, list]:

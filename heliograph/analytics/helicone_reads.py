@@ -10,8 +10,8 @@ from typing import Any
 
 from heliograph.analytics._where import compile_filter
 from heliograph.analytics.filters import RequestFilter
-from heliograph.analytics.reader import MAX_PAGE, _columns
-from heliograph.store._schema import REQUEST_COLUMNS, row_to_record
+from heliograph.analytics.reader import _RECORD_COLUMNS, _WITH_BODIES, MAX_PAGE
+from heliograph.store._schema import row_to_record
 
 # Helicone's sort keys → columns.
 SORT_COLUMNS = {"created_at": "created_at", "latency": "latency_ms",
@@ -27,7 +27,7 @@ def requests_page(analytics: Any, organization: str, flt: RequestFilter, sort: s
     where, params = compile_filter(organization, flt, analytics.dialect.like_ci)
     direction = "DESC" if descending else "ASC"
     rows = analytics._fetchall(
-        f"SELECT {_columns(REQUEST_COLUMNS)} FROM requests r WHERE {where}"
+        f"SELECT {_RECORD_COLUMNS}{_WITH_BODIES} WHERE {where}"
         f" ORDER BY (r.{column} IS NULL), r.{column} {direction}, r.id {direction}"
         " LIMIT ? OFFSET ?", (*params, min(limit, MAX_PAGE), offset))
     return [row_to_record(row) for row in rows]

@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar
 
-from heliograph.analytics import _aggregate
+from heliograph.analytics import _aggregate, _lanes, _metrics, _summaries
 from heliograph.analytics._where import compile_filter, decode_cursor, encode_cursor
 from heliograph.analytics.errors import AnalyticsBusy
 from heliograph.analytics.filters import RequestFilter
 from heliograph.errors import BadRequest
+from heliograph.store import search
 from heliograph.store._schema import BODY_COLUMNS, REQUEST_COLUMNS, row_to_record
 
 MAX_PAGE = 1000
@@ -29,6 +33,7 @@ MAX_PAGE = 1000
 # next_cursor continues the listing), so one answer cannot run to hundreds of MB.
 MAX_PAGE_BODY_CHARS = 8 * 1024 * 1024
 _FETCH_CHUNK = 5000  # rows per fetchmany when aggregating, to bound driver buffers
+SCAN_THREADS = 1
 # Queries allowed to wait for an analytics thread, per thread.
 _WAITING_PER_THREAD = 16
 
@@ -39,6 +44,24 @@ def _columns(names, alias: str = "r", nulls: tuple[str, ...] = ()) -> str:
     return ", ".join("NULL" if n in nulls else f"{alias}.{n}" for n in names)
 
 
+# A whole record: its requests row and its bodies (a row of their own since version 5).
+_RECORD_COLUMNS = f"{_columns(REQUEST_COLUMNS)}, {_columns(BODY_COLUMNS, alias='b')}"
+_WITH_BODIES = (" FROM requests r LEFT JOIN request_bodies b"
+                " ON b.organization = r.organization AND b.request_id = r.id")
+
+
+# Analytics threads run at this niceness: a long scan (in the database library's C code,
+# without the GIL) then yields the CPU to the proxy's event loop instead of sharing it.
+ANALYTICS_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    try:  # Linux sets a thread's own niceness by its id; elsewhere this is a no-op
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ANALYTICS_NICENESS)
+    except (AttributeError, OSError):
+        pass
+
+
 @functools.lru_cache(maxsize=256)
 def _to_format_style(sql: str) -> str:
     return sql.replace("?", "%s")
@@ -47,11 +70,18 @@ def _to_format_style(sql: str) -> str:
 class Analytics:
     """connections: SQLiteConnections or PostgresConnections (cursor(), close(), dialect)."""
 
-    def __init__(self, connections: Any, threads: int = 2):
+    def __init__(self, connections: Any, threads: int = 2, use_rollups: bool = True):
         self._db = connections
+        # False: every aggregate from raw rows (the rollups' reference, in tests).
+        self.use_rollups = use_rollups
         self.dialect = connections.dialect
         self._threads = threads
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="heliograph-analytics")
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="heliograph-analytics",
+                                            initializer=_lower_priority)
+        # Queries that scan raw rows get a thread of their own (_lanes.py): quick ones
+        # never wait behind them. (open_analytics sizes the connection pool for both.)
+        self._scans = ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="heliograph-scan",
+                                         initializer=_lower_priority)
         self._in_flight = 0
 
     async def run(self, query: Callable[..., T], *args: Any) -> T:
@@ -62,7 +92,9 @@ class Analytics:
         self._in_flight += 1
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, functools.partial(query, *args))
+            lane = (self._executor if _lanes.is_quick(query, args, self.use_rollups)
+                    else self._scans)
+            return await loop.run_in_executor(lane, functools.partial(query, *args))
         except ValueError as exc:
             raise BadRequest(str(exc), code="invalid_query") from None
         finally:
@@ -70,6 +102,7 @@ class Analytics:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._scans.shutdown(wait=True, cancel_futures=True)
         self._db.close()
 
     # -- plumbing -----------------------------------------------------------------
@@ -82,8 +115,9 @@ class Analytics:
             return cur.fetchall()
 
     def _aggregate(self, sql: str, params, fold: Callable[[Iterator[tuple]], T]) -> T:
-        """fold(rows) with rows streamed in chunks, inside the query's deadline."""
-        with self._db.cursor() as cur:
+        """fold(rows) with rows streamed in chunks from a server-side cursor (memory
+        bounded by the chunk, whatever the window), inside the query's deadline."""
+        with self._db.cursor(stream=True) as cur:
             cur.execute(self._sql(sql), params)
 
             def rows() -> Iterator[tuple]:
@@ -94,7 +128,7 @@ class Analytics:
 
     # -- records ------------------------------------------------------------------
     def get_request(self, organization: str, request_id: str) -> dict | None:
-        rows = self._fetchall(f"SELECT {_columns(REQUEST_COLUMNS)} FROM requests r"
+        rows = self._fetchall(f"SELECT {_RECORD_COLUMNS}{_WITH_BODIES}"
                               " WHERE r.organization = ? AND r.id = ?",
                               (organization, request_id))
         return row_to_record(rows[0]) if rows else None
@@ -108,7 +142,7 @@ class Analytics:
         max_body_chars, always holding at least one record. ValueError for a cursor not
         handed out here."""
         limit = max(1, min(int(limit), MAX_PAGE))
-        where, params = compile_filter(organization, flt, self.dialect.like_ci)
+        where, params = self._listing_filter(organization, flt)
         if cursor:
             where += " AND (r.created_at, r.id) < (?, ?)"
             params += list(decode_cursor(cursor))
@@ -128,13 +162,26 @@ class Analytics:
             next_cursor = encode_cursor(last["created_at"], last["id"])
         return records, next_cursor
 
+    def _listing_filter(self, organization: str, flt: RequestFilter) -> tuple[str, list]:
+        """compile_filter, but a `q` matching many records is checked record by record
+        (store/search.py, COMMON_MATCHES), so a page of them stops at its end."""
+        if flt.q:
+            counting = search.count_matches_sql(self.dialect.like_ci, flt.q)
+            if counting and self._fetchall(*counting)[0][0] >= search.COMMON_MATCHES:
+                where, params = compile_filter(organization, replace(flt, q=None),
+                                               self.dialect.like_ci)
+                test, test_params = search.per_record_condition(self.dialect.like_ci,
+                                                                flt.q)
+                return f"{where} AND {test}", params + test_params
+        return compile_filter(organization, flt, self.dialect.like_ci)
+
     def _page_with_bodies(self, organization: str, where: str, params: list, order: str,
                           limit: int, max_body_chars: int) -> tuple[list[dict], bool]:
         # Sizes first, then the bodies of only the records that fit: the database never
         # sends (nor the driver buffers) bodies the page will not hold.
         sizes = self._fetchall(
-            "SELECT r.id, COALESCE(LENGTH(r.request_body), 0)"
-            f" + COALESCE(LENGTH(r.response_body), 0) FROM requests r WHERE {where}"
+            "SELECT r.id, COALESCE(LENGTH(b.request_body), 0)"
+            f" + COALESCE(LENGTH(b.response_body), 0){_WITH_BODIES} WHERE {where}"
             f"{order} LIMIT ?", (*params, limit + 1))
         chosen: list[str] = []
         total = 0
@@ -146,35 +193,20 @@ class Analytics:
         if not chosen:
             return [], False
         marks = ", ".join("?" * len(chosen))
-        rows = self._fetchall(f"SELECT {_columns(REQUEST_COLUMNS)} FROM requests r"
+        rows = self._fetchall(f"SELECT {_RECORD_COLUMNS}{_WITH_BODIES}"
                               f" WHERE r.organization = ? AND r.id IN ({marks}){order}",
                               (organization, *chosen))
         return [row_to_record(row) for row in rows], len(sizes) > len(chosen)
 
-    # -- aggregates ---------------------------------------------------------------
+    # -- aggregates (rollups where they answer; see _metrics, _summaries) -------------
     def metrics(self, organization: str, flt: RequestFilter, group_by: str) -> dict:
-        kind, detail = _aggregate.parse_group_by(group_by)
-        where, params = compile_filter(organization, flt, self.dialect.like_ci)
-        join = ""
-        if kind == "dimension":
-            group_column = f"r.{detail}"
-        elif kind == "time":
-            group_column = "r.created_at"
-        else:  # property: at most one row per (request, name), so the join adds no rows
-            join = (" LEFT JOIN request_properties g ON g.request_id = r.id"
-                    " AND g.organization = r.organization AND g.name = ?")
-            group_column = "g.value"
-            params = [detail, *params]
-        sql = (f"SELECT {_columns(_aggregate.AGGREGATE_COLUMNS)}, {group_column}"
-               f" FROM requests r{join} WHERE {where}")
-        return self._aggregate(sql, params, lambda rows: _aggregate.metrics_from_rows(
-            rows, kind, detail))
+        return _metrics.metrics(self, organization, flt, group_by)
+
+    def overview(self, organization: str, flt: RequestFilter) -> dict:
+        return _metrics.overview(self, organization, flt)
 
     def users(self, organization: str, flt: RequestFilter) -> list[dict]:
-        where, params = compile_filter(organization, flt, self.dialect.like_ci)
-        sql = (f"SELECT {_columns(_aggregate.USER_COLUMNS)} FROM requests r"
-               f" WHERE {where} AND r.user_id IS NOT NULL")
-        return self._aggregate(sql, params, _aggregate.users_from_rows)
+        return _summaries.users(self, organization, flt)
 
     def user(self, organization: str, user_id: str) -> dict | None:
         found = self.users(organization, RequestFilter(user_id=user_id))
@@ -192,17 +224,13 @@ class Analytics:
         """Sessions with a record matching the filter, newest activity first:
         (page, next_cursor or None). ValueError for a cursor not handed out here."""
         limit = max(1, min(int(limit), MAX_PAGE))
-        where, params = compile_filter(organization, flt, self.dialect.like_ci)
-        sql = ("SELECT r.session_id, r.session_name, r.cost_usd, r.cost_known, r.created_at"
-               f" FROM requests r WHERE {where} AND r.session_id IS NOT NULL")
-        found = self._aggregate(sql, params, _aggregate.sessions_from_rows)
-        if cursor:
-            after = decode_cursor(cursor)
-            found = [s for s in found if (s["last_at"], s["session_id"]) < after]
-        page = found[:limit]
-        more = len(found) > limit
-        return page, (encode_cursor(page[-1]["last_at"], page[-1]["session_id"])
-                      if more else None)
+        return _summaries.sessions(self, organization, flt, limit, cursor)
+
+    def properties(self, organization: str, flt: RequestFilter, name: str | None = None,
+                   values_limit: int = 100) -> dict:
+        """Property names and their values with requests and cost, most used first."""
+        values_limit = max(1, min(int(values_limit), MAX_PAGE))
+        return _summaries.properties(self, organization, flt, name, values_limit)
 
     def ratelimits(self, organization: str, flt: RequestFilter) -> dict:
         """Per provider and model: the latest limits the provider reported, and 429s by

@@ -5,15 +5,21 @@ route table app.py builds."""
 from __future__ import annotations
 
 from heliograph.api import (
+    alerts,
+    budgets,
     feedback,
     helicone,
     ingest,
     keys,
     metrics,
+    overview,
+    properties,
     ratelimits,
     requests,
+    responses,
     sessions,
     users,
+    webhooks,
 )
 from heliograph.routes import Route
 
@@ -22,9 +28,15 @@ ROUTES: list[Route] = [
     *metrics.ROUTES,
     *users.ROUTES,
     *sessions.ROUTES,
+    *properties.ROUTES,
+    *overview.ROUTES,
     *ratelimits.ROUTES,
     *feedback.ROUTES,
     *keys.ROUTES,
     *ingest.ROUTES,
     *helicone.ROUTES,
+    *alerts.ROUTES,
+    *budgets.ROUTES,
+    *webhooks.ROUTES,
+    *responses.ROUTES,
 ]

@@ -25,7 +25,7 @@ def endpoint(fn: Endpoint) -> Callable[[Any, Request, Send], Awaitable[None]]:
     async def handler(gw: Any, request: Request, send: Send) -> None:
         try:
             principal = await gw.auth.authenticate(request.headers)
-            _refuse_nul(request)
+            refuse_nul(request)
             payload = await fn(gw, request, principal.organization)
         except GatewayError as error:
             await send_error(send, error)
@@ -35,7 +35,7 @@ def endpoint(fn: Endpoint) -> Callable[[Any, Request, Send], Awaitable[None]]:
     return handler
 
 
-def _refuse_nul(request: Request) -> None:
+def refuse_nul(request: Request) -> None:
     # No stored text holds a NUL (PostgreSQL refuses them), so none can match; say so
     # rather than let the database fail on it.
     if "\x00" in request.path or any("\x00" in name or "\x00" in value

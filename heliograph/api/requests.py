@@ -7,6 +7,7 @@ from typing import Any
 
 from heliograph.analytics.filters import parse_filter
 from heliograph.api._common import boolean, endpoint, positive_int, query_value, read_one
+from heliograph.api.export import export_requests
 from heliograph.asgi import Request
 from heliograph.routes import Route
 
@@ -33,5 +34,7 @@ async def get_request(gw: Any, request: Request, org: str) -> dict:
 
 ROUTES = [
     Route("GET", "/api/v1/requests", list_requests),
+    # Before the {request_id} route, which would take "export" for an id.
+    Route("GET", "/api/v1/requests/export", export_requests),
     Route("GET", "/api/v1/requests/{request_id}", get_request),
 ]

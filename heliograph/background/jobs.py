@@ -51,6 +51,10 @@ JobFactory = Callable[[JobContext], Job]
 # never load a job's dependencies).
 JOBS = [
     "heliograph.background.journal_writer:JournalWriterJob",
+    "heliograph.background.search_index:SearchIndexJob",
+    "heliograph.background.retention:RetentionJob",
+    "heliograph.background.planner_stats:PlannerStatsJob",
+    "heliograph.alerts.job:AlertsJob",
 ]
 
 

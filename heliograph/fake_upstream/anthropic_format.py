@@ -226,6 +226,10 @@ class MessageReply:
         a = self.answer
         self.stop_reason = "stop_sequence" if a.stop_sequence else STOP_REASONS[a.finish]
         self.usage = usage(a)
+        # Extended thinking asked for: the answer opens with a thinking block.
+        thinking = body.get("thinking")
+        self.thinking = thinking_text(body) if isinstance(thinking, dict) and \
+            thinking.get("type") == "enabled" else None
 
     @property
     def total_tokens(self) -> int:
@@ -233,6 +237,9 @@ class MessageReply:
 
     def content(self) -> list[dict[str, Any]]:
         blocks: list[dict[str, Any]] = []
+        if self.thinking:
+            blocks.append({"type": "thinking", "thinking": self.thinking,
+                           "signature": "fake-signature"})
         if self.answer.text:
             blocks.append({"type": "text", "text": self.answer.text})
         for call in self.answer.tool_calls:
@@ -258,6 +265,11 @@ class MessageReply:
             if block["type"] == "text":
                 start: dict[str, Any] = {"type": "text", "text": ""}
                 deltas = [{"type": "text_delta", "text": p} for p in split_words(block["text"])]
+            elif block["type"] == "thinking":
+                start = {"type": "thinking", "thinking": "", "signature": ""}
+                deltas = [{"type": "thinking_delta", "thinking": p}
+                          for p in split_words(block["thinking"])]
+                deltas.append({"type": "signature_delta", "signature": block["signature"]})
             else:
                 start = dict(block, input={})
                 arguments = orjson.dumps(block["input"]).decode()
@@ -279,6 +291,19 @@ class MessageReply:
             "usage": {"output_tokens": self.answer.completion_tokens}}))
         out.append(("message_stop", {"type": "message_stop"}))
         return out
+
+
+def thinking_text(body: dict) -> str:
+    """What the fake "thinks": about the last user message's text."""
+    for message in reversed(body.get("messages") or ()):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            text = content if isinstance(content, str) else " ".join(
+                b.get("text", "") for b in content or () if isinstance(b, dict)
+                and isinstance(b.get("text"), str))
+            if text:
+                return f"Thinking about: {text}"
+    return "Thinking."
 
 
 # (id, display name, created_at) as GET /v1/models lists them.

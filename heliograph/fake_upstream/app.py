@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import anthropic_api, azure_api, gemini_api, moderations, openai_api
+from . import anthropic_api, azure_api, gemini_api, moderations, openai_api, openai_surface
 from .state import STATE_KEY, FakeState
 
 CONTROL_PREFIX = "/_fake/"
@@ -78,6 +78,7 @@ def build_app(*, chunk_delay_ms: float = 0.0, max_recorded: int = 200) -> web.Ap
     app.router.add_get(CONTROL_PREFIX + "health", _health)
     openai_api.register(app)
     moderations.register(app)
+    openai_surface.register(app)
     anthropic_api.register(app)
     gemini_api.register(app)
     azure_api.register(app)

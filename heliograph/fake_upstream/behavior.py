@@ -25,6 +25,8 @@ Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
   reasoning-<n>      usage reports <n> reasoning tokens
   usage-<p>-<c>      force prompt tokens = <p>, completion tokens = <c>
   tool-call          answer with a tool call (needs ``tools`` in the request)
+  tool-calls-<n>     answer with <n> tool calls in one reply, cycling through the tools
+                     (one when parallel calls are disabled)
   content-filter     the answer is stopped by the provider's safety filter
   prompt-blocked     the prompt itself is blocked (Gemini ``promptFeedback``)
 
@@ -52,6 +54,7 @@ _TOKEN = (
     r"|cache-write-(?P<cache_write>\d+)"
     r"|reasoning-(?P<reasoning>\d+)"
     r"|usage-(?P<usage_p>\d+)-(?P<usage_c>\d+)"
+    r"|tool-calls-(?P<tool_calls>\d+)"
     r"|(?P<flag>malformed|truncated|reset|tool-call|content-filter|prompt-blocked"
     r"|retry-after-soon)"
 )
@@ -79,6 +82,7 @@ class Behavior:
     reasoning_tokens: int | None = None
     usage: tuple[int, int] | None = None
     tool_call: bool = False
+    tool_calls: int = 0
     content_filter: bool = False
     prompt_blocked: bool = False
     retry_after_soon: bool = False
@@ -103,6 +107,8 @@ class Behavior:
             self.cache_write_tokens = int(g["cache_write"])
         elif g["reasoning"] is not None:
             self.reasoning_tokens = int(g["reasoning"])
+        elif g["tool_calls"] is not None:
+            self.tool_calls = int(g["tool_calls"])
         elif g["usage_p"] is not None:
             self.usage = (int(g["usage_p"]), int(g["usage_c"]))
         else:

@@ -12,7 +12,8 @@ Determinism contract (tests rely on it):
   tool calls         a tool is called when its name appears (as a word) in the last user
                      turn; else the first tool when that turn says "weather", the
                      ``tool-call`` behaviour is set or a tool is required. Several named
-                     tools are called in parallel unless parallel calls are disabled.
+                     tools are called in parallel unless parallel calls are disabled;
+                     ``tool-calls-<n>`` makes <n> calls in one reply, cycling the tools.
   stop sequences     the reply is cut before the first one found (finish "stop")
   max tokens         the reply is cut to that many words (finish "length")
   prompt tokens      per turn: word count of its texts and tool results + 3, plus
@@ -20,6 +21,8 @@ Determinism contract (tests rely on it):
   completion tokens  word count of the reply (>= 1); for tool calls, the word count of
                      each call's arguments with punctuation as spaces (>= 1 each)
   usage shaping      cached-<n>, cache-write-<n>, reasoning-<n>, usage-<p>-<c>
+  thinking           (Anthropic, `thinking` enabled) the message opens with a thinking
+                     block "Thinking about: <text of the last user message>"
 """
 
 from __future__ import annotations
@@ -149,6 +152,9 @@ def chosen_tools(ask: Ask, b: Behavior) -> list[Tool]:
         return []
     if ask.forced_tool is not None:
         return [next((t for t in ask.tools if t.name == ask.forced_tool), ask.tools[0])]
+    if b.tool_calls:
+        many = [ask.tools[i % len(ask.tools)] for i in range(b.tool_calls)]
+        return many if ask.parallel_tools else many[:1]
     last = ask.turns[-1] if ask.turns else Turn("user")
     text = last.text if last.role == "user" else ""
     named = [t for t in ask.tools

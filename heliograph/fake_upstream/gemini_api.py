@@ -117,5 +117,10 @@ async def batch_embed(request: web.Request, body: Any, model: str, b: Behavior
     return await _send(request, fmt.batch_embed_contents(body, model), b)
 
 
+async def count(request: web.Request, body: Any, model: str, b: Behavior
+                ) -> web.StreamResponse:
+    return await _send(request, fmt.count_tokens(body, model), b)
+
+
 ACTIONS = {"generateContent": generate, "streamGenerateContent": stream_generate,
-           "embedContent": embed, "batchEmbedContents": batch_embed}
+           "embedContent": embed, "batchEmbedContents": batch_embed, "countTokens": count}

@@ -310,3 +310,16 @@ def models() -> dict[str, Any]:
     return {"models": [{"name": name, "displayName": display,
                         "supportedGenerationMethods": methods}
                        for name, display, methods in MODELS]}
+
+
+def count_tokens(body: Any, model: str) -> dict[str, int]:
+    """models/{model}:countTokens: `contents`, or a whole `generateContentRequest`."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("Invalid JSON payload received.")
+    request = body.get("generateContentRequest")
+    if request is None:
+        request = {"contents": body.get("contents")}
+    if not isinstance(request, dict) or not request.get("contents"):
+        raise InvalidRequest("* CountTokensRequest: contents or generateContentRequest "
+                             "is required")
+    return {"totalTokens": answer(parse(request, model), Behavior()).prompt_tokens}

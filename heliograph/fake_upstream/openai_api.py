@@ -30,6 +30,9 @@ def register(app: web.Application) -> None:
         app.router.add_post(f"{p}/chat/completions", chat_completions)
         app.router.add_post(f"{p}/embeddings", embeddings)
         app.router.add_post(f"{p}/responses", responses)
+        app.router.add_post(f"{p}/responses/compact", responses_compact)
+        app.router.add_get(f"{p}/responses/{{id}}", stored_response)
+        app.router.add_delete(f"{p}/responses/{{id}}", stored_response)
         app.router.add_get(f"{p}/models", list_models)
         app.router.add_get(f"{p}/models/{{model}}", get_model)
 
@@ -165,11 +168,46 @@ async def serve_responses(request: web.Request, check_auth: AuthCheck,
     except fmt.InvalidRequest as exc:
         return _invalid(request, t0, exc.message, exc.param)
     if not body.get("stream"):
-        return await _send(request, t0, reply.response(), b, reply.total_tokens)
+        response = reply.response()
+        if body.get("store") is not False:
+            request.app[STATE_KEY].keep_response(response)
+        return await _send(request, t0, response, b, reply.total_tokens)
     headers = _headers(request, t0) | request.app[STATE_KEY].rate_limit_headers(
         reply.total_tokens)
     events = [(e["type"], orjson.dumps(e)) for e in reply.events()]
     return await faults.stream_events(request, events, b, headers)
+
+
+async def responses_compact(request: web.Request) -> web.StreamResponse:
+    t0 = time.monotonic()
+    begun = await _begin(request, t0, True)
+    if isinstance(begun, web.StreamResponse):
+        return begun
+    body, b = begun
+    try:
+        compacted = responses_format.compacted(body, b)
+    except fmt.InvalidRequest as exc:
+        return _invalid(request, t0, exc.message, exc.param)
+    return await _send(request, t0, compacted, b, compacted["usage"]["total_tokens"])
+
+
+async def stored_response(request: web.Request) -> web.StreamResponse:
+    """GET / DELETE /responses/{id}: a response this server created (with store on)."""
+    t0 = time.monotonic()
+    begun = await _begin(request, t0, with_body=False)
+    if isinstance(begun, web.StreamResponse):
+        return begun
+    response_id = request.match_info["id"]
+    responses = request.app[STATE_KEY].responses
+    if response_id not in responses:
+        return _json(404, fmt.error_body(f"Response with id '{response_id}' not found.",
+                                         "invalid_request_error", None, "response_id"),
+                     _headers(request, t0))
+    if request.method == "DELETE":
+        del responses[response_id]
+        return _json(200, {"id": response_id, "object": "response", "deleted": True},
+                     _headers(request, t0))
+    return await _send(request, t0, responses[response_id], begun[1], 0)
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:

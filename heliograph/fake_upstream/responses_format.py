@@ -177,3 +177,19 @@ class ResponseReply:
         for number, event in enumerate(out):
             event["sequence_number"] = number
         return out
+
+
+def compacted(body: dict, b: Behavior) -> dict[str, Any]:
+    """`/responses/compact`: the input's user messages and one opaque compaction item
+    (OpenAI's is encrypted; the fake's is random bytes, readable by nobody)."""
+    reply = ResponseReply(dict(body, input=body.get("input") or ""), b)
+    raw = body.get("input")
+    items = [{"type": "message", "role": "user", "content": raw}] if isinstance(raw, str) \
+        else [i for i in raw or () if isinstance(i, dict) and i.get("role") == "user"]
+    users = [dict(item, id=new_id("msg_", 40), type="message", status="completed")
+             for item in items]
+    return {"id": new_id("resp_", 40), "object": "response.compaction",
+            "created_at": reply.created,
+            "output": users + [{"type": "compaction", "id": new_id("cmp_", 40),
+                                "encrypted_content": "fake-encrypted-" + new_id("", 40)}],
+            "usage": usage(reply.answer)}

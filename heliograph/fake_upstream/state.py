@@ -11,6 +11,7 @@ from aiohttp import web
 
 REQUESTS_LIMIT = 10_000
 TOKENS_LIMIT = 2_000_000
+STORED_RESPONSES = 1_000
 
 
 class FakeState:
@@ -20,6 +21,13 @@ class FakeState:
         self.counters: dict[str, int] = {}
         self.requests_served = 0
         self.tokens_used = 0
+        # OpenAI's response store: created (non-streamed) responses by id, the newest kept.
+        self.responses: dict[str, dict[str, Any]] = {}
+
+    def keep_response(self, response: dict[str, Any]) -> None:
+        if len(self.responses) >= STORED_RESPONSES:
+            self.responses.pop(next(iter(self.responses)))
+        self.responses[response["id"]] = response
 
     # -- request log -------------------------------------------------------
     def record(self, request: web.Request, raw: bytes) -> None:

@@ -54,6 +54,10 @@ class AzureOpenAI(OpenAICompatible):
     def _responses_url(self) -> str:
         return f"{self._base()}/openai/v1/responses"
 
+    def _passthrough_url(self, path: str) -> str:
+        # Azure's v1 API serves the rest of OpenAI's paths as OpenAI does.
+        return f"{self._base()}/openai/v1{path}"
+
     def _chat_url(self, call: Call) -> str:
         return self._url(call, "chat/completions")
 

@@ -7,12 +7,14 @@ bodies and replies leave as OpenAI bodies / chunk payloads, whatever the provide
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from heliograph.config import ProviderSettings
 from heliograph.errors import BadRequest, Unauthorized
+from heliograph.formats.anthropic.request_to_openai import server_tools
+from heliograph.providers import responses_via_chat
 from heliograph.providers.http import HttpClient, UpstreamResponse
 
 # Where an adapter that sent `Call.caller_body` natively puts the provider's own answer
@@ -69,6 +71,16 @@ class Provider:
                 "Helicone-Auth", code="missing_provider_key")
         return "Bearer " + self.api_key
 
+    def refuse_server_tools(self, call: Call) -> None:
+        """An Anthropic caller's server tools (web search, code execution…) run only at
+        Anthropic: a translating adapter refuses them rather than drop them silently."""
+        if call.caller_format != "anthropic" or not call.caller_body:
+            return
+        found = server_tools(call.caller_body)
+        if found:
+            raise Unsupported(f"Anthropic's server tools run only at Anthropic; provider "
+                              f"{self.name!r} cannot run {', '.join(found)}")
+
     def key(self, call: Call) -> str:
         """The bare key, for providers that take it in their own header (x-api-key,
         x-goog-api-key, api-key)."""
@@ -83,13 +95,18 @@ class Provider:
         raise Unsupported(f"provider {self.name!r} does not support streaming")
         yield  # pragma: no cover  (makes this an async generator)
 
-    async def responses(self, call: Call) -> UpstreamResponse:
-        raise Unsupported(f"provider {self.name!r} does not support the Responses API")
+    # The Responses API: translated to and from chat unless the adapter speaks it natively
+    # (then it also keeps stored responses itself, and the gateway need not).
+    stores_responses = False
 
-    @contextlib.asynccontextmanager
-    async def responses_stream(self, call: Call) -> AsyncIterator[StreamReply]:
-        raise Unsupported(f"provider {self.name!r} does not support the Responses API")
-        yield  # pragma: no cover
+    async def responses(self, call: Call) -> UpstreamResponse:
+        return await responses_via_chat.respond(self, call)
+
+    def responses_stream(self, call: Call) -> AbstractAsyncContextManager[StreamReply]:
+        return responses_via_chat.respond_stream(self, call)
+
+    async def responses_compact(self, call: Call) -> UpstreamResponse:
+        return await responses_via_chat.compact(self, call)
 
     async def embeddings(self, call: Call) -> UpstreamResponse:
         raise Unsupported(f"provider {self.name!r} does not support embeddings")
@@ -112,9 +129,20 @@ class Provider:
         headers.pop("content-type", None)
         return await self.http.request("GET", url, headers, None, self.name)
 
+    def open_passthrough(self, call: Call, method: str, path: str,
+                         data: bytes | AsyncIterable[bytes] | None, content_type: str | None
+                         ) -> AbstractAsyncContextManager[tuple[int, dict[str, str],
+                                                                AsyncIterator[bytes]]]:
+        """The rest of OpenAI's API (completions, images, audio, files, batches…) sent
+        as it came, to `path` under the provider's base URL: (status, headers, chunks)
+        with the answer's bytes as they arrive. Only OpenAI-compatible providers can."""
+        raise Unsupported(f"{path.partition('?')[0]} is passed through only to "
+                          f"OpenAI-compatible providers; provider {self.name!r} is not one")
+
     async def count_tokens(self, call: Call) -> UpstreamResponse:
-        raise Unsupported(f"provider {self.name!r} cannot count tokens: "
-                          "/v1/messages/count_tokens needs an Anthropic model")
+        raise Unsupported(f"provider {self.name!r} cannot count tokens (it has no counting "
+                          "endpoint): /v1/messages/count_tokens needs an Anthropic or "
+                          "Gemini model")
 
 
 @dataclass(frozen=True)
@@ -133,4 +161,6 @@ CHAT = Operation("chat", lambda p, call: p.chat(call), lambda p, call: p.chat_st
 EMBEDDINGS = Operation("embeddings", lambda p, call: p.embeddings(call), None)
 RESPONSES = Operation("responses", lambda p, call: p.responses(call),
                       lambda p, call: p.responses_stream(call))
+RESPONSES_COMPACT = Operation("responses_compact", lambda p, call: p.responses_compact(call),
+                              None)
 COUNT_TOKENS = Operation("count_tokens", lambda p, call: p.count_tokens(call), None)

@@ -22,13 +22,17 @@ class BuiltinProvider:
     # names it ([providers.<name>]): its default address is a loopback port that may be
     # anything on the gateway's host.
     keyless: bool = False
+    # It serves OpenAI's Responses API itself (and keeps stored responses); other
+    # providers get it translated to and from chat (providers/responses_via_chat.py).
+    responses_api: bool = False
 
 
 BUILTIN_PROVIDERS: dict[str, BuiltinProvider] = {
     "openai": BuiltinProvider(
         "openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",),
         ("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-", "davinci", "babbage",
-         "omni-moderation", "codex-"), price_id="openai"),
+         "omni-moderation", "codex-", "dall-e-", "tts-", "whisper-", "text-moderation-",
+         "chatgpt-image-"), price_id="openai", responses_api=True),
     "anthropic": BuiltinProvider(
         "anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",), ("claude-",),
         price_id="anthropic"),
@@ -38,7 +42,8 @@ BUILTIN_PROVIDERS: dict[str, BuiltinProvider] = {
     # Azure OpenAI has no fixed endpoint: base_url (https://<resource>.openai.azure.com)
     # comes from the config file, model names are deployment names (providers/azure.py).
     "azure": BuiltinProvider(
-        "azure", "", ("AZURE_OPENAI_API_KEY", "AZURE_API_KEY"), price_id="azure"),
+        "azure", "", ("AZURE_OPENAI_API_KEY", "AZURE_API_KEY"), price_id="azure",
+        responses_api=True),
     "groq": BuiltinProvider(
         "openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",),
         ("llama-3", "llama3-", "gemma2-", "qwen-qwq", "meta-llama/llama-4"), price_id="groq"),

@@ -16,15 +16,18 @@ from urllib.parse import quote
 
 import orjson
 
+from heliograph.costs import Usage
 from heliograph.errors import UpstreamError
+from heliograph.formats.anthropic.request_to_openai import to_openai as anthropic_to_openai
 from heliograph.formats.gemini import answer_to_openai as reply
 from heliograph.formats.gemini import embeddings as embedding_format
 from heliograph.formats.gemini.request_from_openai import to_gemini
 from heliograph.formats.gemini.stream_to_openai import StreamTranslator
 from heliograph.formats.openai.chat import error_body, include_usage, json_or_none
+from heliograph.formats.openai.usage import from_usage
 from heliograph.providers import sse
 from heliograph.providers._answers import JSON_HEADERS, error_response, listed, model_list
-from heliograph.providers.base import Call, Provider, StreamReply
+from heliograph.providers.base import NATIVE_KEY, Call, Provider, StreamReply
 from heliograph.providers.http import UpstreamResponse
 
 
@@ -48,6 +51,7 @@ class Gemini(Provider):
         return UpstreamResponse(status, headers, reply.error_body(status, body, self.name))
 
     async def chat(self, call: Call) -> UpstreamResponse:
+        self.refuse_server_tools(call)
         model = call.body["model"]
         resp = await self.http.request("POST", self._url(model, "generateContent"),
                                        self._headers(call), orjson.dumps(to_gemini(call.body)),
@@ -67,6 +71,7 @@ class Gemini(Provider):
 
     @contextlib.asynccontextmanager
     async def chat_stream(self, call: Call):
+        self.refuse_server_tools(call)
         model = call.body["model"]
         headers = self._headers(call)
         headers["accept"] = "text/event-stream"
@@ -116,6 +121,29 @@ class Gemini(Provider):
             [(m["name"].removeprefix("models/"), 0) for m in entries
              if isinstance(m.get("name"), str)
              and usable & set(m.get("supportedGenerationMethods") or ())], "google")
+
+    async def count_tokens(self, call: Call) -> UpstreamResponse:
+        """Anthropic's count_tokens for a Gemini model, by Gemini's own countTokens: the
+        Anthropic request is translated as a Messages request would be (so the count
+        covers the system prompt and tools too). Billed as nothing, as at Anthropic."""
+        model = call.body["model"]
+        caller = dict(call.caller_body or {}, model=model)
+        caller.setdefault("max_tokens", 1)    # a Messages request needs one; unused here
+        request = to_gemini(anthropic_to_openai(caller))
+        payload = {"generateContentRequest": {"model": "models/" + model, **request}}
+        resp = await self.http.request("POST", self._url(model, "countTokens"),
+                                       self._headers(call), orjson.dumps(payload), self.name)
+        if resp.status >= 400:
+            return self._failure(resp.status, resp.headers, resp.body)
+        counted = json_or_none(resp.body)
+        total = counted.get("totalTokens") if isinstance(counted, dict) else None
+        if isinstance(total, bool) or not isinstance(total, int):
+            raise UpstreamError(f"provider {self.name!r} sent a malformed token count",
+                                code="upstream_malformed")
+        answer = {"model": model, "usage": from_usage(Usage()),
+                  NATIVE_KEY: {"input_tokens": total}}
+        return UpstreamResponse(resp.status, {**resp.headers, **JSON_HEADERS},
+                                orjson.dumps(answer))
 
     async def embeddings(self, call: Call) -> UpstreamResponse:
         body, model = call.body, call.body["model"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -85,13 +85,15 @@ class HttpClient:
             raise translated(exc, provider, url) from None
 
     @contextlib.asynccontextmanager
-    async def stream(self, url: str, headers: dict[str, str], data: bytes,
-                     provider: str = ""):
+    async def stream(self, url: str, headers: dict[str, str],
+                     data: bytes | AsyncIterable[bytes] | None, provider: str = "",
+                     method: str = "POST"):
         """Yields (status, headers, chunks) with chunks an async iterator of raw bytes as
-        they arrive; errors while reading are translated too."""
+        they arrive; errors while reading are translated too. `data` may itself be an
+        async iterator (an upload relayed as it arrives, never held whole)."""
         with translate_errors(provider, url):
-            resp = await self.session.post(url, headers=headers, data=data,
-                                           allow_redirects=False)
+            resp = await self.session.request(method, url, headers=headers, data=data,
+                                              allow_redirects=False)
         try:
             yield (_standard(resp.status, provider, resp.headers), _lower(resp.headers),
                    _chunks(resp, provider, url))

@@ -1,9 +1,13 @@
 """OpenAI and every OpenAI-compatible provider (Groq, Mistral, Together, Ollama, vLLM…):
-a pass-through. The caller's bytes go upstream untouched whenever the body is unchanged."""
+a pass-through. The caller's bytes go upstream untouched whenever the body is unchanged.
+The Responses API goes through untouched only to providers that serve it (the catalog's
+`responses_api`, and Azure); the others get it translated to and from chat
+(providers/responses_via_chat.py)."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterable
 
 import orjson
 
@@ -15,6 +19,15 @@ from heliograph.providers.http import UpstreamResponse
 
 
 class OpenAICompatible(Provider):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        builtin = BUILTIN_PROVIDERS.get(self.name)
+        # `responses_api` in the config wins; else Azure serves the Responses API under
+        # any name and, of the rest, the catalog's.
+        configured = self.settings.responses_api
+        self.stores_responses = configured if configured is not None else (
+            self.settings.type == "azure" or (builtin is not None and builtin.responses_api))
+
     def _headers(self, call: Call) -> dict[str, str]:
         headers = dict(self.settings.headers)
         headers.update(call.forward_headers)
@@ -41,11 +54,13 @@ class OpenAICompatible(Provider):
         return self.settings.base_url + "/responses"
 
     async def chat(self, call: Call) -> UpstreamResponse:
+        self.refuse_server_tools(call)
         return await self.http.request("POST", self._chat_url(call), self._headers(call),
                                        self._payload(call), self.name)
 
     @contextlib.asynccontextmanager
     async def chat_stream(self, call: Call):
+        self.refuse_server_tools(call)
         async with self._stream(self._chat_url(call), call) as (status, rheaders, chunks):
             if status != 200:
                 body = b"".join([c async for c in chunks])
@@ -59,11 +74,24 @@ class OpenAICompatible(Provider):
         return self.http.stream(url, headers, self._payload(call), self.name)
 
     async def responses(self, call: Call) -> UpstreamResponse:
+        if not self.stores_responses:
+            return await super().responses(call)
         return await self.http.request("POST", self._responses_url(), self._headers(call),
                                        self._payload(call), self.name)
 
+    async def responses_compact(self, call: Call) -> UpstreamResponse:
+        if not self.stores_responses:
+            return await super().responses_compact(call)
+        return await self.http.request("POST", self._responses_url() + "/compact",
+                                       self._headers(call), self._payload(call), self.name)
+
+    def responses_stream(self, call: Call):
+        if not self.stores_responses:
+            return super().responses_stream(call)
+        return self._native_responses_stream(call)
+
     @contextlib.asynccontextmanager
-    async def responses_stream(self, call: Call):
+    async def _native_responses_stream(self, call: Call):
         async with self._stream(self._responses_url(), call) as (status, rheaders, chunks):
             if status != 200:
                 body = b"".join([c async for c in chunks])
@@ -82,3 +110,16 @@ class OpenAICompatible(Provider):
     async def moderate(self, call: Call) -> UpstreamResponse:
         return await self.http.request("POST", self.settings.base_url + "/moderations",
                                        self._headers(call), self._payload(call), self.name)
+
+    def open_passthrough(self, call: Call, method: str, path: str,
+                         data: bytes | AsyncIterable[bytes] | None, content_type: str | None):
+        headers = self._headers(call)
+        if content_type:
+            headers["content-type"] = content_type
+        else:
+            headers.pop("content-type", None)
+        return self.http.stream(self._passthrough_url(path), headers, data, self.name,
+                                method)
+
+    def _passthrough_url(self, path: str) -> str:
+        return self.settings.base_url + path

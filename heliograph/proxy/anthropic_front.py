@@ -12,6 +12,8 @@ What the translation to other providers leaves out, having no OpenAI equivalent:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import orjson
 
 from heliograph.errors import GatewayError
@@ -21,6 +23,9 @@ from heliograph.formats.anthropic.stream_from_openai import AnthropicStream
 from heliograph.formats.openai.chat import bad_request as _bad
 from heliograph.providers.base import NATIVE_KEY
 from heliograph.proxy.streaming import StreamAccumulator
+
+if TYPE_CHECKING:
+    from heliograph.proxy.flow import Flow
 
 
 class AnthropicFront:
@@ -44,14 +49,21 @@ class AnthropicFront:
     def accumulator(self, strip_usage: bool) -> StreamAccumulator:
         return StreamAccumulator(strip_usage)
 
+    async def prepare(self, flow: Flow) -> None:
+        pass
+
+    async def keep(self, flow: Flow, answer: object) -> None:
+        pass
+
 
 ANTHROPIC = AnthropicFront()
 
 
 class TokenCountFront(AnthropicFront):
     """`POST /v1/messages/count_tokens`: a Messages request without max_tokens, answered
-    by the provider's count (Provider.count_tokens), which only Anthropic gives. Nothing
-    is translated; the pipeline only needs the model to route on."""
+    by the provider's count (Provider.count_tokens): Anthropic's own, or Gemini's
+    countTokens; other providers have no counting endpoint (a 400). Nothing is
+    translated here; the pipeline only needs the model to route on."""
 
     def to_openai(self, body: dict) -> dict:
         messages = body.get("messages")

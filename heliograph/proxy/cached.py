@@ -17,7 +17,6 @@ from heliograph.formats.openai.chat import include_usage
 from heliograph.proxy.cache import CachedAnswer
 from heliograph.proxy.flow import Flow
 from heliograph.proxy.routing import Answer, relayable
-from heliograph.proxy.streaming import StreamAccumulator
 
 
 def cache_scope(flow: Flow) -> str:
@@ -80,7 +79,9 @@ async def _replay_json(flow: Flow, hit: CachedAnswer, body: bytes) -> None:
 
 
 async def _replay_stream(flow: Flow, hit: CachedAnswer, events: list[bytes]) -> None:
-    acc = StreamAccumulator(flow.options.stream_usage and not include_usage(flow.openai_body))
+    # The front's reader: a Responses stream is read for its final response, not chunks.
+    acc = flow.front.accumulator(flow.options.stream_usage
+                                 and not include_usage(flow.openai_body))
     renderer = flow.front.stream()
     headers = flow.response_headers(hit.headers)
     headers += [(b"content-type", renderer.content_type), (b"cache-control", b"no-cache")]

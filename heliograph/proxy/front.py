@@ -7,9 +7,12 @@ and the cache replay rely on, so a new front is checked against them by mypy.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from heliograph.errors import GatewayError
+
+if TYPE_CHECKING:
+    from heliograph.proxy.flow import Flow
 
 
 class StreamRenderer(Protocol):
@@ -54,3 +57,11 @@ class Front(Protocol):
     def error_body(self, error: GatewayError) -> bytes: ...
     def stream(self) -> StreamRenderer: ...
     def accumulator(self, strip_usage: bool) -> StreamReader: ...
+    async def prepare(self, flow: Flow) -> None:
+        """Before routing, what needs the gateway's state (Responses: the conversation
+        behind previous_response_id); may rewrite flow.openai_body."""
+        ...
+    async def keep(self, flow: Flow, answer: object) -> None:
+        """After a successful answer is logged, before its last byte is sent (Responses:
+        store it, so a follow-up that arrives at once finds it)."""
+        ...

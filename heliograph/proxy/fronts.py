@@ -4,10 +4,15 @@ front is the identity, so OpenAI callers get the provider's bytes untouched."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from heliograph.errors import GatewayError
 from heliograph.providers.sse import frame
 from heliograph.proxy.front import StreamReader, StreamRenderer
 from heliograph.proxy.streaming import StreamAccumulator
+
+if TYPE_CHECKING:
+    from heliograph.proxy.flow import Flow
 
 
 class OpenAIStream:
@@ -52,6 +57,12 @@ class OpenAIFront:
     def accumulator(self, strip_usage: bool) -> StreamReader:
         """Reads the stream for the log (usage, model, first token, the end)."""
         return StreamAccumulator(strip_usage)
+
+    async def prepare(self, flow: Flow) -> None:
+        pass
+
+    async def keep(self, flow: Flow, answer: object) -> None:
+        pass
 
 
 OPENAI = OpenAIFront()

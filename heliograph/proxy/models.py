@@ -1,4 +1,11 @@
-"""GET /v1/models: the union of what every usable provider lists, plus configured models.
+"""GET /v1/models: the union of what every usable provider lists, plus configured models;
+GET /v1/models/{id}: one of them (also named `provider/model`, as requests may name it).
+
+The Anthropic SDK calls the same paths (`models.list`, `models.retrieve`) with its key in
+x-api-key and an `anthropic-version` header: such a caller gets Anthropic's shape
+(`{"data": [{"type": "model", "id", "display_name", "created_at"}], "has_more",
+"first_id", "last_id"}`, paged by `limit`, `after_id`, `before_id`) and Anthropic-shaped
+errors (formats/anthropic/models.py).
 
 Bring-your-own-key (Helicone-Auth + the caller's key in Authorization): the caller's key
 goes to ONE provider, the one it is for, never to every provider. That provider is the
@@ -14,8 +21,10 @@ import time
 
 import orjson
 
-from heliograph.asgi import Request, send_error, send_json
-from heliograph.errors import BadRequest, GatewayError
+from heliograph.asgi import Request, encode_headers, send_bytes, send_error, send_json
+from heliograph.errors import BadRequest, GatewayError, NotFound
+from heliograph.formats.anthropic.answer_from_openai import error_object
+from heliograph.formats.anthropic.models import anthropic_model, anthropic_page
 from heliograph.providers.base import Call
 from heliograph.providers.catalog import BUILTIN_PROVIDERS
 
@@ -24,19 +33,57 @@ BYOK_DEFAULT_PROVIDER = "openai"
 TARGET_PROVIDER_HEADER = "helicone-target-provider"
 
 
+def _anthropic_caller(request: Request) -> bool:
+    return "anthropic-version" in request.headers
+
+
+async def _fail(request: Request, send, error: GatewayError) -> None:
+    if _anthropic_caller(request):
+        await send_bytes(send, error.status, orjson.dumps(error_object(error)),
+                         encode_headers(error.headers))
+    else:
+        await send_error(send, error)
+
+
 async def list_models(gw, request: Request, send) -> None:
     try:
-        principal = await gw.auth.authenticate(request.headers)
+        models = await _collect(gw, request)
+        if _anthropic_caller(request):
+            await send_json(send, 200, anthropic_page(list(models.values()), request.query))
+            return
     except GatewayError as error:
-        await send_error(send, error)
+        await _fail(request, send, error)
         return
+    await send_json(send, 200, {"object": "list", "data": list(models.values())})
+
+
+async def get_model(gw, request: Request, send) -> None:
+    wanted = request.scope["path_params"]["model"]
+    try:
+        models = await _collect(gw, request)
+        found = models.get(wanted)
+        head, _, rest = wanted.partition("/")
+        if found is None and rest and head in gw.settings.providers:
+            found = models.get(rest)      # `anthropic/claude-…`, as a request names it
+            if found is not None:
+                found = dict(found, id=wanted)
+        if found is None:
+            raise NotFound(f"the model {wanted!r} does not exist or is not served by any "
+                           "configured provider", code="model_not_found")
+    except GatewayError as error:
+        await _fail(request, send, error)
+        return
+    await send_json(send, 200, anthropic_model(found) if _anthropic_caller(request)
+                    else found)
+
+
+async def _collect(gw, request: Request) -> dict[str, dict]:
+    """Every model the caller may name, by id, in OpenAI's shape."""
+    # x-api-key too: the Anthropic SDK lists models with its key there.
+    principal = await gw.auth.authenticate(request.headers, True)
     settings = gw.settings
     if principal.provider_authorization:
-        try:
-            names = [_byok_provider(settings, request.headers)]
-        except GatewayError as error:
-            await send_error(send, error)
-            return
+        names = [_byok_provider(settings, request.headers)]
     else:
         names = [name for name, prov in settings.providers.items()
                  if prov.api_key or name in settings.env_provider_keys
@@ -52,7 +99,7 @@ async def list_models(gw, request: Request, send) -> None:
         for model in prov.models:
             seen.setdefault(model, {"id": model, "object": "model", "created": created,
                                     "owned_by": name})
-    await send_json(send, 200, {"object": "list", "data": list(seen.values())})
+    return seen
 
 
 def _keyless(name: str) -> bool:

@@ -3,6 +3,7 @@
     principal = authenticate(headers)          401 before anything reaches a provider
     options   = headers.parse(...)             a bad header value is a 400 here
     body      = read + parse JSON               413 / 400
+    budgets   = budgets.check(...)              429 once an enforced budget is spent
     limits    = ratelimit.check(...)            429 over a policy
     chain     = target_url.chain(...) or routing.resolve_chain(...)
     moderation.check(...)                       Helicone-Moderations-Enabled: flagged → 400
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import orjson
@@ -32,6 +34,7 @@ from heliograph.providers.base import (
     StreamReply,
 )
 from heliograph.providers.base import RESPONSES as RESPONSES_OPERATION
+from heliograph.providers.base import RESPONSES_COMPACT as COMPACT_OPERATION
 from heliograph.providers.http import HOP_BY_HOP, UpstreamResponse
 from heliograph.providers.registry import Target
 from heliograph.proxy import cached, moderation, routing, target_url
@@ -41,7 +44,7 @@ from heliograph.proxy.auth import check_models
 from heliograph.proxy.flow import Arrival, Flow, Receive, Send
 from heliograph.proxy.front import Front, StreamReader, StreamRenderer
 from heliograph.proxy.fronts import OPENAI
-from heliograph.proxy.responses import RESPONSES
+from heliograph.proxy.responses import COMPACT, RESPONSES
 from heliograph.proxy.routing import Opened
 from heliograph.sinks.telemetry import open_trace, traceparent
 
@@ -117,39 +120,33 @@ async def count_tokens(gw: Gateway, request: Request, send: Send) -> None:
 
 
 async def responses(gw: Gateway, request: Request, send: Send) -> None:
-    """OpenAI's Responses API, passed through (proxy/responses.py)."""
+    """OpenAI's Responses API, on every provider (proxy/responses.py)."""
     await _proxy(Arrival(gw, request, send, RESPONSES, RESPONSES_OPERATION))
 
 
+async def responses_compact(gw: Gateway, request: Request, send: Send) -> None:
+    """`POST /v1/responses/compact` (proxy/responses.py)."""
+    await _proxy(Arrival(gw, request, send, COMPACT, COMPACT_OPERATION))
+
+
 async def _proxy(arrival: Arrival) -> None:
-    journal = arrival.gw.journal
+    flow = await admit(arrival)
+    if flow is None or not await _read_body(flow):
+        return
+    await guarded(flow, _answer)
+
+
+async def admit(arrival: Arrival) -> Flow | None:
+    """The journal, auth, the Helicone headers, the trace and the request id: the request's
+    Flow with its record open, or None when the request was already answered."""
+    gw, request = arrival.gw, arrival.request
+    journal = gw.journal
     if journal.failure is not None and not journal.available():
         # The record could not be kept: refuse before any provider is paid.
         await arrival.refuse(InsufficientStorage(
             f"the gateway cannot log requests right now ({journal.failure}); "
             "retry later", headers={"retry-after": "5"}))
-        return
-    flow = await _begin(arrival)
-    if flow is None:
-        return
-    try:
-        await _answer(flow)
-    except GatewayError as error:
-        if not flow.exchange.logged:
-            await flow.fail(error)
-    except Exception:
-        # A bug of ours: the caller still gets an OpenAI-shaped 500 and the request is
-        # still logged; the traceback goes to the server log, not to the caller.
-        log.exception("internal error while proxying %s", flow.request.path)
-        if not flow.exchange.logged:
-            with contextlib.suppress(Exception):  # the answer may already be under way
-                await flow.fail(GatewayError("internal gateway error; the request was "
-                                             "logged with its id"))
-
-
-async def _begin(arrival: Arrival) -> Flow | None:
-    """Auth, headers, body. None when the request was already answered."""
-    gw, request = arrival.gw, arrival.request
+        return None
     try:
         principal = await gw.auth.authenticate(request.headers, arrival.front.allow_x_api_key)
     except GatewayError as error:
@@ -168,6 +165,35 @@ async def _begin(arrival: Arrival) -> Flow | None:
     if options.request_id is not None and not await gw.request_ids.claim(
             principal.organization, options.request_id, gw.state):
         exchange.take_fresh_id()  # already used in this organization (PRODUCT.md)
+    return flow
+
+
+async def guarded(flow: Flow, step: Callable[[Flow], Awaitable[None]]) -> None:
+    """Run the rest of the request: a gateway error is the caller's answer and is logged;
+    a caller gone mid-request is logged as 499."""
+    try:
+        await step(flow)
+    except ClientDisconnected:
+        if not flow.exchange.logged:
+            flow.exchange.fail(GatewayError("client disconnected", status=499))
+            flow.exchange.log(499)
+    except GatewayError as error:
+        if not flow.exchange.logged:
+            await flow.fail(error)
+    except Exception:
+        # A bug of ours: the caller still gets an OpenAI-shaped 500 and the request is
+        # still logged; the traceback goes to the server log, not to the caller.
+        log.exception("internal error while proxying %s", flow.request.path)
+        if not flow.exchange.logged:
+            with contextlib.suppress(Exception):  # the answer may already be under way
+                await flow.fail(GatewayError("internal gateway error; the request was "
+                                             "logged with its id"))
+
+
+async def _read_body(flow: Flow) -> bool:
+    """The caller's JSON body, parsed and translated; False when it was already answered
+    (a bad body is a logged 400)."""
+    gw, request, exchange = flow.gw, flow.request, flow.exchange
     try:
         raw = await request.body(gw.settings.max_body_bytes)
         try:
@@ -181,19 +207,29 @@ async def _begin(arrival: Arrival) -> Flow | None:
         flow.openai_body = flow.front.to_openai(flow.body)
         flow.raw = raw if flow.openai_body is flow.body else None
     except ClientDisconnected:
-        return None
+        return False
     except GatewayError as error:
         await flow.fail(error)
-        return None
-    return flow
+        return False
+    return True
+
+
+async def check_limits(flow: Flow) -> None:
+    """Spend and rate before any upstream call, on every endpoint that reaches a provider:
+    a 429 once an enforced budget is spent, or over a Helicone-RateLimit-Policy."""
+    gw, options, record = flow.gw, flow.options, flow.exchange.record
+    if flow.principal.organization in gw.budgets.enforced:
+        await gw.budgets.check(flow.principal.organization, record)
+    if options.ratelimit_policy:
+        flow.extra_headers += await gw.ratelimits.check(flow.principal, options, record)
 
 
 async def _answer(flow: Flow) -> None:
-    gw, options, exchange = flow.gw, flow.options, flow.exchange
+    gw, options = flow.gw, flow.options
     if options.llm_security_enabled:
         raise moderation.refuse_llm_security()
-    if options.ratelimit_policy:
-        flow.extra_headers += await gw.ratelimits.check(flow.principal, options, exchange.record)
+    await flow.front.prepare(flow)
+    await check_limits(flow)
     models = routing.chain_models(flow.openai_body["model"], options)
     if flow.principal.allowed_models is not None:
         check_models(flow.principal, models)
@@ -265,6 +301,7 @@ async def _relay_json(flow: Flow, chain: list[Target]) -> None:
         _after(flow, answer, body=reply.body, events=None, parsed_usage=parsed.get("usage"))
         return
     exchange.log(reply.status)
+    await flow.front.keep(flow, parsed)
     content_type = reply.headers.get("content-type", "application/json").encode("latin-1")
     await send_bytes(flow.send, reply.status, out, flow.response_headers(reply.headers),
                      content_type)
@@ -351,6 +388,7 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
                         "more_body": False})
             return
         _finish_stream(flow, acc, renderer, 200, ttft, None)
+        await flow.front.keep(flow, renderer.logged(acc.completion()))
         await send({"type": "http.response.body", "body": renderer.finish(),
                     "more_body": False})
 

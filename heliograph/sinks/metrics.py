@@ -20,6 +20,18 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from heliograph.records import Record
 
+# Paths that carry an id (a file's, a batch's) are counted by their route: one series per
+# route, not one per file.
+_WITH_IDS = ("/v1/files/", "/v1/batches/", "/files/", "/batches/")
+
+
+def _route(path: str) -> str:
+    if not path.startswith(_WITH_IDS):
+        return path
+    parts = path.split("/")          # ['', 'v1', 'files', '<id>', ...]
+    parts[3 if parts[1] == "v1" else 2] = "{id}"
+    return "/".join(parts)
+
 # Distinct label sets kept per metric before the model label is folded into "other".
 MAX_SERIES = 2000
 OTHER = "other"
@@ -121,7 +133,7 @@ class MetricsSink:
         provider = record["provider"] or ""
         org = record["organization"] or ""
         status = record["status"] or 0
-        key = (model, provider, org, status // 100, record["path"])
+        key = (model, provider, org, status // 100, _route(record["path"]))
         common = self._common.get(key) or self._bundle(key)
         common.request()
         if record["latency_ms"] is not None:

@@ -38,8 +38,14 @@ EXPORT_TIMEOUT_S = 5
 OPERATIONS = {
     "/v1/chat/completions": "chat", "/chat/completions": "chat",
     "/v1/messages": "chat", "/v1/responses": "chat", "/responses": "chat",
+    "/v1/responses/compact": "chat", "/responses/compact": "chat",
     "/v1/embeddings": "embeddings", "/embeddings": "embeddings",
     "/v1/messages/count_tokens": "count_tokens",
+    "/v1/completions": "text_completion",
+    "/v1/images/generations": "generate_content", "/v1/images/edits": "generate_content",
+    "/v1/images/variations": "generate_content", "/v1/audio/speech": "generate_content",
+    "/v1/audio/transcriptions": "generate_content",
+    "/v1/audio/translations": "generate_content",
 }
 # Our provider names where the conventions spell them differently (gen_ai.provider.name).
 PROVIDER_NAMES = {"gemini": "gcp.gemini", "azure": "azure.ai.openai", "mistral": "mistral_ai",

@@ -93,6 +93,12 @@ class SharedState:
     async def _add(self, key: str, window_s: float, amount: float, now: float) -> None:
         raise NotImplementedError
 
+    async def _add_total(self, key: str, amount: float, expires_at: float) -> None:
+        raise NotImplementedError
+
+    async def _totals(self, keys: Sequence[str], now: float) -> list[float]:
+        raise NotImplementedError
+
     async def close(self) -> None:
         raise NotImplementedError
 
@@ -151,6 +157,26 @@ class SharedState:
         now = time.time() if now is None else now
         hit = await self.hit_many([Check(key, window_s, 0, 0)], now)
         return None if hit[0].degraded else hit[0].used
+
+    async def add_total(self, key: str, amount: float, expires_at: float) -> bool:
+        """Add to a plain running total that lives until expires_at (Unix seconds): a
+        calendar period's budget spend, one key per period. Reading it costs the same
+        however many amounts were added, unlike a sliding window. False if it could not
+        be added."""
+        if amount <= 0:
+            return False
+
+        async def run():
+            await self._add_total(key, float(amount), float(expires_at))
+            return True
+        return await self._guard("add_total", run(), False)
+
+    async def totals(self, keys: Sequence[str]) -> list[float] | None:
+        """Each key's live total (0 when absent or expired), in one round trip; None when
+        the store is unreachable."""
+        if not keys:
+            return []
+        return await self._guard("totals", self._totals(list(keys), time.time()), None)
 
     @property
     def healthy(self) -> bool:

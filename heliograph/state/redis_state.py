@@ -166,6 +166,19 @@ class RedisState(SharedState):
                                args=[repr(float(now)), repr(float(window_s)),
                                      repr(float(amount))])
 
+    def _total_key(self, key: str) -> str:
+        return f"{self.prefix}t:{key}"
+
+    async def _add_total(self, key: str, amount: float, expires_at: float) -> None:
+        pipe = self._client.pipeline(transaction=True)  # MULTI: add and expiry together
+        pipe.incrbyfloat(self._total_key(key), amount)
+        pipe.expireat(self._total_key(key), int(expires_at) + 1)
+        await pipe.execute()
+
+    async def _totals(self, keys: Sequence[str], now: float) -> list[float]:
+        values = await self._client.mget([self._total_key(key) for key in keys])
+        return [float(v) if v is not None else 0.0 for v in values]
+
     async def close(self) -> None:
         try:
             # The installed types-redis 4.6 stubs predate redis 5's aclose (redis>=5 ships

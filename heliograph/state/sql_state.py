@@ -102,6 +102,8 @@ class SqlState(SharedState):
             self._store.execute(cur, "DELETE FROM state_cache WHERE expires_at <= ?", (now,))
             self._store.execute(cur, "DELETE FROM state_events WHERE expires_at <= ?",
                                  (now,))
+            self._store.execute(cur, "DELETE FROM state_totals WHERE expires_at <= ?",
+                                 (now,))
 
     # -- cache ------------------------------------------------------------------------
     async def _cache_get(self, key: str, now: float) -> bytes | None:
@@ -184,6 +186,34 @@ class SqlState(SharedState):
             self._store.execute(cur, "INSERT INTO state_events (key, at, expires_at, amount)"
                                       " VALUES (?, ?, ?, ?)",
                                  (key, now, now + window_s, float(amount)))
+
+    # -- plain totals (migration 7) -----------------------------------------------------
+    async def _add_total(self, key: str, amount: float, expires_at: float) -> None:
+        await self._run(self._add_total_sync, key, amount, expires_at)
+
+    def _add_total_sync(self, key: str, amount: float, expires_at: float) -> None:
+        # One atomic upsert on both databases: concurrent adds never lose one another. A
+        # row left over from an expired period (not yet swept) starts again from 0.
+        with self._transaction(write=True) as cur:
+            self._store.execute(
+                cur, "INSERT INTO state_totals (key, amount, expires_at) VALUES (?, ?, ?)"
+                     " ON CONFLICT (key) DO UPDATE SET amount = CASE WHEN"
+                     " state_totals.expires_at <= ? THEN excluded.amount"
+                     " ELSE state_totals.amount + excluded.amount END,"
+                     " expires_at = excluded.expires_at",
+                (key, amount, expires_at, time.time()))
+
+    async def _totals(self, keys: Sequence[str], now: float) -> list[float]:
+        return await self._run(self._totals_sync, keys, now)
+
+    def _totals_sync(self, keys: Sequence[str], now: float) -> list[float]:
+        marks = ", ".join("?" * len(keys))
+        with self._transaction(write=False) as cur:
+            rows = self._store.execute(
+                cur, f"SELECT key, amount FROM state_totals WHERE key IN ({marks})"
+                     " AND expires_at > ?", (*keys, now)).fetchall()
+        found = {key: float(amount) for key, amount in rows}
+        return [found.get(key, 0.0) for key in keys]
 
     async def close(self) -> None:
         if self._owns_store:

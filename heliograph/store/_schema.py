@@ -1,5 +1,6 @@
 """The table layout both SQL stores share: versioned migrations, and the codec between a
-record dict (records.RECORD_KEYS) and a `requests` row.
+record dict (records.RECORD_KEYS) and its rows: one in `requests` (everything but the
+bodies), one in `request_bodies` (the bodies, when there are any).
 
 DDL is written once with {float}/{bigint}/{bool}/{sortable_text} placeholders that each
 dialect fills in. sortable_text is text that sorts byte-wise whatever the database's
@@ -11,6 +12,14 @@ from __future__ import annotations
 import orjson
 
 from heliograph.records import RECORD_KEYS
+from heliograph.store import _rollups as rollups
+from heliograph.store._schema_v5 import (
+    BODIES_LZ4,
+    BODIES_TABLE,
+    FILTER_INDEXES,
+    SEARCH_INDEX,
+    PerDialect,
+)
 
 # Record keys kept as plain columns of the same name: everything a filter, a sort or an
 # aggregate touches, so the database can index it and analytics never parse JSON.
@@ -30,8 +39,8 @@ BOOL_KEYS = frozenset({"cost_known", "feedback"})
 JSON_KEYS: tuple[str, ...] = ("properties", "attempts", "ratelimit", "scores")
 # What a NULL JSON column reads back as (new_record never leaves these None).
 JSON_EMPTY = {"properties": dict, "attempts": list, "scores": dict}
-# Bodies are JSON text too, in their own columns so listings can skip them and `q` can
-# search them.
+# Bodies are JSON text too, in their own table (request_bodies, since version 5) so
+# listings and aggregates never read them; `q` searches them through a full-text index.
 BODY_KEYS: tuple[str, ...] = ("request", "response")
 BODY_COLUMNS: tuple[str, ...] = ("request_body", "response_body")
 
@@ -40,8 +49,12 @@ BODY_COLUMNS: tuple[str, ...] = ("request_body", "response_body")
 _MAPPED_KEYS = frozenset(SCALAR_KEYS + JSON_KEYS + BODY_KEYS)
 _EXTRA_KEYS = tuple(k for k in RECORD_KEYS if k not in _MAPPED_KEYS)
 
+# The columns of `requests`. A row read back may carry BODY_COLUMNS after these (from a
+# join with request_bodies).
 REQUEST_COLUMNS: tuple[str, ...] = (
-    SCALAR_KEYS + tuple(f"{k}_json" for k in JSON_KEYS) + BODY_COLUMNS + ("extra_json",))
+    SCALAR_KEYS + tuple(f"{k}_json" for k in JSON_KEYS) + ("extra_json",))
+BODY_TABLE_COLUMNS: tuple[str, ...] = (
+    "organization", "request_id", "created_at", *BODY_COLUMNS)
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS  # a stray int key must not poison a whole batch
 
@@ -57,11 +70,10 @@ def loads(text: str | None):
 _BOOL_POSITIONS = tuple(i for i, key in enumerate(SCALAR_KEYS) if key in BOOL_KEYS)
 _COST_KNOWN_POSITION = SCALAR_KEYS.index("cost_known")
 _ORGANIZATION_POSITION = SCALAR_KEYS.index("organization")
-_DUMPED_KEYS = JSON_KEYS + BODY_KEYS
 
 
 def record_to_row(rec: dict) -> tuple:
-    """A record as a tuple in REQUEST_COLUMNS order. The writer runs this for every
+    """A record's `requests` row, in REQUEST_COLUMNS order. The writer runs this for every
     request, so it is written for speed."""
     get = rec.get
     if not get("id") or not get("created_at"):
@@ -73,15 +85,26 @@ def record_to_row(rec: dict) -> tuple:
         if row[i] is not None:
             row[i] = bool(row[i])
     row[_COST_KNOWN_POSITION] = bool(row[_COST_KNOWN_POSITION])
-    row += [dumps(get(key)) for key in _DUMPED_KEYS]
+    row += [dumps(get(key)) for key in JSON_KEYS]
     extra = {k: rec[k] for k in _EXTRA_KEYS if get(k) is not None} if _EXTRA_KEYS else None
     row.append(dumps(extra) if extra else None)
     return tuple(row)
 
 
+def body_row(rec: dict) -> tuple | None:
+    """A record's `request_bodies` row (BODY_TABLE_COLUMNS order), None without bodies."""
+    request, response = rec.get("request"), rec.get("response")
+    if request is None and response is None:
+        return None
+    return (rec.get("organization") or "", rec["id"], rec["created_at"],
+            dumps(request), dumps(response))
+
+
 def row_to_record(row) -> dict:
-    """The inverse of record_to_row: exactly RECORD_KEYS, with the types inserted."""
-    values = dict(zip(REQUEST_COLUMNS, row))
+    """The inverse of record_to_row (+ body_row): exactly RECORD_KEYS, with the types
+    inserted. `row` is in REQUEST_COLUMNS order, optionally followed by BODY_COLUMNS
+    (without them the bodies are None)."""
+    values = dict(zip(REQUEST_COLUMNS + BODY_COLUMNS, row))
     rec: dict = {}
     for key in SCALAR_KEYS:
         value = values[key]
@@ -90,7 +113,7 @@ def row_to_record(row) -> dict:
         value = loads(values[f"{key}_json"])
         rec[key] = JSON_EMPTY[key]() if value is None and key in JSON_EMPTY else value
     for key, column in zip(BODY_KEYS, BODY_COLUMNS):
-        rec[key] = loads(values[column])
+        rec[key] = loads(values.get(column))
     extra = loads(values["extra_json"]) or {}
     for key in _EXTRA_KEYS:
         rec[key] = extra.get(key)
@@ -169,8 +192,10 @@ _COPY_REQUESTS_V3 = (
                 for c in _V1_COLUMNS)
     + " FROM requests")
 
+
+
 # (version, description, statements). Append new steps; never edit an applied one.
-MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
+MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect, ...]]] = [
     (1, "requests, request properties and gateway keys", (
         _REQUESTS_V1,
         *_REQUESTS_INDEXES,
@@ -242,6 +267,141 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
         # model names (NULL: any model).
         "ALTER TABLE api_keys ADD COLUMN expires_at TEXT",
         "ALTER TABLE api_keys ADD COLUMN allowed_models_json TEXT",
+    )),
+    (5, "bodies in their own table with a text-search index; an index per filter", (
+        BODIES_TABLE,
+        BODIES_LZ4,
+        "INSERT INTO request_bodies (organization, request_id, created_at, request_body,"
+        " response_body) SELECT organization, id, created_at, request_body, response_body"
+        " FROM requests WHERE request_body IS NOT NULL OR response_body IS NOT NULL"
+        " ORDER BY created_at, id",
+        # Retention deletes bodies by age.
+        "CREATE INDEX request_bodies_created ON request_bodies (created_at)",
+        *SEARCH_INDEX,
+        "ALTER TABLE requests DROP COLUMN request_body",
+        "ALTER TABLE requests DROP COLUMN response_body",
+        *FILTER_INDEXES,
+    )),
+    (6, "rollups: pre-aggregated counters for analytics, backfilled", rollups.migration_statements()),
+    (7, "alerts, budgets, per-request webhooks and their delivery queue", (
+        # Times are utc_iso text; `secret`s sign deliveries (HMAC needs them in clear).
+        """CREATE TABLE alert_rules (
+            id TEXT PRIMARY KEY,
+            organization TEXT NOT NULL,
+            name TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            threshold {float} NOT NULL,
+            time_window TEXT NOT NULL,
+            filter_json TEXT NOT NULL,
+            group_by TEXT,
+            min_requests INTEGER NOT NULL,
+            channels_json TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX alert_rules_org ON alert_rules (organization, created_at)",
+        """CREATE TABLE budgets (
+            id TEXT PRIMARY KEY,
+            organization TEXT NOT NULL,
+            name TEXT NOT NULL,
+            scope_json TEXT NOT NULL,
+            limit_usd {float} NOT NULL,
+            period TEXT NOT NULL,
+            enforce {bool} NOT NULL,
+            alert_at_json TEXT NOT NULL,
+            channels_json TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX budgets_org ON budgets (organization, created_at)",
+        # What each rule (or budget threshold) last was, per group: a notice goes out
+        # only when this changes.
+        """CREATE TABLE alert_states (
+            source_id TEXT NOT NULL,
+            group_key TEXT NOT NULL,
+            firing {bool} NOT NULL,
+            value {float},
+            changed_at TEXT NOT NULL,
+            PRIMARY KEY (source_id, group_key)
+        )""",
+        """CREATE TABLE alert_history (
+            id TEXT PRIMARY KEY,
+            organization TEXT NOT NULL,
+            alert_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            value {float},
+            threshold {float} NOT NULL,
+            group_key TEXT,
+            at TEXT NOT NULL
+        )""",
+        "CREATE INDEX alert_history_org ON alert_history (organization, at)",
+        """CREATE TABLE request_webhooks (
+            id TEXT PRIMARY KEY,
+            organization TEXT NOT NULL,
+            url TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            sample_rate {float} NOT NULL,
+            filter_json TEXT NOT NULL,
+            include_bodies {bool} NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX request_webhooks_org ON request_webhooks (organization)",
+        # Records stored for an organization with webhooks, filled in the writer's
+        # transaction: the alerts job turns them into deliveries (none lost on a kill).
+        """CREATE TABLE webhook_feed (
+            organization TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            PRIMARY KEY (organization, request_id)
+        )""",
+        # Every notice to send (alert, budget or per-request webhook): retried with
+        # backoff until delivered or out of attempts; the outcome stays recorded.
+        """CREATE TABLE deliveries (
+            id TEXT PRIMARY KEY,
+            organization TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            channel_json TEXT NOT NULL,
+            payload_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_at {float} NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            delivered_at TEXT
+        )""",
+        "CREATE INDEX deliveries_due ON deliveries (status, next_at)",
+        # Shared state: plain running totals (state/base.py add_total), one row per key.
+        """CREATE TABLE state_totals (
+            key TEXT PRIMARY KEY,
+            amount {float} NOT NULL,
+            expires_at {float} NOT NULL
+        )""",
+        "CREATE INDEX state_totals_expires ON state_totals (expires_at)",
+        "CREATE INDEX deliveries_source ON deliveries (organization, source_id)",
+    )),
+    (8, "stored responses: the Responses API's `store` for providers without one", (
+        # response_json: the response object as answered; input_json: the conversation
+        # that produced it (carried-over items first), for previous_response_id and
+        # GET /v1/responses/{id}/input_items.
+        """CREATE TABLE stored_responses (
+            organization TEXT NOT NULL,
+            id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            response_json TEXT NOT NULL,
+            input_json TEXT NOT NULL,
+            PRIMARY KEY (organization, id)
+        )""",
+        "CREATE INDEX stored_responses_created ON stored_responses (created_at)",
+        # Their output items by id, for `item_reference` input items (the Vercel AI SDK
+        # sends earlier answers that way when store is on).
+        """CREATE TABLE stored_response_items (
+            organization TEXT NOT NULL,
+            id TEXT NOT NULL,
+            response_id TEXT NOT NULL,
+            item_json TEXT NOT NULL,
+            PRIMARY KEY (organization, id)
+        )""",
+        "CREATE INDEX stored_response_items_response"
+        " ON stored_response_items (organization, response_id)",
     )),
 ]
 

@@ -16,15 +16,20 @@ from functools import lru_cache
 
 from heliograph.records import utc_iso
 from heliograph.scores import merge_scores
+from heliograph.store import _rollup_writer as rollups
 from heliograph.store._schema import (
+    BODY_TABLE_COLUMNS,
     MIGRATIONS,
     REQUEST_COLUMNS,
     SCHEMA_MIGRATIONS_DDL,
+    PerDialect,
+    body_row,
     dumps,
     loads,
     property_rows,
     record_to_row,
 )
+from heliograph.store._webhook_feed import feed_webhooks
 from heliograph.store.base import KeyRow
 
 
@@ -42,9 +47,13 @@ _KEY_COLUMNS = ("id, organization, name, prefix, admin, created_at, revoked_at, 
 _INSERT_REQUEST = (f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)})"
                    f" VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})"
                    " ON CONFLICT (organization, id) DO NOTHING")  # a journal replay
-_INSERT_PROPERTY = ("INSERT INTO request_properties (request_id, organization, name, value)"
-                    " VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (organization, request_id, name) DO NOTHING")
+_PROPERTY_COLUMNS = ("request_id", "organization", "name", "value")
+
+
+def _chunks(items: list[str], size: int = 500):
+    """Slices of at most `size`: the statements' parameters stay under SQLite's limit."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _key_row(row) -> KeyRow:
@@ -125,7 +134,10 @@ class SQLStore:
                 if version in applied:
                     continue
                 for statement in statements:
-                    self._execute(cur, statement.format(**self.dialect.types))
+                    if isinstance(statement, PerDialect):
+                        statement = statement.for_dialect(self.dialect.name)
+                    if statement:
+                        self._execute(cur, statement.format(**self.dialect.types))
                 self._execute(cur, "INSERT INTO schema_migrations"
                                    " (version, description, applied_at) VALUES (?, ?, ?)",
                               (version, description, utc_iso(time.time())))
@@ -141,40 +153,137 @@ class SQLStore:
     def insert_records(self, records: list[dict]) -> None:
         if not records:
             return
-        request_rows = [record_to_row(rec) for rec in records]
+        rows = [record_to_row(rec) for rec in records]
         with self._transaction(write=True) as cur:
-            cur.executemany(self._sql(_INSERT_REQUEST), request_rows)
-            if 0 <= cur.rowcount < len(request_rows):  # some ids were there already
-                records = self._keep_collisions(cur, records)
-            prop_rows = [row for rec in records for row in property_rows(rec)]
+            stored = self._insert_requests(cur, records, rows)
+            self._insert_bodies(cur, [row for rec in stored
+                                      if (row := body_row(rec)) is not None])
+            prop_rows = [row for rec in stored for row in property_rows(rec)]
             if prop_rows:
-                cur.executemany(self._sql(_INSERT_PROPERTY), prop_rows)
-            self._after_insert(cur, records)
+                self._bulk_insert(cur, "request_properties", _PROPERTY_COLUMNS, prop_rows)
+            self._after_insert(cur, stored)
 
     def _after_insert(self, cur, records: list[dict]) -> None:
-        """Runs in the insert's transaction with the records as stored, so whatever is
-        derived from them (rollup counters) commits or rolls back with them. Nothing yet."""
+        """Runs in the insert's transaction with exactly the records this transaction
+        stored (as stored: a moved record under its fresh id), so whatever is derived
+        from them (rollup counters, the webhook feed) commits or rolls back with them. A
+        journal replay of a record already stored is never passed again."""
+        if records:
+            rollups.maintain(self, cur, records)
+        feed_webhooks(self, cur, records)
 
-    def _keep_collisions(self, cur, records: list[dict]) -> list[dict]:
-        """After an insert that skipped some rows: a skipped record that is the stored
-        one again (a journal replay) stays skipped; a different record that happened to
-        get an id its organization already used (two workers accepting the same
-        Helicone-Request-Id within the journal's delay) is stored under a fresh id, saying
-        so, because no record is ever dropped. Returns the records as stored."""
-        out = []
-        for rec in records:
-            stored = self._execute(cur, "SELECT created_at, key_id FROM requests"
-                                        " WHERE organization = ? AND id = ?",
-                                   (rec.get("organization") or "", rec["id"])).fetchone()
-            if stored is None or tuple(stored) == (rec["created_at"], rec.get("key_id")):
-                out.append(rec)
+    def _insert_requests(self, cur, records: list[dict], rows: list[tuple]) -> list[dict]:
+        """Insert the requests rows; return the records newly stored. The fast path is
+        one bulk insert; when it stored fewer rows than it was given (a journal replay,
+        an id already used, the same id twice in the batch), it is undone and the batch
+        goes in row by row to tell each case apart."""
+        cur.execute("SAVEPOINT insert_batch")
+        if self._bulk_insert_new(cur, rows) == len(rows):
+            cur.execute("RELEASE SAVEPOINT insert_batch")
+            return records
+        cur.execute("ROLLBACK TO SAVEPOINT insert_batch")
+        cur.execute("RELEASE SAVEPOINT insert_batch")
+        return self._insert_one_by_one(cur, records, rows)
+
+    def _insert_one_by_one(self, cur, records: list[dict], rows: list[tuple]
+                           ) -> list[dict]:
+        """A skipped record that is the stored one again (a journal replay) stays
+        skipped; a different record that happened to get an id its organization already
+        used (two workers accepting the same Helicone-Request-Id within the journal's
+        delay) is stored under a fresh id, saying so, because no record is ever dropped."""
+        stored = []
+        for rec, row in zip(records, rows):
+            if self._execute(cur, _INSERT_REQUEST, row).rowcount == 1:
+                stored.append(rec)
                 continue
+            there = self._execute(cur, "SELECT created_at, key_id FROM requests"
+                                       " WHERE organization = ? AND id = ?",
+                                  (rec.get("organization") or "", rec["id"])).fetchone()
+            if there is not None and tuple(there) == (rec["created_at"], rec.get("key_id")):
+                continue  # already stored: a replay
             note = f"[request id {rec['id']} was already used; stored under a fresh id]"
             moved = dict(rec, id=str(uuid.uuid4()), requested_id=rec["id"],
                          error=f"{rec['error']} {note}" if rec.get("error") else note)
             self._execute(cur, _INSERT_REQUEST, record_to_row(moved))
-            out.append(moved)
-        return out
+            stored.append(moved)
+        return stored
+
+    def index_search(self, limit: int = 5000) -> int:
+        """Add up to `limit` stored bodies to the text-search index (store/search.py);
+        the number added (0: none waits)."""
+        raise NotImplementedError
+
+    def _delete_bodies(self, cur, organization: str, request_ids: list[str]) -> None:
+        """Delete these records' bodies, and take them out of the search index."""
+        raise NotImplementedError
+
+    # -- retention ----------------------------------------------------------------
+    def purge(self, records_before: str | None, bodies_before: str | None,
+              batch: int = 2000) -> int:
+        """One batch of retention (see base.Store.purge), in short transactions of its
+        own so the writer is never held up for long. Rollup tables are never touched."""
+        deleted = 0
+        if records_before:
+            with self._transaction(write=True) as cur:
+                for organization in self._organizations(cur):
+                    ids = [row[0] for row in self._execute(
+                        cur, "SELECT id FROM requests WHERE organization = ?"
+                             " AND created_at < ? ORDER BY created_at LIMIT ?",
+                        (organization, records_before, batch - deleted)).fetchall()]
+                    self._delete_records(cur, organization, ids)
+                    deleted += len(ids)
+                    if deleted >= batch:
+                        return deleted
+        if bodies_before:
+            with self._transaction(write=True) as cur:
+                rows = self._execute(cur, "SELECT organization, request_id FROM request_bodies"
+                                          " WHERE created_at < ? ORDER BY created_at LIMIT ?",
+                                     (bodies_before, batch - deleted)).fetchall()
+                by_org: dict[str, list[str]] = {}
+                for organization, request_id in rows:
+                    by_org.setdefault(organization, []).append(request_id)
+                for organization, ids in by_org.items():
+                    for chunk in _chunks(ids):
+                        self._delete_bodies(cur, organization, chunk)
+                deleted += len(rows)
+        return deleted
+
+    def _organizations(self, cur) -> list[str]:
+        """Every organization with records, by skipping through the listing index (one
+        lookup per organization, not a scan of the table)."""
+        found: list[str] = []
+        row = self._execute(cur, "SELECT MIN(organization) FROM requests").fetchone()
+        while row is not None and row[0] is not None:
+            found.append(row[0])
+            row = self._execute(cur, "SELECT MIN(organization) FROM requests"
+                                     " WHERE organization > ?", (row[0],)).fetchone()
+        return found
+
+    def _delete_records(self, cur, organization: str, ids: list[str]) -> None:
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" * len(chunk))
+            self._delete_bodies(cur, organization, chunk)
+            for table, column in (("request_properties", "request_id"), ("requests", "id")):
+                self._execute(cur, f"DELETE FROM {table} WHERE organization = ?"
+                                   f" AND {column} IN ({marks})", (organization, *chunk))
+
+    # -- bulk writes (PostgresStore overrides these with COPY) ---------------------
+    def _bulk_insert_new(self, cur, rows: list[tuple]) -> int:
+        """Insert requests rows, skipping ids already stored; the number inserted."""
+        cur.executemany(self._sql(_INSERT_REQUEST), rows)
+        return cur.rowcount
+
+    def _bulk_insert(self, cur, table: str, columns: tuple[str, ...],
+                     rows: list[tuple]) -> None:
+        """Insert rows known to be new (they belong to requests rows inserted just now)."""
+        marks = ", ".join("?" * len(columns))
+        cur.executemany(self._sql(f"INSERT INTO {table} ({', '.join(columns)})"
+                                  f" VALUES ({marks})"), rows)
+
+    def _insert_bodies(self, cur, rows: list[tuple]) -> None:
+        """Bodies rows (BODY_TABLE_COLUMNS), and whatever their search index needs."""
+        if rows:
+            self._bulk_insert(cur, "request_bodies", BODY_TABLE_COLUMNS, rows)
 
     def request_id_used(self, organization: str, request_id: str,
                         wait_s: float | None = None) -> bool:

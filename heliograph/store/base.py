@@ -49,6 +49,19 @@ class Store(Protocol):
                         wait_s: float | None = None) -> bool:
         """Whether this organization already has a record with this id."""
 
+    def index_search(self, limit: int = 5000) -> int:
+        """Add up to `limit` stored bodies to the text-search index (it runs behind the
+        writer: the search-index background job calls this); the number added."""
+
+    def purge(self, records_before: str | None, bodies_before: str | None,
+              batch: int = 2000) -> int:
+        """Retention: delete one batch of records created before records_before and of
+        bodies of records created before bodies_before (ISO 8601 UTC; None: keep). The
+        number of rows deleted (0: nothing older is left)."""
+
+    def update_planner_stats(self) -> None:
+        """Refresh the query planner's statistics (SQLite's ANALYZE; PostgreSQL: none)."""
+
     def set_feedback(self, organization: str, request_id: str, rating: bool) -> bool: ...
     def set_score(self, organization: str, request_id: str, scores: dict) -> bool:
         """Merge into the record's scores. False (as for set_feedback) when the record is

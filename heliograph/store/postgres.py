@@ -12,7 +12,9 @@ from contextlib import contextmanager
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from heliograph.store._schema import REQUEST_COLUMNS
 from heliograph.store._sql import Dialect, SQLStore
+from heliograph.store.search import body_words
 
 POSTGRES = Dialect(
     name="postgres",
@@ -70,6 +72,69 @@ class PostgresStore(SQLStore):
         with self._pool.connection(timeout=wait_s) as conn:
             with conn.cursor() as cur:
                 yield cur
+
+    # -- bulk writes with COPY (the fastest way into PostgreSQL) ---------------------
+    def _bulk_insert_new(self, cur, rows: list[tuple]) -> int:
+        # COPY cannot skip conflicts: copy into a per-connection staging table, then
+        # move what is new. ON COMMIT DELETE ROWS empties it with every transaction.
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS requests_incoming"
+                    " (LIKE requests) ON COMMIT DELETE ROWS")
+        self._copy(cur, "requests_incoming", REQUEST_COLUMNS, rows)
+        columns = ", ".join(REQUEST_COLUMNS)
+        cur.execute(f"INSERT INTO requests ({columns}) SELECT {columns}"
+                    " FROM requests_incoming ON CONFLICT (organization, id) DO NOTHING")
+        return cur.rowcount
+
+    def _bulk_insert(self, cur, table: str, columns: tuple[str, ...],
+                     rows: list[tuple]) -> None:
+        self._copy(cur, table, columns, rows)
+
+    @staticmethod
+    def _copy(cur, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def _insert_bodies(self, cur, rows: list[tuple]) -> None:
+        super()._insert_bodies(cur, rows)
+        if rows:  # queued for the search indexer, in the same transaction
+            self._copy(cur, "search_pending", ("organization", "request_id"),
+                       [row[:2] for row in rows])
+
+    def index_search(self, limit: int = 5000) -> int:
+        # Words split here (store/search.py says why) and inserted as tsvectors through a
+        # staging table. SKIP LOCKED: a second indexer would take other queue rows.
+        with self._transaction(write=True) as cur:
+            taken = cur.execute("DELETE FROM search_pending WHERE ctid = ANY(ARRAY("
+                                "SELECT ctid FROM search_pending LIMIT %s"
+                                " FOR UPDATE SKIP LOCKED)) RETURNING organization, request_id",
+                                (limit,)).fetchall()
+            if not taken:
+                return 0
+            bodies = cur.execute(
+                "SELECT b.organization, b.request_id, b.request_body, b.response_body"
+                " FROM request_bodies b JOIN unnest(%s::text[], %s::text[])"
+                " AS t(organization, request_id) ON b.organization = t.organization"
+                " AND b.request_id = t.request_id",
+                ([org for org, _ in taken], [rid for _, rid in taken])).fetchall()
+            cur.execute("CREATE TEMP TABLE IF NOT EXISTS search_incoming (organization TEXT,"
+                        ' request_id TEXT COLLATE "C", words TEXT) ON COMMIT DELETE ROWS')
+            # The words as one text: COPY sends it as it is (an array is adapted per item).
+            self._copy(cur, "search_incoming", ("organization", "request_id", "words"),
+                       [(org, rid, body_words(req, resp)) for org, rid, req, resp in bodies])
+            cur.execute("INSERT INTO request_words (organization, request_id, words)"
+                        " SELECT organization, request_id,"
+                        " array_to_tsvector(string_to_array(words, ' '))"
+                        " FROM search_incoming ON CONFLICT DO NOTHING")
+            return len(taken)
+
+    def update_planner_stats(self) -> None:
+        """Nothing: autovacuum keeps PostgreSQL's statistics."""
+
+    def _delete_bodies(self, cur, organization: str, request_ids: list[str]) -> None:
+        for table in ("search_pending", "request_words", "request_bodies"):
+            cur.execute(f"DELETE FROM {table} WHERE organization = %s"
+                        " AND request_id = ANY(%s)", (organization, request_ids))
 
     def _lock_migrations(self, cur) -> None:
         # Held until the migration transaction ends; other migrate() calls wait here and

@@ -18,6 +18,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from heliograph.store._sql import Dialect, SQLStore
+from heliograph.store.search import SQLITE_FTS_DELETE, SQLITE_FTS_FILL
+
+CACHE_KIB = 65536
+CHECKPOINT_PAGES = 16384
+# Pages handed back per retention batch.
+VACUUM_PAGES = 4096
 
 SQLITE = Dialect(
     name="sqlite",
@@ -63,6 +69,18 @@ class SQLiteStore(SQLStore):
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s,
                                isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+        # Only takes effect on a new, empty file: retention can then hand freed pages
+        # back to the file system (PRAGMA incremental_vacuum). An older file keeps
+        # reusing its freed pages instead.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        # The writer touches the tail of every index per batch; with the default 2 MB
+        # cache those pages were read back from the OS for each batch (64 MB: twice the
+        # records/s in bench/store_writer.py). Pages are cached only as they are read.
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        # Checkpoint the write-ahead log every 64 MB instead of 4: an index page the
+        # writer changes in several batches is copied into the file once (~15% more
+        # records/s in bench/store_writer.py).
+        conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
         self._enable_wal(conn)
         # FULL (not NORMAL): a committed batch must survive power loss, because the
         # writer drops it from the journal once insert_records returns.
@@ -118,6 +136,46 @@ class SQLiteStore(SQLStore):
             raise
         finally:
             cur.close()
+
+    # -- the bodies' full-text index (store/search.py) -----------------------------
+    def index_search(self, limit: int = 5000) -> int:
+        with self._transaction(write=True) as cur:
+            done = cur.execute("SELECT indexed_seq FROM search_progress").fetchone()[0]
+            last = cur.execute("SELECT MAX(seq), COUNT(*) FROM (SELECT seq FROM"
+                               " request_bodies WHERE seq > ? ORDER BY seq LIMIT ?)",
+                               (done, limit)).fetchone()
+            if not last[1]:
+                return 0
+            cur.execute(SQLITE_FTS_FILL + " WHERE seq > ? AND seq <= ?", (done, last[0]))
+            cur.execute("UPDATE search_progress SET indexed_seq = ?", (last[0],))
+            return last[1]
+
+    def purge(self, records_before: str | None, bodies_before: str | None,
+              batch: int = 2000) -> int:
+        deleted = super().purge(records_before, bodies_before, batch)
+        if deleted:
+            # Hand freed pages back to the file system (a file created with
+            # auto_vacuum = INCREMENTAL; elsewhere a no-op, and SQLite reuses them).
+            with self._transaction(write=True) as cur:
+                cur.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})")
+        return deleted
+
+    def update_planner_stats(self) -> None:
+        """ANALYZE on a sample (analysis_limit), so the planner knows a rare user from a
+        common model; a few hundred ms even on millions of rows."""
+        with self._transaction(write=True) as cur:
+            cur.execute("PRAGMA analysis_limit = 1000")
+            cur.execute("ANALYZE")
+
+    def _delete_bodies(self, cur, organization: str, request_ids: list[str]) -> None:
+        marks = ", ".join("?" * len(request_ids))
+        where = f" WHERE organization = ? AND request_id IN ({marks})"
+        # Only what was indexed is taken out of the index (the contentless index must be
+        # told exactly what it holds).
+        cur.execute(SQLITE_FTS_DELETE + where
+                    + " AND seq <= (SELECT indexed_seq FROM search_progress)",
+                    (organization, *request_ids))
+        cur.execute("DELETE FROM request_bodies" + where, (organization, *request_ids))
 
     def close(self) -> None:
         with self._connections_lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from pathlib import Path
 
 from heliograph.store.journal import claim_segment, closed_segments
@@ -18,16 +19,36 @@ from heliograph.store.journal import claim_segment, closed_segments
 log = logging.getLogger("heliograph.writer")
 
 BATCH = 2000
+# Records waiting in the journal past this many bytes (about 20 s of a busy gateway's
+# traffic) mean the database does not keep up: say so, at most once a minute. The backlog
+# itself is on /metrics (heliograph_journal_bytes, heliograph_journal_writer_lag_seconds).
+BACKLOG_WARNING_BYTES = 64 * 1024 * 1024
+BACKLOG_WARNING_EVERY_S = 60.0
+
+
+def backlog_bytes(segments: list[Path]) -> int:
+    total = 0
+    for path in segments:
+        try:
+            total += path.stat().st_size
+        except OSError:  # taken by another writer meanwhile
+            pass
+    return total
 
 
 class SegmentWriter:
-    def __init__(self, directory: Path, store):
+    def __init__(self, directory: Path, store,
+                 warn_bytes: int = BACKLOG_WARNING_BYTES):
         self.directory = Path(directory)
         self.store = store
+        self.warn_bytes = warn_bytes
+        self._warned_at = -math.inf
 
     def drain(self) -> bool:
         """Insert every claimable segment. False when the store refused (retry later)."""
-        for path in closed_segments(self.directory):
+        segments = closed_segments(self.directory)
+        self._check_backlog(segments)
+        for path in segments:
             claimed = claim_segment(path)
             if claimed is None:
                 continue
@@ -42,6 +63,15 @@ class SegmentWriter:
             finally:
                 os.close(fd)
         return True
+
+    def _check_backlog(self, segments: list[Path]) -> None:
+        waiting = backlog_bytes(segments)
+        now = time.monotonic()
+        if waiting > self.warn_bytes and now - self._warned_at >= BACKLOG_WARNING_EVERY_S:
+            self._warned_at = now
+            log.warning("the journal holds %.0f MB of records (%d segments) not yet in the "
+                        "database: the writer is falling behind", waiting / 1e6,
+                        len(segments))
 
     def _insert(self, records: list[dict]) -> None:
         data_errors = self.store.data_errors

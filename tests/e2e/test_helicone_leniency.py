@@ -348,13 +348,13 @@ def test_helicone_model_ids_reach_the_provider_by_its_own_id(gateway, openai_cli
     assert (rec["model"], rec["model_used"], rec["provider"]) == \
         ("claude-sonnet-4", "claude-sonnet-4-20250514", "anthropic")
     assert rec["cost_known"] is True
-    raw = chat(openai_client, model="gemini-2.5-flash/google")
+    raw = chat(openai_client, model="gemini-2.5-flash/gemini")
     assert gateway.record(raw.headers["helicone-id"])["provider"] == "gemini"
 
 
 def test_an_unknown_provider_suffix_is_a_400_naming_the_known_ones(openai_client, upstream):
     upstream.clear()
-    for model in ("gemini-2.0-flash/vertex", "bedrock/claude-sonnet-4"):
+    for model in ("gemini-2.0-flash/google", "gemini-2.0-flash/vertex", "bedrock/claude-sonnet-4"):
         with pytest.raises(openai.BadRequestError) as info:
             chat(openai_client, model=model)
         message = info.value.response.json()["error"]["message"]

@@ -1,5 +1,6 @@
 """The query API over records made through the real proxy, scoped by organization."""
 
+import time
 import uuid
 
 import openai
@@ -35,7 +36,11 @@ def test_list_filter_and_paginate(gateway, openai_client):
     assert all(r["request"] is None for r in body["data"])  # bodies only on the detail call
     status, body = gateway.api(f"/api/v1/requests?user_id=user-{tag}&status=200")
     assert len(body["data"]) == 5
-    status, body = gateway.api(f"/api/v1/requests?q=query%20api%20{tag}%203")
+    # Text search runs behind the writer (the search-index job): found within seconds.
+    deadline = time.monotonic() + 10
+    while not (body := gateway.api(f"/api/v1/requests?q=query%20api%20{tag}%203")[1])["data"]:
+        assert time.monotonic() < deadline, "never indexed"
+        time.sleep(0.1)
     assert [r["id"] for r in body["data"]] == [ids[3]]
     status, body = gateway.api("/api/v1/requests?since=2999-01-01T00:00:00Z")
     assert body["data"] == []

@@ -36,6 +36,19 @@ def test_a_message(claude):
     assert (m.usage.input_tokens, m.usage.output_tokens) == (5 + 5, 3)
 
 
+def test_extended_thinking_opens_the_answer(claude):
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    m = claude.messages.create(**body("ponder this", thinking=thinking, max_tokens=2000))
+    assert [b.type for b in m.content] == ["thinking", "text"]
+    assert m.content[0].thinking == "Thinking about: ponder this" and m.content[0].signature
+    with claude.messages.stream(**body("ponder this", thinking=thinking,
+                                       max_tokens=2000)) as stream:
+        final = stream.get_final_message()
+    assert final.content[0].thinking == "Thinking about: ponder this"
+    assert final.content[0].signature == m.content[0].signature
+    assert claude.messages.create(**body("no thinking")).content[0].type == "text"
+
+
 def test_the_documented_event_sequence(server):
     r = messages(server, body("a b", stream=True))
     assert r.headers["content-type"].startswith("text/event-stream")

@@ -21,6 +21,7 @@ def test_nothing_requested():
     ("reasoning-7", {"reasoning_tokens": 7}),
     ("usage-10-20", {"usage": (10, 20)}),
     ("tool-call", {"tool_call": True}),
+    ("tool-calls-3", {"tool_calls": 3}),
 ])
 def test_each_token_by_header_and_by_model(token, expected):
     want = Behavior(**expected)

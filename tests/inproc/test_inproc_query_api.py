@@ -3,6 +3,8 @@ writer), filtered, paginated and aggregated, scoped to the caller's organization
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 
 import pytest
@@ -40,7 +42,12 @@ async def test_list_filter_and_paginate(inproc):
     assert {r["id"] for r in body["data"]} == {ids[1], ids[3]}
     status, body = await inproc.api(f"/api/v1/requests?user_id=user-{tag}&status=200")
     assert len(body["data"]) == 5
-    status, body = await inproc.api(f"/api/v1/requests?q=query%20api%20{tag}%203")
+    # Text search runs behind the writer (the search-index job): found within seconds.
+    deadline = time.monotonic() + 10
+    while not (body := (await inproc.api(f"/api/v1/requests?q=query%20api%20{tag}%203"))[1]
+               )["data"]:
+        assert time.monotonic() < deadline, "never indexed"
+        await asyncio.sleep(0.1)
     assert [r["id"] for r in body["data"]] == [ids[3]]
 
 

@@ -117,7 +117,7 @@ def test_json_tool_answer_becomes_content():
                          "content": [{"type": "tool_use", "id": "t", "name": JSON_TOOL,
                                       "input": {"n": 1}}], "usage": {}}, JSON_TOOL)
     choice = result["choices"][0]
-    assert choice["message"] == {"role": "assistant", "content": '{"n":1}'}
+    assert choice["message"] == {"role": "assistant", "content": '{"n":1}', "refusal": None}
     assert choice["finish_reason"] == "stop"
 
 

@@ -54,7 +54,7 @@ def test_completion_with_thoughts_and_a_safety_stop():
          "finishReason": "STOP"},
         {"finishReason": "SAFETY", "index": 1}]}, "gemini-2.5-flash")
     first, second = result["choices"]
-    assert first["message"] == {"role": "assistant", "content": "hi",
+    assert first["message"] == {"role": "assistant", "content": "hi", "refusal": None,
                                 "reasoning_content": "thinking"}
     assert second["finish_reason"] == "content_filter" and second["message"]["content"] is None
 

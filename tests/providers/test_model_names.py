@@ -21,8 +21,8 @@ def registry():
     ("claude-3-5-haiku-latest", "anthropic", "claude-3-5-haiku-latest"),  # a real id
     ("deepseek-v3", "deepseek", "deepseek-chat"),
     ("gemini-2.5-flash", "gemini", "gemini-2.5-flash"),
-    ("gemini-2.5-flash/google", "gemini", "gemini-2.5-flash"),  # Helicone's provider name
-    ("google/gemini-2.0-flash", "gemini", "gemini-2.0-flash"),
+    ("gemini-2.5-flash/gemini", "gemini", "gemini-2.5-flash"),
+    ("gemini/gemini-2.0-flash", "gemini", "gemini-2.0-flash"),
     ("gpt-4o-mini/openai", "openai", "gpt-4o-mini"),
     # Slashes inside model ids are not provider suffixes.
     ("meta-llama/Llama-3.3-70B-Instruct-Turbo", "together",
@@ -38,6 +38,7 @@ def test_names_resolve_to_the_providers_own_id(registry, model, provider, provid
 
 @pytest.mark.parametrize("model, unknown", [
     ("gemini-2.0-flash/vertex", "vertex"),
+    ("gemini-2.0-flash/google", "google"),
     ("gpt-4o/opnai", "opnai"),
     ("bedrock/claude-sonnet-4", "bedrock"),
 ])

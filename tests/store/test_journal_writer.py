@@ -92,3 +92,23 @@ def test_the_writer_job_waits_out_a_database_that_is_not_there_yet(make_record, 
         host.wait(15)
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_growing_backlog_is_a_warning_once_a_minute(store, make_record, tmp_path, caplog):
+    journal = Journal(tmp_path / "journal")
+    for i in range(50):
+        journal.append(make_record(f"backlog-{i}", request={"text": "x" * 200}))
+    journal.close()
+    quiet = SegmentWriter(tmp_path / "journal", store, warn_bytes=10**9)
+    loud = SegmentWriter(tmp_path / "journal", store, warn_bytes=1000)
+    with caplog.at_level("WARNING", logger="heliograph.writer"):
+        loud._check_backlog(closed_segments(tmp_path / "journal"))
+        loud._check_backlog(closed_segments(tmp_path / "journal"))  # not again so soon
+        quiet._check_backlog(closed_segments(tmp_path / "journal"))
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "falling behind" in warnings[0], warnings
+    assert loud.drain() is True
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="heliograph.writer"):
+        SegmentWriter(tmp_path / "journal", store, warn_bytes=1000).drain()  # drained: none
+    assert caplog.records == []

@@ -35,15 +35,23 @@ def metric_set(store, make_record):
     ])
 
 
+# p95 of up to 20 requests is the largest latency (nearest rank): exact from the rollups'
+# histogram too, which keeps each group's extremes. p50 is read inside its histogram bin
+# (bins span a factor of √2; 100 ms lies in [90.5, 128)).
 MODEL_A = {"key": "a", "requests": 3, "errors": 1, "error_rate": approx(1 / 3),
            "cost_usd": approx(0.01), "prompt_tokens": 40, "completion_tokens": 10,
-           "avg_latency_ms": approx(135.0), "p95_latency_ms": 300.0, "cache_hits": 1}
+           "avg_latency_ms": approx(135.0), "p95_latency_ms": 300.0, "cache_hits": 1,
+           "p50_latency_ms": approx(100.0, rel=0.3), "total_tokens": 50,
+           "cost_saved_usd": approx(0.02), "unpriced_requests": 1}
 MODEL_B = {"key": "b", "requests": 2, "errors": 1, "error_rate": 0.5,
            "cost_usd": approx(0.75), "prompt_tokens": 101, "completion_tokens": 51,
-           "avg_latency_ms": approx(100.0), "p95_latency_ms": 150.0, "cache_hits": 0}
+           "avg_latency_ms": approx(100.0), "p95_latency_ms": 150.0, "cache_hits": 0,
+           "p50_latency_ms": approx(50.0, rel=0.3), "total_tokens": 152, "cost_saved_usd": 0.0,
+           "unpriced_requests": 0}
 TOTAL = {"requests": 5, "errors": 2, "error_rate": 0.4, "cost_usd": approx(0.76),
          "prompt_tokens": 141, "completion_tokens": 61, "avg_latency_ms": approx(121.0),
-         "p95_latency_ms": 300.0, "cache_hits": 1}
+         "p95_latency_ms": 300.0, "cache_hits": 1, "p50_latency_ms": approx(100.0, rel=0.3),
+         "total_tokens": 202, "cost_saved_usd": approx(0.02), "unpriced_requests": 1}
 
 
 def test_metrics_by_model(store, metric_set, reader):
@@ -98,7 +106,8 @@ def test_metrics_of_nothing(store, reader):
     assert result == {"data": [], "total": {
         "requests": 0, "errors": 0, "error_rate": 0.0, "cost_usd": 0.0,
         "prompt_tokens": 0, "completion_tokens": 0, "avg_latency_ms": None,
-        "p95_latency_ms": None, "cache_hits": 0}}
+        "p95_latency_ms": None, "cache_hits": 0, "p50_latency_ms": None,
+        "total_tokens": 0, "cost_saved_usd": 0.0, "unpriced_requests": 0}}
 
 
 @pytest.mark.parametrize("group_by", ["nope", "property.", "created_at", "status", ""])
@@ -107,15 +116,17 @@ def test_unknown_group_by_is_a_value_error(store, group_by, reader):
         reader.metrics("org1", RequestFilter(), group_by)
 
 
-def test_p95_is_nearest_rank(store, make_record, reader):
-    # 20 values 1..20: rank ceil(0.95 * 20) = 19 → 19. Inserted shuffled.
+def test_p95_is_nearest_rank_within_its_bin(store, make_record, reader):
+    # 20 values 1..20: rank ceil(0.95 * 20) = 19 → 19, in the histogram bin [16, 22.6)
+    # with 16..20: interpolated by rank inside it, clamped to the largest value (20), the
+    # estimate is 16 + 4 * (19 - 15) / 5 = 19.2. Inserted shuffled.
     latencies = [7, 20, 1, 13, 2, 19, 3, 18, 4, 17, 5, 16, 6, 15, 8, 14, 9, 12, 10, 11]
     store.insert_records([make_record(f"r{i}", model="m", latency_ms=float(v))
                           for i, v in enumerate(latencies)]
                          + [make_record("no-latency", model="m", latency_ms=None)])
     group = reader.metrics("org1", RequestFilter(), "model")["data"][0]
     assert group["requests"] == 21
-    assert group["p95_latency_ms"] == 19.0
+    assert group["p95_latency_ms"] == approx(19.2)
     assert group["avg_latency_ms"] == approx(10.5)   # records without latency excluded
 
 

@@ -115,6 +115,7 @@ def filter_set(store, make_record):
                     cache="hit", properties={"workflow": "w1"},
                     request={"messages": [{"content": "hello world"}]}),
     ])
+    store.index_search()  # text search runs behind the writer
 
 
 @pytest.mark.parametrize("flt, expected", [

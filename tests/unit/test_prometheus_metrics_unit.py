@@ -160,3 +160,14 @@ def test_journal_gauges_are_zero_when_nothing_waits(tmp_path):
     gauges = {m.name: m.samples[0].value for m in JournalCollector(tmp_path / "gone").collect()}
     assert gauges == {"heliograph_journal_segments": 0, "heliograph_journal_bytes": 0,
                       "heliograph_journal_writer_lag_seconds": 0}
+
+
+def test_paths_with_ids_are_counted_by_route():
+    sink = MetricsSink()
+    for i in range(5):
+        sink.accept(record(status=200, model="", path=f"/v1/files/file-{i}/content"))
+    sink.accept(record(status=200, model="", path="/v1/batches/batch_1/cancel"))
+    sink.accept(record(status=200, model="", path="/files/file-9"))
+    paths = {s.labels["path"] for metric in sink.registry.collect() for s in metric.samples
+             if s.name == "heliograph_requests_total"}
+    assert paths == {"/v1/files/{id}/content", "/v1/batches/{id}/cancel", "/files/{id}"}

@@ -16,9 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from heliograph.body_fields import list_field, object_field, strings, text
-from heliograph.errors import BadRequest
+from heliograph.formats import reasoning
 from heliograph.formats.anthropic.blocks import base64_source
 from heliograph.formats.anthropic.tables import TOOL_CHOICES
+from heliograph.formats.openai import request_fields
 from heliograph.formats.openai.chat import (
     append_turn,
     data_url,
@@ -118,11 +119,18 @@ def _messages(openai_messages: Any) -> tuple[list[dict], list[dict]]:
                                        f"messages[{i}].tool_calls")
             append_turn(out, "assistant", blocks, "content")
         else:   # tool
+            if not isinstance(m.get("tool_call_id"), str) or not m["tool_call_id"]:
+                raise _bad("a tool message needs the tool_call_id of the call it answers",
+                           f"messages[{i}].tool_call_id")
             content = m.get("content")
             result = content if isinstance(content, str) else _content_blocks(content, where)
             append_turn(out, "user", [{"type": "tool_result",
                                        "tool_use_id": m.get("tool_call_id"),
                                        "content": result}], "content")
+    if not out and system:
+        # Anthropic needs a message: a conversation of system text alone is sent as the
+        # user's (its instructions are all there is to answer).
+        return [], [{"role": "user", "content": system}]
     return system, out
 
 
@@ -161,19 +169,44 @@ def _json_schema(response_format: Any) -> dict | None:
     return None
 
 
+def _limits(body: dict, model: str) -> dict[str, Any]:
+    """max_tokens, and thinking from reasoning_effort (or Anthropic's own `thinking`).
+    OpenAI's limit counts reasoning tokens too, so a caller's limit bounds both; without
+    one the thinking budget comes on top of the usual default."""
+    asked = body.get("max_completion_tokens") or body.get("max_tokens")
+    effort = body.get("reasoning_effort")
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict):
+        if thinking.get("type") != "enabled":
+            return {"max_tokens": asked or default_max_tokens(model), "thinking": thinking}
+        budget = thinking.get("budget_tokens")
+        if isinstance(budget, bool) or not isinstance(budget, int):
+            raise _bad("thinking.budget_tokens must be an integer", "thinking.budget_tokens")
+    elif effort in reasoning.EFFORT_BUDGETS:
+        budget = reasoning.budget_of(effort)
+    else:
+        return {"max_tokens": asked or default_max_tokens(model)}
+    if asked is None:
+        return {"max_tokens": default_max_tokens(model) + budget,
+                "thinking": {"type": "enabled", "budget_tokens": budget}}
+    budget = min(budget, asked - 1)
+    if budget < reasoning.ANTHROPIC_MIN_BUDGET:
+        raise _bad(f"reasoning on Claude needs a token limit above "
+                   f"{reasoning.ANTHROPIC_MIN_BUDGET} (its smallest thinking budget), "
+                   f"got {asked}", "max_completion_tokens")
+    return {"max_tokens": asked, "thinking": {"type": "enabled", "budget_tokens": budget}}
+
+
 def to_anthropic(body: dict) -> tuple[dict, str | None]:
     """(the Anthropic request, the name of the JSON-mode tool when one was added)."""
-    if body.get("n") not in (None, 1):
-        raise BadRequest("Anthropic answers with one choice per request: n must be 1",
-                         code="unsupported_parameter")
+    request_fields.check(body, "Anthropic")
     model = body["model"]
     system, messages = _messages(body.get("messages"))
-    out: dict[str, Any] = {"model": model, "messages": messages,
-                           "max_tokens": body.get("max_completion_tokens")
-                           or body.get("max_tokens") or default_max_tokens(model)}
+    out: dict[str, Any] = {"model": model, "messages": messages}
+    out.update(_limits(body, model))
     if system:
         out["system"] = system
-    for name in ("temperature", "top_p"):
+    for name in ("temperature", "top_p", "top_k"):
         if body.get(name) is not None:
             out[name] = body[name]
     stop = strings(body, "stop")

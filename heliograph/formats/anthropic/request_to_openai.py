@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from heliograph.body_fields import list_field, object_field, text
+from heliograph.formats import reasoning
 from heliograph.formats.anthropic.blocks import arguments, data_url
 from heliograph.formats.anthropic.tables import TOOL_CHOICES_TO_OPENAI
-from heliograph.formats.openai import chat
+from heliograph.formats.openai import chat, request_fields
 from heliograph.formats.openai.chat import bad_request as _bad
 
 # OpenAI reasoning models take max_completion_tokens and refuse max_tokens.
@@ -117,6 +118,26 @@ def _tools(body: dict) -> list[dict]:
     return tools
 
 
+def server_tools(body: dict) -> list[str]:
+    """Where the Anthropic request's server tools are (`tools[i]`, by type): they run at
+    Anthropic only, so a request holding them cannot go to any other provider."""
+    tools = body.get("tools")
+    return [f"tools[{i}] ({tool.get('type')})" for i, tool in
+            enumerate(tools if isinstance(tools, list) else ())
+            if isinstance(tool, dict) and tool.get("type") not in (None, "custom")]
+
+
+def _reasoning(body: dict) -> str | None:
+    """reasoning_effort for Anthropic's thinking object (reasoning.py's table)."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return None
+    budget = thinking.get("budget_tokens")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise _bad("thinking.budget_tokens: must be a positive integer")
+    return reasoning.effort_of(budget)
+
+
 def _tool_choice(choice: Any) -> Any:
     kind = choice.get("type") if isinstance(choice, dict) else None
     if kind == "tool":
@@ -124,7 +145,24 @@ def _tool_choice(choice: Any) -> Any:
     return TOOL_CHOICES_TO_OPENAI.get(kind)
 
 
+def _validate(body: dict) -> None:
+    """The fields the translation reads, checked as Anthropic checks them (Anthropic's
+    own answer to such a request is a 400 too)."""
+    request_fields.flag(body, "stream")
+    request_fields.number(body, "temperature", 0, 1)
+    request_fields.number(body, "top_p", 0, 1)
+    request_fields.whole(body, "top_k", 0)
+    strings_only = body.get("stop_sequences")
+    if strings_only is not None and (not isinstance(strings_only, list) or not all(
+            isinstance(s, str) for s in strings_only)):
+        raise _bad("stop_sequences: must be a list of strings")
+    system = body.get("system")
+    if system is not None and not isinstance(system, (str, list)):
+        raise _bad("system: must be a string or a list of text blocks")
+
+
 def to_openai(body: dict) -> dict:
+    _validate(body)
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise _bad("max_tokens: Field required (a positive integer)")
@@ -169,6 +207,9 @@ def to_openai(body: dict) -> dict:
             out["tool_choice"] = choice
         if object_field(body, "tool_choice").get("disable_parallel_tool_use"):
             out["parallel_tool_calls"] = False
+    effort = _reasoning(body)
+    if effort is not None:
+        out["reasoning_effort"] = effort
     output_format = object_field(body, "output_format")
     if output_format.get("type") == "json_schema":
         out["response_format"] = {"type": "json_schema", "json_schema": {

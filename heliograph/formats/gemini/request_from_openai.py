@@ -21,6 +21,8 @@ from typing import Any
 import orjson
 
 from heliograph.body_fields import list_field, object_field, strings, text
+from heliograph.formats import reasoning
+from heliograph.formats.openai import request_fields
 from heliograph.formats.openai.chat import (
     append_turn,
     data_url,
@@ -104,7 +106,10 @@ def _function_calls(tool_calls: list, names: dict[str, str], where: str) -> list
 
 
 def _function_response(message: dict, names: dict[str, str], where: str) -> dict:
-    name = names.get(str(message.get("tool_call_id"))) or message.get("name")
+    if not isinstance(message.get("tool_call_id"), str) or not message["tool_call_id"]:
+        raise _bad("a tool message needs the tool_call_id of the call it answers",
+                   f"{where}.tool_call_id")
+    name = names.get(message["tool_call_id"]) or message.get("name")
     if not name:
         raise _bad("a tool message must answer a tool call made earlier in the "
                    "conversation (Gemini needs the function's name)", where)
@@ -139,6 +144,10 @@ def _contents(messages: Any) -> tuple[list[dict], list[dict]]:
         else:   # tool
             append_turn(contents, "user", [_function_response(m, names, f"messages[{i}]")],
                         "parts")
+    if not contents and system:
+        # Gemini needs contents: a conversation of system text alone is sent as the
+        # user's (its instructions are all there is to answer).
+        return [], [{"role": "user", "parts": system}]
     return system, contents
 
 
@@ -159,7 +168,7 @@ def _generation_config(body: dict) -> dict:
     for openai_name, gemini_name in (("temperature", "temperature"), ("top_p", "topP"),
                                      ("seed", "seed"), ("presence_penalty", "presencePenalty"),
                                      ("frequency_penalty", "frequencyPenalty"),
-                                     ("n", "candidateCount")):
+                                     ("n", "candidateCount"), ("top_k", "topK")):
         if body.get(openai_name) is not None:
             config[gemini_name] = body[openai_name]
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -168,6 +177,9 @@ def _generation_config(body: dict) -> dict:
     stop = strings(body, "stop")
     if stop:
         config["stopSequences"] = stop
+    thinking = _thinking(body)
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
     response_format = object_field(body, "response_format")
     if response_format.get("type") in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
@@ -177,7 +189,22 @@ def _generation_config(body: dict) -> dict:
     return config
 
 
+def _thinking(body: dict) -> dict | None:
+    """thinkingConfig from reasoning_effort, or from Anthropic's `thinking` object."""
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict):
+        if thinking.get("type") == "disabled":
+            return {"thinkingBudget": 0}
+        budget = thinking.get("budget_tokens")
+        if isinstance(budget, int) and not isinstance(budget, bool):
+            return {"thinkingBudget": budget, "includeThoughts": True}
+        return {"thinkingBudget": -1, "includeThoughts": True}    # -1: Gemini decides
+    effort = body.get("reasoning_effort")
+    return reasoning.gemini_thinking(effort, body["model"]) if effort else None
+
+
 def to_gemini(body: dict) -> dict:
+    request_fields.check(body, "Gemini")
     system, contents = _contents(body.get("messages"))
     out: dict[str, Any] = {"contents": contents}
     if system:

@@ -20,18 +20,20 @@ _DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)(?:;[\w-]+=[^;,]*)*;bas
 
 def completion(id_: str, model: str, choices: list[dict], usage_: dict | None,
                created: int | None = None) -> dict[str, Any]:
+    # system_fingerprint, logprobs and refusal are null rather than absent, as OpenAI
+    # sends them: strict clients check the keys.
     return {"id": id_, "object": "chat.completion", "created": created or int(time.time()),
-            "model": model, "choices": choices, "usage": usage_}
+            "model": model, "choices": choices, "usage": usage_, "system_fingerprint": None}
 
 
 def choice(index: int, content: str | None, tool_calls: list[dict], finish: str | None,
            reasoning: str | None = None) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": content}
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
     if reasoning:
         message["reasoning_content"] = reasoning
     if tool_calls:
         message["tool_calls"] = tool_calls
-    return {"index": index, "message": message, "finish_reason": finish}
+    return {"index": index, "message": message, "logprobs": None, "finish_reason": finish}
 
 
 def tool_call(id_: Any, name: Any, arguments: str) -> dict[str, Any]:
@@ -48,8 +50,10 @@ class ChunkMaker:
               usage_: dict | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk",
                                "created": self.created, "model": self.model,
+                               "system_fingerprint": None,
                                "choices": [] if delta is None else
-                               [{"index": index, "delta": delta, "finish_reason": finish}]}
+                               [{"index": index, "delta": delta, "logprobs": None,
+                                 "finish_reason": finish}]}
         if usage_ is not None:
             out["usage"] = usage_
         return out

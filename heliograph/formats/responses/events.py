@@ -34,12 +34,16 @@ async def responses_payloads(payloads: AsyncIterator[bytes]) -> AsyncIterator[by
 
 
 class ResponsesStream:
-    """Renders Responses API event payloads for the caller, event names restored."""
+    """Renders Responses API event payloads for the caller, event names restored. The
+    terminal event is held back until `finish`: the pipeline first stores the response
+    (Front.keep), so a caller who saw `response.completed` can use its id at once."""
 
     content_type = b"text/event-stream; charset=utf-8"
 
     def __init__(self):
         self.final: dict | None = None
+        self._held = b""
+        self._next_sequence = 0  # an in-band error event continues the numbering
 
     def render(self, payload: bytes) -> bytes:
         try:
@@ -47,16 +51,21 @@ class ResponsesStream:
         except orjson.JSONDecodeError:
             return b"data: " + payload + b"\n\n"
         kind = event.get("type") if isinstance(event, dict) else None
+        if isinstance(event, dict) and isinstance(event.get("sequence_number"), int):
+            self._next_sequence = event["sequence_number"] + 1
+        name = b"event: " + str(kind).encode() + b"\n" if kind else b""
         if kind in TERMINAL_EVENTS:
             self.final = event.get("response")
-        name = b"event: " + str(kind).encode() + b"\n" if kind else b""
+            self._held = name + b"data: " + payload + b"\n\n"
+            return b""
         return name + b"data: " + payload + b"\n\n"
 
     def finish(self) -> bytes:
-        return b""
+        return self._held
 
     def error(self, error: GatewayError) -> bytes:
-        event = {"type": "error", "code": error.code, "message": error.message, "param": None}
+        event = {"type": "error", "code": error.code, "message": error.message, "param": None,
+                 "sequence_number": self._next_sequence}
         return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
 
     def logged(self, completion: dict) -> dict:

@@ -1,0 +1,144 @@
+"""Writer throughput: records/s through Store.insert_records, on SQLite and PostgreSQL.
+
+The records are realistic (heliograph.demo's generator: 20 models, users, sessions,
+properties, errors, cache hits, 1-4 KB bodies) and generated before the clock starts, so
+only the store is timed: row encoding, the bulk insert (COPY on PostgreSQL), bodies and
+their text-search index, properties, indexes, and the commit, in batches the size the
+journal writer uses. A standalone script, not a test:
+
+    python bench/store_writer.py --records 100000
+    python bench/store_writer.py --records 100000 --postgres postgresql://postgres@127.0.0.1/test
+
+On PostgreSQL it works in a schema of its own (dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import uuid
+
+from heliograph.demo.history import HistoryGenerator
+from heliograph.store import open_store
+from heliograph.store.writer import BATCH
+
+SEARCH = False
+
+
+def generate(records: int) -> list[list[dict]]:
+    gen = HistoryGenerator(records, days=30, seed=7, until=time.time())
+    flat = [rec for batch in gen.batches() for rec in batch]
+    return [flat[i:i + BATCH] for i in range(0, len(flat), BATCH)]
+
+
+def timed_insert(store, batches: list[list[dict]]) -> tuple[float, float]:
+    """(wall seconds, this process's CPU seconds). On a shared machine the CPU time tells
+    what one free core would do (for SQLite it is nearly all the work; for PostgreSQL the
+    server's share is not in it)."""
+    started, cpu = time.perf_counter(), time.process_time()
+    for batch in batches:
+        store.insert_records(batch)
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def bench_sqlite(batches: list[list[dict]], total: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench.db")
+        store = open_store(f"sqlite:///{path}")
+        seconds, cpu = timed_insert(store, batches)
+        report("sqlite", total, seconds, cpu, sqlite_size(store, path))
+        if SEARCH:
+            search_numbers(store, f"sqlite:///{path}", "sqlite")
+            print(f"sqlite    with the search index: {sqlite_size(store, path) / total:,.0f}"
+                  " bytes/record", flush=True)
+        store.close()
+
+
+def sqlite_size(store, path: str) -> int:
+    """The file's size once the write-ahead log is folded in (it holds up to 64 MB)."""
+    with store.transaction() as cur:
+        cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+
+
+def bench_postgres(url: str, batches: list[list[dict]], total: int) -> None:
+    import psycopg
+
+    schema = "bench_writer_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in url else "?"
+    schema_url = f"{url}{sep}options=-csearch_path%3D{schema}"
+    store = open_store(schema_url)
+    try:
+        seconds, cpu = timed_insert(store, batches)
+        with store.transaction() as cur:
+            cur.execute("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
+                        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                        " WHERE n.nspname = %s AND c.relkind = 'r'", (schema,))
+            size = int(cur.fetchone()[0] or 0)
+        report("postgres", total, seconds, cpu, size)
+        if SEARCH:
+            search_numbers(store, schema_url, "postgres")
+    finally:
+        store.close()
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def search_numbers(store, url: str, label: str) -> None:
+    """The search indexer's rate (it must keep up with the writer too), then the median
+    time of a listing with q= a word in no record, and a word in many."""
+    from heliograph.analytics import open_analytics
+    from heliograph.analytics.filters import RequestFilter
+
+    started, indexed = time.perf_counter(), 0
+    while done := store.index_search(5000):
+        indexed += done
+    seconds = time.perf_counter() - started
+    print(f"{label:9} search index: {indexed:,} bodies in {seconds:.2f} s ="
+          f" {indexed / max(seconds, 1e-9):,.0f} bodies/s", flush=True)
+    store.update_planner_stats()
+    reader = open_analytics(url)
+    try:
+        for q in ("zzyzxq", "content"):
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                reader.list_requests("default", RequestFilter(q=q), 50)
+                times.append(time.perf_counter() - t0)
+            times.sort()
+            print(f"{label:9} list q={q!r}: median {times[2] * 1000:.1f} ms", flush=True)
+    finally:
+        reader.close()
+
+
+def report(store: str, total: int, seconds: float, cpu: float, size: int) -> None:
+    print(f"{store:9} {total:>9,} records in {seconds:6.2f} s = {total / seconds:>8,.0f}"
+          f" records/s ({total / cpu:,.0f} per CPU-second of the writer);"
+          f" {size / total:,.0f} bytes/record on disk", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--postgres", default=os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL", ""),
+                        help="a PostgreSQL URL (default $HELIOGRAPH_TEST_POSTGRES_URL)")
+    parser.add_argument("--only", choices=("sqlite", "postgres"))
+    parser.add_argument("--search", action="store_true",
+                        help="then index the bodies and time text searches")
+    args = parser.parse_args()
+    global SEARCH
+    SEARCH = args.search
+    batches = generate(args.records)
+    total = sum(len(b) for b in batches)
+    if args.only != "postgres":
+        bench_sqlite(batches, total)
+    if args.postgres and args.only != "sqlite":
+        bench_postgres(args.postgres, batches, total)
+
+
+if __name__ == "__main__":
+    main()

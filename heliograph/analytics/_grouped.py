@@ -1,0 +1,175 @@
+"""Grouped totals over a filtered window, from rollups where they can answer and from raw
+rows aggregated by SQL where they cannot; never Python over every row.
+
+A rollup family answers a query when every filter it is given is one of its key columns
+(see choose()); anything else (text search, comparison conditions, two dimensions no table
+holds together) goes to raw rows, grouped and summed by the database. Both paths give
+Totals of the same shape, so their numbers agree to the bin of a percentile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from heliograph.analytics._totals import ROLLUP_SELECT, Totals
+from heliograph.analytics._where import compile_filter
+from heliograph.analytics._window import Piece, split
+from heliograph.analytics.filters import RequestFilter
+from heliograph.store._rollups import raw_groups_sql
+
+
+@dataclass(frozen=True)
+class Family:
+    """Rollup tables of one kind: by grain, the filters they take (filter → column)."""
+
+    tables: dict[str, str]
+    filters: dict[str, str]
+
+
+MAIN = Family({"day": "rollup_daily", "hour": "rollup_hourly"},
+              {"model": "model", "provider": "provider", "status": "status",
+               "cache": "cache"})
+# The same counts without the dimensions: far fewer rows for an unfiltered query.
+TOTALS = Family({"day": "rollup_daily_totals", "hour": "rollup_hourly_totals"}, {})
+PROPERTY = Family({"day": "rollup_property_daily", "hour": "rollup_property_hourly"}, {})
+USER = Family({"day": "rollup_user_daily"}, {"user_id": "user_id"})
+
+_WINDOW = frozenset({"since", "until"})
+
+
+def active_fields(flt: RequestFilter) -> set[str]:
+    """The filter's fields that restrict anything beyond the time window. Any field added
+    to RequestFilter later counts too, so a filter no rollup knows falls back to raw rows."""
+    active = set()
+    for spec in dataclasses.fields(flt):
+        if spec.name in _WINDOW:
+            continue
+        default = (spec.default_factory() if spec.default_factory is not dataclasses.MISSING
+                   else spec.default)
+        if getattr(flt, spec.name) != default:
+            active.add(spec.name)
+    return active
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """What to group by: the key columns in rollup tables and the expressions over raw
+    rows `r` (empty: one group, keyed None; one column: its value; more: a tuple)."""
+
+    rollup_key: tuple[str, ...] = ()
+    raw_key: tuple[str, ...] = ()
+    # Raw rows joined with their properties as g: "left" keeps records without the
+    # property (grouped under null), "inner" only those with it. PROPERTY plans join inner.
+    join: str | None = None
+    property_name: str | None = None   # only this property's rows are joined
+
+
+@dataclass(frozen=True)
+class Plan:
+    family: Family | None               # None: raw rows only
+    grains: tuple[str, ...] = ()
+    property_name: str | None = None    # PROPERTY: the name (its value filter below)
+    property_value: str | None = None
+
+
+def collect(reader, organization: str, flt: RequestFilter, plan: Plan,
+            grouping: Grouping) -> dict:
+    """{group key: Totals} over the window, piece by piece."""
+    groups: dict = {}
+    pieces = (split(flt.since, flt.until, plan.grains) if plan.family is not None
+              else [Piece("raw", flt.since, flt.until)])
+    for piece in pieces:
+        if piece.grain == "raw":
+            _raw_piece(reader, organization, flt, plan, grouping, piece, groups)
+        else:
+            _rollup_piece(reader, organization, flt, plan, grouping, piece, groups)
+    return groups
+
+
+def _group(groups: dict, key) -> Totals:
+    found = groups.get(key)
+    if found is None:
+        found = groups[key] = Totals()
+    return found
+
+
+def _rollup_piece(reader, organization: str, flt: RequestFilter, plan: Plan,
+                  grouping: Grouping, piece: Piece, groups: dict) -> None:
+    assert plan.family is not None
+    clauses, params = ["organization = ?"], [organization]
+    for field, column in plan.family.filters.items():
+        value = getattr(flt, field)
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if plan.property_name is not None:
+        clauses.append("name = ?")
+        params.append(plan.property_name)
+        if plan.property_value is not None:
+            clauses.append("value = ?")
+            params.append(plan.property_value)
+    if piece.lo is not None:
+        clauses.append("bucket >= ?")
+        params.append(piece.lo)
+    if piece.hi is not None:
+        clauses.append("bucket < ?")
+        params.append(piece.hi)
+    keys = grouping.rollup_key
+    n = len(keys)
+    sql = (f"SELECT {''.join(k + ', ' for k in keys)}{ROLLUP_SELECT}"
+           f" FROM {plan.family.tables[piece.grain]} WHERE {' AND '.join(clauses)}"
+           + (f" GROUP BY {', '.join(keys)}" if keys else ""))
+    for row in reader._fetchall(sql, params):
+        if row[n] is None:   # no rows at all (an aggregate without GROUP BY)
+            continue
+        _group(groups, _key(row, n)).add_rollup(row[n:])
+
+
+def _key(row: Sequence, n: int):
+    if n == 0:
+        return None
+    return row[0] if n == 1 else tuple(row[:n])
+
+
+def _raw_piece(reader, organization: str, flt: RequestFilter, plan: Plan,
+               grouping: Grouping, piece: Piece, groups: dict) -> None:
+    window = dataclasses.replace(flt, since=piece.lo, until=piece.hi)
+    where, params = compile_filter(organization, window, reader.dialect.like_ci)
+    source, source_params = "requests r", []
+    if plan.family is PROPERTY or grouping.join is not None:
+        join = "LEFT JOIN" if grouping.join == "left" else "JOIN"
+        source = (f"requests r {join} request_properties g ON g.request_id = r.id"
+                  " AND g.organization = r.organization")
+        name = grouping.property_name or plan.property_name
+        if name is not None:
+            source += " AND g.name = ?"
+            source_params = [name]
+        if plan.property_value is not None:
+            where += " AND g.value = ?"
+            params.append(plan.property_value)
+    if plan.family is USER:
+        where += " AND r.user_id IS NOT NULL"   # as the user rollup counts
+    keys = {f"k{i}": expr for i, expr in enumerate(grouping.raw_key)}
+    n = len(keys)
+    sql = raw_groups_sql(keys, source, where)
+    for row in reader._fetchall(sql, [*source_params, *params]):
+        _group(groups, _key(row, n)).add_raw(row[n], row[n + 1:])
+
+
+def merge(totals: Sequence[Totals]) -> Totals:
+    out = Totals()
+    for one in totals:
+        out.sums = [a + b for a, b in zip(out.sums, one.sums)]
+        out.hist = [a + b for a, b in zip(out.hist, one.hist)]
+        out._extremes(one.lat_min, one.lat_max)
+    return out
+
+
+def window_total(reader, organization: str, flt: RequestFilter) -> Totals:
+    """Every record in the filter's window (its other fields ignored): from the main
+    rollup, so it costs what a grouped query does."""
+    plain = RequestFilter(since=flt.since, until=flt.until)
+    found = collect(reader, organization, plain, Plan(TOTALS, ("day", "hour")), Grouping())
+    return found.get(None) or Totals()

@@ -1,0 +1,115 @@
+"""Totals: the additive counters of one group, filled from rollup rows or from raw rows
+aggregated by SQL (store/_rollups.py defines both shapes), and the metrics they give.
+
+Percentiles come from the latency histogram: the bin holding the wanted rank, interpolated
+by rank inside it and clamped to the group's smallest and largest latency, so a group's
+largest value (the p95 of up to 20 requests) is exact and any other is within the bin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from heliograph.store._rollups import HISTOGRAM_COLUMNS, LATENCY_BOUNDS, SUM_COLUMNS
+
+N_SUMS = len(SUM_COLUMNS)
+N_BINS = len(HISTOGRAM_COLUMNS)
+_INDEX = {name: i for i, name in enumerate(SUM_COLUMNS)}
+_FLOATS = frozenset({"cost_usd", "cost_saved_usd", "latency_sum"})
+
+# SQL selecting, from a rollup table, the columns add_rollup() takes (after the keys).
+ROLLUP_SELECT = ", ".join([*(f"SUM({c})" for c in SUM_COLUMNS), "MIN(latency_min)",
+                           "MAX(latency_max)", *(f"SUM({c})" for c in HISTOGRAM_COLUMNS)])
+# The same without the histogram, for tables that keep none (per user, per session).
+ROLLUP_SELECT_FLAT = ", ".join([*(f"SUM({c})" for c in SUM_COLUMNS), "MIN(latency_min)",
+                                "MAX(latency_max)"])
+
+
+class Totals:
+    __slots__ = ("sums", "hist", "lat_min", "lat_max")
+
+    def __init__(self) -> None:
+        self.sums: list = [0] * N_SUMS
+        self.hist: list[int] = [0] * N_BINS
+        self.lat_min: float | None = None
+        self.lat_max: float | None = None
+
+    def _extremes(self, lo, hi) -> None:
+        if lo is not None:
+            self.lat_min = lo if self.lat_min is None else min(self.lat_min, lo)
+        if hi is not None:
+            self.lat_max = hi if self.lat_max is None else max(self.lat_max, hi)
+
+    def add_rollup(self, row: Sequence) -> None:
+        """row: SUM_COLUMNS, latency_min, latency_max, then the histogram (if kept)."""
+        # Comprehensions over zip: this runs for every group of every query, holding the
+        # GIL the proxy's event loop needs, so it is kept to C-speed iteration.
+        self.sums = [a + (b or 0) for a, b in zip(self.sums, row[:N_SUMS])]
+        self._extremes(row[N_SUMS], row[N_SUMS + 1])
+        hist = row[N_SUMS + 2:]
+        if hist:
+            self.hist = [a + int(b or 0) for a, b in zip(self.hist, hist)]
+
+    def add_raw(self, lat_bin, row: Sequence) -> None:
+        """One raw_groups_sql row after its keys: the bin, then as add_rollup without the
+        histogram (the bin's latency_count goes to that bin)."""
+        self.add_rollup(row[:N_SUMS + 2])
+        if lat_bin is not None:
+            self.hist[int(lat_bin)] += int(row[_INDEX["latency_count"]] or 0)
+
+    def subtract(self, other: Totals) -> Totals:
+        """self − other, for the group a table leaves out (total − the groups it has).
+        Its latency extremes are unknown; percentiles then use the bins' bounds."""
+        out = Totals()
+        out.sums = [a - b for a, b in zip(self.sums, other.sums)]
+        out.hist = [a - b for a, b in zip(self.hist, other.hist)]
+        return out
+
+    def get(self, name: str):
+        value = self.sums[_INDEX[name]]
+        return float(value) if name in _FLOATS else int(value)
+
+    @property
+    def requests(self) -> int:
+        return self.get("requests")
+
+    def percentile(self, q: float) -> float | None:
+        count = sum(self.hist)
+        if count <= 0:
+            return None
+        rank = max(1, math.ceil(q * count))   # nearest rank
+        seen = 0
+        for b, in_bin in enumerate(self.hist):
+            if in_bin <= 0 or seen + in_bin < rank:
+                seen += max(in_bin, 0)
+                continue
+            lo = LATENCY_BOUNDS[b - 1] if b > 0 else 0.0
+            hi = LATENCY_BOUNDS[b] if b < len(LATENCY_BOUNDS) else lo * math.sqrt(2)
+            if self.lat_min is not None:
+                lo = max(lo, min(self.lat_min, hi))
+            if self.lat_max is not None:
+                hi = min(hi, max(self.lat_max, lo))
+            return lo + (hi - lo) * (rank - seen) / in_bin
+        return self.lat_max
+
+    def metrics(self) -> dict:
+        requests = self.requests
+        latency_count = self.get("latency_count")
+        return {
+            "requests": requests,
+            "errors": self.get("errors"),
+            "error_rate": self.get("errors") / requests if requests else 0.0,
+            "cost_usd": self.get("cost_usd"),
+            "prompt_tokens": self.get("prompt_tokens"),
+            "completion_tokens": self.get("completion_tokens"),
+            "avg_latency_ms": (self.get("latency_sum") / latency_count
+                               if latency_count else None),
+            "p95_latency_ms": self.percentile(0.95),
+            "cache_hits": self.get("cache_hits"),
+            # Added with the rollups (#16): what the overview shows.
+            "p50_latency_ms": self.percentile(0.5),
+            "total_tokens": self.get("total_tokens"),
+            "cost_saved_usd": self.get("cost_saved_usd"),
+            "unpriced_requests": self.get("cost_unknown"),
+        }

@@ -1,0 +1,116 @@
+"""An OpenAI chat completion → a Responses API `response` object, for callers of
+`/v1/responses` whose model only speaks chat. The stream translation (stream_from_chat)
+builds its items and final object with the same functions.
+
+Output items, in the order a Responses answer has them: a `reasoning` item when the
+provider reported its thinking (`reasoning_content`, as its summary text), a `message`
+with one `output_text` part, then one `function_call` item per tool call.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from heliograph.formats.responses.items import new_id
+
+# Chat finish reasons that leave a Responses answer incomplete, and why.
+INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+def usage(chat_usage: Any) -> dict | None:
+    """A chat usage object in the Responses API's names."""
+    if not isinstance(chat_usage, dict):
+        return None
+    prompt = chat_usage.get("prompt_tokens") or 0
+    completion = chat_usage.get("completion_tokens") or 0
+    prompt_details = chat_usage.get("prompt_tokens_details") or {}
+    completion_details = chat_usage.get("completion_tokens_details") or {}
+    input_details = {"cached_tokens": prompt_details.get("cached_tokens") or 0}
+    if prompt_details.get("cache_write_tokens"):  # priced at its own rate (costs.py)
+        input_details["cache_write_tokens"] = prompt_details["cache_write_tokens"]
+    return {"input_tokens": prompt, "input_tokens_details": input_details,
+            "output_tokens": completion,
+            "output_tokens_details": {
+                "reasoning_tokens": completion_details.get("reasoning_tokens") or 0},
+            "total_tokens": chat_usage.get("total_tokens") or prompt + completion}
+
+
+def reasoning_item(item_id: str, text: str, status: str = "completed") -> dict:
+    summary = [{"type": "summary_text", "text": text}] if text else []
+    return {"type": "reasoning", "id": item_id, "summary": summary, "status": status}
+
+
+def text_part(text: str) -> dict:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def message_item(item_id: str, text: str | None, status: str = "completed") -> dict:
+    content = [text_part(text)] if text is not None else []
+    return {"type": "message", "id": item_id, "status": status, "role": "assistant",
+            "content": content}
+
+
+def function_call_item(item_id: str, call_id: str, name: str, arguments: str,
+                       status: str = "completed") -> dict:
+    return {"type": "function_call", "id": item_id, "call_id": call_id, "name": name,
+            "arguments": arguments, "status": status}
+
+
+def response_object(request: dict, response_id: str, created_at: int, model: str,
+                    status: str, output: list[dict], usage_: dict | None,
+                    finish_reason: str | None = None) -> dict[str, Any]:
+    """The `response` object, echoing the request's settings as OpenAI does."""
+    reason = INCOMPLETE.get(finish_reason or "")
+    if status == "completed" and reason:
+        status = "incomplete"
+    reasoning = request.get("reasoning")
+    if not isinstance(reasoning, dict):
+        reasoning = {}
+    return {
+        "id": response_id, "object": "response", "created_at": created_at,
+        "status": status, "background": False, "error": None,
+        "incomplete_details": {"reason": reason} if status == "incomplete" else None,
+        "instructions": request.get("instructions"),
+        "max_output_tokens": request.get("max_output_tokens"),
+        "metadata": request.get("metadata") or {},
+        "model": model, "output": output,
+        "parallel_tool_calls": request.get("parallel_tool_calls", True),
+        "previous_response_id": request.get("previous_response_id"),
+        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+        "service_tier": "default", "store": request.get("store", True),
+        "temperature": request.get("temperature", 1.0),
+        "text": request.get("text") or {"format": {"type": "text"}},
+        "tool_choice": request.get("tool_choice", "auto"),
+        "tools": request.get("tools") or [],
+        "top_p": request.get("top_p", 1.0), "truncation": request.get("truncation",
+                                                                      "disabled"),
+        "usage": usage_, "user": request.get("user"),
+    }
+
+
+def from_chat(completion: dict, request: dict, response_id: str | None = None) -> dict:
+    """The response object for a chat completion answering `request`."""
+    choices = completion.get("choices") or [{}]
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    message = choice.get("message") or {}
+    output: list[dict] = []
+    if message.get("reasoning_content"):
+        output.append(reasoning_item(new_id("rs_"), str(message["reasoning_content"])))
+    content = message.get("content")
+    if isinstance(content, str) and (content or not message.get("tool_calls")):
+        output.append(message_item(new_id("msg_"), content))
+    elif message.get("refusal"):
+        item = message_item(new_id("msg_"), None)
+        item["content"] = [{"type": "refusal", "refusal": message["refusal"]}]
+        output.append(item)
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        output.append(function_call_item(new_id("fc_"), call.get("id") or new_id("call_"),
+                                          function.get("name") or "",
+                                          function.get("arguments") or "{}"))
+    return response_object(request, response_id or new_id("resp_"),
+                           int(completion.get("created") or time.time()),
+                           completion.get("model") or request.get("model") or "",
+                           "completed", output, usage(completion.get("usage")),
+                           choice.get("finish_reason"))

@@ -1,0 +1,233 @@
+"""Keeping the rollups (see _rollups.py) in step with the log: the writer's batch is
+summed in Python into one delta row per rollup key, and each row is upserted (added to
+the stored counters) in the insert's transaction.
+
+Summing here rather than by INSERT … SELECT over the rows just stored: the SQL form cost
+~1.4 s per 2,000 demo records on SQLite (a 43-bin histogram pivot per table), this one
+a few tens of ms. Every counter mirrors the SQL expression of the same name in
+_rollups.SUM_COLUMNS; the tests compare the two paths on both stores.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
+
+from heliograph.store._rollups import (
+    HISTOGRAM_COLUMNS,
+    LATENCY_BOUNDS,
+    SUM_COLUMNS,
+    TABLES,
+    RollupTable,
+    merge_sql,
+)
+from heliograph.store._schema import property_rows
+
+N_BINS = len(HISTOGRAM_COLUMNS)
+
+
+def _counters(rec: dict) -> tuple[list, float | None, int | None]:
+    """(the _rollups.SUM_COLUMNS values of one record, its latency, its histogram bin)."""
+    get = rec.get
+    status = get("status")
+    cost = get("cost_usd")
+    prompt = get("prompt_tokens") or 0
+    completion = get("completion_tokens") or 0
+    total = get("total_tokens")
+    latency = get("latency_ms")
+    known = bool(get("cost_known"))
+    sums = [1,
+            1 if status is not None and status >= 400 else 0,
+            1 if get("cache") == "hit" else 0,
+            cost if known and cost is not None else 0.0,
+            0 if known else 1,
+            get("cost_saved_usd") or 0.0,
+            prompt, completion,
+            total if total is not None else prompt + completion,
+            get("cached_tokens") or 0,
+            get("cache_write_tokens") or 0,
+            get("reasoning_tokens") or 0,
+            latency or 0.0,
+            0 if latency is None else 1]
+    return sums, latency, None if latency is None else bisect_right(LATENCY_BOUNDS, latency)
+
+
+def _main_keys(bucket_chars: int) -> Callable[[dict], Iterable[tuple]]:
+    def keys(rec: dict) -> Iterable[tuple]:
+        get = rec.get
+        return ((get("organization") or "", rec["created_at"][:bucket_chars],
+                 get("model") or "", get("provider") or "", get("status") or 0,
+                 get("cache") or "", get("key_id") or ""),)
+    return keys
+
+
+def _property_keys(bucket_chars: int) -> Callable[[dict], Iterable[tuple]]:
+    def keys(rec: dict) -> Iterable[tuple]:
+        bucket = rec["created_at"][:bucket_chars]
+        return ((organization, name, value, bucket)
+                for _id, organization, name, value in property_rows(rec))
+    return keys
+
+
+def _user_day(rec: dict) -> Iterable[tuple]:
+    user = rec.get("user_id")
+    return () if user is None else (
+        (rec.get("organization") or "", rec["created_at"][:10], user),)
+
+
+def _user_model(rec: dict) -> Iterable[tuple]:
+    user = rec.get("user_id")
+    return () if user is None else (
+        (rec.get("organization") or "", user, rec.get("model") or ""),)
+
+
+def _session(rec: dict) -> Iterable[tuple]:
+    session = rec.get("session_id")
+    return () if session is None else ((rec.get("organization") or "", session),)
+
+
+# Each table's keys for a record, in its key column order (none: not counted there);
+# the others are summed from these (_DERIVED).
+_KEYS: dict[str, Callable[[dict], Iterable[tuple]]] = {
+    "rollup_hourly": _main_keys(13), "rollup_property_hourly": _property_keys(13),
+    "rollup_user_daily": _user_day, "rollup_user_models": _user_model,
+    "rollup_sessions": _session,
+}
+
+
+def deltas(records: list[dict]) -> dict[str, dict[tuple, list]]:
+    """{table: {key: row values after the key}} summing the records. Records are grouped
+    by key first and each group's columns summed with zip/sum, which runs in C: adding
+    column by column per record in Python cost ~100 µs a record."""
+    flat, binned, latencies = [], [], []
+    for rec in records:
+        sums, latency, bin_ = _counters(rec)
+        hist = [0] * N_BINS
+        if bin_ is not None:
+            hist[bin_] = 1
+        flat.append(sums)
+        binned.append(sums + hist)
+        latencies.append(latency)
+    out: dict[str, dict[tuple, list]] = {}
+    for table in TABLES:
+        if table.name in _DERIVED:
+            continue
+        groups: dict[tuple, list[int]] = {}
+        key_of = _KEYS[table.name]
+        for i, rec in enumerate(records):
+            for key in key_of(rec):
+                found = groups.get(key)
+                if found is None:
+                    groups[key] = [i]
+                else:
+                    found.append(i)
+        counted = binned if table.histogram else flat
+        rows = out[table.name] = {}
+        for key, members in groups.items():
+            if len(members) == 1:
+                (i,) = members
+                row = counted[i].copy()
+                low = high = latencies[i]
+            else:
+                row = [sum(column) for column in zip(*(counted[i] for i in members))]
+                seen = [x for i in members if (x := latencies[i]) is not None]
+                low, high = min(seen, default=None), max(seen, default=None)
+            row[_EXTREMES_AT:_EXTREMES_AT] = (low, high)
+            for name, _type, _agg, how in table.extras:
+                values = [v for i in members if (v := _EXTRA[name](records[i])) is not None]
+                row.append((min if how == "min" else max)(values, default=None))
+            rows[key] = row
+    for name, (source, coarser) in _DERIVED.items():
+        out[name] = _derive(_BY_NAME[name], _BY_NAME[source], out[source], coarser)
+    return out
+
+
+_EXTREMES_AT = len(SUM_COLUMNS)   # latency_min and latency_max follow the sums
+
+
+def _derive(table: RollupTable, source: RollupTable, rows: dict[tuple, list],
+            coarser: Callable[[tuple], tuple]) -> dict[tuple, list]:
+    """A coarser table's rows summed from a finer table's (days from hours, all time from
+    days): a pass over the finer groups, not over every record again."""
+    groups: dict[tuple, list[list]] = {}
+    for key, row in rows.items():
+        groups.setdefault(coarser(key), []).append(row)
+    hist_at = _EXTREMES_AT + 2
+    extras_at = hist_at + (N_BINS if source.histogram else 0)
+    source_extras = [name for name, *_ in source.extras]
+    out = {}
+    for key, members in groups.items():
+        lows = [x for m in members if (x := m[_EXTREMES_AT]) is not None]
+        highs = [x for m in members if (x := m[_EXTREMES_AT + 1]) is not None]
+        row = [sum(column) for column in zip(*(m[:_EXTREMES_AT] for m in members))]
+        row += [min(lows, default=None), max(highs, default=None)]
+        if table.histogram:
+            row += [sum(column) for column in
+                    zip(*(m[hist_at:hist_at + N_BINS] for m in members))]
+        for name, _type, _agg, how in table.extras:
+            at = extras_at + source_extras.index(name)
+            values = [x for m in members if (x := m[at]) is not None]
+            row.append((min if how == "min" else max)(values, default=None))
+        out[key] = row
+    return out
+
+
+# Tables summed from a finer one's groups: (the finer table, its key → this key).
+_DERIVED: dict[str, tuple[str, Callable[[tuple], tuple]]] = {
+    "rollup_daily": ("rollup_hourly", lambda k: (k[0], k[1][:10], *k[2:])),
+    "rollup_hourly_totals": ("rollup_hourly", lambda k: (k[0], k[1])),
+    "rollup_daily_totals": ("rollup_hourly", lambda k: (k[0], k[1][:10])),
+    "rollup_property_daily": ("rollup_property_hourly",
+                              lambda k: (k[0], k[1], k[2], k[3][:10])),
+    "rollup_users": ("rollup_user_daily", lambda k: (k[0], k[2])),
+}
+
+
+def _name_key(rec: dict) -> str | None:
+    name = rec.get("session_name")
+    return None if name is None else rec["created_at"] + name
+
+
+_EXTRA: dict[str, Callable[[dict], str | None]] = {
+    "first_at": lambda rec: rec["created_at"], "last_at": lambda rec: rec["created_at"],
+    "name_key": _name_key,
+}
+
+
+# Rows per upsert statement: one INSERT of many VALUES rows instead of one per row (a
+# round trip each on PostgreSQL). 400 rows of ~65 columns stay under SQLite's 32,766
+# parameters per statement.
+ROWS_PER_STATEMENT = 400
+
+
+def _upsert_sql(table: RollupTable, dialect: str, rows: int) -> str:
+    columns = table.columns()
+    one = f"({', '.join('?' * len(columns))})"
+    updates = ", ".join(merge_sql(table, c, dialect) for c in columns if c not in table.keys)
+    return (f"INSERT INTO {table.name} ({', '.join(columns)})"
+            f" VALUES {', '.join([one] * rows)}"
+            f" ON CONFLICT ({', '.join(table.keys)}) DO UPDATE SET {updates}")
+
+
+def maintain(store, cur, records: list[dict]) -> None:
+    """Add the newly stored `records` to every rollup, in the caller's transaction. Rows
+    go in key order, so concurrent writers lock them in the same order (no deadlock)."""
+    dialect = store.dialect.name
+    for name, rows in deltas(records).items():
+        if not rows:
+            continue
+        ordered = [(*key, *values) for key, values in sorted(rows.items())]
+        table = _BY_NAME[name]
+        if dialect == "postgres":
+            # One row per statement, pipelined by psycopg: its C dumpers are fast, where
+            # a VALUES list of thousands of parameters, or arrays, were dumped in Python.
+            store.executemany(cur, _ONE_ROW_SQL[name], ordered)
+            continue
+        for start in range(0, len(ordered), ROWS_PER_STATEMENT):
+            chunk = ordered[start:start + ROWS_PER_STATEMENT]
+            store.execute(cur, _upsert_sql(table, dialect, len(chunk)),
+                          [value for row in chunk for value in row])
+
+
+_BY_NAME = {t.name: t for t in TABLES}
+_ONE_ROW_SQL = {t.name: _upsert_sql(t, "postgres", 1) for t in TABLES}

@@ -1,0 +1,207 @@
+"""Rollups (issue #16) against the raw rows they summarise, on both stores: every group_by,
+each filter a rollup answers, windows cut mid-hour and mid-day (so answers mix daily,
+hourly and raw pieces), a journal replay, and the migration's backfill.
+
+The reference is the same reader with rollups switched off (SQL over the raw rows), and
+for the plain counts a sum in Python over the records themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections import Counter
+
+import pytest
+
+from heliograph.analytics import open_analytics
+from heliograph.analytics.filters import RequestFilter
+from heliograph.demo.history import HistoryGenerator
+from heliograph.store import open_store
+
+approx = pytest.approx
+UNTIL = _dt.datetime(2024, 6, 10, 12, 34, 56, tzinfo=_dt.UTC).timestamp()
+
+
+def demo_records(n: int = 1500, days: float = 3.0, organization: str = "org1",
+                 seed: int = 16) -> list[dict]:
+    generator = HistoryGenerator(n, days, seed=seed, until=UNTIL, organization=organization)
+    return [rec for batch in generator.batches(500) for rec in batch]
+
+
+@pytest.fixture
+def demo_set(store):
+    records = demo_records()
+    for start in range(0, len(records), 400):   # several batches, as the writer does
+        store.insert_records(records[start:start + 400])
+    store.insert_records(demo_records(200, organization="org2"))   # never counted in org1
+    return records
+
+
+@pytest.fixture
+def raw_reader(migrated_url, store):
+    opened = open_analytics(migrated_url)
+    opened.use_rollups = False
+    yield opened
+    opened.close()
+
+
+GROUP_BYS = ["model", "provider", "user_id", "session_id", "property.feature",
+             "property.Workflow", "hour", "day", "week", "month"]
+WINDOWS = [
+    (None, None),
+    ("2024-06-08T09:17:03.000000Z", None),                          # mid-hour, open end
+    (None, "2024-06-09T16:40:00.000000Z"),
+    ("2024-06-07T23:59:59.999999Z", "2024-06-10T00:00:00.000001Z"),  # days ± a µs
+    ("2024-06-09T10:05:00.000000Z", "2024-06-09T10:55:00.000000Z"),  # inside one hour
+    ("2024-06-09T00:00:00.000000Z", "2024-06-10T00:00:00.000000Z"),  # exactly one day
+]
+# Each window with each filter would be 48 queries per group_by and store; every window
+# with no filter and every filter over two windows cover the same paths.
+CASES = ([(window, 0) for window in WINDOWS]
+         + [(window, i) for window in WINDOWS[1:4:2] for i in range(1, 8)])
+
+
+def filters(records: list[dict]) -> list[dict]:
+    top_user = Counter(r["user_id"] for r in records if r["user_id"]).most_common(1)[0][0]
+    return [{}, {"model": "gpt-4o-mini"}, {"status": 200}, {"cache": "hit"},
+            {"provider": "openai", "status": 200}, {"properties": {"feature": "search"}},
+            {"user_id": top_user}, {"properties": {"workflow": "research-agent"}}]
+
+
+def close(got, want) -> bool:
+    """Equal, floats to rounding (the two paths add costs in a different order)."""
+    if isinstance(want, float) and isinstance(got, float):
+        return got == approx(want, rel=1e-9, abs=1e-12)
+    if isinstance(want, dict) and isinstance(got, dict):
+        return got.keys() == want.keys() and all(close(got[k], want[k]) for k in want)
+    if isinstance(want, list | tuple) and isinstance(got, list | tuple):
+        return len(got) == len(want) and all(close(g, w) for g, w in zip(got, want))
+    return got == want
+
+
+def same_group(got: dict, want: dict, approximate_percentiles: bool) -> None:
+    for key in ("requests", "errors", "cache_hits", "prompt_tokens", "completion_tokens",
+                "total_tokens", "unpriced_requests"):
+        assert got[key] == want[key], key
+    for key in ("cost_usd", "cost_saved_usd", "error_rate", "avg_latency_ms"):
+        assert got[key] == approx(want[key], rel=1e-9, abs=1e-12), key
+    for key in ("p50_latency_ms", "p95_latency_ms"):
+        if want[key] is None or not approximate_percentiles:
+            assert got[key] == approx(want[key], rel=1e-9), key
+        else:  # a group counted as total − the others: same bin, extremes unknown
+            assert want[key] / math.sqrt(2) <= got[key] <= want[key] * math.sqrt(2), key
+
+
+@pytest.mark.parametrize("group_by", GROUP_BYS)
+def test_metrics_from_rollups_equal_raw_rows(store, demo_set, reader, raw_reader, group_by):
+    all_filters = filters(demo_set)
+    for (since, until), which in CASES:
+        fields = all_filters[which]
+        flt = RequestFilter(since=since, until=until, **fields)
+        got = reader.metrics("org1", flt, group_by)
+        want = raw_reader.metrics("org1", flt, group_by)
+        where = f"{group_by} {since}..{until} {fields}"
+        assert [g["key"] for g in got["data"]] == [g["key"] for g in want["data"]], where
+        for g, w in zip(got["data"], want["data"]):
+            same_group(g, w, approximate_percentiles=g["key"] is None)
+        same_group(got["total"], want["total"], approximate_percentiles=False)
+
+
+def test_rollups_count_what_the_records_say(store, demo_set, reader):
+    by_model = {g["key"]: g for g in reader.metrics("org1", RequestFilter(), "model")["data"]}
+    assert {k: g["requests"] for k, g in by_model.items()} == Counter(
+        r["model"] for r in demo_set)
+    cost = {m: 0.0 for m in by_model}
+    for r in demo_set:
+        if r["cost_known"] and r["cost_usd"] is not None:
+            cost[r["model"]] += r["cost_usd"]
+    assert {k: g["cost_usd"] for k, g in by_model.items()} == approx(cost)
+    errors = sum(1 for r in demo_set if r["status"] >= 400)
+    hits = sum(1 for r in demo_set if r["cache"] == "hit")
+    total = reader.metrics("org1", RequestFilter(), "day")["total"]
+    assert (total["requests"], total["errors"], total["cache_hits"]) == (
+        len(demo_set), errors, hits)
+    latencies = sorted(r["latency_ms"] for r in demo_set if r["latency_ms"] is not None)
+    exact_p95 = latencies[math.ceil(0.95 * len(latencies)) - 1]
+    assert exact_p95 / math.sqrt(2) <= total["p95_latency_ms"] <= exact_p95 * math.sqrt(2)
+
+
+def test_users_sessions_properties_equal_raw_rows(store, demo_set, reader, raw_reader):
+    assert close(reader.users("org1", RequestFilter()), raw_reader.users("org1", RequestFilter()))
+    top = reader.users("org1", RequestFilter())[0]
+    assert reader.user("org1", top["user_id"]) == top
+    assert top["requests"] == sum(1 for r in demo_set if r["user_id"] == top["user_id"])
+
+    got, cursor = reader.sessions("org1", RequestFilter(), limit=7)
+    want, want_cursor = raw_reader.sessions("org1", RequestFilter(), limit=7)
+    assert close(got, want) and cursor == want_cursor
+    assert close(reader.sessions("org1", RequestFilter(), limit=7, cursor=cursor),
+                 raw_reader.sessions("org1", RequestFilter(), limit=7, cursor=cursor))
+    pages = got
+    while cursor:
+        page, cursor = reader.sessions("org1", RequestFilter(), limit=50, cursor=cursor)
+        pages += page
+    assert len(pages) == len({r["session_id"] for r in demo_set if r["session_id"]})
+    assert [(p["last_at"], p["session_id"]) for p in pages] == sorted(
+        ((p["last_at"], p["session_id"]) for p in pages), reverse=True)
+
+    for flt in (RequestFilter(), RequestFilter(since="2024-06-09T03:30:00.000000Z")):
+        assert close(reader.properties("org1", flt, None, 100),
+                     raw_reader.properties("org1", flt, None, 100))
+    feature = reader.properties("org1", RequestFilter(), "Feature", 2)["data"]
+    assert [p["name"] for p in feature] == ["feature"] and len(feature[0]["values"]) == 2
+    assert feature[0]["requests"] == sum(1 for r in demo_set if "feature" in r["properties"])
+
+
+def snapshot(reader) -> tuple:
+    everything = RequestFilter()
+    return (reader.metrics("org1", everything, "hour"),
+            reader.metrics("org1", everything, "property.workflow"),
+            reader.metrics("org1", everything, "user_id"),
+            reader.users("org1", everything), reader.sessions("org1", everything, 1000),
+            reader.properties("org1", everything))
+
+
+def test_a_replayed_batch_is_not_counted_twice(store, reader):
+    records = demo_records(300)
+    store.insert_records(records)
+    before = snapshot(reader)
+    assert before[0]["total"]["requests"] == 300
+    store.insert_records(records)                          # the journal replayed whole
+    assert snapshot(reader) == before
+    fresh = demo_records(40, seed=17)
+    store.insert_records(records[:50] + fresh)             # part replay, part new
+    after = snapshot(reader)
+    assert after[0]["total"]["requests"] == 340
+    assert after[3] == reader.users("org1", RequestFilter())
+    raw = sum(u["requests"] for u in after[3])
+    assert raw == sum(1 for r in records + fresh if r["user_id"])
+
+
+def test_migration_backfills_rows_stored_before_it(store_url, store_kind):
+    store = open_store(store_url)
+    records = demo_records(400)
+    store.insert_records(records)
+    expected = open_analytics(store_url)
+    want = expected.metrics("org1", RequestFilter(), "property.feature")
+    expected.close()
+    # The database as it was before version 6: no rollup tables, their rows unrecorded.
+    with store.transaction(write=True) as cur:
+        tables = [name for (name,) in store.execute(
+            cur, "SELECT name FROM sqlite_master WHERE type = 'table'" if store_kind ==
+            "sqlite" else "SELECT tablename FROM pg_tables"
+            " WHERE schemaname = current_schema()").fetchall() if name.startswith("rollup_")]
+        for table in tables:
+            store.execute(cur, f"DROP TABLE {table}")
+        store.execute(cur, "DELETE FROM schema_migrations WHERE version = 6")
+    store.close()
+    store = open_store(store_url)   # migrates: version 6 again, backfilling
+    assert 6 in store.schema_versions()
+    backfilled = open_analytics(store_url)
+    try:
+        assert close(backfilled.metrics("org1", RequestFilter(), "property.feature"), want)
+        assert backfilled.metrics("org1", RequestFilter(), "model")["total"]["requests"] == 400
+    finally:
+        backfilled.close()
+        store.close()
