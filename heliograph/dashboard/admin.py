@@ -1,6 +1,7 @@
 """Settings pages: keys (admin keys only: create — the secret shown once — list by
-prefix, revoke), alerts and budgets (their rules come from the alerts package when it
-provides them; until then the page says none are configured)."""
+prefix, revoke), alerts (rules and their history) and budgets (with their current spend),
+read from the alerts package (heliograph/alerts/) as its API reads them. Channel
+addresses are never shown (a Slack webhook URL is a credential): only their types."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import time
 from typing import Any
 
+from heliograph.alerts import repo
 from heliograph.api.keys import MAX_EXPIRY_DAYS, MAX_NAME_CHARS, key_json
 from heliograph.dashboard.app import Context, Page, Redirect, page
 from heliograph.errors import BadRequest, NotFound
@@ -64,40 +66,27 @@ async def revoke_key(ctx: Context) -> Redirect:
 HISTORY_SHOWN = 50
 
 
-def _alerts_repo() -> Any:
-    """The alerts package's data access (heliograph/alerts/repo.py, #11), or None in a
-    build without it: the pages then say nothing is configured."""
-    try:
-        from heliograph.alerts import repo  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return repo
-
-
-def _alerts(store: Any, organization: str) -> tuple[list[dict], list[dict]] | None:
-    repo = _alerts_repo()
-    if repo is None:
-        return None
+def _alerts(store: Any, organization: str) -> tuple[list[dict], list[dict]]:
     rules = [rule.public() for rule in repo.list_rules(store, organization)]
     return rules, repo.list_history(store, organization, None, HISTORY_SHOWN)
 
 
-def _budgets(store: Any, organization: str) -> list[dict] | None:
-    repo = _alerts_repo()
-    return None if repo is None else [b.public() for b in repo.list_budgets(store, organization)]
-
-
 @page()
 async def alerts(ctx: Context) -> Page:
-    found = await asyncio.to_thread(_alerts, ctx.gw.store, ctx.org)
-    rules, history = found if found is not None else ([], [])
+    rules, history = await asyncio.to_thread(_alerts, ctx.gw.store, ctx.org)
     names = {rule["id"]: rule["name"] for rule in rules}
     return Page("alerts.html", {"nav": "alerts", "rules": rules, "history": history,
-                                "names": names, "available": found is not None})
+                                "names": names})
 
 
 @page()
 async def budgets(ctx: Context) -> Page:
-    rules = await asyncio.to_thread(_budgets, ctx.gw.store, ctx.org)
-    return Page("budgets.html", {"nav": "budgets", "rules": rules or [],
-                                 "available": rules is not None})
+    found = await asyncio.to_thread(repo.list_budgets, ctx.gw.store, ctx.org)
+    rows = []
+    for budget in found:
+        # The spend the enforcement counts (shared state), as GET /api/v1/budgets shows it.
+        spend, resets = await ctx.gw.budgets.spend(budget)
+        rows.append({**budget.public(), "spend_usd": spend,
+                     "resets_at": utc_iso(resets) if resets else None,
+                     "exceeded": spend is not None and spend >= budget.limit_usd})
+    return Page("budgets.html", {"nav": "budgets", "rules": rows})

@@ -304,22 +304,31 @@ async def test_static_files_come_from_the_packages(inproc):
     assert (await client.get("/dashboard/static/secret.txt")).status_code == 404
 
 
-async def test_the_alerts_page_lists_the_organizations_rules(inproc):
+async def test_alerts_and_budgets_pages_list_the_organizations_rules(inproc):
     name = f"daily spend {uuid.uuid4().hex[:6]}"
-    created = await inproc.http.post("/api/v1/alerts", headers={
-        "authorization": f"Bearer {ADMIN_KEY}"}, json={
+    auth = {"authorization": f"Bearer {ADMIN_KEY}"}
+    created = await inproc.http.post("/api/v1/alerts", headers=auth, json={
         "name": name, "metric": "cost", "threshold": 5, "window": "1d",
         "channels": [{"type": "webhook", "url": "http://127.0.0.1:9/hook"}]})
+    assert created.status_code == 201, created.text
+    budget = await inproc.http.post("/api/v1/budgets", headers=auth, json={
+        "name": f"budget {name}", "scope": {"user_id": f"nobody-{name}"}, "limit_usd": 3,
+        "period": "day", "enforce": True,
+        "channels": [{"type": "slack", "url": "https://hooks.slack.example/T0/B0/secret"}]})
+    assert budget.status_code == 201, budget.text
     async with session(inproc) as client:
         page = await client.get("/dashboard/alerts")
         budgets = await client.get("/dashboard/budgets")
     assert page.status_code == 200 and budgets.status_code == 200
-    if created.status_code == 404:  # a build without the alerts API (#11)
-        assert "No alerts configured." in page.text
-    else:
-        assert created.status_code == 201, created.text
-        assert name in page.text and "webhook" in page.text
-        assert "http://127.0.0.1:9/hook" not in page.text  # channel addresses stay private
+    assert name in page.text and "webhook" in page.text
+    assert f"budget {name}" in budgets.text and "$0 / $3.00" in budgets.text
+    # Channel addresses stay private (a Slack webhook URL is a credential).
+    assert "http://127.0.0.1:9/hook" not in page.text
+    assert "hooks.slack.example" not in budgets.text
+    other = create_key(inproc, "other org", organization=f"org-{uuid.uuid4().hex[:8]}")
+    async with session(inproc, other) as client:
+        elsewhere = await client.get("/dashboard/alerts")
+    assert name not in elsewhere.text and "No alerts configured." in elsewhere.text
 
 
 @pytest.mark.parametrize("method,path,body", [
