@@ -1,10 +1,11 @@
-"""Summaries the dashboard shows that the query API does not (yet) answer: property
-names in use, cache savings, the median latency, rate-limit refusals.
+"""Summaries the dashboard shows that the query API does not answer as such: property
+names in use, cache savings, rate-limit events and the remaining limits over time.
 
-Each is one SQL aggregate (the database counts; no Python loop over rows), scoped to the
-organization and the request filters like every query in reader.py. Call them through
-the read side's threads: `await analytics.run(summaries.cache_summary, analytics, org, flt)`.
-When rollups cover these numbers, these functions are where to switch to them.
+Property names and cache savings come from the read side's own (rollup-backed) answers;
+rate-limit events are one SQL aggregate and the limits a bounded read of the latest
+reports. All are scoped to the organization and the request filters like every query in
+reader.py. Call them through the read side's threads:
+`await analytics.run(summaries.cache_summary, analytics, org, flt)`.
 """
 
 from __future__ import annotations
@@ -24,14 +25,10 @@ def _where(analytics: Any, organization: str, flt: RequestFilter) -> tuple[str, 
 
 def property_names(analytics: Any, organization: str, flt: RequestFilter,
                    limit: int = MAX_PROPERTY_NAMES) -> list[dict]:
-    """[{"name", "requests"}], most used first (names lower-cased, as stored)."""
-    where, params = _where(analytics, organization, flt)
-    rows = analytics._fetchall(
-        "SELECT p.name, COUNT(*) FROM request_properties p JOIN requests r"
-        " ON r.id = p.request_id AND r.organization = p.organization"
-        f" WHERE {where} GROUP BY p.name ORDER BY COUNT(*) DESC, p.name LIMIT ?",
-        (*params, limit))
-    return [{"name": name, "requests": count} for name, count in rows]
+    """[{"name", "requests"}], most used first (names lower-cased, as stored): the
+    read side's property summary (rollups where they answer), names only."""
+    found = analytics.properties(organization, flt, None, 1)["data"]
+    return [{"name": p["name"], "requests": p["requests"]} for p in found[:limit]]
 
 
 def cache_summary(analytics: Any, organization: str, flt: RequestFilter) -> dict:
@@ -47,9 +44,7 @@ def cache_summary(analytics: Any, organization: str, flt: RequestFilter) -> dict
             totals[outcome] = {"requests": 0, "avg_latency_ms": None}
     hit, miss = totals["hit"], totals["miss"]
     hits, total = hit["requests"], hit["requests"] + miss["requests"]
-    saved = hit.get("cost_saved_usd")
-    if saved is None and hits:  # raw-row totals do not carry it (rollup totals do)
-        saved = _saved_usd(analytics, organization, flt)
+    saved = hit.get("cost_saved_usd") or 0.0
     hit_ms, miss_ms = hit["avg_latency_ms"], miss["avg_latency_ms"]
     time_saved_ms = (hits * max(0.0, miss_ms - (hit_ms or 0.0))
                      if hits and miss_ms is not None else 0.0)
@@ -57,26 +52,6 @@ def cache_summary(analytics: Any, organization: str, flt: RequestFilter) -> dict
             "hit_rate": hits / total if total else 0.0, "saved_usd": float(saved or 0),
             "time_saved_ms": time_saved_ms, "avg_hit_latency_ms": hit_ms,
             "avg_miss_latency_ms": miss_ms}
-
-
-def _saved_usd(analytics: Any, organization: str, flt: RequestFilter) -> float:
-    where, params = _where(analytics, organization, replace(flt, cache="hit"))
-    (saved,), = analytics._fetchall(
-        f"SELECT SUM(r.cost_saved_usd) FROM requests r WHERE {where}", params)
-    return float(saved or 0)
-
-
-def median_latency_ms(analytics: Any, organization: str, flt: RequestFilter) -> float | None:
-    """p50 of latency_ms (the lower median), by counting then seeking to the middle row."""
-    where, params = _where(analytics, organization, flt)
-    where += " AND r.latency_ms IS NOT NULL"
-    (count,), = analytics._fetchall(f"SELECT COUNT(*) FROM requests r WHERE {where}", params)
-    if not count:
-        return None
-    rows = analytics._fetchall(f"SELECT r.latency_ms FROM requests r WHERE {where}"
-                               " ORDER BY r.latency_ms LIMIT 1 OFFSET ?",
-                               (*params, (int(count) - 1) // 2))
-    return float(rows[0][0]) if rows else None
 
 
 def rate_limit_events(analytics: Any, organization: str, flt: RequestFilter) -> dict:

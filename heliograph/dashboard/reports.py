@@ -47,13 +47,10 @@ async def overview(ctx: Context) -> Page:
         queries.append(ctx.read(analytics.metrics, org, flt, f"property.{prop}"))
     by_time, by_model, by_provider, by_user, cache, *by_prop = await asyncio.gather(*queries)
     total = by_time["total"]
-    # Rollup totals (#16) carry the median; raw-row totals have only p95.
-    p50 = total["p50_latency_ms"] if "p50_latency_ms" in total else \
-        await ctx.read(summaries.median_latency_ms, analytics, org, flt)
     keys = [g["key"] for g in by_time["data"]]
     return Page("overview.html", {
         "nav": "overview", "view": view, "trend": trend, "trends": TREND_UNITS,
-        "total": total, "p50": p50, "cache": cache,
+        "total": total, "cache": cache,
         "cost_per_request": total["cost_usd"] / total["requests"] if total["requests"] else None,
         "prop": prop, "property_names": names,
         "charts": {

@@ -53,13 +53,6 @@ def test_cache_summary_counts_only_requests_that_asked(reader, logged):
     assert none["requests"] == 0 and none["hit_rate"] == 0.0 and none["saved_usd"] == 0
 
 
-def test_median_latency(reader, logged):
-    # 1, 20, 50, 100, 300 → 50; the other organization's 5 ms is not among them.
-    assert summaries.median_latency_ms(reader, "org1", ALL) == 50.0
-    assert summaries.median_latency_ms(reader, "org1", RequestFilter(model="a")) == 100.0
-    assert summaries.median_latency_ms(reader, "org1", RequestFilter(model="zzz")) is None
-
-
 def test_rate_limit_events_by_hour(reader, logged):
     events = summaries.rate_limit_events(reader, "org1", ALL)
     assert events["by_hour"] == [
