@@ -77,6 +77,20 @@ def iso(moment: _dt.datetime) -> str:
     return urllib.parse.quote(moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
+def longest_session(port: int, pages: int = 40) -> dict:
+    """The longest session among the newest `pages` thousand (the demo makes about one
+    agent run of 100-500 requests in 10,000 sessions: the issue's 500-request case)."""
+    best: dict = {"requests": -1}
+    cursor = ""
+    for _ in range(pages):
+        page = get_json(port, f"/api/v1/sessions?limit=1000{cursor}")
+        best = max([best, *page["data"]], key=lambda s: s["requests"])
+        if best["requests"] >= 400 or not page.get("next_cursor"):
+            break
+        cursor = f"&cursor={urllib.parse.quote(page['next_cursor'])}"
+    return best
+
+
 def queries(port: int) -> list[tuple[str, str]]:
     """(label, path) for the issue's table; parameters picked from the data itself."""
     newest = get_json(port, "/api/v1/requests?limit=1")["data"][0]["created_at"]
@@ -88,8 +102,7 @@ def queries(port: int) -> list[tuple[str, str]]:
     models = get_json(port, "/api/v1/metrics?group_by=model")["data"]
     feature = get_json(port, "/api/v1/properties?key=feature&limit=1")["data"][0]
     common = feature["values"][0]["value"]
-    session = max(get_json(port, "/api/v1/sessions?limit=200")["data"],
-                  key=lambda s: s["requests"])
+    session = longest_session(port)
     q = urllib.parse.quote
     day_ago = f"since={since[7]}&until={iso(end - _dt.timedelta(days=6))}"
     return [
