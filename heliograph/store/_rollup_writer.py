@@ -69,10 +69,10 @@ def _property_keys(bucket_chars: int) -> Callable[[dict], Iterable[tuple]]:
     return keys
 
 
-def _user_day(rec: dict) -> Iterable[tuple]:
+def _user_hour(rec: dict) -> Iterable[tuple]:
     user = rec.get("user_id")
     return () if user is None else (
-        (rec.get("organization") or "", rec["created_at"][:10], user),)
+        (rec.get("organization") or "", rec["created_at"][:13], user),)
 
 
 def _user_model(rec: dict) -> Iterable[tuple]:
@@ -90,7 +90,7 @@ def _session(rec: dict) -> Iterable[tuple]:
 # the others are summed from these (_DERIVED).
 _KEYS: dict[str, Callable[[dict], Iterable[tuple]]] = {
     "rollup_hourly": _main_keys(13), "rollup_property_hourly": _property_keys(13),
-    "rollup_user_daily": _user_day, "rollup_user_models": _user_model,
+    "rollup_user_hourly": _user_hour, "rollup_user_models": _user_model,
     "rollup_sessions": _session,
 }
 
@@ -203,6 +203,8 @@ _DERIVED: dict[str, tuple[str, Callable[[tuple], tuple]]] = {
     "rollup_daily_totals": ("rollup_hourly", lambda k: (k[0], k[1][:10])),
     "rollup_property_daily": ("rollup_property_hourly",
                               lambda k: (k[0], k[1], k[2], k[3][:10])),
+    # In this order: users are summed from days, days from hours.
+    "rollup_user_daily": ("rollup_user_hourly", lambda k: (k[0], k[1][:10], k[2])),
     "rollup_users": ("rollup_user_daily", lambda k: (k[0], k[2])),
 }
 

@@ -410,6 +410,7 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect, ...]]] = [
         "CREATE INDEX stored_response_items_response"
         " ON stored_response_items (organization, response_id)",
     )),
+    (9, "rollups: per user and hour, backfilled", rollups.user_hourly_statements()),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (
