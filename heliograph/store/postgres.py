@@ -95,6 +95,20 @@ class PostgresStore(SQLStore):
             for row in rows:
                 copy.write_row(row)
 
+    def _merge_rows(self, cur, table: str, columns: list[str], keys: dict[str, str],
+                    rows: list[tuple], updates: str) -> None:
+        # COPY into a per-connection staging table, then one INSERT … SELECT … ON
+        # CONFLICT: a statement per batch and table instead of one per row.
+        staging = f"{table}_incoming"
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table})"
+                    " ON COMMIT DELETE ROWS")
+        self._copy(cur, staging, tuple(columns), rows)
+        names = ", ".join(columns)
+        # ORDER BY the key: concurrent writers lock rows in the same order.
+        cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging}"
+                    f" ORDER BY {', '.join(keys)}"
+                    f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
+
     def _insert_bodies(self, cur, rows: list[tuple]) -> None:
         super()._insert_bodies(cur, rows)
         if rows:  # queued for the search indexer, in the same transaction
