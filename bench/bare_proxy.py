@@ -8,7 +8,8 @@ the yardstick for what Python + uvicorn + aiohttp cost at minimum on this machin
     BARE_UPSTREAM=http://127.0.0.1:8000 BARE_DB=/tmp/bare.db \\
         python bench/bare_proxy.py --port 8001 --workers 2
 
-POST <path> is forwarded to $BARE_UPSTREAM<path>; GET /healthz -> ok;
+POST <path> is forwarded to $BARE_UPSTREAM<path> (a text/event-stream answer relayed
+read by read); GET /healthz -> ok;
 GET /count -> rows written to $BARE_DB so far (all workers).
 """
 
@@ -27,7 +28,7 @@ import aiohttp
 UPSTREAM = os.environ.get("BARE_UPSTREAM", "http://127.0.0.1:8000").rstrip("/")
 DB_PATH = os.environ.get("BARE_DB", "bare.db")
 FLUSH_S = 0.1
-FORWARDED = (b"authorization", b"content-type")
+FORWARDED = (b"authorization", b"content-type", b"accept")
 INSERT = ("INSERT INTO requests (ts, path, status, latency_ms, request, response) "
           "VALUES (?, ?, ?, ?, ?, ?)")
 
@@ -113,6 +114,18 @@ async def respond(send, status: int, content_type: bytes, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def relay(send, status: int, content_type: bytes, resp) -> bytes:
+    """A stream: each upstream read sent on as it comes; the whole body kept for the log."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type)]})
+    chunks = []
+    async for chunk in resp.content.iter_any():
+        chunks.append(chunk)
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+    return b"".join(chunks)
+
+
 async def forward(scope, receive, send) -> None:
     start = time.perf_counter()
     body = await read_body(receive)
@@ -120,11 +133,16 @@ async def forward(scope, receive, send) -> None:
     try:
         async with Worker.session.post(UPSTREAM + scope["path"], data=body,
                                        headers=headers) as resp:
-            status, data = resp.status, await resp.read()
+            status = resp.status
             content_type = resp.headers.get("Content-Type", "application/octet-stream")
+            if content_type.startswith("text/event-stream"):
+                data = await relay(send, status, content_type.encode(), resp)
+            else:
+                data = await resp.read()
+                await respond(send, status, content_type.encode(), data)
     except aiohttp.ClientError as exc:
-        status, data, content_type = 502, repr(exc).encode(), "text/plain"
-    await respond(send, status, content_type.encode(), data)
+        status, data = 502, repr(exc).encode()
+        await respond(send, status, b"text/plain", data)
     latency_ms = (time.perf_counter() - start) * 1000
     Worker.pending.append((time.time(), scope["path"], status, latency_ms, body, data))
 

@@ -35,6 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from proctree import TreeCpu, tree_memory
+from sse_body import SSE_BODY, nginx_parts, nginx_sets
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
@@ -59,6 +62,8 @@ class Scenario:
 
 
 CHAT_BODY = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
+STREAM_BODY = ('{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}],'
+               '"stream":true}')
 
 SCENARIOS: list[Scenario] = [
     Scenario("chat", "/v1/chat/completions", {"Content-Type": "application/json"}, CHAT_BODY),
@@ -67,6 +72,12 @@ SCENARIOS: list[Scenario] = [
     Scenario("chat-cache-hit", "/v1/chat/completions",
              {"Content-Type": "application/json", "Helicone-Cache-Enabled": "true"},
              CHAT_BODY),
+    # A streamed answer (bench/sse_body.py: 22 events, 6.6 KB). nginx streams when asked
+    # for text/event-stream, as the gateway asks; the caller does not ask for usage, so
+    # the gateway adds stream_options.include_usage and hides the usage chunk again.
+    Scenario("chat-stream", "/v1/chat/completions",
+             {"Content-Type": "application/json", "Accept": "text/event-stream"},
+             STREAM_BODY),
 ]
 
 # A realistic OpenAI chat.completion response. nginx `return` interpolates `$` and
@@ -206,9 +217,19 @@ http {{
     server {{
         listen 127.0.0.1:{port} reuseport backlog=4096;
         location = /v1/chat/completions {{
+            if ($http_accept = "text/event-stream") {{
+                rewrite ^ /v1/chat/completions-stream last;
+            }}
             default_type application/json;
 {headers}
             return 200 '{UPSTREAM_BODY}';
+        }}
+        location = /v1/chat/completions-stream {{
+            internal;
+            default_type text/event-stream;
+{headers}
+{nginx_sets("sse", SSE_BODY)}
+            return 200 '{"".join(f"$sse{i}" for i in range(nginx_parts(SSE_BODY)))}';
         }}
         location / {{ return 404; }}
     }}
@@ -552,10 +573,25 @@ def profile(pid: int, port: int, script: Path, args, out_dir: Path, label: str) 
                          "total_pct": 100 * total_own[f] / samples} for f, n in top]}
 
 
-def measure(port: int, script: Path, args) -> dict:
-    many = run_wrk(port, script, min(2, args.connections), args.connections, args.duration)
-    one = run_wrk(port, script, 1, 1, args.duration)
-    return {"c_many": many, "c1": one}
+def measure(port: int, script: Path, args, root_pid: int | None = None) -> dict:
+    """The two wrk runs; with root_pid, also the CPU time its process tree used per
+    request during each run (ms)."""
+    out = {}
+    for key, threads, connections in (("c_many", min(2, args.connections), args.connections),
+                                      ("c1", 1, 1)):
+        cpu = TreeCpu(root_pid) if root_pid else None
+        if cpu is not None:
+            cpu.start()
+        res = run_wrk(port, script, threads, connections, args.duration)
+        if cpu is not None:
+            seconds = cpu.stop()
+            res["cpu_s"] = round(seconds, 3)
+            res["cpu_ms_per_request"] = round(1000 * seconds / max(res["requests"], 1), 4)
+            # The same without the background host (the journal writer's inserts).
+            res["serving_cpu_ms_per_request"] = round(
+                1000 * (seconds - cpu.apart_s) / max(res["requests"], 1), 4)
+        out[key] = res
+    return out
 
 
 # ----------------------------------------------------------------------------- main
@@ -567,7 +603,8 @@ def fmt_ms(us: float | None) -> str:
 
 def print_table(rows: list[dict], connections: int) -> str:
     head = (f"| scenario | req/s @{connections} | p50 @{connections} | p99 @{connections} "
-            f"| p50 @1 | p99 @1 | added p50 @1 | peak RSS MB | logged/sent | non-2xx/errors "
+            f"| p50 @1 | p99 @1 | added p50 @1 | CPU ms/req (w/o writer) @{connections} / @1 "
+            f"| peak RSS MB per worker | tree peak RSS / PSS MB | logged/sent | non-2xx/errors "
             f"| other CPU |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -582,10 +619,16 @@ def print_table(rows: list[dict], connections: int) -> str:
             log_s = "-"
         bad = f"{many['non2xx'] + one['non2xx']}/{many['errors'] + one['errors']}"
         added = r.get("added_p50_us")
+        cpu = [x.get(k) for x in (many, one)
+               for k in ("cpu_ms_per_request", "serving_cpu_ms_per_request")]
+        cpu_s = "-" if cpu[0] is None else "{:.3f} ({:.3f}) / {:.3f} ({:.3f})".format(*cpu)
+        tree = r.get("tree_memory")
+        tree_s = "-" if not tree else f"{tree['peak_rss_mb']:.0f} / {tree['pss_mb']:.0f}"
         lines.append(
             f"| {r['label']} | {many['rps']:,.0f} | {fmt_ms(many['p50_us'])} | "
             f"{fmt_ms(many['p99_us'])} | {fmt_ms(one['p50_us'])} | {fmt_ms(one['p99_us'])} | "
-            f"{'-' if added is None else fmt_ms(added)} | {rss_s} | {log_s} | {bad} | "
+            f"{'-' if added is None else fmt_ms(added)} | {cpu_s} | {rss_s} | {tree_s} | "
+            f"{log_s} | {bad} | "
             f"{max(many['other_cpu_cores'], one['other_cpu_cores']):.2f} |")
     table = "\n".join(lines)
     print(table, flush=True)
@@ -604,7 +647,7 @@ def measure_server(srv: Server, scenario: Scenario, headers: dict[str, str], dir
     baseline = srv.logged()
     warm_ok = warm_up(srv.port, scenario, headers, WARMUP_REQUESTS)
     row = {"label": label, "scenario": scenario.name, "target": target,
-           "workers": srv.workers, **measure(srv.port, script, args)}
+           "workers": srv.workers, **measure(srv.port, script, args, srv.proc.pid)}
     runs = [row["c_many"], row["c1"]]
     if profile_label:
         row["profile"] = profile(worker_pids(srv)[0], srv.port, script, args,
@@ -628,6 +671,8 @@ def measure_server(srv: Server, scenario: Scenario, headers: dict[str, str], dir
     if srv.workers > 1:
         sup = proc_status(srv.proc.pid, "VmHWM")
         row["supervisor_peak_rss_mb"] = (sup or 0) / 1024
+    # The whole tree: serve master, workers, the background host.
+    row["tree_memory"] = tree_memory(srv.proc.pid)
     row["added_p50_us"] = row["c1"]["p50_us"] - direct["c1"]["p50_us"]
     row["added_p99_us"] = row["c1"]["p99_us"] - direct["c1"]["p99_us"]
     return row

@@ -10,7 +10,7 @@ import gc
 import logging
 from dataclasses import dataclass, field
 
-from heliograph import api, prometheus
+from heliograph import api, dashboard, prometheus
 from heliograph.alerts.budgets import Budgets
 from heliograph.analytics import Analytics, open_analytics
 from heliograph.asgi import (
@@ -208,7 +208,7 @@ class App:
 
     def __init__(self, gateway: Gateway):
         self.gw = gateway
-        self.table = RouteTable(build_routes())
+        self.table = RouteTable([*build_routes(), *dashboard.mounts(gateway)])
         self.exact = self.table.exact
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

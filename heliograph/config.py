@@ -99,6 +99,12 @@ class Settings:
     # ("" = none, and then only loopback callers are answered).
     metrics_enabled: bool = True
     metrics_token: str = ""
+    # The web dashboard ([dashboard]; heliograph/dashboard/): served at all; the key that
+    # signs its session cookies ("" = one generated and kept beside the journal); how long
+    # a sign-in lasts.
+    dashboard_enabled: bool = True
+    dashboard_session_secret: str = ""
+    dashboard_session_hours: float = 12
     # Retention ([retention]; heliograph/background/retention.py): records, and bodies
     # only, older than this many days are deleted (0: kept forever).
     retention_days: int = 0
@@ -227,6 +233,15 @@ SECTIONS: dict[str, dict[str, Option]] = {
         # Scrapers send it as `Authorization: Bearer <token>`.
         "token": Option(str, "metrics_token", env="HELIOGRAPH_METRICS_TOKEN"),
     },
+    "dashboard": {
+        "enabled": Option(bool, "dashboard_enabled"),
+        # Set it (or the env variable) when several replicas serve one dashboard.
+        "session_secret": Option(str, "dashboard_session_secret",
+                                 env="HELIOGRAPH_DASHBOARD_SECRET"),
+        "session_hours": Option(float, "dashboard_session_hours", above=0, at_most=24 * 90),
+        # The dashboard's public URL, for links in alert notices ("" = no link).
+        "base_url": Option(str, "dashboard_base_url", prefixes=("http://", "https://")),
+    },
     "alerts": {
         "interval_s": Option(float, "alerts_interval_s", at_least=0.2, at_most=86400),
         "timezone": Option(str, "alerts_timezone"),  # an IANA name, checked on load
@@ -239,9 +254,6 @@ SECTIONS: dict[str, dict[str, Option]] = {
         "from": Option(str, "smtp_from"),
         "starttls": Option(bool, "smtp_starttls"),
         "tls": Option(bool, "smtp_tls"),  # implicit TLS (port 465)
-    },
-    "dashboard": {
-        "base_url": Option(str, "dashboard_base_url", prefixes=("http://", "https://")),
     },
 }
 

@@ -19,10 +19,13 @@ import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from html import escape
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-import aiohttp
 import orjson
+
+if TYPE_CHECKING:  # imported where a notice is sent: the background host loads this
+    import aiohttp  # module whether or not there is anything to send (~17 MB)
 
 SIGNATURE_HEADER = "Heliograph-Signature"
 # Well under the deployment lock's 10 s expiry: a pass must finish while it holds it.
@@ -72,6 +75,8 @@ def verify(secret: str, body: bytes, header: str, tolerance_s: float = 300) -> b
 
 async def post_json(session: aiohttp.ClientSession, url: str, body: bytes,
                     secret: str | None = None) -> None:
+    import aiohttp
+
     headers = {"Content-Type": "application/json", "User-Agent": "heliograph-alerts"}
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret, body)

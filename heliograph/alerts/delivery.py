@@ -18,13 +18,14 @@ import asyncio
 import hashlib
 import logging
 import time
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from heliograph.alerts import repo
 from heliograph.alerts.channels import DeliveryError, SmtpSettings, deliver
 from heliograph.alerts.model import RequestWebhook, record_matches
+
+if TYPE_CHECKING:  # imported when there is something to send (see channels.py)
+    import aiohttp
 
 log = logging.getLogger("heliograph.alerts")
 
@@ -108,6 +109,8 @@ async def _send(session: aiohttp.ClientSession, smtp: SmtpSettings, item: dict
 
 
 async def _send_all(smtp: SmtpSettings, due: list[dict]) -> list[str | None]:
+    import aiohttp
+
     async with aiohttp.ClientSession() as session:
         return list(await asyncio.gather(*(_send(session, smtp, item) for item in due)))
 

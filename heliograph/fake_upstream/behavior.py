@@ -15,6 +15,7 @@ Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
   delay-<ms>         sleep before answering (streaming: before headers/first chunk)
   stall-<ms>         stall mid-response (stream: after the first chunk)
   chunk-delay-<ms>   sleep between stream chunks
+  one-write          the whole stream in one write (a fast provider's events arrive together)
   malformed          200 whose JSON body (or one SSE event) is not JSON
   truncated          cut the connection mid-body (stream: after two chunks, no [DONE])
   reset              drop the connection without any response
@@ -56,7 +57,7 @@ _TOKEN = (
     r"|usage-(?P<usage_p>\d+)-(?P<usage_c>\d+)"
     r"|tool-calls-(?P<tool_calls>\d+)"
     r"|(?P<flag>malformed|truncated|reset|tool-call|content-filter|prompt-blocked"
-    r"|retry-after-soon)"
+    r"|retry-after-soon|one-write)"
 )
 _TOKEN_RE = re.compile(f"(?:{_TOKEN})")
 _MODEL_RE = re.compile(f"(?:^|(?<=[^a-z0-9]))fake-(?:{_TOKEN})(?=$|[^a-z0-9])")
@@ -86,6 +87,7 @@ class Behavior:
     content_filter: bool = False
     prompt_blocked: bool = False
     retry_after_soon: bool = False
+    one_write: bool = False
 
     def apply(self, m: re.Match) -> None:
         g = m.groupdict()

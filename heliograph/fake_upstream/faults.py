@@ -124,6 +124,11 @@ async def stream_events(request: web.Request, events: Sequence[tuple[str | None,
     gap = b.chunk_delay_ms if b.chunk_delay_ms is not None else request.app[
         STATE_KEY].chunk_delay_ms
     resp = await open_sse(request, headers)
+    if b.one_write:
+        whole = b"".join((b"event: " + name.encode() + b"\n" if name else b"") + b"data: "
+                         + data + separator for name, data in events)
+        await resp.write(whole + (b"data: " + final + separator if final is not None else b""))
+        return resp
     try:
         for i, (name, data) in enumerate(events):
             if b.truncated and i == 2:

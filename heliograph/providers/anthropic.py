@@ -117,22 +117,25 @@ class Anthropic(Provider):
             translator = StreamTranslator(json_tool, include_usage(call.body), self.name)
             yield StreamReply(status, rheaders, events=self._events(chunks, translator, native))
 
-    async def _events(self, chunks: AsyncIterator[bytes], translator: StreamTranslator,
-                      native: bool) -> AsyncIterator[bytes]:
-        async for data in sse.data_payloads(chunks):
-            event = json_or_none(data)
-            if not isinstance(event, dict):
-                raise UpstreamError(f"provider {self.name!r} sent a malformed stream event",
-                                    code="upstream_malformed")
-            out = translator.feed(event)
-            if native:
-                # Every upstream event reaches the Anthropic front, in order, on the first
-                # chunk it became (or on an empty chunk when it became none).
-                out = out or [translator.bare()]
-                out[0][NATIVE_KEY] = event
-            for chunk in out:
-                yield orjson.dumps(chunk)
-            if translator.done:
-                yield b"[DONE]"
-                return
-        # The stream ended without message_stop: no [DONE], so the pipeline reports it cut.
+    def _events(self, chunks: AsyncIterator[bytes], translator: StreamTranslator,
+                native: bool) -> AsyncIterator[list[bytes]]:
+        # Without message_stop no [DONE] comes, so the pipeline reports the stream cut.
+        return sse.translated(sse.EventBatches(chunks),
+                              lambda data: self._translated(data, translator, native))
+
+    def _translated(self, data: bytes, translator: StreamTranslator,
+                    native: bool) -> list[bytes]:
+        event = json_or_none(data)
+        if not isinstance(event, dict):
+            raise UpstreamError(f"provider {self.name!r} sent a malformed stream event",
+                                code="upstream_malformed")
+        out = translator.feed(event)
+        if native:
+            # Every upstream event reaches the Anthropic front, in order, on the first
+            # chunk it became (or on an empty chunk when it became none).
+            out = out or [translator.bare()]
+            out[0][NATIVE_KEY] = event
+        payloads = [orjson.dumps(chunk) for chunk in out]
+        if translator.done:
+            payloads.append(b"[DONE]")
+        return payloads

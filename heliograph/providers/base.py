@@ -42,9 +42,10 @@ class Call:
 class StreamReply:
     status: int
     headers: dict[str, str]
-    # OpenAI chunk payloads (bytes of JSON, then b"[DONE]") when status is 200;
     error_body: bytes = b""
-    events: AsyncIterator[bytes] | None = None
+    # When status is 200: OpenAI chunk payloads (bytes of JSON, then b"[DONE]"), in
+    # batches, one per upstream read, so the pipeline relays each read with one send.
+    events: AsyncIterator[list[bytes]] | None = None
 
 
 class Unsupported(BadRequest):

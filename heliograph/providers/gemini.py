@@ -83,8 +83,9 @@ class Gemini(Provider):
                 failure = self._failure(status, rheaders, body)
                 yield StreamReply(status, failure.headers, error_body=failure.body)
                 return
-            payloads = sse.data_payloads(chunks)
-            first = await anext(payloads, None)
+            batches = sse.EventBatches(chunks)
+            first_batch = await anext(batches, None)
+            first = first_batch[0] if first_batch else None
             blocked = reply.blocked_prompt(_event(first, self.name)) if first else None
             if blocked:
                 yield StreamReply(400, rheaders, error_body=error_body(
@@ -93,22 +94,25 @@ class Gemini(Provider):
             translator = StreamTranslator(model, include_usage(call.body), self.name,
                                           _parallel(call.body))
             yield StreamReply(status, rheaders,
-                              events=self._events(first, payloads, translator))
+                              events=self._events(first_batch, batches, translator))
 
-    async def _events(self, first: bytes | None, payloads: AsyncIterator[bytes],
-                      translator: StreamTranslator) -> AsyncIterator[bytes]:
-        if first is not None:
-            for chunk in translator.feed(_event(first, self.name)):
-                yield orjson.dumps(chunk)
-        async for data in payloads:
-            for chunk in translator.feed(_event(data, self.name)):
-                yield orjson.dumps(chunk)
+    async def _events(self, first: list[bytes] | None, batches: AsyncIterator[list[bytes]],
+                      translator: StreamTranslator) -> AsyncIterator[list[bytes]]:
+        def translate(data: bytes) -> list[bytes]:
+            return [orjson.dumps(chunk) for chunk in translator.feed(_event(data, self.name))]
+
+        async def all_batches() -> AsyncIterator[list[bytes]]:
+            if first:
+                yield first
+            async for batch in batches:
+                yield batch
+
+        async for out in sse.translated(all_batches(), translate):
+            yield out
         closing = translator.end()
         if closing is None:
             return      # no finish reason before the end: the pipeline reports it cut
-        for chunk in closing:
-            yield orjson.dumps(chunk)
-        yield b"[DONE]"
+        yield [orjson.dumps(chunk) for chunk in closing] + [b"[DONE]"]
 
     async def models(self, call: Call) -> UpstreamResponse:
         """The models that generate or embed (Gemini lists tuning-only ones too)."""

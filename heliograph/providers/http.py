@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp.streams import EofStream
 
 from heliograph.errors import UpstreamError, UpstreamTimeout
 
@@ -96,16 +97,36 @@ class HttpClient:
                                               allow_redirects=False)
         try:
             yield (_standard(resp.status, provider, resp.headers), _lower(resp.headers),
-                   _chunks(resp, provider, url))
+                   _Chunks(resp, provider, url))
         finally:
             resp.release()
 
 
-async def _chunks(resp: aiohttp.ClientResponse, provider: str, url: str
-                  ) -> AsyncIterator[bytes]:
-    with translate_errors(provider, url):
-        async for chunk in resp.content.iter_any():
-            yield chunk
+class _Chunks:
+    """The body's bytes as they arrive, aiohttp's errors translated. A class rather than
+    an async generator: it is iterated on every stream, and a generator costs more (the
+    loop tracks each one in a weak set)."""
+
+    __slots__ = ("_content", "_provider", "_url")
+
+    def __init__(self, resp: aiohttp.ClientResponse, provider: str, url: str) -> None:
+        self._content = resp.content
+        self._provider = provider
+        self._url = url
+
+    def __aiter__(self) -> _Chunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            chunk = await self._content.readany()
+        except EofStream:
+            raise StopAsyncIteration from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise translated(exc, self._provider, self._url) from None
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
 
 
 def _lower(headers) -> dict[str, str]:

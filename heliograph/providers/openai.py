@@ -11,7 +11,7 @@ from collections.abc import AsyncIterable
 
 import orjson
 
-from heliograph.formats.responses.events import responses_payloads
+from heliograph.formats.responses.events import responses_batches
 from heliograph.providers import sse
 from heliograph.providers.base import Call, Provider, StreamReply
 from heliograph.providers.catalog import BUILTIN_PROVIDERS
@@ -66,7 +66,7 @@ class OpenAICompatible(Provider):
                 body = b"".join([c async for c in chunks])
                 yield StreamReply(status, rheaders, error_body=body)
             else:
-                yield StreamReply(status, rheaders, events=sse.data_payloads(chunks))
+                yield StreamReply(status, rheaders, events=sse.EventBatches(chunks))
 
     def _stream(self, url: str, call: Call):
         headers = self._headers(call)
@@ -98,7 +98,7 @@ class OpenAICompatible(Provider):
                 yield StreamReply(status, rheaders, error_body=body)
             else:
                 yield StreamReply(status, rheaders,
-                                  events=responses_payloads(sse.data_payloads(chunks)))
+                                  events=responses_batches(sse.EventBatches(chunks)))
 
     async def embeddings(self, call: Call) -> UpstreamResponse:
         return await self.http.request("POST", self._embeddings_url(call), self._headers(call),

@@ -21,6 +21,7 @@ from heliograph.formats.responses import compaction
 from heliograph.formats.responses.answer_from_chat import from_chat
 from heliograph.formats.responses.request_to_chat import to_chat
 from heliograph.formats.responses.stream_from_chat import ChatToResponsesStream
+from heliograph.providers import sse
 from heliograph.providers.http import UpstreamResponse
 
 if TYPE_CHECKING:
@@ -72,18 +73,16 @@ async def respond_stream(provider: Provider, call: Call) -> AsyncIterator[Stream
                           events=_events(reply.events, translator, provider.name))
 
 
-async def _events(chunks: AsyncIterator[bytes], translator: ChatToResponsesStream,
-                  provider: str) -> AsyncIterator[bytes]:
-    async for payload in chunks:
+def _events(batches: AsyncIterator[list[bytes]], translator: ChatToResponsesStream,
+            provider: str) -> AsyncIterator[list[bytes]]:
+    def translate(payload: bytes) -> list[bytes]:
         if payload == b"[DONE]":
-            for event in translator.finish():
-                yield orjson.dumps(event)
-            yield b"[DONE]"
-            return
+            return [orjson.dumps(event) for event in translator.finish()] + [b"[DONE]"]
         chunk = json_or_none(payload)
         if not isinstance(chunk, dict):
             raise UpstreamError(f"provider {provider!r} sent a malformed stream event",
                                 code="upstream_malformed")
-        for event in translator.feed(chunk):
-            yield orjson.dumps(event)
+        return [orjson.dumps(event) for event in translator.feed(chunk)]
+
     # No [DONE]: the chat stream was cut, and so is this one (the pipeline reports it).
+    return sse.translated(batches, translate)

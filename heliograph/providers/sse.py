@@ -1,30 +1,86 @@
-"""Server-sent events: split a byte stream into events as they arrive."""
+"""Server-sent events: split a byte stream into events as they arrive.
+
+Events come in batches, one per upstream read: the pipeline relays each batch with one
+`send`, so a read that brings twenty events costs one write to the caller, not twenty.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
+
+# The usual event, one `data: ` line and nothing else, is recognised without a line split.
+_DATA = b"data: "
 
 
-async def data_payloads(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Yield the `data` of each event (lines joined with \\n), as soon as the event's
-    terminating blank line has arrived. Comments and other fields are dropped."""
-    buffer = b""
-    async for chunk in chunks:
-        buffer += chunk
-        if b"\r" in buffer:
-            buffer = buffer.replace(b"\r\n", b"\n")
-        while True:
-            end = buffer.find(b"\n\n")
-            if end < 0:
+class EventBatches:
+    """Per upstream read, the `data` of each event it completed (lines joined with \\n)
+    — reads that complete none are not yielded. Comments and other fields are dropped.
+    An async iterator class, not an async generator: one runs per stream, and the loop
+    tracks every generator in a weak set."""
+
+    __slots__ = ("_chunks", "_rest", "_ended")
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+        self._rest = b""
+        self._ended = False
+
+    def __aiter__(self) -> EventBatches:
+        return self
+
+    async def __anext__(self) -> list[bytes]:
+        while not self._ended:
+            try:
+                chunk = await anext(self._chunks)
+            except StopAsyncIteration:
+                self._ended = True
+                rest, self._rest = self._rest, b""
+                batch = payloads([rest]) if rest.strip() else []
+                if batch:
+                    return batch
                 break
-            event, buffer = buffer[:end], buffer[end + 2:]
+            buffer = self._rest + chunk if self._rest else chunk
+            if b"\r" in buffer:
+                buffer = buffer.replace(b"\r\n", b"\n")
+            *events, self._rest = buffer.split(b"\n\n")
+            if events:
+                batch = payloads(events)
+                if batch:
+                    return batch
+        raise StopAsyncIteration
+
+
+def payloads(events: Iterable[bytes]) -> list[bytes]:
+    out = []
+    for event in events:
+        if event.startswith(_DATA) and b"\n" not in event:
+            out.append(event[6:])
+        else:
             data = _event_data(event)
             if data is not None:
-                yield data
-    if buffer.strip():
-        data = _event_data(buffer)
-        if data is not None:
-            yield data
+                out.append(data)
+    return out
+
+
+async def translated(batches: AsyncIterator[list[bytes]],
+                     translate: Callable[[bytes], list[bytes]]) -> AsyncIterator[list[bytes]]:
+    """Each batch's payloads through `translate` (one payload in, any number out), per
+    batch; it ends once translate has given b"[DONE]". When translate raises
+    (a malformed event), what the batch gave before it is still yielded first."""
+    async for batch in batches:
+        out: list[bytes] = []
+        try:
+            for data in batch:
+                out += translate(data)
+                if out and out[-1] == b"[DONE]":
+                    yield out
+                    return
+        except Exception:
+            if out:
+                yield out
+            raise
+        if out:
+            yield out
 
 
 def _event_data(event: bytes) -> bytes | None:

@@ -95,11 +95,10 @@ async def _replay_stream(flow: Flow, hit: CachedAnswer, events: list[bytes]) -> 
             ttft = flow.exchange.elapsed_ms()
     flow.exchange.set_response(renderer.logged(acc.completion()))
     flow.exchange.log(200, ttft)
+    chunks.append(renderer.finish())
     await flow.send({"type": "http.response.start", "status": 200, "headers": headers})
-    for data in chunks:
-        if data:
-            await flow.send({"type": "http.response.body", "body": data, "more_body": True})
-    await flow.send({"type": "http.response.body", "body": renderer.finish(),
+    # The whole replay in one write: it is all here already.
+    await flow.send({"type": "http.response.body", "body": b"".join(chunks),
                      "more_body": False})
 
 

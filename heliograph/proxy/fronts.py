@@ -20,8 +20,8 @@ class OpenAIStream:
 
     content_type = b"text/event-stream; charset=utf-8"
 
-    def render(self, payload: bytes) -> bytes:
-        return frame(payload)
+    # The SSE frame itself (a plain function: one call per event, not two).
+    render = staticmethod(frame)
 
     def finish(self) -> bytes:
         return frame(b"[DONE]")

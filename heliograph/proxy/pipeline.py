@@ -356,75 +356,100 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
     upstream_events = reply.events
     assert upstream_events is not None  # open_attempt refused a 2xx without a stream
 
+    ending = False  # the last send is under way
+
     async def pump() -> None:
-        nonlocal ttft
+        nonlocal ttft, ending
         headers = flow.response_headers(reply.headers)
         headers += [(b"content-type", renderer.content_type), (b"cache-control", b"no-cache")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
-            async for payload in upstream_events:
-                out = acc.process(payload)
-                if acc.done:
-                    break
-                if events is not None:
-                    events.append(payload)
-                if out is None:
-                    continue
-                data = renderer.render(out)
-                if data:
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
+            # One send per upstream read: a batch's events are rendered and written
+            # together. The batch holding [DONE] is written after the log, with the end.
+            process, render = acc.process, renderer.render
+            async for batch in upstream_events:
+                out = []
+                for payload in batch:
+                    kept = process(payload)
+                    if acc.done:
+                        break
+                    if events is not None:
+                        events.append(payload)
+                    if kept is not None:
+                        out.append(render(kept))
                 if ttft is None and acc.saw_content:
                     ttft = exchange.elapsed_ms()
+                if acc.done:
+                    await flow.front.keep(flow, _finish_stream(flow, acc, renderer, 200,
+                                                               ttft, None))
+                    out.append(renderer.finish())
+                    ending = True
+                    await send({"type": "http.response.body", "body": b"".join(out),
+                                "more_body": False})
+                    return
+                data = b"".join(out)
+                if data:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
         except GatewayError as error:
             _finish_stream(flow, acc, renderer, error.status, ttft, error.message)
+            ending = True
             await send({"type": "http.response.body", "body": renderer.error(error),
                         "more_body": False})
             return
-        if not acc.done:
-            cut = UpstreamError(f"provider {answer.target.provider.name!r} ended the "
-                                "stream without [DONE]", code="upstream_truncated")
-            _finish_stream(flow, acc, renderer, cut.status, ttft, cut.message)
-            await send({"type": "http.response.body", "body": renderer.error(cut),
-                        "more_body": False})
-            return
-        _finish_stream(flow, acc, renderer, 200, ttft, None)
-        await flow.front.keep(flow, renderer.logged(acc.completion()))
-        await send({"type": "http.response.body", "body": renderer.finish(),
+        cut = UpstreamError(f"provider {answer.target.provider.name!r} ended the "
+                            "stream without [DONE]", code="upstream_truncated")
+        _finish_stream(flow, acc, renderer, cut.status, ttft, cut.message)
+        ending = True
+        await send({"type": "http.response.body", "body": renderer.error(cut),
                     "more_body": False})
 
-    pump_task = asyncio.ensure_future(pump())
-    watch_task = asyncio.ensure_future(_wait_disconnect(flow.request.receive))
+    # The pump runs in this task; a watcher task listens for the caller leaving and then
+    # cancels it (cheaper than two tasks and asyncio.wait on every stream). Once the end
+    # is being sent, the disconnect uvicorn reports after a complete answer is no news.
+    this = asyncio.current_task()
+    assert this is not None
+    watch = asyncio.ensure_future(_wait_disconnect(flow.request.receive))
+    left = False
+
+    def caller_left(task: asyncio.Future) -> None:
+        nonlocal left
+        if not ending and not task.cancelled() and task.exception() is None:
+            left = True
+            this.cancel()
+
+    watch.add_done_callback(caller_left)
     try:
-        done, _ = await asyncio.wait({pump_task, watch_task},
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if pump_task in done:
-            watch_task.cancel()
-            pump_task.result()
-            if exchange.record["status"] == 200:
-                _after(flow, answer, body=None, events=events, parsed_usage=acc.usage)
-            return
-        pump_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pump_task
+        await pump()
+        if exchange.record["status"] == 200:
+            _after(flow, answer, body=None, events=events, parsed_usage=acc.usage)
+    except asyncio.CancelledError:
+        if not left:
+            raise
+        this.uncancel()
         _finish_stream(flow, acc, renderer, 499, ttft,
                        "client disconnected before the stream finished")
     finally:
+        watch.cancel()
         if answer.opened.release is not None:
             await answer.opened.release()
 
 
 def _finish_stream(flow: Flow, acc: StreamReader, renderer: StreamRenderer, status: int,
-                   ttft: float | None, error: str | None) -> None:
+                   ttft: float | None, error: str | None) -> object:
+    """Log the stream's record; the answer as logged (None when it was logged already)."""
     exchange = flow.exchange
     if exchange.logged:
-        return
+        return None
     if status != 200 and exchange.record["attempts"]:
         # The attempt opened fine but failed mid-stream: the log says how it ended.
         exchange.record["attempts"][-1].update(status=status, error=error)
+    completion = acc.completion()   # before model: the accumulator may learn it here
     exchange.set_usage(acc.usage, acc.model)
-    exchange.set_response(renderer.logged(acc.completion()))
+    logged = renderer.logged(completion)
+    exchange.set_response(logged)
     exchange.record["error"] = error
     exchange.log(status, ttft)
+    return logged
 
 
 async def _wait_disconnect(receive: Receive) -> None:

@@ -1,9 +1,23 @@
 """SSE pass-through: reassemble what the caller receives (for the log), capture usage and
-time to first token, and hide the usage we asked for when the caller did not ask."""
+time to first token, and hide the usage we asked for when the caller did not ask.
+
+Per event it does only what relaying needs, byte tests for the usual chunk: a chunk is
+parsed only while no content has come yet (time to first token, the answer's id and
+model), or when it carries a usage (an object to keep, or a null to take out that is not
+where OpenAI puts it). The answer for the log is assembled once, at the end, from the
+payloads as they came (one orjson call for all of them), not merged event by event.
+"""
 
 from __future__ import annotations
 
 import orjson
+
+# `"usage"` only matches a key: inside a JSON string every quote is escaped.
+_USAGE = b'"usage"'
+# OpenAI's chunks end with the usage, null on every chunk but the usage chunk: the exact
+# suffix of a top-level last member (a nested one would be followed by another brace).
+_NULL_USAGE_LAST = b',"usage":null}'
+_NULL_TAIL = len(_NULL_USAGE_LAST)
 
 
 def event_object(payload: bytes) -> dict | None:
@@ -26,7 +40,7 @@ class StreamAccumulator:
         self.created: int | None = None
         self.saw_content = False
         self.done = False
-        self._choices: dict[int, dict] = {}
+        self._payloads: list[bytes] = []    # as upstream sent them, for completion()
 
     def process(self, payload: bytes) -> bytes | None:
         """Account for one event; return the payload to forward (maybe rewritten), or None
@@ -34,44 +48,93 @@ class StreamAccumulator:
         if payload == b"[DONE]":
             self.done = True
             return payload
+        self._payloads.append(payload)
+        if self.saw_content:
+            # The usual chunk once the answer is under way: nothing to read.
+            if payload.endswith(_NULL_USAGE_LAST):
+                return payload[:-_NULL_TAIL] + b"}" if self.strip_usage else payload
+            if _USAGE not in payload:
+                return payload
         chunk = event_object(payload)
         if chunk is None:
             return payload
-        if not self.id:     # Azure opens with a prompt-filter chunk whose id is ""
-            self.id = chunk.get("id")
-            self.model = chunk.get("model")
-            self.created = chunk.get("created")
+        self._read_head(chunk)
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
-        choices = chunk.get("choices")
-        if choices:
-            for choice in choices:
-                self._merge_choice(choice)
         if self.strip_usage and "usage" in chunk:
-            if not choices and usage:
+            if usage and not chunk.get("choices"):
                 return None
             del chunk["usage"]
             return orjson.dumps(chunk)
         return payload
 
-    def _merge_choice(self, choice: dict) -> None:
-        index = choice.get("index", 0)
-        acc = self._choices.get(index)
-        if acc is None:
-            acc = self._choices[index] = {"index": index, "role": "assistant", "content": None,
-                                          "tool_calls": {}, "finish_reason": None}
+    def _read_head(self, chunk: dict) -> None:
+        """Until the first content: the answer's id and model, and whether this chunk
+        is the first content (tool calls count)."""
+        if not self.id:     # Azure opens with a prompt-filter chunk whose id is ""
+            self.id = chunk.get("id")
+            self.model = chunk.get("model")
+            self.created = chunk.get("created")
+        if not self.saw_content:
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {} if isinstance(choice, dict) else {}
+                if isinstance(delta, dict) and (delta.get("content") or delta.get("tool_calls")):
+                    self.saw_content = True
+
+    def completion(self) -> dict:
+        """The stream as one chat.completion object, for the log."""
+        merged: dict[int, _Choice] = {}
+        for chunk in _chunks(self._payloads):
+            if not self.id and chunk.get("id"):
+                self.id, self.model, self.created = (chunk["id"], chunk.get("model"),
+                                                     chunk.get("created"))
+            for choice in chunk.get("choices") or ():
+                if isinstance(choice, dict):
+                    index = choice.get("index", 0)
+                    into = merged.get(index)
+                    if into is None:
+                        into = merged[index] = _Choice()
+                    into.merge(choice)
+        return {"id": self.id, "object": "chat.completion", "created": self.created,
+                "model": self.model,
+                "choices": [merged[i].message(i) for i in sorted(merged)],
+                "usage": self.usage, "stream": True}
+
+
+def _chunks(payloads: list[bytes]) -> list[dict]:
+    """Every payload that is a JSON object, parsed: all in one call when they all are."""
+    try:
+        parsed = orjson.loads(b"[" + b",".join(payloads) + b"]")
+    except orjson.JSONDecodeError:
+        parsed = [event_object(p) for p in payloads]
+    return [chunk for chunk in parsed if isinstance(chunk, dict)]
+
+
+class _Choice:
+    """One choice's deltas, merged; text kept in parts and joined once."""
+
+    def __init__(self) -> None:
+        self.role = "assistant"
+        self.content: list[str] = []
+        self.tool_calls: dict[int, dict] = {}
+        self.arguments: dict[int, list[str]] = {}
+        self.finish_reason = None
+
+    def merge(self, choice: dict) -> None:
         delta = choice.get("delta") or {}
         content = delta.get("content")
         if content:
-            acc["content"] = (acc["content"] or "") + content
-            self.saw_content = True
+            self.content.append(content)
         if delta.get("role"):
-            acc["role"] = delta["role"]
+            self.role = delta["role"]
         for call in delta.get("tool_calls") or ():
-            self.saw_content = True
-            slot = acc["tool_calls"].setdefault(call.get("index", 0), {
-                "id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+            index = call.get("index", 0)
+            slot = self.tool_calls.get(index)
+            if slot is None:
+                slot = self.tool_calls[index] = {"id": None, "type": "function",
+                                                 "function": {"name": "", "arguments": ""}}
+                self.arguments[index] = []
             if call.get("id"):
                 slot["id"] = call["id"]
             if call.get("type"):
@@ -80,20 +143,18 @@ class StreamAccumulator:
             if function.get("name"):
                 slot["function"]["name"] += function["name"]
             if function.get("arguments"):
-                slot["function"]["arguments"] += function["arguments"]
+                self.arguments[index].append(function["arguments"])
         if choice.get("finish_reason"):
-            acc["finish_reason"] = choice["finish_reason"]
+            self.finish_reason = choice["finish_reason"]
 
-    def completion(self) -> dict:
-        """The stream as one chat.completion object, for the log."""
-        choices = []
-        for index in sorted(self._choices):
-            acc = self._choices[index]
-            message = {"role": acc["role"], "content": acc["content"]}
-            if acc["tool_calls"]:
-                message["tool_calls"] = [acc["tool_calls"][i] for i in sorted(acc["tool_calls"])]
-            choices.append({"index": index, "message": message,
-                            "finish_reason": acc["finish_reason"]})
-        return {"id": self.id, "object": "chat.completion", "created": self.created,
-                "model": self.model, "choices": choices, "usage": self.usage,
-                "stream": True}
+    def message(self, index: int) -> dict:
+        message: dict = {"role": self.role,
+                         "content": "".join(self.content) if self.content else None}
+        if self.tool_calls:
+            calls = []
+            for i in sorted(self.tool_calls):
+                slot = self.tool_calls[i]
+                slot["function"]["arguments"] = "".join(self.arguments[i])
+                calls.append(slot)
+            message["tool_calls"] = calls
+        return {"index": index, "message": message, "finish_reason": self.finish_reason}

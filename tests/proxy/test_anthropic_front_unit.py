@@ -10,7 +10,7 @@ import pytest
 from heliograph import costs
 from heliograph.errors import BadRequest, ProviderStatusError, UpstreamTimeout
 from heliograph.formats.anthropic.request_to_openai import to_openai
-from heliograph.formats.responses.events import ResponsesAccumulator, responses_payloads
+from heliograph.formats.responses.events import ResponsesAccumulator, responses_batches
 from heliograph.providers.base import NATIVE_KEY
 from heliograph.proxy.anthropic_front import ANTHROPIC
 
@@ -162,10 +162,10 @@ def test_anthropic_usage_is_understood_by_costs():
 
 def test_responses_stream_gets_an_end_only_when_complete():
     async def collect(*items):
-        async def payloads():
+        async def batches():
             for item in items:
-                yield item
-        return [p async for p in responses_payloads(payloads())]
+                yield [item]
+        return [p async for batch in responses_batches(batches()) for p in batch]
 
     done = asyncio.run(collect(
         b'{"type":"response.output_text.delta","delta":"x"}',

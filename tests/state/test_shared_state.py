@@ -176,7 +176,9 @@ def test_add_used_and_zero_amount_checks(backend):
 
 def test_exact_under_concurrency_in_one_process(backend):
     async def go():
-        state = backend.open()
+        # Fail closed with time to spare: on a loaded machine a call past the 1 s timeout
+        # would fail open (allowed, usage unknown) and hide what this measures.
+        state = backend.open(fail_open=False, redis_timeout_s=15.0)
         try:
             k = key()
             hits = await asyncio.gather(*(state.hit(k, 60, 5) for _ in range(40)))

@@ -17,20 +17,29 @@ TERMINAL_EVENTS = ("response.completed", "response.failed", "response.incomplete
 _TERMINAL_BYTES = tuple(f'"{t}"'.encode() for t in TERMINAL_EVENTS)
 
 
-async def responses_payloads(payloads: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """A Responses API stream's payloads, then b"[DONE]" once a terminal event came, so
-    the pipeline tells a finished stream from a cut one as it does for chat."""
+async def responses_batches(batches: AsyncIterator[list[bytes]]
+                            ) -> AsyncIterator[list[bytes]]:
+    """A Responses API stream's payload batches, b"[DONE]" appended once a terminal event
+    came, so the pipeline tells a finished stream from a cut one as it does for chat."""
     finished = False
-    async for payload in payloads:
-        yield payload
+    async for batch in batches:
         # A cheap byte test first; only a likely terminal event is parsed to be sure.
-        if not finished and any(t in payload for t in _TERMINAL_BYTES):
-            try:
-                finished = orjson.loads(payload).get("type") in TERMINAL_EVENTS
-            except (orjson.JSONDecodeError, AttributeError):
-                pass
-    if finished:
-        yield b"[DONE]"
+        if not finished:
+            finished = any(_terminal(payload) for payload in batch)
+        if finished:
+            batch.append(b"[DONE]")
+            yield batch
+            return
+        yield batch
+
+
+def _terminal(payload: bytes) -> bool:
+    if not any(t in payload for t in _TERMINAL_BYTES):
+        return False
+    try:
+        return orjson.loads(payload).get("type") in TERMINAL_EVENTS
+    except (orjson.JSONDecodeError, AttributeError):
+        return False
 
 
 class ResponsesStream:

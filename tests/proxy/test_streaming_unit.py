@@ -1,0 +1,142 @@
+"""The stream relay's pure parts: SSE events in batches per read, and the accumulator that
+reads a chunk only when it must and assembles the logged answer once, at the end."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from heliograph.providers import sse
+from heliograph.proxy.streaming import StreamAccumulator
+
+
+def _batches(*reads: bytes) -> list[list[bytes]]:
+    async def chunks():
+        for read in reads:
+            yield read
+
+    async def collect():
+        return [batch async for batch in sse.EventBatches(chunks())]
+
+    return asyncio.run(collect())
+
+
+def test_each_read_gives_the_events_it_completed():
+    assert _batches(b'data: {"a":1}\n\ndata: {"b"', b':2}\n\n', b"data: [DO", b"NE]\n\n") == [
+        [b'{"a":1}'], [b'{"b":2}'], [b"[DONE]"]]
+
+
+def test_a_read_that_completes_no_event_yields_nothing():
+    assert _batches(b"data: {", b'"a"', b":1}\n", b"\n") == [[b'{"a":1}']]
+
+
+def test_crlf_comments_fields_and_multiline_data():
+    reads = (b": keep-alive\r\n\r\nevent: delta\r\ndata: line one\r\ndata: line two\r",
+             b"\n\r\nid: 7\r\n\r\ndata:tight\n\ndata: last without blank line")
+    assert _batches(*reads) == [[b"line one\nline two", b"tight"],
+                                [b"last without blank line"]]
+
+
+def test_translated_batches_keep_what_came_before_a_bad_event():
+    async def batches():
+        yield [b"1", b"2", b"bad", b"3"]
+
+    def translate(data: bytes) -> list[bytes]:
+        if data == b"bad":
+            raise ValueError("malformed")
+        return [data * 2]
+
+    async def collect():
+        out = []
+        try:
+            async for batch in sse.translated(batches(), translate):
+                out.append(batch)
+        except ValueError:
+            out.append("raised")
+        return out
+
+    assert asyncio.run(collect()) == [[b"11", b"22"], "raised"]
+
+
+def chunk(delta: dict | None = None, *, usage=None, choices=True, finish=None, cid="c1",
+          index=0) -> bytes:
+    """An OpenAI chunk as OpenAI writes it (usage last when asked for)."""
+    body = {"id": cid, "object": "chat.completion.chunk", "created": 5, "model": "m"}
+    body["choices"] = [{"index": index, "delta": delta or {}, "logprobs": None,
+                        "finish_reason": finish}] if choices else []
+    body["usage"] = usage
+    return orjson.dumps(body)
+
+
+USAGE = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+
+
+def test_usage_we_asked_for_is_taken_out_byte_exactly():
+    acc = StreamAccumulator(strip_usage=True)
+    stream = [chunk({"role": "assistant", "content": ""}), chunk({"content": "Hi"}),
+              chunk({"content": " there"}), chunk(finish="stop"),
+              chunk(choices=False, usage=USAGE), b"[DONE]"]
+    out = [acc.process(p) for p in stream]
+    assert out[-2] is None and out[-1] == b"[DONE]" and acc.done
+    for sent, original in zip(out[:-2], stream[:-2], strict=True):
+        expected = orjson.loads(original)
+        del expected["usage"]
+        assert orjson.loads(sent) == expected and b"usage" not in sent
+    assert acc.usage == USAGE
+    logged = acc.completion()
+    assert logged["choices"] == [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": "Hi there"}}]
+    assert logged["usage"] == USAGE and logged["id"] == "c1" and logged["model"] == "m"
+
+
+def test_usage_elsewhere_or_spaced_is_still_taken_out():
+    acc = StreamAccumulator(strip_usage=True)
+    acc.process(chunk({"content": "x"}))
+    first_key = b'{"usage": null, "id": "c1", "choices": [{"index": 0, "delta": {"content": "y"}}]}'
+    sent = acc.process(first_key)
+    assert sent is not None and "usage" not in orjson.loads(sent)
+    assert orjson.loads(sent)["choices"][0]["delta"] == {"content": "y"}
+
+
+def test_the_callers_own_stream_is_relayed_as_the_same_bytes():
+    acc = StreamAccumulator(strip_usage=False)
+    stream = [chunk({"role": "assistant"}), chunk({"content": "a"}), chunk({"content": "b"}),
+              chunk(choices=False, usage=USAGE)]
+    assert all(acc.process(p) is p for p in stream)
+    assert acc.usage == USAGE
+
+
+def test_first_content_is_content_or_a_tool_call_not_a_role():
+    acc = StreamAccumulator(strip_usage=False)
+    acc.process(chunk({"role": "assistant", "content": ""}))
+    assert not acc.saw_content
+    acc.process(chunk({"tool_calls": [{"index": 0, "id": "t", "function": {"name": "f"}}]}))
+    assert acc.saw_content
+
+
+def test_tool_calls_choices_and_azures_empty_first_id_are_assembled():
+    acc = StreamAccumulator(strip_usage=False)
+    stream = [
+        chunk(choices=False, cid=""),  # Azure's prompt-filter chunk
+        chunk({"role": "assistant", "tool_calls": [
+            {"index": 0, "id": "call_a", "type": "function",
+             "function": {"name": "get", "arguments": ""}}]}),
+        chunk({"tool_calls": [{"index": 1, "id": "call_b", "function": {"name": "put"}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"q":'}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"x"}'}}]}),
+        chunk({"content": "second"}, index=1),
+        b"not json: relayed, not logged",
+        chunk(finish="tool_calls"), chunk(finish="stop", index=1)]
+    for payload in stream:
+        acc.process(payload)
+    logged = acc.completion()
+    assert logged["id"] == "c1"
+    first, second = logged["choices"]
+    assert first["finish_reason"] == "tool_calls" and first["message"]["content"] is None
+    assert first["message"]["tool_calls"] == [
+        {"id": "call_a", "type": "function", "function": {"name": "get", "arguments": '{"q":"x"}'}},
+        {"id": "call_b", "type": "function", "function": {"name": "put", "arguments": ""}}]
+    assert second == {"index": 1, "finish_reason": "stop",
+                      "message": {"role": "assistant", "content": "second"}}
+    assert acc.completion() == logged  # assembling twice gives the same answer
