@@ -101,6 +101,8 @@ def deltas(records: list[dict]) -> dict[str, dict[tuple, list]]:
     record's counters as they are, a larger one sums its members' 14 counters with
     zip/sum (in C) and counts its histogram bins, instead of adding 57-wide rows."""
     counters = [_counters(rec) for rec in records]
+    # Each extra column's value per record, computed once for the tables that keep it.
+    extra_values: dict[str, list] = {}
     out: dict[str, dict[tuple, list]] = {}
     for table in TABLES:
         if table.name in _DERIVED:
@@ -109,13 +111,12 @@ def deltas(records: list[dict]) -> dict[str, dict[tuple, list]]:
         key_of = _KEYS[table.name]
         for i, rec in enumerate(records):
             for key in key_of(rec):
-                found = groups.get(key)
-                if found is None:
-                    groups[key] = [i]
-                else:
-                    found.append(i)
-        extras = [(_EXTRA[name], min if how == "min" else max)
-                  for name, _type, _agg, how in table.extras]
+                groups.setdefault(key, []).append(i)
+        extras = []
+        for name, _type, _agg, how in table.extras:
+            if name not in extra_values:
+                extra_values[name] = [_EXTRA[name](rec) for rec in records]
+            extras.append((extra_values[name], min if how == "min" else max))
         histogram = table.histogram
         rows = out[table.name] = {}
         for key, members in groups.items():
@@ -138,8 +139,8 @@ def deltas(records: list[dict]) -> dict[str, dict[tuple, list]]:
                         if (bin_ := c[2]) is not None:
                             hist[bin_] += 1
                     row += hist
-            for value_of, pick in extras:
-                values = [v for i in members if (v := value_of(records[i])) is not None]
+            for per_record, pick in extras:
+                values = [v for i in members if (v := per_record[i]) is not None]
                 row.append(pick(values, default=None))
             rows[key] = row
     for name, (source, coarser) in _DERIVED.items():
@@ -156,11 +157,7 @@ def _derive(table: RollupTable, source: RollupTable, rows: dict[tuple, list],
     days): a pass over the finer groups, not over every record again."""
     groups: dict[tuple, list[list]] = {}
     for key, row in rows.items():
-        found = groups.get(coarser(key))
-        if found is None:
-            groups[coarser(key)] = [row]
-        else:
-            found.append(row)
+        groups.setdefault(coarser(key), []).append(row)
     hist_at = _EXTREMES_AT + 2
     extras_at = hist_at + (N_BINS if source.histogram else 0)
     source_extras = [name for name, *_ in source.extras]
