@@ -44,12 +44,12 @@ def choose(kind: str, detail: str, flt: RequestFilter, use_rollups: bool = True
             if fields == {"properties"} and len(props) == 1:
                 ((name, value),) = props.items()
                 return Plan(PROPERTY, grains, name, value), by_bucket, False
-            if fields == {"user_id"} and detail != "hour":
-                return Plan(USER, ("day",)), by_bucket, False
+            if fields == {"user_id"}:
+                return Plan(USER, grains), by_bucket, False
         elif kind == "dimension" and detail in ("model", "provider") and main_ok:
             return Plan(MAIN, _BOTH), Grouping((detail,), (f"r.{detail}",)), False
         elif kind == "dimension" and detail == "user_id" and fields <= {"user_id"}:
-            return (Plan(USER, ("day",)), Grouping(("user_id",), ("r.user_id",)),
+            return (Plan(USER, _BOTH), Grouping(("user_id",), ("r.user_id",)),
                     flt.user_id is None)
         elif kind == "property" and fields <= {"properties"} and set(props) <= {detail}:
             wanted = props.get(detail)

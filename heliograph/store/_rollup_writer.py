@@ -69,10 +69,10 @@ def _property_keys(bucket_chars: int) -> Callable[[dict], Iterable[tuple]]:
     return keys
 
 
-def _user_day(rec: dict) -> Iterable[tuple]:
+def _user_hour(rec: dict) -> Iterable[tuple]:
     user = rec.get("user_id")
     return () if user is None else (
-        (rec.get("organization") or "", rec["created_at"][:10], user),)
+        (rec.get("organization") or "", rec["created_at"][:13], user),)
 
 
 def _user_model(rec: dict) -> Iterable[tuple]:
@@ -90,24 +90,19 @@ def _session(rec: dict) -> Iterable[tuple]:
 # the others are summed from these (_DERIVED).
 _KEYS: dict[str, Callable[[dict], Iterable[tuple]]] = {
     "rollup_hourly": _main_keys(13), "rollup_property_hourly": _property_keys(13),
-    "rollup_user_daily": _user_day, "rollup_user_models": _user_model,
+    "rollup_user_hourly": _user_hour, "rollup_user_models": _user_model,
     "rollup_sessions": _session,
 }
 
 
 def deltas(records: list[dict]) -> dict[str, dict[tuple, list]]:
     """{table: {key: row values after the key}} summing the records. Records are grouped
-    by key first and each group's columns summed with zip/sum, which runs in C: adding
-    column by column per record in Python cost ~100 µs a record."""
-    flat, binned, latencies = [], [], []
-    for rec in records:
-        sums, latency, bin_ = _counters(rec)
-        hist = [0] * N_BINS
-        if bin_ is not None:
-            hist[bin_] = 1
-        flat.append(sums)
-        binned.append(sums + hist)
-        latencies.append(latency)
+    by key first; a group of one (most groups of a batch spread over days) takes its
+    record's counters as they are, a larger one sums its members' 14 counters with
+    zip/sum (in C) and counts its histogram bins, instead of adding 57-wide rows."""
+    counters = [_counters(rec) for rec in records]
+    # Each extra column's value per record, computed once for the tables that keep it.
+    extra_values: dict[str, list] = {}
     out: dict[str, dict[tuple, list]] = {}
     for table in TABLES:
         if table.name in _DERIVED:
@@ -116,26 +111,37 @@ def deltas(records: list[dict]) -> dict[str, dict[tuple, list]]:
         key_of = _KEYS[table.name]
         for i, rec in enumerate(records):
             for key in key_of(rec):
-                found = groups.get(key)
-                if found is None:
-                    groups[key] = [i]
-                else:
-                    found.append(i)
-        counted = binned if table.histogram else flat
+                groups.setdefault(key, []).append(i)
+        extras = []
+        for name, _type, _agg, how in table.extras:
+            if name not in extra_values:
+                extra_values[name] = [_EXTRA[name](rec) for rec in records]
+            extras.append((extra_values[name], min if how == "min" else max))
+        histogram = table.histogram
         rows = out[table.name] = {}
         for key, members in groups.items():
             if len(members) == 1:
-                (i,) = members
-                row = counted[i].copy()
-                low = high = latencies[i]
+                sums, latency, bin_ = counters[members[0]]
+                row = [*sums, latency, latency]
+                if histogram:
+                    hist = [0] * N_BINS
+                    if bin_ is not None:
+                        hist[bin_] = 1
+                    row += hist
             else:
-                row = [sum(column) for column in zip(*(counted[i] for i in members))]
-                seen = [x for i in members if (x := latencies[i]) is not None]
-                low, high = min(seen, default=None), max(seen, default=None)
-            row[_EXTREMES_AT:_EXTREMES_AT] = (low, high)
-            for name, _type, _agg, how in table.extras:
-                values = [v for i in members if (v := _EXTRA[name](records[i])) is not None]
-                row.append((min if how == "min" else max)(values, default=None))
+                group = [counters[i] for i in members]
+                row = [sum(column) for column in zip(*(c[0] for c in group))]
+                seen = [x for c in group if (x := c[1]) is not None]
+                row += (min(seen, default=None), max(seen, default=None))
+                if histogram:
+                    hist = [0] * N_BINS
+                    for c in group:
+                        if (bin_ := c[2]) is not None:
+                            hist[bin_] += 1
+                    row += hist
+            for per_record, pick in extras:
+                values = [v for i in members if (v := per_record[i]) is not None]
+                row.append(pick(values, default=None))
             rows[key] = row
     for name, (source, coarser) in _DERIVED.items():
         out[name] = _derive(_BY_NAME[name], _BY_NAME[source], out[source], coarser)
@@ -155,8 +161,24 @@ def _derive(table: RollupTable, source: RollupTable, rows: dict[tuple, list],
     hist_at = _EXTREMES_AT + 2
     extras_at = hist_at + (N_BINS if source.histogram else 0)
     source_extras = [name for name, *_ in source.extras]
+    extra_at = [(extras_at + source_extras.index(name), min if how == "min" else max)
+                for name, _type, _agg, how in table.extras]
+    # A group of one finer row is that row, less what this table does not keep.
+    same_layout = (table.histogram == source.histogram
+                   and [e for e, *_ in table.extras] == source_extras)
     out = {}
     for key, members in groups.items():
+        if len(members) == 1:
+            (only,) = members
+            if same_layout:
+                out[key] = only
+                continue
+            row = only[:hist_at]
+            if table.histogram:
+                row += only[hist_at:hist_at + N_BINS]
+            row += [only[at] for at, _pick in extra_at]
+            out[key] = row
+            continue
         lows = [x for m in members if (x := m[_EXTREMES_AT]) is not None]
         highs = [x for m in members if (x := m[_EXTREMES_AT + 1]) is not None]
         row = [sum(column) for column in zip(*(m[:_EXTREMES_AT] for m in members))]
@@ -164,10 +186,9 @@ def _derive(table: RollupTable, source: RollupTable, rows: dict[tuple, list],
         if table.histogram:
             row += [sum(column) for column in
                     zip(*(m[hist_at:hist_at + N_BINS] for m in members))]
-        for name, _type, _agg, how in table.extras:
-            at = extras_at + source_extras.index(name)
+        for at, pick in extra_at:
             values = [x for m in members if (x := m[at]) is not None]
-            row.append((min if how == "min" else max)(values, default=None))
+            row.append(pick(values, default=None))
         out[key] = row
     return out
 
@@ -179,6 +200,8 @@ _DERIVED: dict[str, tuple[str, Callable[[tuple], tuple]]] = {
     "rollup_daily_totals": ("rollup_hourly", lambda k: (k[0], k[1][:10])),
     "rollup_property_daily": ("rollup_property_hourly",
                               lambda k: (k[0], k[1], k[2], k[3][:10])),
+    # In this order: users are summed from days, days from hours.
+    "rollup_user_daily": ("rollup_user_hourly", lambda k: (k[0], k[1][:10], k[2])),
     "rollup_users": ("rollup_user_daily", lambda k: (k[0], k[2])),
 }
 
@@ -194,40 +217,23 @@ _EXTRA: dict[str, Callable[[dict], str | None]] = {
 }
 
 
-# Rows per upsert statement: one INSERT of many VALUES rows instead of one per row (a
-# round trip each on PostgreSQL). 400 rows of ~65 columns stay under SQLite's 32,766
-# parameters per statement.
-ROWS_PER_STATEMENT = 400
-
-
-def _upsert_sql(table: RollupTable, dialect: str, rows: int) -> str:
-    columns = table.columns()
-    one = f"({', '.join('?' * len(columns))})"
-    updates = ", ".join(merge_sql(table, c, dialect) for c in columns if c not in table.keys)
-    return (f"INSERT INTO {table.name} ({', '.join(columns)})"
-            f" VALUES {', '.join([one] * rows)}"
-            f" ON CONFLICT ({', '.join(table.keys)}) DO UPDATE SET {updates}")
-
-
 def maintain(store, cur, records: list[dict]) -> None:
     """Add the newly stored `records` to every rollup, in the caller's transaction. Rows
     go in key order, so concurrent writers lock them in the same order (no deadlock)."""
-    dialect = store.dialect.name
     for name, rows in deltas(records).items():
-        if not rows:
-            continue
-        ordered = [(*key, *values) for key, values in sorted(rows.items())]
-        table = _BY_NAME[name]
-        if dialect == "postgres":
-            # One row per statement, pipelined by psycopg: its C dumpers are fast, where
-            # a VALUES list of thousands of parameters, or arrays, were dumped in Python.
-            store.executemany(cur, _ONE_ROW_SQL[name], ordered)
-            continue
-        for start in range(0, len(ordered), ROWS_PER_STATEMENT):
-            chunk = ordered[start:start + ROWS_PER_STATEMENT]
-            store.execute(cur, _upsert_sql(table, dialect, len(chunk)),
-                          [value for row in chunk for value in row])
+        if rows:
+            table = _BY_NAME[name]
+            store._merge_rows(cur, name, table.columns(), table.keys,
+                              [(*key, *values) for key, values in sorted(rows.items())],
+                              _UPDATES[store.dialect.name][name])
+
+
+def _updates(table: RollupTable, dialect: str) -> str:
+    """The ON CONFLICT … DO UPDATE SET list: counters add, extremes keep the min/max."""
+    return ", ".join(merge_sql(table, c, dialect) for c in table.columns()
+                     if c not in table.keys)
 
 
 _BY_NAME = {t.name: t for t in TABLES}
-_ONE_ROW_SQL = {t.name: _upsert_sql(t, "postgres", 1) for t in TABLES}
+_UPDATES = {dialect: {t.name: _updates(t, dialect) for t in TABLES}
+            for dialect in ("sqlite", "postgres")}

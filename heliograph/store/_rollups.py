@@ -9,7 +9,7 @@ Tables (all keyed by organization first):
   rollup_hourly_totals / _daily_totals bucket
   rollup_hourly / rollup_daily        bucket × model × provider × status × cache × key_id
   rollup_property_hourly / _daily     bucket × property name × value
-  rollup_user_daily                   day × user_id
+  rollup_user_hourly / _daily         bucket × user_id (hourly since migration 9)
   rollup_users, rollup_user_models    all time, per user (and per user and model)
   rollup_sessions                     all time, per session (first/last seen, its name)
 
@@ -126,7 +126,8 @@ def _day(expr: str = "r.created_at") -> str:
     return f"SUBSTR({expr}, 1, 10)"   # 'YYYY-MM-DD'
 
 
-TABLES: tuple[RollupTable, ...] = (
+# The tables of migration 6 (which creates and fills exactly these).
+TABLES_V6: tuple[RollupTable, ...] = (
     # Per organization and time only: what an unfiltered time series or total reads.
     RollupTable("rollup_hourly_totals", {"organization": "r.organization",
                                          "bucket": _hour()}),
@@ -159,6 +160,12 @@ TABLES: tuple[RollupTable, ...] = (
                      "MIN(CASE WHEN r.session_name IS NOT NULL"
                      " THEN r.created_at || r.session_name END)", "min"))),
 )
+# Migration 9: per user and hour, so a window's partial first and last day per user
+# (metrics?group_by=user_id) are summed from a few hours of rollups, not from raw rows.
+USER_HOURLY = RollupTable("rollup_user_hourly", {"organization": "r.organization",
+                                                 "bucket": _hour(), "user_id": "r.user_id"},
+                          where="r.user_id IS NOT NULL", extras=_SEEN)
+TABLES: tuple[RollupTable, ...] = (*TABLES_V6, USER_HOURLY)
 SESSION_NAME_OFFSET = len("2024-01-01T00:00:00.000000Z")
 
 
@@ -254,5 +261,12 @@ _EXTRA_INDEXES = (
 
 def migration_statements() -> tuple[str, ...]:
     """Migration 6: the tables, their indexes, and a backfill from the rows stored so far."""
-    return (*(create_table_sql(t) for t in TABLES), *_EXTRA_INDEXES,
-            *(fill_sql(t) for t in TABLES))
+    return (*(create_table_sql(t) for t in TABLES_V6), *_EXTRA_INDEXES,
+            *(fill_sql(t) for t in TABLES_V6))
+
+
+def user_hourly_statements() -> tuple[str, ...]:
+    """Migration 9: the hourly per-user table, backfilled from the raw rows (the daily
+    table cannot be split into hours). Its primary key (organization, bucket, user_id)
+    serves the reads: a few hours of one organization."""
+    return (create_table_sql(USER_HOURLY), fill_sql(USER_HOURLY))

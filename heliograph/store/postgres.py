@@ -75,15 +75,15 @@ class PostgresStore(SQLStore):
 
     # -- bulk writes with COPY (the fastest way into PostgreSQL) ---------------------
     def _bulk_insert_new(self, cur, rows: list[tuple]) -> int:
-        # COPY cannot skip conflicts: copy into a per-connection staging table, then
-        # move what is new. ON COMMIT DELETE ROWS empties it with every transaction.
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS requests_incoming"
-                    " (LIKE requests) ON COMMIT DELETE ROWS")
-        self._copy(cur, "requests_incoming", REQUEST_COLUMNS, rows)
-        columns = ", ".join(REQUEST_COLUMNS)
-        cur.execute(f"INSERT INTO requests ({columns}) SELECT {columns}"
-                    " FROM requests_incoming ON CONFLICT (organization, id) DO NOTHING")
-        return cur.rowcount
+        # COPY straight into the table: a conflict (a journal replay, an id used twice)
+        # fails the whole COPY, and the caller, seeing nothing inserted, rolls back to
+        # its savepoint and goes row by row. Conflicts are rare; a staging table and an
+        # INSERT … SELECT … ON CONFLICT for every batch wrote each row twice.
+        try:
+            self._copy(cur, "requests", REQUEST_COLUMNS, rows)
+        except psycopg.errors.UniqueViolation:
+            return 0
+        return len(rows)
 
     def _bulk_insert(self, cur, table: str, columns: tuple[str, ...],
                      rows: list[tuple]) -> None:
@@ -94,6 +94,20 @@ class PostgresStore(SQLStore):
         with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+
+    def _merge_rows(self, cur, table: str, columns: list[str], keys: dict[str, str],
+                    rows: list[tuple], updates: str) -> None:
+        # COPY into a per-connection staging table, then one INSERT … SELECT … ON
+        # CONFLICT: a statement per batch and table instead of one per row.
+        staging = f"{table}_incoming"
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table})"
+                    " ON COMMIT DELETE ROWS")
+        self._copy(cur, staging, tuple(columns), rows)
+        names = ", ".join(columns)
+        # ORDER BY the key: concurrent writers lock rows in the same order.
+        cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging}"
+                    f" ORDER BY {', '.join(keys)}"
+                    f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
 
     def _insert_bodies(self, cur, rows: list[tuple]) -> None:
         super()._insert_bodies(cur, rows)
