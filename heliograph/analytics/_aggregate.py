@@ -133,18 +133,26 @@ def ratelimits_from_rows(rows: Iterable[tuple]) -> dict:
         hour = created_at[:13] + ":00Z"
         group["by_hour"][hour] = group["by_hour"].get(hour, 0) + 1
 
+    # Most rows only report limits: keep each group's latest report as text and parse it
+    # once at the end; parse attempts only where one of them can be a 429.
+    latest: dict[tuple[str, str], str] = {}
     for provider, model, created_at, status, ratelimit_json, attempts_json in rows:
-        group = group_of(provider, model)
         if ratelimit_json:
-            group["latest"] = orjson.loads(ratelimit_json)
-            group["latest_at"] = created_at
-        attempts = orjson.loads(attempts_json) if attempts_json else []
-        if not attempts and status == 429:
-            count_429(group, created_at)
-        for attempt in attempts:
+            latest[(provider, model)] = ratelimit_json
+            group_of(provider, model)["latest_at"] = created_at
+        has_attempts = bool(attempts_json) and attempts_json != "[]"
+        if not has_attempts:
+            if status == 429:
+                count_429(group_of(provider, model), created_at)
+            continue
+        if ATTEMPT_429_PATTERN.strip("%") not in attempts_json:
+            continue
+        for attempt in orjson.loads(attempts_json):
             if isinstance(attempt, dict) and attempt.get("status") == 429:
                 count_429(group_of(attempt.get("provider") or provider,
                                    attempt.get("model") or model), created_at)
+    for key, text in latest.items():
+        groups[key]["latest"] = orjson.loads(text)
     data = []
     for group in groups.values():
         group["rate_limited_over_time"] = [{"key": hour, "count": count}
