@@ -3,6 +3,7 @@ JSON body, and the answer with its status."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -11,7 +12,7 @@ import orjson
 
 from heliograph.analytics.filters import check_parameters
 from heliograph.asgi import Request, send_error, send_json
-from heliograph.errors import BadRequest, Forbidden, GatewayError
+from heliograph.errors import BadRequest, Forbidden, GatewayError, NotFound
 from heliograph.types import Send
 
 MAX_BODY_BYTES = 64 * 1024
@@ -50,3 +51,13 @@ async def json_body(request: Request) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise BadRequest("body is not valid JSON", code="invalid_json") from None
+
+
+async def found(what: str, call: Callable[..., Any], gw: Any, organization: str,
+                item_id: str) -> Any:
+    """What `call(store, organization, item_id)` returns (a repo read or delete, run in a
+    thread), or a 404 naming the item when that is nothing."""
+    result = await asyncio.to_thread(call, gw.store, organization, item_id)
+    if result is None or result is False:
+        raise NotFound(f"no {what} {item_id!r} in this organization")
+    return result

@@ -11,10 +11,9 @@ from typing import Any
 
 from heliograph.alerts import repo
 from heliograph.alerts.model import check_rule, new_secrets, public_channels
-from heliograph.api._admin import admin_json, json_body
+from heliograph.api._admin import admin_json, found, json_body
 from heliograph.api._common import path_param, positive_int, query_value
 from heliograph.asgi import Request
-from heliograph.errors import NotFound
 from heliograph.routes import Route
 
 MAX_HISTORY = 1000
@@ -32,11 +31,7 @@ def with_secrets(item: dict, channels: list[dict], old: list[dict] | None) -> di
 
 
 async def _rule(gw: Any, request: Request, org: str):
-    rule_id = path_param(request, "alert_id")
-    rule = await asyncio.to_thread(repo.get_rule, gw.store, org, rule_id)
-    if rule is None:
-        raise NotFound(f"no alert {rule_id!r} in this organization")
-    return rule
+    return await found("alert", repo.get_rule, gw, org, path_param(request, "alert_id"))
 
 
 @admin_json("alerts")
@@ -82,9 +77,7 @@ async def update_alert(gw: Any, request: Request, principal: Any) -> tuple[int, 
 @admin_json("alerts")
 async def delete_alert(gw: Any, request: Request, principal: Any) -> tuple[int, dict]:
     rule_id = path_param(request, "alert_id")
-    if not await asyncio.to_thread(repo.delete_rule, gw.store, principal.organization,
-                                   rule_id):
-        raise NotFound(f"no alert {rule_id!r} in this organization")
+    await found("alert", repo.delete_rule, gw, principal.organization, rule_id)
     return 200, {"id": rule_id, "deleted": True}
 
 

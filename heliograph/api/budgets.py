@@ -13,11 +13,10 @@ from heliograph.alerts import repo
 from heliograph.alerts.model import Budget, check_budget, request_filter
 from heliograph.alerts.windows import ROLLING_S, span
 from heliograph.analytics.alert_values import window_totals
-from heliograph.api._admin import admin_json, json_body
+from heliograph.api._admin import admin_json, found, json_body
 from heliograph.api._common import path_param
 from heliograph.api.alerts import with_secrets
 from heliograph.asgi import Request
-from heliograph.errors import NotFound
 from heliograph.records import utc_iso
 from heliograph.routes import Route
 
@@ -40,11 +39,7 @@ def _logged_spend(store, budget: Budget, timezone: str) -> float:
 
 
 async def _budget(gw: Any, request: Request, org: str) -> Budget:
-    budget_id = path_param(request, "budget_id")
-    budget = await asyncio.to_thread(repo.get_budget, gw.store, org, budget_id)
-    if budget is None:
-        raise NotFound(f"no budget {budget_id!r} in this organization")
-    return budget
+    return await found("budget", repo.get_budget, gw, org, path_param(request, "budget_id"))
 
 
 @admin_json("budgets")
@@ -86,9 +81,7 @@ async def update_budget(gw: Any, request: Request, principal: Any) -> tuple[int,
 @admin_json("budgets")
 async def delete_budget(gw: Any, request: Request, principal: Any) -> tuple[int, dict]:
     budget_id = path_param(request, "budget_id")
-    if not await asyncio.to_thread(repo.delete_budget, gw.store, principal.organization,
-                                   budget_id):
-        raise NotFound(f"no budget {budget_id!r} in this organization")
+    await found("budget", repo.delete_budget, gw, principal.organization, budget_id)
     await gw.budgets.reload()
     return 200, {"id": budget_id, "deleted": True}
 

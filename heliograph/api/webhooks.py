@@ -10,10 +10,9 @@ from typing import Any
 
 from heliograph.alerts import repo
 from heliograph.alerts.model import check_webhook
-from heliograph.api._admin import admin_json, json_body
+from heliograph.api._admin import admin_json, found, json_body
 from heliograph.api._common import path_param
 from heliograph.asgi import Request
-from heliograph.errors import NotFound
 from heliograph.routes import Route
 
 
@@ -33,10 +32,7 @@ async def list_webhooks(gw: Any, request: Request, principal: Any) -> tuple[int,
 @admin_json("webhooks")
 async def get_webhook(gw: Any, request: Request, principal: Any) -> tuple[int, dict]:
     hook_id = path_param(request, "webhook_id")
-    hook = await asyncio.to_thread(repo.get_webhook, gw.store, principal.organization,
-                                   hook_id)
-    if hook is None:
-        raise NotFound(f"no webhook {hook_id!r} in this organization")
+    hook = await found("webhook", repo.get_webhook, gw, principal.organization, hook_id)
     deliveries = await asyncio.to_thread(repo.list_deliveries, gw.store,
                                          principal.organization, hook.id, 50)
     return 200, {**hook.public(), "deliveries": deliveries}
@@ -45,9 +41,7 @@ async def get_webhook(gw: Any, request: Request, principal: Any) -> tuple[int, d
 @admin_json("webhooks")
 async def delete_webhook(gw: Any, request: Request, principal: Any) -> tuple[int, dict]:
     hook_id = path_param(request, "webhook_id")
-    if not await asyncio.to_thread(repo.delete_webhook, gw.store, principal.organization,
-                                   hook_id):
-        raise NotFound(f"no webhook {hook_id!r} in this organization")
+    await found("webhook", repo.delete_webhook, gw, principal.organization, hook_id)
     return 200, {"id": hook_id, "deleted": True}
 
 
