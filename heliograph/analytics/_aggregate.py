@@ -1,12 +1,13 @@
 """What is left in Python over request rows: group_by parsing and time buckets (shared
-with the rollup queries), one session's tree, and the rate-limit report. Totals over many
-rows are summed by the database (see _grouped and _totals)."""
+with the rollup queries) and one session's tree (the rate-limit report is in
+_ratelimits). Totals over many rows are summed by the database (see _grouped and
+_totals)."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 DIMENSION_GROUPS = ("model", "provider", "user_id", "session_id")
 
@@ -108,55 +109,3 @@ def session_tree(session_id: str, records: list[dict]) -> dict | None:
         "latency_ms": sum(n["latency_ms"] for n in tree),
         "tree": tree,
     }
-
-
-# Attempts are stored as orjson writes them (no spaces): a record with a 429 attempt
-# holds this text.
-ATTEMPT_429_PATTERN = '%"status":429%'
-
-
-def ratelimits_from_rows(rows: Iterable[tuple]) -> dict:
-    """Rows (provider, model, created_at, status, ratelimit_json, attempts_json), oldest
-    first. A 429 is counted for the provider and model of the attempt that got it; a
-    record without attempts counts by its own status."""
-    import orjson
-
-    groups: dict[tuple[str, str], dict] = {}
-
-    def group_of(provider: str, model: str) -> dict:
-        return groups.setdefault((provider, model), {
-            "provider": provider, "model": model, "latest": None, "latest_at": None,
-            "requests_429": 0, "by_hour": {}})
-
-    def count_429(group: dict, created_at: str) -> None:
-        group["requests_429"] += 1
-        hour = created_at[:13] + ":00Z"
-        group["by_hour"][hour] = group["by_hour"].get(hour, 0) + 1
-
-    # Most rows only report limits: keep each group's latest report as text and parse it
-    # once at the end; parse attempts only where one of them can be a 429.
-    latest: dict[tuple[str, str], str] = {}
-    for provider, model, created_at, status, ratelimit_json, attempts_json in rows:
-        if ratelimit_json:
-            latest[(provider, model)] = ratelimit_json
-            group_of(provider, model)["latest_at"] = created_at
-        has_attempts = bool(attempts_json) and attempts_json != "[]"
-        if not has_attempts:
-            if status == 429:
-                count_429(group_of(provider, model), created_at)
-            continue
-        if ATTEMPT_429_PATTERN.strip("%") not in attempts_json:
-            continue
-        for attempt in orjson.loads(attempts_json):
-            if isinstance(attempt, dict) and attempt.get("status") == 429:
-                count_429(group_of(attempt.get("provider") or provider,
-                                   attempt.get("model") or model), created_at)
-    for key, text in latest.items():
-        groups[key]["latest"] = orjson.loads(text)
-    data = []
-    for group in groups.values():
-        group["rate_limited_over_time"] = [{"key": hour, "count": count}
-                                           for hour, count in sorted(group.pop("by_hour").items())]
-        data.append(group)
-    data.sort(key=lambda g: (g["provider"] or "", g["model"] or ""))
-    return {"data": data}

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from heliograph.analytics import _aggregate, _lanes, _metrics, _summaries
+from heliograph.analytics import _aggregate, _lanes, _metrics, _ratelimits, _summaries
 from heliograph.analytics._where import (
     COMMON_PROPERTY,
     COUNT_PROPERTY_SQL,
@@ -247,13 +247,5 @@ class Analytics:
     def ratelimits(self, organization: str, flt: RequestFilter) -> dict:
         """Per provider and model: the latest limits the provider reported, and 429s by
         hour — every provider 429, those a retry or a fallback absorbed included (they
-        are in the record's attempts)."""
-        where, params = compile_filter(organization, flt, self.dialect.like_ci)
-        sql = ("SELECT r.provider, r.model_used, r.created_at, r.status, r.ratelimit_json,"
-               " r.attempts_json"
-               f" FROM requests r WHERE {where} AND r.provider IS NOT NULL"
-               " AND (r.ratelimit_json IS NOT NULL OR r.status = 429"
-               " OR r.attempts_json LIKE ?)"
-               " ORDER BY r.created_at")
-        params = [*params, _aggregate.ATTEMPT_429_PATTERN]
-        return self._aggregate(sql, params, _aggregate.ratelimits_from_rows)
+        are in the record's attempts). From the rate-limit rollup where it answers."""
+        return _ratelimits.ratelimits(self, organization, flt)

@@ -2,7 +2,7 @@
 names in use, cache savings, rate-limit events and the remaining limits over time.
 
 Property names and cache savings come from the read side's own (rollup-backed) answers;
-rate-limit events are one SQL aggregate and the limits a bounded read of the latest
+rate-limit events come from their rollup (_ratelimits.py) and the limits a bounded read of the latest
 reports. All are scoped to the organization and the request filters like every query in
 reader.py. Call them through the read side's threads:
 `await analytics.run(summaries.cache_summary, analytics, org, flt)`.
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from heliograph.analytics import _ratelimits
 from heliograph.analytics._where import compile_filter
 from heliograph.analytics.filters import RequestFilter
 
@@ -57,25 +58,9 @@ def cache_summary(analytics: Any, organization: str, flt: RequestFilter) -> dict
 def rate_limit_events(analytics: Any, organization: str, flt: RequestFilter) -> dict:
     """429s by hour: refused by the provider (the request failed with it), absorbed (an
     attempt got a 429 but a retry or fallback answered), and refused by the gateway
-    itself (a rate-limit policy or budget: no upstream attempt was made)."""
-    where, params = _where(analytics, organization, flt)
-    hour = "SUBSTR(r.created_at, 1, 13)"
-    no_attempt = "(r.attempts_json IS NULL OR r.attempts_json = '[]')"
-    # The pattern is a parameter: a literal % in the SQL would be a placeholder to psycopg.
-    met_429 = "r.attempts_json LIKE ?"
-    pattern = '%"status":429%'
-    rows = analytics._fetchall(
-        f"SELECT {hour},"
-        f" SUM(CASE WHEN r.status = 429 AND NOT {no_attempt} THEN 1 ELSE 0 END),"
-        f" SUM(CASE WHEN r.status <> 429 AND {met_429} THEN 1 ELSE 0 END),"
-        f" SUM(CASE WHEN r.status = 429 AND {no_attempt} THEN 1 ELSE 0 END)"
-        f" FROM requests r WHERE {where} AND (r.status = 429 OR {met_429})"
-        f" GROUP BY {hour} ORDER BY {hour}", (pattern, *params, pattern))
-    by_hour = [{"hour": h + ":00Z", "provider_429": int(p or 0), "absorbed_429": int(a or 0),
-                "gateway_refused": int(g or 0)} for h, p, a, g in rows]
-    totals = {name: sum(row[name] for row in by_hour)
-              for name in ("provider_429", "absorbed_429", "gateway_refused")}
-    return {"by_hour": by_hour, "total": totals}
+    itself (a rate-limit policy or budget: no upstream attempt was made). From the
+    rate-limit rollup where it answers (analytics/_ratelimits.py)."""
+    return _ratelimits.rate_limit_events(analytics, organization, flt)
 
 
 RATELIMIT_SAMPLES = 2000

@@ -12,6 +12,7 @@ from __future__ import annotations
 import orjson
 
 from heliograph.records import RECORD_KEYS
+from heliograph.store import _ratelimit_rollup as ratelimit_rollup
 from heliograph.store import _rollups as rollups
 from heliograph.store._schema_v5 import (
     BODIES_LZ4,
@@ -411,6 +412,8 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect, ...]]] = [
         " ON stored_response_items (organization, response_id)",
     )),
     (9, "rollups: per user and hour, backfilled", rollups.user_hourly_statements()),
+    (10, "rollups: 429s and the latest rate-limit report per hour, provider and model,"
+         " backfilled", ratelimit_rollup.migration_statements()),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (
