@@ -45,6 +45,32 @@ PAGES = [
     ("rate limits 7d", "/dashboard/ratelimits"),
     ("keys", "/dashboard/keys"),
 ]
+# --all-periods adds each page that has a period at 24 h, 7 d and 30 d, the Requests
+# page with more filters (alone and with text search), Alerts and Budgets.
+PERIODS = ("24h", "7d", "30d")
+PERIOD_PAGES = [("overview", "/dashboard/?"), ("users", "/dashboard/users?"),
+                ("properties", "/dashboard/properties?"), ("cache", "/dashboard/cache?"),
+                ("rate limits", "/dashboard/ratelimits?"),
+                ("requests", "/dashboard/requests?"),
+                ("requests, text search", "/dashboard/requests?q=refund&"),
+                ("requests, rare word", "/dashboard/requests?q=escalation&"),
+                ("requests, two words + model", "/dashboard/requests?q=refund+order"
+                                                "&model=gpt-4o-mini&"),
+                ("requests status 429", "/dashboard/requests?status=429&"),
+                ("requests cache hit", "/dashboard/requests?cache=hit&"),
+                ("requests by property", "/dashboard/requests?property.environment=production&")]
+MORE_PAGES = [("requests, text search (all time)", "/dashboard/requests?q=refund"),
+              ("requests by model + property", "/dashboard/requests?model=gpt-4o-mini"
+                                               "&property.environment=production"),
+              ("alerts", "/dashboard/alerts"), ("budgets", "/dashboard/budgets")]
+
+
+def all_periods() -> list[tuple[str, str | None]]:
+    pages = list(PAGES)
+    for name, path in PERIOD_PAGES:
+        pages += [(f"{name} {period}", f"{path}period={period}") for period in PERIODS]
+    return pages + MORE_PAGES
+
 
 
 def _free_port() -> int:
@@ -128,6 +154,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--database-url")
     parser.add_argument("--reuse", help="an already filled SQLite file: no demo fill")
+    parser.add_argument("--all-periods", action="store_true",
+                        help="every page with a period at 24 h, 7 d and 30 d, and more filters")
+    parser.add_argument("--only", help="only the pages whose name holds this text")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="heliograph-bench-dashboard-"))
     env = {**os.environ, "HELIOGRAPH_ADMIN_KEY": ADMIN_KEY}
@@ -144,7 +173,9 @@ def main() -> None:
         user = next(r["user_id"] for r in some if r["user_id"])
         session = next((r["session_id"] for r in some if r["session_id"]), None)
         pages = []
-        for name, path in PAGES:
+        for name, path in all_periods() if args.all_periods else PAGES:
+            if args.only and args.only not in name:
+                continue
             if name == "requests by user":
                 path = "/dashboard/requests?" + urllib.parse.urlencode({"user_id": user})
             elif name == "one request":

@@ -20,7 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from heliograph.analytics import _aggregate, _lanes, _metrics, _ratelimits, _summaries
+from heliograph.analytics import (
+    _aggregate,
+    _lanes,
+    _metrics,
+    _ratelimits,
+    _search_pages,
+    _summaries,
+)
 from heliograph.analytics._where import (
     COMMON_PROPERTY,
     COUNT_PROPERTY_SQL,
@@ -29,7 +36,7 @@ from heliograph.analytics._where import (
     encode_cursor,
 )
 from heliograph.analytics.errors import AnalyticsBusy
-from heliograph.analytics.filters import RequestFilter
+from heliograph.analytics.filters import RequestFilter, normalize_timestamp
 from heliograph.errors import BadRequest
 from heliograph.store import search
 from heliograph.store._schema import BODY_COLUMNS, REQUEST_COLUMNS, row_to_record
@@ -148,10 +155,11 @@ class Analytics:
         max_body_chars, always holding at least one record. ValueError for a cursor not
         handed out here."""
         limit = max(1, min(int(limit), MAX_PAGE))
-        where, params = self._listing_filter(organization, flt)
-        if cursor:
+        after = decode_cursor(cursor) if cursor else None
+        where, params = self._listing_filter(organization, flt, limit + 1, after)
+        if after:
             where += " AND (r.created_at, r.id) < (?, ?)"
-            params += list(decode_cursor(cursor))
+            params += list(after)
         order = " ORDER BY r.created_at DESC, r.id DESC"
         if not with_bodies:
             columns = _columns(REQUEST_COLUMNS, nulls=BODY_COLUMNS)
@@ -168,24 +176,45 @@ class Analytics:
             next_cursor = encode_cursor(last["created_at"], last["id"])
         return records, next_cursor
 
-    def _listing_filter(self, organization: str, flt: RequestFilter) -> tuple[str, list]:
-        """compile_filter, but a `q` or a property value matching many records is checked
-        record by record (store/search.py COMMON_MATCHES, _where.COMMON_PROPERTY), so a
-        page of them stops at its end."""
+    def _listing_filter(self, organization: str, flt: RequestFilter, page: int,
+                        after: tuple[str, str] | None) -> tuple[str, list]:
+        """compile_filter for one page of `page` records (after the cursor's `after`),
+        but a property value matching many records is checked record by record
+        (_where.COMMON_PROPERTY) so a page of them stops at its end, and `q` reads the
+        text index the way that suits how many records hold its words
+        (store/search.py COMMON_MATCHES)."""
+        like_ci = self.dialect.like_ci
         common = frozenset(
             name for name, value in (flt.properties or {}).items()
             if self._fetchall(COUNT_PROPERTY_SQL, (organization, str(name).lower(),
                                                    str(value), COMMON_PROPERTY)
                               )[0][0] >= COMMON_PROPERTY)
-        if flt.q:
-            counting = search.count_matches_sql(self.dialect.like_ci, flt.q)
-            if counting and self._fetchall(*counting)[0][0] >= search.COMMON_MATCHES:
-                where, params = compile_filter(organization, replace(flt, q=None),
-                                               self.dialect.like_ci, common)
-                test, test_params = search.per_record_condition(self.dialect.like_ci,
-                                                                flt.q)
-                return f"{where} AND {test}", params + test_params
-        return compile_filter(organization, flt, self.dialect.like_ci, common)
+        q = flt.q
+        counting = search.count_matches_sql(like_ci, q) if q else None
+        if q is None or counting is None:
+            return compile_filter(organization, flt, like_ci, common)
+        if self._fetchall(*counting)[0][0] < search.COMMON_MATCHES:
+            # Few matches: the page is read from them (a time filter must not make the
+            # planner walk the time index and test every record of the window instead).
+            return compile_filter(organization, flt, like_ci, common, time_by_index=False)
+        where, params = compile_filter(organization, replace(flt, q=None), like_ci, common)
+        if like_ci == "LIKE":   # SQLite: newest first, window by window (_search_pages)
+            keyset, keyset_params = where, list(params)
+            if after:
+                keyset += " AND (r.created_at, r.id) < (?, ?)"
+                keyset_params += list(after)
+            top = after[0] if after else (normalize_timestamp(flt.until) if flt.until
+                                          else None)
+            fts_query = search.search_condition(like_ci, organization, q)[1][1]
+            ids = _search_pages.page_ids(self, organization, keyset, keyset_params,
+                                         fts_query, flt.since, top, page)
+            if ids is not None:
+                if not ids:
+                    return "1 = 0", []
+                marks = ", ".join("?" * len(ids))
+                return (f"r.organization = ? AND r.id IN ({marks})", [organization, *ids])
+        test, test_params = search.per_record_condition(like_ci, q)
+        return f"{where} AND {test}", params + test_params
 
     def _page_with_bodies(self, organization: str, where: str, params: list, order: str,
                           limit: int, max_body_chars: int) -> tuple[list[dict], bool]:
