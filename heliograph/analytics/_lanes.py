@@ -37,6 +37,6 @@ def is_quick(query: Any, args: tuple, use_rollups: bool) -> bool:
         return not fields and not window
     if name == "properties":
         return not fields
-    if name in ("ratelimits", "rate_limit_events"):   # the rate-limit rollup
+    if name in ("ratelimits", "rate_limit_events", "cache_hits_by_user"):   # rollups
         return not fields
     return False

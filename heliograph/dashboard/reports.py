@@ -125,12 +125,12 @@ async def cache(ctx: Context) -> Page:
     summary, by_model, by_user, by_day = await asyncio.gather(
         ctx.read(summaries.cache_summary, analytics, org, view.flt),
         ctx.read(analytics.metrics, org, hits, "model"),
-        ctx.read(analytics.metrics, org, hits, "user_id"),
+        ctx.read(summaries.cache_hits_by_user, analytics, org, view.flt, TOP),
         ctx.read(analytics.metrics, org, hits, "day"))
     keys = [g["key"] for g in by_day["data"]]
     return Page("cache.html", {
         "nav": "cache", "view": view, "summary": summary,
-        "by_model": by_model["data"][:TOP], "by_user": by_user["data"][:TOP],
+        "by_model": by_model["data"][:TOP], "by_user": by_user,
         "charts": {"hits": charts.lines(keys, {"hits": [g["requests"] for g in by_day["data"]]},
                                         stacked_bars=True)}})
 
