@@ -39,10 +39,13 @@ def page_ids(reader, organization: str, where: str, params: list, fts_query: str
     matching record is newer (the cursor's or until's time; None: the newest record's).
     None when the log's times cannot be split into windows (not in the stored form):
     the caller checks record by record instead."""
-    bounds = reader._fetchall("SELECT MIN(created_at), MAX(created_at) FROM requests"
-                              " WHERE organization = ?", (organization,))[0]
-    if bounds[0] is None:
+    # Two reads of one end of the time index each (MIN and MAX in one query scan it).
+    bounds = [reader._fetchall("SELECT r.created_at FROM requests r WHERE r.organization = ?"
+                               f" ORDER BY r.created_at {way}, r.id {way} LIMIT 1",
+                               (organization,)) for way in ("ASC", "DESC")]
+    if not bounds[0]:
         return []
+    bounds = [bounds[0][0][0], bounds[1][0][0]]
     oldest = max(bounds[0], normalize_timestamp(since)) if since else bounds[0]
     top_at = _parse(top or bounds[1])
     if top_at is None or _parse(oldest) is None:
