@@ -20,9 +20,20 @@ from heliograph.analytics.filters import normalize_timestamp
 _STORED = "%Y-%m-%dT%H:%M:%S.%fZ"
 FIRST_WINDOW = _dt.timedelta(hours=1)
 
-_MATCHES_IN = ("r.id IN (SELECT b.request_id FROM request_bodies b WHERE b.organization = ?"
-               " AND b.seq IN (SELECT rowid FROM request_search WHERE request_search MATCH ?"
-               " AND rowid >= ? AND rowid <= ?))")
+# Records are read from `requests` (CROSS JOIN: SQLite keeps it the outer loop, so its
+# own indexes serve the other filters and the order), each one's body seq from the
+# bodies' (organization, request_id) index, and the seq checked against the window's
+# matches, which the index gives once as a list of rowids: no body row is read (each
+# is pages of text), and no full-text lookup is made per record.
+_MATCHING = (" CROSS JOIN request_bodies b WHERE b.organization = r.organization"
+             " AND b.request_id = r.id AND b.seq IN (SELECT rowid FROM request_search"
+             " WHERE request_search MATCH ? AND rowid >= ? AND rowid <= ?) AND ")
+# With filters that read the record's row (model, status, ...), the window's matches are
+# found first from the indexes alone, and only their rows read: a row is a random read of
+# a 1 KB record, the index steps are not. (LIMIT -1 keeps SQLite from merging the two.)
+_MATCHES_FIRST = ("SELECT r.created_at, r.id FROM (SELECT r.id AS id FROM requests r"
+                  f"{_MATCHING}r.organization = ?{{window}} LIMIT -1) m"
+                  " CROSS JOIN requests r WHERE r.organization = ? AND r.id = m.id AND ")
 
 
 def _parse(ts: str) -> _dt.datetime | None:
@@ -33,12 +44,14 @@ def _parse(ts: str) -> _dt.datetime | None:
 
 
 def page_ids(reader, organization: str, where: str, params: list, fts_query: str,
-             since: str | None, top: str | None, limit: int) -> list[str] | None:
+             since: str | None, top: str | None, limit: int, filtered: bool
+             ) -> list[str] | None:
     """Ids of the newest `limit` records (at most) matching `where` (the listing's other
     filters, keyset included) whose bodies match fts_query, newest first. `top`: no
     matching record is newer (the cursor's or until's time; None: the newest record's).
     None when the log's times cannot be split into windows (not in the stored form):
-    the caller checks record by record instead."""
+    the caller checks record by record instead. filtered: `where` has conditions beyond
+    the organization, the time and the keyset (conditions on the record's row)."""
     # Two reads of one end of the time index each (MIN and MAX in one query scan it).
     bounds = [reader._fetchall("SELECT r.created_at FROM requests r WHERE r.organization = ?"
                                f" ORDER BY r.created_at {way}, r.id {way} LIMIT 1",
@@ -61,12 +74,16 @@ def page_ids(reader, organization: str, where: str, params: list, fts_query: str
         seqs = reader._fetchall("SELECT MIN(seq), MAX(seq) FROM request_bodies"
                                 f" WHERE {window[5:]}", window_params)[0]
         if seqs[0] is not None:
+            in_window = window.replace("created_at", "r.created_at")
+            matching = [fts_query, seqs[0], seqs[1]]
+            if filtered:
+                head = _MATCHES_FIRST.format(window=in_window)
+                matching += [organization, *window_params, organization]
+            else:
+                head = f"SELECT r.created_at, r.id FROM requests r{_MATCHING}"
             found += reader._fetchall(
-                f"SELECT r.created_at, r.id FROM requests r WHERE {where}"
-                f"{window.replace('created_at', 'r.created_at')} AND {_MATCHES_IN}"
-                " ORDER BY r.created_at DESC, r.id DESC LIMIT ?",
-                [*params, *window_params, organization, fts_query, seqs[0], seqs[1],
-                 limit - len(found)])
+                f"{head}{where}{in_window} ORDER BY r.created_at DESC, r.id DESC LIMIT ?",
+                [*matching, *params, *window_params, limit - len(found)])
         if len(found) >= limit or lo <= oldest:
             return [request_id for _at, request_id in found]
         hi, size = lo, size * 2

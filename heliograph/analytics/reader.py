@@ -28,6 +28,7 @@ from heliograph.analytics import (
     _search_pages,
     _summaries,
 )
+from heliograph.analytics._grouped import active_fields
 from heliograph.analytics._where import (
     COMMON_PROPERTY,
     COUNT_PROPERTY_SQL,
@@ -51,6 +52,8 @@ SCAN_THREADS = 1
 _WAITING_PER_THREAD = 16
 
 T = TypeVar("T")
+# Listing filters with an index of their own, read in the listing's order.
+_WALKED_FILTERS = frozenset({"status", "cache", "user_id", "session_id"})
 
 
 def _columns(names, alias: str = "r", nulls: tuple[str, ...] = ()) -> str:
@@ -198,7 +201,11 @@ class Analytics:
             # planner walk the time index and test every record of the window instead).
             return compile_filter(organization, flt, like_ci, common, time_by_index=False)
         where, params = compile_filter(organization, replace(flt, q=None), like_ci, common)
-        if like_ci == "LIKE":   # SQLite: newest first, window by window (_search_pages)
+        # SQLite: newest first, window by window (_search_pages), unless a filter with an
+        # index of its own (user, session, status, cache) leads the walk: then each of
+        # its records is checked on its own.
+        fields = active_fields(flt)
+        if like_ci == "LIKE" and not fields & _WALKED_FILTERS:
             keyset, keyset_params = where, list(params)
             if after:
                 keyset += " AND (r.created_at, r.id) < (?, ?)"
@@ -206,8 +213,10 @@ class Analytics:
             top = after[0] if after else (normalize_timestamp(flt.until) if flt.until
                                           else None)
             fts_query = search.search_condition(like_ci, organization, q)[1][1]
+            # Matches first where only a row can tell (model, provider, comparisons).
+            filtered = bool(fields - {"q", "properties"})
             ids = _search_pages.page_ids(self, organization, keyset, keyset_params,
-                                         fts_query, flt.since, top, page)
+                                         fts_query, flt.since, top, page, filtered)
             if ids is not None:
                 if not ids:
                     return "1 = 0", []

@@ -60,7 +60,7 @@ def expected(records, q: str, flt: RequestFilter) -> list[str]:
     for i, rec in enumerate(records):
         if rec["organization"] != "org1" or not all(w in words_of(i) for w in words):
             continue
-        if flt.model and rec["model"] != flt.model:
+        if flt.model and rec["model"] != flt.model or flt.status and rec["status"] != flt.status:
             continue
         if flt.properties and rec["properties"]["env"] != flt.properties["env"]:
             continue
@@ -84,7 +84,7 @@ def paged(reader, flt: RequestFilter, limit: int) -> list[str]:
 
 SINCE = (START + _dt.timedelta(days=33, minutes=17)).strftime(STORED)
 UNTIL = (START + _dt.timedelta(days=38, hours=5)).strftime(STORED)
-FILTERS = [{}, {"since": SINCE}, {"until": UNTIL}, {"since": SINCE, "until": UNTIL},
+FILTERS = [{}, {"since": SINCE}, {"until": UNTIL}, {"since": SINCE, "until": UNTIL}, {"status": 200},
            {"model": "m-b"}, {"model": "m-b", "since": SINCE, "properties": {"env": "dev"}}]
 
 
