@@ -38,14 +38,11 @@ COUNT_PROPERTY_SQL = ("SELECT COUNT(*) FROM (SELECT 1 FROM request_properties p"
 
 
 def compile_filter(organization: str, flt: RequestFilter, like_ci: str,
-                   common_properties: frozenset[str] = frozenset(),
-                   time_by_index: bool = True) -> tuple[str, list]:
+                   common_properties: frozenset[str] = frozenset()) -> tuple[str, list]:
     """(WHERE body, params) for the filter, always scoped to the organization.
     like_ci is the dialect's case-insensitive LIKE operator. common_properties: the
     property names whose value is common (COMMON_PROPERTY), checked record by record; for
-    listings only (an aggregate over every match is faster the other way).
-    time_by_index=False: on SQLite, since/until are kept out of the index choice (unary
-    +), for a listing better read from another filter's few matches."""
+    listings only (an aggregate over every match is faster the other way)."""
     clauses = ["r.organization = ?"]
     params: list = [organization]
     for key in EQUALITY_KEYS:
@@ -63,12 +60,11 @@ def compile_filter(organization: str, flt: RequestFilter, like_ci: str,
         clauses.append("r.id IN (SELECT p.request_id FROM request_properties p"
                        " WHERE p.organization = ? AND p.name = ? AND p.value = ?)")
         params += [organization, str(name).lower(), str(value)]
-    created_at = "+r.created_at" if not time_by_index and like_ci == "LIKE" else "r.created_at"
     if flt.since:
-        clauses.append(f"{created_at} >= ?")
+        clauses.append("r.created_at >= ?")
         params.append(normalize_timestamp(flt.since))
     if flt.until:
-        clauses.append(f"{created_at} < ?")
+        clauses.append("r.created_at < ?")
         params.append(normalize_timestamp(flt.until))
     if flt.q:  # through the full-text index (store/search.py)
         condition, search_params = search_condition(like_ci, organization, flt.q)

@@ -114,8 +114,11 @@ _PER_RECORD = {
     "LIKE": ("EXISTS (SELECT 1 FROM request_bodies b, request_search s"
              " WHERE b.organization = r.organization AND b.request_id = r.id"
              " AND s.rowid = b.seq AND request_search MATCH ?)"),
+    # OFFSET 0 keeps it a check of each record (as _where's per-record property check):
+    # otherwise PostgreSQL joins it, reading every match of the word (2.4 s for a word in
+    # 40% of 1M records, where the newest page checks ~130 records).
     "ILIKE": ("EXISTS (SELECT 1 FROM request_words w WHERE w.organization = r.organization"
-              " AND w.request_id = r.id AND w.words @@ CAST(? AS tsquery))"),
+              " AND w.request_id = r.id AND w.words @@ CAST(? AS tsquery) OFFSET 0)"),
 }
 
 
@@ -126,6 +129,25 @@ def count_matches_sql(like_ci: str, q: str) -> tuple[str, list] | None:
     if not condition[1]:
         return None
     return _COUNT_MATCHES[like_ci], [condition[1][1], COMMON_MATCHES]
+
+
+_MATCHING_IDS = {
+    "LIKE": ("SELECT b.request_id FROM request_bodies b WHERE b.organization = ? AND b.seq IN"
+             " (SELECT rowid FROM request_search WHERE request_search MATCH ?) LIMIT ?"),
+    "ILIKE": ("SELECT w.request_id FROM request_words w WHERE w.organization = ?"
+              " AND w.words @@ CAST(? AS tsquery) LIMIT ?"),
+}
+
+
+def matching_ids_sql(like_ci: str, organization: str, q: str, limit: int
+                     ) -> tuple[str, list] | None:
+    """(SQL, params) reading the ids of up to `limit` of the organization's records whose
+    bodies match q (for a q in few records: a listing then reads just those, by id);
+    None when q has no word."""
+    condition = search_condition(like_ci, organization, q)
+    if not condition[1]:
+        return None
+    return _MATCHING_IDS[like_ci], [organization, condition[1][1], limit]
 
 
 def per_record_condition(like_ci: str, q: str) -> tuple[str, list]:
