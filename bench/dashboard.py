@@ -185,7 +185,8 @@ def main() -> None:
                     continue
                 path = "/dashboard/sessions/" + urllib.parse.quote(session, safe="")
             pages.append((name, path))
-        print(f"\n{database_url.split(':')[0]}, {args.records:,} records over 30 days; "
+        size = f"{Path(args.reuse).name}" if args.reuse else f"{args.records:,} records"
+        print(f"\n{database_url.split(':')[0]}, {size} over 30 days; "
               f"median / slowest of {args.runs} (ms)\n")
         print("| page | URL | median ms | slowest ms | KB |")
         print("|---|---|---:|---:|---:|")
