@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from heliograph.analytics._totals import ROLLUP_SELECT, Totals
+from heliograph.analytics._totals import ROLLUP_COLUMNS, ROLLUP_SELECT, Totals
 from heliograph.analytics._where import compile_filter
 from heliograph.analytics._window import Piece, split
 from heliograph.analytics.filters import RequestFilter
@@ -77,15 +77,17 @@ class Plan:
 
 def collect(reader, organization: str, flt: RequestFilter, plan: Plan,
             grouping: Grouping) -> dict:
-    """{group key: Totals} over the window, piece by piece."""
+    """{group key: Totals} over the window: its rollup pieces summed by one query, its
+    raw edges (if any) by one query each."""
     groups: dict = {}
     pieces = (split(flt.since, flt.until, plan.grains) if plan.family is not None
               else [Piece("raw", flt.since, flt.until)])
+    rollup_pieces = [piece for piece in pieces if piece.grain != "raw"]
+    if rollup_pieces:
+        _rollup_pieces(reader, organization, flt, plan, grouping, rollup_pieces, groups)
     for piece in pieces:
         if piece.grain == "raw":
             _raw_piece(reader, organization, flt, plan, grouping, piece, groups)
-        else:
-            _rollup_piece(reader, organization, flt, plan, grouping, piece, groups)
     return groups
 
 
@@ -96,8 +98,32 @@ def _group(groups: dict, key) -> Totals:
     return found
 
 
-def _rollup_piece(reader, organization: str, flt: RequestFilter, plan: Plan,
-                  grouping: Grouping, piece: Piece, groups: dict) -> None:
+def _rollup_pieces(reader, organization: str, flt: RequestFilter, plan: Plan,
+                   grouping: Grouping, pieces: list[Piece], groups: dict) -> None:
+    """The rollup rows of every piece (days of the daily table, hours of the hourly one)
+    in one UNION ALL, summed per group by the database: a group spread over both tables
+    reaches Python as one row, not one per piece."""
+    assert plan.family is not None
+    selects, params = [], []
+    keys = grouping.rollup_key
+    columns = ", ".join([*keys, *ROLLUP_COLUMNS])
+    for piece in pieces:
+        clauses, piece_params = _piece_scope(organization, flt, plan, piece)
+        selects.append(f"SELECT {columns} FROM {plan.family.tables[piece.grain]}"
+                       f" WHERE {' AND '.join(clauses)}")
+        params += piece_params
+    n = len(keys)
+    sql = (f"SELECT {''.join(k + ', ' for k in keys)}{ROLLUP_SELECT}"
+           f" FROM ({' UNION ALL '.join(selects)}) s"
+           + (f" GROUP BY {', '.join(keys)}" if keys else ""))
+    for row in reader._fetchall(sql, params):
+        if row[n] is None:   # no rows at all (an aggregate without GROUP BY)
+            continue
+        _group(groups, _key(row, n)).add_rollup(row[n:])
+
+
+def _piece_scope(organization: str, flt: RequestFilter, plan: Plan, piece: Piece
+                 ) -> tuple[list[str], list]:
     assert plan.family is not None
     clauses, params = ["organization = ?"], [organization]
     for field, column in plan.family.filters.items():
@@ -117,15 +143,7 @@ def _rollup_piece(reader, organization: str, flt: RequestFilter, plan: Plan,
     if piece.hi is not None:
         clauses.append("bucket < ?")
         params.append(piece.hi)
-    keys = grouping.rollup_key
-    n = len(keys)
-    sql = (f"SELECT {''.join(k + ', ' for k in keys)}{ROLLUP_SELECT}"
-           f" FROM {plan.family.tables[piece.grain]} WHERE {' AND '.join(clauses)}"
-           + (f" GROUP BY {', '.join(keys)}" if keys else ""))
-    for row in reader._fetchall(sql, params):
-        if row[n] is None:   # no rows at all (an aggregate without GROUP BY)
-            continue
-        _group(groups, _key(row, n)).add_rollup(row[n:])
+    return clauses, params
 
 
 def _key(row: Sequence, n: int):
@@ -160,11 +178,15 @@ def _raw_piece(reader, organization: str, flt: RequestFilter, plan: Plan,
 
 
 def merge(totals: Sequence[Totals]) -> Totals:
+    """One Totals summing these: column by column (in C), however many groups."""
     out = Totals()
-    for one in totals:
-        out.sums = [a + b for a, b in zip(out.sums, one.sums)]
-        out.hist = [a + b for a, b in zip(out.hist, one.hist)]
-        out._extremes(one.lat_min, one.lat_max)
+    if not totals:
+        return out
+    out.sums = [sum(column) for column in zip(*(one.sums for one in totals))]
+    out.hist = [sum(column) for column in zip(*(one.hist for one in totals))]
+    lows = [lo for one in totals if (lo := one.lat_min) is not None]
+    highs = [hi for one in totals if (hi := one.lat_max) is not None]
+    out._extremes(min(lows, default=None), max(highs, default=None))
     return out
 
 

@@ -9,7 +9,9 @@ largest value (the p95 of up to 20 requests) is exact and any other is within th
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
+from itertools import accumulate
 
 from heliograph.store._rollups import HISTOGRAM_COLUMNS, LATENCY_BOUNDS, SUM_COLUMNS
 
@@ -21,6 +23,9 @@ _FLOATS = frozenset({"cost_usd", "cost_saved_usd", "latency_sum"})
 # SQL selecting, from a rollup table, the columns add_rollup() takes (after the keys).
 ROLLUP_SELECT = ", ".join([*(f"SUM({c})" for c in SUM_COLUMNS), "MIN(latency_min)",
                            "MAX(latency_max)", *(f"SUM({c})" for c in HISTOGRAM_COLUMNS)])
+# The columns those aggregate, as a rollup table names them (all but its keys).
+ROLLUP_COLUMNS: tuple[str, ...] = (*SUM_COLUMNS, "latency_min", "latency_max",
+                                   *HISTOGRAM_COLUMNS)
 # The same without the histogram, for tables that keep none (per user, per session).
 ROLLUP_SELECT_FLAT = ", ".join([*(f"SUM({c})" for c in SUM_COLUMNS), "MIN(latency_min)",
                                 "MAX(latency_max)"])
@@ -79,19 +84,22 @@ class Totals:
         if count <= 0:
             return None
         rank = max(1, math.ceil(q * count))   # nearest rank
-        seen = 0
-        for b, in_bin in enumerate(self.hist):
-            if in_bin <= 0 or seen + in_bin < rank:
-                seen += max(in_bin, 0)
-                continue
-            lo = LATENCY_BOUNDS[b - 1] if b > 0 else 0.0
-            hi = LATENCY_BOUNDS[b] if b < len(LATENCY_BOUNDS) else lo * math.sqrt(2)
-            if self.lat_min is not None:
-                lo = max(lo, min(self.lat_min, hi))
-            if self.lat_max is not None:
-                hi = min(hi, max(self.lat_max, lo))
-            return lo + (hi - lo) * (rank - seen) / in_bin
-        return self.lat_max
+        # Running counts (a bin below zero, possible in a subtracted group, adds none):
+        # the first bin whose running count reaches the rank holds it.
+        hist = self.hist
+        running = list(accumulate(hist if min(hist) >= 0 else (max(x, 0) for x in hist)))
+        b = bisect_left(running, rank)
+        if b >= len(running):
+            return self.lat_max
+        in_bin = hist[b]
+        seen = running[b] - in_bin
+        lo = LATENCY_BOUNDS[b - 1] if b > 0 else 0.0
+        hi = LATENCY_BOUNDS[b] if b < len(LATENCY_BOUNDS) else lo * math.sqrt(2)
+        if self.lat_min is not None:
+            lo = max(lo, min(self.lat_min, hi))
+        if self.lat_max is not None:
+            hi = min(hi, max(self.lat_max, lo))
+        return lo + (hi - lo) * (rank - seen) / in_bin
 
     def metrics(self) -> dict:
         requests = self.requests

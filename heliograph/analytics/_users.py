@@ -22,7 +22,7 @@ import binascii
 import dataclasses
 import json
 
-from heliograph.analytics._grouped import active_fields
+from heliograph.analytics._grouped import active_fields, window_total
 from heliograph.analytics._where import compile_filter
 from heliograph.analytics._window import split
 from heliograph.analytics.filters import RequestFilter
@@ -224,3 +224,36 @@ def _add_models(reader, organization: str, flt: RequestFilter, users: list[dict]
     for user in users:
         found = counts.get(user["user_id"], {})
         user["models"] = dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def cost_by_user(reader, organization: str, flt: RequestFilter, top: int) -> list[dict]:
+    """The `top` users by cost, and the records without a user as one group keyed None,
+    biggest first: [{"key", "requests", "cost_usd"}] — what metrics?group_by=user_id
+    gives for these groups, without summing (and formatting) every user's histogram."""
+    users, _ = page(reader, organization, flt, UserQuery("cost_usd", "desc", top))
+    groups = [{"key": u["user_id"], "requests": u["requests"], "cost_usd": u["cost_usd"]}
+              for u in users]
+    requests, cost = _without_user(reader, organization, flt)
+    if requests > 0:
+        groups.append({"key": None, "requests": requests, "cost_usd": cost})
+    groups.sort(key=lambda g: -g["cost_usd"])
+    return groups[:top]
+
+
+def _without_user(reader, organization: str, flt: RequestFilter) -> tuple[int, float]:
+    """(requests, cost) of the matching records that have no user."""
+    if flt.user_id is not None:
+        return 0, 0.0
+    if not _rollups_answer(reader, flt):
+        where, params = compile_filter(organization, flt, reader.dialect.like_ci)
+        rows = reader._fetchall(f"SELECT COUNT(*), {SUM_COLUMNS['cost_usd']} FROM requests r"
+                                f" WHERE {where} AND r.user_id IS NULL", params)
+        return int(rows[0][0] or 0), float(rows[0][1] or 0.0)
+    # The window's total less what the user rollups hold (they count every record
+    # with a user), as metrics?group_by=user_id finds its null group.
+    total = window_total(reader, organization, flt)
+    selects, params = _sources(reader, organization, flt)
+    rows = reader._fetchall("SELECT SUM(requests), SUM(cost_usd)"
+                            f" FROM ({' UNION ALL '.join(selects)}) s", params)
+    with_user = int(rows[0][0] or 0), float(rows[0][1] or 0.0)
+    return total.requests - with_user[0], total.get("cost_usd") - with_user[1]

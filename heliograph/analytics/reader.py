@@ -231,6 +231,12 @@ class Analytics:
         return _users.page(self, organization, flt,
                            _users.UserQuery(sort, order, limit, cursor))
 
+    def cost_by_user(self, organization: str, flt: RequestFilter, top: int = 10
+                     ) -> list[dict]:
+        """The `top` users by cost and the records without a user (key None), biggest
+        first: [{"key", "requests", "cost_usd"}] (the overview's chart)."""
+        return _users.cost_by_user(self, organization, flt, max(1, min(int(top), MAX_PAGE)))
+
     def user(self, organization: str, user_id: str) -> dict | None:
         found = self.users(organization, RequestFilter(user_id=user_id))
         return found[0] if found else None

@@ -41,7 +41,10 @@ async def overview(ctx: Context) -> Page:
     names = await ctx.read(summaries.property_names, analytics, org, flt)
     prop = view.own.get("prop") or (names[0]["name"] if names else None)
     queries = [ctx.read(analytics.metrics, org, flt, group) for group in
-               (trend, "model", "provider", "user_id")]
+               (trend, "model", "provider")]
+    # Only the chart's top users: metrics?group_by=user_id would sum (and format) every
+    # user's histogram, ~0.9 s on 5,000 users over 30 days.
+    queries.append(ctx.read(analytics.cost_by_user, org, flt, TOP))
     queries.append(ctx.read(summaries.cache_summary, analytics, org, flt))
     if prop:
         queries.append(ctx.read(analytics.metrics, org, flt, f"property.{prop}"))
@@ -61,7 +64,7 @@ async def overview(ctx: Context) -> Page:
                 "errors": [g["errors"] for g in by_time["data"]]}, stacked_bars=True),
             "by_model": _cost_bars(by_model["data"], "cost by model"),
             "by_provider": _cost_bars(by_provider["data"], "cost by provider"),
-            "by_user": _cost_bars(by_user["data"], "cost by user"),
+            "by_user": _cost_bars(by_user, "cost by user"),
             **({"by_property": _cost_bars(by_prop[0]["data"], f"cost by {prop}")}
                if by_prop else {}),
         },
