@@ -10,9 +10,9 @@ Where the numbers come from, by filter:
 Each source gives the same columns per user; a UNION ALL of them is summed per user, so the
 answer is the raw rows' answer whichever sources take part.
 
-Models per user (a breakdown, not a total) are read for the page's users only: from
-rollup_user_models for all time, else counted over the page users' rows in the window
-through the (organization, user_id, created_at, model) index.
+Models per user are read for the page's users only, from the per user and model rollups
+(rollup_user_model_daily / _hourly, migration 10) by the same pieces; counting them over
+the page users' raw rows instead took 0.25-0.5 s for the top 50 users over 7-30 days.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ _RAW_COLUMNS = ", ".join(("r.user_id AS user_id", "MIN(r.created_at) AS first_at
                           "MAX(r.created_at) AS last_at",
                           *(f"{SUM_COLUMNS[c]} AS {c}" for c in _SUMMED)))
 _TABLE = {"day": "rollup_user_daily", "hour": "rollup_user_hourly"}
+_MODEL_TABLE = {"day": "rollup_user_model_daily", "hour": "rollup_user_model_hourly"}
 
 # sort name (as the API takes it) → SQL over the summed columns, and its default order.
 # A missing average latency sorts as -1: below every real one. Ratios are cast to the
@@ -208,22 +209,76 @@ def _add_models(reader, organization: str, flt: RequestFilter, users: list[dict]
     counts: dict[str, dict[str, int]] = {}
     for start in range(0, len(ids), 500):   # under SQLite's parameter limit
         chunk = ids[start:start + 500]
-        marks = ", ".join("?" * len(chunk))
-        if _rollups_answer(reader, flt) and not (flt.since or flt.until):
-            sql = ("SELECT user_id, model, requests FROM rollup_user_models"
-                   f" WHERE organization = ? AND user_id IN ({marks}) AND model <> ''")
-            params: list = [organization, *chunk]
-        else:
-            where, params = compile_filter(organization, flt, reader.dialect.like_ci)
-            sql = ("SELECT r.user_id, r.model, COUNT(*) FROM requests r"
-                   f" WHERE {where} AND r.user_id IN ({marks}) AND r.model IS NOT NULL"
-                   " GROUP BY r.user_id, r.model")
-            params = [*params, *chunk]
-        for user_id, model, count in reader._fetchall(sql, params):
-            counts.setdefault(user_id, {})[model] = int(count)
+        for user_id, model, count, *_ in _by_user_and_model(reader, organization, flt, chunk):
+            if model is not None:
+                counts.setdefault(user_id, {})[model] = int(count)
     for user in users:
         found = counts.get(user["user_id"], {})
         user["models"] = dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+# What a user's page shows per model.
+_MODEL_SUMS = ("requests", "errors", "cost_usd")
+
+
+def _by_user_and_model(reader, organization: str, flt: RequestFilter, user_ids: list[str]
+                       ) -> list[tuple]:
+    """(user_id, model or None, requests, errors, cost_usd) per user and model, for these
+    users' matching records: from the per user and model rollups (all time, or the
+    window's days and hours) plus raw rows for a window's edges, or from raw rows when
+    the filter is one they do not keep."""
+    marks = ", ".join("?" * len(user_ids))
+    selects: list[str] = []
+    params: list = []
+
+    def raw(window: RequestFilter) -> None:
+        where, where_params = compile_filter(organization, window, reader.dialect.like_ci)
+        sums = ", ".join(f"{SUM_COLUMNS[c]} AS {c}" for c in _MODEL_SUMS)
+        selects.append(f"SELECT r.user_id AS user_id, r.model AS model, {sums}"
+                       f" FROM requests r WHERE {where} AND r.user_id IN ({marks})"
+                       " GROUP BY r.user_id, r.model")
+        params.extend([*where_params, *user_ids])
+
+    def rollup(table: str, lo: str | None, hi: str | None) -> None:
+        # '' is how the rollups keep a missing model; NULL, as the raw rows have it.
+        sql = (f"SELECT user_id, CASE WHEN model = '' THEN NULL ELSE model END AS model,"
+               f" {', '.join(_MODEL_SUMS)} FROM {table}"
+               f" WHERE organization = ? AND user_id IN ({marks})")
+        params.extend([organization, *user_ids])
+        for clause, bound in (("bucket >= ?", lo), ("bucket < ?", hi)):
+            if bound is not None:
+                sql += f" AND {clause}"
+                params.append(bound)
+        selects.append(sql)
+
+    if not _rollups_answer(reader, flt):
+        raw(flt)
+    elif not (flt.since or flt.until):
+        rollup("rollup_user_models", None, None)   # all time: one row per user and model
+    else:
+        for piece in split(flt.since, flt.until, ("day", "hour")):
+            if piece.grain == "raw":
+                raw(dataclasses.replace(flt, since=piece.lo, until=piece.hi))
+            else:
+                rollup(_MODEL_TABLE[piece.grain], piece.lo, piece.hi)
+    sums = ", ".join(f"SUM({c})" for c in _MODEL_SUMS)
+    return reader._fetchall(f"SELECT user_id, model, {sums}"
+                            f" FROM ({' UNION ALL '.join(selects)}) s"
+                            " GROUP BY user_id, model", params)
+
+
+def models_of(reader, organization: str, flt: RequestFilter) -> list[dict]:
+    """One user's (flt.user_id's) requests, errors, error rate and cost by model, most
+    requests first (a missing model, None, last): the numbers metrics?group_by=model
+    gives for those columns, from the per user and model rollups where they answer."""
+    assert flt.user_id is not None
+    rows = _by_user_and_model(reader, organization, flt, [flt.user_id])
+    found = [{"key": model, "requests": int(requests), "errors": int(errors or 0),
+              "error_rate": int(errors or 0) / int(requests) if requests else 0.0,
+              "cost_usd": float(cost or 0.0)}
+             for _user, model, requests, errors, cost in rows if requests]
+    found.sort(key=lambda g: (-g["requests"], g["key"] is None, g["key"] or ""))
+    return found
 
 
 def cost_by_user(reader, organization: str, flt: RequestFilter, top: int) -> list[dict]:

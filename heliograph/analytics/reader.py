@@ -237,6 +237,13 @@ class Analytics:
         first: [{"key", "requests", "cost_usd"}] (the overview's chart)."""
         return _users.cost_by_user(self, organization, flt, max(1, min(int(top), MAX_PAGE)))
 
+    def user_models(self, organization: str, flt: RequestFilter) -> list[dict]:
+        """flt.user_id's requests, errors, error rate and cost by model, most requests
+        first: [{"key", "requests", "errors", "error_rate", "cost_usd"}]."""
+        if flt.user_id is None:
+            raise ValueError("user_models needs a user_id")
+        return _users.models_of(self, organization, flt)
+
     def user(self, organization: str, user_id: str) -> dict | None:
         found = self.users(organization, RequestFilter(user_id=user_id))
         return found[0] if found else None

@@ -75,6 +75,12 @@ def _user_hour(rec: dict) -> Iterable[tuple]:
         (rec.get("organization") or "", rec["created_at"][:13], user),)
 
 
+def _user_model_hour(rec: dict) -> Iterable[tuple]:
+    user = rec.get("user_id")
+    return () if user is None else (
+        (rec.get("organization") or "", user, rec["created_at"][:13], rec.get("model") or ""),)
+
+
 def _user_model(rec: dict) -> Iterable[tuple]:
     user = rec.get("user_id")
     return () if user is None else (
@@ -91,7 +97,7 @@ def _session(rec: dict) -> Iterable[tuple]:
 _KEYS: dict[str, Callable[[dict], Iterable[tuple]]] = {
     "rollup_hourly": _main_keys(13), "rollup_property_hourly": _property_keys(13),
     "rollup_user_hourly": _user_hour, "rollup_user_models": _user_model,
-    "rollup_sessions": _session,
+    "rollup_sessions": _session, "rollup_user_model_hourly": _user_model_hour,
 }
 
 
@@ -203,6 +209,8 @@ _DERIVED: dict[str, tuple[str, Callable[[tuple], tuple]]] = {
     # In this order: users are summed from days, days from hours.
     "rollup_user_daily": ("rollup_user_hourly", lambda k: (k[0], k[1][:10], k[2])),
     "rollup_users": ("rollup_user_daily", lambda k: (k[0], k[2])),
+    "rollup_user_model_daily": ("rollup_user_model_hourly",
+                                lambda k: (k[0], k[1], k[2][:10], k[3])),
 }
 
 

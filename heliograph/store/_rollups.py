@@ -11,6 +11,7 @@ Tables (all keyed by organization first):
   rollup_property_hourly / _daily     bucket × property name × value
   rollup_user_hourly / _daily         bucket × user_id (hourly since migration 9)
   rollup_users, rollup_user_models    all time, per user (and per user and model)
+  rollup_user_model_hourly / _daily   user_id × bucket × model (migration 10)
   rollup_sessions                     all time, per session (first/last seen, its name)
 
 Text dimensions store NULL as '' and status as 0, because NULLs never conflict in a
@@ -165,7 +166,19 @@ TABLES_V6: tuple[RollupTable, ...] = (
 USER_HOURLY = RollupTable("rollup_user_hourly", {"organization": "r.organization",
                                                  "bucket": _hour(), "user_id": "r.user_id"},
                           where="r.user_id IS NOT NULL", extras=_SEEN)
-TABLES: tuple[RollupTable, ...] = (*TABLES_V6, USER_HOURLY)
+# Migration 10: per user and model, by hour and day (no histogram): the models a user used
+# in any window (the Users page) and one user's requests, cost and errors by model (their
+# page), for the page's users only, without reading their raw rows. Keyed user first, so
+# a page of users over a window is one index range per user.
+_USER_MODEL_KEYS = {"organization": "r.organization", "user_id": "r.user_id"}
+USER_MODEL_HOURLY = RollupTable("rollup_user_model_hourly",
+                                {**_USER_MODEL_KEYS, "bucket": _hour(), "model": _text("r.model")},
+                                where="r.user_id IS NOT NULL", histogram=False)
+USER_MODEL_DAILY = RollupTable("rollup_user_model_daily",
+                               {**_USER_MODEL_KEYS, "bucket": _day(), "model": _text("r.model")},
+                               where="r.user_id IS NOT NULL", histogram=False)
+TABLES: tuple[RollupTable, ...] = (*TABLES_V6, USER_HOURLY, USER_MODEL_HOURLY,
+                                   USER_MODEL_DAILY)
 SESSION_NAME_OFFSET = len("2024-01-01T00:00:00.000000Z")
 
 
@@ -270,3 +283,9 @@ def user_hourly_statements() -> tuple[str, ...]:
     table cannot be split into hours). Its primary key (organization, bucket, user_id)
     serves the reads: a few hours of one organization."""
     return (create_table_sql(USER_HOURLY), fill_sql(USER_HOURLY))
+
+
+def user_model_statements() -> tuple[str, ...]:
+    """Migration 10: the per user and model tables, backfilled from the raw rows."""
+    return (create_table_sql(USER_MODEL_HOURLY), create_table_sql(USER_MODEL_DAILY),
+            fill_sql(USER_MODEL_HOURLY), fill_sql(USER_MODEL_DAILY))
