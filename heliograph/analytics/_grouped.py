@@ -119,7 +119,8 @@ def _rollup_pieces(reader, organization: str, flt: RequestFilter, plan: Plan,
     for row in reader._fetchall(sql, params):
         if row[n] is None:   # no rows at all (an aggregate without GROUP BY)
             continue
-        _group(groups, _key(row, n)).add_rollup(row[n:])
+        # The first source of every group (raw edges come after): one row per key.
+        groups[_key(row, n)] = Totals.from_rollup(row[n:])
 
 
 def _piece_scope(organization: str, flt: RequestFilter, plan: Plan, piece: Piece
