@@ -287,5 +287,8 @@ def user_hourly_statements() -> tuple[str, ...]:
 
 def user_model_statements() -> tuple[str, ...]:
     """Migration 10: the per user and model tables, backfilled from the raw rows."""
+    # Analyzed at once: until the planner knows them, PostgreSQL read a page of users'
+    # hours by scanning the organization's whole index (0.3 s on 1M records).
     return (create_table_sql(USER_MODEL_HOURLY), create_table_sql(USER_MODEL_DAILY),
-            fill_sql(USER_MODEL_HOURLY), fill_sql(USER_MODEL_DAILY))
+            fill_sql(USER_MODEL_HOURLY), fill_sql(USER_MODEL_DAILY),
+            f"ANALYZE {USER_MODEL_HOURLY.name}", f"ANALYZE {USER_MODEL_DAILY.name}")
