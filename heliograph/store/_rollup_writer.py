@@ -151,6 +151,9 @@ def deltas(records: list[dict]) -> dict[str, dict[tuple, list]]:
             rows[key] = row
     for name, (source, coarser) in _DERIVED.items():
         out[name] = _derive(_BY_NAME[name], _BY_NAME[source], out[source], coarser)
+    # Narrow tables keep a few of the counters: summed like the others, then cut down.
+    for name, keep in _NARROW.items():
+        out[name] = {key: [row[i] for i in keep] for key, row in out[name].items()}
     return out
 
 
@@ -243,5 +246,8 @@ def _updates(table: RollupTable, dialect: str) -> str:
 
 
 _BY_NAME = {t.name: t for t in TABLES}
+# Tables with only some counters: where each kept one is in a full row.
+_NARROW = {t.name: [list(SUM_COLUMNS).index(c) for c in t.counters]
+           for t in TABLES if t.counters is not None}
 _UPDATES = {dialect: {t.name: _updates(t, dialect) for t in TABLES}
             for dialect in ("sqlite", "postgres")}
