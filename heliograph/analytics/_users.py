@@ -145,6 +145,14 @@ def page(reader, organization: str, flt: RequestFilter, query: UserQuery
          ) -> tuple[list[dict], str | None]:
     """One page of users in the query's order (ties by user_id, ascending), and the
     cursor of the next page (None when this is the last)."""
+    users, next_cursor, _all = _page(reader, organization, flt, query)
+    return users, next_cursor
+
+
+def _page(reader, organization: str, flt: RequestFilter, query: UserQuery,
+          with_totals: bool = False) -> tuple[list[dict], str | None, tuple[int, float]]:
+    """page(), and with_totals the (requests, cost) of every user in the filter, summed
+    by the same query (a window over its groups) rather than a second pass."""
     query = query.checked()
     sort, order = query.sort, query.order
     assert order is not None
@@ -153,7 +161,9 @@ def page(reader, organization: str, flt: RequestFilter, query: UserQuery
     key = SORTS[sort].format(float=reader.dialect.types["float"])
     grouped = (f"SELECT user_id, MIN(first_at) AS first_at, MAX(last_at) AS last_at, {sums}"
                f" FROM ({' UNION ALL '.join(selects)}) s GROUP BY user_id")
-    sql = f"SELECT * FROM (SELECT g.*, {key} AS sort_key FROM ({grouped}) g) u"
+    over_all = (", SUM(requests) OVER () AS all_requests, SUM(cost_usd) OVER () AS all_cost"
+                if with_totals else "")
+    sql = f"SELECT * FROM (SELECT g.*, {key} AS sort_key{over_all} FROM ({grouped}) g) u"
     direction = "DESC" if order == "desc" else "ASC"
     if query.cursor:
         value, after_user = decode_cursor(query.cursor, sort, order)
@@ -173,13 +183,18 @@ def page(reader, organization: str, flt: RequestFilter, query: UserQuery
     rows = reader._fetchall(sql, params)
     more = query.limit is not None and len(rows) > query.limit
     rows = rows[:query.limit] if query.limit is not None else rows
-    users = [_user(row) for row in rows]
+    users = [_user(row[:_SORT_AT + 1]) for row in rows]
     _add_models(reader, organization, flt, users)
     next_cursor = None
     if more and rows:
         last = rows[-1]
-        next_cursor = encode_cursor(sort, order, _plain(last[-1]), last[0])
-    return users, next_cursor
+        next_cursor = encode_cursor(sort, order, _plain(last[_SORT_AT]), last[0])
+    everyone = ((int(rows[0][-2] or 0), float(rows[0][-1] or 0.0))
+                if with_totals and rows else (0, 0.0))
+    return users, next_cursor, everyone
+
+
+_SORT_AT = 3 + len(_SUMMED)   # the sort value's place in a row (after id, first, last)
 
 
 def _plain(value):
@@ -285,18 +300,21 @@ def cost_by_user(reader, organization: str, flt: RequestFilter, top: int) -> lis
     """The `top` users by cost, and the records without a user as one group keyed None,
     biggest first: [{"key", "requests", "cost_usd"}] — what metrics?group_by=user_id
     gives for these groups, without summing (and formatting) every user's histogram."""
-    users, _ = page(reader, organization, flt, UserQuery("cost_usd", "desc", top))
+    users, _, everyone = _page(reader, organization, flt, UserQuery("cost_usd", "desc", top),
+                               with_totals=True)
     groups = [{"key": u["user_id"], "requests": u["requests"], "cost_usd": u["cost_usd"]}
               for u in users]
-    requests, cost = _without_user(reader, organization, flt)
+    requests, cost = _without_user(reader, organization, flt, everyone)
     if requests > 0:
         groups.append({"key": None, "requests": requests, "cost_usd": cost})
     groups.sort(key=lambda g: -g["cost_usd"])
     return groups[:top]
 
 
-def _without_user(reader, organization: str, flt: RequestFilter) -> tuple[int, float]:
-    """(requests, cost) of the matching records that have no user."""
+def _without_user(reader, organization: str, flt: RequestFilter,
+                  with_user: tuple[int, float]) -> tuple[int, float]:
+    """(requests, cost) of the matching records that have no user; with_user: those of
+    the records that have one."""
     if flt.user_id is not None:
         return 0, 0.0
     if not _rollups_answer(reader, flt):
@@ -307,8 +325,4 @@ def _without_user(reader, organization: str, flt: RequestFilter) -> tuple[int, f
     # The window's total less what the user rollups hold (they count every record
     # with a user), as metrics?group_by=user_id finds its null group.
     total = window_total(reader, organization, flt)
-    selects, params = _sources(reader, organization, flt)
-    rows = reader._fetchall("SELECT SUM(requests), SUM(cost_usd)"
-                            f" FROM ({' UNION ALL '.join(selects)}) s", params)
-    with_user = int(rows[0][0] or 0), float(rows[0][1] or 0.0)
     return total.requests - with_user[0], total.get("cost_usd") - with_user[1]
