@@ -34,7 +34,8 @@ MAIN = Family({"day": "rollup_daily", "hour": "rollup_hourly"},
 # The same counts without the dimensions: far fewer rows for an unfiltered query.
 TOTALS = Family({"day": "rollup_daily_totals", "hour": "rollup_hourly_totals"}, {})
 PROPERTY = Family({"day": "rollup_property_daily", "hour": "rollup_property_hourly"}, {})
-USER = Family({"day": "rollup_user_daily", "hour": "rollup_user_hourly"},
+USER = Family({"dekad": "rollup_user_dekad", "day": "rollup_user_daily",
+               "hour": "rollup_user_hourly"},
               {"user_id": "user_id"})
 
 _WINDOW = frozenset({"since", "until"})

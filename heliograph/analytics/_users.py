@@ -4,7 +4,8 @@ Python formats only those 50 (on 5,000 users, building and sending every one too
 
 Where the numbers come from, by filter:
   all time, at most a user_id       rollup_users (one row per user)
-  a window, at most a user_id       rollup_user_daily for whole days, rollup_user_hourly for
+  a window, at most a user_id       rollup_user_dekad for whole thirds of a month,
+                                    rollup_user_daily for whole days, rollup_user_hourly for
                                     whole hours, raw rows for the minutes at either edge
   anything else (model, q, ...)     raw rows, grouped by SQL
 Each source gives the same columns per user; a UNION ALL of them is summed per user, so the
@@ -36,7 +37,8 @@ _ROLLUP_COLUMNS = ", ".join(("user_id", "first_at", "last_at", *_SUMMED))
 _RAW_COLUMNS = ", ".join(("r.user_id AS user_id", "MIN(r.created_at) AS first_at",
                           "MAX(r.created_at) AS last_at",
                           *(f"{SUM_COLUMNS[c]} AS {c}" for c in _SUMMED)))
-_TABLE = {"day": "rollup_user_daily", "hour": "rollup_user_hourly"}
+_TABLE = {"dekad": "rollup_user_dekad", "day": "rollup_user_daily",
+          "hour": "rollup_user_hourly"}
 _MODEL_TABLE = {"day": "rollup_user_model_daily", "hour": "rollup_user_model_hourly"}
 
 # sort name (as the API takes it) → SQL over the summed columns, and its default order.
@@ -102,7 +104,7 @@ def _sources(reader, organization: str, flt: RequestFilter) -> tuple[list[str], 
         return _raw_source(reader, organization, flt)
     selects: list[str] = []
     params: list = []
-    pieces = split(flt.since, flt.until, ("day", "hour")) if (flt.since or flt.until) \
+    pieces = split(flt.since, flt.until, tuple(_TABLE)) if (flt.since or flt.until) \
         else None
     if pieces is None:
         sql, args = _rollup_source("rollup_users", organization, flt.user_id, None, None)

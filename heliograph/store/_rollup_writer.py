@@ -214,7 +214,14 @@ _DERIVED: dict[str, tuple[str, Callable[[tuple], tuple]]] = {
     "rollup_users": ("rollup_user_daily", lambda k: (k[0], k[2])),
     "rollup_user_model_daily": ("rollup_user_model_hourly",
                                 lambda k: (k[0], k[1], k[2][:10], k[3])),
+    "rollup_user_dekad": ("rollup_user_daily", lambda k: (k[0], _dekad(k[1]), k[2])),
 }
+
+
+def _dekad(day: str) -> str:
+    """'YYYY-MM-DD' → its dekad, as _rollups._DEKAD labels it: 'YYYY-MM-1' to '-3'."""
+    of_month = day[8:10]
+    return day[:8] + ("1" if of_month <= "10" else "2" if of_month <= "20" else "3")
 
 
 def _name_key(rec: dict) -> str | None:

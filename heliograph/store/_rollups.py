@@ -12,6 +12,7 @@ Tables (all keyed by organization first):
   rollup_user_hourly / _daily         bucket × user_id (hourly since migration 9)
   rollup_users, rollup_user_models    all time, per user (and per user and model)
   rollup_user_model_hourly / _daily   user_id × bucket × model (migration 10)
+  rollup_user_dekad                   bucket (a third of a month) × user_id (migration 10)
   rollup_sessions                     all time, per session (first/last seen, its name)
 
 Text dimensions store NULL as '' and status as 0, because NULLs never conflict in a
@@ -189,8 +190,17 @@ USER_MODEL_DAILY = RollupTable("rollup_user_model_daily",
                                {**_USER_MODEL_KEYS, "bucket": _day(), "model": _text("r.model")},
                                where="r.user_id IS NOT NULL", histogram=False,
                                counters=USER_MODEL_COUNTERS)
+# Also migration 10: per user and dekad (the 1st-10th, 11th-20th, 21st-last of a month,
+# 'YYYY-MM-1' to '-3'), so a 30-day window per user sums ~2 dekads and the days around
+# them, half the rows of 30 days (metrics?group_by=user_id: every user's histogram). A
+# dekad, not a week: string functions alone give it, the same SQL on both databases.
+_DEKAD = ("SUBSTR(r.created_at, 1, 8) || CASE WHEN SUBSTR(r.created_at, 9, 2) <= '10'"
+          " THEN '1' WHEN SUBSTR(r.created_at, 9, 2) <= '20' THEN '2' ELSE '3' END")
+USER_DEKAD = RollupTable("rollup_user_dekad", {"organization": "r.organization",
+                                               "bucket": _DEKAD, "user_id": "r.user_id"},
+                         where="r.user_id IS NOT NULL", extras=_SEEN)
 TABLES: tuple[RollupTable, ...] = (*TABLES_V6, USER_HOURLY, USER_MODEL_HOURLY,
-                                   USER_MODEL_DAILY)
+                                   USER_MODEL_DAILY, USER_DEKAD)
 SESSION_NAME_OFFSET = len("2024-01-01T00:00:00.000000Z")
 
 
@@ -299,9 +309,10 @@ def user_hourly_statements() -> tuple[str, ...]:
 
 
 def user_model_statements() -> tuple[str, ...]:
-    """Migration 10: the per user and model tables, backfilled from the raw rows."""
+    """Migration 10: the per user and model tables and the per user and dekad one,
+    backfilled from the raw rows."""
     # Analyzed at once: until the planner knows them, PostgreSQL read a page of users'
     # hours by scanning the organization's whole index (0.3 s on 1M records).
-    return (create_table_sql(USER_MODEL_HOURLY), create_table_sql(USER_MODEL_DAILY),
-            fill_sql(USER_MODEL_HOURLY), fill_sql(USER_MODEL_DAILY),
-            f"ANALYZE {USER_MODEL_HOURLY.name}", f"ANALYZE {USER_MODEL_DAILY.name}")
+    tables = (USER_MODEL_HOURLY, USER_MODEL_DAILY, USER_DEKAD)
+    return (*(create_table_sql(t) for t in tables), *(fill_sql(t) for t in tables),
+            *(f"ANALYZE {t.name}" for t in tables))

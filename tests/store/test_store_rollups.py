@@ -325,14 +325,15 @@ def test_cost_by_user_and_a_users_models_equal_raw_rows(store, demo_set, reader,
 
 
 def test_migration_10_backfills_users_by_model(store_url, store_kind):
-    """A log written before the per user and model tables: migration 10 fills them from
-    the raw rows, and a window's models per user then equal the raw rows'."""
+    """A log written before the per user and model (and dekad) tables: migration 10 fills
+    them from the raw rows, and a window's users then equal the raw rows'."""
     store = open_store(store_url)
     records = demo_records(500)
     store.insert_records(records)
     with store.transaction(write=True) as cur:
         store.execute(cur, "DROP TABLE rollup_user_model_hourly")
         store.execute(cur, "DROP TABLE rollup_user_model_daily")
+        store.execute(cur, "DROP TABLE rollup_user_dekad")
         store.execute(cur, "DELETE FROM schema_migrations WHERE version = 10")
     store.close()
     store = open_store(store_url)
@@ -344,11 +345,46 @@ def test_migration_10_backfills_users_by_model(store_url, store_kind):
                                until="2024-06-10T07:40:00.000000Z")
         got = rolled.users("org1", window)
         assert got and close(got, raw.users("org1", window))
+        everything = RequestFilter()   # the dekad table alone
+        got, want = (rolled.metrics("org1", everything, "user_id")["data"],
+                     raw.metrics("org1", everything, "user_id")["data"])
+        assert [g["key"] for g in got] == [w["key"] for w in want]
+        for g, w in zip(got, want):
+            same_group(g, w, approximate_percentiles=g["key"] is None)
         with store.transaction() as cur:
-            for table in ("rollup_user_model_hourly", "rollup_user_model_daily"):
+            for table in ("rollup_user_model_hourly", "rollup_user_model_daily",
+                          "rollup_user_dekad"):
                 assert store.execute(cur, f"SELECT SUM(requests) FROM {table}").fetchone()[0] \
                     == sum(1 for r in records if r["user_id"])
     finally:
         rolled.close()
         raw.close()
         store.close()
+
+
+def test_users_over_weeks_sum_dekads_days_and_hours(store, reader, raw_reader):
+    """Windows of weeks: per-user answers mix thirds of a month (rollup_user_dekad), days,
+    hours and raw minutes, and equal the raw rows'."""
+    records = demo_records(1200, days=25.0)   # 2024-05-16 to 2024-06-10
+    for start in range(0, len(records), 400):
+        store.insert_records(records[start:start + 400])
+    windows = [("2024-05-18T07:12:00.000000Z", None),                 # dekads to the end
+               ("2024-05-20T00:00:00.000000Z", "2024-06-05T13:00:00.000000Z"),
+               (None, "2024-06-01T00:00:00.000000Z"),                 # ends on a dekad
+               ("2024-05-21T00:00:00.000000Z", "2024-05-31T00:00:00.000000Z"),
+               (None, None)]
+    for since, until in windows:
+        flt = RequestFilter(since=since, until=until)
+        got, want = reader.metrics("org1", flt, "user_id"), raw_reader.metrics("org1", flt,
+                                                                              "user_id")
+        assert [g["key"] for g in got["data"]] == [g["key"] for g in want["data"]]
+        for g, w in zip(got["data"], want["data"]):
+            same_group(g, w, approximate_percentiles=g["key"] is None)
+        everyone = raw_reader.users("org1", flt)
+        for sort in ("requests", "cost_usd", "first_seen"):
+            assert close(every_page(reader, flt, sort, "desc", 9),
+                         expected_order(everyone, sort, "desc")), (since, until, sort)
+    with store.transaction() as cur:
+        dekads = store.execute(cur, "SELECT COUNT(DISTINCT bucket), SUM(requests)"
+                                    " FROM rollup_user_dekad").fetchone()
+    assert dekads[0] >= 3 and dekads[1] == sum(1 for r in records if r["user_id"])
