@@ -328,7 +328,7 @@ def test_migration_10_backfills_users_by_model(store_url, store_kind):
     """A log written before the per user and model (and dekad) tables: migration 10 fills
     them from the raw rows, and a window's users then equal the raw rows'."""
     store = open_store(store_url)
-    records = demo_records(500)
+    records = demo_records(600, days=25.0)   # 2024-05-16 to 2024-06-10: dekads
     store.insert_records(records)
     with store.transaction(write=True) as cur:
         store.execute(cur, "DROP TABLE rollup_user_model_hourly")
@@ -345,12 +345,15 @@ def test_migration_10_backfills_users_by_model(store_url, store_kind):
                                until="2024-06-10T07:40:00.000000Z")
         got = rolled.users("org1", window)
         assert got and close(got, raw.users("org1", window))
-        everything = RequestFilter()   # the dekad table alone
-        got, want = (rolled.metrics("org1", everything, "user_id")["data"],
-                     raw.metrics("org1", everything, "user_id")["data"])
-        assert [g["key"] for g in got] == [w["key"] for w in want]
-        for g, w in zip(got, want):
-            same_group(g, w, approximate_percentiles=g["key"] is None)
+        for since, until in ((None, None),   # the dekad table alone, then dekads edged
+                             ("2024-05-11T00:00:00.000000Z", "2024-05-21T00:00:00.000000Z"),
+                             (None, "2024-06-11T00:00:00.000000Z")):
+            flt = RequestFilter(since=since, until=until)
+            got, want = (rolled.metrics("org1", flt, "user_id")["data"],
+                         raw.metrics("org1", flt, "user_id")["data"])
+            assert [g["key"] for g in got] == [w["key"] for w in want]
+            for g, w in zip(got, want):
+                same_group(g, w, approximate_percentiles=g["key"] is None)
         with store.transaction() as cur:
             for table in ("rollup_user_model_hourly", "rollup_user_model_daily",
                           "rollup_user_dekad"):
@@ -372,6 +375,8 @@ def test_users_over_weeks_sum_dekads_days_and_hours(store, reader, raw_reader):
                ("2024-05-20T00:00:00.000000Z", "2024-06-05T13:00:00.000000Z"),
                (None, "2024-06-01T00:00:00.000000Z"),                 # ends on a dekad
                ("2024-05-21T00:00:00.000000Z", "2024-05-31T00:00:00.000000Z"),
+               ("2024-05-11T00:00:00.000000Z", "2024-05-21T00:00:00.000000Z"),  # a dekad
+               (None, "2024-06-11T00:00:00.000000Z"),                 # the 10th in it
                (None, None)]
     for since, until in windows:
         flt = RequestFilter(since=since, until=until)
