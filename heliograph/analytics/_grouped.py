@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from heliograph.analytics._totals import ROLLUP_SELECT, Totals
+from heliograph.analytics._totals import ROLLUP_COLUMNS, ROLLUP_SELECT, Totals
 from heliograph.analytics._where import compile_filter
 from heliograph.analytics._window import Piece, split
 from heliograph.analytics.filters import RequestFilter
@@ -100,27 +100,28 @@ def _group(groups: dict, key) -> Totals:
 
 def _rollup_pieces(reader, organization: str, flt: RequestFilter, plan: Plan,
                    grouping: Grouping, pieces: list[Piece], groups: dict) -> None:
-    """The rollup rows of each piece (days of the daily table, hours of the hourly one)
-    summed per group by the database, one query per piece: a UNION ALL of the pieces
-    would sort every row of the window (SQLite's temporary B-tree) where one table's
-    own key order serves its GROUP BY."""
+    """The rollup rows of every piece (dekads, days, hours) in one UNION ALL, summed per
+    group by the database: each group reaches Python as one row. (On 5,000 users over 30
+    days, three pieces queried apart sent ~12,000 rows of 59 columns to Python, and
+    converting them cost more than the database's sort of the union.)"""
     assert plan.family is not None
     keys = grouping.rollup_key
-    n = len(keys)
+    columns = ", ".join([*keys, *ROLLUP_COLUMNS])
+    selects, params = [], []
     for piece in pieces:
-        clauses, params = _piece_scope(organization, flt, plan, piece)
-        sql = (f"SELECT {''.join(k + ', ' for k in keys)}{ROLLUP_SELECT}"
-               f" FROM {plan.family.tables[piece.grain]} WHERE {' AND '.join(clauses)}"
-               + (f" GROUP BY {', '.join(keys)}" if keys else ""))
-        for row in reader._fetchall(sql, params):
-            if row[n] is None:   # no rows at all (an aggregate without GROUP BY)
-                continue
-            key = _key(row, n)
-            found = groups.get(key)
-            if found is None:   # most groups: one row, taken as it is
-                groups[key] = Totals.from_rollup(row[n:])
-            else:
-                found.add_rollup(row[n:])
+        clauses, piece_params = _piece_scope(organization, flt, plan, piece)
+        selects.append(f"SELECT {columns} FROM {plan.family.tables[piece.grain]}"
+                       f" WHERE {' AND '.join(clauses)}")
+        params += piece_params
+    n = len(keys)
+    sql = (f"SELECT {''.join(k + ', ' for k in keys)}{ROLLUP_SELECT}"
+           f" FROM ({' UNION ALL '.join(selects)}) s"
+           + (f" GROUP BY {', '.join(keys)}" if keys else ""))
+    for row in reader._fetchall(sql, params):
+        if row[n] is None:   # no rows at all (an aggregate without GROUP BY)
+            continue
+        # The first source of every group (raw edges come after): one row per key.
+        groups[_key(row, n)] = Totals.from_rollup(row[n:])
 
 
 def _piece_scope(organization: str, flt: RequestFilter, plan: Plan, piece: Piece

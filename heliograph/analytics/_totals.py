@@ -29,6 +29,9 @@ if tuple(SUM_COLUMNS) != _ORDER:
 # SQL selecting, from a rollup table, the columns add_rollup() takes (after the keys).
 ROLLUP_SELECT = ", ".join([*(f"SUM({c})" for c in SUM_COLUMNS), "MIN(latency_min)",
                            "MAX(latency_max)", *(f"SUM({c})" for c in HISTOGRAM_COLUMNS)])
+# The columns those aggregate, as a rollup table names them (all but its keys).
+ROLLUP_COLUMNS: tuple[str, ...] = (*SUM_COLUMNS, "latency_min", "latency_max",
+                                   *HISTOGRAM_COLUMNS)
 # The same without the histogram, for tables that keep none (per user, per session).
 ROLLUP_SELECT_FLAT = ", ".join([*(f"SUM({c})" for c in SUM_COLUMNS), "MIN(latency_min)",
                                 "MAX(latency_max)"])
