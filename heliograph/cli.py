@@ -108,7 +108,7 @@ def serve(config, host, port, workers, check, log_level, access_log):
         click.echo(created)
     # Worker processes rebuild settings from the environment: hand them the same view.
     export_to_workers(settings)
-    prepare_multiprocess_dir(settings)  # before any worker imports prometheus_client
+    metrics_dir = prepare_multiprocess_dir(settings)  # before workers import prometheus_client
     price_table.prepare(settings.resolved_journal_dir().resolve())
 
     def listening(limits) -> None:
@@ -117,7 +117,8 @@ def serve(config, host, port, workers, check, log_level, access_log):
                    f"up to {limits.max_connections} connections each)", err=True)
 
     try:
-        server.run(settings, on_listening=listening)
+        server.run(settings, on_listening=listening,
+                   remove_at_exit=(str(metrics_dir),) if metrics_dir else ())
     except server.ListenError as exc:
         raise click.ClickException(str(exc)) from None
 

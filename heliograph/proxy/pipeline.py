@@ -366,28 +366,20 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
         try:
             # One send per upstream read: a batch's events are rendered and written
             # together. The batch holding [DONE] is written after the log, with the end.
-            process, render = acc.process, renderer.render
+            process_batch, render_batch = acc.process_batch, renderer.render_batch
             async for batch in upstream_events:
-                out = []
-                for payload in batch:
-                    kept = process(payload)
-                    if acc.done:
-                        break
-                    if events is not None:
-                        events.append(payload)
-                    if kept is not None:
-                        out.append(render(kept))
+                data = render_batch(process_batch(batch))
+                if events is not None:
+                    events.extend(batch[:batch.index(b"[DONE]")] if acc.done else batch)
                 if ttft is None and acc.saw_content:
                     ttft = exchange.elapsed_ms()
                 if acc.done:
                     await flow.front.keep(flow, _finish_stream(flow, acc, renderer, 200,
                                                                ttft, None))
-                    out.append(renderer.finish())
                     ending = True
-                    await send({"type": "http.response.body", "body": b"".join(out),
-                                "more_body": False})
+                    await send({"type": "http.response.body",
+                                "body": data + renderer.finish(), "more_body": False})
                     return
-                data = b"".join(out)
                 if data:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
         except GatewayError as error:
