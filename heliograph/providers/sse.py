@@ -44,22 +44,10 @@ class EventBatches:
                 buffer = buffer.replace(b"\r\n", b"\n")
             *events, self._rest = buffer.split(b"\n\n")
             if events:
-                whole = buffer[:len(buffer) - len(self._rest) - 2]
-                batch = _data_lines(whole, len(events)) or payloads(events)
+                batch = payloads(events)
                 if batch:
                     return batch
         raise StopAsyncIteration
-
-
-def _data_lines(whole: bytes, count: int) -> list[bytes] | None:
-    """payloads() of `count` complete events (`whole`, their bytes) when every one is a
-    single `data: ` line, as providers send them: a few byte scans instead of a step per
-    event. None otherwise (then every newline is not part of a separator before `data: `)."""
-    separators = count - 1
-    if not whole.startswith(_DATA) or whole.count(b"\n") != 2 * separators or \
-            whole.count(b"\n\ndata: ") != separators:
-        return None
-    return whole[6:].split(b"\n\ndata: ")
 
 
 def payloads(events: Iterable[bytes]) -> list[bytes]:

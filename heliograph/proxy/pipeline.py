@@ -35,7 +35,7 @@ from heliograph.providers.base import (
 )
 from heliograph.providers.base import RESPONSES as RESPONSES_OPERATION
 from heliograph.providers.base import RESPONSES_COMPACT as COMPACT_OPERATION
-from heliograph.providers.http import HOP_BY_HOP, UpstreamResponse
+from heliograph.providers.http import HOP_BY_HOP, UPSTREAM_WAIT, UpstreamResponse
 from heliograph.providers.registry import Target
 from heliograph.proxy import cached, moderation, routing, target_url
 from heliograph.proxy import headers as helicone_headers
@@ -396,11 +396,13 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
                     "more_body": False})
 
     # The pump runs in this task; a watcher task listens for the caller leaving and then
-    # cancels it (cheaper than two tasks and asyncio.wait on every stream). Once the end
-    # is being sent, the disconnect uvicorn reports after a complete answer is no news.
+    # cancels it (cheaper than two tasks and asyncio.wait on every stream). It starts the
+    # first time the pump must wait for the provider (UPSTREAM_WAIT): a stream that is all
+    # here already needs none. Once the end is being sent, the disconnect uvicorn reports
+    # after a complete answer is no news.
     this = asyncio.current_task()
     assert this is not None
-    watch = asyncio.ensure_future(_wait_disconnect(flow.request.receive))
+    watch: asyncio.Future | None = None
     left = False
 
     def caller_left(task: asyncio.Future) -> None:
@@ -409,7 +411,13 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
             left = True
             this.cancel()
 
-    watch.add_done_callback(caller_left)
+    def watch_caller() -> None:
+        nonlocal watch
+        if watch is None:
+            watch = asyncio.ensure_future(_wait_disconnect(flow.request.receive))
+            watch.add_done_callback(caller_left)
+
+    waiting = UPSTREAM_WAIT.set(watch_caller)
     try:
         await pump()
         if exchange.record["status"] == 200:
@@ -421,7 +429,9 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
         _finish_stream(flow, acc, renderer, 499, ttft,
                        "client disconnected before the stream finished")
     finally:
-        watch.cancel()
+        UPSTREAM_WAIT.reset(waiting)
+        if watch is not None:
+            watch.cancel()
         if answer.opened.release is not None:
             await answer.opened.release()
 

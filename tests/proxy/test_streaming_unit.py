@@ -199,18 +199,6 @@ def test_the_text_fast_path_assembles_what_merging_every_chunk_does():
                                            for i in sorted(merged)]
 
 
-def test_reads_of_plain_data_lines_split_as_event_by_event(monkeypatch):
-    reads = [b"data: a\n\ndata: b\n\ndata: c", b"\n\ndata: d\n\n",
-             b"data: x\n\n\n\ndata: y\n\n", b": ping\n\ndata: z\n\n",
-             b"data: p\ndata: q\n\ndata: r\n\n", b"data:tight\n\ndata:  spaced\n\n",
-             b"event: e\ndata: f\n\n", b"data: only\n\n", b"data: \n\n\n"]
-    cases = [reads[:2], *([read] for read in reads), reads]
-    fast = [_batches(*case) for case in cases]
-    monkeypatch.setattr(sse, "_data_lines", lambda whole, count: None)  # event by event
-    assert fast == [_batches(*case) for case in cases]
-    assert fast[0] == [[b"a", b"b"], [b"c", b"d"]]
-
-
 def test_openai_render_batch_is_each_payload_framed():
     from heliograph.proxy.fronts import OpenAIStream
 
