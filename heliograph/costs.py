@@ -18,6 +18,7 @@ for every bundled model.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import re
 import threading
@@ -225,12 +226,19 @@ class _Model:
 
 
 class _Provider:
-    __slots__ = ("id", "model_match", "fallbacks", "models")
+    __slots__ = ("id", "model_match", "fallbacks", "_models_json", "_models")
 
     def __init__(self, spec: list) -> None:
-        self.id, model_match, self.fallbacks, models = spec
+        self.id, model_match, self.fallbacks, self._models_json = spec
         self.model_match = _compile_match(model_match) if model_match is not None else None
-        self.models = [_Model(m) for m in models]
+        self._models: list[_Model] | None = None
+
+    @property
+    def models(self) -> list[_Model]:
+        """Parsed on first use (see price_table.FORMAT); a race parses twice, harmlessly."""
+        if self._models is None:
+            self._models = [_Model(m) for m in json.loads(self._models_json)]
+        return self._models
 
 
 class _Prices:

@@ -11,7 +11,10 @@ price identically.
 
 The table (FORMAT):
   {"format": FORMAT, "source": <genai-prices data file's size and mtime>,
-   "providers": [[id, model_match, fallback_provider_ids, [[model_id, match, prices], ...]], ...]}
+   "providers": [[id, model_match, fallback_provider_ids, models], ...]}
+  models: [[model_id, match, prices], ...] as a JSON text of its own, parsed only when
+         the provider is first priced (a worker prices a few of the ~50 providers; all
+         of them parsed cost ~3 MB a process)
   match: ["equals"|"starts_with"|"ends_with"|"contains"|"regex", text] or
          ["or"|"and", [match, ...]]; texts lower-cased except regexes (matched as given
          against the lower-cased name, as genai-prices does)
@@ -27,17 +30,15 @@ The table (FORMAT):
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
-import subprocess
 import sys
 from collections.abc import MutableMapping
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2
 PRICE_TABLE_ENV = "HELIOGRAPH_PRICE_TABLE"
 # Rate fields, in a rates list's order; a tier names the field it replaces by index.
 RATE_FIELDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok",
@@ -141,7 +142,8 @@ def build() -> dict:
     return {"format": FORMAT, "source": source_stamp(), "providers": [
         [p.id, _match(p.model_match) if p.model_match is not None else None,
          list(p.fallback_model_providers or ()),
-         [[m.id, _match(m.match), _prices(m)] for m in p.models]]
+         json.dumps([[m.id, _match(m.match), _prices(m)] for m in p.models],
+                    separators=(",", ":"))]
         for p in providers]}
 
 
@@ -170,6 +172,9 @@ def prepare(directory: Path, environ: MutableMapping[str, str] | None = None) ->
     """For `serve`: the table for the installed data in `directory` (built by a child
     process when missing, so this process never imports genai-prices), and the workers
     pointed at it. None when it cannot be built: workers then build their own."""
+    import hashlib
+    import subprocess
+
     env = os.environ if environ is None else environ
     stamp = hashlib.sha256(f"{FORMAT}:{source_stamp()}".encode()).hexdigest()[:16]
     path = directory / f"prices-{stamp}.json"
