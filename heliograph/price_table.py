@@ -179,14 +179,18 @@ def prepare(directory: Path, environ: MutableMapping[str, str] | None = None) ->
     stamp = hashlib.sha256(f"{FORMAT}:{source_stamp()}".encode()).hexdigest()[:16]
     path = directory / f"prices-{stamp}.json"
     if not path.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        for old in directory.glob("prices-*.json"):
-            old.unlink(missing_ok=True)  # other genai-prices data: never read again
-        done = subprocess.run([sys.executable, "-m", "heliograph.price_table", str(path)],
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
-        if done.returncode != 0 or not path.exists():
-            reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
-            print(f"heliograph: could not build the price table ({reason[0]}); each worker "
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            for old in directory.glob("prices-*.json"):
+                old.unlink(missing_ok=True)  # other genai-prices data: never read again
+            done = subprocess.run([sys.executable, "-m", "heliograph.price_table", str(path)],
+                                  stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+            lines = done.stderr.decode(errors="replace").strip().splitlines()
+            reason = lines[-1] if lines else f"exit status {done.returncode}"
+        except (OSError, subprocess.SubprocessError) as exc:
+            reason = str(exc)
+        if not path.exists():
+            print(f"heliograph: could not write the price table ({reason}); each worker "
                   "builds its own", file=sys.stderr)
             return None
     env[PRICE_TABLE_ENV] = str(path)

@@ -498,3 +498,11 @@ def test_a_worker_reading_the_table_never_imports_genai_prices_or_pydantic(tmp_p
                           env={**__import__("os").environ,
                                price_table.PRICE_TABLE_ENV: str(path)}, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_a_table_serve_cannot_write_leaves_workers_building_their_own(tmp_path, capsys):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    env: dict[str, str] = {}
+    assert price_table.prepare(blocked / "journal", env) is None
+    assert env == {} and "could not write the price table" in capsys.readouterr().err
