@@ -26,7 +26,7 @@ import time
 # A worker whose app could not start (uvicorn's STARTUP_FAILURE).
 STARTUP_FAILURE = 3
 # How often the master looks at its workers and the signals it got.
-TICK_S = 0.1
+TICK_S = 0.25
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
 
 
