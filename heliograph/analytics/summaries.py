@@ -68,7 +68,7 @@ def cache_hits_by_user(analytics: Any, organization: str, flt: RequestFilter,
     if analytics.use_rollups and not active_fields(flt):
         pieces = split(normalize_timestamp(flt.since) if flt.since else None,
                        normalize_timestamp(flt.until) if flt.until else None,
-                       ("day", "hour"))
+                       tuple(USER.tables))   # its grains, coarsest first
     else:
         pieces = [Piece("raw", flt.since, flt.until)]
     for piece in pieces:

@@ -412,7 +412,9 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect, ...]]] = [
         " ON stored_response_items (organization, response_id)",
     )),
     (9, "rollups: per user and hour, backfilled", rollups.user_hourly_statements()),
-    (10, "rollups: 429s and the latest rate-limit report per hour, provider and model,"
+    (10, "rollups: per user and model, by hour and day, backfilled",
+     rollups.user_model_statements()),
+    (11, "rollups: 429s and the latest rate-limit report per hour, provider and model,"
          " backfilled", ratelimit_rollup.migration_statements()),
 ]
 
