@@ -14,6 +14,9 @@ Tables (all keyed by organization first):
   rollup_user_model_hourly / _daily   user_id × bucket × model (migration 10)
   rollup_user_dekad                   bucket (a third of a month) × user_id (migration 10)
   rollup_sessions                     all time, per session (first/last seen, its name)
+  rollup_ratelimit_hourly             bucket × provider × model: 429s and the latest
+                                      rate-limit report (its own module,
+                                      _ratelimit_rollup.py: not counters of this shape)
 
 Text dimensions store NULL as '' and status as 0, because NULLs never conflict in a
 primary key (SQLite has no NULLS NOT DISTINCT); readers map them back.
