@@ -53,6 +53,8 @@ SCAN_THREADS = 1
 _WAITING_PER_THREAD = 16
 
 T = TypeVar("T")
+# Words in this share of the bodies or more are "dense" for a search listing (_words_are_dense).
+DENSE_WORDS = 0.05
 # Listing filters with an index of their own, read in the listing's order.
 _WALKED_FILTERS = frozenset({"status", "cache", "user_id", "session_id"})
 
@@ -221,10 +223,15 @@ class Analytics:
             top = after[0] if after else (normalize_timestamp(flt.until) if flt.until
                                           else None)
             fts_query = search.search_condition(like_ci, organization, q)[1][1]
-            # Matches first where only a row can tell (model, provider, comparisons).
+            # Matches first where only a row can tell (model, provider, comparisons),
+            # unless the words are in so many records that checking each record read
+            # for that filter finds a page sooner (1M records, `refund order` in ~40%
+            # with a model: 40-70 ms that way, 110-200 ms matches first).
             filtered = bool(fields - {"q", "properties"})
-            ids = _search_pages.page_ids(self, organization, keyset, keyset_params,
-                                         fts_query, flt.since, top, page, filtered)
+            ids = None
+            if not (filtered and self._words_are_dense(fts_query)):
+                ids = _search_pages.page_ids(self, organization, keyset, keyset_params,
+                                             fts_query, flt.since, top, page, filtered)
             if ids is not None:
                 if not ids:
                     return "1 = 0", []
@@ -232,6 +239,14 @@ class Analytics:
                 return (f"r.organization = ? AND r.id IN ({marks})", [organization, *ids])
         test, test_params = search.per_record_condition(like_ci, q)
         return f"{where} AND {test}", params + test_params
+
+    def _words_are_dense(self, fts_query: str) -> bool:
+        """Whether the words are in at least DENSE_WORDS of the bodies (SQLite; counted
+        up to that many, a few ms)."""
+        bodies = self._fetchall("SELECT MAX(seq) FROM request_bodies", ())[0][0] or 0
+        cap = max(search.COMMON_MATCHES, int(bodies * DENSE_WORDS))
+        return self._fetchall(*search.count_matches_sql_limit("LIKE", fts_query, cap)
+                              )[0][0] >= cap
 
     def _page_with_bodies(self, organization: str, where: str, params: list, order: str,
                           limit: int, max_body_chars: int) -> tuple[list[dict], bool]:

@@ -139,6 +139,12 @@ _MATCHING_IDS = {
 }
 
 
+def count_matches_sql_limit(like_ci: str, fts_query: str, limit: int) -> tuple[str, list]:
+    """(SQL, params) counting up to `limit` records whose bodies match an already built
+    index query (search_condition's)."""
+    return _COUNT_MATCHES[like_ci], [fts_query, limit]
+
+
 def matching_ids_sql(like_ci: str, organization: str, q: str, limit: int
                      ) -> tuple[str, list] | None:
     """(SQL, params) reading the ids of up to `limit` of the organization's records whose

@@ -88,9 +88,12 @@ FILTERS = [{}, {"since": SINCE}, {"until": UNTIL}, {"since": SINCE, "until": UNT
            {"model": "m-b"}, {"model": "m-b", "since": SINCE, "properties": {"env": "dev"}}]
 
 
+@pytest.mark.parametrize("dense", [0.05, 1.0])   # 1.0: filtered words read matches first
 @pytest.mark.parametrize("q", ["mostly", "everywhere", "seldom", "mostly even",
                                "even seldom", "mostly absent"])
-def test_search_pages_hold_exactly_the_matches_newest_first(searchable, reader, q):
+def test_search_pages_hold_exactly_the_matches_newest_first(searchable, reader, q, dense,
+                                                            monkeypatch):
+    monkeypatch.setattr("heliograph.analytics.reader.DENSE_WORDS", dense)
     for fields in FILTERS:
         flt = RequestFilter(q=q, **fields)
         want = expected(searchable, q, flt)
