@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from heliograph.store import _pg_rollups as pg_rollups
 from heliograph.store._schema import REQUEST_COLUMNS
 from heliograph.store._sql import Dialect, SQLStore
 from heliograph.store.search import body_words
@@ -95,19 +96,16 @@ class PostgresStore(SQLStore):
             for row in rows:
                 copy.write_row(row)
 
-    def _merge_rows(self, cur, table: str, columns: list[str], keys: dict[str, str],
-                    rows: list[tuple], updates: str) -> None:
-        # COPY into a per-connection staging table, then one INSERT … SELECT … ON
-        # CONFLICT: a statement per batch and table instead of one per row.
-        staging = f"{table}_incoming"
-        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table})"
-                    " ON COMMIT DELETE ROWS")
-        self._copy(cur, staging, tuple(columns), rows)
-        names = ", ".join(columns)
-        # ORDER BY the key: concurrent writers lock rows in the same order.
-        cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging}"
-                    f" ORDER BY {', '.join(keys)}"
-                    f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
+    def _merge_rollups(self, cur, merges: list[tuple]) -> None:
+        # Every table's deltas in one staging table and one statement (_pg_rollups.py).
+        if not merges:
+            return
+        cur.execute(pg_rollups.staging_ddl(self.dialect.types))
+        with cur.copy(pg_rollups.COPY_SQL) as copy:
+            for row in pg_rollups.staging_rows(merges):
+                copy.write_row(row)
+        cur.execute(pg_rollups.merge_sql(tuple((table.name, updates)
+                                               for table, _rows, updates in merges)))
 
     def _insert_bodies(self, cur, rows: list[tuple]) -> None:
         super()._insert_bodies(cur, rows)
