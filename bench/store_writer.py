@@ -28,12 +28,11 @@ import uuid
 
 from heliograph.demo.history import HistoryGenerator
 from heliograph.store import open_store
-from heliograph.store.writer import BATCH
 
 SEARCH = False
 
 
-def generate(records: int, live: bool = False) -> list[list[dict]]:
+def generate(records: int, live: bool = False) -> list[dict]:
     gen = HistoryGenerator(records, days=30, seed=7, until=time.time())
     flat = [rec for batch in gen.batches() for rec in batch]
     if live:
@@ -44,24 +43,27 @@ def generate(records: int, live: bool = False) -> list[list[dict]]:
     # The real writer holds one batch, not every record of the run: keep these out of
     # the garbage collector's full passes, which would otherwise be timed too.
     gc.freeze()
-    return [flat[i:i + BATCH] for i in range(0, len(flat), BATCH)]
+    return flat
 
 
-def timed_insert(store, batches: list[list[dict]]) -> tuple[float, float]:
-    """(wall seconds, this process's CPU seconds). On a shared machine the CPU time tells
-    what one free core would do (for SQLite it is nearly all the work; for PostgreSQL the
-    server's share is not in it)."""
+def timed_insert(store, records: list[dict]) -> tuple[float, float]:
+    """(wall seconds, this process's CPU seconds), inserting in the journal writer's
+    batches for this store. On a shared machine the CPU time tells what one free core
+    would do (for SQLite it is nearly all the work; for PostgreSQL the server's share is
+    not in it)."""
+    size = store.writer_batch
+    batches = [records[i:i + size] for i in range(0, len(records), size)]
     started, cpu = time.perf_counter(), time.process_time()
     for batch in batches:
         store.insert_records(batch)
     return time.perf_counter() - started, time.process_time() - cpu
 
 
-def bench_sqlite(batches: list[list[dict]], total: int) -> None:
+def bench_sqlite(records: list[dict], total: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.db")
         store = open_store(f"sqlite:///{path}")
-        seconds, cpu = timed_insert(store, batches)
+        seconds, cpu = timed_insert(store, records)
         report("sqlite", total, seconds, cpu, sqlite_size(store, path))
         if SEARCH:
             search_numbers(store, f"sqlite:///{path}", "sqlite")
@@ -77,7 +79,7 @@ def sqlite_size(store, path: str) -> int:
     return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
 
 
-def bench_postgres(url: str, batches: list[list[dict]], total: int) -> None:
+def bench_postgres(url: str, records: list[dict], total: int) -> None:
     import psycopg
 
     schema = "bench_writer_" + uuid.uuid4().hex[:8]
@@ -87,7 +89,7 @@ def bench_postgres(url: str, batches: list[list[dict]], total: int) -> None:
     schema_url = f"{url}{sep}options=-csearch_path%3D{schema}"
     store = open_store(schema_url)
     try:
-        seconds, cpu = timed_insert(store, batches)
+        seconds, cpu = timed_insert(store, records)
         with store.transaction() as cur:
             cur.execute("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
                         " JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -148,12 +150,12 @@ def main() -> None:
     args = parser.parse_args()
     global SEARCH
     SEARCH = args.search
-    batches = generate(args.records, args.live)
-    total = sum(len(b) for b in batches)
+    records = generate(args.records, args.live)
+    total = len(records)
     if args.only != "postgres":
-        bench_sqlite(batches, total)
+        bench_sqlite(records, total)
     if args.postgres and args.only != "sqlite":
-        bench_postgres(args.postgres, batches, total)
+        bench_postgres(args.postgres, records, total)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,10 @@ class SQLStore:
     # What the driver raises for a value it cannot store (not an outage): a retry would
     # fail the same way.
     data_errors: tuple[type[Exception], ...] = (ValueError, OverflowError, TypeError)
+    # Records the journal writer inserts per transaction at most (store/writer.py). SQLite
+    # holds its one write lock for a whole transaction, and the shared state on the same
+    # file waits 0.5 s for it before failing over: batches stay small there.
+    writer_batch = 2000
     # A record's requests row, as this driver binds it best (_schema.record_to_row).
     _request_row = staticmethod(record_to_row)
 
