@@ -89,7 +89,15 @@ def bench_postgres(url: str, records: list[dict], total: int) -> None:
     schema_url = f"{url}{sep}options=-csearch_path%3D{schema}"
     store = open_store(schema_url)
     try:
+        backend = backend_pid(store)
+        server_cpu = process_cpu(backend)
         seconds, cpu = timed_insert(store, records)
+        if backend_pid(store) == backend and server_cpu is not None:
+            # The server's share (the same backend did every batch, on this machine).
+            server_cpu = process_cpu(backend) - server_cpu
+            print(f"postgres  server backend: {total / server_cpu:,.0f} records per its"
+                  f" CPU-second; writer and server together {total / (cpu + server_cpu):,.0f}",
+                  flush=True)
         with store.transaction() as cur:
             cur.execute("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
                         " JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -102,6 +110,25 @@ def bench_postgres(url: str, records: list[dict], total: int) -> None:
         store.close()
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def backend_pid(store) -> int:
+    with store.transaction() as cur:
+        return cur.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) of a local PostgreSQL process, None if there is none
+    of that pid here (the server runs elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            if b"postgres" not in fh.read():
+                return None
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def search_numbers(store, url: str, label: str) -> None:

@@ -2,11 +2,12 @@
 
 Each round trip to the server costs the writer twice (the client waits, then the server
 wakes up), and on a busy machine more than the work itself: merging table by table took
-3 per table (create the staging table, COPY into it, INSERT … SELECT … ON CONFLICT), 33
-per batch. Here every table's delta rows go into one staging table (the union of the
-rollup tables' columns, `tbl` telling the tables apart) by one COPY, and one statement
-merges them all, an INSERT … ON CONFLICT per table in data-modifying CTEs: 3 round trips
-per batch. Still in the insert's transaction, so the counts commit or roll back with it.
+4 per table (create the staging table if needed, COPY into it — two —, INSERT … SELECT …
+ON CONFLICT), 44 per batch. Here every table's delta rows go into one staging table (the
+union of the rollup tables' columns, `tbl` telling the tables apart, created once per
+connection) by one COPY, and one statement merges them all, an INSERT … ON CONFLICT per
+table in data-modifying CTEs: 3 round trips per batch. Still in the insert's
+transaction, so the counts commit or roll back with it.
 """
 
 from __future__ import annotations

@@ -65,6 +65,10 @@ def _key_row(row) -> KeyRow:
                   allowed_models=tuple(allowed) if allowed is not None else None)
 
 
+class _NotAllNew(Exception):
+    """The bulk insert met ids already stored: the batch is stored again row by row."""
+
+
 @lru_cache(maxsize=256)
 def _to_format_style(sql: str) -> str:
     return sql.replace("?", "%s")
@@ -161,8 +165,25 @@ class SQLStore:
             return
         to_row = self._request_row
         rows = [to_row(rec) for rec in records]
+        try:
+            self._store_batch(records, rows, bulk=True)
+        except _NotAllNew:
+            self._store_batch(records, rows, bulk=False)
+
+    def _store_batch(self, records: list[dict], rows: list[tuple], bulk: bool) -> None:
+        """One transaction storing the batch. The fast path is one bulk insert, the
+        transaction's first statement; when it stored fewer rows than it was given (a
+        journal replay, an id already used, the same id twice in the batch) the whole
+        transaction is undone (_NotAllNew) and the batch goes again row by row, to tell
+        each case apart. No savepoint: on PostgreSQL one cost two more round trips a
+        batch, and made every row's transaction id a subtransaction's."""
         with self._transaction(write=True) as cur:
-            stored = self._insert_requests(cur, records, rows)
+            if not bulk:
+                stored = self._insert_one_by_one(cur, records, rows)
+            elif self._bulk_insert_new(cur, rows) == len(rows):
+                stored = records
+            else:
+                raise _NotAllNew
             self._insert_bodies(cur, [row for rec in stored
                                       if (row := body_row(rec)) is not None])
             props = [property_rows(rec) for rec in stored]   # the rollups use them too
@@ -181,19 +202,6 @@ class SQLStore:
         if records:
             rollups.maintain(self, cur, records, props)
         feed_webhooks(self, cur, records)
-
-    def _insert_requests(self, cur, records: list[dict], rows: list[tuple]) -> list[dict]:
-        """Insert the requests rows; return the records newly stored. The fast path is
-        one bulk insert; when it stored fewer rows than it was given (a journal replay,
-        an id already used, the same id twice in the batch), it is undone and the batch
-        goes in row by row to tell each case apart."""
-        cur.execute("SAVEPOINT insert_batch")
-        if self._bulk_insert_new(cur, rows) == len(rows):
-            cur.execute("RELEASE SAVEPOINT insert_batch")
-            return records
-        cur.execute("ROLLBACK TO SAVEPOINT insert_batch")
-        cur.execute("RELEASE SAVEPOINT insert_batch")
-        return self._insert_one_by_one(cur, records, rows)
 
     def _insert_one_by_one(self, cur, records: list[dict], rows: list[tuple]
                            ) -> list[dict]:

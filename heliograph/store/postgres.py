@@ -66,7 +66,14 @@ class PostgresStore(SQLStore):
             # One round trip per checkout, so a connection the server dropped (restart,
             # idle timeout) is replaced instead of failing a writer batch.
             check=ConnectionPool.check_connection,
+            # The writer's staging table for rollup deltas, made once per session rather
+            # than checked for in every batch (a round trip each).
+            configure=self._configure,
             name="heliograph-store", open=True)
+
+    def _configure(self, conn: psycopg.Connection) -> None:
+        conn.execute(pg_rollups.staging_ddl(self.dialect.types))
+        conn.commit()
 
     @contextmanager
     def _transaction(self, write: bool, wait_s: float | None = None
@@ -80,8 +87,8 @@ class PostgresStore(SQLStore):
     # -- bulk writes with COPY (the fastest way into PostgreSQL) ---------------------
     def _bulk_insert_new(self, cur, rows: list[tuple]) -> int:
         # COPY straight into the table: a conflict (a journal replay, an id used twice)
-        # fails the whole COPY, and the caller, seeing nothing inserted, rolls back to
-        # its savepoint and goes row by row. Conflicts are rare; a staging table and an
+        # fails the whole COPY, and the caller, seeing nothing inserted, rolls the
+        # transaction back and goes row by row. Conflicts are rare; a staging table and an
         # INSERT … SELECT … ON CONFLICT for every batch wrote each row twice.
         try:
             self._copy(cur, "requests", REQUEST_COLUMNS, rows)
@@ -103,7 +110,6 @@ class PostgresStore(SQLStore):
         # Every table's deltas in one staging table and one statement (_pg_rollups.py).
         if not merges:
             return
-        cur.execute(pg_rollups.staging_ddl(self.dialect.types))
         with cur.copy(pg_rollups.COPY_SQL) as copy:
             for row in pg_rollups.staging_rows(merges):
                 copy.write_row(row)
