@@ -86,16 +86,15 @@ def bench_postgres(url: str, records: list[dict], total: int) -> None:
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in url else "?"
-    schema_url = f"{url}{sep}options=-csearch_path%3D{schema}"
+    schema_url = f"{url}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
     store = open_store(schema_url)
     try:
-        backend = backend_pid(store)
-        server_cpu = process_cpu(backend)
+        before = backends_cpu(store, schema)
         seconds, cpu = timed_insert(store, records)
-        if backend_pid(store) == backend and server_cpu is not None:
-            # The server's share (the same backend did every batch, on this machine).
-            server_cpu = process_cpu(backend) - server_cpu
-            print(f"postgres  server backend: {total / server_cpu:,.0f} records per its"
+        after = backends_cpu(store, schema)
+        if after:   # the server's share, when it runs on this machine
+            server_cpu = sum(used - before.get(pid, 0.0) for pid, used in after.items())
+            print(f"postgres  server backends: {total / server_cpu:,.0f} records per their"
                   f" CPU-second; writer and server together {total / (cpu + server_cpu):,.0f}",
                   flush=True)
         with store.transaction() as cur:
@@ -112,9 +111,14 @@ def bench_postgres(url: str, records: list[dict], total: int) -> None:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-def backend_pid(store) -> int:
+def backends_cpu(store, application: str) -> dict[int, float]:
+    """CPU seconds so far of each of the store's server processes ({} if not local)."""
     with store.transaction() as cur:
-        return cur.execute("SELECT pg_backend_pid()").fetchone()[0]
+        pids = [row[0] for row in cur.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+            (application,)).fetchall()]
+    found = {pid: process_cpu(pid) for pid in pids}
+    return {pid: used for pid, used in found.items() if used is not None}
 
 
 def process_cpu(pid: int) -> float | None:
