@@ -83,6 +83,18 @@ def _groups(records: list[dict], props: list[list[tuple]]) -> dict[str, dict[tup
             "rollup_sessions": sessions}
 
 
+def _alone(counters: tuple[list, float | None, int | None]) -> list:
+    sums, latency, _bin = counters
+    return [*sums, latency, latency]
+
+
+def _alone_hist(counters: tuple[list, float | None, int | None]) -> list:
+    hist = [0] * N_BINS
+    if (bin_ := counters[2]) is not None:
+        hist[bin_] = 1
+    return _alone(counters) + hist
+
+
 def deltas(records: list[dict], props: list[list[tuple]] | None = None
            ) -> dict[str, dict[tuple, list]]:
     """{table: {key: row values after the key}} summing the records (`props`: each
@@ -94,17 +106,10 @@ def deltas(records: list[dict], props: list[list[tuple]] | None = None
     if props is None:
         props = [property_rows(rec) for rec in records]
     counters = [_counters(rec) for rec in records]
-    # A record's own row, without and with its histogram, made once for every table
-    # where it is a group of its own.
-    alone: list[list] = []
-    alone_hist: list[list] = []
-    for sums, latency, bin_ in counters:
-        row = [*sums, latency, latency]
-        alone.append(row)
-        hist = [0] * N_BINS
-        if bin_ is not None:
-            hist[bin_] = 1
-        alone_hist.append(row + hist)
+    # A record's own row, without and with its histogram, made once (when first needed)
+    # for every table where it is a group of its own.
+    alone: dict[int, list] = {}
+    alone_hist: dict[int, list] = {}
     # Each extra column's value per record, computed once for the tables that keep it.
     extra_values: dict[str, list] = {}
     out: dict[str, dict[tuple, list]] = {}
@@ -112,6 +117,7 @@ def deltas(records: list[dict], props: list[list[tuple]] | None = None
         table = _BY_NAME[name]
         histogram = table.histogram
         singles = alone_hist if histogram else alone
+        make_single = _alone_hist if histogram else _alone
         extras = []
         for extra, _type, _agg, how in table.extras:
             if extra not in extra_values:
@@ -121,14 +127,15 @@ def deltas(records: list[dict], props: list[list[tuple]] | None = None
         for key, members in groups.items():
             if len(members) == 1:
                 (i,) = members
+                if (single := singles.get(i)) is None:
+                    single = singles[i] = make_single(counters[i])
                 if not extras:
-                    rows[key] = singles[i]   # shared, never changed: rows are read only
+                    rows[key] = single   # shared, never changed: rows are read only
                     continue
-                row = singles[i] + [per_record[i] for per_record, _pick in extras]
-                rows[key] = row
+                rows[key] = single + [per_record[i] for per_record, _pick in extras]
                 continue
             group = [counters[i] for i in members]
-            row = [sum(column) for column in zip(*(c[0] for c in group))]
+            row = list(map(sum, zip(*[c[0] for c in group])))
             seen = [x for c in group if (x := c[1]) is not None]
             row += (min(seen, default=None), max(seen, default=None))
             if histogram:
