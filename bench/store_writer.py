@@ -28,6 +28,7 @@ import uuid
 
 from heliograph.demo.history import HistoryGenerator
 from heliograph.store import open_store
+from heliograph.store.writer import BATCH
 
 SEARCH = False
 
@@ -51,7 +52,7 @@ def timed_insert(store, records: list[dict]) -> tuple[float, float]:
     batches for this store. On a shared machine the CPU time tells what one free core
     would do (for SQLite it is nearly all the work; for PostgreSQL the server's share is
     not in it)."""
-    size = store.writer_batch
+    size = getattr(store, "writer_batch", BATCH)   # as store/writer.py reads it
     batches = [records[i:i + size] for i in range(0, len(records), size)]
     started, cpu = time.perf_counter(), time.process_time()
     for batch in batches:
