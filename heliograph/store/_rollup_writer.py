@@ -135,7 +135,7 @@ def deltas(records: list[dict], props: list[list[tuple]] | None = None
                 rows[key] = single + [per_record[i] for per_record, _pick in extras]
                 continue
             group = [counters[i] for i in members]
-            row = list(map(sum, zip(*[c[0] for c in group])))
+            row: list = list(map(sum, zip(*[c[0] for c in group])))
             seen = [x for c in group if (x := c[1]) is not None]
             row += (min(seen, default=None), max(seen, default=None))
             if histogram:

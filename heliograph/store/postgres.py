@@ -28,6 +28,10 @@ POSTGRES = Dialect(
            "sortable_text": 'TEXT COLLATE "C"'},
 )
 
+# Tables whose every column is text (COPY'd in binary, with no conversion to get wrong).
+_TEXT_TABLES = frozenset({"request_bodies", "request_properties", "search_pending",
+                          "search_incoming"})
+
 # Arbitrary constant naming "heliograph schema migrations" among advisory locks.
 _MIGRATION_LOCK_ID = 0x68656C696F67
 
@@ -102,6 +106,16 @@ class PostgresStore(SQLStore):
 
     @staticmethod
     def _copy(cur, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        if table in _TEXT_TABLES:
+            # Binary: each value goes as its length and bytes. In text format both sides
+            # scan every byte of the 1-4 KB bodies for tabs, newlines and backslashes
+            # (escaping, then splitting and unescaping: 13% of the server's time).
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+                          " (FORMAT BINARY)") as copy:
+                copy.set_types(["text"] * len(columns))
+                for row in rows:
+                    copy.write_row(row)
+            return
         with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
