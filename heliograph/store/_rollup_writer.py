@@ -60,6 +60,7 @@ def _groups(records: list[dict], props: list[list[tuple]]) -> dict[str, dict[tup
     by_property: dict[tuple, list[int]] = {}
     user_hours: dict[tuple, list[int]] = {}
     user_models: dict[tuple, list[int]] = {}
+    user_model_hours: dict[tuple, list[int]] = {}
     sessions: dict[tuple, list[int]] = {}
     for i, rec in enumerate(records):
         get = rec.get
@@ -75,12 +76,13 @@ def _groups(records: list[dict], props: list[list[tuple]]) -> dict[str, dict[tup
         if user is not None:
             user_hours.setdefault((organization, hour, user), []).append(i)
             user_models.setdefault((organization, user, model), []).append(i)
+            user_model_hours.setdefault((organization, user, hour, model), []).append(i)
         session = get("session_id")
         if session is not None:
             sessions.setdefault((organization, session), []).append(i)
     return {"rollup_hourly": hourly, "rollup_property_hourly": by_property,
             "rollup_user_hourly": user_hours, "rollup_user_models": user_models,
-            "rollup_sessions": sessions}
+            "rollup_sessions": sessions, "rollup_user_model_hourly": user_model_hours}
 
 
 def _alone(counters: tuple[list, float | None, int | None]) -> list:
@@ -150,6 +152,9 @@ def deltas(records: list[dict], props: list[list[tuple]] | None = None
             rows[key] = row
     for name, (source, coarser) in _DERIVED.items():
         out[name] = _derive(_BY_NAME[name], _BY_NAME[source], out[source], coarser)
+    # Narrow tables keep a few of the counters: summed like the others, then cut down.
+    for name, keep in _NARROW.items():
+        out[name] = {key: [row[i] for i in keep] for key, row in out[name].items()}
     return out
 
 
@@ -208,7 +213,16 @@ _DERIVED: dict[str, tuple[str, Callable[[tuple], tuple]]] = {
     # In this order: users are summed from days, days from hours.
     "rollup_user_daily": ("rollup_user_hourly", lambda k: (k[0], k[1][:10], k[2])),
     "rollup_users": ("rollup_user_daily", lambda k: (k[0], k[2])),
+    "rollup_user_model_daily": ("rollup_user_model_hourly",
+                                lambda k: (k[0], k[1], k[2][:10], k[3])),
+    "rollup_user_dekad": ("rollup_user_daily", lambda k: (k[0], _dekad(k[1]), k[2])),
 }
+
+
+def _dekad(day: str) -> str:
+    """'YYYY-MM-DD' → its dekad, as _rollups._DEKAD labels it: 'YYYY-MM-1' to '-3'."""
+    of_month = day[8:10]
+    return day[:8] + ("1" if of_month <= "10" else "2" if of_month <= "20" else "3")
 
 
 def _name_key(rec: dict) -> str | None:
@@ -241,5 +255,8 @@ def _updates(table: RollupTable, dialect: str) -> str:
 
 
 _BY_NAME = {t.name: t for t in TABLES}
+# Tables with only some counters: where each kept one is in a full row.
+_NARROW = {t.name: [list(SUM_COLUMNS).index(c) for c in t.counters]
+           for t in TABLES if t.counters is not None}
 _UPDATES = {dialect: {t.name: _updates(t, dialect) for t in TABLES}
             for dialect in ("sqlite", "postgres")}
