@@ -28,7 +28,9 @@ def _union_columns() -> dict[str, str]:
         for column in table.columns():
             type_ = column_type(column, table).replace(" NOT NULL", "")
             if columns.setdefault(column, type_) != type_:
-                raise AssertionError(f"rollup column {column} has two types")
+                raise TypeError(f"rollup column {column} is {columns[column]} in one table"
+                                f" and {type_} in {table.name}: the staging table holds one"
+                                " type per column name")
     return columns
 
 
