@@ -411,6 +411,8 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect, ...]]] = [
         " ON stored_response_items (organization, response_id)",
     )),
     (9, "rollups: per user and hour, backfilled", rollups.user_hourly_statements()),
+    (10, "rollups: per user and model, by hour and day, backfilled",
+     rollups.user_model_statements()),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (
