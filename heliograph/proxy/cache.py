@@ -141,6 +141,13 @@ def cache_key(organization: str, path: str, body: dict, options, bucket: int) ->
     return hashlib.sha256(material).hexdigest()
 
 
+def entry_id(keys: list[str]) -> str:
+    """What a log record says about the entry it hit or missed: the first 16 hex digits
+    of its first bucket's key (a sha256 already: no body can be read back from it). A
+    request's buckets are one entry, as they answer the same request."""
+    return keys[0][:16]
+
+
 class ResponseCache:
     def __init__(self, state) -> None:
         self.state = state
@@ -157,7 +164,10 @@ class ResponseCache:
                      ) -> CachedAnswer | None:
         """A stored answer, or None (miss: absent, expired, not every bucket filled yet,
         unreadable, or the store unreachable)."""
-        keys = self.keys(organization, path, body, options)
+        return await self.lookup_keys(self.keys(organization, path, body, options))
+
+    async def lookup_keys(self, keys: list[str]) -> CachedAnswer | None:
+        """lookup() with the request's keys already computed (self.keys)."""
         now = time.time()
         known = [self.recent.get(key, now) for key in keys]
         if all(known):

@@ -14,7 +14,7 @@ import orjson
 
 from heliograph.asgi import send_bytes
 from heliograph.formats.openai.chat import include_usage
-from heliograph.proxy.cache import CachedAnswer
+from heliograph.proxy.cache import CachedAnswer, entry_id
 from heliograph.proxy.flow import Flow
 from heliograph.proxy.routing import Answer, relayable
 
@@ -41,8 +41,12 @@ async def serve_hit(flow: Flow, stream: bool) -> bool:
     """True when the request was answered from the cache."""
     record = flow.exchange.record
     started = time.perf_counter()
-    hit = await flow.gw.cache.lookup(cache_scope(flow), flow.request.path, flow.body,
-                                     flow.options)
+    cache = flow.gw.cache
+    keys = cache.keys(cache_scope(flow), flow.request.path, flow.body, flow.options)
+    # The entry, hit or missed: the Cache page groups hits by it, and finds the miss that
+    # filled it (the keys are computed for the lookup anyway: a slice costs nothing).
+    record["cache_entry"] = entry_id(keys)
+    hit = await cache.lookup_keys(keys)
     # Helicone-Cache-Latency: how long the lookup took, in milliseconds.
     flow.extra_headers.append((b"helicone-cache-latency", str(
         round((time.perf_counter() - started) * 1000)).encode()))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import orjson
 
 from heliograph.records import RECORD_KEYS
+from heliograph.store import _cache_entries as cache_entries
 from heliograph.store import _rollups as rollups
 from heliograph.store._schema_v5 import (
     BODIES_LZ4,
@@ -32,6 +33,7 @@ SCALAR_KEYS: tuple[str, ...] = (
     "cost_usd", "cost_known", "cost_saved_usd",
     "user_id", "session_id", "session_path", "session_name",
     "cache", "fallback_index", "feedback",
+    "cache_entry",   # since version 10
 )
 # SQLite has no boolean type and hands these back as 0/1.
 BOOL_KEYS = frozenset({"cost_known", "feedback"})
@@ -411,6 +413,8 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect, ...]]] = [
         " ON stored_response_items (organization, response_id)",
     )),
     (9, "rollups: per user and hour, backfilled", rollups.user_hourly_statements()),
+    (10, "the cache entry of each record, and cache hits per entry and hour",
+     cache_entries.migration_statements()),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

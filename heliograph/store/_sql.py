@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from heliograph.records import utc_iso
 from heliograph.scores import merge_scores
+from heliograph.store import _cache_entries as cache_entries
 from heliograph.store import _rollup_writer as rollups
 from heliograph.store._schema import (
     BODY_TABLE_COLUMNS,
@@ -170,6 +171,7 @@ class SQLStore:
         journal replay of a record already stored is never passed again."""
         if records:
             rollups.maintain(self, cur, records)
+            cache_entries.maintain(self, cur, records)
         feed_webhooks(self, cur, records)
 
     def _insert_requests(self, cur, records: list[dict], rows: list[tuple]) -> list[dict]:

@@ -1,0 +1,91 @@
+"""Cache hits per entry and hour (the Cache page's most-hit entries), kept by the writer.
+
+A record that asked for the cache carries `cache_entry` (proxy/cache.py entry_id). This
+rollup counts the hits of each entry per hour: how many, what they saved (the cost the
+calls would have had), their latency, the first and last hit, and the model asked. The
+read side sums a window's hours from here (analytics/cache_entries.py), so the page never
+groups raw hits over a long window; the request that filled an entry is found through
+the `requests_org_cache_entry` index, one lookup per listed entry.
+
+Apart from the other rollups (_rollups.py, _rollup_writer.py) because it counts only
+hits and needs neither their histogram nor their dimensions: a small table and a few
+lines here, maintained in the same transaction as the rows.
+"""
+
+from __future__ import annotations
+
+TABLE = "rollup_cache_entries"
+KEYS = ("organization", "bucket", "cache_entry")
+COLUMNS = (*KEYS, "hits", "saved_usd", "latency_sum", "latency_count", "first_at",
+           "last_at", "model")
+
+CREATE_TABLE = f"""CREATE TABLE {TABLE} (
+    organization {{sortable_text}} NOT NULL,
+    bucket {{sortable_text}} NOT NULL,
+    cache_entry {{sortable_text}} NOT NULL,
+    hits INTEGER NOT NULL,
+    saved_usd {{float}} NOT NULL,
+    latency_sum {{float}} NOT NULL,
+    latency_count INTEGER NOT NULL,
+    first_at {{sortable_text}} NOT NULL,
+    last_at {{sortable_text}} NOT NULL,
+    model TEXT NOT NULL,
+    PRIMARY KEY (organization, bucket, cache_entry)
+)"""
+
+# The Requests page's "hits of this entry" and the lookup of the miss that filled it:
+# only records that asked for the cache have an entry, so the index holds only them.
+REQUESTS_INDEX = ("CREATE INDEX requests_org_cache_entry ON requests"
+                  " (organization, cache_entry, cache, created_at, id)"
+                  " WHERE cache_entry IS NOT NULL")
+
+
+def migration_statements() -> tuple[str, ...]:
+    """The column, its index and the (empty) rollup: rows stored before carry no entry,
+    so there is nothing to backfill."""
+    return ("ALTER TABLE requests ADD COLUMN cache_entry TEXT", REQUESTS_INDEX, CREATE_TABLE)
+
+
+def deltas(records: list[dict]) -> list[tuple]:
+    """One row (COLUMNS order) per organization, hour and entry hit in `records`, in key
+    order (concurrent writers lock rows in the same order)."""
+    rows: dict[tuple, list] = {}
+    for rec in records:
+        entry = rec.get("cache_entry")
+        if entry is None or rec.get("cache") != "hit":
+            continue
+        at = rec["created_at"]
+        key = (rec.get("organization") or "", at[:13], entry)
+        latency = rec.get("latency_ms")
+        row = rows.get(key)
+        if row is None:
+            rows[key] = [1, rec.get("cost_saved_usd") or 0.0, latency or 0.0,
+                         0 if latency is None else 1, at, at, rec.get("model") or ""]
+            continue
+        row[0] += 1
+        row[1] += rec.get("cost_saved_usd") or 0.0
+        row[2] += latency or 0.0
+        row[3] += 0 if latency is None else 1
+        row[4], row[5] = min(row[4], at), max(row[5], at)
+        row[6] = max(row[6], rec.get("model") or "")
+    return [(*key, *row) for key, row in sorted(rows.items())]
+
+
+def _updates(dialect: str) -> str:
+    smaller, larger = ("MIN", "MAX") if dialect == "sqlite" else ("LEAST", "GREATEST")
+    added = ", ".join(f"{c} = {TABLE}.{c} + excluded.{c}"
+                      for c in ("hits", "saved_usd", "latency_sum", "latency_count"))
+    return (f"{added}, first_at = {smaller}({TABLE}.first_at, excluded.first_at),"
+            f" last_at = {larger}({TABLE}.last_at, excluded.last_at),"
+            f" model = {larger}({TABLE}.model, excluded.model)")
+
+
+_UPDATES = {dialect: _updates(dialect) for dialect in ("sqlite", "postgres")}
+
+
+def maintain(store, cur, records: list[dict]) -> None:
+    """Add the hits among the newly stored `records`, in the caller's transaction."""
+    rows = deltas(records)
+    if rows:
+        store._merge_rows(cur, TABLE, list(COLUMNS), dict.fromkeys(KEYS), rows,
+                          _UPDATES[store.dialect.name])
