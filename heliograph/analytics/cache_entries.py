@@ -31,9 +31,10 @@ _ROLLUP_FILTERS = frozenset({"model", "cache"})
 _COLUMNS = ("cache_entry", "hits", "saved_usd", "latency_sum", "latency_count",
             "first_at", "last_at", "model")
 # A raw hit as one rollup row, to be summed with them.
-_RAW_HIT = ("r.cache_entry, 1, COALESCE(r.cost_saved_usd, 0), COALESCE(r.latency_ms, 0),"
-            " CASE WHEN r.latency_ms IS NULL THEN 0 ELSE 1 END, r.created_at, r.created_at,"
-            " COALESCE(r.model, '')")
+_RAW_HIT = ", ".join(f"{expr} AS {name}" for expr, name in zip((
+    "r.cache_entry", "1", "COALESCE(r.cost_saved_usd, 0)", "COALESCE(r.latency_ms, 0)",
+    "CASE WHEN r.latency_ms IS NULL THEN 0 ELSE 1 END", "r.created_at", "r.created_at",
+    "COALESCE(r.model, '')"), _COLUMNS))
 
 
 def _raw_hits(reader: Any, organization: str, flt: RequestFilter) -> tuple[str, list]:
