@@ -42,6 +42,7 @@ PAGES = [
     ("sessions (all time)", "/dashboard/sessions"),
     ("one session", None),
     ("cache 7d", "/dashboard/cache"),
+    ("cache 30d", "/dashboard/cache?period=30d"),
     ("rate limits 7d", "/dashboard/ratelimits"),
     ("keys", "/dashboard/keys"),
 ]
