@@ -1,8 +1,8 @@
 """The most-hit cache entries of a window: hits, money and time saved, the model, the first
 and last hit, the request that filled the entry and a preview of its prompt.
 
-Hits per entry come from the hourly rollup the writer keeps (store/_cache_entries.py):
-whole hours from it, the minutes at the window's edges from raw rows, all summed and
+Hits per entry come from the rollups the writer keeps (store/_cache_entries.py): whole
+days and hours from them, the minutes at the window's edges from raw rows, all summed and
 ranked by the database in one statement. A filter the rollup does not hold (a user, a
 property, text search...) is answered from the raw hits it selects instead. Then one
 indexed lookup per listed entry (requests_org_cache_entry) finds the miss that filled it:
@@ -20,7 +20,7 @@ from heliograph.analytics._grouped import active_fields
 from heliograph.analytics._where import compile_filter
 from heliograph.analytics._window import split
 from heliograph.analytics.filters import RequestFilter
-from heliograph.store._cache_entries import TABLE
+from heliograph.store._cache_entries import TABLES
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -43,14 +43,15 @@ def _raw_hits(reader: Any, organization: str, flt: RequestFilter) -> tuple[str, 
             " AND r.cache_entry IS NOT NULL", params)
 
 
-def _rollup_hits(organization: str, flt: RequestFilter, lo: str | None, hi: str | None
-                 ) -> tuple[str, list]:
+def _rollup_hits(organization: str, flt: RequestFilter, grain: str, lo: str | None,
+                 hi: str | None) -> tuple[str, list]:
     clauses, params = ["organization = ?"], [organization]
     for column, value in (("bucket >= ?", lo), ("bucket < ?", hi), ("model = ?", flt.model)):
         if value is not None:
             clauses.append(column)
             params.append(value)
-    return f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} WHERE {' AND '.join(clauses)}", params
+    return (f"SELECT {', '.join(_COLUMNS)} FROM {TABLES[grain]}"
+            f" WHERE {' AND '.join(clauses)}", params)
 
 
 def _parts(reader: Any, organization: str, flt: RequestFilter) -> list[tuple[str, list]]:
@@ -58,12 +59,12 @@ def _parts(reader: Any, organization: str, flt: RequestFilter) -> list[tuple[str
     if not (reader.use_rollups and active_fields(flt) <= _ROLLUP_FILTERS):
         return [_raw_hits(reader, organization, flt)]
     parts = []
-    for piece in split(flt.since, flt.until, ("hour",)):
+    for piece in split(flt.since, flt.until, ("day", "hour")):
         if piece.grain == "raw":
             edge = dataclasses.replace(flt, since=piece.lo, until=piece.hi)
             parts.append(_raw_hits(reader, organization, edge))
         else:
-            parts.append(_rollup_hits(organization, flt, piece.lo, piece.hi))
+            parts.append(_rollup_hits(organization, flt, piece.grain, piece.lo, piece.hi))
     return parts
 
 

@@ -1,9 +1,9 @@
 """Cache hits per entry and hour (the Cache page's most-hit entries), kept by the writer.
 
 A record that asked for the cache carries `cache_entry` (proxy/cache.py entry_id). This
-rollup counts the hits of each entry per hour: how many, what they saved (the cost the
+rollup counts the hits of each entry per hour and per day: how many, what they saved (the cost the
 calls would have had), their latency, the first and last hit, and the model asked. The
-read side sums a window's hours from here (analytics/cache_entries.py), so the page never
+read side sums a window's days and hours from here (analytics/cache_entries.py), so the page never
 groups raw hits over a long window; the request that filled an entry is found through
 the `requests_org_cache_entry` index, one lookup per listed entry.
 
@@ -14,12 +14,15 @@ lines here, maintained in the same transaction as the rows.
 
 from __future__ import annotations
 
-TABLE = "rollup_cache_entries"
+# By grain: hours for a window's edges and short windows, days for the rest (at a few
+# hits per entry and hour an hour-entry row is nearly one hit; a day holds several).
+TABLES = {"hour": "rollup_cache_entries", "day": "rollup_cache_entries_daily"}
 KEYS = ("organization", "bucket", "cache_entry")
 COLUMNS = (*KEYS, "hits", "saved_usd", "latency_sum", "latency_count", "first_at",
            "last_at", "model")
+_BUCKET_CHARS = {"hour": 13, "day": 10}   # of created_at: 'YYYY-MM-DDTHH', 'YYYY-MM-DD'
 
-CREATE_TABLE = f"""CREATE TABLE {TABLE} (
+_CREATE_TABLE = """CREATE TABLE {table} (
     organization {{sortable_text}} NOT NULL,
     bucket {{sortable_text}} NOT NULL,
     cache_entry {{sortable_text}} NOT NULL,
@@ -41,21 +44,23 @@ REQUESTS_INDEX = ("CREATE INDEX requests_org_cache_entry ON requests"
 
 
 def migration_statements() -> tuple[str, ...]:
-    """The column, its index and the (empty) rollup: rows stored before carry no entry,
+    """The column, its index and the (empty) rollups: rows stored before carry no entry,
     so there is nothing to backfill."""
-    return ("ALTER TABLE requests ADD COLUMN cache_entry TEXT", REQUESTS_INDEX, CREATE_TABLE)
+    return ("ALTER TABLE requests ADD COLUMN cache_entry TEXT", REQUESTS_INDEX,
+            *(_CREATE_TABLE.format(table=table) for table in TABLES.values()))
 
 
-def deltas(records: list[dict]) -> list[tuple]:
-    """One row (COLUMNS order) per organization, hour and entry hit in `records`, in key
-    order (concurrent writers lock rows in the same order)."""
+def deltas(records: list[dict], grain: str = "hour") -> list[tuple]:
+    """One row (COLUMNS order) per organization, bucket of `grain` and entry hit in
+    `records`, in key order (concurrent writers lock rows in the same order)."""
+    chars = _BUCKET_CHARS[grain]
     rows: dict[tuple, list] = {}
     for rec in records:
         entry = rec.get("cache_entry")
         if entry is None or rec.get("cache") != "hit":
             continue
         at = rec["created_at"]
-        key = (rec.get("organization") or "", at[:13], entry)
+        key = (rec.get("organization") or "", at[:chars], entry)
         latency = rec.get("latency_ms")
         row = rows.get(key)
         if row is None:
@@ -71,21 +76,24 @@ def deltas(records: list[dict]) -> list[tuple]:
     return [(*key, *row) for key, row in sorted(rows.items())]
 
 
-def _updates(dialect: str) -> str:
+def _updates(table: str, dialect: str) -> str:
     smaller, larger = ("MIN", "MAX") if dialect == "sqlite" else ("LEAST", "GREATEST")
-    added = ", ".join(f"{c} = {TABLE}.{c} + excluded.{c}"
+    added = ", ".join(f"{c} = {table}.{c} + excluded.{c}"
                       for c in ("hits", "saved_usd", "latency_sum", "latency_count"))
-    return (f"{added}, first_at = {smaller}({TABLE}.first_at, excluded.first_at),"
-            f" last_at = {larger}({TABLE}.last_at, excluded.last_at),"
-            f" model = {larger}({TABLE}.model, excluded.model)")
+    return (f"{added}, first_at = {smaller}({table}.first_at, excluded.first_at),"
+            f" last_at = {larger}({table}.last_at, excluded.last_at),"
+            f" model = {larger}({table}.model, excluded.model)")
 
 
-_UPDATES = {dialect: _updates(dialect) for dialect in ("sqlite", "postgres")}
+_UPDATES = {(table, dialect): _updates(table, dialect) for table in TABLES.values()
+            for dialect in ("sqlite", "postgres")}
 
 
 def maintain(store, cur, records: list[dict]) -> None:
     """Add the hits among the newly stored `records`, in the caller's transaction."""
-    rows = deltas(records)
-    if rows:
-        store._merge_rows(cur, TABLE, list(COLUMNS), dict.fromkeys(KEYS), rows,
-                          _UPDATES[store.dialect.name])
+    for grain, table in TABLES.items():
+        rows = deltas(records, grain)
+        if not rows:
+            return   # no hit in the batch
+        store._merge_rows(cur, table, list(COLUMNS), dict.fromkeys(KEYS), rows,
+                          _UPDATES[table, store.dialect.name])
