@@ -130,13 +130,15 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--database-url")
-    parser.add_argument("--reuse", help="an already filled SQLite file: no demo fill")
+    parser.add_argument("--reuse", help="an already filled SQLite file or database URL:"
+                                        " no demo fill")
     parser.add_argument("--only", help="only the pages whose name holds this, e.g. cache")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="heliograph-bench-dashboard-"))
     env = {**os.environ, "HELIOGRAPH_ADMIN_KEY": ADMIN_KEY}
     if args.reuse:
-        database_url = f"sqlite:///{Path(args.reuse).resolve()}"
+        database_url = (args.reuse if "://" in args.reuse
+                        else f"sqlite:///{Path(args.reuse).resolve()}")
     else:
         database_url = args.database_url or f"sqlite:///{workdir / 'dashboard.db'}"
         seconds = fill(database_url, args.records, workdir, env)
