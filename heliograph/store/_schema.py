@@ -33,7 +33,7 @@ SCALAR_KEYS: tuple[str, ...] = (
     "cost_usd", "cost_known", "cost_saved_usd",
     "user_id", "session_id", "session_path", "session_name",
     "cache", "fallback_index", "feedback",
-    "cache_entry",   # since version 10
+    "cache_entry",   # since version 11
 )
 # SQLite has no boolean type and hands these back as 0/1.
 BOOL_KEYS = frozenset({"cost_known", "feedback"})
@@ -413,7 +413,9 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect, ...]]] = [
         " ON stored_response_items (organization, response_id)",
     )),
     (9, "rollups: per user and hour, backfilled", rollups.user_hourly_statements()),
-    (10, "the cache entry of each record, and cache hits per entry and hour",
+    (10, "rollups: per user and model, by hour and day, backfilled",
+     rollups.user_model_statements()),
+    (11, "the cache entry of each record, and cache hits per entry, hour and day",
      cache_entries.migration_statements()),
 ]
 
