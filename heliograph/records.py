@@ -44,6 +44,8 @@ class Record(TypedDict):
     # entry's key (proxy/cache.py entry_id), never the body. The Cache page's most-hit
     # entries group by it; None when the cache was not asked.
     cache_entry: str | None
+    # A hit's: the id of the request whose answer it was served (Helicone's name).
+    cache_reference_id: str | None
     attempts: list[dict[str, Any]]
     fallback_index: int | None
     ratelimit: dict[str, str] | None
@@ -90,7 +92,7 @@ def new_record(record_id: str, created_ts: float, path: str) -> Record:
         "cost_usd": None, "cost_known": False, "cost_saved_usd": None,
         "user_id": None, "properties": {},
         "session_id": None, "session_path": None, "session_name": None,
-        "cache": None, "cache_entry": None,
+        "cache": None, "cache_entry": None, "cache_reference_id": None,
         "attempts": [], "fallback_index": None, "ratelimit": None,
         "feedback": None, "scores": {},
         "request": None, "response": None, "trace": None,

@@ -5,8 +5,10 @@ Hits per entry come from the rollups the writer keeps (store/_cache_entries.py):
 days and hours from them, the minutes at the window's edges from raw rows, all summed and
 ranked by the database in one statement. A filter the rollup does not hold (a user, a
 property, text search...) is answered from the raw hits it selects instead. Then one
-indexed lookup per listed entry (requests_org_cache_entry) finds the miss that filled it:
-its latency prices the time each hit saved, and its prompt is the preview.
+lookup per listed entry reads the request that filled it (the one the latest hit names
+in cache_reference_id, by its key; for hits that name none, the entry's latest miss
+through requests_org_cache_entry): its latency prices the time each hit saved, and its
+prompt is the preview.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from heliograph.analytics._grouped import active_fields
 from heliograph.analytics._where import compile_filter
 from heliograph.analytics._window import split
 from heliograph.analytics.filters import RequestFilter
-from heliograph.store._cache_entries import TABLES
+from heliograph.store._cache_entries import FILL_AT, TABLES
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -29,12 +31,13 @@ PREVIEW_CHARS = 120
 _ROLLUP_FILTERS = frozenset({"model", "cache"})
 
 _COLUMNS = ("cache_entry", "hits", "saved_usd", "latency_sum", "latency_count",
-            "first_at", "last_at", "model")
+            "first_at", "last_at", "model", "last_fill")
 # A raw hit as one rollup row, to be summed with them.
 _RAW_HIT = ", ".join(f"{expr} AS {name}" for expr, name in zip((
     "r.cache_entry", "1", "COALESCE(r.cost_saved_usd, 0)", "COALESCE(r.latency_ms, 0)",
     "CASE WHEN r.latency_ms IS NULL THEN 0 ELSE 1 END", "r.created_at", "r.created_at",
-    "COALESCE(r.model, '')"), _COLUMNS))
+    "COALESCE(r.model, '')", "CASE WHEN r.cache_reference_id IS NULL THEN ''"
+    " ELSE r.created_at || r.cache_reference_id END"), _COLUMNS))
 
 
 def _raw_hits(reader: Any, organization: str, flt: RequestFilter) -> tuple[str, list]:
@@ -80,7 +83,7 @@ def cache_entries(reader: Any, organization: str, flt: RequestFilter,
     union = " UNION ALL ".join(sql for sql, _ in parts)
     rows = reader._fetchall(
         "SELECT cache_entry, SUM(hits), SUM(saved_usd), SUM(latency_sum),"
-        " SUM(latency_count), MIN(first_at), MAX(last_at), MAX(model)"
+        " SUM(latency_count), MIN(first_at), MAX(last_at), MAX(model), MAX(last_fill)"
         f" FROM ({union}) AS h GROUP BY cache_entry"
         " ORDER BY SUM(hits) DESC, SUM(saved_usd) DESC, MAX(last_at) DESC, cache_entry"
         " LIMIT ?", [*(p for _, params in parts for p in params), limit])
@@ -88,8 +91,10 @@ def cache_entries(reader: Any, organization: str, flt: RequestFilter,
 
 
 def _entry(reader: Any, organization: str, entry: str, hits, saved, latency_sum,
-           latency_count, first_at: str, last_at: str, model: str) -> dict:
-    filled = _filled_by(reader, organization, entry, last_at)
+           latency_count, first_at: str, last_at: str, model: str, last_fill: str) -> dict:
+    reference = last_fill[FILL_AT:] if last_fill else None
+    filled = (_request(reader, organization, reference) if reference
+              else _latest_miss(reader, organization, entry, last_at))
     fill_ms = filled["latency_ms"] if filled else None
     # Each hit saved the call that filled the entry, less its own (cache lookup) time.
     time_saved = (max(0.0, int(latency_count) * fill_ms - float(latency_sum))
@@ -111,14 +116,25 @@ _BODY_JOIN = (" LEFT JOIN request_bodies b ON b.organization = r.organization"
               " AND b.request_id = r.id")
 
 
-def _filled_by(reader: Any, organization: str, entry: str, before: str) -> dict | None:
-    """The last successful miss of the entry at or before `before`: the request whose
-    answer the hits were served (or an earlier fill, if it expired in between)."""
-    rows = reader._fetchall(
+def _request(reader: Any, organization: str, request_id: str) -> dict | None:
+    """The request the latest hit names as the one whose answer it was served
+    (cache_reference_id): read by its key."""
+    return _filled(reader._fetchall(
+        "SELECT r.id, r.created_at, r.latency_ms, b.request_body FROM requests r"
+        f"{_BODY_JOIN} WHERE r.organization = ? AND r.id = ?", (organization, request_id)))
+
+
+def _latest_miss(reader: Any, organization: str, entry: str, before: str) -> dict | None:
+    """For hits that name no fill (logged before entries carried their request's id):
+    the last successful miss of the entry at or before `before`, most likely the fill."""
+    return _filled(reader._fetchall(
         "SELECT r.id, r.created_at, r.latency_ms, b.request_body FROM requests r"
         f"{_BODY_JOIN} WHERE r.organization = ? AND r.cache_entry = ? AND r.cache = 'miss'"
         " AND r.created_at <= ? AND r.status >= 200 AND r.status < 300"
-        " ORDER BY r.created_at DESC, r.id DESC LIMIT 1", (organization, entry, before))
+        " ORDER BY r.created_at DESC, r.id DESC LIMIT 1", (organization, entry, before)))
+
+
+def _filled(rows: list[tuple]) -> dict | None:
     if not rows:
         return None
     request_id, created_at, latency, body = rows[0]

@@ -59,6 +59,7 @@ async def serve_hit(flow: Flow, stream: bool) -> bool:
         flow.extra_headers.append((b"helicone-cache", b"MISS"))
         return False
     record["cache"] = "hit"
+    record["cache_reference_id"] = hit.request_id
     record["provider"] = hit.provider
     record["model_used"] = hit.model
     flow.extra_headers += [(b"helicone-cache", b"HIT"),
@@ -112,6 +113,6 @@ def store_later(flow: Flow, answer: Answer, body: bytes | None, events: list[byt
     record = flow.exchange.record
     cached = CachedAnswer(status=200, headers=relayable(answer.opened.headers), body=body,
                           events=events, model=record["model_used"],
-                          provider=record["provider"], usage=usage)
+                          provider=record["provider"], usage=usage, request_id=record["id"])
     flow.gw.cache.store_later(cache_scope(flow), flow.request.path, flow.body, flow.options,
                               cached)

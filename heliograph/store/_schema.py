@@ -33,7 +33,7 @@ SCALAR_KEYS: tuple[str, ...] = (
     "cost_usd", "cost_known", "cost_saved_usd",
     "user_id", "session_id", "session_path", "session_name",
     "cache", "fallback_index", "feedback",
-    "cache_entry",   # since version 11
+    "cache_entry", "cache_reference_id",   # since version 11
 )
 # SQLite has no boolean type and hands these back as 0/1.
 BOOL_KEYS = frozenset({"cost_known", "feedback"})

@@ -70,6 +70,7 @@ def test_api_lists_entries_by_hits_with_savings_and_fill(gateway, two_entries):
     first, second = entries
     assert first["cache_entry"] == fill["cache_entry"] == hits[0]["cache_entry"]
     assert {h["cache_entry"] for h in hits} == {first["cache_entry"]}
+    assert {h["cache_reference_id"] for h in hits} == {fill["id"]}   # as Helicone's
     assert second["cache_entry"] == other_fill["cache_entry"] != first["cache_entry"]
     assert first["saved_usd"] == pytest.approx(sum(h["cost_saved_usd"] for h in hits))
     assert first["saved_usd"] == pytest.approx(3 * fill["cost_usd"])

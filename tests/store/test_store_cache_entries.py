@@ -28,8 +28,20 @@ FILTERS = [
 
 
 def demo_records(n: int, organization: str = "org1", seed: int = 16) -> list[dict]:
+    """Demo records; the hits of every other entry name the request that filled it
+    (cache_reference_id: the entry's latest successful miss before them), as live hits
+    do; the others name none, as hits logged before the gateway recorded it."""
     generator = HistoryGenerator(n, 3.0, seed=seed, until=UNTIL, organization=organization)
-    return [rec for batch in generator.batches(500) for rec in batch]
+    records = sorted((rec for batch in generator.batches(500) for rec in batch),
+                     key=lambda r: r["created_at"])
+    fills: dict[str, str] = {}
+    for rec in records:
+        entry = rec["cache_entry"]
+        if rec["cache"] == "miss" and rec["status"] < 300:
+            fills[entry] = rec["id"]
+        elif rec["cache"] == "hit" and int(entry, 16) % 2 and entry in fills:
+            rec["cache_reference_id"] = fills[entry]
+    return records
 
 
 @pytest.fixture
@@ -78,6 +90,13 @@ def test_entries_from_the_rollup_equal_raw_rows(store, reader, raw_reader):
              and r["created_at"] <= first["last_hit_at"]]
     fill = max(fills, key=lambda r: r["created_at"])
     assert first["filled_by"] == fill["id"]
+    # Named by the latest hit where hits name their fill, found by time where they do not.
+    named = {e["cache_entry"]: e["filled_by"] for e in top if int(e["cache_entry"], 16) % 2
+             and any(r["cache_reference_id"] for r in hits[e["cache_entry"]])}
+    assert len(named) > 3 and all(
+        filled_by == max((r for r in hits[entry] if r["cache_reference_id"]),
+                         key=lambda r: r["created_at"])["cache_reference_id"]
+        for entry, filled_by in named.items())
     assert first["time_saved_ms"] == pytest.approx(
         sum(fill["latency_ms"] - r["latency_ms"] for r in mine))
     assert first["prompt_preview"] == prompt_preview(orjson.dumps(fill["request"]).decode())
