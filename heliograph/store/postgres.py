@@ -76,8 +76,8 @@ class PostgresStore(SQLStore):
     def migrate(self, until: int | None = None) -> None:
         super().migrate(until)
         with self._transaction(write=False) as cur:
-            self.partitioned = cur.execute(
-                "SELECT to_regclass('request_ids') IS NOT NULL").fetchone()[0]
+            row = cur.execute("SELECT to_regclass('request_ids') IS NOT NULL").fetchone()
+            self.partitioned = bool(row and row[0])
         self.prepare_partitions()
 
     def prepare_partitions(self, now: float | None = None) -> None:
