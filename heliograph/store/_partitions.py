@@ -194,9 +194,9 @@ class Partitions:
         over, and deleting dependents already gone is harmless)."""
         key = TABLES[table]
         after = self._cleanup_after.get(name)
-        where, params = "", [batch]
+        where, params: tuple = "", (batch,)
         if after is not None:
-            where, params = f" WHERE (organization, {key}) > (%s, %s)", [*after, batch]
+            where, params = f" WHERE (organization, {key}) > (%s, %s)", (*after, batch)
         keys = cur.execute(f"SELECT organization, {key} FROM {name}{where}"
                            f" ORDER BY organization, {key} LIMIT %s", params).fetchall()
         if keys:
