@@ -130,7 +130,7 @@ class Partitions:
     def __init__(self) -> None:
         self._ranges: dict[str, list[tuple[str, str | None, str | None]]] = {}
         # Detached tables being emptied of their dependents: the last key done.
-        self._cleanup_after: dict[str, tuple[str, str]] = {}
+        self._cleanup_after: dict[str, list] = {}
 
     def forget(self) -> None:
         self._ranges = {}
@@ -194,13 +194,14 @@ class Partitions:
         over, and deleting dependents already gone is harmless)."""
         key = TABLES[table]
         after = self._cleanup_after.get(name)
-        where, params: tuple = "", (batch,)
+        where, params = "", [batch]
         if after is not None:
-            where, params = f" WHERE (organization, {key}) > (%s, %s)", (*after, batch)
+            where = f" WHERE (organization, {key}) > (%s, %s)"
+            params = [*after, batch]
         keys = cur.execute(f"SELECT organization, {key} FROM {name}{where}"
                            f" ORDER BY organization, {key} LIMIT %s", params).fetchall()
         if keys:
-            self._cleanup_after[name] = keys[-1]
+            self._cleanup_after[name] = list(keys[-1])
         return keys
 
     def drop(self, cur, name: str) -> None:
