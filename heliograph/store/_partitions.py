@@ -244,6 +244,10 @@ def convert(cur, now: float | None = None) -> None:
                     f" INSERT INTO {table} SELECT * FROM moved", (bound,))
         cur.execute(f"ALTER TABLE {table} ATTACH PARTITION {legacy}"
                     f" FOR VALUES FROM (MINVALUE) TO ('{bound}')")
+    # Rows moved to the default partition above get their months now.
+    ahead = {month_of(row[0]) for table in TABLES for row in cur.execute(
+        f"SELECT DISTINCT created_at FROM {table}_pdefault").fetchall()}
+    Partitions().ensure(cur, {month for month in ahead if month})
     # Filled before its key exists: one sorted index build instead of 1M inserts into it.
     cur.execute('CREATE TABLE request_ids (organization TEXT NOT NULL,'
                 ' id TEXT COLLATE "C" NOT NULL)')
