@@ -4,10 +4,14 @@ stopping the service everybody else uses."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import threading
+import urllib.parse
 
-from servers import free_port
+import pytest
+from servers import Gateway, free_port, postgres_database
 
 
 class TcpRelay:
@@ -84,3 +88,24 @@ class TcpRelay:
         with self._lock:
             self._sockets -= {src, dst}
         src.close()
+
+
+@contextlib.contextmanager
+def gateway_behind_relay(upstream_url: str, tmp_path):
+    """A gateway on a PostgreSQL database of its own, reached through a TcpRelay the test
+    can cut; yields (gateway, relay). Skips without HELIOGRAPH_TEST_POSTGRES_URL."""
+    postgres_url = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")
+    if not postgres_url:
+        pytest.skip("HELIOGRAPH_TEST_POSTGRES_URL not set: PostgreSQL tests skipped")
+    database_url, drop = postgres_database(postgres_url)
+    parts = urllib.parse.urlsplit(database_url)
+    relay = TcpRelay(parts.hostname or "127.0.0.1", parts.port or 5432)
+    netloc = f"{parts.username}@127.0.0.1:{relay.port}" if parts.username \
+        else f"127.0.0.1:{relay.port}"
+    gw = Gateway(tmp_path, upstream_url, parts._replace(netloc=netloc).geturl())
+    try:
+        yield gw, relay
+    finally:
+        gw.stop()
+        relay.close()
+        drop()

@@ -1,4 +1,4 @@
-"""What the admin-only resources (alerts, budgets, webhooks) share: the admin check, the
+"""What the admin-only resources (keys, alerts, budgets, webhooks) share: the admin check, the
 JSON body, and the answer with its status."""
 
 from __future__ import annotations

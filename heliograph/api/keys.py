@@ -11,50 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import functools
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
-
-from heliograph.analytics.filters import check_parameters
+from heliograph.api._admin import admin_json, json_body
 from heliograph.api._common import path_param
-from heliograph.asgi import Request, send_error, send_json
-from heliograph.errors import BadRequest, Forbidden, GatewayError, NotFound
+from heliograph.asgi import Request
+from heliograph.errors import BadRequest, NotFound
 from heliograph.keys import display_prefix, generate_key, hash_key, shown_prefix
 from heliograph.records import utc_iso
 from heliograph.routes import Route
 from heliograph.store.base import KeyRow
-from heliograph.types import Send
 
-MAX_BODY_BYTES = 64 * 1024
 MAX_NAME_CHARS = 200
 MAX_ALLOWED_MODELS = 100
 MAX_EXPIRY_DAYS = 36_500
 FIELDS = frozenset({"name", "expires_at", "expires_in_days", "allowed_models", "admin"})
-
-AdminEndpoint = Callable[[Any, Request, Any], Awaitable[tuple[int, Any]]]
-
-
-def admin_endpoint(fn: AdminEndpoint) -> Callable[[Any, Request, Send], Awaitable[None]]:
-    """Authenticates the caller and refuses non-admin keys (403) before fn runs."""
-
-    @functools.wraps(fn)
-    async def handler(gw: Any, request: Request, send: Send) -> None:
-        try:
-            principal = await gw.auth.authenticate(request.headers)
-            if not principal.admin:
-                raise Forbidden("managing keys needs an admin key; this key is not one")
-            check_parameters(request.query)
-            status, payload = await fn(gw, request, principal)
-        except GatewayError as error:
-            await send_error(send, error)
-            return
-        await send_json(send, status, payload)
-
-    return handler
-
 
 def key_json(row: KeyRow) -> dict:
     """A key as listed: its display prefix only, never the secret or its hash."""
@@ -103,11 +75,7 @@ def _allowed_models(value: Any) -> tuple[str, ...] | None:
 
 
 async def _body(request: Request) -> dict:
-    raw = await request.body(MAX_BODY_BYTES)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest("body is not valid JSON", code="invalid_json") from None
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise BadRequest('body must be a JSON object: {"name": "..."}')
     unknown = sorted(set(body) - FIELDS)
@@ -117,7 +85,7 @@ async def _body(request: Request) -> dict:
     return body
 
 
-@admin_endpoint
+@admin_json("keys")
 async def create_key(gw: Any, request: Request, principal: Any) -> tuple[int, dict]:
     body = await _body(request)
     name = body.get("name")
@@ -136,13 +104,13 @@ async def create_key(gw: Any, request: Request, principal: Any) -> tuple[int, di
     return 201, {**key_json(row), "key": secret}
 
 
-@admin_endpoint
+@admin_json("keys")
 async def list_keys(gw: Any, request: Request, principal: Any) -> tuple[int, dict]:
     rows = await asyncio.to_thread(gw.store.list_keys, principal.organization)
     return 200, {"data": [key_json(row) for row in rows]}
 
 
-@admin_endpoint
+@admin_json("keys")
 async def revoke_key(gw: Any, request: Request, principal: Any) -> tuple[int, dict]:
     key_id = path_param(request, "key_id")
     org = principal.organization

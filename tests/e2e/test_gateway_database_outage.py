@@ -19,10 +19,9 @@ import uuid
 
 import openai
 import pytest
-from servers import ADMIN_KEY, Gateway, postgres_database
-from tcp_relay import TcpRelay
+from servers import ADMIN_KEY
+from tcp_relay import gateway_behind_relay
 
-POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")
 OUTAGE_S = float(os.environ.get("HELIOGRAPH_TEST_OUTAGE_S", "12"))
 # The longest any one request may take while the database is away.
 MAX_ANSWER_S = 5.0
@@ -32,20 +31,8 @@ MAX_OUTAGE_QUERY_S = 3.0
 
 @pytest.fixture
 def relayed_gateway(upstream, tmp_path):
-    if not POSTGRES_URL:
-        pytest.skip("HELIOGRAPH_TEST_POSTGRES_URL not set: PostgreSQL tests skipped")
-    database_url, drop = postgres_database(POSTGRES_URL)
-    parts = urllib.parse.urlsplit(database_url)
-    relay = TcpRelay(parts.hostname, parts.port or 5432)
-    netloc = f"{parts.username}@127.0.0.1:{relay.port}" if parts.username \
-        else f"127.0.0.1:{relay.port}"
-    gw = Gateway(tmp_path, upstream.url, parts._replace(netloc=netloc).geturl())
-    try:
-        yield gw, relay
-    finally:
-        gw.stop()
-        relay.close()
-        drop()
+    with gateway_behind_relay(upstream.url, tmp_path) as gateway_and_relay:
+        yield gateway_and_relay
 
 
 def ask(client, text, **headers):

@@ -4,36 +4,21 @@ what needs a stored response â€” previous_response_id, GET /v1/responses/{id} â€
 saying so, quickly, never a 500 or a hang; all of it works again once the database is
 back."""
 
-import os
 import time
-import urllib.parse
 
 import openai
 import pytest
-from servers import ADMIN_KEY, Gateway, postgres_database
-from tcp_relay import TcpRelay
+from servers import ADMIN_KEY
+from tcp_relay import gateway_behind_relay
 
-POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL")
 MAX_ANSWER_S = 5.0
 MODEL = "claude-3-5-haiku-latest"
 
 
 @pytest.fixture
 def relayed_gateway(upstream, tmp_path):
-    if not POSTGRES_URL:
-        pytest.skip("HELIOGRAPH_TEST_POSTGRES_URL not set: PostgreSQL tests skipped")
-    database_url, drop = postgres_database(POSTGRES_URL)
-    parts = urllib.parse.urlsplit(database_url)
-    relay = TcpRelay(parts.hostname, parts.port or 5432)
-    netloc = f"{parts.username}@127.0.0.1:{relay.port}" if parts.username \
-        else f"127.0.0.1:{relay.port}"
-    gw = Gateway(tmp_path, upstream.url, parts._replace(netloc=netloc).geturl())
-    try:
-        yield gw, relay
-    finally:
-        gw.stop()
-        relay.close()
-        drop()
+    with gateway_behind_relay(upstream.url, tmp_path) as gateway_and_relay:
+        yield gateway_and_relay
 
 
 def test_stored_responses_ride_out_a_database_outage(relayed_gateway):
