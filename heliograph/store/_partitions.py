@@ -37,9 +37,11 @@ _LOCK_ID = 0x68656C696F70
 # Months created ahead of the current one.
 MONTHS_AHEAD = 2
 # How long a DETACH may wait for the lock on the table (it needs it exclusively for a
-# moment): readers and the writer queue behind a waiting DETACH, so it gives up soon and
-# tries again on a later run.
-DETACH_LOCK_TIMEOUT = "1s"
+# moment): readers and the writer queue behind a waiting DETACH, so it gives up soon, and
+# does not try again for a while (a long report holding the table would otherwise stall
+# the writer on every retention run). Meanwhile the rows go in batches.
+DETACH_LOCK_TIMEOUT = "500ms"
+DETACH_RETRY_S = 60.0
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _RANGE = re.compile(r"FOR VALUES FROM \((.+)\) TO \((.+)\)")
 
@@ -131,6 +133,7 @@ class Partitions:
         self._ranges: dict[str, list[tuple[str, str | None, str | None]]] = {}
         # Detached tables being emptied of their dependents: the last key done.
         self._cleanup_after: dict[str, list] = {}
+        self._detach_not_before = 0.0  # time.monotonic(): a DETACH found the table busy
 
     def forget(self) -> None:
         self._ranges = {}
@@ -160,6 +163,8 @@ class Partitions:
         """Detach one partition of these tables lying wholly before `before`; False when
         there is none, or when the table stayed busy for DETACH_LOCK_TIMEOUT (the rows
         then go in batches, or on a later run)."""
+        if time.monotonic() < self._detach_not_before:
+            return False
         for table in tables:
             for name, _lo, hi in attached(cur, table):
                 if hi is not None and hi <= before:
@@ -170,6 +175,7 @@ class Partitions:
                         cur.execute("SET LOCAL lock_timeout = 0")
                     except psycopg.errors.LockNotAvailable:
                         cur.execute("ROLLBACK TO SAVEPOINT detach")
+                        self._detach_not_before = time.monotonic() + DETACH_RETRY_S
                         return False
                     cur.execute("RELEASE SAVEPOINT detach")
                     self._ranges = {}

@@ -213,3 +213,27 @@ def test_migration_10_partitions_an_existing_database_in_place(store_url, make_r
     finally:
         reader.close()
         store.close()
+
+
+def test_a_month_busy_with_a_reader_is_deleted_in_batches_meanwhile(store, migrated_url,
+                                                                   make_record):
+    import psycopg
+
+    from heliograph.store import _partitions
+    store.insert_records([make_record(f"b{i}", at=f"2024-01-1{i}T00:00:00.000000Z")
+                          for i in range(4)]
+                         + [make_record("kept", at="2024-03-01T00:00:00.000000Z")])
+    with psycopg.connect(migrated_url) as reader:  # a long report: holds the table
+        reader.execute("SELECT COUNT(*) FROM requests, request_bodies").fetchone()
+        # The DETACH gives up after its lock timeout; the month's rows go in batches.
+        assert store.purge("2024-02-01T00:00:00Z", None, batch=3) == 3
+        assert "requests_p202401" in dict(partitions(store, "requests"))
+        assert store.purge("2024-02-01T00:00:00Z", None, batch=3) == 1  # no second wait
+        reader.rollback()
+    # Once the table is free (and the pause after a busy table is over), the now empty
+    # month is detached and dropped.
+    store._partitions._detach_not_before = 0.0
+    purge_all(store, "2024-02-01T00:00:00Z", None)
+    assert tables_named(store, "%p202401") == []
+    assert [row[0] for row in query(store, "SELECT id FROM requests")] == ["kept"]
+    assert _partitions.DETACH_RETRY_S >= 10
