@@ -262,8 +262,9 @@ class PostgresStore(SQLStore):
 
     @staticmethod
     def _delete_dependents(cur, table: str, organization: str, ids: list[str]) -> None:
-        """What refers to these records of a detached partition of `table`."""
-        targets = ["search_pending", "request_words"]
+        """What refers to these records of a detached partition of `table`. Not the
+        search indexer's queue (no index, and it drops entries whose bodies are gone)."""
+        targets = ["request_words"]
         if table == "requests":
             targets += ["request_properties", "request_ids"]
         for target in targets:
