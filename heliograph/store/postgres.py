@@ -205,7 +205,13 @@ class PostgresStore(SQLStore):
                 " LEFT JOIN pg_inherits i ON i.inhrelid = s.relid"
                 " LEFT JOIN pg_class p ON p.oid = i.inhparent"
                 " WHERE s.schemaname = current_schema()"
-                " AND s.n_mod_since_analyze > 50 + 0.1 * s.n_live_tup").fetchall()
+                " AND s.n_mod_since_analyze > 50 + 0.1 * s.n_live_tup"
+                # A partitioned table never analyzed (just migrated): without its own
+                # statistics a search's join was planned as a walk over every record.
+                " UNION SELECT c.relname FROM pg_class c WHERE c.relkind = 'p'"
+                " AND c.relnamespace = current_schema()::regnamespace AND NOT EXISTS"
+                " (SELECT 1 FROM pg_stats t WHERE t.schemaname = current_schema()"
+                " AND t.tablename = c.relname)").fetchall()
             for (table,) in stale:
                 cur.execute(f'ANALYZE "{table}"')
 
