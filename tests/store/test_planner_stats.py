@@ -81,6 +81,8 @@ def test_a_common_property_value_pages_in_time_order_like_a_rare_one(store, read
         f"c{i:05d}", at=f"2024-03-{1 + i // 1000:02d}T10:{i // 60 % 60:02d}:{i % 60:02d}.{i:06d}Z",
         properties={"feature": "search" if i % 7 else "rare", "env": "prod"},
         organization="org1" if i % 50 else "org2") for i in range(total)])
+    # (The month's partition is new: the job knows it changed once the counters show it.)
+    wait_for_change_counts(store, total)
     store.update_planner_stats()
     expected = sorted(f"c{i:05d}" for i in range(total) if i % 50 and i % 7)
     assert len(expected) >= COMMON_PROPERTY
