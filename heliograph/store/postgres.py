@@ -106,7 +106,8 @@ class PostgresStore(SQLStore):
         if self.partitioned:
             # A month without its partition (the demo's past, a client's old record) gets
             # one now, in this transaction, before the savepoint a conflict rolls back.
-            months = {m for row in rows if (m := _partitions.month_of(row[_CREATED_AT]))}
+            prefixes = {str(row[_CREATED_AT])[:7] for row in rows}  # a regex a month, not a row
+            months = {m for prefix in prefixes if (m := _partitions.month_of(prefix))}
             if self._partitions.missing(months):
                 self._partitions.ensure(cur, months)
         return super()._insert_requests(cur, records, rows)
