@@ -4,6 +4,7 @@
     python bench/dashboard.py --records 1000000 --runs 5
     python bench/dashboard.py --database-url postgresql://postgres@127.0.0.1:5432/bench
     python bench/dashboard.py --reuse /tmp/dash.db        # a database filled before
+    python bench/dashboard.py --reuse postgresql://…      # (a URL: the same, any store)
 
 Fills a database with `heliograph demo --records N --days 30` (the real insert path),
 starts `heliograph serve` on it, signs in through /dashboard/login like a browser, then
@@ -38,6 +39,7 @@ PAGES = [
     ("one request", None),
     ("users (all time)", "/dashboard/users"),
     ("users 7d", "/dashboard/users?period=7d"),
+    ("users 30d by cost", "/dashboard/users?period=30d&sort=cost"),
     ("properties 30d", "/dashboard/properties"),
     ("sessions (all time)", "/dashboard/sessions"),
     ("one session", None),
@@ -127,11 +129,14 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--database-url")
-    parser.add_argument("--reuse", help="an already filled SQLite file: no demo fill")
+    parser.add_argument("--reuse", help="an already filled SQLite file or database URL:"
+                        " no demo fill")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="heliograph-bench-dashboard-"))
     env = {**os.environ, "HELIOGRAPH_ADMIN_KEY": ADMIN_KEY}
-    if args.reuse:
+    if args.reuse and "://" in args.reuse:
+        database_url = args.reuse
+    elif args.reuse:
         database_url = f"sqlite:///{Path(args.reuse).resolve()}"
     else:
         database_url = args.database_url or f"sqlite:///{workdir / 'dashboard.db'}"

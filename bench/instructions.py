@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,11 @@ def count(args) -> None:
                   flush=True)
     finally:
         procs.stop_all()
+        if args.keep:
+            print(f"callgrind dumps kept in {tmp} (callgrind_annotate --inclusive=yes FILE)",
+                  flush=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
@@ -94,6 +100,8 @@ def main() -> None:
     ap.add_argument("--scenario", nargs="+", default=["chat", "chat-stream"])
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--bare", action="store_true", help="count the bare pass-through")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the callgrind dumps (to see where the instructions go)")
     count(ap.parse_args())
 
 

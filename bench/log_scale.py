@@ -97,8 +97,7 @@ def queries(port: int) -> list[tuple[str, str]]:
     end = _dt.datetime.fromisoformat(newest.replace("Z", "+00:00")) + _dt.timedelta(seconds=1)
     since = {d: iso(end - _dt.timedelta(days=d)) for d in (1, 7, 30)}
     until = iso(end)
-    users = get_json(port, "/api/v1/users")["data"]
-    top_user, rare_user = users[0]["user_id"], users[-1]["user_id"]
+    top_user, rare_user = first_user(port, "desc"), first_user(port, "asc")
     models = get_json(port, "/api/v1/metrics?group_by=model")["data"]
     feature = get_json(port, "/api/v1/properties?key=feature&limit=1")["data"][0]
     common = feature["values"][0]["value"]
@@ -121,7 +120,9 @@ def queries(port: int) -> list[tuple[str, str]]:
         ("metrics?group_by=property.feature, 30 d",
          f"/api/v1/metrics?group_by=property.feature&since={since[30]}"),
         ("metrics?group_by=hour, 30 d", f"/api/v1/metrics?group_by=hour&since={since[30]}"),
-        ("users (all time)", "/api/v1/users"),
+        ("users (all time, first page)", "/api/v1/users"),
+        ("users, 7 d", f"/api/v1/users?since={since[7]}"),
+        ("users, 30 d by cost", f"/api/v1/users?since={since[30]}&sort=cost_usd"),
         (f"sessions/{{id}} ({session['requests']} requests)",
          f"/api/v1/sessions/{q(session['session_id'])}"),
         ("sessions (newest 50)", "/api/v1/sessions?limit=50"),
@@ -129,6 +130,15 @@ def queries(port: int) -> list[tuple[str, str]]:
         ("properties?key=feature", "/api/v1/properties?key=feature"),
         ("overview, 30 d", f"/api/v1/overview?since={since[30]}&until={until}"),
     ]
+
+
+def first_user(port: int, order: str) -> str:
+    """The user with the most (desc) or fewest (asc) requests."""
+    try:
+        return get_json(port, f"/api/v1/users?order={order}&limit=1")["data"][0]["user_id"]
+    except RuntimeError:   # a gateway from before users were paged: all in one answer
+        users = get_json(port, "/api/v1/users")["data"]
+        return users[0 if order == "desc" else -1]["user_id"]
 
 
 def db_size(url: str) -> str:

@@ -82,9 +82,9 @@ def main():
               help="one line per proxied request (default on; [logging] access_log)")
 def serve(config, host, port, workers, check, log_level, access_log):
     """Run the gateway."""
-    from heliograph import server
+    from heliograph import price_table, server
     from heliograph.keys import ensure_admin_key
-    from heliograph.prometheus import prepare_multiprocess_dir
+    from heliograph.metrics_dir import prepare_multiprocess_dir
 
     settings = _settings(config, host=host, port=port, workers=workers,
                          log_level=log_level and log_level.lower(), access_log=access_log)
@@ -108,7 +108,8 @@ def serve(config, host, port, workers, check, log_level, access_log):
         click.echo(created)
     # Worker processes rebuild settings from the environment: hand them the same view.
     export_to_workers(settings)
-    prepare_multiprocess_dir(settings)  # before any worker imports prometheus_client
+    metrics_dir = prepare_multiprocess_dir(settings)  # before workers import prometheus_client
+    price_table.prepare(settings.resolved_journal_dir().resolve())
 
     def listening(limits) -> None:
         click.echo(f"Heliograph listening on http://{settings.host}:{settings.port} "
@@ -116,7 +117,8 @@ def serve(config, host, port, workers, check, log_level, access_log):
                    f"up to {limits.max_connections} connections each)", err=True)
 
     try:
-        server.run(settings, on_listening=listening)
+        server.run(settings, on_listening=listening,
+                   remove_at_exit=(str(metrics_dir),) if metrics_dir else ())
     except server.ListenError as exc:
         raise click.ClickException(str(exc)) from None
 

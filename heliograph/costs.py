@@ -1,28 +1,32 @@
 """Request cost in USD, priced from the price data bundled with `genai-prices`.
 
-Only the data shipped inside the installed `genai-prices` wheel is used: this module never
-starts `genai_prices.UpdatePrices` and reads `genai_prices.data.providers` directly, so even
-if some other code in the process installs a fetched snapshot (`set_custom_snapshot`) our
-prices do not change and nothing here touches the network.
+Only the data shipped inside the installed `genai-prices` wheel is used, through
+heliograph/price_table.py's compact table of it: this module never starts
+`genai_prices.UpdatePrices` nor reads a fetched snapshot (`set_custom_snapshot`), so our
+prices do not change and nothing here touches the network. A serve worker reads the table
+from the file `serve` wrote (price_table.PRICE_TABLE_ENV) and never imports genai-prices
+or pydantic (~14 MB a process); anywhere else the table is built in-process on first use.
 
 Hot path: `cost_of` runs once per request. `genai_prices.calc_price` costs ~200 us a call
 (it re-validates the model's price units, builds a `Usage`, decomposes it with Decimals), so
-instead we resolve (provider, model) once to genai-prices' `ModelInfo`, compile each of its
-`ModelPrice` objects once into float per-token rates, and per call do a handful of float
-multiplications. The arithmetic mirrors genai-prices' own rules (see `_Rates`); the tests
-check it against `ModelPrice.calc_price` for every bundled model.
+instead we resolve (provider, model) once to a model of the table, whose prices are float
+per-token rates, and per call do a handful of float multiplications. The arithmetic mirrors
+genai-prices' own rules (see `_Rates`); the tests check it against `ModelPrice.calc_price`
+for every bundled model.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import os
+import re
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TypedDict
 
-from genai_prices.data import providers as _GP_PROVIDERS
-from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices
-
+from heliograph import price_table
 from heliograph.providers.catalog import BUILTIN_PROVIDERS
 
 __all__ = ("Usage", "Cost", "PricedUsage", "cost_of", "price_usage", "usage_from_openai",
@@ -71,11 +75,9 @@ _PROVIDER_IDS: dict[str, str] = _PROVIDER_ALIASES | {
 _UNPRICED_PROVIDERS = frozenset(name for name, b in BUILTIN_PROVIDERS.items()
                                 if b.price_id is None)
 
-_GP_BY_ID: dict[str, Provider] = {p.id: p for p in _GP_PROVIDERS}
-
 
 class _Rates:
-    """One genai-prices `ModelPrice` compiled to floats (USD per token).
+    """One genai-prices `ModelPrice` as floats (USD per token): a table rates list.
 
     Mirrors `ModelPrice.calc_price` for the units we report. genai-prices' units form a
     hierarchy and each priced unit is charged on its *leaf* count (its count minus the counts
@@ -90,31 +92,12 @@ class _Rates:
 
     __slots__ = ("inp", "out", "cache_read", "cache_write", "reasoning", "per_request", "tiers")
 
-    def __init__(self, mp: ModelPrice) -> None:
-        def rate(key: str) -> float | None:
-            v = getattr(mp, key, None)
-            if v is None:
-                return None
-            if isinstance(v, TieredPrices):
-                return float(v.base) / 1e6
-            return float(v) / 1e6
-
-        self.inp = rate("input_mtok") or 0.0
-        self.out = rate("output_mtok") or 0.0
-        self.cache_read = rate("cache_read_mtok")  # None: priced as plain input
-        self.cache_write = rate("cache_write_mtok")
-        self.reasoning = rate("output_reasoning_mtok")  # None: priced as plain output
-        req = getattr(mp, "requests_kcount", None)
-        self.per_request = float(req.base if isinstance(req, TieredPrices) else req) / 1000 if req else 0.0
-        # Tiered keys: (attr, ((start, usd_per_token), ...) highest start first)
-        tiers = []
-        for key, attr in (("input_mtok", "inp"), ("output_mtok", "out"), ("cache_read_mtok", "cache_read"),
-                          ("cache_write_mtok", "cache_write"), ("output_reasoning_mtok", "reasoning")):
-            v = getattr(mp, key, None)
-            if isinstance(v, TieredPrices) and v.tiers:
-                steps = tuple(sorted(((t.start, float(t.price) / 1e6) for t in v.tiers), reverse=True))
-                tiers.append((attr, steps))
-        self.tiers = tuple(tiers)
+    def __init__(self, rates: list) -> None:
+        (self.inp, self.out, self.cache_read, self.cache_write, self.reasoning,
+         self.per_request, tiers) = rates
+        # ((field index, ((start, usd_per_token), ...) highest start first), ...)
+        self.tiers = tuple((index, tuple((start, rate) for start, rate in steps))
+                           for index, steps in tiers)
 
     def price(self, u: Usage) -> float:
         p = u.prompt_tokens if u.prompt_tokens > 0 else 0
@@ -124,20 +107,13 @@ class _Rates:
         r = u.reasoning_tokens if u.reasoning_tokens > 0 else 0
         inp, out, cr_rate, cw_rate, r_rate = self.inp, self.out, self.cache_read, self.cache_write, self.reasoning
         if self.tiers:
-            for attr, steps in self.tiers:
+            rates = [inp, out, cr_rate, cw_rate, r_rate]
+            for index, steps in self.tiers:
                 for start, tier_rate in steps:
                     if p > start:
-                        if attr == "inp":
-                            inp = tier_rate
-                        elif attr == "out":
-                            out = tier_rate
-                        elif attr == "cache_read":
-                            cr_rate = tier_rate
-                        elif attr == "cache_write":
-                            cw_rate = tier_rate
-                        else:
-                            r_rate = tier_rate
+                        rates[index] = tier_rate
                         break
+            inp, out, cr_rate, cw_rate, r_rate = rates
         total = self.per_request
         plain_in = p
         if cr_rate is not None:
@@ -158,18 +134,184 @@ class _Rates:
         return total
 
 
-_RATES_BY_PRICE: dict[int, tuple[ModelPrice, _Rates]] = {}
+class _StartDate:
+    """A price in force from a UTC date on (naive times are UTC)."""
+
+    __slots__ = ("start",)
+
+    def __init__(self, start: str) -> None:
+        self.start = _dt.date.fromisoformat(start)
+
+    def active(self, when: _dt.datetime) -> bool:
+        if when.tzinfo is not None:
+            when = when.astimezone(_dt.UTC)
+        return when.date() >= self.start
 
 
-def _rates(mp: ModelPrice) -> _Rates:
-    # ModelPrice objects are long-lived parts of the bundled data; key by identity and keep a
-    # reference so the id cannot be reused.
-    hit = _RATES_BY_PRICE.get(id(mp))
-    if hit is not None and hit[0] is mp:
-        return hit[1]
-    rates = _Rates(mp)
-    _RATES_BY_PRICE[id(mp)] = (mp, rates)
-    return rates
+class _TimeOfDay:
+    """A price in force between two UTC times of day (wrapping past midnight when the end
+    is earlier than the start), e.g. off-peak rates."""
+
+    __slots__ = ("start", "end")
+
+    def __init__(self, start: str, end: str) -> None:
+        self.start = _dt.time.fromisoformat(start)
+        self.end = _dt.time.fromisoformat(end)
+
+    def active(self, when: _dt.datetime) -> bool:
+        if when.tzinfo is not None:
+            when = when.astimezone(_dt.UTC)
+        now = when.time()
+        if self.end < self.start:
+            return now >= self.start or now < self.end
+        return self.start <= now < self.end
+
+
+def _constraint(spec: list | None) -> _StartDate | _TimeOfDay | None:
+    if spec is None:
+        return None
+    if spec[0] == "start_date":
+        return _StartDate(spec[1])
+    if spec[0] == "time_of_day":
+        return _TimeOfDay(spec[1], spec[2])
+    raise ValueError(f"unknown price constraint {spec[0]!r}")
+
+
+_Match = Any  # a compiled match: ("equals", text) ... ("regex", pattern) ("or", (...))
+
+
+def _compile_match(spec: list) -> _Match:
+    kind, arg = spec
+    if kind in ("or", "and"):
+        return (kind, tuple(_compile_match(part) for part in arg))
+    if kind == "regex":
+        return (kind, re.compile(arg))
+    return (kind, arg)
+
+
+def _matches(match: _Match, name: str) -> bool:
+    """Whether a lower-cased model name meets a match rule (genai-prices' clauses)."""
+    kind, arg = match
+    if kind == "equals":
+        return name == arg
+    if kind == "starts_with":
+        return name.startswith(arg)
+    if kind == "contains":
+        return arg in name
+    if kind == "ends_with":
+        return name.endswith(arg)
+    if kind == "regex":
+        return arg.search(name) is not None
+    if kind == "or":
+        return any(_matches(part, name) for part in arg)
+    if kind == "and":
+        return all(_matches(part, name) for part in arg)
+    raise ValueError(f"unknown match clause {kind!r}")
+
+
+class _Model:
+    __slots__ = ("id", "match", "fixed", "conditional")
+
+    def __init__(self, spec: list) -> None:
+        self.id, match, (kind, prices) = spec
+        self.match = _compile_match(match)
+        if kind == "fixed":
+            self.fixed: _Rates | None = _Rates(prices)
+            self.conditional: tuple = ()
+        else:
+            # Same rule as genai-prices' ModelInfo.get_prices: the last price whose
+            # constraint holds wins, falling back to the first one.
+            self.fixed = None
+            self.conditional = tuple((_constraint(c), _Rates(r)) for c, r in reversed(prices))
+
+
+class _Provider:
+    __slots__ = ("id", "model_match", "fallbacks", "_models_json", "_models")
+
+    def __init__(self, spec: list) -> None:
+        self.id, model_match, self.fallbacks, self._models_json = spec
+        self.model_match = _compile_match(model_match) if model_match is not None else None
+        self._models: list[_Model] | None = None
+
+    @property
+    def models(self) -> list[_Model]:
+        """Parsed on first use (see price_table.FORMAT); a race parses twice, harmlessly."""
+        if self._models is None:
+            self._models = [_Model(m) for m in json.loads(self._models_json)]
+        return self._models
+
+
+class _Prices:
+    """The whole table, resolved by genai-prices' rules (Provider.find_model)."""
+
+    def __init__(self, table: dict) -> None:
+        self.providers = [_Provider(p) for p in table["providers"]]
+        self.by_id = {p.id: p for p in self.providers}
+
+    def _match_model(self, provider: _Provider, name: str, fallback: bool) -> _Model | None:
+        for model in provider.models:
+            if _matches(model.match, name):
+                return model
+        if fallback:
+            # One step only: a fallback provider's own fallbacks are not followed.
+            for provider_id in provider.fallbacks:
+                other = self.by_id.get(provider_id)
+                if other is not None:
+                    found = self._match_model(other, name, False)
+                    if found is not None:
+                        return found
+        return None
+
+    def find_model(self, provider: _Provider, name: str) -> _Model | None:
+        found = self._match_model(provider, name, True)
+        if found is None:
+            # LiteLLM/OpenRouter write dates compactly (gpt-5.2-20251211); the data's
+            # aliases have dashes: retry with them.
+            dashed = _dashed_dates(name)
+            if dashed != name:
+                found = self._match_model(provider, dashed, True)
+        return found
+
+    def find_by_model(self, name: str) -> tuple[_Provider, _Model] | None:
+        # genai-prices' provider-less rule (DataSnapshot.find_provider): the first provider
+        # whose model_match accepts the name, then that provider's model list (and fallbacks).
+        for p in self.providers:
+            if p.model_match is not None and _matches(p.model_match, name):
+                m = self.find_model(p, name)
+                return (p, m) if m is not None else None
+        return None
+
+
+_COMPACT_DATE = re.compile(r"-(20\d\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=-|:|$)")
+
+
+def _dashed_dates(name: str) -> str:
+    def dashed(m: re.Match[str]) -> str:
+        year, month, day = int(m[1]), int(m[2]), int(m[3])
+        try:
+            _dt.date(year, month, day)
+        except ValueError:  # 20250231: not a date, left alone
+            return m[0]
+        return f"-{m[1]}-{m[2]}-{m[3]}"
+
+    return _COMPACT_DATE.sub(dashed, name)
+
+
+_PRICES: _Prices | None = None
+_PRICES_LOCK = threading.Lock()
+
+
+def _prices() -> _Prices:
+    """The table: the file serve wrote when there is one for this genai-prices data, else
+    built here (importing genai-prices) once."""
+    global _PRICES
+    if _PRICES is None:
+        with _PRICES_LOCK:
+            if _PRICES is None:
+                path = os.environ.get(price_table.PRICE_TABLE_ENV)
+                table = price_table.read(path) if path else None
+                _PRICES = _Prices(table if table is not None else price_table.build())
+    return _PRICES
 
 
 class _Pricer:
@@ -177,17 +319,11 @@ class _Pricer:
 
     __slots__ = ("provider_id", "model_id", "fixed", "conditional")
 
-    def __init__(self, provider: Provider, model: ModelInfo) -> None:
+    def __init__(self, provider: _Provider, model: _Model) -> None:
         self.provider_id = provider.id
         self.model_id = model.id
-        if isinstance(model.prices, ModelPrice):
-            self.fixed: _Rates | None = _rates(model.prices)
-            self.conditional: tuple = ()
-        else:
-            # Same rule as ModelInfo.get_prices: the last price whose constraint holds wins,
-            # falling back to the first one.
-            self.fixed = None
-            self.conditional = tuple((cp.constraint, _rates(cp.prices)) for cp in reversed(model.prices))
+        self.fixed = model.fixed
+        self.conditional = model.conditional
 
     def rates_at(self, when: _dt.datetime | float | None) -> _Rates | None:
         if self.fixed is not None:
@@ -205,23 +341,13 @@ class _Pricer:
         return self.conditional[-1][1] if self.conditional else None
 
 
-def _gp_provider_for(provider: str) -> tuple[bool, Provider | None]:
+def _gp_provider_for(provider: str) -> tuple[bool, _Provider | None]:
     """(priceable, genai provider or None meaning "match by model name alone")."""
     name = provider.strip().lower()
     if name in _UNPRICED_PROVIDERS:
         return False, None
     gp_id = _PROVIDER_IDS.get(name, name)
-    return True, _GP_BY_ID.get(gp_id)
-
-
-def _find_by_model(model_ref: str) -> tuple[Provider, ModelInfo] | None:
-    # genai-prices' own provider-less rule (DataSnapshot.find_provider): the first provider whose
-    # model_match accepts the name, then that provider's model list (plus its fallbacks).
-    for p in _GP_PROVIDERS:
-        if p.model_match is not None and p.model_match.is_match(model_ref):
-            m = p.find_model(model_ref, all_providers=_GP_PROVIDERS)
-            return (p, m) if m is not None else None
-    return None
+    return True, _prices().by_id.get(gp_id)
 
 
 @lru_cache(maxsize=4096)
@@ -230,14 +356,15 @@ def _resolve(provider: str, model: str) -> _Pricer | None:
     ref = model.strip().lower()
     if not priceable or not ref:
         return None
+    prices = _prices()
     if gp is not None:
-        m = gp.find_model(ref, all_providers=_GP_PROVIDERS)
+        m = prices.find_model(gp, ref)
         return _Pricer(gp, m) if m is not None else None
     # A user-defined provider name genai-prices does not know: match on the model name alone.
-    found = _find_by_model(ref)
+    found = prices.find_by_model(ref)
     if found is None and "/" in ref:
         # e.g. "openai/gpt-4o" through a user-defined OpenAI-compatible router.
-        found = _find_by_model(ref.rsplit("/", 1)[1])
+        found = prices.find_by_model(ref.rsplit("/", 1)[1])
     return _Pricer(*found) if found is not None else None
 
 

@@ -4,7 +4,8 @@ moderations (free), legacy completions (tokens). From genai-prices' bundled data
 costs.py, but through `ModelPrice.calc_price` itself: these calls are rare and their
 units (characters, audio seconds, image tokens) are not the ones costs.py compiles for
 the hot path. A model genai-prices has no price for (DALL·E's per-image prices) is
-`cost_known: false`, never a silent 0.
+`cost_known: false`, never a silent 0. genai-prices is imported on the first such call,
+not with this module: a worker that only relays chat never loads it (see costs.py).
 """
 
 from __future__ import annotations
@@ -13,22 +14,21 @@ import datetime as _dt
 import warnings
 from typing import Any
 
-from genai_prices.data import providers as _GP_PROVIDERS
-from genai_prices.types import Usage as PriceUsage
-
 from heliograph import costs
 from heliograph.providers.catalog import BUILTIN_PROVIDERS
-
-_GP_BY_ID = {p.id: p for p in _GP_PROVIDERS}
 
 
 def _price(provider: str, model: str, usage: dict[str, int | float],
            at: float) -> float | None:
+    from genai_prices.data import providers
+    from genai_prices.types import Usage as PriceUsage
+
     builtin = BUILTIN_PROVIDERS.get(provider)
-    gp = _GP_BY_ID.get(builtin.price_id if builtin and builtin.price_id else provider)
+    wanted = builtin.price_id if builtin and builtin.price_id else provider
+    gp = next((p for p in providers if p.id == wanted), None)
     if gp is None:
         return None
-    info = gp.find_model(model.strip().lower(), all_providers=_GP_PROVIDERS)
+    info = gp.find_model(model.strip().lower(), all_providers=providers)
     if info is None:
         return None
     try:

@@ -3,7 +3,8 @@
 Workers are separate processes, each with its own counters. prometheus-client's
 multiprocess mode keeps them in per-process files under PROMETHEUS_MULTIPROC_DIR, which
 must be set before any worker imports prometheus_client: `serve` calls
-prepare_multiprocess_dir() right after handing the settings to the workers. The folder is
+prepare_multiprocess_dir() (heliograph/metrics_dir.py, which the master imports instead of
+this module) right after handing the settings to the workers. The folder is
 per gateway (named after the serving process, inside the journal folder), emptied at
 startup (a stale one from a killed gateway would add its old counts) and removed at exit.
 A scrape, answered by whichever worker gets it, reads every worker's files.
@@ -17,13 +18,11 @@ Access: with [metrics] token set, a request must carry `Authorization: Bearer <t
 
 from __future__ import annotations
 
-import atexit
 import hmac
 import ipaddress
 import os
-import shutil
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,9 +31,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from heliograph.asgi import Request, send_bytes, send_error
-from heliograph.background.host import process_alive
 from heliograph.config import Settings
 from heliograph.errors import Forbidden, GatewayError, NotFound, Unauthorized
+from heliograph.metrics_dir import DIR_PREFIX, MULTIPROC_ENV, prepare_multiprocess_dir
 from heliograph.routes import Route
 from heliograph.sinks.metrics import MetricsSink
 from heliograph.store.journal import SEGMENT_SUFFIX
@@ -43,30 +42,8 @@ from heliograph.types import Send
 if TYPE_CHECKING:
     from heliograph.app import Gateway
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-DIR_PREFIX = "metrics-"
+__all__ = ("DIR_PREFIX", "MULTIPROC_ENV", "ROUTES", "prepare_multiprocess_dir", "render")
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
-
-
-def prepare_multiprocess_dir(settings: Settings, environ: MutableMapping[str, str] | None = None,
-                             ) -> Path | None:
-    """Create this gateway's empty multiprocess folder and point the workers at it; remove
-    folders left by gateways that are gone. None when metrics are disabled."""
-    env = os.environ if environ is None else environ
-    if not settings.metrics_enabled:
-        return None
-    journal = settings.resolved_journal_dir().resolve()
-    journal.mkdir(parents=True, exist_ok=True)
-    for old in journal.glob(DIR_PREFIX + "*"):
-        pid = old.name[len(DIR_PREFIX):]
-        if pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(old, ignore_errors=True)
-    folder = journal / f"{DIR_PREFIX}{os.getpid()}"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir()
-    env[MULTIPROC_ENV] = str(folder)
-    atexit.register(shutil.rmtree, folder, True)
-    return folder
 
 
 def is_loopback(host: str | None) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import resource
 import socket
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from heliograph import deep_json
-from heliograph.config import Settings
+from heliograph.config import Settings, worker_settings
 
 APP = "heliograph.app:create_app"
 
@@ -237,18 +238,29 @@ def bind_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def run(settings: Settings, on_listening: Callable[[ConnectionLimits], None]) -> None:
-    """Bind, report, then serve with settings.workers uvicorn workers until stopped."""
-    limits = limits_for(settings, raise_descriptor_limit())
-    config = GatewayConfig(
+def gateway_config(settings: Settings, limits: ConnectionLimits) -> GatewayConfig:
+    return GatewayConfig(
         APP, limits=limits, factory=True, host=settings.host, port=settings.port,
         workers=settings.workers, log_level="warning", access_log=False, loop="auto",
         http=GuardedHttpToolsProtocol, timeout_graceful_shutdown=10,
         timeout_keep_alive=settings.keepalive_timeout_s, backlog=settings.backlog)
+
+
+def run(settings: Settings, on_listening: Callable[[ConnectionLimits], None],
+        remove_at_exit: tuple[str, ...] = ()) -> None:
+    """Bind, report, then serve with settings.workers uvicorn workers until stopped.
+    Several workers: this process becomes heliograph/supervisor.py's small master, which
+    forks them (serve_worker); `remove_at_exit` are folders it removes when it stops."""
+    limits = limits_for(settings, raise_descriptor_limit())
+    config = gateway_config(settings, limits)
     sock = bind_socket(settings.host, settings.port, settings.backlog)
     on_listening(limits)
     if settings.workers > 1:
-        server = uvicorn.Server(config)
+        if hasattr(os, "fork"):
+            from heliograph.supervisor import exec_supervisor
+
+            exec_supervisor(sock, settings.workers, list(remove_at_exit))
+        server = uvicorn.Server(config)  # no fork: uvicorn's supervisor spawns them
         # Newer uvicorn supervisors build each worker's Server themselves.
         if "target" in inspect.signature(Multiprocess).parameters:
             Multiprocess(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
@@ -259,3 +271,16 @@ def run(settings: Settings, on_listening: Callable[[ConnectionLimits], None]) ->
     server.run(sockets=[sock])
     if not server.started:
         raise SystemExit(3)
+
+
+def serve_worker(sock: socket.socket, master_pid: int) -> int:
+    """A worker forked by heliograph/supervisor.py: the settings `serve` exported, uvicorn
+    on the inherited socket until SIGTERM; 3 when the app could not start."""
+    from heliograph.background import supervisor as host_supervisor
+
+    host_supervisor.MASTER_PID = master_pid  # the worker exits with it (exit_with_master)
+    settings = worker_settings()
+    server = uvicorn.Server(gateway_config(settings,
+                                           limits_for(settings, raise_descriptor_limit())))
+    server.run(sockets=[sock])
+    return 0 if server.started else 3

@@ -13,7 +13,7 @@ import genai_prices
 import pytest
 from genai_prices.data import providers as GP_PROVIDERS
 
-from heliograph import costs
+from heliograph import costs, price_table
 from heliograph.costs import Cost, Usage, cost_of, usage_from_openai
 
 
@@ -192,7 +192,7 @@ def test_fast_path_matches_library_for_every_bundled_price():
             price_list = [m.prices] if isinstance(m.prices, genai_prices.types.ModelPrice) else [
                 cp.prices for cp in m.prices]
             for mp in price_list:
-                rates = costs._rates(mp)
+                rates = costs._Rates(price_table.rates(mp))
                 for u in usages:
                     gu = genai_prices.Usage(input_tokens=u.prompt_tokens, output_tokens=u.completion_tokens,
                                             cache_read_tokens=u.cached_tokens,
@@ -402,3 +402,107 @@ def test_price_usage_prices_at_the_given_epoch_time():
             gp_calc("deepseek", "deepseek-chat", u, when), rel=1e-12)
         prices[hour] = by_epoch["cost_usd"]
     assert prices[3] != prices[20]
+
+
+# --- the compact table (heliograph/price_table.py) -----------------------------------------------
+
+def _compact_names(model_id: str) -> list[str]:
+    """Names to resolve for a model: its id, and dated ids written compactly."""
+    names = [model_id, model_id.upper()]
+    if any(ch.isdigit() for ch in model_id):
+        names.append(model_id + "-20250101")
+    return names
+
+
+def test_table_resolves_every_bundled_model_as_genai_prices_does():
+    prices = costs._prices()
+    compared = 0
+    for p in GP_PROVIDERS:
+        ours = prices.by_id[p.id]
+        for m in p.models:
+            for name in _compact_names(m.id):
+                expected = p.find_model(name.lower(), all_providers=GP_PROVIDERS)
+                found = prices.find_model(ours, name.lower())
+                assert (found and found.id) == (expected and expected.id), (p.id, name)
+                compared += 1
+    assert compared > 2000
+    # Provider-less: the first provider whose model_match takes the name decides.
+    for name in ("gpt-4o", "claude-3-5-haiku-20241022", "gemini-2.5-pro", "llama3.1-8b",
+                 "mistral-large-latest", "grok-3", "definitely-not-a-model"):
+        gp = next((p for p in GP_PROVIDERS
+                   if p.model_match is not None and p.model_match.is_match(name)), None)
+        expected = gp.find_model(name, all_providers=GP_PROVIDERS) if gp else None
+        found = prices.find_by_model(name)
+        assert (found and (found[0].id, found[1].id)) == \
+            (expected and (gp.id, expected.id)), name
+
+
+def test_table_conditional_prices_follow_genai_prices_at_any_time():
+    prices = costs._prices()
+    times = [dt.datetime(2024, 1, 1, h, 30, tzinfo=dt.UTC) for h in (0, 4, 12, 16, 23)] + \
+        [dt.datetime(2026, 6, 1, h, tzinfo=dt.timezone(dt.timedelta(hours=8))) for h in (1, 9)]
+    u = Usage(100_000, 10_000, 20_000, 5_000, 1_000)
+    checked = 0
+    for p in GP_PROVIDERS:
+        for m in p.models:
+            if isinstance(m.prices, genai_prices.types.ModelPrice):
+                continue
+            ours = next(x for x in prices.by_id[p.id].models if x.id == m.id)
+            pricer = costs._Pricer(prices.by_id[p.id], ours)
+            for when in times:
+                expected = costs._Rates(price_table.rates(m.get_prices(when)))
+                assert pricer.rates_at(when).price(u) == pytest.approx(expected.price(u)), \
+                    (p.id, m.id, when)
+                checked += 1
+    assert checked > 0
+
+
+def test_serve_writes_the_table_once_and_workers_read_it(tmp_path, monkeypatch):
+    env: dict[str, str] = {}
+    path = price_table.prepare(tmp_path, env)
+    assert path is not None and env[price_table.PRICE_TABLE_ENV] == str(path)
+    mtime = path.stat().st_mtime_ns
+    assert price_table.prepare(tmp_path, env) == path and path.stat().st_mtime_ns == mtime
+    assert price_table.read(path) == price_table.build()
+    u = Usage(prompt_tokens=1_234, completion_tokens=567, cached_tokens=100)
+    expected = cost_of("anthropic", "claude-sonnet-4-5", u)
+    monkeypatch.setenv(price_table.PRICE_TABLE_ENV, str(path))
+    monkeypatch.setattr(costs, "_PRICES", None)
+    costs._resolve.cache_clear()
+    try:
+        assert cost_of("anthropic", "claude-sonnet-4-5", u) == expected
+        # A table for other data (or garbage) is ignored: the prices are built here.
+        stale = tmp_path / "stale.json"
+        stale.write_text('{"format": 1, "source": "other", "providers": []}')
+        assert price_table.read(stale) is None
+        monkeypatch.setenv(price_table.PRICE_TABLE_ENV, str(stale))
+        monkeypatch.setattr(costs, "_PRICES", None)
+        costs._resolve.cache_clear()
+        assert cost_of("anthropic", "claude-sonnet-4-5", u) == expected
+    finally:
+        costs._resolve.cache_clear()
+        monkeypatch.setattr(costs, "_PRICES", None)
+
+
+def test_a_worker_reading_the_table_never_imports_genai_prices_or_pydantic(tmp_path):
+    import subprocess
+    import sys
+
+    path = price_table.prepare(tmp_path, {})
+    code = ("import sys; from heliograph import costs; "
+            "c = costs.cost_of('openai', 'gpt-4o-mini', costs.Usage(1000, 20)); "
+            "assert c.known, c; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('genai_prices', 'pydantic')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**__import__("os").environ,
+                               price_table.PRICE_TABLE_ENV: str(path)}, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_a_table_serve_cannot_write_leaves_workers_building_their_own(tmp_path, capsys):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    env: dict[str, str] = {}
+    assert price_table.prepare(blocked / "journal", env) is None
+    assert env == {} and "could not write the price table" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from heliograph.analytics._totals import ROLLUP_SELECT, Totals
+from heliograph.analytics._totals import ROLLUP_COLUMNS, ROLLUP_SELECT, Totals
 from heliograph.analytics._where import compile_filter
 from heliograph.analytics._window import Piece, split
 from heliograph.analytics.filters import RequestFilter
@@ -34,7 +34,8 @@ MAIN = Family({"day": "rollup_daily", "hour": "rollup_hourly"},
 # The same counts without the dimensions: far fewer rows for an unfiltered query.
 TOTALS = Family({"day": "rollup_daily_totals", "hour": "rollup_hourly_totals"}, {})
 PROPERTY = Family({"day": "rollup_property_daily", "hour": "rollup_property_hourly"}, {})
-USER = Family({"day": "rollup_user_daily", "hour": "rollup_user_hourly"},
+USER = Family({"dekad": "rollup_user_dekad", "day": "rollup_user_daily",
+               "hour": "rollup_user_hourly"},
               {"user_id": "user_id"})
 
 _WINDOW = frozenset({"since", "until"})
@@ -81,11 +82,12 @@ def collect(reader, organization: str, flt: RequestFilter, plan: Plan,
     groups: dict = {}
     pieces = (split(flt.since, flt.until, plan.grains) if plan.family is not None
               else [Piece("raw", flt.since, flt.until)])
+    rollup_pieces = [piece for piece in pieces if piece.grain != "raw"]
+    if rollup_pieces:
+        _rollup_pieces(reader, organization, flt, plan, grouping, rollup_pieces, groups)
     for piece in pieces:
         if piece.grain == "raw":
             _raw_piece(reader, organization, flt, plan, grouping, piece, groups)
-        else:
-            _rollup_piece(reader, organization, flt, plan, grouping, piece, groups)
     return groups
 
 
@@ -96,8 +98,34 @@ def _group(groups: dict, key) -> Totals:
     return found
 
 
-def _rollup_piece(reader, organization: str, flt: RequestFilter, plan: Plan,
-                  grouping: Grouping, piece: Piece, groups: dict) -> None:
+def _rollup_pieces(reader, organization: str, flt: RequestFilter, plan: Plan,
+                   grouping: Grouping, pieces: list[Piece], groups: dict) -> None:
+    """The rollup rows of every piece (dekads, days, hours) in one UNION ALL, summed per
+    group by the database: each group reaches Python as one row. (On 5,000 users over 30
+    days, three pieces queried apart sent ~12,000 rows of 59 columns to Python, and
+    converting them cost more than the database's sort of the union.)"""
+    assert plan.family is not None
+    keys = grouping.rollup_key
+    columns = ", ".join([*keys, *ROLLUP_COLUMNS])
+    selects, params = [], []
+    for piece in pieces:
+        clauses, piece_params = _piece_scope(organization, flt, plan, piece)
+        selects.append(f"SELECT {columns} FROM {plan.family.tables[piece.grain]}"
+                       f" WHERE {' AND '.join(clauses)}")
+        params += piece_params
+    n = len(keys)
+    sql = (f"SELECT {''.join(k + ', ' for k in keys)}{ROLLUP_SELECT}"
+           f" FROM ({' UNION ALL '.join(selects)}) s"
+           + (f" GROUP BY {', '.join(keys)}" if keys else ""))
+    for row in reader._fetchall(sql, params):
+        if row[n] is None:   # no rows at all (an aggregate without GROUP BY)
+            continue
+        # The first source of every group (raw edges come after): one row per key.
+        groups[_key(row, n)] = Totals.from_rollup(row[n:])
+
+
+def _piece_scope(organization: str, flt: RequestFilter, plan: Plan, piece: Piece
+                 ) -> tuple[list[str], list]:
     assert plan.family is not None
     clauses, params = ["organization = ?"], [organization]
     for field, column in plan.family.filters.items():
@@ -117,15 +145,7 @@ def _rollup_piece(reader, organization: str, flt: RequestFilter, plan: Plan,
     if piece.hi is not None:
         clauses.append("bucket < ?")
         params.append(piece.hi)
-    keys = grouping.rollup_key
-    n = len(keys)
-    sql = (f"SELECT {''.join(k + ', ' for k in keys)}{ROLLUP_SELECT}"
-           f" FROM {plan.family.tables[piece.grain]} WHERE {' AND '.join(clauses)}"
-           + (f" GROUP BY {', '.join(keys)}" if keys else ""))
-    for row in reader._fetchall(sql, params):
-        if row[n] is None:   # no rows at all (an aggregate without GROUP BY)
-            continue
-        _group(groups, _key(row, n)).add_rollup(row[n:])
+    return clauses, params
 
 
 def _key(row: Sequence, n: int):
@@ -140,13 +160,11 @@ def _raw_piece(reader, organization: str, flt: RequestFilter, plan: Plan,
     where, params = compile_filter(organization, window, reader.dialect.like_ci)
     source, source_params = "requests r", []
     if plan.family is PROPERTY or grouping.join is not None:
-        join = "LEFT JOIN" if grouping.join == "left" else "JOIN"
-        source = (f"requests r {join} request_properties g ON g.request_id = r.id"
-                  " AND g.organization = r.organization")
+        left = grouping.join == "left"
         name = grouping.property_name or plan.property_name
-        if name is not None:
-            source += " AND g.name = ?"
-            source_params = [name]
+        source = _property_source(reader.dialect.name, left, name is not None,
+                                  edge=plan.family is not None)
+        source_params = [name] if name is not None else []
         if plan.property_value is not None:
             where += " AND g.value = ?"
             params.append(plan.property_value)
@@ -159,12 +177,34 @@ def _raw_piece(reader, organization: str, flt: RequestFilter, plan: Plan,
         _group(groups, _key(row, n)).add_raw(row[n], row[n + 1:])
 
 
+def _property_source(dialect: str, left: bool, named: bool, edge: bool) -> str:
+    """requests r joined with their properties g (of one name when `named`: a "?").
+    On PostgreSQL the edge of a window (under an hour or a day of records) looks each
+    record's properties up by primary key (a LATERAL nested loop): the planner would
+    hash-join every row of the property instead (0.4-0.6 s on 1M records), and
+    requests.id is compared in the properties' collation ("C" is the requests')."""
+    if dialect == "postgres" and edge:
+        inner = ("SELECT g.name, g.value FROM request_properties g"
+                 " WHERE g.organization = r.organization"
+                 ' AND g.request_id = r.id COLLATE "default"'
+                 + (" AND g.name = ?" if named else "")
+                 + " OFFSET 0")   # kept a subquery: else it is flattened into the hash join
+        return f"requests r {'LEFT JOIN' if left else 'JOIN'} LATERAL ({inner}) g ON TRUE"
+    source = (f"requests r {'LEFT JOIN' if left else 'JOIN'} request_properties g"
+              " ON g.request_id = r.id AND g.organization = r.organization")
+    return source + (" AND g.name = ?" if named else "")
+
+
 def merge(totals: Sequence[Totals]) -> Totals:
+    """One Totals summing these: column by column (in C), however many groups."""
     out = Totals()
-    for one in totals:
-        out.sums = [a + b for a, b in zip(out.sums, one.sums)]
-        out.hist = [a + b for a, b in zip(out.hist, one.hist)]
-        out._extremes(one.lat_min, one.lat_max)
+    if not totals:
+        return out
+    out.sums = [sum(column) for column in zip(*(one.sums for one in totals))]
+    out.hist = [sum(column) for column in zip(*(one.hist for one in totals))]
+    lows = [lo for one in totals if (lo := one.lat_min) is not None]
+    highs = [hi for one in totals if (hi := one.lat_max) is not None]
+    out._extremes(min(lows, default=None), max(highs, default=None))
     return out
 
 

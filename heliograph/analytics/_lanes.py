@@ -31,8 +31,10 @@ def is_quick(query: Any, args: tuple, use_rollups: bool) -> bool:
         return _metrics.choose(kind, detail, flt)[0].family is not None
     if name == "overview":
         return fields <= set(MAIN.filters)
-    if name == "users":
-        return fields <= {"user_id"} and not window
+    if name in ("users", "users_page", "cost_by_user", "user_models"):
+        # Any window: whole days and hours from the user rollups, under an hour of raw
+        # rows at either edge.
+        return fields <= {"user_id"}
     if name == "sessions":
         return not fields and not window
     if name == "properties":

@@ -25,6 +25,8 @@ from heliograph.analytics.filters import RequestFilter
 
 _HOUR_OF = "SUBSTR(r.created_at, 1, 13)"   # the hourly rollup's bucket, from a raw row
 _BOTH = ("day", "hour")
+# Per user: dekads (thirds of a month) where they fit, then days and hours.
+_PER_USER = ("dekad", "day", "hour")
 
 
 def choose(kind: str, detail: str, flt: RequestFilter, use_rollups: bool = True
@@ -49,7 +51,7 @@ def choose(kind: str, detail: str, flt: RequestFilter, use_rollups: bool = True
         elif kind == "dimension" and detail in ("model", "provider") and main_ok:
             return Plan(MAIN, _BOTH), Grouping((detail,), (f"r.{detail}",)), False
         elif kind == "dimension" and detail == "user_id" and fields <= {"user_id"}:
-            return (Plan(USER, _BOTH), Grouping(("user_id",), ("r.user_id",)),
+            return (Plan(USER, _PER_USER), Grouping(("user_id",), ("r.user_id",)),
                     flt.user_id is None)
         elif kind == "property" and fields <= {"properties"} and set(props) <= {detail}:
             wanted = props.get(detail)

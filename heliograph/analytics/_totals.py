@@ -9,7 +9,9 @@ largest value (the p95 of up to 20 requests) is exact and any other is within th
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
+from itertools import accumulate
 
 from heliograph.store._rollups import HISTOGRAM_COLUMNS, LATENCY_BOUNDS, SUM_COLUMNS
 
@@ -17,10 +19,19 @@ N_SUMS = len(SUM_COLUMNS)
 N_BINS = len(HISTOGRAM_COLUMNS)
 _INDEX = {name: i for i, name in enumerate(SUM_COLUMNS)}
 _FLOATS = frozenset({"cost_usd", "cost_saved_usd", "latency_sum"})
+# Totals.metrics() unpacks the sums in this order.
+_ORDER = ("requests", "errors", "cache_hits", "cost_usd", "cost_unknown", "cost_saved_usd",
+          "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
+          "cache_write_tokens", "reasoning_tokens", "latency_sum", "latency_count")
+if tuple(SUM_COLUMNS) != _ORDER:
+    raise ImportError("SUM_COLUMNS changed order: update Totals.metrics()")
 
 # SQL selecting, from a rollup table, the columns add_rollup() takes (after the keys).
 ROLLUP_SELECT = ", ".join([*(f"SUM({c})" for c in SUM_COLUMNS), "MIN(latency_min)",
                            "MAX(latency_max)", *(f"SUM({c})" for c in HISTOGRAM_COLUMNS)])
+# The columns those aggregate, as a rollup table names them (all but its keys).
+ROLLUP_COLUMNS: tuple[str, ...] = (*SUM_COLUMNS, "latency_min", "latency_max",
+                                   *HISTOGRAM_COLUMNS)
 # The same without the histogram, for tables that keep none (per user, per session).
 ROLLUP_SELECT_FLAT = ", ".join([*(f"SUM({c})" for c in SUM_COLUMNS), "MIN(latency_min)",
                                 "MAX(latency_max)"])
@@ -51,6 +62,18 @@ class Totals:
         if hist:
             self.hist = [a + int(b or 0) for a, b in zip(self.hist, hist)]
 
+    @classmethod
+    def from_rollup(cls, row: Sequence) -> Totals:
+        """A new group from one summed rollup row (as add_rollup takes it, with its
+        histogram): no zeros to add first."""
+        out = cls()
+        out.sums = [b or 0 for b in row[:N_SUMS]]
+        out.lat_min, out.lat_max = row[N_SUMS], row[N_SUMS + 1]
+        hist = row[N_SUMS + 2:]
+        if hist:
+            out.hist = [int(b or 0) for b in hist]
+        return out
+
     def add_raw(self, lat_bin, row: Sequence) -> None:
         """One raw_groups_sql row after its keys: the bin, then as add_rollup without the
         histogram (the bin's latency_count goes to that bin)."""
@@ -74,42 +97,52 @@ class Totals:
     def requests(self) -> int:
         return self.get("requests")
 
-    def percentile(self, q: float) -> float | None:
+    def percentile(self, q: float, running: list[int] | None = None) -> float | None:
+        """running: _running() of this histogram, when the caller has it already."""
+        running = self._running() if running is None else running
         count = sum(self.hist)
         if count <= 0:
             return None
         rank = max(1, math.ceil(q * count))   # nearest rank
-        seen = 0
-        for b, in_bin in enumerate(self.hist):
-            if in_bin <= 0 or seen + in_bin < rank:
-                seen += max(in_bin, 0)
-                continue
-            lo = LATENCY_BOUNDS[b - 1] if b > 0 else 0.0
-            hi = LATENCY_BOUNDS[b] if b < len(LATENCY_BOUNDS) else lo * math.sqrt(2)
-            if self.lat_min is not None:
-                lo = max(lo, min(self.lat_min, hi))
-            if self.lat_max is not None:
-                hi = min(hi, max(self.lat_max, lo))
-            return lo + (hi - lo) * (rank - seen) / in_bin
-        return self.lat_max
+        # The first bin whose running count reaches the rank holds it.
+        b = bisect_left(running, rank)
+        if b >= len(running):
+            return self.lat_max
+        in_bin = self.hist[b]
+        seen = running[b] - in_bin
+        lo = LATENCY_BOUNDS[b - 1] if b > 0 else 0.0
+        hi = LATENCY_BOUNDS[b] if b < len(LATENCY_BOUNDS) else lo * math.sqrt(2)
+        if self.lat_min is not None:
+            lo = max(lo, min(self.lat_min, hi))
+        if self.lat_max is not None:
+            hi = min(hi, max(self.lat_max, lo))
+        return lo + (hi - lo) * (rank - seen) / in_bin
+
+    def _running(self) -> list[int]:
+        """Running counts of the histogram; a bin below zero (possible in a subtracted
+        group) adds none. In C: this runs for every group of every query."""
+        hist = self.hist
+        return list(accumulate(hist if min(hist) >= 0 else (max(x, 0) for x in hist)))
 
     def metrics(self) -> dict:
-        requests = self.requests
-        latency_count = self.get("latency_count")
+        (requests, errors, cache_hits, cost, unpriced, saved, prompt, completion, total,
+         _cached, _cache_write, _reasoning, latency_sum, latency_count) = self.sums
+        requests, errors, latency_count = int(requests), int(errors), int(latency_count)
+        running = self._running()
         return {
             "requests": requests,
-            "errors": self.get("errors"),
-            "error_rate": self.get("errors") / requests if requests else 0.0,
-            "cost_usd": self.get("cost_usd"),
-            "prompt_tokens": self.get("prompt_tokens"),
-            "completion_tokens": self.get("completion_tokens"),
-            "avg_latency_ms": (self.get("latency_sum") / latency_count
+            "errors": errors,
+            "error_rate": errors / requests if requests else 0.0,
+            "cost_usd": float(cost),
+            "prompt_tokens": int(prompt),
+            "completion_tokens": int(completion),
+            "avg_latency_ms": (float(latency_sum) / latency_count
                                if latency_count else None),
-            "p95_latency_ms": self.percentile(0.95),
-            "cache_hits": self.get("cache_hits"),
+            "p95_latency_ms": self.percentile(0.95, running),
+            "cache_hits": int(cache_hits),
             # Added with the rollups (#16): what the overview shows.
-            "p50_latency_ms": self.percentile(0.5),
-            "total_tokens": self.get("total_tokens"),
-            "cost_saved_usd": self.get("cost_saved_usd"),
-            "unpriced_requests": self.get("cost_unknown"),
+            "p50_latency_ms": self.percentile(0.5, running),
+            "total_tokens": int(total),
+            "cost_saved_usd": float(saved),
+            "unpriced_requests": int(unpriced),
         }

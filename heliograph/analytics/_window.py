@@ -28,25 +28,41 @@ def _stored(moment: _dt.datetime) -> str:
     return moment.strftime(_STORED)
 
 
+# A dekad: the 1st-10th, 11th-20th or 21st-last day of a month (the per-user rollup's
+# coarsest bucket, labelled 'YYYY-MM-1', '-2', '-3': they sort as they follow).
+_DEKAD_STARTS = (1, 11, 21)
+
+
 def _floor(moment: _dt.datetime, grain: str) -> _dt.datetime:
     moment = moment.replace(minute=0, second=0, microsecond=0)
+    if grain == "dekad":
+        return moment.replace(day=max(d for d in _DEKAD_STARTS if d <= moment.day), hour=0)
     return moment.replace(hour=0) if grain == "day" else moment
 
 
 def _ceil(moment: _dt.datetime, grain: str) -> _dt.datetime:
     floor = _floor(moment, grain)
-    return floor if floor == moment else floor + (_DAY if grain == "day" else _HOUR)
+    if floor == moment:
+        return floor
+    if grain == "dekad":
+        if floor.day < _DEKAD_STARTS[-1]:
+            return floor.replace(day=floor.day + 10)
+        return (floor.replace(day=28) + _dt.timedelta(days=4)).replace(day=1)
+    return floor + (_DAY if grain == "day" else _HOUR)
 
 
 def _label(moment: _dt.datetime | None, grain: str) -> str | None:
     if moment is None:
         return None
+    if grain == "dekad":   # moment is a dekad's first day
+        return moment.strftime("%Y-%m-") + str(_DEKAD_STARTS.index(moment.day) + 1)
     return moment.strftime("%Y-%m-%d" if grain == "day" else "%Y-%m-%dT%H")
 
 
 def split(since: str | None, until: str | None, grains: tuple[str, ...]) -> list[Piece]:
     """Pieces covering [since, until) exactly, coarsest grain first where it fits.
-    grains: the rollup grains available, e.g. ("day", "hour"), ("hour",) or ("day",).
+    grains: the rollup grains available, coarsest first, e.g. ("dekad", "day", "hour"),
+    ("day", "hour"), ("hour",) or ("day",).
     Timestamps are in the stored form (filters.normalize_timestamp)."""
     start = _parse(since) if since else None
     end = _parse(until) if until else None

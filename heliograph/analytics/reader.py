@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from heliograph.analytics import _aggregate, _lanes, _metrics, _summaries
+from heliograph.analytics import _aggregate, _lanes, _metrics, _summaries, _users
 from heliograph.analytics._where import (
     COMMON_PROPERTY,
     COUNT_PROPERTY_SQL,
@@ -218,7 +218,31 @@ class Analytics:
         return _metrics.overview(self, organization, flt)
 
     def users(self, organization: str, flt: RequestFilter) -> list[dict]:
-        return _summaries.users(self, organization, flt)
+        """Every user with a matching record, most requests first (ties by user_id)."""
+        return _users.page(self, organization, flt, _users.UserQuery())[0]
+
+    def users_page(self, organization: str, flt: RequestFilter, sort: str = "requests",
+                   order: str | None = None, limit: int = 50, cursor: str | None = None
+                   ) -> tuple[list[dict], str | None]:
+        """One page of users sorted by `sort` (_users.SORTS; `order` asc/desc, default
+        desc but user_id asc), ties by user_id: (page, next_cursor or None).
+        ValueError for an unknown sort or order or a cursor not handed out for them."""
+        limit = max(1, min(int(limit), MAX_PAGE))
+        return _users.page(self, organization, flt,
+                           _users.UserQuery(sort, order, limit, cursor))
+
+    def cost_by_user(self, organization: str, flt: RequestFilter, top: int = 10
+                     ) -> list[dict]:
+        """The `top` users by cost and the records without a user (key None), biggest
+        first: [{"key", "requests", "cost_usd"}] (the overview's chart)."""
+        return _users.cost_by_user(self, organization, flt, max(1, min(int(top), MAX_PAGE)))
+
+    def user_models(self, organization: str, flt: RequestFilter) -> list[dict]:
+        """flt.user_id's requests, errors, error rate and cost by model, most requests
+        first: [{"key", "requests", "errors", "error_rate", "cost_usd"}]."""
+        if flt.user_id is None:
+            raise ValueError("user_models needs a user_id")
+        return _users.models_of(self, organization, flt)
 
     def user(self, organization: str, user_id: str) -> dict | None:
         found = self.users(organization, RequestFilter(user_id=user_id))

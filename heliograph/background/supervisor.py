@@ -28,12 +28,23 @@ SUPERVISE_EVERY_S = 1.0
 _PR_SET_PDEATHSIG = 1
 
 
+# Set in a worker forked by heliograph/supervisor.py (the serve master's pid); 0 otherwise.
+MASTER_PID = 0
+
+
+def _master_pid() -> int:
+    if MASTER_PID:
+        return MASTER_PID
+    parent = multiprocessing.parent_process()  # a worker spawned by uvicorn's supervisor
+    return parent.pid if parent is not None and parent.pid is not None else 0
+
+
 def exit_with_master() -> int:
     """In a serve worker: ask the kernel to SIGTERM us when the master dies (a graceful
     stop: the journal is closed). Returns the master's pid, 0 without one (one worker
     runs in the serve process itself)."""
-    parent = multiprocessing.parent_process()
-    if parent is None or parent.pid is None:
+    master = _master_pid()
+    if not master:
         return 0
     if sys.platform.startswith("linux"):
         try:
@@ -41,9 +52,9 @@ def exit_with_master() -> int:
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
         except (OSError, AttributeError):
             log.warning("PR_SET_PDEATHSIG unavailable; relying on the parent watch")
-    if os.getppid() != parent.pid:  # the master died before the kernel could tell us
+    if os.getppid() != master:  # the master died before the kernel could tell us
         os.kill(os.getpid(), signal.SIGTERM)
-    return parent.pid
+    return master
 
 
 class HostSupervisor:

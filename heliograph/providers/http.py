@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import aiohttp
@@ -102,6 +103,13 @@ class HttpClient:
             resp.release()
 
 
+# Called (in the reading task's context) before a body read has to wait for the provider:
+# the stream relay starts its watch for the caller leaving then, so an answer that is all
+# here already is relayed without one.
+UPSTREAM_WAIT: ContextVar[Callable[[], None] | None] = ContextVar("upstream_wait",
+                                                                  default=None)
+
+
 class _Chunks:
     """The body's bytes as they arrive, aiohttp's errors translated. A class rather than
     an async generator: it is iterated on every stream, and a generator costs more (the
@@ -118,8 +126,14 @@ class _Chunks:
         return self
 
     async def __anext__(self) -> bytes:
+        content = self._content
         try:
-            chunk = await self._content.readany()
+            chunk = content.read_nowait()  # what has arrived (readany, without waiting)
+            if not chunk and not content.is_eof():
+                hook = UPSTREAM_WAIT.get()
+                if hook is not None:
+                    hook()
+                chunk = await content.readany()
         except EofStream:
             raise StopAsyncIteration from None
         except (TimeoutError, aiohttp.ClientError) as exc:

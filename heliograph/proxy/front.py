@@ -21,6 +21,10 @@ class StreamRenderer(Protocol):
     content_type: bytes
 
     def render(self, payload: bytes) -> bytes: ...
+    def render_batch(self, payloads: list[bytes]) -> bytes:
+        """Several payloads at once (one upstream read's): what render gives for each,
+        joined (`render_each` does it one by one)."""
+        ...
     def finish(self) -> bytes: ...
     def error(self, error: GatewayError) -> bytes:
         """An in-band error: the headers are already out."""
@@ -41,7 +45,28 @@ class StreamReader(Protocol):
     def process(self, payload: bytes) -> bytes | None:
         """The payload to forward (maybe rewritten), or None to drop it."""
         ...
+    def process_batch(self, batch: list[bytes]) -> list[bytes]:
+        """process() over one upstream read's payloads up to [DONE] (then `done`; the rest
+        is ignored): the payloads to forward (`process_each` does it one by one)."""
+        ...
     def completion(self) -> dict: ...
+
+
+def process_each(reader: StreamReader, batch: list[bytes]) -> list[bytes]:
+    """StreamReader.process_batch, payload by payload."""
+    out = []
+    for payload in batch:
+        kept = reader.process(payload)
+        if reader.done:
+            break
+        if kept is not None:
+            out.append(kept)
+    return out
+
+
+def render_each(renderer: StreamRenderer, payloads: list[bytes]) -> bytes:
+    """StreamRenderer.render_batch, payload by payload."""
+    return b"".join([renderer.render(payload) for payload in payloads])
 
 
 class Front(Protocol):

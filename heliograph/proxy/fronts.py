@@ -23,6 +23,13 @@ class OpenAIStream:
     # The SSE frame itself (a plain function: one call per event, not two).
     render = staticmethod(frame)
 
+    @staticmethod
+    def render_batch(payloads: list[bytes]) -> bytes:
+        """One read's payloads framed with one join (no call per event)."""
+        if not payloads:
+            return b""
+        return b"data: " + b"\n\ndata: ".join(payloads) + b"\n\n"
+
     def finish(self) -> bytes:
         return frame(b"[DONE]")
 

@@ -35,7 +35,7 @@ from heliograph.providers.base import (
 )
 from heliograph.providers.base import RESPONSES as RESPONSES_OPERATION
 from heliograph.providers.base import RESPONSES_COMPACT as COMPACT_OPERATION
-from heliograph.providers.http import HOP_BY_HOP, UpstreamResponse
+from heliograph.providers.http import HOP_BY_HOP, UPSTREAM_WAIT, UpstreamResponse
 from heliograph.providers.registry import Target
 from heliograph.proxy import cached, moderation, routing, target_url
 from heliograph.proxy import headers as helicone_headers
@@ -366,28 +366,20 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
         try:
             # One send per upstream read: a batch's events are rendered and written
             # together. The batch holding [DONE] is written after the log, with the end.
-            process, render = acc.process, renderer.render
+            process_batch, render_batch = acc.process_batch, renderer.render_batch
             async for batch in upstream_events:
-                out = []
-                for payload in batch:
-                    kept = process(payload)
-                    if acc.done:
-                        break
-                    if events is not None:
-                        events.append(payload)
-                    if kept is not None:
-                        out.append(render(kept))
+                data = render_batch(process_batch(batch))
+                if events is not None:
+                    events.extend(batch[:batch.index(b"[DONE]")] if acc.done else batch)
                 if ttft is None and acc.saw_content:
                     ttft = exchange.elapsed_ms()
                 if acc.done:
                     await flow.front.keep(flow, _finish_stream(flow, acc, renderer, 200,
                                                                ttft, None))
-                    out.append(renderer.finish())
                     ending = True
-                    await send({"type": "http.response.body", "body": b"".join(out),
-                                "more_body": False})
+                    await send({"type": "http.response.body",
+                                "body": data + renderer.finish(), "more_body": False})
                     return
-                data = b"".join(out)
                 if data:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
         except GatewayError as error:
@@ -404,11 +396,13 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
                     "more_body": False})
 
     # The pump runs in this task; a watcher task listens for the caller leaving and then
-    # cancels it (cheaper than two tasks and asyncio.wait on every stream). Once the end
-    # is being sent, the disconnect uvicorn reports after a complete answer is no news.
+    # cancels it (cheaper than two tasks and asyncio.wait on every stream). It starts the
+    # first time the pump must wait for the provider (UPSTREAM_WAIT): a stream that is all
+    # here already needs none. Once the end is being sent, the disconnect uvicorn reports
+    # after a complete answer is no news.
     this = asyncio.current_task()
     assert this is not None
-    watch = asyncio.ensure_future(_wait_disconnect(flow.request.receive))
+    watch: asyncio.Future | None = None
     left = False
 
     def caller_left(task: asyncio.Future) -> None:
@@ -417,7 +411,13 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
             left = True
             this.cancel()
 
-    watch.add_done_callback(caller_left)
+    def watch_caller() -> None:
+        nonlocal watch
+        if watch is None:
+            watch = asyncio.ensure_future(_wait_disconnect(flow.request.receive))
+            watch.add_done_callback(caller_left)
+
+    waiting = UPSTREAM_WAIT.set(watch_caller)
     try:
         await pump()
         if exchange.record["status"] == 200:
@@ -429,7 +429,9 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
         _finish_stream(flow, acc, renderer, 499, ttft,
                        "client disconnected before the stream finished")
     finally:
-        watch.cancel()
+        UPSTREAM_WAIT.reset(waiting)
+        if watch is not None:
+            watch.cancel()
         if answer.opened.release is not None:
             await answer.opened.release()
 

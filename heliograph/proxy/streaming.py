@@ -55,6 +55,41 @@ class StreamAccumulator:
                 return payload[:-_NULL_TAIL] + b"}" if self.strip_usage else payload
             if _USAGE not in payload:
                 return payload
+        return self._read(payload)
+
+    def process_batch(self, batch: list[bytes]) -> list[bytes]:
+        """process() over one read's payloads: chunks before the first content one by one
+        (they are parsed), the rest in one loop with no call per chunk."""
+        out: list[bytes] = []
+        start, count = 0, len(batch)
+        while not self.saw_content and start < count:
+            kept = self.process(batch[start])
+            start += 1
+            if self.done:
+                return out
+            if kept is not None:
+                out.append(kept)
+        if start == count:
+            return out
+        rest = batch[start:] if start else batch
+        if b"[DONE]" in rest:
+            rest = rest[:rest.index(b"[DONE]")]
+            self.done = True
+        self._payloads += rest
+        strip = self.strip_usage
+        for payload in rest:
+            if payload.endswith(_NULL_USAGE_LAST):
+                out.append(payload[:-_NULL_TAIL] + b"}" if strip else payload)
+            elif _USAGE not in payload:
+                out.append(payload)
+            else:
+                kept = self._read(payload)
+                if kept is not None:
+                    out.append(kept)
+        return out
+
+    def _read(self, payload: bytes) -> bytes | None:
+        """A chunk that must be parsed: before the first content, or carrying a usage."""
         chunk = event_object(payload)
         if chunk is None:
             return payload
@@ -95,6 +130,15 @@ class StreamAccumulator:
                     into = merged.get(index)
                     if into is None:
                         into = merged[index] = _Choice()
+                    # The usual chunk, a delta of text alone, without a call.
+                    delta = choice.get("delta")
+                    if type(delta) is dict and len(delta) == 1 and \
+                            not choice.get("finish_reason"):
+                        content = delta.get("content")
+                        if type(content) is str:
+                            if content:
+                                into.content.append(content)
+                            continue
                     into.merge(choice)
         return {"id": self.id, "object": "chat.completion", "created": self.created,
                 "model": self.model,

@@ -1,7 +1,7 @@
 """PostgreSQL's monthly partitions of the two big tables, `requests` and `request_bodies`
 (issue #16: old data goes by dropping a month, not by deleting its rows one by one).
 
-Layout (migration 10, `convert`):
+Layout (migration 11, `convert`):
   - each table is partitioned by RANGE (created_at), one partition per calendar month
     (`requests_p202612` holds created_at in ['2026-12', '2027-01'): created_at is UTC ISO
     text, so a month is a range of text);
@@ -215,7 +215,7 @@ class Partitions:
         self._cleanup_after.pop(name, None)
 
 
-# -- migration 10 ------------------------------------------------------------------------
+# -- migration 11 ------------------------------------------------------------------------
 def convert(cur, now: float | None = None) -> None:
     """Partition `requests` and `request_bodies` by month in place (see the module's
     docstring), and fill `request_ids` from the records there are."""

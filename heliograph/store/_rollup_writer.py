@@ -75,6 +75,12 @@ def _user_hour(rec: dict) -> Iterable[tuple]:
         (rec.get("organization") or "", rec["created_at"][:13], user),)
 
 
+def _user_model_hour(rec: dict) -> Iterable[tuple]:
+    user = rec.get("user_id")
+    return () if user is None else (
+        (rec.get("organization") or "", user, rec["created_at"][:13], rec.get("model") or ""),)
+
+
 def _user_model(rec: dict) -> Iterable[tuple]:
     user = rec.get("user_id")
     return () if user is None else (
@@ -91,7 +97,7 @@ def _session(rec: dict) -> Iterable[tuple]:
 _KEYS: dict[str, Callable[[dict], Iterable[tuple]]] = {
     "rollup_hourly": _main_keys(13), "rollup_property_hourly": _property_keys(13),
     "rollup_user_hourly": _user_hour, "rollup_user_models": _user_model,
-    "rollup_sessions": _session,
+    "rollup_sessions": _session, "rollup_user_model_hourly": _user_model_hour,
 }
 
 
@@ -145,6 +151,9 @@ def deltas(records: list[dict]) -> dict[str, dict[tuple, list]]:
             rows[key] = row
     for name, (source, coarser) in _DERIVED.items():
         out[name] = _derive(_BY_NAME[name], _BY_NAME[source], out[source], coarser)
+    # Narrow tables keep a few of the counters: summed like the others, then cut down.
+    for name, keep in _NARROW.items():
+        out[name] = {key: [row[i] for i in keep] for key, row in out[name].items()}
     return out
 
 
@@ -203,7 +212,16 @@ _DERIVED: dict[str, tuple[str, Callable[[tuple], tuple]]] = {
     # In this order: users are summed from days, days from hours.
     "rollup_user_daily": ("rollup_user_hourly", lambda k: (k[0], k[1][:10], k[2])),
     "rollup_users": ("rollup_user_daily", lambda k: (k[0], k[2])),
+    "rollup_user_model_daily": ("rollup_user_model_hourly",
+                                lambda k: (k[0], k[1], k[2][:10], k[3])),
+    "rollup_user_dekad": ("rollup_user_daily", lambda k: (k[0], _dekad(k[1]), k[2])),
 }
+
+
+def _dekad(day: str) -> str:
+    """'YYYY-MM-DD' → its dekad, as _rollups._DEKAD labels it: 'YYYY-MM-1' to '-3'."""
+    of_month = day[8:10]
+    return day[:8] + ("1" if of_month <= "10" else "2" if of_month <= "20" else "3")
 
 
 def _name_key(rec: dict) -> str | None:
@@ -235,5 +253,8 @@ def _updates(table: RollupTable, dialect: str) -> str:
 
 
 _BY_NAME = {t.name: t for t in TABLES}
+# Tables with only some counters: where each kept one is in a full row.
+_NARROW = {t.name: [list(SUM_COLUMNS).index(c) for c in t.counters]
+           for t in TABLES if t.counters is not None}
 _UPDATES = {dialect: {t.name: _updates(t, dialect) for t in TABLES}
             for dialect in ("sqlite", "postgres")}

@@ -204,7 +204,7 @@ _COPY_REQUESTS_V3 = (
 
 
 def _partition_by_month(store, cur) -> None:
-    """Migration 10 (store/_partitions.py); SQLite deletes old rows in batches instead."""
+    """Migration 11 (store/_partitions.py); SQLite deletes old rows in batches instead."""
     if store.dialect.name == "postgres":
         from heliograph.store._partitions import convert
         convert(cur)
@@ -420,7 +420,9 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect | Callable, ...]]] = [
         " ON stored_response_items (organization, response_id)",
     )),
     (9, "rollups: per user and hour, backfilled", rollups.user_hourly_statements()),
-    (10, "PostgreSQL: requests and bodies partitioned by month; ids kept unique apart",
+    (10, "rollups: per user and model, by hour and day, backfilled",
+     rollups.user_model_statements()),
+    (11, "PostgreSQL: requests and bodies partitioned by month; ids kept unique apart",
      (_partition_by_month,)),
 ]
 

@@ -68,7 +68,7 @@ class PostgresStore(SQLStore):
             # idle timeout) is replaced instead of failing a writer batch.
             check=ConnectionPool.check_connection,
             name="heliograph-store", open=True)
-        # Whether requests is partitioned by month (migration 10, store/_partitions.py):
+        # Whether requests is partitioned by month (migration 11, store/_partitions.py):
         # a store opened at an older version (a test building one) writes as before.
         self.partitioned = False
         self._partitions = _partitions.Partitions()

@@ -118,7 +118,7 @@ def test_demo_history_reads_back_like_real_traffic(tmp_path, upstream, fresh_dat
         assert any(r["path"] == "/v1/messages" for r in records)
 
         # Users: Zipf-like, a few heavy users and a long tail of rare ones.
-        status, users = gw.api("/api/v1/users")
+        status, users = gw.api("/api/v1/users?limit=1000")
         assert status == 200 and len(users["data"]) == printed["users"] >= 20
         counts = [u["requests"] for u in users["data"]]
         assert counts[0] > 5 * counts[len(counts) // 2]

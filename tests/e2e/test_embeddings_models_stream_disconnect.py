@@ -61,3 +61,26 @@ def test_client_disconnect_mid_stream_is_logged_with_what_was_received(gateway):
     content = rec["response"]["choices"][0]["message"]["content"]
     assert content.startswith("Echo: ") and "ten" not in content
     assert rec["latency_ms"] < 3000
+
+
+def test_client_leaving_while_the_provider_stalls_is_noticed_at_once(gateway):
+    # The caller watch starts when the relay has to wait for the provider (here after
+    # the first chunk, for 5 s): leaving then ends the upstream call at once, as a 499.
+    body = (b'{"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", '
+            b'"content": "one two three"}]}')
+    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+               b"Authorization: Bearer " + ADMIN_KEY.encode() + b"\r\n"
+               b"Content-Type: application/json\r\nx-fake-behavior: stall-5000\r\n"
+               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    sock = socket.create_connection(("127.0.0.1", gateway.port))
+    sock.sendall(request)
+    received = b""
+    while b"data: " not in received:
+        received += sock.recv(65536)
+    sock.close()
+    head = received.split(b"\r\n\r\n", 1)[0].decode()
+    record_id = [line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                 if line.lower().startswith("helicone-id:")][0]
+    rec = gateway.record(record_id)
+    assert rec["status"] == 499 and "disconnected" in rec["error"]
+    assert rec["latency_ms"] < 4000

@@ -72,8 +72,20 @@ def test_users_endpoints(gateway, openai_client):
     status, body = gateway.api(f"/api/v1/users/user-{tag}")
     assert status == 200 and body["requests"] == 3
     assert body["models"] == {"gpt-4o-mini": 2, "gpt-4o": 1}
-    status, body = gateway.api("/api/v1/users")
+    status, body = gateway.api("/api/v1/users?limit=1000")
     assert any(u["user_id"] == f"user-{tag}" for u in body["data"])
+    # A page at a time, ties by user id: every user once, in order of requests.
+    pages, cursor = [], None
+    while True:
+        status, page = gateway.api("/api/v1/users?limit=2" + (f"&cursor={cursor}" if cursor
+                                                             else ""))
+        assert status == 200 and len(page["data"]) <= 2
+        pages += page["data"]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert [u["user_id"] for u in pages] == [u["user_id"] for u in body["data"]]
+    assert [(-u["requests"], u["user_id"]) for u in pages] == sorted(
+        (-u["requests"], u["user_id"]) for u in pages)
     assert gateway.api("/api/v1/users/nobody-" + tag)[0] == 404
 
 

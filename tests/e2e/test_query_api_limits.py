@@ -69,7 +69,7 @@ def iso(moment):
     ("/api/v1/requests?latency_between=100", ["latency_between"]),  # latency_gt is a filter
     ("/api/v1/requests?model=x&colour=red&size=9", ["colour", "size"]),
     ("/api/v1/metrics?group_by=model&order=asc", ["order"]),
-    ("/api/v1/users?limit=5", ["limit"]),
+    ("/api/v1/users?limit=5&offset=5", ["offset"]),
     ("/api/v1/ratelimits?group_by=model", ["group_by"]),
     ("/api/v1/requests/some-id?bodies=true", ["bodies"]),
 ])

@@ -351,3 +351,27 @@ async def test_odd_input_is_a_clear_answer_never_a_500(inproc, method, path, bod
     assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[-500:])
     assert answer.headers["content-type"].startswith("text/html")
     assert "Traceback" not in answer.text
+
+
+async def test_the_users_page_is_sorted_and_paged_by_the_database(inproc, monkeypatch):
+    from heliograph.dashboard import reports
+    monkeypatch.setattr(reports, "USERS_PER_PAGE", 2)
+    tag = uuid.uuid4().hex[:8]
+    for user, calls in (("a", 1), ("b", 3), ("c", 2)):
+        for i in range(calls):
+            await logged_call(inproc, f"users page {tag} {user} {i}",
+                              {"Helicone-Property-Tag": tag, "Helicone-User-Id": f"{tag}-{user}"})
+
+    def shown(html: str) -> list[str]:
+        return re.findall(rf">({tag}-[abc])</a>", html)
+
+    async with session(inproc) as client:
+        first = await client.get(f"/dashboard/users?property.tag={tag}")
+        assert first.status_code == 200 and shown(first.text) == [f"{tag}-b", f"{tag}-c"]
+        next_url = re.search(r'href="([^"]+)" id="next-page"', first.text).group(1)
+        second = await client.get(next_url.replace("&amp;", "&"))
+        assert shown(second.text) == [f"{tag}-a"] and 'id="next-page"' not in second.text
+        by_name = await client.get(f"/dashboard/users?property.tag={tag}&sort=user")
+        assert shown(by_name.text) == [f"{tag}-a", f"{tag}-b"]
+        stale = await client.get(f"{next_url.replace('&amp;', '&')}&sort=user")
+        assert stale.status_code == 400   # a cursor of another sort

@@ -140,3 +140,68 @@ def test_tool_calls_choices_and_azures_empty_first_id_are_assembled():
     assert second == {"index": 1, "finish_reason": "stop",
                       "message": {"role": "assistant", "content": "second"}}
     assert acc.completion() == logged  # assembling twice gives the same answer
+
+
+# --- a read's events at once: the same as one by one ---------------------------------------------
+
+def _streams() -> list[list[bytes]]:
+    plain = [chunk({"role": "assistant", "content": ""}), chunk({"content": "Hi"}),
+             chunk({"content": " there"}), chunk(finish="stop"),
+             chunk(choices=False, usage=USAGE), b"[DONE]", chunk({"content": "after"})]
+    tools = [chunk(choices=False, cid=""),
+             chunk({"role": "assistant", "tool_calls": [
+                 {"index": 0, "id": "call_a", "function": {"name": "get", "arguments": ""}}]}),
+             chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"q":1}'}}]}),
+             b"not json", b'{"usage": null, "choices": [{"index": 0, "delta": {"content": "y"}}]}',
+             chunk({"content": "z"}, usage=USAGE), chunk(finish="tool_calls"), b"[DONE]"]
+    return [plain, tools, plain[:3], [b"[DONE]"], []]
+
+
+def _one_by_one(acc: StreamAccumulator, stream: list[bytes]) -> list[bytes]:
+    out = []
+    for payload in stream:
+        kept = acc.process(payload)
+        if acc.done:
+            break
+        if kept is not None:
+            out.append(kept)
+    return out
+
+
+def test_a_batch_is_processed_as_its_payloads_one_by_one():
+    for stream in _streams():
+        for strip in (True, False):
+            for cut in range(len(stream) + 1):  # the stream read in two batches
+                one, batched = StreamAccumulator(strip), StreamAccumulator(strip)
+                expected = _one_by_one(one, stream)
+                got = batched.process_batch(stream[:cut])
+                if not batched.done:
+                    got += batched.process_batch(stream[cut:])
+                assert got == expected, (stream, strip, cut)
+                assert (batched.done, batched.usage, batched.saw_content, batched.id) == \
+                    (one.done, one.usage, one.saw_content, one.id)
+                assert batched.completion() == one.completion()
+
+
+def test_the_text_fast_path_assembles_what_merging_every_chunk_does():
+    stream = [chunk({"role": "assistant", "content": ""}), chunk({"content": "a"}),
+              chunk({"content": ""}), chunk({"content": "b"}, finish="length"),
+              chunk({"content": "c"}, index=1), chunk({"refusal": "no"}),
+              chunk({"content": None})]
+    acc = StreamAccumulator(False)
+    acc.process_batch(stream)
+    merged: dict[int, object] = {}
+    from heliograph.proxy.streaming import _Choice
+    for payload in stream:
+        for choice in orjson.loads(payload)["choices"]:
+            merged.setdefault(choice["index"], _Choice()).merge(choice)  # type: ignore[attr-defined]
+    assert acc.completion()["choices"] == [merged[i].message(i)  # type: ignore[attr-defined]
+                                           for i in sorted(merged)]
+
+
+def test_openai_render_batch_is_each_payload_framed():
+    from heliograph.proxy.fronts import OpenAIStream
+
+    payloads = [b'{"a":1}', b"[x]", b""]
+    assert OpenAIStream.render_batch(payloads) == b"".join(sse.frame(p) for p in payloads)
+    assert OpenAIStream.render_batch([]) == b""

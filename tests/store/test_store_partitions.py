@@ -1,4 +1,4 @@
-"""PostgreSQL's monthly partitions (store/_partitions.py, migration 10): retention drops a
+"""PostgreSQL's monthly partitions (store/_partitions.py, migration 11): retention drops a
 whole month by detaching it, an existing database is converted in place, a record of any
 date is stored, and a record id stays unique within its organization across months."""
 
@@ -163,11 +163,11 @@ def test_the_planner_reads_only_the_months_a_time_range_covers(store, make_recor
     assert "requests_p202401" not in plan and "requests_p202403" not in plan, plan
 
 
-# -- migration 10 on a database that has records -----------------------------------------
-def test_migration_10_partitions_an_existing_database_in_place(store_url, make_record):
+# -- migration 11 on a database that has records -----------------------------------------
+def test_migration_11_partitions_an_existing_database_in_place(store_url, make_record):
     from heliograph.store.postgres import PostgresStore
     old = PostgresStore(store_url)
-    old.migrate(until=9)
+    old.migrate(until=10)
     assert not old.partitioned
     old.insert_records([make_record(f"old{i}", at=f"2024-0{i % 3 + 1}-0{i % 9 + 1}T00:00:00Z",
                                     user_id=f"u{i % 2}", session_id="s", properties={"k": "v"},
@@ -176,10 +176,10 @@ def test_migration_10_partitions_an_existing_database_in_place(store_url, make_r
     old.update_planner_stats()
     old.close()
 
-    store = open_store(store_url)  # migration 10
+    store = open_store(store_url)  # migration 11
     reader = open_analytics(store_url)
     try:
-        assert store.schema_versions()[-1] == 10 and store.partitioned
+        assert store.schema_versions()[-1] == 11 and store.partitioned
         # The partitioned table is new, and has no statistics until the job gathers them,
         # though none of its partitions changed since the last ANALYZE.
         stats = "SELECT COUNT(*) FROM pg_stats WHERE schemaname = current_schema()" \

@@ -194,10 +194,10 @@ def test_migration_backfills_rows_stored_before_it(store_url, store_kind):
             " WHERE schemaname = current_schema()").fetchall() if name.startswith("rollup_")]
         for table in tables:
             store.execute(cur, f"DROP TABLE {table}")
-        store.execute(cur, "DELETE FROM schema_migrations WHERE version IN (6, 9)")
+        store.execute(cur, "DELETE FROM schema_migrations WHERE version IN (6, 9, 10)")
     store.close()
-    store = open_store(store_url)   # migrates: versions 6 and 9 again, backfilling
-    assert {6, 9} <= set(store.schema_versions())
+    store = open_store(store_url)   # migrates: versions 6, 9 and 10 again, backfilling
+    assert {6, 9, 10} <= set(store.schema_versions())
     backfilled = open_analytics(store_url)
     try:
         assert close(backfilled.metrics("org1", RequestFilter(), "property.feature"), want)
@@ -245,3 +245,151 @@ def test_migration_9_backfills_hours_per_user(store_url, store_kind):
         rolled.close()
         raw.close()
         store.close()
+
+
+# -- users: sorted and paged by the database ---------------------------------------------
+# Each sort's value in a user summary; a missing average latency sorts lowest.
+SORT_VALUES = {
+    "requests": lambda u: u["requests"], "cost_usd": lambda u: u["cost_usd"],
+    "avg_latency_ms": lambda u: -1 if u["avg_latency_ms"] is None else u["avg_latency_ms"],
+    "error_rate": lambda u: u["error_rate"], "last_seen": lambda u: u["last_seen"],
+    "first_seen": lambda u: u["first_seen"], "user_id": lambda u: u["user_id"],
+}
+
+
+def every_page(reader, flt: RequestFilter, sort: str, order: str, limit: int) -> list[dict]:
+    found, cursor = reader.users_page("org1", flt, sort, order, limit)
+    assert len(found) <= limit
+    while cursor:
+        more, cursor = reader.users_page("org1", flt, sort, order, limit, cursor)
+        assert more and len(more) <= limit
+        found += more
+    return found
+
+
+def expected_order(users: list[dict], sort: str, order: str) -> list[dict]:
+    """Python's order of the raw rows' users: by the sort value, ties by user_id."""
+    by_id = sorted(users, key=lambda u: u["user_id"])
+    if sort == "user_id":
+        return by_id[::-1] if order == "desc" else by_id
+    return sorted(by_id, key=SORT_VALUES[sort], reverse=order == "desc")
+
+
+@pytest.mark.parametrize("sort", list(SORT_VALUES))
+def test_user_pages_from_rollups_equal_raw_rows(store, demo_set, reader, raw_reader, sort):
+    top_user = Counter(r["user_id"] for r in demo_set if r["user_id"]).most_common(1)[0][0]
+    for (since, until), fields in [*((w, {}) for w in WINDOWS),
+                                   (WINDOWS[1], {"user_id": top_user}),
+                                   (WINDOWS[3], {"model": "gpt-4o-mini"})]:
+        flt = RequestFilter(since=since, until=until, **fields)
+        everyone = raw_reader.users("org1", flt)
+        assert everyone, (since, until, fields)
+        for order in ("asc", "desc"):
+            got = every_page(reader, flt, sort, order, 7)
+            assert close(got, expected_order(everyone, sort, order)), (since, until, order)
+    # Models per user for a window: from the per user and model rollups, as the raw rows.
+    flt = RequestFilter(since=WINDOWS[1][0])
+    assert close(reader.users("org1", flt), raw_reader.users("org1", flt))
+    assert any(len(u["models"]) > 1 for u in reader.users("org1", flt))
+
+
+def test_user_pages_refuse_another_sorts_cursor(store, demo_set, reader):
+    _page, cursor = reader.users_page("org1", RequestFilter(), "requests", None, 3)
+    assert cursor
+    for sort, order in (("cost_usd", None), ("requests", "asc")):
+        with pytest.raises(ValueError, match="invalid cursor"):
+            reader.users_page("org1", RequestFilter(), sort, order, 3, cursor)
+    for sort, order in (("nonsense", None), ("requests", "up")):
+        with pytest.raises(ValueError):
+            reader.users_page("org1", RequestFilter(), sort, order, 3)
+
+
+def test_cost_by_user_and_a_users_models_equal_raw_rows(store, demo_set, reader, raw_reader):
+    top_user = Counter(r["user_id"] for r in demo_set if r["user_id"]).most_common(1)[0][0]
+    assert any(r["user_id"] is None for r in demo_set)   # so the null group is there
+    for (since, until), fields in [*((w, {}) for w in WINDOWS),
+                                   (WINDOWS[1], {"model": "gpt-4o-mini"})]:
+        flt = RequestFilter(since=since, until=until, **fields)
+        groups = raw_reader.metrics("org1", flt, "user_id")["data"]
+        want = sorted(groups, key=lambda g: -g["cost_usd"])[:5]
+        got = reader.cost_by_user("org1", flt, 5)
+        assert [(g["key"], g["requests"]) for g in got] == [
+            (w["key"], w["requests"]) for w in want], (since, until, fields)
+        assert [g["cost_usd"] for g in got] == approx([w["cost_usd"] for w in want],
+                                                       rel=1e-9, abs=1e-12)
+        one = RequestFilter(since=since, until=until, user_id=top_user, **fields)
+        by_model = raw_reader.metrics("org1", one, "model")["data"]
+        assert close(reader.user_models("org1", one),
+                     [{k: g[k] for k in ("key", "requests", "errors", "error_rate",
+                                         "cost_usd")} for g in by_model]), (since, until)
+
+
+def test_migration_10_backfills_users_by_model(store_url, store_kind):
+    """A log written before the per user and model (and dekad) tables: migration 10 fills
+    them from the raw rows, and a window's users then equal the raw rows'."""
+    store = open_store(store_url)
+    records = demo_records(600, days=25.0)   # 2024-05-16 to 2024-06-10: dekads
+    store.insert_records(records)
+    with store.transaction(write=True) as cur:
+        store.execute(cur, "DROP TABLE rollup_user_model_hourly")
+        store.execute(cur, "DROP TABLE rollup_user_model_daily")
+        store.execute(cur, "DROP TABLE rollup_user_dekad")
+        store.execute(cur, "DELETE FROM schema_migrations WHERE version = 10")
+    store.close()
+    store = open_store(store_url)
+    assert 10 in store.schema_versions()
+    rolled, raw = open_analytics(store_url), open_analytics(store_url)
+    raw.use_rollups = False
+    try:
+        window = RequestFilter(since="2024-06-08T09:17:03.000000Z",
+                               until="2024-06-10T07:40:00.000000Z")
+        got = rolled.users("org1", window)
+        assert got and close(got, raw.users("org1", window))
+        for since, until in ((None, None),   # the dekad table alone, then dekads edged
+                             ("2024-05-11T00:00:00.000000Z", "2024-05-21T00:00:00.000000Z"),
+                             (None, "2024-06-11T00:00:00.000000Z")):
+            flt = RequestFilter(since=since, until=until)
+            got, want = (rolled.metrics("org1", flt, "user_id")["data"],
+                         raw.metrics("org1", flt, "user_id")["data"])
+            assert [g["key"] for g in got] == [w["key"] for w in want]
+            for g, w in zip(got, want):
+                same_group(g, w, approximate_percentiles=g["key"] is None)
+        with store.transaction() as cur:
+            for table in ("rollup_user_model_hourly", "rollup_user_model_daily",
+                          "rollup_user_dekad"):
+                assert store.execute(cur, f"SELECT SUM(requests) FROM {table}").fetchone()[0] \
+                    == sum(1 for r in records if r["user_id"])
+    finally:
+        rolled.close()
+        raw.close()
+        store.close()
+
+
+def test_users_over_weeks_sum_dekads_days_and_hours(store, reader, raw_reader):
+    """Windows of weeks: per-user answers mix thirds of a month (rollup_user_dekad), days,
+    hours and raw minutes, and equal the raw rows'."""
+    records = demo_records(1200, days=25.0)   # 2024-05-16 to 2024-06-10
+    for start in range(0, len(records), 400):
+        store.insert_records(records[start:start + 400])
+    windows = [("2024-05-18T07:12:00.000000Z", None),                 # dekads to the end
+               ("2024-05-20T00:00:00.000000Z", "2024-06-05T13:00:00.000000Z"),
+               (None, "2024-06-01T00:00:00.000000Z"),                 # ends on a dekad
+               ("2024-05-21T00:00:00.000000Z", "2024-05-31T00:00:00.000000Z"),
+               ("2024-05-11T00:00:00.000000Z", "2024-05-21T00:00:00.000000Z"),  # a dekad
+               (None, "2024-06-11T00:00:00.000000Z"),                 # the 10th in it
+               (None, None)]
+    for since, until in windows:
+        flt = RequestFilter(since=since, until=until)
+        got, want = reader.metrics("org1", flt, "user_id"), raw_reader.metrics("org1", flt,
+                                                                              "user_id")
+        assert [g["key"] for g in got["data"]] == [g["key"] for g in want["data"]]
+        for g, w in zip(got["data"], want["data"]):
+            same_group(g, w, approximate_percentiles=g["key"] is None)
+        everyone = raw_reader.users("org1", flt)
+        for sort in ("requests", "cost_usd", "first_seen"):
+            assert close(every_page(reader, flt, sort, "desc", 9),
+                         expected_order(everyone, sort, "desc")), (since, until, sort)
+    with store.transaction() as cur:
+        dekads = store.execute(cur, "SELECT COUNT(DISTINCT bucket), SUM(requests)"
+                                    " FROM rollup_user_dekad").fetchone()
+    assert dekads[0] >= 3 and dekads[1] == sum(1 for r in records if r["user_id"])

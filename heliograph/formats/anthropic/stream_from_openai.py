@@ -22,6 +22,7 @@ from heliograph.formats.anthropic.answer_from_openai import (
 )
 from heliograph.formats.anthropic.tables import STOP_REASONS
 from heliograph.providers.base import NATIVE_KEY
+from heliograph.proxy.front import render_each
 
 
 def frame(event: dict) -> bytes:
@@ -85,6 +86,9 @@ class AnthropicStream:
         return frame(event)
 
     # -- rendering ------------------------------------------------------------------------
+    def render_batch(self, payloads: list[bytes]) -> bytes:
+        return render_each(self, payloads)
+
     def render(self, payload: bytes) -> bytes:
         try:
             chunk = orjson.loads(payload)

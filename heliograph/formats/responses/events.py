@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import orjson
 
 from heliograph.errors import GatewayError
+from heliograph.proxy.front import process_each, render_each
 from heliograph.proxy.streaming import event_object
 
 # The events that end a Responses API stream (it has no [DONE] of its own).
@@ -69,6 +70,9 @@ class ResponsesStream:
             return b""
         return name + b"data: " + payload + b"\n\n"
 
+    def render_batch(self, payloads: list[bytes]) -> bytes:
+        return render_each(self, payloads)
+
     def finish(self) -> bytes:
         return self._held
 
@@ -112,6 +116,9 @@ class ResponsesAccumulator:
             if kind == "response.output_text.delta":
                 self._text.append(str(event.get("delta") or ""))
         return payload
+
+    def process_batch(self, batch: list[bytes]) -> list[bytes]:
+        return process_each(self, batch)
 
     def completion(self) -> dict:
         """The final response object; for a cut stream, the text received so far."""
