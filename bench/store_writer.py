@@ -33,7 +33,7 @@ from heliograph.store.writer import BATCH
 SEARCH = False
 
 
-def generate(records: int, live: bool = False) -> list[list[dict]]:
+def generate(records: int, live: bool = False) -> list[dict]:
     gen = HistoryGenerator(records, days=30, seed=7, until=time.time())
     flat = [rec for batch in gen.batches() for rec in batch]
     if live:
@@ -44,24 +44,27 @@ def generate(records: int, live: bool = False) -> list[list[dict]]:
     # The real writer holds one batch, not every record of the run: keep these out of
     # the garbage collector's full passes, which would otherwise be timed too.
     gc.freeze()
-    return [flat[i:i + BATCH] for i in range(0, len(flat), BATCH)]
+    return flat
 
 
-def timed_insert(store, batches: list[list[dict]]) -> tuple[float, float]:
-    """(wall seconds, this process's CPU seconds). On a shared machine the CPU time tells
-    what one free core would do (for SQLite it is nearly all the work; for PostgreSQL the
-    server's share is not in it)."""
+def timed_insert(store, records: list[dict]) -> tuple[float, float]:
+    """(wall seconds, this process's CPU seconds), inserting in the journal writer's
+    batches for this store. On a shared machine the CPU time tells what one free core
+    would do (for SQLite it is nearly all the work; for PostgreSQL the server's share is
+    not in it)."""
+    size = getattr(store, "writer_batch", BATCH)   # as store/writer.py reads it
+    batches = [records[i:i + size] for i in range(0, len(records), size)]
     started, cpu = time.perf_counter(), time.process_time()
     for batch in batches:
         store.insert_records(batch)
     return time.perf_counter() - started, time.process_time() - cpu
 
 
-def bench_sqlite(batches: list[list[dict]], total: int) -> None:
+def bench_sqlite(records: list[dict], total: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.db")
         store = open_store(f"sqlite:///{path}")
-        seconds, cpu = timed_insert(store, batches)
+        seconds, cpu = timed_insert(store, records)
         report("sqlite", total, seconds, cpu, sqlite_size(store, path))
         if SEARCH:
             search_numbers(store, f"sqlite:///{path}", "sqlite")
@@ -77,17 +80,24 @@ def sqlite_size(store, path: str) -> int:
     return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
 
 
-def bench_postgres(url: str, batches: list[list[dict]], total: int) -> None:
+def bench_postgres(url: str, records: list[dict], total: int) -> None:
     import psycopg
 
     schema = "bench_writer_" + uuid.uuid4().hex[:8]
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in url else "?"
-    schema_url = f"{url}{sep}options=-csearch_path%3D{schema}"
+    schema_url = f"{url}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
     store = open_store(schema_url)
     try:
-        seconds, cpu = timed_insert(store, batches)
+        before = backends_cpu(store, schema)
+        seconds, cpu = timed_insert(store, records)
+        after = backends_cpu(store, schema)
+        if after:   # the server's share, when it runs on this machine
+            server_cpu = sum(used - before.get(pid, 0.0) for pid, used in after.items())
+            print(f"postgres  server backends: {total / server_cpu:,.0f} records per their"
+                  f" CPU-second; writer and server together {total / (cpu + server_cpu):,.0f}",
+                  flush=True)
         with store.transaction() as cur:
             cur.execute("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
                         " JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -100,6 +110,30 @@ def bench_postgres(url: str, batches: list[list[dict]], total: int) -> None:
         store.close()
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def backends_cpu(store, application: str) -> dict[int, float]:
+    """CPU seconds so far of each of the store's server processes ({} if not local)."""
+    with store.transaction() as cur:
+        pids = [row[0] for row in cur.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+            (application,)).fetchall()]
+    found = {pid: process_cpu(pid) for pid in pids}
+    return {pid: used for pid, used in found.items() if used is not None}
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) of a local PostgreSQL process, None if there is none
+    of that pid here (the server runs elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            if b"postgres" not in fh.read():
+                return None
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def search_numbers(store, url: str, label: str) -> None:
@@ -148,12 +182,12 @@ def main() -> None:
     args = parser.parse_args()
     global SEARCH
     SEARCH = args.search
-    batches = generate(args.records, args.live)
-    total = sum(len(b) for b in batches)
+    records = generate(args.records, args.live)
+    total = len(records)
     if args.only != "postgres":
-        bench_sqlite(batches, total)
+        bench_sqlite(records, total)
     if args.postgres and args.only != "sqlite":
-        bench_postgres(args.postgres, batches, total)
+        bench_postgres(args.postgres, records, total)
 
 
 if __name__ == "__main__":

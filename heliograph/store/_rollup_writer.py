@@ -11,7 +11,7 @@ _rollups.SUM_COLUMNS; the tests compare the two paths on both stores.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from heliograph.store._rollups import (
     HISTOGRAM_COLUMNS,
@@ -52,99 +52,100 @@ def _counters(rec: dict) -> tuple[list, float | None, int | None]:
     return sums, latency, None if latency is None else bisect_right(LATENCY_BOUNDS, latency)
 
 
-def _main_keys(bucket_chars: int) -> Callable[[dict], Iterable[tuple]]:
-    def keys(rec: dict) -> Iterable[tuple]:
+def _groups(records: list[dict], props: list[list[tuple]]) -> dict[str, dict[tuple, list[int]]]:
+    """{table: {key: indexes of its records}} for the tables summed from records, in one
+    pass over the batch (one key per table and record, in its key column order; a table
+    where a record has no key does not count it)."""
+    hourly: dict[tuple, list[int]] = {}
+    by_property: dict[tuple, list[int]] = {}
+    user_hours: dict[tuple, list[int]] = {}
+    user_models: dict[tuple, list[int]] = {}
+    user_model_hours: dict[tuple, list[int]] = {}
+    sessions: dict[tuple, list[int]] = {}
+    for i, rec in enumerate(records):
         get = rec.get
-        return ((get("organization") or "", rec["created_at"][:bucket_chars],
-                 get("model") or "", get("provider") or "", get("status") or 0,
-                 get("cache") or "", get("key_id") or ""),)
-    return keys
+        organization = get("organization") or ""
+        hour = rec["created_at"][:13]
+        model = get("model") or ""
+        hourly.setdefault((organization, hour, model, get("provider") or "",
+                           get("status") or 0, get("cache") or "", get("key_id") or ""),
+                          []).append(i)
+        for _id, prop_org, name, value in props[i]:
+            by_property.setdefault((prop_org, name, value, hour), []).append(i)
+        user = get("user_id")
+        if user is not None:
+            user_hours.setdefault((organization, hour, user), []).append(i)
+            user_models.setdefault((organization, user, model), []).append(i)
+            user_model_hours.setdefault((organization, user, hour, model), []).append(i)
+        session = get("session_id")
+        if session is not None:
+            sessions.setdefault((organization, session), []).append(i)
+    return {"rollup_hourly": hourly, "rollup_property_hourly": by_property,
+            "rollup_user_hourly": user_hours, "rollup_user_models": user_models,
+            "rollup_sessions": sessions, "rollup_user_model_hourly": user_model_hours}
 
 
-def _property_keys(bucket_chars: int) -> Callable[[dict], Iterable[tuple]]:
-    def keys(rec: dict) -> Iterable[tuple]:
-        bucket = rec["created_at"][:bucket_chars]
-        return ((organization, name, value, bucket)
-                for _id, organization, name, value in property_rows(rec))
-    return keys
+def _alone(counters: tuple[list, float | None, int | None]) -> list:
+    sums, latency, _bin = counters
+    return [*sums, latency, latency]
 
 
-def _user_hour(rec: dict) -> Iterable[tuple]:
-    user = rec.get("user_id")
-    return () if user is None else (
-        (rec.get("organization") or "", rec["created_at"][:13], user),)
+def _alone_hist(counters: tuple[list, float | None, int | None]) -> list:
+    hist = [0] * N_BINS
+    if (bin_ := counters[2]) is not None:
+        hist[bin_] = 1
+    return _alone(counters) + hist
 
 
-def _user_model_hour(rec: dict) -> Iterable[tuple]:
-    user = rec.get("user_id")
-    return () if user is None else (
-        (rec.get("organization") or "", user, rec["created_at"][:13], rec.get("model") or ""),)
-
-
-def _user_model(rec: dict) -> Iterable[tuple]:
-    user = rec.get("user_id")
-    return () if user is None else (
-        (rec.get("organization") or "", user, rec.get("model") or ""),)
-
-
-def _session(rec: dict) -> Iterable[tuple]:
-    session = rec.get("session_id")
-    return () if session is None else ((rec.get("organization") or "", session),)
-
-
-# Each table's keys for a record, in its key column order (none: not counted there);
-# the others are summed from these (_DERIVED).
-_KEYS: dict[str, Callable[[dict], Iterable[tuple]]] = {
-    "rollup_hourly": _main_keys(13), "rollup_property_hourly": _property_keys(13),
-    "rollup_user_hourly": _user_hour, "rollup_user_models": _user_model,
-    "rollup_sessions": _session, "rollup_user_model_hourly": _user_model_hour,
-}
-
-
-def deltas(records: list[dict]) -> dict[str, dict[tuple, list]]:
-    """{table: {key: row values after the key}} summing the records. Records are grouped
-    by key first; a group of one (most groups of a batch spread over days) takes its
-    record's counters as they are, a larger one sums its members' 14 counters with
-    zip/sum (in C) and counts its histogram bins, instead of adding 57-wide rows."""
+def deltas(records: list[dict], props: list[list[tuple]] | None = None
+           ) -> dict[str, dict[tuple, list]]:
+    """{table: {key: row values after the key}} summing the records (`props`: each
+    record's property_rows, when the caller has them). Records are grouped by key first;
+    a group of one (most groups of a batch spread over days, and most sessions and users
+    of a live one) takes its record's values as they are, a larger one sums its members'
+    14 counters with zip/sum (in C) and counts its histogram bins, instead of adding
+    57-wide rows."""
+    if props is None:
+        props = [property_rows(rec) for rec in records]
     counters = [_counters(rec) for rec in records]
+    # A record's own row, without and with its histogram, made once (when first needed)
+    # for every table where it is a group of its own.
+    alone: dict[int, list] = {}
+    alone_hist: dict[int, list] = {}
     # Each extra column's value per record, computed once for the tables that keep it.
     extra_values: dict[str, list] = {}
     out: dict[str, dict[tuple, list]] = {}
-    for table in TABLES:
-        if table.name in _DERIVED:
-            continue
-        groups: dict[tuple, list[int]] = {}
-        key_of = _KEYS[table.name]
-        for i, rec in enumerate(records):
-            for key in key_of(rec):
-                groups.setdefault(key, []).append(i)
-        extras = []
-        for name, _type, _agg, how in table.extras:
-            if name not in extra_values:
-                extra_values[name] = [_EXTRA[name](rec) for rec in records]
-            extras.append((extra_values[name], min if how == "min" else max))
+    for name, groups in _groups(records, props).items():
+        table = _BY_NAME[name]
         histogram = table.histogram
-        rows = out[table.name] = {}
+        singles = alone_hist if histogram else alone
+        make_single = _alone_hist if histogram else _alone
+        extras = []
+        for extra, _type, _agg, how in table.extras:
+            if extra not in extra_values:
+                extra_values[extra] = [_EXTRA[extra](rec) for rec in records]
+            extras.append((extra_values[extra], min if how == "min" else max))
+        rows = out[name] = {}
         for key, members in groups.items():
             if len(members) == 1:
-                sums, latency, bin_ = counters[members[0]]
-                row = [*sums, latency, latency]
-                if histogram:
-                    hist = [0] * N_BINS
-                    if bin_ is not None:
-                        hist[bin_] = 1
-                    row += hist
-            else:
-                group = [counters[i] for i in members]
-                row = [sum(column) for column in zip(*(c[0] for c in group))]
-                seen = [x for c in group if (x := c[1]) is not None]
-                row += (min(seen, default=None), max(seen, default=None))
-                if histogram:
-                    hist = [0] * N_BINS
-                    for c in group:
-                        if (bin_ := c[2]) is not None:
-                            hist[bin_] += 1
-                    row += hist
+                (i,) = members
+                if (single := singles.get(i)) is None:
+                    single = singles[i] = make_single(counters[i])
+                if not extras:
+                    rows[key] = single   # shared, never changed: rows are read only
+                    continue
+                rows[key] = single + [per_record[i] for per_record, _pick in extras]
+                continue
+            group = [counters[i] for i in members]
+            row: list = list(map(sum, zip(*[c[0] for c in group])))
+            seen = [x for c in group if (x := c[1]) is not None]
+            row += (min(seen, default=None), max(seen, default=None))
+            if histogram:
+                hist = [0] * N_BINS
+                for c in group:
+                    if (bin_ := c[2]) is not None:
+                        hist[bin_] += 1
+                row += hist
             for per_record, pick in extras:
                 values = [v for i in members if (v := per_record[i]) is not None]
                 row.append(pick(values, default=None))
@@ -235,15 +236,16 @@ _EXTRA: dict[str, Callable[[dict], str | None]] = {
 }
 
 
-def maintain(store, cur, records: list[dict]) -> None:
-    """Add the newly stored `records` to every rollup, in the caller's transaction. Rows
-    go in key order, so concurrent writers lock them in the same order (no deadlock)."""
-    for name, rows in deltas(records).items():
-        if rows:
-            table = _BY_NAME[name]
-            store._merge_rows(cur, name, table.columns(), table.keys,
-                              [(*key, *values) for key, values in sorted(rows.items())],
-                              _UPDATES[store.dialect.name][name])
+def maintain(store, cur, records: list[dict], props: list[list[tuple]] | None = None
+             ) -> None:
+    """Add the newly stored `records` to every rollup, in the caller's transaction
+    (`props`: each record's property_rows, when the caller has them). Rows go in key
+    order, so concurrent writers lock them in the same order (no deadlock)."""
+    updates = _UPDATES[store.dialect.name]
+    store._merge_rollups(cur, [
+        (_BY_NAME[name], [(*key, *values) for key, values in sorted(rows.items())],
+         updates[name])
+        for name, rows in deltas(records, props).items() if rows])
 
 
 def _updates(table: RollupTable, dialect: str) -> str:

@@ -74,22 +74,28 @@ _COST_KNOWN_POSITION = SCALAR_KEYS.index("cost_known")
 _ORGANIZATION_POSITION = SCALAR_KEYS.index("organization")
 
 
-def record_to_row(rec: dict) -> tuple:
+def record_to_row(rec: dict, null=None, truth=bool) -> tuple:
     """A record's `requests` row, in REQUEST_COLUMNS order. The writer runs this for every
-    request, so it is written for speed."""
+    request, so it is written for speed. `null` stands for NULL and `truth` makes the
+    booleans (SQLiteStore passes NaN and int: sqlite3 binds those several times faster
+    than None and bool, and stores a NaN as NULL)."""
     get = rec.get
     if not get("id") or not get("created_at"):
         raise ValueError(f"record without id or created_at: {get('id')!r}")
-    row = [get(key) for key in SCALAR_KEYS]
-    if row[_ORGANIZATION_POSITION] is None:  # part of the key: never NULL
+    if null is None:
+        row = [get(key) for key in SCALAR_KEYS]
+    else:
+        row = [null if (value := get(key)) is None else value for key in SCALAR_KEYS]
+    if row[_ORGANIZATION_POSITION] is null:  # part of the key: never NULL
         row[_ORGANIZATION_POSITION] = ""
     for i in _BOOL_POSITIONS:
-        if row[i] is not None:
-            row[i] = bool(row[i])
-    row[_COST_KNOWN_POSITION] = bool(row[_COST_KNOWN_POSITION])
-    row += [dumps(get(key)) for key in JSON_KEYS]
+        if row[i] is not null:
+            row[i] = truth(row[i])
+    row[_COST_KNOWN_POSITION] = truth(row[_COST_KNOWN_POSITION] is not null
+                                      and bool(row[_COST_KNOWN_POSITION]))
+    row += [null if (value := get(key)) is None else dumps(value) for key in JSON_KEYS]
     extra = {k: rec[k] for k in _EXTRA_KEYS if get(k) is not None} if _EXTRA_KEYS else None
-    row.append(dumps(extra) if extra else None)
+    row.append(dumps(extra) if extra else null)
     return tuple(row)
 
 

@@ -65,6 +65,10 @@ def _key_row(row) -> KeyRow:
                   allowed_models=tuple(allowed) if allowed is not None else None)
 
 
+class _NotAllNew(Exception):
+    """The bulk insert met ids already stored: the batch is stored again row by row."""
+
+
 @lru_cache(maxsize=256)
 def _to_format_style(sql: str) -> str:
     return sql.replace("?", "%s")
@@ -79,6 +83,12 @@ class SQLStore:
     # What the driver raises for a value it cannot store (not an outage): a retry would
     # fail the same way.
     data_errors: tuple[type[Exception], ...] = (ValueError, OverflowError, TypeError)
+    # Records the journal writer inserts per transaction at most (store/writer.py). SQLite
+    # holds its one write lock for a whole transaction, and the shared state on the same
+    # file waits 0.5 s for it before failing over: batches stay small there.
+    writer_batch = 2000
+    # A record's requests row, as this driver binds it best (_schema.record_to_row).
+    _request_row = staticmethod(record_to_row)
 
     # -- what a subclass provides -------------------------------------------------
     def _transaction(self, write: bool, wait_s: float | None = None
@@ -160,37 +170,45 @@ class SQLStore:
     def insert_records(self, records: list[dict]) -> None:
         if not records:
             return
-        rows = [record_to_row(rec) for rec in records]
+        to_row = self._request_row
+        rows = [to_row(rec) for rec in records]
+        try:
+            self._store_batch(records, rows, bulk=True)
+        except _NotAllNew:
+            self._store_batch(records, rows, bulk=False)
+
+    def _store_batch(self, records: list[dict], rows: list[tuple], bulk: bool) -> None:
+        """One transaction storing the batch. The fast path is one bulk insert, the
+        transaction's first statement; when it stored fewer rows than it was given (a
+        journal replay, an id already used, the same id twice in the batch) the whole
+        transaction is undone (_NotAllNew) and the batch goes again row by row, to tell
+        each case apart. No savepoint: on PostgreSQL one cost two more round trips a
+        batch, and made every row's transaction id a subtransaction's."""
         with self._transaction(write=True) as cur:
-            stored = self._insert_requests(cur, records, rows)
+            if not bulk:
+                stored = self._insert_one_by_one(cur, records, rows)
+            elif self._bulk_insert_new(cur, rows) == len(rows):
+                stored = records
+            else:
+                raise _NotAllNew
             self._insert_bodies(cur, [row for rec in stored
                                       if (row := body_row(rec)) is not None])
-            prop_rows = [row for rec in stored for row in property_rows(rec)]
+            props = [property_rows(rec) for rec in stored]   # the rollups use them too
+            prop_rows = [row for rows in props for row in rows]
             if prop_rows:
                 self._bulk_insert(cur, "request_properties", _PROPERTY_COLUMNS, prop_rows)
-            self._after_insert(cur, stored)
+            self._after_insert(cur, stored, props)
 
-    def _after_insert(self, cur, records: list[dict]) -> None:
+    def _after_insert(self, cur, records: list[dict],
+                      props: list[list[tuple]] | None = None) -> None:
         """Runs in the insert's transaction with exactly the records this transaction
         stored (as stored: a moved record under its fresh id), so whatever is derived
         from them (rollup counters, the webhook feed) commits or rolls back with them. A
-        journal replay of a record already stored is never passed again."""
+        journal replay of a record already stored is never passed again. `props`: each
+        record's property_rows."""
         if records:
-            rollups.maintain(self, cur, records)
+            rollups.maintain(self, cur, records, props)
         feed_webhooks(self, cur, records)
-
-    def _insert_requests(self, cur, records: list[dict], rows: list[tuple]) -> list[dict]:
-        """Insert the requests rows; return the records newly stored. The fast path is
-        one bulk insert; when it stored fewer rows than it was given (a journal replay,
-        an id already used, the same id twice in the batch), it is undone and the batch
-        goes in row by row to tell each case apart."""
-        cur.execute("SAVEPOINT insert_batch")
-        if self._bulk_insert_new(cur, rows) == len(rows):
-            cur.execute("RELEASE SAVEPOINT insert_batch")
-            return records
-        cur.execute("ROLLBACK TO SAVEPOINT insert_batch")
-        cur.execute("RELEASE SAVEPOINT insert_batch")
-        return self._insert_one_by_one(cur, records, rows)
 
     def _insert_one_by_one(self, cur, records: list[dict], rows: list[tuple]
                            ) -> list[dict]:
@@ -211,7 +229,7 @@ class SQLStore:
             note = f"[request id {rec['id']} was already used; stored under a fresh id]"
             moved = dict(rec, id=str(uuid.uuid4()), requested_id=rec["id"],
                          error=f"{rec['error']} {note}" if rec.get("error") else note)
-            self._insert_request_row(cur, record_to_row(moved))
+            self._insert_request_row(cur, self._request_row(moved))
             stored.append(moved)
         return stored
 
@@ -306,6 +324,12 @@ class SQLStore:
                               f" VALUES ({', '.join('?' * len(columns))})"
                               f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
                          rows)
+
+    def _merge_rollups(self, cur, merges: list[tuple]) -> None:
+        """Upsert each rollup table's delta rows: merges are (RollupTable, rows in key
+        order, its ON CONFLICT update list), in a fixed table order."""
+        for table, rows, updates in merges:
+            self._merge_rows(cur, table.name, table.columns(), table.keys, rows, updates)
 
     def _insert_bodies(self, cur, rows: list[tuple]) -> None:
         """Bodies rows (BODY_TABLE_COLUMNS), and whatever their search index needs."""

@@ -10,13 +10,16 @@ that later upgrades to a write fails at once with SQLITE_BUSY rather than waitin
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
+from heliograph.store._schema import record_to_row
 from heliograph.store._sql import Dialect, SQLStore
 from heliograph.store.search import SQLITE_FTS_DELETE, SQLITE_FTS_FILL
 
@@ -47,8 +50,16 @@ def sqlite_path(database_url: str) -> str:
     return path
 
 
+def _as_int(value) -> int:
+    return 1 if value else 0
+
+
 class SQLiteStore(SQLStore):
     dialect = SQLITE
+    # NULLs as NaN and booleans as 0/1: sqlite3 binds a None or a bool through its
+    # adapter lookup (~280 ns), a float or an int directly (~40 ns), ~8 per record; SQLite
+    # stores a bound NaN as NULL, and had stored the booleans as 0/1 anyway.
+    _request_row = staticmethod(partial(record_to_row, null=math.nan, truth=_as_int))
     integrity_errors = (sqlite3.IntegrityError,)
     data_errors = SQLStore.data_errors + (sqlite3.DataError, sqlite3.InterfaceError)
     outage_errors = (sqlite3.OperationalError,)  # locked, unreadable, disk I/O

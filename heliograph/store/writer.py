@@ -12,13 +12,20 @@ import logging
 import math
 import os
 import time
+from collections import deque
 from pathlib import Path
 
 from heliograph.store.journal import claim_segment, closed_segments
 
 log = logging.getLogger("heliograph.writer")
 
+# Records per transaction at most, unless the store says otherwise (Store.writer_batch:
+# PostgreSQL takes larger ones). Batches fill up only when that many records wait, i.e.
+# when the writer is near its limit.
 BATCH = 2000
+# Segments held (claimed, their records in the batch being built) at most: each holds a
+# file descriptor until its records are in.
+MAX_HELD_SEGMENTS = 64
 # Records waiting in the journal past this many bytes (about 20 s of a busy gateway's
 # traffic) mean the database does not keep up: say so, at most once a minute. The backlog
 # itself is on /metrics (heliograph_journal_bytes, heliograph_journal_writer_lag_seconds).
@@ -45,24 +52,52 @@ class SegmentWriter:
         self._warned_at = -math.inf
 
     def drain(self) -> bool:
-        """Insert every claimable segment. False when the store refused (retry later)."""
+        """Insert every claimable segment. False when the store refused (retry later).
+
+        Records of several segments share a transaction (up to the store's batch size),
+        so its fixed cost is shared by more records when many small segments wait; a
+        segment is deleted only once all its records are in. A failure keeps every
+        segment not yet done: on the next pass they go in again, the records already
+        stored skipped."""
         segments = closed_segments(self.directory)
         self._check_backlog(segments)
-        for path in segments:
-            claimed = claim_segment(path)
-            if claimed is None:
-                continue
-            fd, records = claimed
-            try:
-                for start in range(0, len(records), BATCH):
-                    self._insert(records[start:start + BATCH])
-                path.unlink(missing_ok=True)
-            except Exception:  # the database is down or refused: keep the segment
-                log.exception("writing %d journaled records failed; will retry", len(records))
-                return False
-            finally:
+        size = getattr(self.store, "writer_batch", BATCH)
+        # Claimed segments not yet all in, oldest first, each with the number of records
+        # of this pass up to and including its own.
+        held: deque[tuple[Path, int, int]] = deque()
+        batch: list[dict] = []
+        taken = inserted = 0
+        try:
+            for path in segments:
+                claimed = claim_segment(path)
+                if claimed is None:
+                    continue
+                fd, records = claimed
+                batch.extend(records)
+                taken += len(records)
+                held.append((path, fd, taken))
+                while len(batch) >= size or (batch and len(held) >= MAX_HELD_SEGMENTS):
+                    inserted += self._insert(batch[:size])
+                    del batch[:size]
+                    self._release(held, inserted)
+            inserted += self._insert(batch)
+            self._release(held, inserted)
+        except Exception:  # the database is down or refused: keep the segments
+            log.exception("writing journaled records failed (%d segments kept); will retry",
+                          len(held))
+            return False
+        finally:
+            for _path, fd, _end in held:
                 os.close(fd)
         return True
+
+    @staticmethod
+    def _release(held: deque[tuple[Path, int, int]], inserted: int) -> None:
+        """Delete the segments whose records are all in the database, and let them go."""
+        while held and held[0][2] <= inserted:
+            path, fd, _end = held.popleft()
+            path.unlink(missing_ok=True)
+            os.close(fd)
 
     def _check_backlog(self, segments: list[Path]) -> None:
         waiting = backlog_bytes(segments)
@@ -73,11 +108,14 @@ class SegmentWriter:
                         "database: the writer is falling behind", waiting / 1e6,
                         len(segments))
 
-    def _insert(self, records: list[dict]) -> None:
+    def _insert(self, records: list[dict]) -> int:
+        """Insert the records (salvaging what the store refuses as data); how many."""
+        if not records:
+            return 0
         data_errors = self.store.data_errors
         try:
             self.store.insert_records(records)
-            return
+            return len(records)
         except data_errors:
             pass
         # A record the store rejects as data (not an outage): the others go in one by
@@ -87,6 +125,7 @@ class SegmentWriter:
                 self.store.insert_records([record])
             except data_errors as exc:
                 self._insert_salvaged(record, exc)
+        return len(records)
 
     def _insert_salvaged(self, record: dict, exc: Exception) -> None:
         log.warning("record %s stored without the values the store refused: %s",

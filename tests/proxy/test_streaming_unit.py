@@ -205,3 +205,50 @@ def test_openai_render_batch_is_each_payload_framed():
     payloads = [b'{"a":1}', b"[x]", b""]
     assert OpenAIStream.render_batch(payloads) == b"".join(sse.frame(p) for p in payloads)
     assert OpenAIStream.render_batch([]) == b""
+
+
+# --- text chunks cut out of the bytes, not parsed ------------------------------------------------
+
+TRICKY = ['plain', '', 'a "quoted" word', 'ends with a quote"', 'back\\slash', 'two \\\\',
+          '\\"', '"},"logprobs":null,"finish_reason":null}]', 'new\nline\ttab', 'caf\u00e9 \u2603',
+          '\U0001f600 emoji', '}]', '\\', 'x\\"},"finish_reason":null}]']
+
+
+def _openai_chunk(text: str, logprobs: bool = True) -> bytes:
+    """A text chunk byte for byte as OpenAI writes it (key order, separators)."""
+    choice = {"index": 0, "delta": {"content": text}}
+    if logprobs:
+        choice["logprobs"] = None
+    choice["finish_reason"] = None
+    return orjson.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 5,
+                         "model": "m", "choices": [choice], "usage": None})
+
+
+def test_text_chunks_cut_out_give_what_parsing_every_chunk_does(monkeypatch):
+    from heliograph.proxy import streaming
+
+    streams = [
+        [chunk({"role": "assistant", "content": ""}), *map(_openai_chunk, TRICKY),
+         chunk(finish="stop"), chunk(choices=False, usage=USAGE)],
+        [chunk({"role": "assistant"}), _openai_chunk("a"),
+         chunk({"tool_calls": [{"index": 0, "id": "t", "function": {"name": "f"}}]}),
+         _openai_chunk("b", logprobs=False), chunk({"content": "c"}, index=1),
+         _openai_chunk("d"), chunk(finish="stop")],
+        [chunk({"role": "assistant"}), _openai_chunk("ok"),
+         _openai_chunk("bad").replace(b'"bad"', b'"b\\qd"'), _openai_chunk("!")],
+        [chunk(choices=False, cid=""), _openai_chunk("before the id")],
+    ]
+    for stream in streams:
+        cut = StreamAccumulator(True)
+        cut.process_batch(stream)
+        parsed = StreamAccumulator(True)
+        parsed.process_batch(stream)
+        with monkeypatch.context() as patch:
+            patch.setattr(streaming, "_text_delta", lambda payload: None)
+            expected = parsed.completion()
+        assert cut.completion() == expected
+    assert expected["choices"][0]["message"]["content"] == "before the id"
+    content = StreamAccumulator(True)
+    content.process_batch(streams[0])
+    assert content.completion()["choices"][0]["message"]["content"] == "".join(TRICKY)
+    assert all(streaming._text_delta(_openai_chunk(t)) == orjson.dumps(t) for t in TRICKY)

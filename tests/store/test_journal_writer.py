@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from heliograph.analytics import open_analytics
+from heliograph.analytics.filters import RequestFilter
 from heliograph.store.journal import Journal, closed_segments
 from heliograph.store.writer import SegmentWriter
 
@@ -57,6 +58,64 @@ def test_a_nul_character_is_stored_replaced_not_blocking_the_journal(store, make
     assert stored["user_id"] in ("a\x00b", "a\ufffdb")  # SQLite keeps it as it came
     assert stored["model"].startswith("gpt-4o-mini")
     assert reader.get_request("org1", "after")["model"] == "m"
+
+
+def journal_of(directory, make_record, segments: int, per_segment: int) -> list[str]:
+    """A journal folder holding `segments` closed segments; the record ids, in order."""
+    journal = Journal(directory)
+    ids = []
+    for s in range(segments):
+        for i in range(per_segment):
+            ids.append(f"seg{s}-{i}")
+            journal.append(make_record(ids[-1], model="m", prompt_tokens=1))
+        journal.rotate()
+    journal.close()
+    assert len(closed_segments(directory)) == segments
+    return ids
+
+
+def counting(store, fail_on_call: int | None = None) -> list[int]:
+    """The same store, noting the size of each insert_records call; call number
+    `fail_on_call` (from 1) fails as an outage would."""
+    sizes: list[int] = []
+
+    class Counting(type(store)):
+        def insert_records(self, records):
+            sizes.append(len(records))
+            if len(sizes) == fail_on_call:
+                raise RuntimeError("the database went away")
+            super().insert_records(records)
+
+    store.__class__ = Counting
+    return sizes
+
+
+def test_small_segments_share_a_transaction(store, make_record, tmp_path, reader):
+    ids = journal_of(tmp_path / "journal", make_record, segments=5, per_segment=3)
+    sizes = counting(store)
+    assert SegmentWriter(tmp_path / "journal", store).drain() is True
+    assert sizes == [15]   # one transaction for the five segments
+    assert closed_segments(tmp_path / "journal") == []
+    assert all(reader.get_request("org1", rid) for rid in ids)
+
+
+def test_a_failed_batch_keeps_its_segments_and_nothing_counts_twice(store, make_record,
+                                                                     tmp_path, reader):
+    ids = journal_of(tmp_path / "journal", make_record, segments=3, per_segment=4)
+    store.writer_batch = 6   # segment 0 and half of 1, then the rest of 1 and 2
+    sizes = counting(store, fail_on_call=2)
+    assert SegmentWriter(tmp_path / "journal", store).drain() is False
+    assert sizes == [6, 6]
+    # The first batch is in; segment 1 (half in) and 2 wait, segment 0 is gone.
+    assert len(closed_segments(tmp_path / "journal")) == 2
+    assert all(reader.get_request("org1", rid) for rid in ids[:6])
+    assert not any(reader.get_request("org1", rid) for rid in ids[6:])
+
+    assert SegmentWriter(tmp_path / "journal", store).drain() is True
+    assert closed_segments(tmp_path / "journal") == []
+    assert all(reader.get_request("org1", rid) for rid in ids)
+    totals = reader.metrics("org1", RequestFilter(), group_by="model")["total"]
+    assert totals["requests"] == len(ids)   # the replayed half segment counted once
 
 
 def test_the_writer_job_waits_out_a_database_that_is_not_there_yet(make_record, tmp_path):
