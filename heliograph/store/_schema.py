@@ -9,6 +9,8 @@ collation, so keyset pagination and time comparisons order the same on every sto
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 
 from heliograph.records import RECORD_KEYS
@@ -209,8 +211,15 @@ _COPY_REQUESTS_V3 = (
 
 
 
+def _partition_by_month(store, cur) -> None:
+    """Migration 12 (store/_partitions.py); SQLite deletes old rows in batches instead."""
+    if store.dialect.name == "postgres":
+        from heliograph.store._partitions import convert
+        convert(cur)
+
+
 # (version, description, statements). Append new steps; never edit an applied one.
-MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect, ...]]] = [
+MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect | Callable, ...]]] = [
     (1, "requests, request properties and gateway keys", (
         _REQUESTS_V1,
         *_REQUESTS_INDEXES,
@@ -423,6 +432,8 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect, ...]]] = [
      rollups.user_model_statements()),
     (11, "the cache entry of each record, and cache hits per entry, hour and day",
      cache_entries.migration_statements()),
+    (12, "PostgreSQL: requests and bodies partitioned by month; ids kept unique apart",
+     (_partition_by_month,)),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (
