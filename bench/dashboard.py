@@ -44,6 +44,9 @@ PAGES = [
     ("sessions (all time)", "/dashboard/sessions"),
     ("one session", None),
     ("cache 7d", "/dashboard/cache"),
+    ("cache 30d", "/dashboard/cache?period=30d"),
+    ("cache 24h", "/dashboard/cache?period=24h"),
+    ("cache all time", "/dashboard/cache?period=all"),
     ("rate limits 7d", "/dashboard/ratelimits"),
     ("keys", "/dashboard/keys"),
 ]
@@ -159,7 +162,7 @@ def main() -> None:
                         " no demo fill")
     parser.add_argument("--all-periods", action="store_true",
                         help="every page with a period at 24 h, 7 d and 30 d, and more filters")
-    parser.add_argument("--only", help="only the pages whose name holds this text")
+    parser.add_argument("--only", help="only the pages whose name holds this, e.g. cache")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="heliograph-bench-dashboard-"))
     env = {**os.environ, "HELIOGRAPH_ADMIN_KEY": ADMIN_KEY}

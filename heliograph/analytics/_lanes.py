@@ -39,6 +39,8 @@ def is_quick(query: Any, args: tuple, use_rollups: bool) -> bool:
         return not fields and not window
     if name == "properties":
         return not fields
-    if name in ("ratelimits", "rate_limit_events", "cache_hits_by_user"):   # rollups
+    if name == "cache_entries":   # the entry rollups take these (cache_entries.py)
+        return fields <= {"model", "cache"}
+    if name in ("ratelimits", "rate_limit_events"):   # the rate-limit rollup
         return not fields
     return False

@@ -1,6 +1,5 @@
 """Summaries the dashboard shows that the query API does not answer as such: property
-names in use, cache savings and the most-hit users, rate-limit events and the remaining
-limits over time.
+names in use, cache savings, rate-limit events and the remaining limits over time.
 
 Property names and cache savings come from the read side's own (rollup-backed) answers;
 rate-limit events come from their rollup (_ratelimits.py) and the limits a bounded read of the latest
@@ -15,10 +14,8 @@ from dataclasses import replace
 from typing import Any
 
 from heliograph.analytics import _ratelimits
-from heliograph.analytics._grouped import USER, active_fields
 from heliograph.analytics._where import compile_filter
-from heliograph.analytics._window import Piece, split
-from heliograph.analytics.filters import RequestFilter, normalize_timestamp
+from heliograph.analytics.filters import RequestFilter
 
 MAX_PROPERTY_NAMES = 50
 
@@ -56,44 +53,6 @@ def cache_summary(analytics: Any, organization: str, flt: RequestFilter) -> dict
             "hit_rate": hits / total if total else 0.0, "saved_usd": float(saved or 0),
             "time_saved_ms": time_saved_ms, "avg_hit_latency_ms": hit_ms,
             "avg_miss_latency_ms": miss_ms}
-
-
-def cache_hits_by_user(analytics: Any, organization: str, flt: RequestFilter,
-                       limit: int = 10) -> list[dict]:
-    """The users with the most cache hits: [{"key": user_id, "requests": hits,
-    "cost_saved_usd"}], most first. From the per-user rollups (their cache_hits and
-    cost_saved_usd counters) for a window without other filters, else by SQL over the
-    filtered rows; the same counts either way."""
-    found: dict[str, list] = {}
-    if analytics.use_rollups and not active_fields(flt):
-        pieces = split(normalize_timestamp(flt.since) if flt.since else None,
-                       normalize_timestamp(flt.until) if flt.until else None,
-                       tuple(USER.tables))   # its grains, coarsest first
-    else:
-        pieces = [Piece("raw", flt.since, flt.until)]
-    for piece in pieces:
-        if piece.grain == "raw":
-            where, params = _where(analytics, organization,
-                                   replace(flt, since=piece.lo, until=piece.hi))
-            sql = ("SELECT r.user_id, SUM(CASE WHEN r.cache = 'hit' THEN 1 ELSE 0 END),"
-                   " SUM(COALESCE(r.cost_saved_usd, 0)) FROM requests r"
-                   f" WHERE {where} AND r.user_id IS NOT NULL GROUP BY r.user_id")
-        else:
-            where, params = "organization = ? AND cache_hits > 0", [organization]
-            for bound, value in ((">=", piece.lo), ("<", piece.hi)):
-                if value is not None:
-                    where += f" AND bucket {bound} ?"
-                    params.append(value)
-            sql = (f"SELECT user_id, SUM(cache_hits), SUM(cost_saved_usd)"
-                   f" FROM {USER.tables[piece.grain]} WHERE {where} GROUP BY user_id")
-        for user_id, hits, saved in analytics._fetchall(sql, params):
-            totals = found.setdefault(user_id, [0, 0.0])
-            totals[0] += int(hits or 0)
-            totals[1] += float(saved or 0.0)
-    top = sorted(((user, hits, saved) for user, (hits, saved) in found.items() if hits),
-                 key=lambda u: (-u[1], u[0]))[:limit]
-    return [{"key": user, "requests": hits, "cost_saved_usd": saved}
-            for user, hits, saved in top]
 
 
 def rate_limit_events(analytics: Any, organization: str, flt: RequestFilter) -> dict:

@@ -1,4 +1,4 @@
-"""The rate-limit rollup (migration 11): per organization, hour, provider and model, the
+"""The rate-limit rollup (migration 13): per organization, hour, provider and model, the
 429s and the newest `x-ratelimit-*` report, kept by the writer in the insert's
 transaction like the other rollups (_rollups.py), so the Rate limits page and
 /api/v1/ratelimits never read a week of raw rows (1.9 s on 1M records).
@@ -110,7 +110,7 @@ def _fill(dialect: str) -> str:
 
 
 def migration_statements() -> tuple[str | PerDialect, ...]:
-    """Migration 11: the table, backfilled from the rows stored so far (a record's rows
+    """Migration 13: the table, backfilled from the rows stored so far (a record's rows
     are never changed after its insert, so the fill and the writer cannot overlap)."""
     return (CREATE, PerDialect(sqlite=_fill("sqlite"), postgres=_fill("postgres")))
 

@@ -69,32 +69,3 @@ def test_ratelimit_samples_per_provider_and_model(reader, logged):
     assert samples["tokens"] == {"p1/None": {"x": ["2024-03-04T10:05:00.000000Z"],
                                              "y": [9000.0]}}
 
-
-def test_most_hit_users_from_rollups_equal_raw_rows(store, reader):
-    from test_store_rollups import WINDOWS, demo_records
-
-    records = demo_records()
-    for start in range(0, len(records), 500):
-        store.insert_records(records[start:start + 500])
-    store.insert_records(demo_records(200, organization="org2"))
-    for since, until in WINDOWS:
-        flt = RequestFilter(since=since, until=until)
-        reader.use_rollups = True
-        got = summaries.cache_hits_by_user(reader, "org1", flt, 1000)
-        reader.use_rollups = False
-        want = summaries.cache_hits_by_user(reader, "org1", flt, 1000)
-        assert [(u["key"], u["requests"]) for u in got] == \
-            [(u["key"], u["requests"]) for u in want], (since, until)
-        assert [u["cost_saved_usd"] for u in got] == approx(
-            [u["cost_saved_usd"] for u in want], rel=1e-9, abs=1e-12)
-        hits: dict = {}
-        for rec in records:
-            if rec["user_id"] and rec["cache"] == "hit" and \
-                    (not since or rec["created_at"] >= since) and \
-                    (not until or rec["created_at"] < until):
-                hits[rec["user_id"]] = hits.get(rec["user_id"], 0) + 1
-        assert {u["key"]: u["requests"] for u in got} == hits
-        assert got == sorted(got, key=lambda u: (-u["requests"], u["key"]))
-    reader.use_rollups = True
-    top = summaries.cache_hits_by_user(reader, "org1", ALL, 3)
-    assert len(top) == 3 and top[0]["requests"] >= top[-1]["requests"] > 0

@@ -1,7 +1,7 @@
 """The rate-limit rollup (store/_ratelimit_rollup.py) against the raw rows it summarises,
 on both stores: /api/v1/ratelimits and the Rate limits page's 429 events over windows cut
 mid-hour (rollup hours plus raw edges), hand-made records for each kind of 429, a journal
-replay, and migration 11's backfill of rows stored before it."""
+replay, and migration 13's backfill of rows stored before it."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def test_a_replayed_batch_is_not_counted_twice(store, make_record, reader):
     assert answers(reader, RequestFilter()) == before
 
 
-def test_migration_11_backfills_rows_stored_before_it(store_url, make_record):
+def test_migration_13_backfills_rows_stored_before_it(store_url, make_record):
     store = open_store(store_url)
     store.insert_records(demo_records(600))
     store.insert_records(edge_records(make_record))
@@ -124,12 +124,12 @@ def test_migration_11_backfills_rows_stored_before_it(store_url, make_record):
     written.close()
     with store.transaction(write=True) as cur:
         store.execute(cur, "DROP TABLE rollup_ratelimit_hourly")
-        store.execute(cur, "DELETE FROM schema_migrations WHERE version = 11")
+        store.execute(cur, "DELETE FROM schema_migrations WHERE version = 13")
     store.close()
-    store = open_store(store_url)   # migrates: version 11 again, backfilling
+    store = open_store(store_url)   # migrates: version 13 again, backfilling
     backfilled = open_analytics(store_url)
     try:
-        assert 11 in store.schema_versions()
+        assert 13 in store.schema_versions()
         with store.transaction() as cur:
             assert store.execute(cur, "SELECT COUNT(*) FROM rollup_ratelimit_hourly"
                                  ).fetchone()[0] > 0
