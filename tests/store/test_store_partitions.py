@@ -179,7 +179,7 @@ def test_migration_12_partitions_an_existing_database_in_place(store_url, make_r
     store = open_store(store_url)  # migration 12
     reader = open_analytics(store_url)
     try:
-        assert store.schema_versions()[-1] == 12 and store.partitioned
+        assert 12 in store.schema_versions() and store.partitioned
         # The partitioned table is new, and has no statistics until the job gathers them,
         # though none of its partitions changed since the last ANALYZE.
         stats = "SELECT COUNT(*) FROM pg_stats WHERE schemaname = current_schema()" \
