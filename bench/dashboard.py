@@ -44,6 +44,9 @@ PAGES = [
     ("sessions (all time)", "/dashboard/sessions"),
     ("one session", None),
     ("cache 7d", "/dashboard/cache"),
+    ("cache 30d", "/dashboard/cache?period=30d"),
+    ("cache 24h", "/dashboard/cache?period=24h"),
+    ("cache all time", "/dashboard/cache?period=all"),
     ("rate limits 7d", "/dashboard/ratelimits"),
     ("keys", "/dashboard/keys"),
 ]
@@ -131,6 +134,7 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--reuse", help="an already filled SQLite file or database URL:"
                         " no demo fill")
+    parser.add_argument("--only", help="only the pages whose name holds this, e.g. cache")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="heliograph-bench-dashboard-"))
     env = {**os.environ, "HELIOGRAPH_ADMIN_KEY": ADMIN_KEY}
@@ -150,6 +154,8 @@ def main() -> None:
         session = next((r["session_id"] for r in some if r["session_id"]), None)
         pages = []
         for name, path in PAGES:
+            if args.only and args.only not in name:
+                continue
             if name == "requests by user":
                 path = "/dashboard/requests?" + urllib.parse.urlencode({"user_id": user})
             elif name == "one request":

@@ -40,6 +40,12 @@ class Record(TypedDict):
     session_path: str | None
     session_name: str | None
     cache: str | None               # "hit" | "miss" | None (cache not asked)
+    # Which cache entry a hit was served from or a miss looked for: 16 hex digits of the
+    # entry's key (proxy/cache.py entry_id), never the body. The Cache page's most-hit
+    # entries group by it; None when the cache was not asked.
+    cache_entry: str | None
+    # A hit's: the id of the request whose answer it was served (Helicone's name).
+    cache_reference_id: str | None
     attempts: list[dict[str, Any]]
     fallback_index: int | None
     ratelimit: dict[str, str] | None
@@ -86,7 +92,8 @@ def new_record(record_id: str, created_ts: float, path: str) -> Record:
         "cost_usd": None, "cost_known": False, "cost_saved_usd": None,
         "user_id": None, "properties": {},
         "session_id": None, "session_path": None, "session_name": None,
-        "cache": None, "attempts": [], "fallback_index": None, "ratelimit": None,
+        "cache": None, "cache_entry": None, "cache_reference_id": None,
+        "attempts": [], "fallback_index": None, "ratelimit": None,
         "feedback": None, "scores": {},
         "request": None, "response": None, "trace": None,
         "requested_id": None, "prompt_id": None, "model_override": None,

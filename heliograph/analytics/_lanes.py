@@ -39,4 +39,6 @@ def is_quick(query: Any, args: tuple, use_rollups: bool) -> bool:
         return not fields and not window
     if name == "properties":
         return not fields
+    if name == "cache_entries":   # the entry rollups take these (cache_entries.py)
+        return fields <= {"model", "cache"}
     return False

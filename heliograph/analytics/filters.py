@@ -19,7 +19,8 @@ from heliograph.asgi import is_whole_number
 from heliograph.errors import BadRequest
 
 # Filters compared for equality with the column of the same name.
-EQUALITY_KEYS = ("model", "provider", "status", "user_id", "session_id", "cache")
+EQUALITY_KEYS = ("model", "provider", "status", "user_id", "session_id", "cache",
+                 "cache_entry")
 # Comparison filters in a query string: `<field>_<op>=<value>`, e.g. latency_gt=100.
 COMPARISON_FIELDS = ("latency", "ttft", "cost", "tokens", "prompt_tokens",
                      "completion_tokens", "status", "created_at")
@@ -43,6 +44,7 @@ class RequestFilter:
     user_id: str | None = None
     session_id: str | None = None
     cache: str | None = None            # "hit" | "miss"
+    cache_entry: str | None = None      # one cache entry's records (records.cache_entry)
     properties: dict[str, str] = field(default_factory=dict)  # names lower-cased
     since: str | None = None            # ISO 8601 UTC, inclusive
     until: str | None = None            # ISO 8601 UTC, exclusive

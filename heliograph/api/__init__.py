@@ -7,6 +7,7 @@ from __future__ import annotations
 from heliograph.api import (
     alerts,
     budgets,
+    cache,
     feedback,
     helicone,
     ingest,
@@ -30,6 +31,7 @@ ROUTES: list[Route] = [
     *sessions.ROUTES,
     *properties.ROUTES,
     *overview.ROUTES,
+    *cache.ROUTES,
     *ratelimits.ROUTES,
     *feedback.ROUTES,
     *keys.ROUTES,

@@ -133,7 +133,7 @@ def helicone_request(record: dict) -> dict:
         "feedback_rating": record["feedback"], "feedback_id": None,
         "feedback_created_at": None, "scores": record["scores"],
         "properties": record["properties"], "model": model,
-        "cache_enabled": record["cache"] is not None, "cache_reference_id": None,
+        "cache_enabled": record["cache"] is not None, "cache_reference_id": record["cache_reference_id"],
         "prompt_id": None, "prompt_version": None, "signed_body_url": None,
         "llmSchema": None, "country_code": None, "asset_ids": None, "asset_urls": None,
         "assets": [], "target_url": "", "request_referrer": None,

@@ -1,7 +1,9 @@
 """The planner-statistics job: SQLite's query planner chooses indexes well only with
 statistics (one ANALYZE took a rare user's listing on 1M records from ~1 s to ~2 ms), and
 SQLite never gathers them by itself. PostgreSQL's autovacuum does where it is on; where it
-is off (or a bulk load outruns it) this analyzes the tables that changed.
+is off (or a bulk load outruns it) this analyzes the tables that changed. It also creates
+PostgreSQL's partitions for the coming months (store/_partitions.py), before the writer
+needs them.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class PlannerStatsJob:
                 log.warning("cannot open the database for planner statistics (%s)", exc)
                 return False
         self.store.update_planner_stats()
+        # PostgreSQL: the coming months' partitions, made here ahead of the writer.
+        self.store.prepare_partitions()
         self.interval_s = INTERVAL_S
         return True
 

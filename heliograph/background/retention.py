@@ -3,9 +3,11 @@ records older than `[retention] bodies_days` (their metrics stay), in small batc
 in a transaction of its own, so the writer waits at most one batch. Rollup tables are
 never touched. Deployment scope: one deleter however many replicas.
 
-PostgreSQL: batched deletes, not monthly partitions. A partitioned `requests` would need
-created_at in its primary key, and (organization, id) could then no longer be kept
-unique by the database, which the writer's journal replays rely on (ON CONFLICT).
+PostgreSQL: `requests` and `request_bodies` are partitioned by month
+(store/_partitions.py), so a month wholly before the cut-off is detached and dropped
+(what refers to its records goes in batches first); the month the cut-off falls in is
+deleted in batches like SQLite's rows. SQLite hands freed pages back with an incremental
+vacuum after each batch.
 """
 
 from __future__ import annotations

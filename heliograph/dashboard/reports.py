@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from heliograph.analytics import summaries
+from heliograph.analytics import cache_entries, summaries
 from heliograph.dashboard import charts
 from heliograph.dashboard._filters import view_filters
 from heliograph.dashboard.app import Context, Page, page
@@ -17,6 +17,7 @@ TREND_UNITS = ("day", "week", "month", "hour")
 USER_SORTS = {"requests": "requests", "cost": "cost_usd", "latency": "avg_latency_ms",
               "errors": "error_rate", "last_seen": "last_seen", "user": "user_id"}
 USERS_PER_PAGE = 100
+MOST_HIT_ENTRIES = 20
 
 
 def _cost_bars(groups: list[dict], title: str) -> dict:
@@ -129,15 +130,16 @@ async def cache(ctx: Context) -> Page:
     view = view_filters(ctx.query, default_period="7d")
     analytics, org = ctx.gw.analytics, ctx.org
     hits = view.narrowed(cache="hit")
-    summary, by_model, by_user, by_day = await asyncio.gather(
+    summary, entries, by_day = await asyncio.gather(
         ctx.read(summaries.cache_summary, analytics, org, view.flt),
-        ctx.read(analytics.metrics, org, hits, "model"),
-        ctx.read(analytics.metrics, org, hits, "user_id"),
+        ctx.read(cache_entries.cache_entries, analytics, org, view.flt, MOST_HIT_ENTRIES),
         ctx.read(analytics.metrics, org, hits, "day"))
     keys = [g["key"] for g in by_day["data"]]
     return Page("cache.html", {
-        "nav": "cache", "view": view, "summary": summary,
-        "by_model": by_model["data"][:TOP], "by_user": by_user["data"][:TOP],
+        "nav": "cache", "view": view, "summary": summary, "entries": entries,
+        # An entry's hits on the Requests page: this view's filters and period.
+        "hits_filters": [(k, v) for k, v in view.pairs if k not in ("period", "cache")]
+        + ([("period", view.period)] if view.period != "custom" else []),
         "charts": {"hits": charts.lines(keys, {"hits": [g["requests"] for g in by_day["data"]]},
                                         stacked_bars=True)}})
 

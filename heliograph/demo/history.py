@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as _dt
+import hashlib
 import itertools
 import math
 import random
@@ -215,13 +216,17 @@ class HistoryGenerator:
         rec["model"] = model
         stream = rng.random() < 0.3
         body_index = rng.randrange(1 << 30)
+        cache_enabled = rng.random() < 0.25
+        if cache_enabled:
+            # A cached prompt is more often a popular one, so some entries are hit far
+            # more than others (as the Cache page's most-hit entries show).
+            body_index = _popular(body_index)
+            rec["cache"] = "miss"
+            rec["cache_entry"] = _cache_entry(rec, stream, body_index)
         if path == "/v1/messages":
             rec["request"] = self.bodies.anthropic_request(body_index, model, stream)
         else:
             rec["request"] = self.bodies.openai_request(body_index, model, stream)
-        cache_enabled = rng.random() < 0.25
-        if cache_enabled:
-            rec["cache"] = "miss"
         if user is not None:
             s.users.add(user)
         s.records += 1
@@ -377,3 +382,16 @@ class HistoryGenerator:
         rec["error"] = message
         rec["latency_ms"] = round(sum(a["latency_ms"] for a in attempts)
                                   + (tries - 1) * rng.uniform(300, 2000), 3)
+
+
+def _popular(body_index: int) -> int:
+    """A pool conversation, the first ones far more often (the square of a uniform draw),
+    from the draw already made: no random number more, so a seed fills as before."""
+    return int(T.POOL_SIZE * (body_index / (1 << 30)) ** 2)
+
+
+def _cache_entry(rec: dict, stream: bool, body_index: int) -> str:
+    """As proxy/cache.py entry_id: 16 hex digits naming what the key depends on."""
+    material = (f"{rec['organization']}|{rec['key_id']}|{rec['path']}|{rec['model']}"
+                f"|{stream}|{body_index % T.POOL_SIZE}")
+    return hashlib.sha256(material.encode()).hexdigest()[:16]

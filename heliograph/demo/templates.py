@@ -143,6 +143,9 @@ _CONTEXT = (
 )
 
 
+POOL_SIZE = 64   # conversations a demo's request bodies are drawn from
+
+
 def _conversations(rng: random.Random, count: int) -> list[tuple[list[dict], str]]:
     """(messages, answer text) pairs of realistic length: system prompt, a question, and
     sometimes an earlier turn, so request bodies land around 1-3 KB."""
@@ -168,7 +171,7 @@ class Bodies:
     """Request/response bodies in the shapes the gateway logs, from a fixed pool of
     conversations; per record only the envelope (model, id, usage) is new."""
 
-    def __init__(self, rng: random.Random, pool: int = 64) -> None:
+    def __init__(self, rng: random.Random, pool: int = POOL_SIZE) -> None:
         self.pool = _conversations(rng, pool)
 
     def openai_request(self, i: int, model: str, stream: bool) -> dict:

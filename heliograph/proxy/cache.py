@@ -54,6 +54,9 @@ class CachedAnswer:
     provider: str | None = None
     usage: dict | None = None
     bucket_index: int = 0
+    # The id of the logged request whose answer this is: a hit's record names it
+    # (cache_reference_id, as Helicone's), so the Cache page links to the fill.
+    request_id: str | None = field(default=None, compare=False)
     # Epoch seconds; set when stored. Not part of equality: it says when, not what.
     expires_at: float | None = field(default=None, compare=False)
 
@@ -65,6 +68,7 @@ class CachedAnswer:
             "body": None if self.body is None else b64(self.body).decode(),
             "events": None if self.events is None else [b64(e).decode() for e in self.events],
             "model": self.model, "provider": self.provider, "usage": self.usage,
+            "request_id": self.request_id,
         })
 
     @classmethod
@@ -78,6 +82,7 @@ class CachedAnswer:
                    events=None if doc["events"] is None else [b64(e) for e in doc["events"]],
                    model=doc.get("model"), provider=doc.get("provider"),
                    usage=doc.get("usage"), bucket_index=bucket_index,
+                   request_id=doc.get("request_id"),
                    expires_at=None if doc.get("expires_at") is None
                    else float(doc["expires_at"]))
 
@@ -141,6 +146,13 @@ def cache_key(organization: str, path: str, body: dict, options, bucket: int) ->
     return hashlib.sha256(material).hexdigest()
 
 
+def entry_id(keys: list[str]) -> str:
+    """What a log record says about the entry it hit or missed: the first 16 hex digits
+    of its first bucket's key (a sha256 already: no body can be read back from it). A
+    request's buckets are one entry, as they answer the same request."""
+    return keys[0][:16]
+
+
 class ResponseCache:
     def __init__(self, state) -> None:
         self.state = state
@@ -157,7 +169,10 @@ class ResponseCache:
                      ) -> CachedAnswer | None:
         """A stored answer, or None (miss: absent, expired, not every bucket filled yet,
         unreadable, or the store unreachable)."""
-        keys = self.keys(organization, path, body, options)
+        return await self.lookup_keys(self.keys(organization, path, body, options))
+
+    async def lookup_keys(self, keys: list[str]) -> CachedAnswer | None:
+        """lookup() with the request's keys already computed (self.keys)."""
         now = time.time()
         known = [self.recent.get(key, now) for key in keys]
         if all(known):

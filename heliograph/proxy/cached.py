@@ -14,7 +14,7 @@ import orjson
 
 from heliograph.asgi import send_bytes
 from heliograph.formats.openai.chat import include_usage
-from heliograph.proxy.cache import CachedAnswer
+from heliograph.proxy.cache import CachedAnswer, entry_id
 from heliograph.proxy.flow import Flow
 from heliograph.proxy.routing import Answer, relayable
 
@@ -41,8 +41,12 @@ async def serve_hit(flow: Flow, stream: bool) -> bool:
     """True when the request was answered from the cache."""
     record = flow.exchange.record
     started = time.perf_counter()
-    hit = await flow.gw.cache.lookup(cache_scope(flow), flow.request.path, flow.body,
-                                     flow.options)
+    cache = flow.gw.cache
+    keys = cache.keys(cache_scope(flow), flow.request.path, flow.body, flow.options)
+    # The entry, hit or missed: the Cache page groups hits by it, and finds the miss that
+    # filled it (the keys are computed for the lookup anyway: a slice costs nothing).
+    record["cache_entry"] = entry_id(keys)
+    hit = await cache.lookup_keys(keys)
     # Helicone-Cache-Latency: how long the lookup took, in milliseconds.
     flow.extra_headers.append((b"helicone-cache-latency", str(
         round((time.perf_counter() - started) * 1000)).encode()))
@@ -55,6 +59,7 @@ async def serve_hit(flow: Flow, stream: bool) -> bool:
         flow.extra_headers.append((b"helicone-cache", b"MISS"))
         return False
     record["cache"] = "hit"
+    record["cache_reference_id"] = hit.request_id
     record["provider"] = hit.provider
     record["model_used"] = hit.model
     flow.extra_headers += [(b"helicone-cache", b"HIT"),
@@ -108,6 +113,6 @@ def store_later(flow: Flow, answer: Answer, body: bytes | None, events: list[byt
     record = flow.exchange.record
     cached = CachedAnswer(status=200, headers=relayable(answer.opened.headers), body=body,
                           events=events, model=record["model_used"],
-                          provider=record["provider"], usage=usage)
+                          provider=record["provider"], usage=usage, request_id=record["id"])
     flow.gw.cache.store_later(cache_scope(flow), flow.request.path, flow.body, flow.options,
                               cached)

@@ -9,9 +9,12 @@ collation, so keyset pagination and time comparisons order the same on every sto
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 
 from heliograph.records import RECORD_KEYS
+from heliograph.store import _cache_entries as cache_entries
 from heliograph.store import _rollups as rollups
 from heliograph.store._schema_v5 import (
     BODIES_LZ4,
@@ -32,6 +35,7 @@ SCALAR_KEYS: tuple[str, ...] = (
     "cost_usd", "cost_known", "cost_saved_usd",
     "user_id", "session_id", "session_path", "session_name",
     "cache", "fallback_index", "feedback",
+    "cache_entry", "cache_reference_id",   # since version 11
 )
 # SQLite has no boolean type and hands these back as 0/1.
 BOOL_KEYS = frozenset({"cost_known", "feedback"})
@@ -207,8 +211,15 @@ _COPY_REQUESTS_V3 = (
 
 
 
+def _partition_by_month(store, cur) -> None:
+    """Migration 12 (store/_partitions.py); SQLite deletes old rows in batches instead."""
+    if store.dialect.name == "postgres":
+        from heliograph.store._partitions import convert
+        convert(cur)
+
+
 # (version, description, statements). Append new steps; never edit an applied one.
-MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect, ...]]] = [
+MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect | Callable, ...]]] = [
     (1, "requests, request properties and gateway keys", (
         _REQUESTS_V1,
         *_REQUESTS_INDEXES,
@@ -419,6 +430,10 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect, ...]]] = [
     (9, "rollups: per user and hour, backfilled", rollups.user_hourly_statements()),
     (10, "rollups: per user and model, by hour and day, backfilled",
      rollups.user_model_statements()),
+    (11, "the cache entry of each record, and cache hits per entry, hour and day",
+     cache_entries.migration_statements()),
+    (12, "PostgreSQL: requests and bodies partitioned by month; ids kept unique apart",
+     (_partition_by_month,)),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from heliograph.records import utc_iso
 from heliograph.scores import merge_scores
+from heliograph.store import _cache_entries as cache_entries
 from heliograph.store import _rollup_writer as rollups
 from heliograph.store._schema import (
     BODY_TABLE_COLUMNS,
@@ -132,9 +133,11 @@ class SQLStore:
         return cur
 
     # -- migrations ---------------------------------------------------------------
-    def migrate(self) -> None:
+    def migrate(self, until: int | None = None) -> None:
         """Apply the MIGRATIONS steps not yet recorded in schema_migrations, all in one
-        transaction under a lock, so concurrent callers apply each step exactly once."""
+        transaction under a lock, so concurrent callers apply each step exactly once.
+        `until`: stop after that version (tests build an older database with it). A step
+        may be a function of (store, cursor), for what SQL alone cannot say."""
         with self._transaction(write=True) as cur:
             self._lock_migrations(cur)
             self._execute(cur, SCHEMA_MIGRATIONS_DDL)
@@ -143,7 +146,12 @@ class SQLStore:
             for version, description, statements in MIGRATIONS:
                 if version in applied:
                     continue
+                if until is not None and version > until:
+                    break
                 for statement in statements:
+                    if callable(statement):
+                        statement(self, cur)
+                        continue
                     if isinstance(statement, PerDialect):
                         statement = statement.for_dialect(self.dialect.name)
                     if statement:
@@ -201,6 +209,7 @@ class SQLStore:
         record's property_rows."""
         if records:
             rollups.maintain(self, cur, records, props)
+            cache_entries.maintain(self, cur, records)
         feed_webhooks(self, cur, records)
 
     def _insert_one_by_one(self, cur, records: list[dict], rows: list[tuple]
@@ -211,7 +220,7 @@ class SQLStore:
         delay) is stored under a fresh id, saying so, because no record is ever dropped."""
         stored = []
         for rec, row in zip(records, rows):
-            if self._execute(cur, _INSERT_REQUEST, row).rowcount == 1:
+            if self._insert_request_row(cur, row):
                 stored.append(rec)
                 continue
             there = self._execute(cur, "SELECT created_at, key_id FROM requests"
@@ -222,9 +231,17 @@ class SQLStore:
             note = f"[request id {rec['id']} was already used; stored under a fresh id]"
             moved = dict(rec, id=str(uuid.uuid4()), requested_id=rec["id"],
                          error=f"{rec['error']} {note}" if rec.get("error") else note)
-            self._execute(cur, _INSERT_REQUEST, self._request_row(moved))
+            self._insert_request_row(cur, self._request_row(moved))
             stored.append(moved)
         return stored
+
+    def _insert_request_row(self, cur, row: tuple) -> bool:
+        """Insert one requests row unless its organization already has its id; whether
+        it was inserted."""
+        return self._execute(cur, _INSERT_REQUEST, row).rowcount == 1
+
+    def prepare_partitions(self, now: float | None = None) -> None:
+        """Create the coming months' partitions (PostgreSQL; nothing to do elsewhere)."""
 
     def index_search(self, limit: int = 5000) -> int:
         """Add up to `limit` stored bodies to the text-search index (store/search.py);

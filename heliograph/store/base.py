@@ -36,7 +36,7 @@ class KeyRow:
 
 
 class Store(Protocol):
-    def migrate(self) -> None: ...
+    def migrate(self, until: int | None = None) -> None: ...
     def close(self) -> None: ...
 
     # -- log records --------------------------------------------------------------
@@ -58,6 +58,10 @@ class Store(Protocol):
         """Retention: delete one batch of records created before records_before and of
         bodies of records created before bodies_before (ISO 8601 UTC; None: keep). The
         number of rows deleted (0: nothing older is left)."""
+
+    def prepare_partitions(self, now: float | None = None) -> None:
+        """PostgreSQL: create the partitions of this month and the next ones, ahead of
+        the writer (which also creates a missing one on demand). Elsewhere nothing."""
 
     def update_planner_stats(self) -> None:
         """Refresh the query planner's statistics (SQLite: ANALYZE; PostgreSQL: ANALYZE

@@ -38,6 +38,9 @@ def test_same_request_hits_with_zero_cost_and_saved_cost(state_gateway, state_cl
     assert hit["cost_saved_usd"] == pytest.approx(miss["cost_usd"])
     assert hit["attempts"] == [] and hit["status"] == 200
     assert hit["prompt_tokens"] == miss["prompt_tokens"]
+    # Both name the entry (a hash of its key, whatever holds it: SQL or Redis state).
+    assert hit["cache_entry"] == miss["cache_entry"]
+    assert len(hit["cache_entry"]) == 16 and int(hit["cache_entry"], 16) >= 0
     status, metrics = state_gateway.api("/api/v1/metrics?group_by=model&cache=hit")
     assert status == 200 and metrics["total"]["cache_hits"] >= 1
 

@@ -2,6 +2,7 @@
 listing by a common value is read by the wrong index. PostgreSQL's autovacuum gathers them
 only where it is on, and a bulk load outruns it; the test server runs with it off."""
 
+import re
 import time
 
 from heliograph.analytics.filters import RequestFilter
@@ -18,6 +19,12 @@ def explain(store, flt):
             return "\n".join(row[-1] for row in rows)
         rows = store.execute(cur, "EXPLAIN " + sql, params).fetchall()
         return "\n".join(row[0] for row in rows)
+
+
+def sorts(plan: str) -> bool:
+    """Whether a PostgreSQL plan sorts rows (a Sort node; a Merge Append of partitions
+    read in order names its "Sort Key" without sorting anything)."""
+    return re.search(r"(^|->)\s*(Incremental )?Sort\s+\(", plan, re.MULTILINE) is not None
 
 
 def analyzed(store) -> bool:
@@ -38,10 +45,12 @@ def wait_for_change_counts(store, rows: int) -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         with store.transaction() as cur:
-            seen = store.execute(cur, "SELECT n_mod_since_analyze FROM pg_stat_user_tables"
-                                      " WHERE schemaname = current_schema()"
-                                      " AND relname = 'requests'").fetchone()
-        if seen and seen[0] >= rows:
+            # requests is partitioned by month: its partitions count the changes.
+            seen = store.execute(cur, "SELECT SUM(n_mod_since_analyze) FROM"
+                                      " pg_stat_user_tables WHERE schemaname ="
+                                      " current_schema() AND relname LIKE ?",
+                                 ("requests%",)).fetchone()
+        if seen and (seen[0] or 0) >= rows:
             return
         time.sleep(0.2)
 
@@ -57,7 +66,7 @@ def test_a_listing_by_model_reads_the_time_index_in_order_once_analyzed(store, m
     # Newest first straight from the (organization, created_at, id) index, stopping at
     # the page's end: no sort of every record of the organization.
     assert "requests_org_created" in text, text
-    assert "Sort" not in text and "TEMP B-TREE" not in text, text
+    assert not sorts(text) and "TEMP B-TREE" not in text, text
     store.update_planner_stats()  # again: nothing changed, nothing to do, no error
 
 
@@ -72,6 +81,8 @@ def test_a_common_property_value_pages_in_time_order_like_a_rare_one(store, read
         f"c{i:05d}", at=f"2024-03-{1 + i // 1000:02d}T10:{i // 60 % 60:02d}:{i % 60:02d}.{i:06d}Z",
         properties={"feature": "search" if i % 7 else "rare", "env": "prod"},
         organization="org1" if i % 50 else "org2") for i in range(total)])
+    # (The month's partition is new: the job knows it changed once the counters show it.)
+    wait_for_change_counts(store, total)
     store.update_planner_stats()
     expected = sorted(f"c{i:05d}" for i in range(total) if i % 50 and i % 7)
     assert len(expected) >= COMMON_PROPERTY
@@ -100,5 +111,5 @@ def test_a_common_property_value_pages_in_time_order_like_a_rare_one(store, read
         else:
             text = "\n".join(row[0] for row in store.execute(cur, "EXPLAIN " + sql,
                                                              params).fetchall())
-    assert "requests_org_created" in text and "Sort" not in text \
+    assert "requests_org_created" in text and not sorts(text) \
         and "TEMP B-TREE" not in text, text

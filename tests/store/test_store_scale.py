@@ -108,7 +108,8 @@ def test_search_index_is_filled_in_batches(store, reader, make_record):
 
 
 # -- retention ------------------------------------------------------------------------
-def test_retention_deletes_old_records_then_old_bodies_in_batches(store, reader, make_record):
+def test_retention_deletes_old_records_then_old_bodies_in_batches(store, reader, make_record,
+                                                                 store_kind):
     old = [make_record(f"old{i}", at=f"2024-01-0{i + 1}T00:00:00.000000Z",
                        organization=f"org{i % 2 + 1}", properties={"p": "v"},
                        request={"text": "ancient words"}) for i in range(5)]
@@ -122,10 +123,13 @@ def test_retention_deletes_old_records_then_old_bodies_in_batches(store, reader,
         store.execute(cur, "CREATE TABLE rollup_retention_probe (n INTEGER)")
         store.execute(cur, "INSERT INTO rollup_retention_probe VALUES (1)")
     records_before, bodies_before = "2024-01-15T00:00:00Z", "2024-02-15T00:00:00Z"
-    assert store.purge(records_before, bodies_before, batch=2) == 2
-    assert store.purge(records_before, bodies_before, batch=2) == 2
-    assert store.purge(records_before, bodies_before, batch=2) == 2  # last old, mid body
-    assert store.purge(records_before, bodies_before, batch=2) == 0
+    steps = []
+    while deleted := store.purge(records_before, bodies_before, batch=2):
+        assert deleted <= 2 and len(steps) < 20
+        steps.append(deleted)
+    if store_kind == "sqlite":
+        assert steps == [2, 2, 2]  # the last old record and the middle one's body together
+    # (PostgreSQL first drops January's bodies as a whole month: the steps differ.)
     assert count(store, "requests") == 2 and count(store, "request_properties") == 1
     assert count(store, "request_bodies") == 1
     assert count(store, "rollup_retention_probe") == 1
@@ -232,7 +236,10 @@ def plan(store, reader, flt):
 def test_the_planner_reads_each_filter_through_its_index(planned, reader, flt, index):
     text = plan(planned, reader, flt)
     assert index in text, text
-    assert "Seq Scan on requests" not in text and "SCAN r\n" not in text + "\n", text
+    # (A month's partition the planner knows to be empty costs nothing to scan.)
+    assert not [line for line in text.splitlines() if "Seq Scan on requests" in line
+                and "(cost=0.00..0.00 " not in line], text
+    assert "SCAN r\n" not in text + "\n", text
 
 
 def test_a_search_reads_the_text_index(planned, reader):
