@@ -42,6 +42,18 @@ def exec_supervisor(sock: socket.socket, workers: int, remove_at_exit: list[str]
     os.execv(sys.executable, argv)
 
 
+def describe_exit(code: int) -> str:
+    """A worker's end as the log says it: a signal by name (a SIGBUS or SIGSEGV leaves no
+    traceback, so this line is all there is), else the exit status."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name}"
+    return f"exited with status {code}"
+
+
 class Supervisor:
     def __init__(self, sock: socket.socket, count: int):
         self.sock = sock
@@ -126,8 +138,8 @@ class Supervisor:
                 self.exit_code = STARTUP_FAILURE
                 return False
             replacement = self.start_worker()
-            print(f"heliograph: worker {pid} exited ({code}); started worker {replacement}",
-                  file=sys.stderr, flush=True)
+            print(f"heliograph: worker {pid} {describe_exit(code)}; started worker "
+                  f"{replacement}", file=sys.stderr, flush=True)
             self.workers[self.workers.index(pid)] = replacement
 
 

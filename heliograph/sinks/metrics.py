@@ -18,7 +18,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from heliograph import metrics_files
 from heliograph.records import Record
+
+# Multiprocess files that reserve their disk blocks: a full disk is an error, not SIGBUS.
+metrics_files.install()
 
 # Paths that carry an id (a file's, a batch's) are counted by their route: one series per
 # route, not one per file.

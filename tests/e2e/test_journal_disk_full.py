@@ -94,17 +94,23 @@ def test_full_journal_disk_refuses_before_the_provider_and_recovers(upstream, tm
                     assert raw.parse().choices[0].message.content == "Echo: space again"
             for request_id in (before_id, *after_ids):
                 assert gw.record(request_id)["status"] == 200
+            assert gw.proc.poll() is None
+            assert "heliograph: worker" not in gw.log_text()  # none died
         finally:
             gw.stop()
 
 
-def test_a_record_failing_at_the_end_still_ends_the_stream_and_is_kept(upstream, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_record_failing_at_the_end_still_ends_the_stream_and_is_kept(upstream, tmp_path,
+                                                                       workers):
     """The disk fills while a stream is being answered: the caller still gets the whole
-    stream, and the record, kept in memory, reaches the database once space is back."""
+    stream, and the record, kept in memory, reaches the database once space is back.
+    The Prometheus files live on that disk too (metrics-<pid>/): counting the record
+    must not kill the worker (it did, with SIGBUS, when they were sparse files)."""
     mount = tmp_path / "journal-fs"
     with small_tmpfs(mount):
         gw = Gateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'h.db'}",
-                     env={"HELIOGRAPH_JOURNAL_DIR": str(mount / "journal")})
+                     workers=workers, env={"HELIOGRAPH_JOURNAL_DIR": str(mount / "journal")})
         try:
             request_id = str(uuid.uuid4())
             req = urllib.request.Request(
@@ -126,5 +132,7 @@ def test_a_record_failing_at_the_end_still_ends_the_stream_and_is_kept(upstream,
             (mount / "filler").unlink()
             wait_health(gw, 200)
             assert gw.record(request_id)["status"] == 200
+            assert gw.proc.poll() is None
+            assert "heliograph: worker" not in gw.log_text()  # none died
         finally:
             gw.stop()

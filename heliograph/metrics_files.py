@@ -1,0 +1,80 @@
+"""prometheus-client's multiprocess files with their disk space taken before it is used.
+
+prometheus-client keeps each process's values in a file it maps into memory, and sizes
+that file with truncate(): a sparse file, whose blocks the file system only finds when a
+value is first written into the mapping. On a full disk (the folder is inside the journal
+folder: heliograph/metrics_dir.py) that write cannot be backed and the kernel kills the
+process with SIGBUS, in the middle of whatever request was counting: the stream it was
+answering is cut and the worker is gone, with no traceback.
+
+`install()` makes every such file reserve its blocks (posix_fallocate) before they are
+mapped, when the file is created and each time it grows. A full disk is then an OSError
+where the value is created, which the metrics sink's caller logs (heliograph/sinks), and
+the request carries on without that count.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+from typing import Any
+
+from prometheus_client import mmap_dict, values
+
+_installed = False
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Blocks for the first `size` bytes of the file, or OSError (ENOSPC) when the disk has
+    none. Where the file system cannot allocate ahead (EOPNOTSUPP, EINVAL) nothing can be
+    done: the file stays as prometheus-client makes it."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+            return
+        raise
+
+
+def _entry_size(key: str) -> int:
+    """Bytes prometheus-client's _init_value appends for one key (its own arithmetic)."""
+    encoded = key.encode("utf-8")
+    padded = len(encoded) + (8 - (len(encoded) + 4) % 8)
+    return struct.calcsize(f"i{padded}sdd")
+
+
+class ReservedMmapedDict(mmap_dict.MmapedDict):
+    """MmapedDict whose file's blocks are allocated before any page of it is written."""
+
+    def __init__(self, filename: str, read_mode: bool = False) -> None:
+        if not read_mode:
+            created = not os.path.exists(filename)
+            with open(filename, "a+b") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                try:
+                    _reserve(fh.fileno(), max(size, mmap_dict._INITIAL_MMAP_SIZE))
+                except OSError:
+                    if created and size == 0:
+                        # An empty file would break every scrape (it has no header).
+                        os.unlink(filename)
+                    raise
+        super().__init__(filename, read_mode)
+
+    def _init_value(self, key: str) -> None:
+        capacity = self._capacity
+        while self._used + _entry_size(key) > capacity:
+            capacity *= 2
+        if capacity > self._capacity:  # the file is about to grow: take the blocks first
+            _reserve(self._f.fileno(), capacity)
+        super()._init_value(key)
+
+
+def install() -> None:
+    """Make prometheus-client's multiprocess values use ReservedMmapedDict (idempotent).
+    values.py looks the class up by name each time it opens a file."""
+    global _installed
+    if not _installed:
+        values_module: Any = values
+        values_module.MmapedDict = ReservedMmapedDict
+        _installed = True

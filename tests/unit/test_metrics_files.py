@@ -1,0 +1,89 @@
+"""prometheus-client's multiprocess files on a full disk: an OSError where the value is
+created, never a SIGBUS that kills the process (heliograph/metrics_files.py), and the
+supervisor naming the signal that killed a worker."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from heliograph.supervisor import describe_exit
+
+# Run in a child: without the reservation the child dies of SIGBUS, which must fail the
+# test rather than kill pytest. It prints what happened to each step.
+CHILD = textwrap.dedent("""
+    import os, subprocess, sys
+    folder, install, stage = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    from prometheus_client import CollectorRegistry, Counter
+    if install:
+        from heliograph import metrics_files
+        metrics_files.install()
+    counter = Counter("c", "help", ["model"], registry=CollectorRegistry())
+
+    def fill():
+        subprocess.run(["dd", "if=/dev/zero", f"of={folder}/filler", "bs=64k"],
+                       capture_output=True)
+
+    if stage == "grow":  # the file exists with room for a few values, then the disk fills
+        counter.labels("first").inc()
+        fill()
+        labels = [f"model-{n:05d}-" + "x" * 100 for n in range(2000)]  # past 64 KiB
+    else:                # the disk is full before this process's first value
+        fill()
+        labels = ["first"]
+    try:
+        for label in labels:
+            counter.labels(label).inc()
+    except OSError as exc:
+        print("oserror", exc.errno, flush=True)
+    else:
+        print("counted", flush=True)
+    """)
+
+
+@pytest.fixture()
+def full_disk(tmp_path):
+    folder = tmp_path / "fs"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def run_child(folder, install: bool, stage: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", CHILD, str(folder), "1" if install else "0",
+                           stage], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("stage", ["create", "grow"])
+def test_a_full_disk_is_an_error_where_the_value_is_made(full_disk, stage):
+    done = run_child(full_disk, True, stage)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.split() == ["oserror", "28"]  # ENOSPC
+    # No empty file left behind: a scrape reads every file's header.
+    for path in full_disk.glob("*.db"):
+        assert path.stat().st_size > 0
+
+
+@pytest.mark.parametrize("stage", ["create", "grow"])
+def test_without_the_reservation_the_process_is_killed(full_disk, stage):
+    """What the reservation prevents (if prometheus-client ever reserves blocks itself,
+    this fails and metrics_files can go)."""
+    done = run_child(full_disk, False, stage)
+    assert done.returncode == -signal.SIGBUS, (done.returncode, done.stdout, done.stderr)
+
+
+def test_a_dead_worker_is_described_by_its_signal_or_status():
+    assert describe_exit(-signal.SIGBUS) == "was killed by SIGBUS"
+    assert describe_exit(-signal.SIGKILL) == "was killed by SIGKILL"
+    assert describe_exit(1) == "exited with status 1"
