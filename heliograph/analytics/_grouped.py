@@ -139,12 +139,7 @@ def _piece_scope(organization: str, flt: RequestFilter, plan: Plan, piece: Piece
         if plan.property_value is not None:
             clauses.append("value = ?")
             params.append(plan.property_value)
-    if piece.lo is not None:
-        clauses.append("bucket >= ?")
-        params.append(piece.lo)
-    if piece.hi is not None:
-        clauses.append("bucket < ?")
-        params.append(piece.hi)
+    piece.bucket_clauses(clauses, params)
     return clauses, params
 
 

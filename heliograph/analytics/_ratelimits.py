@@ -34,12 +34,7 @@ def _pieces(reader, flt: RequestFilter) -> list[Piece]:
 def _rollup_rows(reader, organization: str, piece: Piece, columns: str, condition: str,
                  group_by: str = "") -> list[tuple]:
     clauses, params = ["organization = ?"], [organization]
-    if piece.lo is not None:
-        clauses.append("bucket >= ?")
-        params.append(piece.lo)
-    if piece.hi is not None:
-        clauses.append("bucket < ?")
-        params.append(piece.hi)
+    piece.bucket_clauses(clauses, params)
     return reader._fetchall(f"SELECT {columns} FROM {TABLE}"
                             f" WHERE {' AND '.join(clauses)} AND {condition}{group_by}",
                             params)

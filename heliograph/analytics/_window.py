@@ -19,6 +19,15 @@ class Piece:
     lo: str | None          # inclusive; None: unbounded. raw: a stored created_at;
     hi: str | None          # exclusive. hour: 'YYYY-MM-DDTHH'; day: 'YYYY-MM-DD'.
 
+    def bucket_clauses(self, clauses: list[str], params: list) -> None:
+        """Append a rollup table's `bucket` bounds for this piece."""
+        if self.lo is not None:
+            clauses.append("bucket >= ?")
+            params.append(self.lo)
+        if self.hi is not None:
+            clauses.append("bucket < ?")
+            params.append(self.hi)
+
 
 def _parse(ts: str) -> _dt.datetime:
     return _dt.datetime.strptime(ts, _STORED)

@@ -64,6 +64,15 @@ def reader(store, migrated_url):
     opened.close()
 
 
+@pytest.fixture
+def raw_reader(migrated_url, store):
+    """The read side with the rollups off: every answer from raw rows, to compare."""
+    opened = open_analytics(migrated_url)
+    opened.use_rollups = False
+    yield opened
+    opened.close()
+
+
 def make_record(request_id: str, at: str = "2024-03-04T10:00:00.000000Z",
                 organization: str = "org1", **fields) -> dict:
     """A record with every RECORD_KEYS key: new_record's defaults plus the given fields."""

@@ -10,7 +10,6 @@ import datetime as _dt
 import orjson
 import pytest
 
-from heliograph.analytics import open_analytics
 from heliograph.analytics.cache_entries import cache_entries, prompt_preview
 from heliograph.analytics.filters import RequestFilter
 from heliograph.demo.history import HistoryGenerator
@@ -42,14 +41,6 @@ def demo_records(n: int, organization: str = "org1", seed: int = 16) -> list[dic
         elif rec["cache"] == "hit" and int(entry, 16) % 2 and entry in fills:
             rec["cache_reference_id"] = fills[entry]
     return records
-
-
-@pytest.fixture
-def raw_reader(migrated_url, store):
-    opened = open_analytics(migrated_url)
-    opened.use_rollups = False
-    yield opened
-    opened.close()
 
 
 def same(got: list[dict], want: list[dict]) -> None:

@@ -58,14 +58,6 @@ def logged(store, make_record):
     return records
 
 
-@pytest.fixture
-def raw_reader(migrated_url, store):
-    opened = open_analytics(migrated_url)
-    opened.use_rollups = False
-    yield opened
-    opened.close()
-
-
 def answers(reader, flt: RequestFilter) -> tuple[dict, dict]:
     return reader.ratelimits("org1", flt), summaries.rate_limit_events(reader, "org1", flt)
 

@@ -38,14 +38,6 @@ def demo_set(store):
     return records
 
 
-@pytest.fixture
-def raw_reader(migrated_url, store):
-    opened = open_analytics(migrated_url)
-    opened.use_rollups = False
-    yield opened
-    opened.close()
-
-
 GROUP_BYS = ["model", "provider", "user_id", "session_id", "property.feature",
              "property.Workflow", "hour", "day", "week", "month"]
 WINDOWS = [
