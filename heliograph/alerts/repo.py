@@ -59,6 +59,14 @@ def _rows(store, table: str, columns: str, organization: str | None,
     return _select(store, sql + " ORDER BY created_at, id", tuple(params))
 
 
+def _replace(store, table: str, columns: str, values: tuple) -> None:
+    """Insert a row, or replace the row with the same id (values[0])."""
+    with store.transaction(write=True) as cur:
+        store.execute(cur, f"DELETE FROM {table} WHERE id = ?", (values[0],))
+        store.execute(cur, f"INSERT INTO {table} ({columns}) VALUES"
+                           f" ({', '.join('?' * len(values))})", values)
+
+
 # -- rules ------------------------------------------------------------------------------
 def save_rule(store, rule: Rule) -> Rule:
     """Insert a new rule or replace an existing one (same id). Its states are kept: a
@@ -66,13 +74,10 @@ def save_rule(store, rule: Rule) -> Rule:
     now = utc_iso(time.time())
     rule.created_at = rule.created_at or now
     rule.updated_at = now
-    with store.transaction(write=True) as cur:
-        store.execute(cur, "DELETE FROM alert_rules WHERE id = ?", (rule.id,))
-        store.execute(cur, f"INSERT INTO alert_rules ({_RULE_COLUMNS}) VALUES"
-                           " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                      (rule.id, rule.organization, rule.name, rule.metric, rule.threshold,
-                       rule.window, dumps(rule.filter), rule.group_by, rule.min_requests,
-                       dumps(rule.channels), rule.created_at, rule.updated_at))
+    _replace(store, "alert_rules", _RULE_COLUMNS,
+             (rule.id, rule.organization, rule.name, rule.metric, rule.threshold,
+              rule.window, dumps(rule.filter), rule.group_by, rule.min_requests,
+              dumps(rule.channels), rule.created_at, rule.updated_at))
     return rule
 
 
@@ -107,14 +112,10 @@ def save_budget(store, budget: Budget) -> Budget:
     now = utc_iso(time.time())
     budget.created_at = budget.created_at or now
     budget.updated_at = now
-    with store.transaction(write=True) as cur:
-        store.execute(cur, "DELETE FROM budgets WHERE id = ?", (budget.id,))
-        store.execute(cur, f"INSERT INTO budgets ({_BUDGET_COLUMNS}) VALUES"
-                           " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                      (budget.id, budget.organization, budget.name, dumps(budget.scope),
-                       budget.limit_usd, budget.period, budget.enforce,
-                       dumps(budget.alert_at), dumps(budget.channels), budget.created_at,
-                       budget.updated_at))
+    _replace(store, "budgets", _BUDGET_COLUMNS,
+             (budget.id, budget.organization, budget.name, dumps(budget.scope),
+              budget.limit_usd, budget.period, budget.enforce, dumps(budget.alert_at),
+              dumps(budget.channels), budget.created_at, budget.updated_at))
     return budget
 
 
