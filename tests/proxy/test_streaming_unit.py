@@ -38,6 +38,37 @@ def test_crlf_comments_fields_and_multiline_data():
                                 [b"last without blank line"]]
 
 
+def _event_by_event(stream: bytes) -> list[bytes]:
+    """What the stream's events carry, read event by event (sse.payloads, no fast path)."""
+    events = stream.replace(b"\r\n", b"\n").split(b"\n\n")
+    return sse.payloads(events[:-1]) + ([sse.payloads([events[-1]])[0]]
+                                        if events[-1].strip() else [])
+
+
+def test_data_line_reads_cut_anywhere_give_what_reading_event_by_event_does():
+    """Reads of plain `data: ` events are cut with one split per read (_data_lines): cut
+    at every byte (an event, a JSON string, a multi-byte UTF-8 character, the blank line
+    between events across reads), and in three reads, the payloads are the same; a read
+    with anything else in it (a comment, a field, a second data line, CRLF) falls back."""
+    plain = ('data: {"a":"caf\u00e9 \u2603"}\n\ndata: {"b":"x y"}\n\ndata: \n\n'
+             'data: [DONE]\n\n').encode()
+    others = [plain.replace(b"data: {\"b", b": keep-alive\n\ndata: {\"b"),
+              plain.replace(b'data: {"b":"x y"}', b'event: e\ndata: {"b":\ndata: "x y"}'),
+              plain.replace(b"\n", b"\r\n"), plain + b"data: unfinished",
+              plain.replace(b"\n\ndata: [DONE]", b"\n\n\ndata: [DONE]"),
+              plain[:-1], b"data: one\n\n", b"data:tight\n\ndata: x\n\n"]
+    for stream in [plain, *others]:
+        expected = _event_by_event(stream)
+        assert [p for batch in _batches(stream) for p in batch] == expected, stream
+        for cut in range(1, len(stream)):
+            got = _batches(stream[:cut], stream[cut:])
+            assert [p for batch in got for p in batch] == expected, (stream, cut)
+            third = cut + (len(stream) - cut) // 2
+            got = _batches(stream[:cut], stream[cut:third], stream[third:])
+            assert [p for batch in got for p in batch] == expected, (stream, cut, third)
+    assert _event_by_event(plain)[0] == '{"a":"caf\u00e9 \u2603"}'.encode()
+
+
 def test_translated_batches_keep_what_came_before_a_bad_event():
     async def batches():
         yield [b"1", b"2", b"bad", b"3"]
