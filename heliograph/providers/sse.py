@@ -43,12 +43,12 @@ class EventBatches:
             buffer = self._rest + chunk if self._rest else chunk
             if b"\r" in buffer:
                 buffer = buffer.replace(b"\r\n", b"\n")
-            batch = self._data_lines(buffer) if buffer.startswith(_DATA) else None
-            if batch is None:
+            cut = self._data_lines(buffer) if buffer.startswith(_DATA) else None
+            if cut is None:
                 *events, self._rest = buffer.split(b"\n\n")
-                batch = payloads(events) if events else None
-            if batch:
-                return batch
+                cut = payloads(events) if events else None
+            if cut:
+                return cut
         raise StopAsyncIteration
 
     def _data_lines(self, buffer: bytes) -> list[bytes] | None:
