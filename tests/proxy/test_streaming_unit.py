@@ -268,6 +268,9 @@ def test_text_chunks_cut_out_give_what_parsing_every_chunk_does(monkeypatch):
         [chunk({"role": "assistant"}), _openai_chunk("ok"),
          _openai_chunk("bad").replace(b'"bad"', b'"b\\qd"'), _openai_chunk("!")],
         [chunk(choices=False, cid=""), _openai_chunk("before the id")],
+        # Framed as a text chunk (same start, same end) but with more after the text.
+        [_openai_chunk("a"), _openai_chunk("b").replace(b'"b"', b'"b","role":"tool"'),
+         _openai_chunk("c").replace(b'"c"', b'"c","x":"\\""'), _openai_chunk("d")],
     ]
     for stream in streams:
         cut = StreamAccumulator(True)
@@ -278,7 +281,12 @@ def test_text_chunks_cut_out_give_what_parsing_every_chunk_does(monkeypatch):
             patch.setattr(streaming, "_text_delta", lambda payload: None)
             expected = parsed.completion()
         assert cut.completion() == expected
-    assert expected["choices"][0]["message"]["content"] == "before the id"
+        if stream is streams[-1]:
+            assert expected["choices"][0]["message"] == {"role": "tool", "content": "abcd"}
+    assert streams[3] and orjson.loads(streams[4][2])["choices"][0]["delta"]["x"] == '"'
+    expected = StreamAccumulator(True)
+    expected.process_batch(streams[3])
+    assert expected.completion()["choices"][0]["message"]["content"] == "before the id"
     content = StreamAccumulator(True)
     content.process_batch(streams[0])
     assert content.completion()["choices"][0]["message"]["content"] == "".join(TRICKY)
