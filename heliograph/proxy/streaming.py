@@ -100,6 +100,9 @@ class StreamAccumulator:
         if self.strip_usage and "usage" in chunk:
             if usage and not chunk.get("choices"):
                 return None
+            if usage is None and payload.endswith(_NULL_USAGE_LAST):
+                # Cut out of the bytes, as on the chunks that are not parsed.
+                return payload[:-_NULL_TAIL] + b"}"
             del chunk["usage"]
             return orjson.dumps(chunk)
         return payload

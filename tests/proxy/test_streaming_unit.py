@@ -114,6 +114,8 @@ def test_usage_we_asked_for_is_taken_out_byte_exactly():
         expected = orjson.loads(original)
         del expected["usage"]
         assert orjson.loads(sent) == expected and b"usage" not in sent
+        # Parsed (the first) or not, the chunk is relayed as it came, less the usage.
+        assert sent == original.replace(b',"usage":null}', b"}")
     assert acc.usage == USAGE
     logged = acc.completion()
     assert logged["choices"] == [{"index": 0, "finish_reason": "stop", "message": {
