@@ -41,6 +41,9 @@ class StreamAccumulator:
         self.saw_content = False
         self.done = False
         self._payloads: list[bytes] = []    # as upstream sent them, for completion()
+        # The chunks already parsed (by the id of their payload, which _payloads keeps
+        # alive), so completion() does not parse them again.
+        self._parsed: dict[int, dict] = {}
 
     def process(self, payload: bytes) -> bytes | None:
         """Account for one event; return the payload to forward (maybe rewritten), or None
@@ -93,6 +96,7 @@ class StreamAccumulator:
         chunk = event_object(payload)
         if chunk is None:
             return payload
+        self._parsed[id(payload)] = chunk
         self._read_head(chunk)
         usage = chunk.get("usage")
         if usage:
@@ -135,6 +139,7 @@ class StreamAccumulator:
         # longer, or not decodable: counted in _add_texts.
         at = cut = 0
         tail = None
+        parsed = self._parsed
         try:
             for payload in self._payloads:
                 if tail is not None and payload.endswith(tail) and \
@@ -149,7 +154,7 @@ class StreamAccumulator:
                         tail = payload[cut + len(text) - 1:]
                     texts.append(text)
                     continue
-                chunk = event_object(payload)
+                chunk = parsed.get(id(payload)) or event_object(payload)
                 if chunk is None:
                     continue
                 if texts:
