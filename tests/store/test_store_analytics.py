@@ -252,3 +252,23 @@ def test_sessions_newest_first_paged(store, session_set, make_record, reader):
     assert only_plan == []
     theirs, _ = reader.sessions("org2", RequestFilter())
     assert [(s["session_id"], s["requests"]) for s in theirs] == [("s1", 1)]
+
+
+def test_postgres_analytics_sort_a_window_edge_in_memory(store_kind, migrated_url):
+    """The read side's connections get work_mem enough to group a 10M-a-month window edge
+    in memory (analytics/_postgres.py), and never less than the server was given."""
+    if store_kind != "postgres":
+        pytest.skip("work_mem is PostgreSQL's")
+    from heliograph.analytics import open_analytics
+    from heliograph.analytics._postgres import ANALYTICS_WORK_MEM
+
+    def work_mem(url: str) -> str:
+        opened = open_analytics(url)
+        try:
+            return opened._fetchall("SHOW work_mem", [])[0][0]
+        finally:
+            opened.close()
+
+    assert work_mem(migrated_url) == ANALYTICS_WORK_MEM
+    # A server (here: the connection's options) configured above it keeps its own.
+    assert work_mem(migrated_url + "%20-cwork_mem%3D64MB") == "64MB"
