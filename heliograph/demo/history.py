@@ -65,10 +65,24 @@ class _Picker(Generic[Item]):
 
 
 def _uuid(rng: random.Random) -> str:
-    """A version-4 UUID drawn from the seeded generator, so --seed repeats the ids too."""
+    """A version-4 UUID drawn from the seeded generator, so --seed repeats the ids too
+    (session ids: a caller's own, random in the wild)."""
     v = rng.getrandbits(128)
     v = (v & ~(0xF << 76)) | (0x4 << 76)   # version 4
     v = (v & ~(0x3 << 62)) | (0x2 << 62)   # RFC 4122 variant
+    x = f"{v:032x}"
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+def _uuid7(rng: random.Random, at: float) -> str:
+    """A version-7 UUID for a record made at `at` (Unix seconds), as the gateway makes
+    them (proxy/exchange.fast_uuid7), so a demo fill's id indexes grow as a live log's
+    do; the random bits from the seeded generator (the same draw as _uuid's, so --seed
+    repeats everything else too)."""
+    v = rng.getrandbits(128) & ((1 << 80) - 1)   # the 80 bits after the timestamp
+    v |= int(at * 1000) << 80
+    v = (v & ~(0xF << 76)) | (0x7 << 76)   # version 7
+    v = (v & ~(0x3 << 62)) | (0x2 << 62)   # RFC 9562 variant
     x = f"{v:032x}"
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
@@ -201,7 +215,7 @@ class HistoryGenerator:
         provider, model, _, wire, rl_headers = self.pick_model(rng.random)
         if ts > self.until:
             ts = self.until - rng.random()
-        rid = _uuid(rng)
+        rid = _uuid7(rng, ts)
         path = "/v1/messages" if wire == "anthropic" and rng.random() < 0.6 \
             else "/v1/chat/completions"
         # Filled field by field as the pipeline fills a live one; a plain dict for that.

@@ -25,39 +25,46 @@ RATELIMIT_HEADERS = {
 }
 
 
-class _RandomBytes:
-    """os.urandom drawn a page at a time: one getrandom() syscall per 256 ids instead of
-    one per request. Emptied in a forked child, which must never repeat its parent's ids."""
+class _RandomHex:
+    """os.urandom drawn a page at a time, as hex digits: one getrandom() syscall per 431
+    ids instead of one per request. Emptied in a forked child, which must never repeat
+    its parent's ids."""
 
-    PAGE = 4096
+    PAGE = 4096   # bytes: 8,192 hex digits
 
     def __init__(self) -> None:
-        self._page = b""
+        self._page = ""
         self._pos = 0
         os.register_at_fork(after_in_child=self._forget)
 
     def _forget(self) -> None:
-        self._page, self._pos = b"", 0
+        self._page, self._pos = "", 0
 
-    def take16(self) -> bytearray:
+    def take19(self) -> str:
         pos = self._pos
-        if pos + 16 > len(self._page):
-            self._page, pos = os.urandom(self.PAGE), 0
-        self._pos = pos + 16
-        return bytearray(self._page[pos:pos + 16])
+        if pos + 19 > len(self._page):
+            self._page, pos = os.urandom(self.PAGE).hex(), 0
+        self._pos = pos + 19
+        return self._page[pos:pos + 19]
 
 
-_random_bytes = _RandomBytes()
+_random_hex = _RandomHex()
+# The hex digit holding the RFC 9562 variant (binary 10xx): a random digit mapped onto
+# 8, 9, a or b keeps its two low random bits.
+_VARIANT_DIGIT = dict(zip("0123456789abcdef", "89ab" * 4))
 
 
-def fast_uuid4() -> str:
-    """A random (version 4) UUID string, several times cheaper than str(uuid.uuid4())
-    — it is made for every request."""
-    h = _random_bytes.take16()
-    h[6] = (h[6] & 0x0F) | 0x40
-    h[8] = (h[8] & 0x3F) | 0x80
-    x = h.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+def fast_uuid7(at: float | None = None) -> str:
+    """A version-7 UUID string (RFC 9562: the Unix time in milliseconds, then 74 random
+    bits), as cheap to make as the random version-4 ids it replaced (it is made for every
+    request) and several times cheaper than str(uuid.uuid4()). Time-ordered so every
+    index keyed by the request id grows at its right edge: with random ids, each record
+    dirtied a page of each such index of its own once the index outgrew the cache. `at`:
+    the request's wall time (time.time()) when the caller has it. Ids of one millisecond
+    are in random order: the id is a key, not a clock to sort by."""
+    t = f"{int((time.time() if at is None else at) * 1000):012x}"
+    x = _random_hex.take19()
+    return f"{t[:8]}-{t[8:]}-7{x[:3]}-{_VARIANT_DIGIT[x[3]]}{x[4:7]}-{x[7:]}"
 
 
 # Property names the tutorial tags users with (Helicone-Property-UserId), lower-cased.
@@ -82,7 +89,7 @@ class Exchange:
         self.options = options
         self.logged = False
         self._attempt_t0 = 0.0
-        rec = new_record(options.request_id or fast_uuid4(), wall, path)
+        rec = new_record(options.request_id or fast_uuid7(wall), wall, path)
         rec["organization"] = principal.organization
         rec["key_id"] = principal.key_id
         rec["user_id"] = options.user_id
@@ -100,7 +107,7 @@ class Exchange:
         """The caller's Helicone-Request-Id is already used: a fresh one, so no record is
         dropped (PRODUCT.md); Helicone-Id tells the caller which, the record the one asked."""
         self.record["requested_id"] = self.record["id"]
-        self.id = self.record["id"] = fast_uuid4()
+        self.id = self.record["id"] = fast_uuid7()
 
     def find_user(self, body: Any) -> None:
         """The user when no Helicone-User-Id names one: the body's `user`, else a property

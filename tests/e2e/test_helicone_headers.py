@@ -43,7 +43,7 @@ def test_a_request_id_that_is_not_a_uuid_is_replaced(gateway, openai_client):
     raw = chat(openai_client, extra_headers={"Helicone-Request-Id": "not-a-uuid"})
     assert raw.http_response.status_code == 200
     used = raw.headers["helicone-id"]
-    assert uuid.UUID(used).version == 4
+    assert uuid.UUID(used).version == 7   # a fresh id is time-ordered
     rec = gateway.record(used)
     assert rec["status"] == 200 and rec["requested_id"] == "not-a-uuid"
 
