@@ -86,21 +86,48 @@ class HttpClient:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise translated(exc, provider, url) from None
 
-    @contextlib.asynccontextmanager
-    async def stream(self, url: str, headers: dict[str, str],
-                     data: bytes | AsyncIterable[bytes] | None, provider: str = "",
-                     method: str = "POST"):
-        """Yields (status, headers, chunks) with chunks an async iterator of raw bytes as
-        they arrive; errors while reading are translated too. `data` may itself be an
-        async iterator (an upload relayed as it arrives, never held whole)."""
-        with translate_errors(provider, url):
-            resp = await self.session.request(method, url, headers=headers, data=data,
-                                              allow_redirects=False)
+    def stream(self, url: str, headers: dict[str, str],
+               data: bytes | AsyncIterable[bytes] | None, provider: str = "",
+               method: str = "POST") -> _Stream:
+        """An async context manager giving (status, headers, chunks), chunks an async
+        iterator of raw bytes as they arrive; errors while reading are translated too.
+        `data` may itself be an async iterator (an upload relayed as it arrives, never
+        held whole)."""
+        return _Stream(self.session, method, url, headers, data, provider)
+
+
+class _Stream:
+    """HttpClient.stream: a class, not a generator-based context manager (entered on
+    every stream, where the generator machinery costs more than the request's own
+    bookkeeping)."""
+
+    __slots__ = ("_session", "_method", "_url", "_headers", "_data", "_provider", "_resp")
+
+    def __init__(self, session: aiohttp.ClientSession, method: str, url: str,
+                 headers: dict[str, str], data: bytes | AsyncIterable[bytes] | None,
+                 provider: str) -> None:
+        self._session = session
+        self._method = method
+        self._url = url
+        self._headers = headers
+        self._data = data
+        self._provider = provider
+        self._resp: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> tuple[int, dict[str, str], _Chunks]:
+        provider, url = self._provider, self._url
         try:
-            yield (_standard(resp.status, provider, resp.headers), _lower(resp.headers),
-                   _Chunks(resp, provider, url))
-        finally:
-            resp.release()
+            resp = self._resp = await self._session.request(
+                self._method, url, headers=self._headers, data=self._data,
+                allow_redirects=False)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise translated(exc, provider, url) from None
+        return (_standard(resp.status, provider, resp.headers), _lower(resp.headers),
+                _Chunks(resp, provider, url))
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._resp is not None:
+            self._resp.release()
 
 
 # Called (in the reading task's context) before a body read has to wait for the provider:

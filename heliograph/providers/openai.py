@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterable
+from contextlib import AbstractAsyncContextManager
 
 import orjson
 
@@ -58,15 +59,8 @@ class OpenAICompatible(Provider):
         return await self.http.request("POST", self._chat_url(call), self._headers(call),
                                        self._payload(call), self.name)
 
-    @contextlib.asynccontextmanager
-    async def chat_stream(self, call: Call):
-        self.refuse_server_tools(call)
-        async with self._stream(self._chat_url(call), call) as (status, rheaders, chunks):
-            if status != 200:
-                body = b"".join([c async for c in chunks])
-                yield StreamReply(status, rheaders, error_body=body)
-            else:
-                yield StreamReply(status, rheaders, events=sse.EventBatches(chunks))
+    def chat_stream(self, call: Call) -> _ChatStream:  # type: ignore[override]
+        return _ChatStream(self, call)
 
     def _stream(self, url: str, call: Call):
         headers = self._headers(call)
@@ -123,3 +117,37 @@ class OpenAICompatible(Provider):
 
     def _passthrough_url(self, path: str) -> str:
         return self.settings.base_url + path
+
+
+class _ChatStream:
+    """OpenAICompatible.chat_stream, the StreamReply as an async context manager: a
+    class rather than a generator-based one (entered on every stream; see
+    http._Stream)."""
+
+    __slots__ = ("_provider", "_call", "_upstream")
+
+    def __init__(self, provider: OpenAICompatible, call: Call) -> None:
+        self._provider = provider
+        self._call = call
+        self._upstream: AbstractAsyncContextManager | None = None
+
+    async def __aenter__(self) -> StreamReply:
+        provider, call = self._provider, self._call
+        provider.refuse_server_tools(call)
+        upstream = provider._stream(provider._chat_url(call), call)
+        status, rheaders, chunks = await upstream.__aenter__()
+        self._upstream = upstream
+        if status == 200:
+            return StreamReply(status, rheaders, events=sse.EventBatches(chunks))
+        try:
+            body = b"".join([c async for c in chunks])
+        except BaseException:
+            self._upstream = None
+            await upstream.__aexit__(None, None, None)
+            raise
+        return StreamReply(status, rheaders, error_body=body)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        upstream, self._upstream = self._upstream, None
+        if upstream is not None:
+            await upstream.__aexit__(None, None, None)

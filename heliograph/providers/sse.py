@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 # The usual event, one `data: ` line and nothing else, is recognised without a line split.
 _DATA = b"data: "
+_NEXT = b"\n\ndata: "     # one event's end and the next's start
 
 
 class EventBatches:
@@ -42,12 +43,35 @@ class EventBatches:
             buffer = self._rest + chunk if self._rest else chunk
             if b"\r" in buffer:
                 buffer = buffer.replace(b"\r\n", b"\n")
-            *events, self._rest = buffer.split(b"\n\n")
-            if events:
-                batch = payloads(events)
-                if batch:
-                    return batch
+            cut = self._data_lines(buffer) if buffer.startswith(_DATA) else None
+            if cut is None:
+                *events, self._rest = buffer.split(b"\n\n")
+                cut = payloads(events) if events else None
+            if cut:
+                return cut
         raise StopAsyncIteration
+
+    def _data_lines(self, buffer: bytes) -> list[bytes] | None:
+        """The payloads of a read whose events are all one `data: ` line each (what
+        providers send), cut with one split and no step per event; None (nothing
+        consumed) for anything else, which `payloads` reads event by event."""
+        events = buffer.split(_NEXT)
+        last = events[-1]
+        if last.endswith(b"\n\n"):
+            events[-1] = last[:-2]
+            rest = b""
+        elif b"\n" not in last:        # an event not finished yet: kept for the next read
+            events.pop()
+            rest = last if not events else _DATA + last
+        else:
+            return None
+        if events:
+            events[0] = events[0][6:]
+            # Two newlines per event, none inside one: no comment, field or second line.
+            if buffer.count(b"\n") != 2 * len(events):
+                return None
+        self._rest = rest
+        return events
 
 
 def payloads(events: Iterable[bytes]) -> list[bytes]:

@@ -336,19 +336,20 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
     events: list[bytes] | None = [] if flow.options.cache_enabled else None
 
     async def open_attempt(target: Target) -> Opened:
-        stack = contextlib.AsyncExitStack()
-        try:
-            reply = await stack.enter_async_context(
-                open_stream(target.provider, _call_for(flow, target, stream_body, raw)))
-        except BaseException:
-            await stack.aclose()
-            raise
+        # Entered and left by hand rather than through an AsyncExitStack (every stream
+        # pays for it): a failed enter leaves nothing to close.
+        opening = open_stream(target.provider, _call_for(flow, target, stream_body, raw))
+        reply = await opening.__aenter__()
+
+        async def release() -> None:
+            await opening.__aexit__(None, None, None)
+
         if reply.events is None and reply.status < 400:
-            await stack.aclose()
+            await release()
             raise UpstreamError(f"provider {target.provider.name!r} answered a stream "
                                 f"request with status {reply.status} and no stream",
                                 code="upstream_malformed")
-        return Opened(reply.status, reply.headers, reply.error_body, reply, stack.aclose)
+        return Opened(reply.status, reply.headers, reply.error_body, reply, release)
 
     answer = await routing.send(chain, flow.options, exchange, open_attempt)
     _chain_headers(flow, answer, len(chain))

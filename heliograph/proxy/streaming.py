@@ -41,6 +41,9 @@ class StreamAccumulator:
         self.saw_content = False
         self.done = False
         self._payloads: list[bytes] = []    # as upstream sent them, for completion()
+        # The chunks already parsed (by the id of their payload, which _payloads keeps
+        # alive), so completion() does not parse them again.
+        self._parsed: dict[int, dict] = {}
 
     def process(self, payload: bytes) -> bytes | None:
         """Account for one event; return the payload to forward (maybe rewritten), or None
@@ -93,6 +96,7 @@ class StreamAccumulator:
         chunk = event_object(payload)
         if chunk is None:
             return payload
+        self._parsed[id(payload)] = chunk
         self._read_head(chunk)
         usage = chunk.get("usage")
         if usage:
@@ -100,6 +104,9 @@ class StreamAccumulator:
         if self.strip_usage and "usage" in chunk:
             if usage and not chunk.get("choices"):
                 return None
+            if usage is None and payload.endswith(_NULL_USAGE_LAST):
+                # Cut out of the bytes, as on the chunks that are not parsed.
+                return payload[:-_NULL_TAIL] + b"}"
             del chunk["usage"]
             return orjson.dumps(chunk)
         return payload
@@ -126,13 +133,28 @@ class StreamAccumulator:
         the end in one call; every other chunk is parsed and merged, in order."""
         merged: dict[int, _Choice] = {}
         texts: list[bytes] = []     # the first choice's text, JSON strings not decoded yet
+        # A stream's text chunks differ only in their text: once one is cut out, the next
+        # ones are told by two tests, _TEXT_START where it was and the same bytes after
+        # the text. A text that ended early (a quote not escaped) makes the decoded list
+        # longer, or not decodable: counted in _add_texts.
+        at = cut = 0
+        tail = None
+        parsed = self._parsed
         try:
             for payload in self._payloads:
+                if tail is not None and payload.endswith(tail) and \
+                        payload.startswith(_TEXT_START, at):
+                    texts.append(payload[cut:len(payload) - len(tail) + 1])
+                    continue
                 text = _text_delta(payload) if self.id else None
                 if text is not None:
+                    if tail is None:
+                        at = payload.find(_TEXT_START)
+                        cut = at + _TEXT_QUOTE
+                        tail = payload[cut + len(text) - 1:]
                     texts.append(text)
                     continue
-                chunk = event_object(payload)
+                chunk = parsed.get(id(payload)) or event_object(payload)
                 if chunk is None:
                     continue
                 if texts:
@@ -167,6 +189,7 @@ class StreamAccumulator:
 _TEXT_START = b'"choices":[{"index":0,"delta":{"content":"'
 _TEXT_ENDS = (b'},"logprobs":null,"finish_reason":null}]',
               b'},"finish_reason":null}]', b'},"finish_reason":null,"logprobs":null}]')
+_TEXT_QUOTE = len(_TEXT_START) - 1   # from _TEXT_START to the text's opening quote
 _BACKSLASH = 92
 
 
@@ -192,6 +215,8 @@ def _text_delta(payload: bytes) -> bytes | None:
 def _add_texts(merged: dict[int, _Choice], texts: list[bytes]) -> None:
     """Decode the cut-out strings (one call) onto the first choice, and empty the list."""
     decoded = orjson.loads(b"[" + b",".join(texts) + b"]")
+    if len(decoded) != len(texts):
+        raise orjson.JSONDecodeError("a cut-out text held a quote", "", 0)
     texts.clear()
     into = merged.get(0)
     if into is None:

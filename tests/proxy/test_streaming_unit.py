@@ -38,6 +38,37 @@ def test_crlf_comments_fields_and_multiline_data():
                                 [b"last without blank line"]]
 
 
+def _event_by_event(stream: bytes) -> list[bytes]:
+    """What the stream's events carry, read event by event (sse.payloads, no fast path)."""
+    events = stream.replace(b"\r\n", b"\n").split(b"\n\n")
+    return sse.payloads(events[:-1]) + ([sse.payloads([events[-1]])[0]]
+                                        if events[-1].strip() else [])
+
+
+def test_data_line_reads_cut_anywhere_give_what_reading_event_by_event_does():
+    """Reads of plain `data: ` events are cut with one split per read (_data_lines): cut
+    at every byte (an event, a JSON string, a multi-byte UTF-8 character, the blank line
+    between events across reads), and in three reads, the payloads are the same; a read
+    with anything else in it (a comment, a field, a second data line, CRLF) falls back."""
+    plain = ('data: {"a":"caf\u00e9 \u2603"}\n\ndata: {"b":"x y"}\n\ndata: \n\n'
+             'data: [DONE]\n\n').encode()
+    others = [plain.replace(b"data: {\"b", b": keep-alive\n\ndata: {\"b"),
+              plain.replace(b'data: {"b":"x y"}', b'event: e\ndata: {"b":\ndata: "x y"}'),
+              plain.replace(b"\n", b"\r\n"), plain + b"data: unfinished",
+              plain.replace(b"\n\ndata: [DONE]", b"\n\n\ndata: [DONE]"),
+              plain[:-1], b"data: one\n\n", b"data:tight\n\ndata: x\n\n"]
+    for stream in [plain, *others]:
+        expected = _event_by_event(stream)
+        assert [p for batch in _batches(stream) for p in batch] == expected, stream
+        for cut in range(1, len(stream)):
+            got = _batches(stream[:cut], stream[cut:])
+            assert [p for batch in got for p in batch] == expected, (stream, cut)
+            third = cut + (len(stream) - cut) // 2
+            got = _batches(stream[:cut], stream[cut:third], stream[third:])
+            assert [p for batch in got for p in batch] == expected, (stream, cut, third)
+    assert _event_by_event(plain)[0] == '{"a":"caf\u00e9 \u2603"}'.encode()
+
+
 def test_translated_batches_keep_what_came_before_a_bad_event():
     async def batches():
         yield [b"1", b"2", b"bad", b"3"]
@@ -83,6 +114,8 @@ def test_usage_we_asked_for_is_taken_out_byte_exactly():
         expected = orjson.loads(original)
         del expected["usage"]
         assert orjson.loads(sent) == expected and b"usage" not in sent
+        # Parsed (the first) or not, the chunk is relayed as it came, less the usage.
+        assert sent == original.replace(b',"usage":null}', b"}")
     assert acc.usage == USAGE
     logged = acc.completion()
     assert logged["choices"] == [{"index": 0, "finish_reason": "stop", "message": {
@@ -237,6 +270,9 @@ def test_text_chunks_cut_out_give_what_parsing_every_chunk_does(monkeypatch):
         [chunk({"role": "assistant"}), _openai_chunk("ok"),
          _openai_chunk("bad").replace(b'"bad"', b'"b\\qd"'), _openai_chunk("!")],
         [chunk(choices=False, cid=""), _openai_chunk("before the id")],
+        # Framed as a text chunk (same start, same end) but with more after the text.
+        [_openai_chunk("a"), _openai_chunk("b").replace(b'"b"', b'"b","role":"tool"'),
+         _openai_chunk("c").replace(b'"c"', b'"c","x":"\\""'), _openai_chunk("d")],
     ]
     for stream in streams:
         cut = StreamAccumulator(True)
@@ -247,7 +283,12 @@ def test_text_chunks_cut_out_give_what_parsing_every_chunk_does(monkeypatch):
             patch.setattr(streaming, "_text_delta", lambda payload: None)
             expected = parsed.completion()
         assert cut.completion() == expected
-    assert expected["choices"][0]["message"]["content"] == "before the id"
+        if stream is streams[-1]:
+            assert expected["choices"][0]["message"] == {"role": "tool", "content": "abcd"}
+    assert streams[3] and orjson.loads(streams[4][2])["choices"][0]["delta"]["x"] == '"'
+    expected = StreamAccumulator(True)
+    expected.process_batch(streams[3])
+    assert expected.completion()["choices"][0]["message"]["content"] == "before the id"
     content = StreamAccumulator(True)
     content.process_batch(streams[0])
     assert content.completion()["choices"][0]["message"]["content"] == "".join(TRICKY)
