@@ -25,7 +25,8 @@ import sys
 import time
 
 _clock = time.monotonic
-EVENTS: dict[str, list] = {"gc": [], "asgi": [], "append": [], "rotate": [], "insert": []}
+EVENTS: dict[str, list] = {"gc": [], "asgi": [], "append": [], "rotate": [], "insert": [],
+                           "supervise": [], "budgets": []}
 _gc_start = [0.0]
 
 
@@ -59,18 +60,37 @@ def _patch_uvicorn(module) -> None:
     run_asgi = cycle.run_asgi
     sink = EVENTS["asgi"]
 
+    cpu = time.thread_time  # the loop's thread: at one connection, this request's CPU
+
     async def timed_run_asgi(self, app):
-        t0 = _clock()
+        t0, c0 = _clock(), cpu()
         try:
             return await run_asgi(self, app)
         finally:
-            sink.append((t0, _clock()))
+            sink.append((t0, _clock(), cpu() - c0))
     cycle.run_asgi = timed_run_asgi
 
 
 def _patch_journal(module) -> None:
     module.Journal.append = _timed("append", module.Journal.append)
     module.Journal.rotate = _timed("rotate", module.Journal.rotate)
+
+
+def _patch_app(module) -> None:
+    module.Gateway._supervise = _timed("supervise", module.Gateway._supervise)
+
+
+def _patch_budgets(module) -> None:
+    reload = module.Budgets.reload
+    sink = EVENTS["budgets"]
+
+    async def timed_reload(self):
+        t0 = _clock()
+        try:
+            return await reload(self)
+        finally:
+            sink.append((t0, _clock()))
+    module.Budgets.reload = timed_reload
 
 
 def _patch_writer(module) -> None:
@@ -135,6 +155,8 @@ PATCHES = {
     "uvicorn.protocols.http.httptools_impl": [_patch_uvicorn],
     "heliograph.store.journal": [_patch_journal],
     "heliograph.store.writer": [_patch_writer],
+    "heliograph.app": [_patch_app],
+    "heliograph.alerts.budgets": [_patch_budgets],
 }
 
 

@@ -53,6 +53,28 @@ def process_alive(pid: int) -> bool:
         return True
 
 
+def run_when_idle() -> bool:
+    """Put the calling thread under SCHED_IDLE; False where that is not available.
+
+    nice 19 was not enough for the work that runs in step with the traffic (the writer's
+    inserts, the search indexer's, several times a second): under EEVDF a task that got
+    the CPU keeps it for its slice (~1-3 ms) however low its weight, so a worker, nginx
+    or the client woken on that core waited for it, and only relative to the workers (the
+    gateway's own autogroup) did nice apply at all. A SCHED_IDLE task is preempted at once
+    by any other waking task, and a core running only one counts as idle when the kernel
+    places a woken task. Unprivileged, a thread cannot leave SCHED_IDLE again
+    (RLIMIT_NICE): a job whose work must not fall behind keeps a thread of normal policy
+    for that (journal_writer.py)."""
+    policy = getattr(os, "SCHED_IDLE", None)
+    if policy is None:
+        return False
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(0))  # 0: this thread only
+    except OSError:
+        return False
+    return True
+
+
 class JobRunner:
     """Runs one job on its own thread while its lock is held, backing off on failure."""
 
@@ -71,6 +93,8 @@ class JobRunner:
             return False
 
     def _loop(self) -> None:
+        if getattr(self.job, "idle_priority", False):
+            run_when_idle()
         failures = 0
         while not self.stopping.is_set():
             if self.lock.held:
@@ -108,7 +132,9 @@ def run(ctx: JobContext, job_specs: list[str], gateway_pid: int = 0,
     # Background work yields to serving: under a burst the journal absorbs the records and
     # the writer catches up when the workers leave it CPU. Under bench/run.py's saturating
     # load (2 workers, 2 cores) writers took ~0.2 cores at nice 10, ~0.1 at nice 19 (still
-    # making progress), and catch up as soon as the load drops.
+    # making progress), and catch up as soon as the load drops. Every thread started from
+    # here inherits nice 19; the jobs that run with the traffic go further, SCHED_IDLE
+    # (run_when_idle), on their own threads.
     os.nice(19)
 
     stopping = threading.Event()
