@@ -36,6 +36,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -124,13 +125,6 @@ class Intervals:
 
     def total(self) -> float:
         return sum(e - s for s, e in zip(self.starts, self.ends))
-
-
-def raise_session(pid: int, nice: int) -> None:
-    """Give pid's session (its autogroup: CPU is shared between sessions first) this
-    nice value, so the measurement is not decided by other sessions' load; root only."""
-    if nice:
-        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
 
 
 def collect(srv: bench.Server, probe_dir: Path) -> list[dict]:
@@ -257,6 +251,11 @@ def main() -> int:
                     "of the machine's other sessions (root; emulates a quiet machine)")
     ap.add_argument("--output", type=Path, default=bench.RESULTS / "tail.json")
     args = ap.parse_args()
+    if args.autogroup_nice and not os.environ.get("TAIL_OWN_SESSION"):
+        # The client is this process: in a session of its own, so raising it (below)
+        # does not raise the shell that started it.
+        return subprocess.run([sys.executable, *sys.argv], start_new_session=True,
+                              env=dict(os.environ, TAIL_OWN_SESSION="1")).returncode
     gc.disable()  # the client's own pauses would land in the tail
     procs, tmp = bench.Procs(), Path(tempfile.mkdtemp(prefix="heliograph-tail-"))
     hook = tmp / "hook"
@@ -269,10 +268,9 @@ def main() -> int:
     chat = next(s for s in bench.SCENARIOS if s.name == "chat")
     results: dict = {"uptime": [], "runs": []}
     try:
+        bench.AUTOGROUP_NICE = args.autogroup_nice  # every process Procs starts, and us
+        bench.raise_session(os.getpid())
         upstream = bench.start_nginx(procs, tmp)
-        raise_session(os.getpid(), args.autogroup_nice)
-        for _name, nginx in procs.procs:
-            raise_session(nginx.pid, args.autogroup_nice)
         targets = [(v, bench.start_gateway, f"Bearer {bench.ADMIN_KEY}")
                    for v in args.variants]
         if not args.no_bare:
@@ -284,7 +282,6 @@ def main() -> int:
                 os.environ["TAIL_PROBE_DIR"] = str(probe_dir)
                 os.environ["TAIL_VARIANT"] = "" if name in ("base", "bare") else name
                 srv = start(procs, tmp / f"{name}-{rnd}", upstream, args.workers)
-                raise_session(srv.proc.pid, args.autogroup_nice)
                 try:
                     payload = request_bytes(chat, auth)
                     one_connection(srv.port, payload, 300)  # warm-up

@@ -68,6 +68,13 @@ class SQLiteStore(SQLStore):
     # adapter lookup (~280 ns), a float or an int directly (~40 ns), ~8 per record; SQLite
     # stores a bound NaN as NULL, and had stored the booleans as 0/1 anyway.
     _request_row = staticmethod(partial(record_to_row, null=math.nan, truth=_as_int))
+    # A journal writer's transaction takes at most this much of the journal (besides
+    # writer_batch records): parsed, 1 MB of records is ~5 MB of Python objects, where
+    # 2,000 records of 2.7 KB (bench/store_writer.py's) were ~14 MB, which the background
+    # host kept as RSS after a backlog (bench/footprint.py). It also shortens the time
+    # the writer holds SQLite's one write lock, which the workers' shared state waits
+    # for. ~15% fewer records per CPU-second than batches of 2,000 when that many wait.
+    writer_batch_bytes = 1024 * 1024
     integrity_errors = (sqlite3.IntegrityError,)
     data_errors = SQLStore.data_errors + (sqlite3.DataError, sqlite3.InterfaceError)
     outage_errors = (sqlite3.OperationalError,)  # locked, unreadable, disk I/O
