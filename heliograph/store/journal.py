@@ -105,9 +105,10 @@ class Journal:
         except OSError:
             return  # rotate() creates its segment itself, and reports the failure
         with self._spare_lock:
-            if self._spare is None and self._fd >= 0:
-                self._spare, made = made, None
-        if made is not None:  # not needed after all
+            used = self._spare is None and self._fd >= 0
+            if used:
+                self._spare = made
+        if not used:  # not needed after all
             _discard(*made)
 
     def append(self, record: Mapping[str, Any]) -> bool:
