@@ -154,7 +154,23 @@ def _variant_rotate_1s(module) -> None:
     module.JOURNAL_ROTATE_S = 1.0
 
 
+def _variant_rotate_inline(module) -> None:
+    """Rotation as before the spare segment: the new segment created on the loop."""
+    def rotate(self):
+        self.journal.rotate()
+        self._rotation = __import__("asyncio").get_running_loop().call_later(
+            module.JOURNAL_ROTATE_S, self._rotate)
+    module.Gateway._rotate = rotate
+    start = module.Gateway.start
+
+    async def start_without_spare(self):
+        self.journal.prepare_spare = lambda: None
+        await start(self)
+    module.Gateway.start = start_without_spare
+
+
 VARIANTS = {
+    "rotate_inline": ("heliograph.app", _variant_rotate_inline),
     "nice19": ("heliograph.background.host", _variant_nice19),
     "rotate_1s": ("heliograph.app", _variant_rotate_1s),
     "nowriter": ("heliograph.background.journal_writer", _variant_nowriter),

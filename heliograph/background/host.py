@@ -56,15 +56,15 @@ def process_alive(pid: int) -> bool:
 def run_when_idle() -> bool:
     """Put the calling thread under SCHED_IDLE; False where that is not available.
 
-    nice 19 was not enough for the work that runs in step with the traffic (the writer's
-    inserts, the search indexer's, several times a second): under EEVDF a task that got
-    the CPU keeps it for its slice (~1-3 ms) however low its weight, so a worker, nginx
-    or the client woken on that core waited for it, and only relative to the workers (the
-    gateway's own autogroup) did nice apply at all. A SCHED_IDLE task is preempted at once
-    by any other waking task, and a core running only one counts as idle when the kernel
-    places a woken task. Unprivileged, a thread cannot leave SCHED_IDLE again
-    (RLIMIT_NICE): a job whose work must not fall behind keeps a thread of normal policy
-    for that (journal_writer.py)."""
+    nice 19 is weak against the work that runs in step with the traffic (the writer's
+    inserts, the indexer's, several times a second on the other core): under EEVDF a
+    task that got a CPU may keep it for the rest of its slice however low its weight,
+    so a worker, nginx or a client woken onto that core can wait behind it; and where
+    sessions are autogroups, nice only ranks the host against its own workers. A
+    SCHED_IDLE task is preempted at once by any other waking task, and a core running
+    only such tasks counts as idle when the kernel places a woken one. Unprivileged, a
+    thread cannot leave SCHED_IDLE again (RLIMIT_NICE): a job whose work must not fall
+    behind keeps a thread of normal policy for that (journal_writer.py)."""
     policy = getattr(os, "SCHED_IDLE", None)
     if policy is None:
         return False

@@ -11,6 +11,11 @@ than CATCH_UP_AFTER_S the drains move to a catch-up thread of normal policy (the
 nice 19, which kept ~0.1 core under bench/run.py's saturating load) until the backlog is
 gone. An unprivileged thread cannot leave SCHED_IDLE, hence a second thread rather than
 a switch; both use the store's one connection, one at a time.
+
+On SQLite a drain holds the database's one write lock for its transaction, which the
+workers' shared state (when it is not in Redis) waits for up to 0.5 s: a drain starved
+mid-transaction delays those writes. Transactions are kept short for that
+(SQLiteStore.writer_batch_bytes), and a backlog moves the drains to the normal thread.
 """
 
 from __future__ import annotations
