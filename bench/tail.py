@@ -19,9 +19,11 @@ the time inside the app; and for the requests over 2 ms, the share that overlapp
 writer insert, a GC collection or a journal rotation, next to the share of all requests
 that did (what chance alone gives).
 
-Variants (tail_probe.VARIANTS): base, nowriter (the writer idle), nice19 (the host's
-threads all at nice 19, as before SCHED_IDLE), sched_idle (the whole host SCHED_IDLE),
-sync_normal (SQLite without fsync per commit), gc_off (no GC in workers), rotate_1s.
+Variants (tail_probe.VARIANTS): base, nowriter (the writer idle), sched_idle (the whole
+host SCHED_IDLE instead of nice 19), sync_normal (SQLite without fsync per commit),
+gc_off (no GC in workers), rotate_1s (segments closed every second), rotate_inline (the
+next segment created on the loop, as before the spare segment). Several at once: a
+comma-separated name.
 
 On a shared machine, --autogroup-nice -10 (root) puts the measured sessions ahead of
 the others (each session is an autogroup, and CPU is shared between autogroups first).

@@ -144,11 +144,6 @@ def _variant_gc_off(module) -> None:
     module.Gateway.start = start_then_disable
 
 
-def _variant_nice19(module) -> None:
-    """The host as before SCHED_IDLE: every thread at nice 19, normal policy."""
-    module.run_when_idle = lambda: False
-
-
 def _variant_rotate_1s(module) -> None:
     """The workers close their journal segment every second instead of every 0.2 s."""
     module.JOURNAL_ROTATE_S = 1.0
@@ -171,7 +166,6 @@ def _variant_rotate_inline(module) -> None:
 
 VARIANTS = {
     "rotate_inline": ("heliograph.app", _variant_rotate_inline),
-    "nice19": ("heliograph.background.host", _variant_nice19),
     "rotate_1s": ("heliograph.app", _variant_rotate_1s),
     "nowriter": ("heliograph.background.journal_writer", _variant_nowriter),
     "sched_idle": ("heliograph.background.host", _variant_sched_idle),

@@ -53,28 +53,6 @@ def process_alive(pid: int) -> bool:
         return True
 
 
-def run_when_idle() -> bool:
-    """Put the calling thread under SCHED_IDLE; False where that is not available.
-
-    nice 19 is weak against the work that runs in step with the traffic (the writer's
-    inserts, the indexer's, several times a second on the other core): under EEVDF a
-    task that got a CPU may keep it for the rest of its slice however low its weight,
-    so a worker, nginx or a client woken onto that core can wait behind it; and where
-    sessions are autogroups, nice only ranks the host against its own workers. A
-    SCHED_IDLE task is preempted at once by any other waking task, and a core running
-    only such tasks counts as idle when the kernel places a woken one. Unprivileged, a
-    thread cannot leave SCHED_IDLE again (RLIMIT_NICE): a job whose work must not fall
-    behind keeps a thread of normal policy for that (journal_writer.py)."""
-    policy = getattr(os, "SCHED_IDLE", None)
-    if policy is None:
-        return False
-    try:
-        os.sched_setscheduler(0, policy, os.sched_param(0))  # 0: this thread only
-    except OSError:
-        return False
-    return True
-
-
 class JobRunner:
     """Runs one job on its own thread while its lock is held, backing off on failure."""
 
@@ -93,8 +71,6 @@ class JobRunner:
             return False
 
     def _loop(self) -> None:
-        if getattr(self.job, "idle_priority", False):
-            run_when_idle()
         failures = 0
         while not self.stopping.is_set():
             if self.lock.held:
@@ -132,9 +108,7 @@ def run(ctx: JobContext, job_specs: list[str], gateway_pid: int = 0,
     # Background work yields to serving: under a burst the journal absorbs the records and
     # the writer catches up when the workers leave it CPU. Under bench/run.py's saturating
     # load (2 workers, 2 cores) writers took ~0.2 cores at nice 10, ~0.1 at nice 19 (still
-    # making progress), and catch up as soon as the load drops. Every thread started from
-    # here inherits nice 19; the jobs that run with the traffic go further, SCHED_IDLE
-    # (run_when_idle), on their own threads.
+    # making progress), and catch up as soon as the load drops.
     os.nice(19)
 
     stopping = threading.Event()

@@ -37,10 +37,6 @@ class Job(Protocol):
     # Whether the host gives the job one more run after it is asked to stop (the journal
     # writer does: the workers' last segments close just before the gateway exits).
     runs_at_exit: bool
-    # Optional (default False): run the job's thread under SCHED_IDLE (host.py says why).
-    # Only for work that follows the traffic and may be starved while the workers use
-    # every CPU: it must catch up by itself (the journal writer has a catch-up thread).
-    # idle_priority: bool
 
     def run_once(self) -> bool:
         """Do one round of work. False: it failed and the host should back off."""

@@ -29,11 +29,6 @@ class SearchIndexJob:
     name = "search-index"
     scope = "deployment"
     runs_at_exit = False
-    # SCHED_IDLE (host.py): it indexes what the writer inserted, in step with the traffic.
-    # Starved under a load that keeps every core busy, it only delays `q=` matches a
-    # while: the next runs catch up (RUN_BUDGET_S is wall time, so the deployment lock
-    # is still checked between runs).
-    idle_priority = True
 
     def __init__(self, ctx: JobContext):
         self.ctx = ctx

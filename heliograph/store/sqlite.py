@@ -80,14 +80,9 @@ class SQLiteStore(SQLStore):
     outage_errors = (sqlite3.OperationalError,)  # locked, unreadable, disk I/O
 
     def __init__(self, database_url: str, busy_timeout_s: float = 30.0,
-                 cache_kib: int = CACHE_KIB, one_connection: bool = False) -> None:
+                 cache_kib: int = CACHE_KIB) -> None:
         self.path = sqlite_path(database_url)
         self.cache_kib = cache_kib
-        # One connection for every thread, for a caller that never uses the store from
-        # two threads at once but from more than one (the journal writer and its
-        # catch-up thread): one page cache instead of one per thread.
-        self._one_connection = one_connection
-        self._shared: sqlite3.Connection | None = None
         parent = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(parent, exist_ok=True)
         self._busy_timeout_s = busy_timeout_s
@@ -134,11 +129,6 @@ class SQLiteStore(SQLStore):
                 time.sleep(0.05)
 
     def _connection(self) -> sqlite3.Connection:
-        if self._one_connection:
-            with self._connections_lock:
-                if self._shared is None:
-                    self._shared = self._open()
-                return self._shared
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._open()
@@ -220,7 +210,4 @@ class SQLiteStore(SQLStore):
             for _thread, conn in self._connections:
                 conn.close()
             self._connections = []
-            if self._shared is not None:
-                self._shared.close()
-                self._shared = None
         self._local = threading.local()
