@@ -74,7 +74,7 @@ def timed_insert(store, records: list[dict]) -> tuple[float, float]:
 def bench_sqlite(records: list[dict], total: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.db")
-        store = open_store(f"sqlite:///{path}")
+        store = open_store(f"sqlite:///{path}", writer=True)
         seconds, cpu = timed_insert(store, records)
         report("sqlite", total, seconds, cpu, sqlite_size(store, path))
         if SEARCH:
@@ -99,7 +99,7 @@ def bench_postgres(url: str, records: list[dict], total: int) -> None:
         admin.execute(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in url else "?"
     schema_url = f"{url}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
-    store = open_store(schema_url)
+    store = open_store(schema_url, writer=True)
     try:
         before = backends_cpu(store, schema)
         seconds, cpu = timed_insert(store, records)

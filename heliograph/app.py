@@ -120,7 +120,9 @@ class Gateway:
         self.background = HostSupervisor(self.journal.directory, self.settings.database_url,
                                          self.settings.redis_url)
         self._supervise()
-        self._rotation = asyncio.get_running_loop().call_later(JOURNAL_ROTATE_S, self._rotate)
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(None, self.journal.prepare_spare)
+        self._rotation = loop.call_later(JOURNAL_ROTATE_S, self._rotate)
         self.state = open_state(self.settings, fail_open=self.settings.ratelimit_fail_open,
                                 store=self.store)
         self.cache = ResponseCache(self.state)
@@ -163,8 +165,11 @@ class Gateway:
 
     def _rotate(self) -> None:
         """Hand the journal's records to the writer a few times a second."""
-        self.journal.rotate()
-        self._rotation = asyncio.get_running_loop().call_later(JOURNAL_ROTATE_S, self._rotate)
+        loop = asyncio.get_running_loop()
+        if self.journal.rotate():
+            # The next segment is created off the loop, ready for the next rotation.
+            loop.run_in_executor(None, self.journal.prepare_spare)
+        self._rotation = loop.call_later(JOURNAL_ROTATE_S, self._rotate)
 
 
 async def healthz(gw: Gateway, request: Request, send: Send) -> None:

@@ -70,6 +70,10 @@ class Supervisor:
         try:  # the child: never returns into the supervisor's loop
             for sig in HANDLED:
                 signal.signal(sig, signal.SIG_DFL)
+            # `import uvicorn` loads watchfiles and anyio for its --reload supervisor,
+            # which a worker never runs: ~1 MB RSS per worker. Marked
+            # missing, uvicorn falls back to its stat-based reloader class, never used.
+            sys.modules.setdefault("watchfiles", None)  # type: ignore[arg-type]
             from heliograph.server import serve_worker
 
             code = serve_worker(self.sock, os.getppid())

@@ -13,11 +13,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import smtplib
-import ssl
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
 from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
@@ -92,6 +89,12 @@ async def post_json(session: aiohttp.ClientSession, url: str, body: bytes,
 
 def send_email(smtp: SmtpSettings, to: list[str], message: dict) -> None:
     """Blocking (the delivery job runs it in a thread): plain-text and HTML parts."""
+    # Imported here: the background host loads this module whether or not anything is
+    # ever mailed, and smtplib, ssl and email cost it ~3 MB (bench/footprint.py).
+    import smtplib
+    import ssl
+    from email.message import EmailMessage
+
     if not smtp.host:
         raise DeliveryError("no [smtp] host configured: email channels cannot deliver")
     mail = EmailMessage()

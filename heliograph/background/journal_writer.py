@@ -38,7 +38,7 @@ class JournalWriterJob:
             # is retried with backoff like any other outage.
             from heliograph.store import open_store
             try:
-                self.store = open_store(self.ctx.database_url)
+                self.store = open_store(self.ctx.database_url, writer=True)
             except Exception as exc:
                 log.warning("cannot open the database for the journal writer (%s); "
                             "will retry", exc)

@@ -6,12 +6,16 @@ from __future__ import annotations
 from heliograph.store.base import Store
 
 
-def open_store(database_url: str) -> Store:
-    """Return a migrated Store for the URL (sqlite:///path or postgresql://...)."""
+def open_store(database_url: str, writer: bool = False) -> Store:
+    """Return a migrated Store for the URL (sqlite:///path or postgresql://...).
+
+    writer: the journal writer's store (one per machine), whose SQLite connection gets the
+    large page cache (store/sqlite.py WRITER_CACHE_KIB); every other one a small cache."""
     store: Store
     if database_url.startswith("sqlite:"):
-        from heliograph.store.sqlite import SQLiteStore
-        store = SQLiteStore(database_url)
+        from heliograph.store.sqlite import CACHE_KIB, WRITER_CACHE_KIB, SQLiteStore
+        store = SQLiteStore(database_url,
+                            cache_kib=WRITER_CACHE_KIB if writer else CACHE_KIB)
     elif database_url.startswith(("postgresql:", "postgres:")):
         from heliograph.store.postgres import PostgresStore
         store = PostgresStore(database_url)

@@ -23,7 +23,15 @@ from heliograph.store._schema import record_to_row
 from heliograph.store._sql import Dialect, SQLStore
 from heliograph.store.search import SQLITE_FTS_DELETE, SQLITE_FTS_FILL
 
-CACHE_KIB = 65536
+# Page cache per connection, KiB. Only the journal writer's connection gets the large
+# one (open_store(writer=True)): it touches the tail of every index per batch. Every other
+# connection (key lookups, state, the host's other jobs) reads a few pages per call, and
+# a cache fills as pages are read and stays filled for the connection's life: at 64 MB
+# each, the background host's search indexer, retention, ANALYZE and alerts connections
+# grew it from ~37 to ~64 MB RSS as the database grew (bench/footprint.py). 2 MB is
+# SQLite's own default.
+CACHE_KIB = 2048
+WRITER_CACHE_KIB = 65536
 CHECKPOINT_PAGES = 16384
 # Pages handed back per retention batch.
 VACUUM_PAGES = 4096
@@ -60,12 +68,21 @@ class SQLiteStore(SQLStore):
     # adapter lookup (~280 ns), a float or an int directly (~40 ns), ~8 per record; SQLite
     # stores a bound NaN as NULL, and had stored the booleans as 0/1 anyway.
     _request_row = staticmethod(partial(record_to_row, null=math.nan, truth=_as_int))
+    # A journal writer's transaction takes at most this much of the journal (besides
+    # writer_batch records): parsed, 1 MB of records is ~5 MB of Python objects, where
+    # 2,000 records of 2.7 KB (bench/store_writer.py's) were ~14 MB, which the background
+    # host kept as RSS after a backlog (bench/footprint.py). It also shortens the time
+    # the writer holds SQLite's one write lock, which the workers' shared state waits
+    # for. ~15% fewer records per CPU-second than batches of 2,000 when that many wait.
+    writer_batch_bytes = 1024 * 1024
     integrity_errors = (sqlite3.IntegrityError,)
     data_errors = SQLStore.data_errors + (sqlite3.DataError, sqlite3.InterfaceError)
     outage_errors = (sqlite3.OperationalError,)  # locked, unreadable, disk I/O
 
-    def __init__(self, database_url: str, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, database_url: str, busy_timeout_s: float = 30.0,
+                 cache_kib: int = CACHE_KIB) -> None:
         self.path = sqlite_path(database_url)
+        self.cache_kib = cache_kib
         parent = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(parent, exist_ok=True)
         self._busy_timeout_s = busy_timeout_s
@@ -84,10 +101,10 @@ class SQLiteStore(SQLStore):
         # back to the file system (PRAGMA incremental_vacuum). An older file keeps
         # reusing its freed pages instead.
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        # The writer touches the tail of every index per batch; with the default 2 MB
-        # cache those pages were read back from the OS for each batch (64 MB: twice the
+        # The journal writer touches the tail of every index per batch; with a 2 MB cache
+        # those pages were read back from the OS for each batch (64 MB: twice the
         # records/s in bench/store_writer.py). Pages are cached only as they are read.
-        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute(f"PRAGMA cache_size = -{self.cache_kib}")
         # Checkpoint the write-ahead log every 64 MB instead of 4: an index page the
         # writer changes in several batches is copied into the file once (~15% more
         # records/s in bench/store_writer.py).

@@ -129,12 +129,14 @@ class SegmentWriter:
         segments = closed_segments(self.directory)
         self._check_backlog(segments)
         size = getattr(self.store, "writer_batch", BATCH)
+        max_bytes = getattr(self.store, "writer_batch_bytes", 0) or math.inf
         # Claimed segments not yet all in, oldest first, each with the number of records
         # of this pass up to and including its own.
         held: deque[tuple[Path, int, int]] = deque()
         batch: list[dict] = []
         pipeline = self._pipeline
         pipeline.done = taken = 0
+        batch_bytes = 0  # of the segments whose records wait in `batch`
         try:
             for path in segments:
                 claimed = claim_segment(path)
@@ -142,11 +144,15 @@ class SegmentWriter:
                     continue
                 fd, records = claimed
                 batch.extend(records)
+                batch_bytes += os.fstat(fd).st_size
                 taken += len(records)
                 held.append((path, fd, taken))
-                while len(batch) >= size or (batch and len(held) >= MAX_HELD_SEGMENTS):
+                while batch and (len(batch) >= size or batch_bytes >= max_bytes
+                                 or len(held) >= MAX_HELD_SEGMENTS):
                     pipeline.submit(batch[:size])
                     del batch[:size]
+                    if not batch:
+                        batch_bytes = 0
                     self._release(held, pipeline.done)
                     if len(held) >= MAX_HELD_SEGMENTS:   # batches in flight hold them
                         pipeline.wait()

@@ -243,3 +243,28 @@ def test_postgres_keeps_a_committed_batch_whose_predecessor_failed(
     assert all(reader.get_request("org1", rid) for rid in ids)
     totals = reader.metrics("org1", RequestFilter(), group_by="model")["total"]
     assert totals["requests"] == len(ids)   # the second segment's replay counted once
+
+
+def test_a_transaction_takes_at_most_the_stores_batch_bytes_of_the_journal(
+        store, make_record, tmp_path, reader):
+    # Several segments, each ~40 KB of records: with a bound of 100 KB a drain inserts
+    # them in transactions of at most three segments, not all at once (the writer's
+    # memory and its hold on SQLite's write lock stay bounded), and stores them all.
+    for seg in range(6):
+        journal = Journal(tmp_path / "journal")
+        for i in range(10):
+            journal.append(make_record(f"s{seg}-{i}", model="m", request={"pad": "x" * 4000}))
+        journal.close()
+    store.writer_batch_bytes = 100_000
+    sizes = []
+    insert = store.insert_records
+
+    def counted(records):
+        sizes.append(len(records))
+        return insert(records)
+
+    store.insert_records = counted
+    assert SegmentWriter(tmp_path / "journal", store).drain() is True
+    assert sum(sizes) == 60 and len(sizes) >= 2 and max(sizes) <= 30, sizes
+    assert all(reader.get_request("org1", f"s{seg}-{i}") is not None
+               for seg in range(6) for i in range(10))

@@ -1,0 +1,215 @@
+"""The probe bench/tail.py puts into every server process (as sitecustomize): timestamps
+of what could make a request slow, on CLOCK_MONOTONIC (the same clock in every process,
+and the client's), kept in memory and written to $TAIL_PROBE_DIR/<pid>.json on SIGUSR1.
+
+Recorded, when the module is imported (a meta-path hook patches it after it loads, so a
+process that never imports it pays nothing):
+- every cyclic GC collection (gc.callbacks): start, duration, generation;
+- every ASGI request (uvicorn's RequestResponseCycle.run_asgi): start, end;
+- the journal's append and rotate (heliograph.store.journal.Journal);
+- the journal writer's inserts (heliograph.store.writer.SegmentWriter._insert).
+
+$TAIL_VARIANT changes one thing, to compare against the unchanged gateway in the same
+run (diagnosis only): see VARIANTS below.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.abc
+import importlib.util
+import json
+import os
+import signal
+import sys
+import time
+
+_clock = time.monotonic
+EVENTS: dict[str, list] = {"gc": [], "asgi": [], "append": [], "rotate": [], "insert": [],
+                           "supervise": [], "budgets": []}
+_gc_start = [0.0]
+
+
+def _on_gc(phase: str, info: dict) -> None:
+    if phase == "start":
+        _gc_start[0] = _clock()
+    else:
+        EVENTS["gc"].append((_gc_start[0], _clock(), info["generation"]))
+
+
+def _dump(*_args) -> None:
+    out = os.path.join(os.environ["TAIL_PROBE_DIR"], f"{os.getpid()}.json")
+    with open(out, "w") as fh:
+        json.dump({"argv": sys.argv, "events": EVENTS}, fh)
+
+
+def _timed(name: str, fn):
+    sink = EVENTS[name]
+
+    def wrapper(*args, **kwargs):
+        t0 = _clock()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            sink.append((t0, _clock()))
+    return wrapper
+
+
+def _patch_uvicorn(module) -> None:
+    cycle = module.RequestResponseCycle
+    run_asgi = cycle.run_asgi
+    sink = EVENTS["asgi"]
+
+    cpu = time.thread_time  # the loop's thread: at one connection, this request's CPU
+
+    async def timed_run_asgi(self, app):
+        t0, c0 = _clock(), cpu()
+        try:
+            return await run_asgi(self, app)
+        finally:
+            sink.append((t0, _clock(), cpu() - c0))
+    cycle.run_asgi = timed_run_asgi
+
+
+def _patch_journal(module) -> None:
+    module.Journal.append = _timed("append", module.Journal.append)
+    module.Journal.rotate = _timed("rotate", module.Journal.rotate)
+
+
+def _patch_app(module) -> None:
+    module.Gateway._supervise = _timed("supervise", module.Gateway._supervise)
+
+
+def _patch_budgets(module) -> None:
+    reload = module.Budgets.reload
+    sink = EVENTS["budgets"]
+
+    async def timed_reload(self):
+        t0 = _clock()
+        try:
+            return await reload(self)
+        finally:
+            sink.append((t0, _clock()))
+    module.Budgets.reload = timed_reload
+
+
+def _patch_writer(module) -> None:
+    insert = module.SegmentWriter._insert
+    sink = EVENTS["insert"]
+
+    def timed_insert(self, records):
+        t0 = _clock()
+        try:
+            return insert(self, records)
+        finally:
+            sink.append((t0, _clock(), len(records)))
+    module.SegmentWriter._insert = timed_insert
+
+
+# -- variants -------------------------------------------------------------------------
+
+def _variant_nowriter(module) -> None:
+    """The journal writer does nothing (records pile up in the journal)."""
+    module.JournalWriterJob.run_once = lambda self: True
+
+
+def _variant_sched_idle(module) -> None:
+    """The whole background host under SCHED_IDLE instead of nice 19."""
+    run = module.run
+
+    def idle_run(*args, **kwargs):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return run(*args, **kwargs)
+    module.run = idle_run
+
+
+def _variant_sync_normal(module) -> None:
+    """SQLite synchronous=NORMAL (no fsync per commit)."""
+    open_ = module.SQLiteStore._open
+
+    def normal_open(self):
+        conn = open_(self)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+    module.SQLiteStore._open = normal_open
+
+
+def _variant_gc_off(module) -> None:
+    """No cyclic GC in the worker once started."""
+    start = module.Gateway.start
+
+    async def start_then_disable(self):
+        await start(self)
+        gc.disable()
+    module.Gateway.start = start_then_disable
+
+
+def _variant_rotate_1s(module) -> None:
+    """The workers close their journal segment every second instead of every 0.2 s."""
+    module.JOURNAL_ROTATE_S = 1.0
+
+
+def _variant_rotate_inline(module) -> None:
+    """Rotation as before the spare segment: the new segment created on the loop."""
+    def rotate(self):
+        self.journal.rotate()
+        self._rotation = __import__("asyncio").get_running_loop().call_later(
+            module.JOURNAL_ROTATE_S, self._rotate)
+    module.Gateway._rotate = rotate
+    start = module.Gateway.start
+
+    async def start_without_spare(self):
+        self.journal.prepare_spare = lambda: None
+        await start(self)
+    module.Gateway.start = start_without_spare
+
+
+VARIANTS = {
+    "rotate_inline": ("heliograph.app", _variant_rotate_inline),
+    "rotate_1s": ("heliograph.app", _variant_rotate_1s),
+    "nowriter": ("heliograph.background.journal_writer", _variant_nowriter),
+    "sched_idle": ("heliograph.background.host", _variant_sched_idle),
+    "sync_normal": ("heliograph.store.sqlite", _variant_sync_normal),
+    "gc_off": ("heliograph.app", _variant_gc_off),
+}
+
+PATCHES = {
+    "uvicorn.protocols.http.httptools_impl": [_patch_uvicorn],
+    "heliograph.store.journal": [_patch_journal],
+    "heliograph.store.writer": [_patch_writer],
+    "heliograph.app": [_patch_app],
+    "heliograph.alerts.budgets": [_patch_budgets],
+}
+
+
+class _PatchAfterLoad(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        patches = PATCHES.get(fullname)
+        if not patches:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_patch(module):
+            exec_module(module)
+            for patch in patches:
+                patch(module)
+        spec.loader.exec_module = exec_then_patch  # type: ignore[method-assign]
+        return spec
+
+
+def install() -> None:
+    if not os.environ.get("TAIL_PROBE_DIR"):
+        return
+    for name in filter(None, os.environ.get("TAIL_VARIANT", "").split(",")):
+        module, patch = VARIANTS[name]
+        PATCHES.setdefault(module, []).append(patch)
+    gc.callbacks.append(_on_gc)
+    signal.signal(signal.SIGUSR1, _dump)
+    sys.meta_path.insert(0, _PatchAfterLoad())

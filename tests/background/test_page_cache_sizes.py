@@ -1,0 +1,70 @@
+"""Only the journal writer's SQLite connection gets the large page cache: every other
+connection of the background host (search index, planner statistics, alerts) and of a
+worker (keys, state, the query API) gets the small one, so the host's memory does not
+grow with the database (bench/footprint.py). Asserted through PRAGMA cache_size on the
+connections the real jobs and stores open on a real SQLite file."""
+
+from pathlib import Path
+
+import pytest
+
+from heliograph.alerts.job import AlertsJob
+from heliograph.analytics import open_analytics
+from heliograph.background.jobs import JobContext
+from heliograph.background.journal_writer import JournalWriterJob
+from heliograph.background.planner_stats import PlannerStatsJob
+from heliograph.background.search_index import SearchIndexJob
+from heliograph.state.sql_state import SqlState
+from heliograph.store import open_store
+from heliograph.store.journal import Journal, closed_segments
+from heliograph.store.sqlite import CACHE_KIB, WRITER_CACHE_KIB
+
+
+def cache_kib(store) -> int:
+    """The page cache of the calling thread's connection, KiB (negative PRAGMA: KiB)."""
+    with store.transaction() as cur:
+        (size,) = cur.execute("PRAGMA cache_size").fetchone()
+    assert size < 0, "cache sizes are set in KiB"
+    return -size
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> JobContext:
+    return JobContext(tmp_path / "journal", f"sqlite:///{tmp_path / 'heliograph.db'}")
+
+
+def test_the_large_cache_is_the_journal_writers_only(ctx, tmp_path, monkeypatch):
+    assert WRITER_CACHE_KIB >= 16 * CACHE_KIB  # the difference this is about
+    monkeypatch.setenv("HELIOGRAPH_CONFIG", str(tmp_path / "absent.toml"))
+    journal = Journal(ctx.journal_dir)
+    journal.append({"id": "r1", "created_at": "2024-03-04T10:00:00.000000Z",
+                    "organization": "org1"})
+    journal.close()
+
+    writer = JournalWriterJob(ctx)
+    assert writer.run_once() is True
+    assert closed_segments(ctx.journal_dir) == []  # it really wrote through that store
+    assert cache_kib(writer.store) == WRITER_CACHE_KIB
+
+    small = []
+    for job in (SearchIndexJob(ctx), PlannerStatsJob(ctx), AlertsJob(ctx)):
+        assert job.run_once() is True
+        small.append((job.name, cache_kib(job.store)))
+    alerts = job
+    with alerts.analytics._db.cursor() as cur:
+        small.append(("alerts analytics", -cur.execute("PRAGMA cache_size").fetchone()[0]))
+    for job in (writer, alerts):
+        job.close()
+
+    gateway_store = open_store(ctx.database_url)
+    small.append(("gateway store", cache_kib(gateway_store)))
+    state = SqlState(ctx.database_url, store=gateway_store)
+    small.append(("shared state", cache_kib(state._store)))
+    analytics = open_analytics(ctx.database_url)
+    with analytics._db.cursor() as cur:
+        small.append(("query API", -cur.execute("PRAGMA cache_size").fetchone()[0]))
+    analytics.close()
+    state._store.close()
+    gateway_store.close()
+
+    assert all(size <= CACHE_KIB for _name, size in small), small
