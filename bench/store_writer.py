@@ -28,9 +28,10 @@ import uuid
 
 from heliograph.demo.history import HistoryGenerator
 from heliograph.store import open_store
-from heliograph.store.writer import BATCH
+from heliograph.store.writer import BATCH, PIPELINE, InsertPipeline
 
 SEARCH = False
+PIPELINE_DEPTH: int | None = None   # --pipeline: batches in flight (None: the store's)
 
 
 def generate(records: int, live: bool = False) -> list[dict]:
@@ -53,11 +54,21 @@ def timed_insert(store, records: list[dict]) -> tuple[float, float]:
     would do (for SQLite it is nearly all the work; for PostgreSQL the server's share is
     not in it)."""
     size = getattr(store, "writer_batch", BATCH)   # as store/writer.py reads it
+    depth = PIPELINE_DEPTH or getattr(store, "writer_pipeline", PIPELINE)
     batches = [records[i:i + size] for i in range(0, len(records), size)]
-    started, cpu = time.perf_counter(), time.process_time()
-    for batch in batches:
+
+    def insert(batch: list[dict]) -> int:
         store.insert_records(batch)
-    return time.perf_counter() - started, time.process_time() - cpu
+        return len(batch)
+
+    pipeline = InsertPipeline(insert, depth)
+    started, cpu = time.perf_counter(), time.process_time()   # every thread's CPU
+    for batch in batches:
+        pipeline.submit(batch)
+    pipeline.wait()
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    pipeline.close()
+    return seconds, cpu
 
 
 def bench_sqlite(records: list[dict], total: int) -> None:
@@ -177,11 +188,15 @@ def main() -> None:
     parser.add_argument("--only", choices=("sqlite", "postgres"))
     parser.add_argument("--live", action="store_true",
                         help="records timed as a live gateway's (see above), not 30 days")
+    parser.add_argument("--pipeline", type=int, default=None,
+                        help="batches in flight at once (default: the store's, as the"
+                             " journal writer; 1 inserts them one after another)")
     parser.add_argument("--search", action="store_true",
                         help="then index the bodies and time text searches")
     args = parser.parse_args()
-    global SEARCH
+    global SEARCH, PIPELINE_DEPTH
     SEARCH = args.search
+    PIPELINE_DEPTH = args.pipeline
     records = generate(args.records, args.live)
     total = len(records)
     if args.only != "postgres":

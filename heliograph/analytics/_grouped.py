@@ -77,18 +77,60 @@ class Plan:
 
 
 def collect(reader, organization: str, flt: RequestFilter, plan: Plan,
-            grouping: Grouping) -> dict:
-    """{group key: Totals} over the window, piece by piece."""
+            grouping: Grouping, edges: SharedEdges | None = None) -> dict:
+    """{group key: Totals} over the window, piece by piece. edges: the window's raw
+    pieces already read (shared_edges), for a grouping among their keys."""
     groups: dict = {}
     pieces = (split(flt.since, flt.until, plan.grains) if plan.family is not None
               else [Piece("raw", flt.since, flt.until)])
     rollup_pieces = [piece for piece in pieces if piece.grain != "raw"]
     if rollup_pieces:
         _rollup_pieces(reader, organization, flt, plan, grouping, rollup_pieces, groups)
+    if edges is not None and edges.serves(plan, grouping):
+        edges.add_to(groups, grouping)
+        return groups
     for piece in pieces:
         if piece.grain == "raw":
             _raw_piece(reader, organization, flt, plan, grouping, piece, groups)
     return groups
+
+
+@dataclass(frozen=True)
+class SharedEdges:
+    """A window's raw pieces (the minutes past its whole hours) read once, grouped by
+    several keys at a time, for a caller that groups one window several ways: the
+    overview groups by day, model and provider, and read the last partial hour three
+    times (26,000 records each at 10M a month: ~0.2 s apiece under load)."""
+
+    grains: tuple[str, ...]
+    keys: tuple[str, ...]          # raw key expressions, in the rows' order
+    rows: list[tuple]
+
+    def serves(self, plan: Plan, grouping: Grouping) -> bool:
+        # The same pieces (grains), a plain filter on requests (the main rollup's: no
+        # property join, no user-only rows), and a key among ours.
+        return (plan.family in (MAIN, TOTALS) and plan.grains == self.grains
+                and grouping.join is None and len(grouping.raw_key) == 1
+                and grouping.raw_key[0] in self.keys)
+
+    def add_to(self, groups: dict, grouping: Grouping) -> None:
+        i, n = self.keys.index(grouping.raw_key[0]), len(self.keys)
+        for row in self.rows:
+            _group(groups, row[i]).add_raw(row[n], row[n + 1:])
+
+
+def shared_edges(reader, organization: str, flt: RequestFilter, grains: tuple[str, ...],
+                 keys: tuple[str, ...]) -> SharedEdges:
+    """The raw pieces of [flt.since, flt.until) split by `grains`, grouped by all of
+    `keys` at once (one scan each, however many groupings use them)."""
+    rows: list[tuple] = []
+    named = {f"k{i}": expr for i, expr in enumerate(keys)}
+    for piece in split(flt.since, flt.until, grains):
+        if piece.grain == "raw":
+            window = dataclasses.replace(flt, since=piece.lo, until=piece.hi)
+            where, params = compile_filter(organization, window, reader.dialect.like_ci)
+            rows += reader._fetchall(raw_groups_sql(named, "requests r", where), params)
+    return SharedEdges(grains, keys, rows)
 
 
 def _group(groups: dict, key) -> Totals:

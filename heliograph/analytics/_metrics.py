@@ -16,9 +16,11 @@ from heliograph.analytics._grouped import (
     USER,
     Grouping,
     Plan,
+    SharedEdges,
     active_fields,
     collect,
     merge,
+    shared_edges,
     window_total,
 )
 from heliograph.analytics.filters import RequestFilter
@@ -63,10 +65,11 @@ def choose(kind: str, detail: str, flt: RequestFilter, use_rollups: bool = True
     return Plan(None), Grouping(raw_key=(_HOUR_OF if kind == "time" else f"r.{detail}",)), False
 
 
-def metrics(reader, organization: str, flt: RequestFilter, group_by: str) -> dict:
+def metrics(reader, organization: str, flt: RequestFilter, group_by: str,
+            edges: SharedEdges | None = None) -> dict:
     kind, detail = _aggregate.parse_group_by(group_by)
     plan, grouping, null_is_rest = choose(kind, detail, flt, reader.use_rollups)
-    found = collect(reader, organization, flt, plan, grouping)
+    found = collect(reader, organization, flt, plan, grouping, edges)
     groups: dict = {}
     for key, totals in found.items():
         if kind == "time":
@@ -97,9 +100,10 @@ def overview(reader, organization: str, flt: RequestFilter) -> dict:
     """What the dashboard's first page shows: totals (spend, requests, cost per request,
     latency p50/p95, error rate, cache savings), cost by day, the top models and
     providers. Three grouped queries, each from rollups when the filter allows."""
-    by_day = metrics(reader, organization, flt, "day")
-    by_model = metrics(reader, organization, flt, "model")
-    by_provider = metrics(reader, organization, flt, "provider")
+    groupings = ("day", "model", "provider")
+    edges = _overview_edges(reader, organization, flt, groupings)
+    by_day, by_model, by_provider = (metrics(reader, organization, flt, group_by, edges)
+                                     for group_by in groupings)
     total = by_model["total"]
     requests = total["requests"]
     return {
@@ -109,3 +113,18 @@ def overview(reader, organization: str, flt: RequestFilter) -> dict:
         "by_model": by_model["data"][:TOP],
         "by_provider": by_provider["data"][:TOP],
     }
+
+
+def _overview_edges(reader, organization: str, flt: RequestFilter,
+                    groupings: tuple[str, ...]) -> SharedEdges | None:
+    """The window's raw edges read once for all the overview's groupings, where every
+    one of them is answered from the main rollups over the same pieces (else None: each
+    reads its own, as metrics() alone does)."""
+    chosen = [choose(*_aggregate.parse_group_by(g), flt, reader.use_rollups)[:2]
+              for g in groupings]
+    grains = chosen[0][0].grains
+    keys = tuple(grouping.raw_key[0] for _plan, grouping in chosen if grouping.raw_key)
+    edges = SharedEdges(grains, keys, [])
+    if len(keys) != len(chosen) or not all(edges.serves(*pair) for pair in chosen):
+        return None
+    return shared_edges(reader, organization, flt, grains, keys)

@@ -141,22 +141,27 @@ class Partitions:
     def missing(self, months: set[str]) -> set[str]:
         """Of these months, those some partitioned table has no partition for, as far as
         this process knows (an empty cache knows nothing)."""
-        if not self._ranges:
+        known = self._ranges   # replaced whole, never changed in place (see ensure)
+        if not known:
             return set(months)
         return {m for m in months
-                if not all(_covered(ranges, m) for ranges in self._ranges.values())}
+                if not all(_covered(ranges, m) for ranges in known.values())}
 
     def ensure(self, cur, months: set[str]) -> None:
         """Create the partitions these months lack, under a lock so two writers cannot
         both create one; commits with the caller's transaction."""
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+        # Built apart and swapped in at the end: the journal writer's other thread may be
+        # reading the cache (missing) meanwhile.
+        known = dict(self._ranges)
         for table in TABLES:
             ranges = attached(cur, table)
             for month in sorted(months):
                 if not _covered(ranges, month):
                     create_month(cur, table, month)
                     ranges.append((partition_name(table, month), month, next_month(month)))
-            self._ranges[table] = ranges
+            known[table] = ranges
+        self._ranges = known
 
     # -- retention ------------------------------------------------------------------
     def detach_before(self, cur, tables: tuple[str, ...], before: str) -> bool:

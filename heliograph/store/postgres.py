@@ -58,6 +58,11 @@ class PostgresStore(SQLStore):
     # A transaction's round trips and commit shared by more records: 6,000 a transaction
     # took ~8% less server CPU a record than 2,000, and writes lock only their own rows.
     writer_batch = 5000
+    # Two batches in flight (store/writer.py InsertPipeline), on two connections: the
+    # writer's Python work on one batch overlaps the server's on the other (psycopg lets
+    # go of the GIL while it waits on the server), so a batch costs about the larger of
+    # the two instead of their sum.
+    writer_pipeline = 2
 
     def __init__(self, database_url: str, min_size: int = 1, max_size: int = 4,
                  timeout_s: float = 30.0) -> None:

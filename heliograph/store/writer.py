@@ -13,6 +13,8 @@ import math
 import os
 import time
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from heliograph.store.journal import claim_segment, closed_segments
@@ -23,6 +25,10 @@ log = logging.getLogger("heliograph.writer")
 # PostgreSQL takes larger ones). Batches fill up only when that many records wait, i.e.
 # when the writer is near its limit.
 BATCH = 2000
+# Batches in flight at once, unless the store says otherwise (Store.writer_pipeline:
+# PostgreSQL takes 2). Each goes in its own thread and transaction, so one batch's Python
+# work (rows, rollup deltas, COPY encoding) runs while the server ingests another's.
+PIPELINE = 1
 # Segments held (claimed, their records in the batch being built) at most: each holds a
 # file descriptor until its records are in.
 MAX_HELD_SEGMENTS = 64
@@ -43,6 +49,65 @@ def backlog_bytes(segments: list[Path]) -> int:
     return total
 
 
+class InsertPipeline:
+    """Batches handed to `insert` (which returns how many records it took) by up to
+    `depth` threads at once, their results counted in submission order: `done` is the
+    number of records of the batches committed so far that have no earlier batch still
+    in flight, so whoever deletes journal segments after `done` records never deletes one
+    whose records are not all committed, whatever order the transactions end in.
+
+    Two transactions in flight are safe together: each takes its records' ids before any
+    rollup row, and rollup rows in one global order (tables in a fixed order, keys
+    sorted), so one waits for the other (the same hour's counters) but they cannot wait
+    for each other. After a failure (or a crash) a later batch may be committed while an
+    earlier one is not: both keep their segments, and the replay skips what is stored."""
+
+    def __init__(self, insert: Callable[[list[dict]], int], depth: int = 1):
+        self._insert = insert
+        self.depth = max(1, depth)
+        self._threads = (ThreadPoolExecutor(self.depth, thread_name_prefix="heliograph-writer")
+                         if self.depth > 1 else None)
+        self._in_flight: deque[Future[int]] = deque()
+        self.done = 0
+
+    def submit(self, records: list[dict]) -> None:
+        """Start inserting `records`; waits first while `depth` batches are in flight.
+        Raises the error of a batch that failed (the others are let finish first)."""
+        if not records:
+            return
+        if self._threads is None:
+            self.done += self._insert(records)
+            return
+        while len(self._in_flight) >= self.depth:
+            self._collect()
+        self._in_flight.append(self._threads.submit(self._insert, records))
+
+    def wait(self) -> None:
+        """Until every batch is in; raises as submit does."""
+        while self._in_flight:
+            self._collect()
+
+    def settle(self) -> None:
+        """Let every batch in flight end, counting none (after an error elsewhere)."""
+        for future in self._in_flight:
+            future.exception()
+        self._in_flight.clear()
+
+    def _collect(self) -> None:
+        oldest = self._in_flight.popleft()
+        try:
+            self.done += oldest.result()
+        except BaseException:
+            # Nothing may be writing when the caller decides what to keep; the later
+            # batches are not counted (their segments are kept, their records replayed).
+            self.settle()
+            raise
+
+    def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+
+
 class SegmentWriter:
     def __init__(self, directory: Path, store,
                  warn_bytes: int = BACKLOG_WARNING_BYTES):
@@ -50,6 +115,8 @@ class SegmentWriter:
         self.store = store
         self.warn_bytes = warn_bytes
         self._warned_at = -math.inf
+        self._pipeline = InsertPipeline(self._insert,
+                                        getattr(store, "writer_pipeline", PIPELINE))
 
     def drain(self) -> bool:
         """Insert every claimable segment. False when the store refused (retry later).
@@ -66,7 +133,8 @@ class SegmentWriter:
         # of this pass up to and including its own.
         held: deque[tuple[Path, int, int]] = deque()
         batch: list[dict] = []
-        taken = inserted = 0
+        pipeline = self._pipeline
+        pipeline.done = taken = 0
         try:
             for path in segments:
                 claimed = claim_segment(path)
@@ -77,12 +145,21 @@ class SegmentWriter:
                 taken += len(records)
                 held.append((path, fd, taken))
                 while len(batch) >= size or (batch and len(held) >= MAX_HELD_SEGMENTS):
-                    inserted += self._insert(batch[:size])
+                    pipeline.submit(batch[:size])
                     del batch[:size]
-                    self._release(held, inserted)
-            inserted += self._insert(batch)
-            self._release(held, inserted)
+                    self._release(held, pipeline.done)
+                    if len(held) >= MAX_HELD_SEGMENTS:   # batches in flight hold them
+                        pipeline.wait()
+                        self._release(held, pipeline.done)
+            pipeline.submit(batch)
+            pipeline.wait()
+            self._release(held, pipeline.done)
         except Exception:  # the database is down or refused: keep the segments
+            pipeline.settle()
+            try:   # what the batches before the failed one committed can go
+                self._release(held, pipeline.done)
+            except OSError:
+                pass
             log.exception("writing journaled records failed (%d segments kept); will retry",
                           len(held))
             return False
@@ -98,6 +175,9 @@ class SegmentWriter:
             path, fd, _end = held.popleft()
             path.unlink(missing_ok=True)
             os.close(fd)
+
+    def close(self) -> None:
+        self._pipeline.close()
 
     def _check_backlog(self, segments: list[Path]) -> None:
         waiting = backlog_bytes(segments)

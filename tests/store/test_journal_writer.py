@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -171,3 +172,74 @@ def test_a_growing_backlog_is_a_warning_once_a_minute(store, make_record, tmp_pa
     with caplog.at_level("WARNING", logger="heliograph.writer"):
         SegmentWriter(tmp_path / "journal", store, warn_bytes=1000).drain()  # drained: none
     assert caplog.records == []
+
+
+def test_postgres_has_two_batches_in_flight_and_stores_each_record_once(
+        store, store_kind, make_record, tmp_path, reader):
+    """The two batches really are in their transactions at the same time (each waits at
+    a barrier for the other before inserting: a writer doing one at a time fails it),
+    both adding to the same rollup rows (one hour, one model) without a deadlock, and
+    every record is stored and counted once."""
+    if store_kind != "postgres":
+        pytest.skip("SQLite takes one batch at a time (one write lock)")
+    assert store.writer_pipeline == 2
+    ids = journal_of(tmp_path / "journal", make_record, segments=8, per_segment=5)
+    store.writer_batch = 5
+    both_in = threading.Barrier(2, timeout=10)
+    calls: list[int] = []
+
+    class Overlapping(type(store)):
+        def insert_records(self, records):
+            calls.append(len(records))
+            if len(calls) <= 2:
+                both_in.wait()
+            super().insert_records(records)
+
+    store.__class__ = Overlapping
+    writer = SegmentWriter(tmp_path / "journal", store)
+    try:
+        assert writer.drain() is True
+    finally:
+        writer.close()
+    assert calls == [5] * 8
+    assert closed_segments(tmp_path / "journal") == []
+    assert all(reader.get_request("org1", rid) for rid in ids)
+    totals = reader.metrics("org1", RequestFilter(), group_by="model")["total"]
+    assert totals["requests"] == len(ids)
+    assert totals["prompt_tokens"] == len(ids)
+
+
+def test_postgres_keeps_a_committed_batch_whose_predecessor_failed(
+        store, store_kind, make_record, tmp_path, reader):
+    """Batches end in any order, segments go in the journal's: the second batch commits
+    while the first then fails, so both segments stay (the first's records are not in),
+    and the next pass stores the first and skips the second's records as replays."""
+    if store_kind != "postgres":
+        pytest.skip("SQLite takes one batch at a time (one write lock)")
+    ids = journal_of(tmp_path / "journal", make_record, segments=2, per_segment=5)
+    store.writer_batch = 5
+    second_in = threading.Event()
+
+    class FirstFailsLate(type(store)):
+        def insert_records(self, records):
+            if records[0]["id"] == "seg0-0" and not second_in.is_set():
+                assert second_in.wait(10)   # the second batch committed meanwhile
+                raise RuntimeError("the database went away")
+            super().insert_records(records)
+            second_in.set()
+
+    store.__class__ = FirstFailsLate
+    writer = SegmentWriter(tmp_path / "journal", store)
+    try:
+        assert writer.drain() is False
+        assert len(closed_segments(tmp_path / "journal")) == 2   # neither deleted
+        assert not any(reader.get_request("org1", rid) for rid in ids[:5])
+        assert all(reader.get_request("org1", rid) for rid in ids[5:])
+
+        assert writer.drain() is True
+    finally:
+        writer.close()
+    assert closed_segments(tmp_path / "journal") == []
+    assert all(reader.get_request("org1", rid) for rid in ids)
+    totals = reader.metrics("org1", RequestFilter(), group_by="model")["total"]
+    assert totals["requests"] == len(ids)   # the second segment's replay counted once

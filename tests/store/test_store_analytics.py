@@ -252,3 +252,68 @@ def test_sessions_newest_first_paged(store, session_set, make_record, reader):
     assert only_plan == []
     theirs, _ = reader.sessions("org2", RequestFilter())
     assert [(s["session_id"], s["requests"]) for s in theirs] == [("s1", 1)]
+
+
+def test_postgres_analytics_sort_a_window_edge_in_memory(store_kind, migrated_url):
+    """The read side's connections get work_mem enough to group a 10M-a-month window edge
+    in memory (analytics/_postgres.py), and never less than the server was given."""
+    if store_kind != "postgres":
+        pytest.skip("work_mem is PostgreSQL's")
+    from heliograph.analytics import open_analytics
+    from heliograph.analytics._postgres import ANALYTICS_WORK_MEM
+
+    def work_mem(url: str) -> str:
+        opened = open_analytics(url)
+        try:
+            return opened._fetchall("SHOW work_mem", [])[0][0]
+        finally:
+            opened.close()
+
+    assert work_mem(migrated_url) == ANALYTICS_WORK_MEM
+    # A server (here: the connection's options) configured above it keeps its own.
+    assert work_mem(migrated_url + "%20-cwork_mem%3D64MB") == "64MB"
+
+
+def test_overview_reads_each_window_edge_once_for_its_three_groupings(
+        store, reader, raw_reader, make_record):
+    """The overview groups one window by day, model and provider; the minutes past its
+    whole hours come from raw rows, read once per edge for the three (not three times),
+    with the same answer as every number from raw rows."""
+    at = [("e1", "2024-03-04T10:05:00.000000Z", "a", "p1"),   # before since: left out
+          ("r1", "2024-03-04T10:20:00.000000Z", "a", "p1"),   # first edge (raw)
+          ("r2", "2024-03-04T10:40:00.000000Z", "b", "p2"),
+          ("r3", "2024-03-05T12:00:00.000000Z", "a", "p2"),   # whole hours / days
+          ("r4", "2024-03-06T08:15:00.000000Z", "b", "p1"),   # last edge (raw)
+          ("r5", "2024-03-06T08:45:00.000000Z", "a", "p1"),
+          ("r6", "2024-03-06T08:46:00.000000Z", "a", "p1"),
+          ("e2", "2024-03-06T08:55:00.000000Z", "b", "p2")]   # at/after until: left out
+    store.insert_records([make_record(rid, at=ts, model=model, provider=provider,
+                                      latency_ms=100.0 + i, cost_usd=0.01 * i,
+                                      cost_known=True, prompt_tokens=i)
+                          for i, (rid, ts, model, provider) in enumerate(at)])
+    flt = RequestFilter(since="2024-03-04T10:10:00.000000Z",
+                        until="2024-03-06T08:50:00.000000Z")
+    statements: list[str] = []
+    fetch = reader._fetchall
+
+    def counted(sql, params):
+        statements.append(sql)
+        return fetch(sql, params)
+
+    reader._fetchall = counted
+    got = reader.overview("org1", flt)
+    raw_scans = [sql for sql in statements if "lat_bin" in sql]
+    assert len(raw_scans) == 2   # one per edge (three groupings each read both before)
+
+    def counts(rows):
+        return {row["key"]: row["requests"] for row in rows}
+
+    assert counts(got["by_model"]) == {"a": 4, "b": 2}
+    assert counts(got["by_provider"]) == {"p1": 4, "p2": 2}
+    assert sorted(counts(got["by_day"]).values()) == [1, 2, 3]
+    expected = raw_reader.overview("org1", flt)
+    for part in ("by_day", "by_model", "by_provider"):
+        assert got[part] == [{k: approx(v) if isinstance(v, float) else v
+                              for k, v in row.items()} for row in expected[part]]
+    assert got["total"]["requests"] == expected["total"]["requests"] == 6
+    assert got["total"]["cost_usd"] == approx(expected["total"]["cost_usd"])
