@@ -6,8 +6,6 @@ import datetime as _dt
 import math
 import uuid
 
-from conftest import make_record
-
 from heliograph.analytics import open_analytics
 from heliograph.analytics.filters import RequestFilter
 from heliograph.demo.history import HistoryGenerator
@@ -28,7 +26,7 @@ def _indexes(store, table: str) -> list[str]:
             (table,)).fetchall())
 
 
-def test_properties_move_to_a_without_rowid_table_keeping_every_row(tmp_path):
+def test_properties_move_to_a_without_rowid_table_keeping_every_row(tmp_path, make_record):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = SQLiteStore(url)
     old.migrate(until=13)
@@ -67,7 +65,7 @@ def test_properties_move_to_a_without_rowid_table_keeping_every_row(tmp_path):
         old.close()
 
 
-def test_the_sqlite_row_binds_missing_values_as_nan_and_keeps_the_rest():
+def test_the_sqlite_row_binds_missing_values_as_nan_and_keeps_the_rest(make_record):
     rec = make_record("a", model="m", latency_ms=12.5, feedback=True,
                       properties={"k": "v"}, trace={"span": 1})
     row = dict(zip(REQUEST_COLUMNS, SQLiteStore._request_row(rec)))
