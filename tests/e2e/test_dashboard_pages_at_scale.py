@@ -119,8 +119,8 @@ def test_rate_limits_and_search_equal_raw_rows(tmp_path, upstream,
                     query = urllib.parse.urlencode({"q": q, **extra,
                                                     **({"since": since} if since else {})})
                     assert paged(gw, query) == want, query
-                    if q == "the":   # a common word: read over three pages or more
-                        assert len(want) > 2 * PAGE
+                    if q == "the":   # a common word: read over several pages
+                        assert len(want) > PAGE
     finally:
         raw.close()
         gw.stop()
