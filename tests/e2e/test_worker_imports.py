@@ -13,7 +13,7 @@ from servers import ADMIN_KEY, Gateway, spawn_logged, wait_port
 
 PROBE = Path(__file__).resolve().parent.parent / "module_probe.py"
 # Modules only the query API (and the dashboard) use ...
-API_ONLY = ("heliograph.analytics", "heliograph.api.")
+API_ONLY = ("heliograph.analytics", "heliograph.api.", "heliograph.prometheus")
 # ... but for the stored-response endpoints (GET /v1/responses/{id}), loaded at startup.
 EAGER = {"heliograph.api.responses", "heliograph.api._common", "heliograph.api._recent"}
 
