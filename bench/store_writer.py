@@ -21,10 +21,13 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import gc
+import math
 import os
 import tempfile
 import time
 import uuid
+
+import orjson
 
 from heliograph.demo.history import HistoryGenerator
 from heliograph.store import open_store
@@ -48,14 +51,30 @@ def generate(records: int, live: bool = False) -> list[dict]:
     return flat
 
 
+def writer_batches(store, records: list[dict]) -> list[list[dict]]:
+    """The transactions store/writer.py would make of these records: at most the store's
+    writer_batch records and (about) its writer_batch_bytes of journal each, a record's
+    journal line being its JSON."""
+    size = getattr(store, "writer_batch", BATCH)
+    max_bytes = getattr(store, "writer_batch_bytes", 0) or math.inf
+    batches: list[list[dict]] = [[]]
+    taken = 0
+    for rec in records:
+        if len(batches[-1]) >= size or taken >= max_bytes:
+            batches.append([])
+            taken = 0
+        batches[-1].append(rec)
+        taken += len(orjson.dumps(rec)) + 1
+    return batches
+
+
 def timed_insert(store, records: list[dict]) -> tuple[float, float]:
     """(wall seconds, this process's CPU seconds), inserting in the journal writer's
     batches for this store. On a shared machine the CPU time tells what one free core
     would do (for SQLite it is nearly all the work; for PostgreSQL the server's share is
     not in it)."""
-    size = getattr(store, "writer_batch", BATCH)   # as store/writer.py reads it
     depth = PIPELINE_DEPTH or getattr(store, "writer_pipeline", PIPELINE)
-    batches = [records[i:i + size] for i in range(0, len(records), size)]
+    batches = writer_batches(store, records)
 
     def insert(batch: list[dict]) -> int:
         store.insert_records(batch)

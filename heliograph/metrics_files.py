@@ -24,6 +24,24 @@ from prometheus_client import mmap_dict, values
 
 _installed = False
 
+# prometheus-client's multiprocess values ask for the pid on every increment (to notice a
+# fork and open the child's own file): a real getpid() system call, ~8 per request, ~3%
+# of a worker's CPU (py-spy). The pid is kept here instead and refreshed in a forked
+# child, which is the only way it changes.
+_pid = os.getpid()
+
+
+def _refresh_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_refresh_pid)
+
+
+def current_pid() -> int:
+    return _pid
+
 
 def _reserve(fd: int, size: int) -> None:
     """Blocks for the first `size` bytes of the file, or OSError (ENOSPC) when the disk has
@@ -71,10 +89,14 @@ class ReservedMmapedDict(mmap_dict.MmapedDict):
 
 
 def install() -> None:
-    """Make prometheus-client's multiprocess values use ReservedMmapedDict (idempotent).
-    values.py looks the class up by name each time it opens a file."""
+    """Make prometheus-client's multiprocess values use ReservedMmapedDict and the kept pid
+    (idempotent). values.py looks MmapedDict up by name each time it opens a file, and a
+    metric takes values.ValueClass when it is made: this runs before any metric exists
+    (heliograph/sinks/metrics.py makes them all), so no file is mapped by two classes."""
     global _installed
     if not _installed:
         values_module: Any = values
         values_module.MmapedDict = ReservedMmapedDict
+        if getattr(values.ValueClass, "_multiprocess", False):
+            values_module.ValueClass = values.MultiProcessValue(process_identifier=current_pid)
         _installed = True

@@ -71,7 +71,10 @@ class Totals:
         out.lat_min, out.lat_max = row[N_SUMS], row[N_SUMS + 1]
         hist = row[N_SUMS + 2:]
         if hist:
-            out.hist = [int(b or 0) for b in hist]
+            # The bins are INTEGER columns, summed as int on both databases: only a NULL
+            # (no row at all) needs replacing, and list() copies in C (metrics by user_id
+            # makes one per user).
+            out.hist = list(hist) if None not in hist else [int(b or 0) for b in hist]
         return out
 
     def add_raw(self, lat_bin, row: Sequence) -> None:
@@ -97,10 +100,12 @@ class Totals:
     def requests(self) -> int:
         return self.get("requests")
 
-    def percentile(self, q: float, running: list[int] | None = None) -> float | None:
-        """running: _running() of this histogram, when the caller has it already."""
+    def percentile(self, q: float, running: list[int] | None = None,
+                   count: int | None = None) -> float | None:
+        """running: _running() of this histogram, count: sum(self.hist), when the caller
+        has them already."""
         running = self._running() if running is None else running
-        count = sum(self.hist)
+        count = sum(self.hist) if count is None else count
         if count <= 0:
             return None
         rank = max(1, math.ceil(q * count))   # nearest rank
@@ -128,7 +133,12 @@ class Totals:
         (requests, errors, cache_hits, cost, unpriced, saved, prompt, completion, total,
          _cached, _cache_write, _reasoning, latency_sum, latency_count) = self.sums
         requests, errors, latency_count = int(requests), int(errors), int(latency_count)
-        running = self._running()
+        count = sum(self.hist)
+        if count > 0:
+            running = self._running()
+            p50, p95 = self.percentile(0.5, running, count), self.percentile(0.95, running, count)
+        else:   # no latency kept: nothing to rank (and no running counts to make)
+            p50 = p95 = None
         return {
             "requests": requests,
             "errors": errors,
@@ -138,10 +148,10 @@ class Totals:
             "completion_tokens": int(completion),
             "avg_latency_ms": (float(latency_sum) / latency_count
                                if latency_count else None),
-            "p95_latency_ms": self.percentile(0.95, running),
+            "p95_latency_ms": p95,
             "cache_hits": int(cache_hits),
             # Added with the rollups (#16): what the overview shows.
-            "p50_latency_ms": self.percentile(0.5, running),
+            "p50_latency_ms": p50,
             "total_tokens": int(total),
             "cost_saved_usd": float(saved),
             "unpriced_requests": int(unpriced),

@@ -69,12 +69,12 @@ class SQLiteStore(SQLStore):
     # stores a bound NaN as NULL, and had stored the booleans as 0/1 anyway.
     _request_row = staticmethod(partial(record_to_row, null=math.nan, truth=_as_int))
     # A journal writer's transaction takes at most this much of the journal (besides
-    # writer_batch records): parsed, 1 MB of records is ~5 MB of Python objects, where
-    # 2,000 records of 2.7 KB (bench/store_writer.py's) were ~14 MB, which the background
-    # host kept as RSS after a backlog (bench/footprint.py). It also shortens the time
-    # the writer holds SQLite's one write lock, which the workers' shared state waits
-    # for. ~15% fewer records per CPU-second than batches of 2,000 when that many wait.
-    writer_batch_bytes = 1024 * 1024
+    # writer_batch records): parsed, 4 MB of records (~1,400 of bench/store_writer.py's
+    # 2.9 KB) is ~10 MB of Python objects, where a backlog of 2,000 records was ~14 MB,
+    # which the background host kept as RSS (bench/footprint.py); it also bounds how long
+    # the writer holds SQLite's one write lock, which the workers' shared state waits for.
+    # 1 MB transactions cost ~15% of the records per CPU-second, 4 MB ~2%.
+    writer_batch_bytes = 4 * 1024 * 1024
     integrity_errors = (sqlite3.IntegrityError,)
     data_errors = SQLStore.data_errors + (sqlite3.DataError, sqlite3.InterfaceError)
     outage_errors = (sqlite3.OperationalError,)  # locked, unreadable, disk I/O

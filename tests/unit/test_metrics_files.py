@@ -87,3 +87,46 @@ def test_a_dead_worker_is_described_by_its_signal_or_status():
     assert describe_exit(-signal.SIGBUS) == "was killed by SIGBUS"
     assert describe_exit(-signal.SIGKILL) == "was killed by SIGKILL"
     assert describe_exit(1) == "exited with status 1"
+
+
+# Counts in a parent and in a child forked after the counter exists: each in its own
+# file, and no getpid() system call per increment.
+FORKING_CHILD = textwrap.dedent("""
+    import os, sys
+    folder = sys.argv[1]
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    from heliograph import metrics_files
+    metrics_files.install()
+    from prometheus_client import CollectorRegistry, Counter
+    counter = Counter("c", "help", registry=CollectorRegistry())
+    counter.inc()
+    calls = []   # getpid() made from Python code (prometheus-client's own calls)
+    sys.setprofile(lambda frame, event, arg: event == "c_call"
+                   and getattr(arg, "__name__", "") == "getpid" and calls.append(1))
+    for _ in range(100):
+        counter.inc()
+    sys.setprofile(None)
+    print("getpid calls", len(calls), flush=True)
+    child = os.fork()
+    if child == 0:
+        counter.inc(1000)
+        os._exit(0)
+    os.waitpid(child, 0)
+    print("child", child, flush=True)
+    """)
+
+
+def test_values_keep_the_pid_and_a_forked_child_counts_in_its_own_file(tmp_path):
+    done = subprocess.run([sys.executable, "-c", FORKING_CHILD, str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == "getpid calls 0"
+    child = int(lines[1].split()[1])
+    from prometheus_client.mmap_dict import MmapedDict
+    by_file = {}
+    for path in tmp_path.glob("counter_*.db"):
+        values = MmapedDict.read_all_values_from_file(str(path))
+        by_file[path.name] = sum(entry[1] for entry in values)   # (key, value, …)
+    assert by_file[f"counter_{child}.db"] == 1000
+    assert sum(by_file.values()) == 1101   # the parent's 101 in the parent's file
