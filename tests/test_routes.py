@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from heliograph.errors import MethodNotAllowed, NotFound
-from heliograph.routes import Mount, Route, RouteTable, compile_path
+from heliograph.routes import LazyRoutes, Mount, Route, RouteTable, compile_path
 
 
 async def noop(gw, request, send):
@@ -72,3 +72,37 @@ def test_a_mount_owns_its_prefix():
     assert mount.child_scope({"path": "/dashboard"})["path"] == "/"
     asyncio.run(mount.app(child, None, None))
     assert seen == ["/static/app.js"]
+
+
+def test_lazy_routes_load_on_the_first_path_under_their_prefixes():
+    loads = []
+
+    def load():
+        loads.append(1)
+        return [Route("GET", "/api/v1/items/{item_id}", noop), Route("POST", "/q", other),
+                Route("GET", "/api/v1/items", other)]
+
+    table = RouteTable([Route("GET", "/v1/models", noop), LazyRoutes(("/api/v1", "/q"), load),
+                        Route("GET", "/after", other)])
+    # The exact index holds the eager routes only; nothing is loaded to build the table
+    # nor to answer paths outside the prefixes.
+    assert set(table.exact) == {("GET", "/v1/models"), ("GET", "/after")}
+    assert table.resolve("GET", "/after").route.handler is other
+    with pytest.raises(NotFound):
+        table.resolve("GET", "/api/v2")
+    assert loads == []
+    found = table.resolve("GET", "/api/v1/items/7")
+    assert found.route.handler is noop and found.params == {"item_id": "7"}
+    assert table.resolve("GET", "/api/v1/items").route.handler is other
+    with pytest.raises(MethodNotAllowed) as refused:
+        table.resolve("GET", "/q")
+    assert refused.value.headers == {"allow": "POST"}
+    with pytest.raises(NotFound):
+        table.resolve("GET", "/api/v1/other")
+    assert loads == [1]  # loaded once
+
+
+def test_lazy_routes_refuse_a_route_outside_their_prefixes():
+    table = RouteTable([LazyRoutes(("/api/v1",), lambda: [Route("GET", "/elsewhere", noop)])])
+    with pytest.raises(ValueError, match="/elsewhere"):
+        table.resolve("GET", "/api/v1/x")

@@ -11,17 +11,22 @@ import math
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from heliograph.alerts.windows import WINDOWS
-from heliograph.analytics.filters import (
+from heliograph.errors import BadRequest
+
+# Budgets are checked on the proxy path: this module must not import heliograph.analytics
+# (the query API's read side) at load time; the names filters share live apart.
+from heliograph.filter_names import (
     EQUALITY_KEYS,
     MAX_PROPERTY_FILTERS,
     MAX_VALUE_CHARS,
     PROPERTY_PREFIX,
-    RequestFilter,
 )
-from heliograph.errors import BadRequest
+
+if TYPE_CHECKING:
+    from heliograph.analytics.filters import RequestFilter
 
 METRICS = ("cost", "requests", "errors", "error_rate", "latency_p95", "tokens")
 # Rate metrics: meaningless on a handful of requests, hence min_requests.
@@ -189,6 +194,8 @@ def check_filter(value: Any) -> dict[str, Any]:
 
 def request_filter(flt: dict[str, Any]) -> RequestFilter:
     """A checked filter as the analytics filter compiler takes it."""
+    from heliograph.analytics.filters import RequestFilter  # query side only
+
     out = RequestFilter()
     for name, value in flt.items():
         if name.startswith(PROPERTY_PREFIX):

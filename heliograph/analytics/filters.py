@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from heliograph.analytics.conditions import Condition, Node, condition
 from heliograph.asgi import is_whole_number
 from heliograph.errors import BadRequest
+from heliograph.filter_names import (  # noqa: F401  (part of this module's vocabulary)
+    EQUALITY_KEYS,
+    MAX_PROPERTY_FILTERS,
+    MAX_VALUE_CHARS,
+    PROPERTY_PREFIX,
+)
 
-# Filters compared for equality with the column of the same name.
-EQUALITY_KEYS = ("model", "provider", "status", "user_id", "session_id", "cache",
-                 "cache_entry")
 # Comparison filters in a query string: `<field>_<op>=<value>`, e.g. latency_gt=100.
 COMPARISON_FIELDS = ("latency", "ttft", "cost", "tokens", "prompt_tokens",
                      "completion_tokens", "status", "created_at")
@@ -28,10 +31,7 @@ COMPARISON_OPS = ("gt", "gte", "lt", "lte", "ne")
 COMPARISON_KEYS = frozenset(f"{field}_{op}" for field in COMPARISON_FIELDS
                             for op in COMPARISON_OPS)
 FILTER_KEYS = frozenset((*EQUALITY_KEYS, "since", "until", "q", *COMPARISON_KEYS))
-PROPERTY_PREFIX = "property."
-MAX_PROPERTY_FILTERS = 20
 MAX_QUERY_PARAMETERS = 50
-MAX_VALUE_CHARS = 4096
 
 
 @dataclass

@@ -11,7 +11,6 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from heliograph.analytics.filters import check_parameters
 from heliograph.api._recent import once_stored
 from heliograph.asgi import Request, is_whole_number, send_error, send_json
 from heliograph.errors import BadRequest, GatewayError, NotFound
@@ -77,6 +76,10 @@ async def read_one(gw: Any, request: Request, org: str, read: Callable[..., Any]
     """One item addressed by a path parameter through the read side, or a 404 saying
     `missing` and the id. The query string takes no parameters here. `journaled`: the
     item is a record, which may still be on its way from the journal (api/_recent.py)."""
+    # Here rather than at the top: responses.py (loaded in every worker) uses this module
+    # too, and the analytics package is for the lazily loaded query API only.
+    from heliograph.analytics.filters import check_parameters
+
     check_parameters(request.query)
     value = path_param(request, param)
     if journaled:

@@ -1,0 +1,87 @@
+"""A worker that serves only proxy traffic never imports the query API or the analytics
+read side (issue 15's footprint: ~6 MB a worker); the first query API call loads them and
+answers as before."""
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import openai
+from servers import ADMIN_KEY, Gateway, spawn_logged, wait_port
+
+PROBE = Path(__file__).resolve().parent.parent / "module_probe.py"
+# Modules only the query API (and the dashboard) use ...
+API_ONLY = ("heliograph.analytics", "heliograph.api.", "heliograph.prometheus")
+# ... but for the stored-response endpoints (GET /v1/responses/{id}), loaded at startup.
+EAGER = {"heliograph.api.responses", "heliograph.api._common", "heliograph.api._recent"}
+
+
+class ProbedGateway(Gateway):
+    """The gateway's worker app in one process (tests/module_probe.py), which reports its
+    sys.modules on SIGUSR1."""
+
+    def start(self) -> None:
+        self.modules_file = self.workdir / "modules.txt"
+        env = {**self.env, "HELIOGRAPH_CONFIG": str(self.config_path)}
+        self.proc = spawn_logged([sys.executable, str(PROBE), str(self.port),
+                                  str(self.modules_file)],
+                                 self.log, env=env, cwd=self.workdir, start_new_session=True)
+        wait_port(self.port, self.proc, self.log, 30)
+        self._wait_healthy(30)
+
+    def modules(self) -> set[str]:
+        self.modules_file.unlink(missing_ok=True)
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while not self.modules_file.exists():
+            assert time.monotonic() < deadline, self.log_text()[-2000:]
+            time.sleep(0.02)
+        return set(self.modules_file.read_text().split("\n"))
+
+
+def api_only(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.startswith(API_ONLY) and m not in EAGER)
+
+
+def test_proxy_traffic_loads_no_query_api_module(upstream, tmp_path):
+    gw = ProbedGateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'gw.db'}")
+    try:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+        ids = []
+        for _ in range(3):
+            raw = client.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}])
+            assert raw.parse().choices[0].message.content.startswith("Echo: ")
+            ids.append(raw.headers["helicone-id"])
+        chunks = list(client.chat.completions.create(
+            model="gpt-4o-mini", stream=True,
+            messages=[{"role": "user", "content": "one two three"}]))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        response = client.responses.create(model="gpt-4o-mini", input="hi")
+        assert response.output_text
+        loaded = gw.modules()
+        # The probe sees the worker's modules (the proxy's are there) ...
+        assert {"heliograph.app", "heliograph.proxy.pipeline",
+                "heliograph.alerts.budgets"} <= loaded
+        # ... and none of the query API's.
+        assert api_only(loaded) == []
+
+        # The first query API call loads them and answers with the records just made.
+        deadline = time.monotonic() + 10
+        while True:
+            status, body = gw.api("/api/v1/metrics")
+            assert status == 200, body
+            if body["total"]["requests"] >= 5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert body["total"]["requests"] == 5
+        status, record = gw.api(f"/api/v1/requests/{ids[0]}")
+        assert status == 200 and record["model"] == "gpt-4o-mini"
+        assert "heliograph.analytics.reader" in gw.modules()
+        # The lazily loaded table answers 404 and 405 as the eager one did.
+        assert gw.api("/api/v1/nothing-here")[0] == 404
+        assert gw.api("/v1/request/query")[0] == 405
+    finally:
+        gw.stop()
