@@ -1,4 +1,5 @@
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -158,3 +159,17 @@ def state_gateway(request, upstream, tmp_path_factory):
 def state_client(state_gateway):
     import openai
     return openai.OpenAI(base_url=state_gateway.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's chromium driven by Playwright (never Playwright's own browser download),
+    one per test module."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable)
+        yield browser
+        browser.close()

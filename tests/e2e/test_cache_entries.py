@@ -6,7 +6,6 @@ text, and another organization sees none of it."""
 
 from __future__ import annotations
 
-import shutil
 import time
 import uuid
 
@@ -76,8 +75,9 @@ def test_api_lists_entries_by_hits_with_savings_and_fill(gateway, two_entries):
     assert first["saved_usd"] == pytest.approx(3 * fill["cost_usd"])
     assert second["saved_usd"] == pytest.approx(2 * other_fill["cost_usd"]) and fill["cost_usd"] > 0
     assert first["filled_by"] == fill["id"] and second["filled_by"] == other_fill["id"]
+    # Never below zero: on a loaded machine a hit can answer slower than the fill did.
     assert first["time_saved_ms"] == pytest.approx(
-        sum(fill["latency_ms"] - h["latency_ms"] for h in hits))
+        max(0.0, sum(fill["latency_ms"] - h["latency_ms"] for h in hits)))
     assert first["model"] == "gpt-4o-mini"
     assert first["prompt_preview"].startswith(f"popular {tag} <script>")
     assert first["first_hit_at"] == hits[0]["created_at"]
@@ -103,18 +103,6 @@ def test_api_lists_entries_by_hits_with_savings_and_fill(gateway, two_entries):
     status, none = gateway.api(f"/api/v1/requests?cache_entry={first['cache_entry']}",
                                ADMIN_KEY)
     assert status == 200 and none["data"] == []
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable)
-        yield browser
-        browser.close()
 
 
 def sign_in(chromium, origin: str, key: str):
