@@ -47,5 +47,7 @@ class JournalWriterJob:
         return self.writer.drain()
 
     def close(self) -> None:
+        if self.writer is not None:   # its insert threads first: they use the store
+            self.writer.close()
         if self.store is not None:
             self.store.close()
