@@ -86,7 +86,7 @@ class Mount:
 
 class LazyRoutes:
     """Routes under a few path prefixes whose handlers live in modules imported on the
-    first request there (the query API: ~6 MB of analytics code a worker would otherwise
+    first request there (the query API: ~1 MB of analytics code a worker would otherwise
     hold for nothing when it serves only proxy traffic). load() returns the routes; they
     are resolved exactly as if they stood in the table at this place."""
 
