@@ -275,7 +275,7 @@ class _Choice:
         self.content: list[str] = []
         self.tool_calls: dict[int, dict] = {}
         self.arguments: dict[int, list[str]] = {}
-        self.finish_reason = None
+        self.finish_reason: str | None = None
 
     def merge(self, choice: dict) -> None:
         delta = choice.get("delta") or {}
