@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from heliograph.analytics._totals import ROLLUP_COLUMNS, ROLLUP_SELECT, Totals
+from heliograph.analytics._totals import ROLLUP_COLUMNS, Totals, rollup_select, widener
 from heliograph.analytics._where import compile_filter
 from heliograph.analytics._window import Piece, split
 from heliograph.analytics.filters import RequestFilter
@@ -77,15 +77,18 @@ class Plan:
 
 
 def collect(reader, organization: str, flt: RequestFilter, plan: Plan,
-            grouping: Grouping, edges: SharedEdges | None = None) -> dict:
+            grouping: Grouping, edges: SharedEdges | None = None,
+            columns: tuple[str, ...] = ROLLUP_COLUMNS) -> dict:
     """{group key: Totals} over the window, piece by piece. edges: the window's raw
-    pieces already read (shared_edges), for a grouping among their keys."""
+    pieces already read (shared_edges), for a grouping among their keys. columns: the
+    rollup columns to read (Totals.shown_columns); the others are left 0."""
     groups: dict = {}
     pieces = (split(flt.since, flt.until, plan.grains) if plan.family is not None
               else [Piece("raw", flt.since, flt.until)])
     rollup_pieces = [piece for piece in pieces if piece.grain != "raw"]
     if rollup_pieces:
-        _rollup_pieces(reader, organization, flt, plan, grouping, rollup_pieces, groups)
+        _rollup_pieces(reader, organization, flt, plan, grouping, rollup_pieces, groups,
+                       columns)
     if edges is not None and edges.serves(plan, grouping):
         edges.add_to(groups, grouping)
         return groups
@@ -141,14 +144,15 @@ def _group(groups: dict, key) -> Totals:
 
 
 def _rollup_pieces(reader, organization: str, flt: RequestFilter, plan: Plan,
-                   grouping: Grouping, pieces: list[Piece], groups: dict) -> None:
+                   grouping: Grouping, pieces: list[Piece], groups: dict,
+                   wanted: tuple[str, ...] = ROLLUP_COLUMNS) -> None:
     """The rollup rows of every piece (dekads, days, hours) in one UNION ALL, summed per
     group by the database: each group reaches Python as one row. (On 5,000 users over 30
     days, three pieces queried apart sent ~12,000 rows of 59 columns to Python, and
     converting them cost more than the database's sort of the union.)"""
     assert plan.family is not None
     keys = grouping.rollup_key
-    columns = ", ".join([*keys, *ROLLUP_COLUMNS])
+    columns = ", ".join([*keys, *wanted])
     selects, params = [], []
     for piece in pieces:
         clauses, piece_params = _piece_scope(organization, flt, plan, piece)
@@ -156,14 +160,16 @@ def _rollup_pieces(reader, organization: str, flt: RequestFilter, plan: Plan,
                        f" WHERE {' AND '.join(clauses)}")
         params += piece_params
     n = len(keys)
-    sql = (f"SELECT {''.join(k + ', ' for k in keys)}{ROLLUP_SELECT}"
+    sql = (f"SELECT {''.join(k + ', ' for k in keys)}{rollup_select(wanted)}"
            f" FROM ({' UNION ALL '.join(selects)}) s"
            + (f" GROUP BY {', '.join(keys)}" if keys else ""))
+    widen = None if wanted == ROLLUP_COLUMNS else widener(wanted)
     for row in reader._fetchall(sql, params):
         if row[n] is None:   # no rows at all (an aggregate without GROUP BY)
             continue
         # The first source of every group (raw edges come after): one row per key.
-        groups[_key(row, n)] = Totals.from_rollup(row[n:])
+        values = row[n:] if widen is None else widen(row[n:])
+        groups[_key(row, n)] = Totals.from_rollup(values)
 
 
 def _piece_scope(organization: str, flt: RequestFilter, plan: Plan, piece: Piece
