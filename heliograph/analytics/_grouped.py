@@ -153,23 +153,52 @@ def _rollup_pieces(reader, organization: str, flt: RequestFilter, plan: Plan,
     assert plan.family is not None
     keys = grouping.rollup_key
     columns = ", ".join([*keys, *wanted])
-    selects, params = [], []
-    for piece in pieces:
-        clauses, piece_params = _piece_scope(organization, flt, plan, piece)
-        selects.append(f"SELECT {columns} FROM {plan.family.tables[piece.grain]}"
-                       f" WHERE {' AND '.join(clauses)}")
-        params += piece_params
+    parts: list[tuple[str, list]] = []
+    for part_clause, part_params in _user_halves(reader, organization, flt, plan, keys):
+        selects, params = [], []
+        for piece in pieces:
+            clauses, piece_params = _piece_scope(organization, flt, plan, piece)
+            if part_clause:
+                clauses.append(part_clause)
+                piece_params += part_params
+            selects.append(f"SELECT {columns} FROM {plan.family.tables[piece.grain]}"
+                           f" WHERE {' AND '.join(clauses)}")
+            params += piece_params
+        parts.append((f"SELECT {''.join(k + ', ' for k in keys)}{rollup_select(wanted)}"
+                      f" FROM ({' UNION ALL '.join(selects)}) s"
+                      + (f" GROUP BY {', '.join(keys)}" if keys else ""), params))
     n = len(keys)
-    sql = (f"SELECT {''.join(k + ', ' for k in keys)}{rollup_select(wanted)}"
-           f" FROM ({' UNION ALL '.join(selects)}) s"
-           + (f" GROUP BY {', '.join(keys)}" if keys else ""))
     widen = None if wanted == ROLLUP_COLUMNS else widener(wanted)
-    for row in reader._fetchall(sql, params):
+    rows = reader._fetch_parts(parts) if len(parts) > 1 else [reader._fetchall(*parts[0])]
+    for row in (row for part in rows for row in part):
         if row[n] is None:   # no rows at all (an aggregate without GROUP BY)
             continue
         # The first source of every group (raw edges come after): one row per key.
         values = row[n:] if widen is None else widen(row[n:])
         groups[_key(row, n)] = Totals.from_rollup(values)
+
+
+# An organization with this many users has its per-user sums made in two halves at once.
+SPLIT_USERS = 1000
+
+
+def _user_halves(reader, organization: str, flt: RequestFilter, plan: Plan,
+                 keys: tuple[str, ...]) -> list[tuple[str, list]]:
+    """Grouping every user (metrics by user_id over a window: ~30,000 rollup rows on
+    5,000 users, summed by the database in ~0.2 s): the users below the organization's
+    middle user_id and the rest, as (clause, params) per part, each summed on its own
+    connection at the same time (Analytics._fetch_parts). The parts hold different users,
+    so no group is in two. One part ('') for anything else, or few users."""
+    if plan.family is not USER or keys != ("user_id",) or flt.user_id is not None:
+        return [("", [])]
+    count = reader._fetchall("SELECT COUNT(*) FROM rollup_users WHERE organization = ?",
+                             [organization])[0][0]
+    if count < SPLIT_USERS:
+        return [("", [])]
+    middle = reader._fetchall("SELECT user_id FROM rollup_users WHERE organization = ?"
+                              " ORDER BY user_id LIMIT 1 OFFSET ?",
+                              [organization, count // 2])[0][0]
+    return [("user_id < ?", [middle]), ("user_id >= ?", [middle])]
 
 
 def _piece_scope(organization: str, flt: RequestFilter, plan: Plan, piece: Piece

@@ -85,7 +85,9 @@ class Totals:
         """A new group from one summed rollup row (as add_rollup takes it, with its
         histogram): no zeros to add first."""
         out = cls()
-        out.sums = [b or 0 for b in row[:N_SUMS]]
+        sums = row[:N_SUMS]
+        # A NULL sum only where no row had the column at all; else copied in C.
+        out.sums = list(sums) if None not in sums else [b or 0 for b in sums]
         out.lat_min, out.lat_max = row[N_SUMS], row[N_SUMS + 1]
         hist = row[N_SUMS + 2:]
         if hist:
