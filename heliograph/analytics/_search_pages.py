@@ -24,9 +24,12 @@ FIRST_WINDOW = _dt.timedelta(hours=1)
 # own indexes serve the other filters and the order), each one's body seq from the
 # bodies' (organization, request_id) index, and the seq checked against the window's
 # matches, which the index gives once as a list of rowids: no body row is read (each
-# is pages of text), and no full-text lookup is made per record.
+# is pages of text), and no full-text lookup is made per record. `+b.seq`: as an index
+# term, SQLite took the list as the third column of the bodies' key and sought every
+# match for every record read (2,700 records, a word in most: 0.66 s a window instead of
+# 5 ms); so the record's body is found by its key and its seq looked up in the list.
 _MATCHING = (" CROSS JOIN request_bodies b WHERE b.organization = r.organization"
-             " AND b.request_id = r.id AND b.seq IN (SELECT rowid FROM request_search"
+             " AND b.request_id = r.id AND +b.seq IN (SELECT rowid FROM request_search"
              " WHERE request_search MATCH ? AND rowid >= ? AND rowid <= ?) AND ")
 # With filters that read the record's row (model, status, ...), the window's matches are
 # found first from the indexes alone, and only their rows read: a row is a random read of
