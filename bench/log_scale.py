@@ -141,7 +141,7 @@ def first_user(port: int, order: str) -> str:
         return users[0 if order == "desc" else -1]["user_id"]
 
 
-def db_size(url: str) -> str:
+def db_size(url: str, schema: str = SCHEMA) -> str:
     if url.startswith("sqlite"):
         path = Path(url[len("sqlite:///"):])
         size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
@@ -150,7 +150,7 @@ def db_size(url: str) -> str:
         with psycopg.connect(url) as conn:
             size = conn.execute("SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)"
                                 " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                                " WHERE n.nspname = %s AND c.relkind = 'r'", (SCHEMA,)
+                                " WHERE n.nspname = %s AND c.relkind = 'r'", (schema,)
                                 ).fetchone()[0]
     return f"{int(size) / 1e6:.0f} MB"
 
@@ -168,7 +168,7 @@ def bench_store(name: str, url: str, args, procs: Procs, tmp: Path) -> dict:
     try:
         count = get_json(srv.port, "/api/v1/overview")["total"]["requests"]
         result["records"] = count
-        result["size"] = db_size(url)
+        result["size"] = db_size(url, args.schema)
         result["times"] = {}
         for label, path in queries(srv.port):
             result["times"][label] = took = timed(srv.port, path, args.runs)
@@ -215,6 +215,8 @@ def main(argv=None) -> int:
         "HELIOGRAPH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--reuse", action="store_true", help="the databases are filled")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
+    parser.add_argument("--schema", default=SCHEMA,
+                        help="PostgreSQL schema (an existing log: e.g. public, with --reuse)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", default=str(HERE / "log_scale.md"))
     args = parser.parse_args(argv)
@@ -232,8 +234,9 @@ def main(argv=None) -> int:
                                                tmp))
         finally:
             procs.stop_all()
-            if "postgres" in args.stores and not args.keep:
-                drop_schema(args.postgres)
+            # Only the bench's own schema is ever dropped (never a log given by --schema).
+            if "postgres" in args.stores and not args.keep and args.schema == SCHEMA:
+                drop_schema(args.postgres, args.schema)
     table = report(results, args)
     print(table)
     Path(args.out).write_text(f"# Log at scale: query times\n\n{table}\n")
@@ -244,16 +247,16 @@ def postgres_url(args) -> str:
     import psycopg
     with psycopg.connect(args.postgres, autocommit=True) as conn:
         if not args.reuse:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+            conn.execute(f'DROP SCHEMA IF EXISTS "{args.schema}" CASCADE')
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{args.schema}"')
     separator = "&" if "?" in args.postgres else "?"
-    return f"{args.postgres}{separator}options=-csearch_path%3D{SCHEMA}"
+    return f"{args.postgres}{separator}options=-csearch_path%3D{args.schema}"
 
 
-def drop_schema(base_url: str) -> None:
+def drop_schema(base_url: str, schema: str) -> None:
     import psycopg
     with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 if __name__ == "__main__":

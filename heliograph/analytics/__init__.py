@@ -21,7 +21,7 @@ def open_analytics(database_url: str, query_timeout_s: float = DEFAULT_QUERY_TIM
         return Analytics(SQLiteConnections(database_url, query_timeout_s), threads)
     if database_url.startswith(("postgresql:", "postgres:")):
         from heliograph.analytics._postgres import PostgresConnections
-        from heliograph.analytics.reader import SCAN_THREADS
+        from heliograph.analytics.reader import PART_THREADS, SCAN_THREADS
         return Analytics(PostgresConnections(database_url, query_timeout_s,
-                                             threads + SCAN_THREADS), threads)
+                                             threads + SCAN_THREADS + PART_THREADS), threads)
     raise ValueError(f"unsupported database_url {database_url!r}")

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from heliograph.analytics._totals import ROLLUP_COLUMNS, ROLLUP_SELECT, Totals
+from heliograph.analytics._totals import ROLLUP_COLUMNS, Totals, rollup_select, widener
 from heliograph.analytics._where import compile_filter
 from heliograph.analytics._window import Piece, split
 from heliograph.analytics.filters import RequestFilter
@@ -77,15 +77,18 @@ class Plan:
 
 
 def collect(reader, organization: str, flt: RequestFilter, plan: Plan,
-            grouping: Grouping, edges: SharedEdges | None = None) -> dict:
+            grouping: Grouping, edges: SharedEdges | None = None,
+            columns: tuple[str, ...] = ROLLUP_COLUMNS) -> dict:
     """{group key: Totals} over the window, piece by piece. edges: the window's raw
-    pieces already read (shared_edges), for a grouping among their keys."""
+    pieces already read (shared_edges), for a grouping among their keys. columns: the
+    rollup columns to read (Totals.shown_columns); the others are left 0."""
     groups: dict = {}
     pieces = (split(flt.since, flt.until, plan.grains) if plan.family is not None
               else [Piece("raw", flt.since, flt.until)])
     rollup_pieces = [piece for piece in pieces if piece.grain != "raw"]
     if rollup_pieces:
-        _rollup_pieces(reader, organization, flt, plan, grouping, rollup_pieces, groups)
+        _rollup_pieces(reader, organization, flt, plan, grouping, rollup_pieces, groups,
+                       columns)
     if edges is not None and edges.serves(plan, grouping):
         edges.add_to(groups, grouping)
         return groups
@@ -141,29 +144,61 @@ def _group(groups: dict, key) -> Totals:
 
 
 def _rollup_pieces(reader, organization: str, flt: RequestFilter, plan: Plan,
-                   grouping: Grouping, pieces: list[Piece], groups: dict) -> None:
+                   grouping: Grouping, pieces: list[Piece], groups: dict,
+                   wanted: tuple[str, ...] = ROLLUP_COLUMNS) -> None:
     """The rollup rows of every piece (dekads, days, hours) in one UNION ALL, summed per
     group by the database: each group reaches Python as one row. (On 5,000 users over 30
     days, three pieces queried apart sent ~12,000 rows of 59 columns to Python, and
     converting them cost more than the database's sort of the union.)"""
     assert plan.family is not None
     keys = grouping.rollup_key
-    columns = ", ".join([*keys, *ROLLUP_COLUMNS])
-    selects, params = [], []
-    for piece in pieces:
-        clauses, piece_params = _piece_scope(organization, flt, plan, piece)
-        selects.append(f"SELECT {columns} FROM {plan.family.tables[piece.grain]}"
-                       f" WHERE {' AND '.join(clauses)}")
-        params += piece_params
+    columns = ", ".join([*keys, *wanted])
+    parts: list[tuple[str, list]] = []
+    for part_clause, part_params in _user_halves(reader, organization, flt, plan, keys):
+        selects, params = [], []
+        for piece in pieces:
+            clauses, piece_params = _piece_scope(organization, flt, plan, piece)
+            if part_clause:
+                clauses.append(part_clause)
+                piece_params += part_params
+            selects.append(f"SELECT {columns} FROM {plan.family.tables[piece.grain]}"
+                           f" WHERE {' AND '.join(clauses)}")
+            params += piece_params
+        parts.append((f"SELECT {''.join(k + ', ' for k in keys)}{rollup_select(wanted)}"
+                      f" FROM ({' UNION ALL '.join(selects)}) s"
+                      + (f" GROUP BY {', '.join(keys)}" if keys else ""), params))
     n = len(keys)
-    sql = (f"SELECT {''.join(k + ', ' for k in keys)}{ROLLUP_SELECT}"
-           f" FROM ({' UNION ALL '.join(selects)}) s"
-           + (f" GROUP BY {', '.join(keys)}" if keys else ""))
-    for row in reader._fetchall(sql, params):
+    widen = None if wanted == ROLLUP_COLUMNS else widener(wanted)
+    rows = reader._fetch_parts(parts) if len(parts) > 1 else [reader._fetchall(*parts[0])]
+    for row in (row for part in rows for row in part):
         if row[n] is None:   # no rows at all (an aggregate without GROUP BY)
             continue
         # The first source of every group (raw edges come after): one row per key.
-        groups[_key(row, n)] = Totals.from_rollup(row[n:])
+        values = row[n:] if widen is None else widen(row[n:])
+        groups[_key(row, n)] = Totals.from_rollup(values)
+
+
+# An organization with this many users has its per-user sums made in two halves at once.
+SPLIT_USERS = 1000
+
+
+def _user_halves(reader, organization: str, flt: RequestFilter, plan: Plan,
+                 keys: tuple[str, ...]) -> list[tuple[str, list]]:
+    """Grouping every user (metrics by user_id over a window: ~30,000 rollup rows on
+    5,000 users, summed by the database in ~0.2 s): the users below the organization's
+    middle user_id and the rest, as (clause, params) per part, each summed on its own
+    connection at the same time (Analytics._fetch_parts). The parts hold different users,
+    so no group is in two. One part ('') for anything else, or few users."""
+    if plan.family is not USER or keys != ("user_id",) or flt.user_id is not None:
+        return [("", [])]
+    count = reader._fetchall("SELECT COUNT(*) FROM rollup_users WHERE organization = ?",
+                             [organization])[0][0]
+    if count < SPLIT_USERS:
+        return [("", [])]
+    middle = reader._fetchall("SELECT user_id FROM rollup_users WHERE organization = ?"
+                              " ORDER BY user_id LIMIT 1 OFFSET ?",
+                              [organization, count // 2])[0][0]
+    return [("user_id < ?", [middle]), ("user_id >= ?", [middle])]
 
 
 def _piece_scope(organization: str, flt: RequestFilter, plan: Plan, piece: Piece

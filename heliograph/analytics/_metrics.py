@@ -23,6 +23,7 @@ from heliograph.analytics._grouped import (
     shared_edges,
     window_total,
 )
+from heliograph.analytics._totals import ROLLUP_COLUMNS
 from heliograph.analytics.filters import RequestFilter
 
 _HOUR_OF = "SUBSTR(r.created_at, 1, 13)"   # the hourly rollup's bucket, from a raw row
@@ -69,7 +70,14 @@ def metrics(reader, organization: str, flt: RequestFilter, group_by: str,
             edges: SharedEdges | None = None) -> dict:
     kind, detail = _aggregate.parse_group_by(group_by)
     plan, grouping, null_is_rest = choose(kind, detail, flt, reader.use_rollups)
-    found = collect(reader, organization, flt, plan, grouping, edges)
+    total, columns = None, ROLLUP_COLUMNS
+    if null_is_rest:
+        # The window's total first (the rest group needs it anyway): the many groups
+        # (5,000 users) are then read without the columns none of them can need,
+        # mostly latency bins no record of the window fell in.
+        total = window_total(reader, organization, flt)
+        columns = total.shown_columns()
+    found = collect(reader, organization, flt, plan, grouping, edges, columns)
     groups: dict = {}
     for key, totals in found.items():
         if kind == "time":
@@ -77,8 +85,7 @@ def metrics(reader, organization: str, flt: RequestFilter, group_by: str,
         elif key == "":   # rollups keep a missing value as ''
             key = None
         groups[key] = merge([groups[key], totals]) if key in groups else totals
-    if null_is_rest:
-        total = window_total(reader, organization, flt)
+    if total is not None:
         rest = total.subtract(merge(list(groups.values())))
         if rest.requests > 0:
             groups[None] = merge([groups[None], rest]) if None in groups else rest

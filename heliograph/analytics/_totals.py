@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import accumulate
+from operator import itemgetter
 
 from heliograph.store._rollups import HISTOGRAM_COLUMNS, LATENCY_BOUNDS, SUM_COLUMNS
 
@@ -32,6 +33,23 @@ ROLLUP_SELECT = ", ".join([*(f"SUM({c})" for c in SUM_COLUMNS), "MIN(latency_min
 # The columns those aggregate, as a rollup table names them (all but its keys).
 ROLLUP_COLUMNS: tuple[str, ...] = (*SUM_COLUMNS, "latency_min", "latency_max",
                                    *HISTOGRAM_COLUMNS)
+# Sums that metrics() never shows: a read may leave them out (they stay 0).
+UNSHOWN_SUMS = frozenset({"cached_tokens", "cache_write_tokens", "reasoning_tokens"})
+_EXTREME_OF = {"latency_min": "MIN", "latency_max": "MAX"}
+
+
+def rollup_select(columns: Sequence[str]) -> str:
+    """ROLLUP_SELECT for some of ROLLUP_COLUMNS only (in that order)."""
+    return ", ".join(f"{_EXTREME_OF.get(c, 'SUM')}({c})" for c in columns)
+
+
+def widener(columns: Sequence[str]) -> Callable[[Sequence], tuple]:
+    """A row of these ROLLUP_COLUMNS → the full row from_rollup takes, 0 for the others."""
+    at = {c: i for i, c in enumerate(columns)}
+    get = itemgetter(*(at.get(c, len(columns)) for c in ROLLUP_COLUMNS))
+    return lambda row: get((*row, 0))
+
+
 # The same without the histogram, for tables that keep none (per user, per session).
 ROLLUP_SELECT_FLAT = ", ".join([*(f"SUM({c})" for c in SUM_COLUMNS), "MIN(latency_min)",
                                 "MAX(latency_max)"])
@@ -67,7 +85,9 @@ class Totals:
         """A new group from one summed rollup row (as add_rollup takes it, with its
         histogram): no zeros to add first."""
         out = cls()
-        out.sums = [b or 0 for b in row[:N_SUMS]]
+        sums = row[:N_SUMS]
+        # A NULL sum only where no row had the column at all; else copied in C.
+        out.sums = list(sums) if None not in sums else [b or 0 for b in sums]
         out.lat_min, out.lat_max = row[N_SUMS], row[N_SUMS + 1]
         hist = row[N_SUMS + 2:]
         if hist:
@@ -91,6 +111,13 @@ class Totals:
         out.sums = [a - b for a, b in zip(self.sums, other.sums)]
         out.hist = [a - b for a, b in zip(self.hist, other.hist)]
         return out
+
+    def shown_columns(self) -> tuple[str, ...]:
+        """The rollup columns a group within this total needs for its metrics(): not
+        the sums metrics() leaves out, nor the latency bins this total has none in (a
+        group's counts are each at most the total's, so they are 0 there too)."""
+        empty = {c for c, n in zip(HISTOGRAM_COLUMNS, self.hist) if n == 0}
+        return tuple(c for c in ROLLUP_COLUMNS if c not in UNSHOWN_SUMS and c not in empty)
 
     def get(self, name: str):
         value = self.sums[_INDEX[name]]

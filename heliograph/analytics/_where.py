@@ -24,8 +24,8 @@ __all__ = ("compile_filter", "decode_cursor", "encode_cursor", "escape_like")
 COMMON_PROPERTY = 5000
 # The per-record check, by dialect (told apart by the LIKE operator, as store/search.py
 # does). PostgreSQL: OFFSET 0 keeps it a per-row check (otherwise the planner turns it into
-# a join of every match), and the id compared in the property table's collation so the
-# (organization, name, value, request_id) index answers it.
+# a join of every match), and the id compared in the property table's collation so its
+# primary key (organization, request_id, name) answers it.
 _PER_RECORD_PROPERTY = {
     "LIKE": ("EXISTS (SELECT 1 FROM request_properties p WHERE p.organization = r.organization"
              " AND p.request_id = r.id AND p.name = ? AND p.value = ?)"),

@@ -16,7 +16,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -49,6 +49,9 @@ MAX_PAGE = 1000
 MAX_PAGE_BODY_CHARS = 8 * 1024 * 1024
 _FETCH_CHUNK = 5000  # rows per fetchmany when aggregating, to bound driver buffers
 SCAN_THREADS = 1
+# Threads (each with its own connection) that run the other parts of a query split in
+# parts (_fetch_parts): metrics by user sums every user's rollup rows in two halves.
+PART_THREADS = 1
 # Queries allowed to wait for an analytics thread, per thread.
 _WAITING_PER_THREAD = 16
 
@@ -101,6 +104,8 @@ class Analytics:
         # never wait behind them. (open_analytics sizes the connection pool for both.)
         self._scans = ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="heliograph-scan",
                                          initializer=_lower_priority)
+        self._parts = ThreadPoolExecutor(PART_THREADS, thread_name_prefix="heliograph-part",
+                                         initializer=_lower_priority)
         self._in_flight = 0
 
     async def run(self, query: Callable[..., T], *args: Any) -> T:
@@ -122,6 +127,7 @@ class Analytics:
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._scans.shutdown(wait=True, cancel_futures=True)
+        self._parts.shutdown(wait=True, cancel_futures=True)
         self._db.close()
 
     # -- plumbing -----------------------------------------------------------------
@@ -132,6 +138,18 @@ class Analytics:
         with self._db.cursor() as cur:
             cur.execute(self._sql(sql), params)
             return cur.fetchall()
+
+    def _fetch_parts(self, queries: list[tuple[str, list]]) -> list[list[tuple]]:
+        """Each query's rows, the first run on this thread and the others at the same
+        time on the part threads, each on a connection of its own: the database work
+        (without the GIL) of one big answer spread over cores."""
+        first, *others = queries
+        futures = [self._parts.submit(self._fetchall, sql, params) for sql, params in others]
+        try:
+            rows = [self._fetchall(*first)]
+        finally:   # never leave a part running on after this query has failed
+            wait(futures)
+        return rows + [future.result() for future in futures]
 
     def _aggregate(self, sql: str, params, fold: Callable[[Iterator[tuple]], T]) -> T:
         """fold(rows) with rows streamed in chunks from a server-side cursor (memory

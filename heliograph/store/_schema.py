@@ -17,6 +17,7 @@ from heliograph.records import RECORD_KEYS
 from heliograph.store import _cache_entries as cache_entries
 from heliograph.store import _ratelimit_rollup as ratelimit_rollup
 from heliograph.store import _rollups as rollups
+from heliograph.store import _schema_v15 as schema_v15
 from heliograph.store._schema_v5 import (
     BODIES_LZ4,
     BODIES_TABLE,
@@ -472,6 +473,8 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect | Callable, ...]]] = [
          " backfilled", ratelimit_rollup.migration_statements()),
     (14, "SQLite: request properties WITHOUT ROWID (one B-tree less per property row)",
      _PROPERTIES_WITHOUT_ROWID),
+    (15, "PostgreSQL: a deduplicated property value index, rollups with room for HOT"
+         " updates (store/_schema_v15.py)", schema_v15.migration_statements()),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -61,6 +61,27 @@ def test_a_nul_character_is_stored_replaced_not_blocking_the_journal(store, make
     assert reader.get_request("org1", "after")["model"] == "m"
 
 
+def test_a_number_in_a_text_column_is_stored_as_its_text_and_counted_once(
+        store, make_record, tmp_path, reader):
+    # PostgreSQL COPYs a batch in binary, where a text column takes only a str: the batch
+    # fails as data, and its records go again one by one, each in text format as before
+    # binary COPY (the server turning 123 into '123'), none of them lost or counted twice.
+    journal = Journal(tmp_path / "journal")
+    journal.append(make_record("before", model="m", user_id="u1"))
+    journal.append(make_record("numeric", model="m", user_id=123, session_id=7))
+    journal.append(make_record("after", model="m", user_id="u1"))
+    journal.close()
+    assert SegmentWriter(tmp_path / "journal", store).drain() is True
+    stored = reader.get_request("org1", "numeric")
+    assert (stored["user_id"], stored["session_id"]) == ("123", "7")
+    assert not stored["error"]   # stored as it came, not salvaged
+    assert reader.get_request("org1", "after")["user_id"] == "u1"
+    with store.transaction() as cur:
+        counted = dict(store.execute(cur, "SELECT user_id, requests FROM rollup_users"
+                                          " WHERE organization = 'org1'").fetchall())
+    assert counted == {"u1": 2, "123": 1}
+
+
 def journal_of(directory, make_record, segments: int, per_segment: int) -> list[str]:
     """A journal folder holding `segments` closed segments; the record ids, in order."""
     journal = Journal(directory)

@@ -113,3 +113,5 @@ def test_a_common_property_value_pages_in_time_order_like_a_rare_one(store, read
                                                              params).fetchall())
     assert "requests_org_created" in text and not sorts(text) \
         and "TEMP B-TREE" not in text, text
+    # Each record checked through a property index (a single lookup), not a scan.
+    assert re.search(r"Index (Only )?Scan using request_properties|SEARCH p USING", text), text

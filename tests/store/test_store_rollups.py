@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import threading
 from collections import Counter
 
 import pytest
 
-from heliograph.analytics import open_analytics
+from heliograph.analytics import _grouped, open_analytics
+from heliograph.analytics._grouped import window_total
 from heliograph.analytics.filters import RequestFilter
 from heliograph.demo.history import HistoryGenerator
 from heliograph.store import open_store
+from heliograph.store._rollups import HISTOGRAM_COLUMNS
 
 approx = pytest.approx
 UNTIL = _dt.datetime(2024, 6, 10, 12, 34, 56, tzinfo=_dt.UTC).timestamp()
@@ -385,3 +388,35 @@ def test_users_over_weeks_sum_dekads_days_and_hours(store, reader, raw_reader):
         dekads = store.execute(cur, "SELECT COUNT(DISTINCT bucket), SUM(requests)"
                                     " FROM rollup_user_dekad").fetchone()
     assert dekads[0] >= 3 and dekads[1] == sum(1 for r in records if r["user_id"])
+
+
+def test_users_summed_in_halves_with_only_the_columns_needed(store, reader, raw_reader,
+                                                             monkeypatch):
+    """Metrics by user_id past SPLIT_USERS (here every organization): the users below
+    the middle user_id and the rest summed at once on two connections, reading only the
+    rollup columns the window's total has counts in. Still the raw rows' answer, every
+    user in exactly one half."""
+    monkeypatch.setattr(_grouped, "SPLIT_USERS", 2)
+    records = demo_records(1200, days=25.0)   # 2024-05-16 to 2024-06-10
+    for start in range(0, len(records), 400):
+        store.insert_records(records[start:start + 400])
+    windows = [("2024-05-18T07:12:00.000000Z", None),
+               ("2024-05-20T00:00:00.000000Z", "2024-06-05T13:00:00.000000Z"),
+               ("2024-06-09T10:05:00.000000Z", "2024-06-09T10:55:00.000000Z"),
+               (None, None)]
+    for since, until in windows:
+        flt = RequestFilter(since=since, until=until)
+        got, want = (reader.metrics("org1", flt, "user_id"),
+                     raw_reader.metrics("org1", flt, "user_id"))
+        assert [g["key"] for g in got["data"]] == [g["key"] for g in want["data"]]
+        for g, w in zip(got["data"], want["data"]):
+            same_group(g, w, approximate_percentiles=g["key"] is None)
+        same_group(got["total"], want["total"], approximate_percentiles=False)
+    # The second half ran on the part thread (made on its first use).
+    assert any(t.name.startswith("heliograph-part") for t in threading.enumerate())
+    # And the bins no record fell in were not read.
+    total = reader.metrics("org1", RequestFilter(), "model")["total"]
+    assert total["requests"] == len(records)
+    shown = window_total(reader, "org1", RequestFilter()).shown_columns()
+    assert 0 < sum(c.startswith("lat_") for c in shown) < len(HISTOGRAM_COLUMNS)
+    assert "cached_tokens" not in shown and "requests" in shown
