@@ -11,6 +11,10 @@ journal writer uses. A standalone script, not a test:
 
 On PostgreSQL it works in a schema of its own (dropped afterwards).
 
+--journal times the journal writer itself (store/writer.py SegmentWriter.drain): the
+records are appended to journal segments first (a segment per 1,000 records, as a busy
+worker's 0.2 s rotation), then read, decoded and inserted, as in the background host.
+
 --live gives the records the times a gateway would (50 µs apart, 20,000 requests/s), as
 the journal writer sees them: a batch falls in one hour, so rollups get one row per
 group, not one per record as when 30 days are filled at once (a demo fill, the default).
@@ -26,14 +30,17 @@ import os
 import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import orjson
 
 from heliograph.demo.history import HistoryGenerator
 from heliograph.store import open_store
-from heliograph.store.writer import BATCH, PIPELINE, InsertPipeline
+from heliograph.store.journal import Journal
+from heliograph.store.writer import BATCH, PIPELINE, InsertPipeline, SegmentWriter
 
 SEARCH = False
+JOURNAL = False   # --journal: through journal segments and SegmentWriter
 PIPELINE_DEPTH: int | None = None   # --pipeline: batches in flight (None: the store's)
 
 
@@ -90,11 +97,35 @@ def timed_insert(store, records: list[dict]) -> tuple[float, float]:
     return seconds, cpu
 
 
+def timed_drain(store, records: list[dict], directory: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of the journal writer moving `records`, journaled
+    before the clock starts, into the store."""
+    journal = Journal(directory)
+    for i, rec in enumerate(records, 1):
+        journal.append(rec)
+        if i % 1000 == 0:
+            journal.rotate()
+    journal.close()
+    writer = SegmentWriter(Path(directory), store)
+    started, cpu = time.perf_counter(), time.process_time()
+    if not writer.drain():
+        raise RuntimeError("the writer failed (see the log)")
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    writer.close()
+    return seconds, cpu
+
+
+def timed(store, records: list[dict], tmp: str) -> tuple[float, float]:
+    if JOURNAL:
+        return timed_drain(store, records, os.path.join(tmp, "journal"))
+    return timed_insert(store, records)
+
+
 def bench_sqlite(records: list[dict], total: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.db")
         store = open_store(f"sqlite:///{path}", writer=True)
-        seconds, cpu = timed_insert(store, records)
+        seconds, cpu = timed(store, records, tmp)
         report("sqlite", total, seconds, cpu, sqlite_size(store, path))
         if SEARCH:
             search_numbers(store, f"sqlite:///{path}", "sqlite")
@@ -121,7 +152,8 @@ def bench_postgres(url: str, records: list[dict], total: int) -> None:
     store = open_store(schema_url, writer=True)
     try:
         before = backends_cpu(store, schema)
-        seconds, cpu = timed_insert(store, records)
+        with tempfile.TemporaryDirectory() as tmp:
+            seconds, cpu = timed(store, records, tmp)
         after = backends_cpu(store, schema)
         if after:   # the server's share, when it runs on this machine
             server_cpu = sum(used - before.get(pid, 0.0) for pid, used in after.items())
@@ -210,11 +242,15 @@ def main() -> None:
     parser.add_argument("--pipeline", type=int, default=None,
                         help="batches in flight at once (default: the store's, as the"
                              " journal writer; 1 inserts them one after another)")
+    parser.add_argument("--journal", action="store_true",
+                        help="through journal segments and the journal writer (decoding"
+                             " included), not Store.insert_records alone")
     parser.add_argument("--search", action="store_true",
                         help="then index the bodies and time text searches")
     args = parser.parse_args()
-    global SEARCH, PIPELINE_DEPTH
+    global SEARCH, PIPELINE_DEPTH, JOURNAL
     SEARCH = args.search
+    JOURNAL = args.journal
     PIPELINE_DEPTH = args.pipeline
     records = generate(args.records, args.live)
     total = len(records)

@@ -52,6 +52,9 @@ class StreamAccumulator:
             self.done = True
             return payload
         self._payloads.append(payload)
+        if not self.saw_content and self.id and _has_text(payload):
+            # The first text, in the usual text chunk (the id came before): no parse.
+            self.saw_content = True
         if self.saw_content:
             # The usual chunk once the answer is under way: nothing to read.
             if payload.endswith(_NULL_USAGE_LAST):
@@ -154,6 +157,16 @@ class StreamAccumulator:
                         tail = payload[cut + len(text) - 1:]
                     texts.append(text)
                     continue
+                reason = _finish_only(payload) if self.id else None
+                if reason is not None:      # the usual last chunk: no parse either
+                    if texts:
+                        _add_texts(merged, texts)
+                    into = merged.get(0)
+                    if into is None:
+                        into = merged[0] = _Choice()
+                    if reason != b'""':
+                        into.finish_reason = reason[1:-1].decode()
+                    continue
                 chunk = parsed.get(id(payload)) or event_object(payload)
                 if chunk is None:
                     continue
@@ -190,6 +203,7 @@ _TEXT_START = b'"choices":[{"index":0,"delta":{"content":"'
 _TEXT_ENDS = (b'},"logprobs":null,"finish_reason":null}]',
               b'},"finish_reason":null}]', b'},"finish_reason":null,"logprobs":null}]')
 _TEXT_QUOTE = len(_TEXT_START) - 1   # from _TEXT_START to the text's opening quote
+_FINISH_START = b'"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"'
 _BACKSLASH = 92
 
 
@@ -210,6 +224,26 @@ def _text_delta(payload: bytes) -> bytes | None:
     if end < 0 or not payload.startswith(_TEXT_ENDS, end + 1):
         return None
     return payload[start:end + 1]
+
+
+def _has_text(payload: bytes) -> bool:
+    """A text-only first-choice chunk (as `_text_delta` tells them) with a text not empty."""
+    text = _text_delta(payload)
+    return text is not None and text != b'""'
+
+
+def _finish_only(payload: bytes) -> bytes | None:
+    """The finish reason (a JSON string) of a chunk that only ends the first choice, as
+    OpenAI writes it (`"delta":{}` and nothing else in the choice), else None."""
+    start = payload.find(_FINISH_START)
+    if start < 0:
+        return None
+    start += len(_FINISH_START) - 1     # the reason's opening quote
+    end = payload.find(b'"', start + 1)
+    if end < 0 or not payload.startswith(b'"}]', end):
+        return None
+    reason = payload[start:end + 1]
+    return reason if b"\\" not in reason else None
 
 
 def _add_texts(merged: dict[int, _Choice], texts: list[bytes]) -> None:
@@ -241,7 +275,7 @@ class _Choice:
         self.content: list[str] = []
         self.tool_calls: dict[int, dict] = {}
         self.arguments: dict[int, list[str]] = {}
-        self.finish_reason = None
+        self.finish_reason: str | None = None
 
     def merge(self, choice: dict) -> None:
         delta = choice.get("delta") or {}

@@ -59,7 +59,6 @@ def _groups(records: list[dict], props: list[list[tuple]]) -> dict[str, dict[tup
     hourly: dict[tuple, list[int]] = {}
     by_property: dict[tuple, list[int]] = {}
     user_hours: dict[tuple, list[int]] = {}
-    user_models: dict[tuple, list[int]] = {}
     user_model_hours: dict[tuple, list[int]] = {}
     sessions: dict[tuple, list[int]] = {}
     for i, rec in enumerate(records):
@@ -75,14 +74,13 @@ def _groups(records: list[dict], props: list[list[tuple]]) -> dict[str, dict[tup
         user = get("user_id")
         if user is not None:
             user_hours.setdefault((organization, hour, user), []).append(i)
-            user_models.setdefault((organization, user, model), []).append(i)
             user_model_hours.setdefault((organization, user, hour, model), []).append(i)
         session = get("session_id")
         if session is not None:
             sessions.setdefault((organization, session), []).append(i)
     return {"rollup_hourly": hourly, "rollup_property_hourly": by_property,
-            "rollup_user_hourly": user_hours, "rollup_user_models": user_models,
-            "rollup_sessions": sessions, "rollup_user_model_hourly": user_model_hours}
+            "rollup_user_hourly": user_hours, "rollup_sessions": sessions,
+            "rollup_user_model_hourly": user_model_hours}
 
 
 def _alone(counters: tuple[list, float | None, int | None]) -> list:
@@ -215,6 +213,9 @@ _DERIVED: dict[str, tuple[str, Callable[[tuple], tuple]]] = {
     "rollup_users": ("rollup_user_daily", lambda k: (k[0], k[2])),
     "rollup_user_model_daily": ("rollup_user_model_hourly",
                                 lambda k: (k[0], k[1], k[2][:10], k[3])),
+    # All time per user and model: the same groups as the hour's in a live batch (each
+    # passed through as it is), instead of grouping the records once more.
+    "rollup_user_models": ("rollup_user_model_hourly", lambda k: (k[0], k[1], k[3])),
     "rollup_user_dekad": ("rollup_user_daily", lambda k: (k[0], _dekad(k[1]), k[2])),
 }
 

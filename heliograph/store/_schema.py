@@ -25,6 +25,7 @@ from heliograph.store._schema_v5 import (
     SEARCH_INDEX,
     PerDialect,
 )
+from heliograph.store.journal import BodyJSON
 
 # Record keys kept as plain columns of the same name: everything a filter, a sort or an
 # aggregate touches, so the database can index it and analytics never parse JSON.
@@ -112,13 +113,20 @@ def record_to_row(rec: dict, null=None, truth=bool) -> tuple:
     return tuple(row)
 
 
+def _body_text(value) -> str | None:
+    """A body's JSON text: as the journal wrote it (BodyJSON), else encoded here."""
+    if type(value) is BodyJSON:
+        return value.text
+    return dumps(value)
+
+
 def body_row(rec: dict) -> tuple | None:
     """A record's `request_bodies` row (BODY_TABLE_COLUMNS order), None without bodies."""
     request, response = rec.get("request"), rec.get("response")
     if request is None and response is None:
         return None
     return (rec.get("organization") or "", rec["id"], rec["created_at"],
-            dumps(request), dumps(response))
+            _body_text(request), _body_text(response))
 
 
 def row_to_record(row) -> dict:

@@ -63,9 +63,10 @@ class Store(Protocol):
         """PostgreSQL: create the partitions of this month and the next ones, ahead of
         the writer (which also creates a missing one on demand). Elsewhere nothing."""
 
-    def update_planner_stats(self) -> None:
+    def update_planner_stats(self, every_table: bool = False) -> None:
         """Refresh the query planner's statistics (SQLite: ANALYZE; PostgreSQL: ANALYZE
-        of the tables that changed)."""
+        of the tables that changed, or with every_table, after a bulk load whose changes
+        the server's counters may not show yet, of all of them)."""
 
     def set_feedback(self, organization: str, request_id: str, rating: bool) -> bool: ...
     def set_score(self, organization: str, request_id: str, scores: dict) -> bool:

@@ -115,7 +115,7 @@ class Journal:
         """Called on the event loop for every request: one syscall, no waiting. Never
         raises for a disk error (the answer must still end cleanly): False when the
         record could only be kept in memory, see `failure`."""
-        line = deep_json.dumps(record, orjson.OPT_APPEND_NEWLINE)
+        line = encode_line(record)
         if self.failure is None:
             try:
                 self._write_line(line)
@@ -266,10 +266,59 @@ def claim_segment(path: Path) -> tuple[int, list[dict]] | None:
     for line in data.split(b"\n"):
         if line:
             try:
-                records.append(orjson.loads(line))
+                records.append(decode_line(line))
             except orjson.JSONDecodeError:
                 continue
     return fd, records
+
+
+# A record's line is its JSON with the bodies last, each between tabs:
+#   {"id":…,"request":<TAB>{…}<TAB>,"response":<TAB>{…}<TAB>}
+# Still one JSON object (a tab is whitespace between tokens) that any JSON reader takes,
+# while orjson never writes a raw tab (inside a string it is the escape \t), so the writer
+# finds each body's JSON text by splitting at the tabs and stores it as written: decoding
+# the bodies and encoding them again were ~25 µs of the writer's CPU per record
+# (bench/README.md "Writer throughput"). A line without tabs (written before) is read whole.
+_REQUEST_KEY = b'"request":'
+_RESPONSE_KEY = b',"response":'
+
+
+class BodyJSON:
+    """A body's JSON text as the journal holds it (store/_schema.body_row stores it as
+    is). Not a str, so nothing mistakes it for a string value to encode."""
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"BodyJSON({self.text[:60]!r})"
+
+
+def encode_line(record: Mapping[str, Any]) -> bytes:
+    if "request" not in record or "response" not in record:
+        return deep_json.dumps(record, orjson.OPT_APPEND_NEWLINE)
+    rest = dict(record)
+    request, response = rest.pop("request"), rest.pop("response")
+    head = deep_json.dumps(rest)
+    return b"".join((head[:-1], b"," if len(head) > 2 else b"", _REQUEST_KEY, b"\t",
+                     deep_json.dumps(request), b"\t", _RESPONSE_KEY, b"\t",
+                     deep_json.dumps(response), b"\t}\n"))
+
+
+def decode_line(line: bytes) -> dict:
+    """A journal line's record; its bodies as BodyJSON (None for null) when the line has
+    them apart. Raises orjson.JSONDecodeError for a line that is not a whole record (a
+    torn last line)."""
+    parts = line.split(b"\t") if b"\t" in line else ()
+    if (len(parts) != 5 or parts[4] != b"}" or parts[2] != _RESPONSE_KEY
+            or not parts[0].endswith(_REQUEST_KEY) or b"\x00" in line):
+        return orjson.loads(line)
+    head = parts[0][:-len(_REQUEST_KEY)]
+    record = orjson.loads(head[:-1] + b"}" if head.endswith(b",") else head + b"}")
+    record["request"] = None if parts[1] == b"null" else BodyJSON(parts[1].decode())
+    record["response"] = None if parts[3] == b"null" else BodyJSON(parts[3].decode())
+    return record
 
 
 def closed_segments(directory: Path) -> list[Path]:

@@ -254,7 +254,7 @@ class PostgresStore(SQLStore):
                         " FROM search_incoming ON CONFLICT DO NOTHING")
             return len(taken)
 
-    def update_planner_stats(self) -> None:
+    def update_planner_stats(self, every_table: bool = False) -> None:
         """ANALYZE the tables changed by a tenth since their last analysis (autovacuum's
         own rule). Autovacuum does this where it is on; some servers run with it off, and
         without statistics the planner reads a listing by model through a bitmap of the
@@ -274,6 +274,11 @@ class PostgresStore(SQLStore):
                 " AND c.relnamespace = current_schema()::regnamespace AND NOT EXISTS"
                 " (SELECT 1 FROM pg_stats t WHERE t.schemaname = current_schema()"
                 " AND t.tablename = c.relname)").fetchall()
+            if every_table:   # the tables, partitioned ones standing for their partitions
+                stale = cur.execute(
+                    "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p')"
+                    " AND NOT relispartition"
+                    " AND relnamespace = current_schema()::regnamespace").fetchall()
             for (table,) in stale:
                 cur.execute(f'ANALYZE "{table}"')
 

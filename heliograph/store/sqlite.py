@@ -188,7 +188,7 @@ class SQLiteStore(SQLStore):
                 cur.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})")
         return deleted
 
-    def update_planner_stats(self) -> None:
+    def update_planner_stats(self, every_table: bool = False) -> None:
         """ANALYZE on a sample (analysis_limit), so the planner knows a rare user from a
         common model; a few hundred ms even on millions of rows."""
         with self._transaction(write=True) as cur:

@@ -281,6 +281,7 @@ def test_text_chunks_cut_out_give_what_parsing_every_chunk_does(monkeypatch):
         parsed.process_batch(stream)
         with monkeypatch.context() as patch:
             patch.setattr(streaming, "_text_delta", lambda payload: None)
+            patch.setattr(streaming, "_finish_only", lambda payload: None)
             expected = parsed.completion()
         assert cut.completion() == expected
         if stream is streams[-1]:
@@ -293,3 +294,103 @@ def test_text_chunks_cut_out_give_what_parsing_every_chunk_does(monkeypatch):
     content.process_batch(streams[0])
     assert content.completion()["choices"][0]["message"]["content"] == "".join(TRICKY)
     assert all(streaming._text_delta(_openai_chunk(t)) == orjson.dumps(t) for t in TRICKY)
+
+
+# --- the first text and the usual last chunk told from their bytes --------------------------------
+
+def _finish_chunk(reason: str) -> bytes:
+    """A finish chunk byte for byte as OpenAI writes it."""
+    return orjson.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 5,
+                         "model": "m", "choices": [{"index": 0, "delta": {}, "logprobs": None,
+                                                   "finish_reason": reason}], "usage": None})
+
+
+def _parsed_only(monkeypatch, make):
+    """What `make()` gives with no chunk told from its bytes (every one parsed)."""
+    from heliograph.proxy import streaming
+
+    with monkeypatch.context() as patch:
+        patch.setattr(streaming, "_text_delta", lambda payload: None)
+        patch.setattr(streaming, "_finish_only", lambda payload: None)
+        return make()
+
+
+def test_the_first_text_is_seen_without_a_parse_as_with_one(monkeypatch):
+    """The first content of the usual text chunk is told from its bytes (no parse): the
+    moment it is seen (time to first token) is the same as when every chunk is parsed."""
+    from heliograph.proxy import streaming
+
+    streams = [[chunk({"role": "assistant", "content": ""}), _openai_chunk(""),
+                _openai_chunk(t), _openai_chunk("more")] for t in TRICKY if t] + [
+        [chunk({"role": "assistant"}), _openai_chunk("")],
+        [_openai_chunk("no id before it"), _openai_chunk("x")], *_streams()]
+
+    def seen(stream: list[bytes]) -> list[bool]:
+        acc = StreamAccumulator(True)
+        return [acc.process(p) is not None and acc.saw_content for p in stream]
+
+    for stream in streams:
+        assert seen(stream) == _parsed_only(monkeypatch, lambda s=stream: seen(s)), stream
+    parses = []
+    real = streaming.event_object
+    monkeypatch.setattr(streaming, "event_object", lambda p: parses.append(p) or real(p))
+    acc = StreamAccumulator(True)
+    for payload in [chunk({"role": "assistant", "content": ""}), _openai_chunk("Hi")]:
+        acc.process(payload)
+    assert acc.saw_content and len(parses) == 1    # the role chunk only
+
+
+def test_the_finish_chunk_is_merged_without_a_parse_as_with_one(monkeypatch):
+    from heliograph.proxy import streaming
+
+    reasons = ["stop", "length", "", "caf\u00e9", 'a "quoted" one', "back\\slash"]
+    for reason in reasons:
+        for stream in ([chunk({"role": "assistant"}), _openai_chunk("a"), _finish_chunk(reason)],
+                       [chunk({"role": "assistant"}), _finish_chunk(reason)],
+                       [_finish_chunk(reason), _openai_chunk("b")],
+                       [chunk({"role": "assistant"}), _finish_chunk(reason),
+                        chunk(finish="length", index=1)]):
+            def completion(stream=stream):
+                acc = StreamAccumulator(True)
+                acc.process_batch(stream)
+                return acc.completion()
+            assert completion() == _parsed_only(monkeypatch, completion), (reason, stream)
+    assert streaming._finish_only(_finish_chunk("stop")) == b'"stop"'
+    assert streaming._finish_only(_finish_chunk('a "q"')) is None   # escaped: parsed
+    assert streaming._finish_only(chunk({"content": "x"}, finish="stop")) is None
+
+
+def test_a_stream_is_relayed_byte_for_byte_at_every_split_point():
+    """An OpenAI stream read in two reads cut at every byte: the caller gets the same
+    bytes (less the usage we asked for) and the log the same answer, as in one read."""
+    from heliograph.proxy.fronts import OpenAIStream
+
+    events = [chunk({"role": "assistant", "content": ""}), *map(_openai_chunk, TRICKY),
+              _finish_chunk("stop"), chunk(choices=False, usage=USAGE), b"[DONE]"]
+    body = b"".join(sse.frame(e) for e in events)
+
+    async def relay(reads: list[bytes], strip: bool) -> tuple[bytes, dict]:
+        async def chunks():
+            for read in reads:
+                yield read
+
+        acc, renderer, out = StreamAccumulator(strip), OpenAIStream(), []
+        async for batch in sse.EventBatches(chunks()):
+            out.append(renderer.render_batch(acc.process_batch(batch)))
+            if acc.done:
+                out.append(renderer.finish())
+                break
+        return b"".join(out), acc.completion()
+
+    async def every_cut(strip: bool) -> list[tuple[bytes, dict]]:
+        return [await relay([body[:cut], body[cut:]], strip) for cut in range(1, len(body))]
+
+    for strip in (True, False):
+        whole, logged = asyncio.run(relay([body], strip))
+        expected = body if not strip else b"".join(
+            sse.frame(e.replace(b',"usage":null}', b"}")) for e in events if b'":{"prompt' not in e)
+        assert whole == expected and b'"usage"' not in whole or not strip
+        assert logged["choices"][0]["message"]["content"] == "".join(TRICKY)
+        assert logged["choices"][0]["finish_reason"] == "stop" and logged["usage"] == USAGE
+        for cut, got in enumerate(asyncio.run(every_cut(strip)), start=1):
+            assert got == (whole, logged), cut

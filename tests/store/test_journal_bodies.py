@@ -1,0 +1,69 @@
+"""Bodies go through the journal as JSON text the writer stores as written (never decoded
+and encoded again), and every line is still one JSON object any reader takes."""
+
+import os
+
+import orjson
+
+from heliograph.store.journal import BodyJSON, Journal, claim_segment, closed_segments
+from heliograph.store.writer import SegmentWriter
+
+# Strings holding what would break a naive split: tabs, newlines, quotes, a NUL, escapes.
+AWKWARD = {"model": "m", "messages": [{"role": "user",
+                                       "content": 'a\tb\nc "q" \\t \x00 é 😀 "request":'}],
+           "n": [1, 2.5, -0.0, None, True, {"deep": {"er": []}}]}
+
+
+def journaled(tmp_path, records):
+    journal = Journal(tmp_path / "journal")
+    for rec in records:
+        assert journal.append(rec) is True
+    journal.close()
+    return closed_segments(tmp_path / "journal")
+
+
+def test_a_line_is_one_json_object_and_the_writer_gets_the_bodies_text(tmp_path, make_record):
+    rec = make_record("r1", model="m", request=AWKWARD, response=None,
+                      properties={"env": "prod\t1"})
+    (segment,) = journaled(tmp_path, [rec])
+    (line,) = segment.read_bytes().splitlines()
+    assert orjson.loads(line) == rec   # any JSON reader: the record as it was
+
+    fd, (got,) = claim_segment(segment)
+    os.close(fd)
+    assert type(got["request"]) is BodyJSON
+    assert got["request"].text == orjson.dumps(AWKWARD).decode()
+    assert got["response"] is None
+    assert {k: v for k, v in got.items() if k != "request"} == {
+        k: v for k, v in rec.items() if k != "request"}
+
+
+def test_bodies_are_stored_as_written_and_read_back_equal(store, reader, make_record,
+                                                          tmp_path):
+    records = [make_record("with-both", model="m", request=AWKWARD,
+                           response={"choices": [{"text": "ok\t"}]}),
+               make_record("response-only", model="m", response=[1, "two"]),
+               make_record("no-bodies", model="m")]
+    segments = journaled(tmp_path, records)
+    SegmentWriter(tmp_path / "journal", store).drain()
+    assert not closed_segments(tmp_path / "journal")
+    assert segments
+    for rec in records:
+        stored = reader.get_request("org1", rec["id"])
+        assert (stored["request"], stored["response"]) == (rec["request"], rec["response"])
+
+
+def test_lines_written_whole_before_this_format_and_torn_ones(tmp_path, make_record):
+    """A plain JSON line (an older journal's) is read whole; a torn last line, whichever
+    part it stops in, is skipped."""
+    old = make_record("old", request={"a": 1}, response={"b": 2})
+    new = make_record("new", request={"a": 1}, response={"b": 2})
+    (segment,) = journaled(tmp_path, [new])
+    new_line = segment.read_bytes()
+    for cut in (len(new_line) - 3, new_line.index(b"\t") + 2, new_line.rindex(b"\t") - 1):
+        segment.write_bytes(orjson.dumps(old) + b"\n" + new_line + new_line[:cut])
+        fd, got = claim_segment(segment)
+        os.close(fd)
+        assert [r["id"] for r in got] == ["old", "new"]
+        assert got[0]["request"] == {"a": 1}       # decoded: no text kept for it
+        assert got[1]["request"].text == '{"a":1}'
