@@ -87,7 +87,14 @@ def client_gone(receive) -> bool:
     without a task: one synchronous step of receive(). Once the body is read, the only
     message left is the disconnect; a server that has seen it returns it at once
     (uvicorn does), otherwise the step suspends and is dropped here (closing it removes
-    its waiter), and the caller counts as present."""
+    its waiter), and the caller counts as present.
+
+    Under uvicorn, receive is a bound method of the request's cycle, whose `disconnected`
+    is that very answer: read directly, it costs an attribute instead of a coroutine, an
+    Event.wait future and its cleanup on every plain answer (pipeline._relay_json)."""
+    known = getattr(getattr(receive, "__self__", None), "disconnected", None)
+    if known is True or known is False:
+        return known
     step = receive()
     try:
         step.send(None)

@@ -376,15 +376,22 @@ def cost_of(provider: str, model: str, usage: Usage, *,
     `at` is the request time (a datetime or epoch seconds; default now); it only matters
     for models whose price changes by date or time of day.
     """
+    usd = _usd(provider, model, usage, at)
+    return UNKNOWN if usd is None else Cost(usd, True)
+
+
+def _usd(provider: str, model: str, usage: Usage,
+         at: _dt.datetime | float | None) -> float | None:
+    """cost_of's price, None when unknown (price_usage takes it without a Cost)."""
     if not isinstance(provider, str) or not isinstance(model, str) or usage.malformed:
-        return UNKNOWN
+        return None
     pricer = _resolve(provider, model)
     if pricer is None:
-        return UNKNOWN
+        return None
     rates = pricer.rates_at(at)
     if rates is None:
-        return UNKNOWN
-    return Cost(rates.price(usage), True)
+        return None
+    return rates.price(usage)
 
 
 class PricedUsage(TypedDict):
@@ -408,7 +415,7 @@ def price_usage(provider: str, model: str, usage: Usage,
     `provider` at time `at` (epoch seconds or a datetime; default now). The proxy uses
     it for every answer and a logging API can use it for records it is handed, so a
     request costs the same whichever way it reached the log."""
-    cost = cost_of(provider, model, usage, at=at)
+    usd = _usd(provider, model, usage, at)
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
@@ -416,8 +423,8 @@ def price_usage(provider: str, model: str, usage: Usage,
         "cached_tokens": usage.cached_tokens,
         "cache_write_tokens": usage.cache_write_tokens,
         "reasoning_tokens": usage.reasoning_tokens,
-        "cost_usd": cost.usd,
-        "cost_known": cost.known,
+        "cost_usd": usd,
+        "cost_known": usd is not None,
     }
 
 
@@ -477,12 +484,24 @@ def usage_from_openai(usage: dict | None) -> Usage:
     pd = pd if isinstance(pd, dict) else {}
     cd = cd if isinstance(cd, dict) else {}
     cache_write = pd.get("cache_write_tokens") or pd.get("cache_creation_tokens")
+    cached = pd.get("cached_tokens")
+    reasoning = cd.get("reasoning_tokens")
+    if _exact(prompt) and _exact(completion) and _exact(cached) and _exact(cache_write) \
+            and _exact(reasoning):
+        # What providers send (every answer is priced through here): each count is its
+        # own token_count and nothing is malformed, so neither is asked again.
+        return Usage(prompt or 0, completion or 0, cached or 0, cache_write or 0,
+                     reasoning or 0)
     return Usage(
         prompt_tokens=token_count(prompt),
         completion_tokens=token_count(completion),
-        cached_tokens=token_count(pd.get("cached_tokens")),
+        cached_tokens=token_count(cached),
         cache_write_tokens=token_count(cache_write),
-        reasoning_tokens=token_count(cd.get("reasoning_tokens")),
-        malformed=malformed_counts(prompt, completion, pd.get("cached_tokens"), cache_write,
-                             cd.get("reasoning_tokens")),
+        reasoning_tokens=token_count(reasoning),
+        malformed=malformed_counts(prompt, completion, cached, cache_write, reasoning),
     )
+
+
+def _exact(v: Any) -> bool:
+    """Absent, or a count token_count() takes as it is (an int, not a bool, in range)."""
+    return v is None or (type(v) is int and 0 <= v <= MAX_TOKENS)

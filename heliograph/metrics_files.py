@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import mmap_dict, values
@@ -100,3 +101,35 @@ def install() -> None:
         if getattr(values.ValueClass, "_multiprocess", False):
             values_module.ValueClass = values.MultiProcessValue(process_identifier=current_pid)
         _installed = True
+
+
+_pack_value = struct.Struct("dd").pack
+
+
+def adder(value: Any) -> Callable[[float], None]:
+    """A function adding to one metric value (a Counter or Histogram child's `_value`,
+    `_sum` or bucket), for the metrics sink: it runs for every record, on the event loop
+    only. A multiprocess value's own inc takes a lock, asks for the pid, and writes
+    through two more Python calls (~4,000 instructions, 6 a record); this one adds and
+    writes the 16 bytes at the value's place in its file, which is where they stay (a
+    file that grows is mapped again: its mapping is looked up on each write). In a forked
+    child (a new pid) the value's own inc takes over for good: it moves the process's
+    values to files of its own. In-process values (no multiprocess folder) keep their inc.
+    """
+    if not getattr(value, "_multiprocess", False):
+        return value.inc
+    owner = _pid
+    file, key = value._file, value._key
+    file.write_value(key, value._value, value._timestamp)  # makes sure it has a place
+    position = file._positions[key]
+    end = position + 16
+
+    def add(amount: float) -> None:
+        if _pid != owner:
+            value.inc(amount)
+            return
+        value._value += amount
+        value._timestamp = 0.0
+        file._m[position:end] = _pack_value(value._value, 0.0)
+
+    return add

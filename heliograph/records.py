@@ -80,21 +80,35 @@ def _second_prefix(seconds: int) -> str:
     return _dt.datetime.fromtimestamp(seconds, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+# Every key, nothing known: what new_record copies. Copying a dict whose keys are all
+# strings clones its table in one go; building the 40 entries from a literal each time
+# cost ~3x as much, for every request.
+_EMPTY: Record = {
+    "id": "", "created_at": "",
+    "organization": None, "key_id": None,
+    "model": None, "model_used": None, "provider": None, "path": "",
+    "status": None, "error": None, "latency_ms": None, "ttft_ms": None,
+    "prompt_tokens": None, "completion_tokens": None, "total_tokens": None,
+    "cached_tokens": None, "cache_write_tokens": None, "reasoning_tokens": None,
+    "cost_usd": None, "cost_known": False, "cost_saved_usd": None,
+    "user_id": None, "properties": {},
+    "session_id": None, "session_path": None, "session_name": None,
+    "cache": None, "cache_entry": None, "cache_reference_id": None,
+    "attempts": [], "fallback_index": None, "ratelimit": None,
+    "feedback": None, "scores": {},
+    "request": None, "response": None, "trace": None,
+    "requested_id": None, "prompt_id": None, "model_override": None,
+}
+assert tuple(_EMPTY) == RECORD_KEYS  # the copy keeps this order: the journal's JSON
+
+
 def new_record(record_id: str, created_ts: float, path: str) -> Record:
-    """A record with every key present and nothing known yet."""
-    return {
-        "id": record_id, "created_at": utc_iso(created_ts),
-        "organization": None, "key_id": None,
-        "model": None, "model_used": None, "provider": None, "path": path,
-        "status": None, "error": None, "latency_ms": None, "ttft_ms": None,
-        "prompt_tokens": None, "completion_tokens": None, "total_tokens": None,
-        "cached_tokens": None, "cache_write_tokens": None, "reasoning_tokens": None,
-        "cost_usd": None, "cost_known": False, "cost_saved_usd": None,
-        "user_id": None, "properties": {},
-        "session_id": None, "session_path": None, "session_name": None,
-        "cache": None, "cache_entry": None, "cache_reference_id": None,
-        "attempts": [], "fallback_index": None, "ratelimit": None,
-        "feedback": None, "scores": {},
-        "request": None, "response": None, "trace": None,
-        "requested_id": None, "prompt_id": None, "model_override": None,
-    }
+    """A record with every key present and nothing known yet (its own containers)."""
+    rec = _EMPTY.copy()
+    rec["id"] = record_id
+    rec["created_at"] = utc_iso(created_ts)
+    rec["path"] = path
+    rec["properties"] = {}
+    rec["attempts"] = []
+    rec["scores"] = {}
+    return rec

@@ -506,3 +506,36 @@ def test_a_table_serve_cannot_write_leaves_workers_building_their_own(tmp_path, 
     env: dict[str, str] = {}
     assert price_table.prepare(blocked / "journal", env) is None
     assert env == {} and "could not write the price table" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [None, 0, 1, 7, 10**15, 10**15 + 1, -1, True, False, 2.0,
+                                   2.5, float("nan"), "3", [1]])
+def test_usage_reads_every_count_as_the_counts_checks_do(value):
+    # usage_from_openai's fast path (every count a plain int in range) must give what
+    # token_count / malformed_counts give, whichever field holds the value.
+    from heliograph.costs import Usage, malformed_counts, token_count, usage_from_openai
+    for field, details in (("prompt_tokens", None), ("completion_tokens", None),
+                           ("cached_tokens", "prompt_tokens_details"),
+                           ("reasoning_tokens", "completion_tokens_details")):
+        counts = {"prompt_tokens": 5, "completion_tokens": 3}
+        if details is None:
+            counts[field] = value
+        else:
+            counts[details] = {field: value}
+        usage = usage_from_openai(counts)
+        expected = Usage(
+            **{"prompt_tokens": 5, "completion_tokens": 3, field: token_count(value)},
+            malformed=malformed_counts(value))
+        assert usage == expected and usage.malformed == expected.malformed, (field, value)
+
+
+def test_price_usage_and_cost_of_agree():
+    from heliograph.costs import Usage, cost_of, price_usage
+    usage = Usage(1000, 200, 100, 0, 50)
+    cost = cost_of("openai", "gpt-4o-mini", usage, at=1_741_569_952.0)
+    priced = price_usage("openai", "gpt-4o-mini", usage, 1_741_569_952.0)
+    assert cost.known and priced["cost_usd"] == cost.usd and priced["cost_known"]
+    unknown = price_usage("openai", "no-such-model-anywhere", usage, 1_741_569_952.0)
+    assert unknown["cost_usd"] is None and unknown["cost_known"] is False
+    malformed = price_usage("openai", "gpt-4o-mini", Usage(1, 1, malformed=True))
+    assert malformed["cost_usd"] is None and malformed["cost_known"] is False

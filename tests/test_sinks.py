@@ -134,3 +134,15 @@ def test_journal_sink_record_bytes_are_the_journals(tmp_path):
     (segment,) = tmp_path.glob("*.jsonl")
     (line,) = segment.read_bytes().splitlines()
     assert orjson.loads(line)["total_tokens"] == 5
+
+
+def test_new_records_have_every_key_in_order_and_containers_of_their_own():
+    from heliograph.records import new_record
+    first, second = (new_record(f"r{i}", 1.5, "/v1/chat/completions") for i in range(2))
+    assert tuple(first) == RECORD_KEYS and first["id"] == "r0" and second["id"] == "r1"
+    assert first["created_at"] == "1970-01-01T00:00:01.500000Z"
+    first["properties"]["a"] = "b"
+    first["attempts"].append({})
+    first["scores"]["s"] = 1
+    assert second["properties"] == {} and second["attempts"] == [] and second["scores"] == {}
+    assert new_record("r2", 1.5, "/x")["properties"] == {}

@@ -12,6 +12,7 @@ are summed at scrape time; in a single process they live in this sink's own regi
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -75,11 +76,38 @@ class _Family:
         return found
 
 
+def _adder(counter_child: Any) -> Callable[[float], None]:
+    """An increment of a counter child's value itself (metrics_files.adder). Counter.inc
+    only checks that the child is labelled (every child here is) and that the amount is
+    not negative (token counts and costs never are) before adding."""
+    return metrics_files.adder(counter_child._value)
+
+
+class _Observe:
+    """Histogram.observe of one child, by its values: the sum, and the one bucket the
+    amount falls in (multiprocess histograms keep buckets non-cumulative, and so does the
+    in-process child until a scrape adds them up). bisect finds the first bound >= the
+    amount, the bucket Histogram.observe's loop stops at."""
+
+    __slots__ = ("_sum", "_bounds", "_buckets")
+
+    def __init__(self, histogram_child: Any) -> None:
+        self._sum = metrics_files.adder(histogram_child._sum)
+        self._bounds = tuple(histogram_child._upper_bounds)
+        self._buckets = tuple(metrics_files.adder(bucket) for bucket in histogram_child._buckets)
+
+    def __call__(self, amount: float) -> None:
+        self._sum(amount)
+        index = bisect_left(self._bounds, amount)
+        if index < len(self._buckets):  # always, but for a NaN, which no bucket takes
+            self._buckets[index](1)
+
+
 @dataclass(frozen=True, slots=True)
 class _Common:
-    """Bound methods of the children every record touches, for one label set."""
+    """The value updates every record makes, for one label set."""
 
-    request: Callable[[], None]
+    request: Callable[[float], None]
     latency: Callable[[float], None]
     ttft: Callable[[float], None]
     tokens: dict[str, Callable[[float], None]]
@@ -139,7 +167,7 @@ class MetricsSink:
         status = record["status"] or 0
         key = (model, provider, org, status // 100, _route(record["path"]))
         common = self._common.get(key) or self._bundle(key)
-        common.request()
+        common.request(1)
         if record["latency_ms"] is not None:
             common.latency(record["latency_ms"] / 1000)
         if record["ttft_ms"] is not None:
@@ -180,13 +208,13 @@ class MetricsSink:
         model, provider, org, status_class, path = key
         by_model = (model, provider)
         bundle = self._common[key] = _Common(
-            request=self.requests.child(
-                (model, provider, STATUS_CLASSES.get(status_class, "none"), org, path)).inc,
-            latency=self.latency.child(by_model).observe,
-            ttft=self.ttft.child(by_model).observe,
-            tokens={kind: self.tokens.child((model, provider, kind)).inc
+            request=_adder(self.requests.child(
+                (model, provider, STATUS_CLASSES.get(status_class, "none"), org, path))),
+            latency=_Observe(self.latency.child(by_model)),
+            ttft=_Observe(self.ttft.child(by_model)),
+            tokens={kind: _adder(self.tokens.child((model, provider, kind)))
                     for kind, _ in TOKEN_KINDS},
-            cost=self.cost.child((model, provider, org)).inc)
+            cost=_adder(self.cost.child((model, provider, org))))
         return bundle
 
     def close(self) -> None:

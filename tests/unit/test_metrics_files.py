@@ -130,3 +130,60 @@ def test_values_keep_the_pid_and_a_forked_child_counts_in_its_own_file(tmp_path)
         by_file[path.name] = sum(entry[1] for entry in values)   # (key, value, …)
     assert by_file[f"counter_{child}.db"] == 1000
     assert sum(by_file.values()) == 1101   # the parent's 101 in the parent's file
+
+
+# The metrics sink's own adders (metrics_files.adder) in multiprocess mode: what a scrape
+# reads must be what prometheus-client's Counter.inc / Histogram.observe would have
+# written, bucket by bucket, and a forked child must still count in a file of its own.
+SINK_CHILD = textwrap.dedent("""
+    import os, sys
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+    from heliograph.records import new_record
+    from heliograph.sinks.metrics import MetricsSink
+
+    sink = MetricsSink()
+    def record(latency_ms, tokens):
+        rec = new_record("r", 0.0, "/v1/chat/completions")
+        rec.update(model="m", provider="p", organization="o", status=200,
+                   latency_ms=latency_ms, prompt_tokens=tokens, completion_tokens=1,
+                   cost_usd=0.5)
+        return rec
+    # On a bound (25 ms is the first bucket's), between bounds, past the last one.
+    for latency_ms, tokens in ((10.0, 1), (25.0, 2), (30.0, 3), (700_000.0, 4)):
+        sink.accept(record(latency_ms, tokens))
+    child = os.fork()
+    if child == 0:
+        sink.accept(record(40.0, 100))
+        os._exit(0)
+    os.waitpid(child, 0)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    for metric in registry.collect():
+        for s in metric.samples:
+            if s.labels.get("model") == "m":
+                print(s.name, s.labels.get("le") or s.labels.get("kind") or "-", s.value)
+    """)
+
+
+def test_the_sinks_adders_write_what_prometheus_would_and_a_fork_counts_apart(tmp_path):
+    done = subprocess.run([sys.executable, "-c", SINK_CHILD, str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = {}
+    for line in done.stdout.splitlines():
+        name, label, number = line.split()
+        got[(name, label)] = float(number)
+    assert got[("heliograph_requests_total", "-")] == 5
+    buckets = "heliograph_request_duration_seconds_bucket"
+    assert got[(buckets, "0.025")] == 2      # 10 ms and 25 ms: a bound is its bucket's
+    assert got[(buckets, "0.05")] == 4       # + 30 ms, + the child's 40 ms
+    assert got[(buckets, "600.0")] == 4
+    assert got[(buckets, "+Inf")] == 5      # 700 s: past every bound
+    assert got[("heliograph_request_duration_seconds_count", "-")] == 5
+    assert got[("heliograph_request_duration_seconds_sum", "-")] == pytest.approx(700.105)
+    assert got[("heliograph_tokens_total", "prompt")] == 110
+    assert got[("heliograph_tokens_total", "completion")] == 5
+    assert got[("heliograph_cost_usd_total", "-")] == 2.5
+    assert len(list(tmp_path.glob("counter_*.db"))) == 2   # the child's file of its own
