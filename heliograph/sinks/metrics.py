@@ -98,9 +98,8 @@ class _Observe:
 
     def __call__(self, amount: float) -> None:
         self._sum(amount)
-        index = bisect_left(self._bounds, amount)
-        if index < len(self._buckets):  # always, but for a NaN, which no bucket takes
-            self._buckets[index](1)
+        if amount == amount:  # a NaN: no bucket takes it (bisect would say the first)
+            self._buckets[bisect_left(self._bounds, amount)](1)  # the last bound is +Inf
 
 
 @dataclass(frozen=True, slots=True)
