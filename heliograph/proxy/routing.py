@@ -148,9 +148,3 @@ RELAYED_PREFIXES = ("x-ratelimit-", "retry-after", "openai-", "x-request-id", "a
 
 def relayable(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.startswith(RELAYED_PREFIXES)}
-
-
-def relayed_raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    """relayable(headers) as ASGI header pairs, in one pass (every answer's headers)."""
-    return [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()
-            if k.startswith(RELAYED_PREFIXES)]

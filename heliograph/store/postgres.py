@@ -41,6 +41,27 @@ _TEXT_TABLES = frozenset({"request_bodies", "request_properties", "search_pendin
 # journal writer retries the records one by one, in text, as they always went.
 _TEXT_NUMBERS: ContextVar[bool] = ContextVar("heliograph_text_numbers", default=False)
 
+# The tables changed by a tenth since their last analysis (autovacuum's own rule). A
+# month's partition stands for its partitioned table, which autovacuum never analyzes and
+# whose ANALYZE also covers every partition (sampled).
+_STALE_TABLES = (
+    "SELECT DISTINCT COALESCE(p.relname, s.relname) FROM pg_stat_user_tables s"
+    " LEFT JOIN pg_inherits i ON i.inhrelid = s.relid"
+    " LEFT JOIN pg_class p ON p.oid = i.inhparent"
+    " WHERE s.schemaname = current_schema()"
+    " AND s.n_mod_since_analyze > 50 + 0.1 * s.n_live_tup"
+    # A partitioned table never analyzed (just migrated): without its own statistics a
+    # search's join was planned as a walk over every record.
+    " UNION SELECT c.relname FROM pg_class c WHERE c.relkind = 'p'"
+    " AND c.relnamespace = current_schema()::regnamespace AND NOT EXISTS"
+    " (SELECT 1 FROM pg_stats t WHERE t.schemaname = current_schema()"
+    " AND t.tablename = c.relname)")
+# Every table, after a bulk load the change counters may not show yet (partitioned ones
+# standing for their partitions).
+_EVERY_TABLE = ("SELECT relname FROM pg_class WHERE relkind IN ('r', 'p')"
+                " AND NOT relispartition"
+                " AND relnamespace = current_schema()::regnamespace")
+
 # Arbitrary constant naming "heliograph schema migrations" among advisory locks.
 _MIGRATION_LOCK_ID = 0x68656C696F67
 
@@ -258,28 +279,11 @@ class PostgresStore(SQLStore):
         """ANALYZE the tables changed by a tenth since their last analysis (autovacuum's
         own rule). Autovacuum does this where it is on; some servers run with it off, and
         without statistics the planner reads a listing by model through a bitmap of the
-        whole organization and sorts it (0.4 s on 50k rows instead of 1 ms)."""
+        whole organization and sorts it (0.4 s on 50k rows instead of 1 ms). every_table:
+        all of them (after a bulk load)."""
         with self._transaction(write=True) as cur:
-            # A month's partition stands for its partitioned table, which autovacuum never
-            # analyzes and whose ANALYZE also covers every partition (sampled).
-            stale = cur.execute(
-                "SELECT DISTINCT COALESCE(p.relname, s.relname) FROM pg_stat_user_tables s"
-                " LEFT JOIN pg_inherits i ON i.inhrelid = s.relid"
-                " LEFT JOIN pg_class p ON p.oid = i.inhparent"
-                " WHERE s.schemaname = current_schema()"
-                " AND s.n_mod_since_analyze > 50 + 0.1 * s.n_live_tup"
-                # A partitioned table never analyzed (just migrated): without its own
-                # statistics a search's join was planned as a walk over every record.
-                " UNION SELECT c.relname FROM pg_class c WHERE c.relkind = 'p'"
-                " AND c.relnamespace = current_schema()::regnamespace AND NOT EXISTS"
-                " (SELECT 1 FROM pg_stats t WHERE t.schemaname = current_schema()"
-                " AND t.tablename = c.relname)").fetchall()
-            if every_table:   # the tables, partitioned ones standing for their partitions
-                stale = cur.execute(
-                    "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p')"
-                    " AND NOT relispartition"
-                    " AND relnamespace = current_schema()::regnamespace").fetchall()
-            for (table,) in stale:
+            for (table,) in cur.execute(_EVERY_TABLE if every_table else _STALE_TABLES
+                                        ).fetchall():
                 cur.execute(f'ANALYZE "{table}"')
 
     def _delete_bodies(self, cur, organization: str, request_ids: list[str]) -> None:
