@@ -24,14 +24,18 @@ MIN_PROBES = 5
 
 
 class PatientGateway(Gateway):
-    """The test gateway with a 30 s upstream read timeout instead of 3 s: on a loaded
-    machine one fake upstream process may take seconds to start 500 streams, and a 504
-    for that would measure the fake, not the gateway."""
+    """The test gateway with 30 s upstream connect and read timeouts instead of 2 and 3 s:
+    on a loaded machine one fake upstream process may take seconds to accept and start
+    500 streams (its listen queue overflows and the kernel retries a dropped connect after
+    1 s, then 3 s), and a 504 for that would measure the fake, not the gateway."""
 
     def start(self) -> None:
         config = self.config_path.read_text()
-        self.config_path.write_text(config.replace("upstream_timeout_s = 3\n",
-                                                   "upstream_timeout_s = 30\n"))
+        patient = (config.replace("upstream_timeout_s = 3\n", "upstream_timeout_s = 30\n")
+                   .replace("upstream_connect_timeout_s = 2\n",
+                            "upstream_connect_timeout_s = 30\n"))
+        assert patient.count("= 30\n") == 2, "the test config's timeouts changed"
+        self.config_path.write_text(patient)
         super().start()
 
 
