@@ -42,6 +42,18 @@ MONTHS_AHEAD = 2
 # the writer on every retention run). Meanwhile the rows go in batches.
 DETACH_LOCK_TIMEOUT = "500ms"
 DETACH_RETRY_S = 60.0
+# A bodies row up to this many bytes stays whole in its page (the partitions'
+# toast_tuple_target; PostgreSQL's default is ~2 KB). Over ~2 KB a row was compressed and,
+# when still over 2 KB (a fifth of a demo batch's rows), cut into chunks stored in the
+# TOAST table and its index: two more inserts a chunk, in every batch. Kept whole, the
+# writer's batch cost the server ~7% less CPU (bench/README.md "Writer throughput") for
+# ~6% more bytes of bodies (lz4 saved little on 2-4 KB of JSON). Larger rows are still
+# compressed, and moved out when still over this.
+BODIES_TOAST_TARGET = 4000
+# Storage parameters of each table's partitions (a partitioned table holds none itself,
+# and CREATE TABLE … LIKE copies none).
+PARTITION_OPTIONS: dict[str, str] = {
+    "request_bodies": f"toast_tuple_target = {BODIES_TOAST_TARGET}"}
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _RANGE = re.compile(r"FOR VALUES FROM \((.+)\) TO \((.+)\)")
 
@@ -102,8 +114,9 @@ def build(cur, table: str, name: str) -> None:
     table's indexes (named `<index>_<suffix>`, so a plan names the index whatever the
     month: requests_org_created_p202612), and its own unique key on the record's id."""
     suffix = name[len(table) + 1:]
+    options = PARTITION_OPTIONS.get(table)
     cur.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING STORAGE"
-                " INCLUDING COMPRESSION)")
+                " INCLUDING COMPRESSION)" + (f" WITH ({options})" if options else ""))
     for (definition,) in cur.execute(
             "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass",
             (table,)).fetchall():
@@ -265,3 +278,14 @@ def convert(cur, now: float | None = None) -> None:
     cur.execute("INSERT INTO request_ids (organization, id) SELECT organization, id"
                 " FROM requests")
     cur.execute("ALTER TABLE request_ids ADD PRIMARY KEY (organization, id)")
+
+
+# -- migration 16 ------------------------------------------------------------------------
+def set_partition_options(cur) -> None:
+    """PARTITION_OPTIONS on the partitions there are (those made later get them from
+    `build`); rows already stored stay as they are."""
+    for table, options in PARTITION_OPTIONS.items():
+        for (name,) in cur.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                " WHERE i.inhparent = %s::regclass", (table,)).fetchall():
+            cur.execute(f"ALTER TABLE {name} SET ({options})")

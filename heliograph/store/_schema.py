@@ -237,6 +237,13 @@ def _partition_by_month(store, cur) -> None:
         convert(cur)
 
 
+def _partition_options(store, cur) -> None:
+    """Migration 16, PostgreSQL only (store/_partitions.py PARTITION_OPTIONS)."""
+    if store.dialect.name == "postgres":
+        from heliograph.store._partitions import set_partition_options
+        set_partition_options(cur)
+
+
 # (version, description, statements). Append new steps; never edit an applied one.
 
 # Version 14, SQLite only: a property row is small and always found by its key (a
@@ -483,6 +490,8 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect | Callable, ...]]] = [
      _PROPERTIES_WITHOUT_ROWID),
     (15, "PostgreSQL: a deduplicated property value index, rollups with room for HOT"
          " updates (store/_schema_v15.py)", schema_v15.migration_statements()),
+    (16, "PostgreSQL: bodies rows up to 4 KB kept whole in their page, not cut into TOAST"
+         " chunks", (_partition_options,)),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

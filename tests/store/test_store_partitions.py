@@ -245,3 +245,51 @@ def test_a_month_busy_with_a_reader_is_deleted_in_batches_meanwhile(store, migra
     assert tables_named(store, "%p202401") == []
     assert [row[0] for row in query(store, "SELECT id FROM requests")] == ["kept"]
     assert _partitions.DETACH_RETRY_S >= 10
+
+
+# -- migration 16: bodies kept whole up to 4 KB -------------------------------------------
+def _body_storage(store, request_id):
+    """(compression method or None, stored size, size of the JSON text) of a body."""
+    return query(store, "SELECT pg_column_compression(request_body),"
+                        " pg_column_size(request_body), octet_length(request_body)"
+                        " FROM request_bodies WHERE request_id = ?", (request_id,))[0]
+
+
+def test_a_bodies_row_up_to_4kb_stays_whole_and_a_larger_one_is_compressed(store, reader,
+                                                                           make_record):
+    # ~3.4 KB of JSON: PostgreSQL's default compressed a row over ~2 KB (and cut it into
+    # TOAST chunks when still over 2 KB); a row over 4 KB still is.
+    words = " ".join(f"word{i % 97}" for i in range(500))
+    big = " ".join([words] * 8)
+    store.insert_records([make_record("mid", at="2031-07-02T00:00:00Z", request={"text": words}),
+                          make_record("big", at="2031-07-02T00:00:00Z", request={"text": big})])
+    method, stored, length = _body_storage(store, "mid")
+    assert 3000 < length < 4000
+    assert method is None and stored >= length   # as written (and its 4-byte header)
+    method, stored, length = _body_storage(store, "big")
+    assert method is not None and stored < length / 2
+    assert reader.get_request("org1", "mid")["request"] == {"text": words}
+    assert reader.get_request("org1", "big")["request"] == {"text": big}
+
+
+def test_migration_16_keeps_bodies_whole_in_the_months_there_are(store_url, make_record):
+    from heliograph.store import _partitions
+    from heliograph.store.postgres import PostgresStore
+    old = PostgresStore(store_url)
+    old.migrate(until=15)
+    old.insert_records([make_record("before", at="2031-08-02T00:00:00Z")])
+    old.close()
+    store = open_store(store_url)
+    try:
+        assert 16 in store.schema_versions()
+        options = dict(query(store, "SELECT c.relname, c.reloptions FROM pg_inherits i"
+                                    " JOIN pg_class c ON c.oid = i.inhrelid"
+                                    " WHERE i.inhparent = 'request_bodies'::regclass"))
+        assert "request_bodies_p203108" in options and "request_bodies_pdefault" in options
+        wanted = [f"toast_tuple_target={_partitions.BODIES_TOAST_TARGET}"]
+        assert all(value == wanted for value in options.values()), options
+        # The requests partitions keep PostgreSQL's defaults.
+        assert query(store, "SELECT reloptions FROM pg_class"
+                            " WHERE relname = 'requests_p203108'") == [(None,)]
+    finally:
+        store.close()
