@@ -75,6 +75,9 @@ TCP_USER_TIMEOUT_MS = 10_000
 # instead makes the next checkout start a fresh attempt at once.
 RECONNECT_GIVE_UP_S = 3.0
 
+# Python conversions making each array of a numeric column one type (_merge_rows).
+_ARRAY_CASTS = {"double precision": float, "integer": int, "bigint": int}
+
 # Where a requests row (REQUEST_COLUMNS) holds what names the record.
 _ID, _ORGANIZATION = REQUEST_COLUMNS.index("id"), REQUEST_COLUMNS.index("organization")
 
@@ -118,6 +121,7 @@ class PostgresStore(SQLStore):
         self._partitions = _partitions.Partitions()
         # The requests columns' type names, for a binary COPY (None: not read yet, text).
         self._request_types: list[str] | None = None
+        self._table_types: dict[str, dict[str, str]] = {}
 
     def migrate(self, until: int | None = None) -> None:
         super().migrate(until)
@@ -228,6 +232,39 @@ class PostgresStore(SQLStore):
         with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+
+    def _merge_rows(self, cur, table: str, columns: list[str], keys: dict[str, str],
+                    rows: list[tuple], updates: str) -> None:
+        # All the rows in one statement, each column sent as one array (unnest), rather
+        # than executemany: there the server bound and ran the upsert once per row (the
+        # cache-entry and rate-limit rollups, ~0.3 rows a live record).
+        if len(rows) < 2 or _TEXT_NUMBERS.get():
+            super()._merge_rows(cur, table, columns, keys, rows, updates)
+            return
+        types = self._column_types(cur, table)
+        arrays = []
+        for column, values in zip(columns, zip(*rows)):
+            # One type per array (psycopg refuses [0, 2.5]): a counter summed as an int
+            # in one row and a float in another goes as floats.
+            type_ = types[column]
+            cast = _ARRAY_CASTS.get(type_)
+            arrays.append([v if v is None else cast(v) for v in values]
+                          if cast is not None else list(values))
+        names, key_list = ", ".join(columns), ", ".join(keys)
+        arguments = ", ".join(f"%s::{types[column]}[]" for column in columns)
+        cur.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arguments})"
+                    f" AS incoming ({names}) ORDER BY {key_list}"
+                    f" ON CONFLICT ({key_list}) DO UPDATE SET {updates}", arrays)
+
+    def _column_types(self, cur, table: str) -> dict[str, str]:
+        """{column: its SQL type} of a table, read once per store."""
+        types = self._table_types.get(table)
+        if types is None:
+            types = self._table_types[table] = dict(cur.execute(
+                "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (table,)).fetchall())
+        return types
 
     def _merge_rollups(self, cur, merges: list[tuple]) -> None:
         # Every table's deltas in one staging table and one statement (_pg_rollups.py).
