@@ -82,17 +82,22 @@ class StreamAccumulator:
             rest = rest[:rest.index(b"[DONE]")]
             self.done = True
         self._payloads += rest
-        strip = self.strip_usage
-        for payload in rest:
-            if payload.endswith(_NULL_USAGE_LAST):
-                out.append(payload[:-_NULL_TAIL] + b"}" if strip else payload)
-            elif _USAGE not in payload:
-                out.append(payload)
-            else:
-                kept = self._read(payload)
-                if kept is not None:
-                    out.append(kept)
-        return out
+        # One comprehension, no call per chunk but the tests: a chunk with a usage other
+        # than the usual trailing null is read (_read, in order; None when dropped).
+        read = self._read
+        if self.strip_usage:
+            kept = [payload[:-_NULL_TAIL] + b"}" if payload.endswith(_NULL_USAGE_LAST)
+                    else payload if _USAGE not in payload else read(payload)
+                    for payload in rest]
+        else:
+            kept = [payload if payload.endswith(_NULL_USAGE_LAST) or _USAGE not in payload
+                    else read(payload) for payload in rest]
+        if None in kept:
+            kept = [payload for payload in kept if payload is not None]
+        if out:
+            out += kept
+            return out
+        return kept
 
     def _read(self, payload: bytes) -> bytes | None:
         """A chunk that must be parsed: before the first content, or carrying a usage."""
@@ -140,14 +145,15 @@ class StreamAccumulator:
         # ones are told by two tests, _TEXT_START where it was and the same bytes after
         # the text. A text that ended early (a quote not escaped) makes the decoded list
         # longer, or not decodable: counted in _add_texts.
-        at = cut = 0
+        at = cut = end = 0
         tail = None
         parsed = self._parsed
+        append = texts.append
         try:
             for payload in self._payloads:
                 if tail is not None and payload.endswith(tail) and \
                         payload.startswith(_TEXT_START, at):
-                    texts.append(payload[cut:len(payload) - len(tail) + 1])
+                    append(payload[cut:end])
                     continue
                 text = _text_delta(payload) if self.id else None
                 if text is not None:
@@ -155,7 +161,8 @@ class StreamAccumulator:
                         at = payload.find(_TEXT_START)
                         cut = at + _TEXT_QUOTE
                         tail = payload[cut + len(text) - 1:]
-                    texts.append(text)
+                        end = 1 - len(tail)     # the closing quote kept (_TEXT_ENDS: < 0)
+                    append(text)
                     continue
                 reason = _finish_only(payload) if self.id else None
                 if reason is not None:      # the usual last chunk: no parse either
@@ -255,7 +262,7 @@ def _add_texts(merged: dict[int, _Choice], texts: list[bytes]) -> None:
     into = merged.get(0)
     if into is None:
         into = merged[0] = _Choice()
-    into.content.extend(text for text in decoded if text)
+    into.content += filter(None, decoded)      # the empty texts left out
 
 
 def _chunks(payloads: list[bytes]) -> list[dict]:
