@@ -155,28 +155,32 @@ class StreamAccumulator:
                         payload.startswith(_TEXT_START, at):
                     append(payload[cut:end])
                     continue
-                text = _text_delta(payload) if self.id else None
-                if text is not None:
-                    if tail is None:
-                        at = payload.find(_TEXT_START)
-                        cut = at + _TEXT_QUOTE
-                        tail = payload[cut + len(text) - 1:]
-                        end = 1 - len(tail)     # the closing quote kept (_TEXT_ENDS: < 0)
-                    append(text)
-                    continue
-                reason = _finish_only(payload) if self.id else None
-                if reason is not None:      # the usual last chunk: no parse either
-                    if texts:
-                        _add_texts(merged, texts)
-                    into = merged.get(0)
-                    if into is None:
-                        into = merged[0] = _Choice()
-                    if reason != b'""':
-                        into.finish_reason = reason[1:-1].decode()
-                    continue
-                chunk = parsed.get(id(payload)) or event_object(payload)
+                # A chunk read already (the role chunk, the usage chunk) is merged as it
+                # was parsed: looking for text or a finish in its bytes would only scan it.
+                chunk = parsed.get(id(payload))
                 if chunk is None:
-                    continue
+                    text = _text_delta(payload) if self.id else None
+                    if text is not None:
+                        if tail is None:
+                            at = payload.find(_TEXT_START)
+                            cut = at + _TEXT_QUOTE
+                            tail = payload[cut + len(text) - 1:]
+                            end = 1 - len(tail)  # the closing quote kept (_TEXT_ENDS: < 0)
+                        append(text)
+                        continue
+                    reason = _finish_only(payload) if self.id else None
+                    if reason is not None:      # the usual last chunk: no parse either
+                        if texts:
+                            _add_texts(merged, texts)
+                        into = merged.get(0)
+                        if into is None:
+                            into = merged[0] = _Choice()
+                        if reason != b'""':
+                            into.finish_reason = reason[1:-1].decode()
+                        continue
+                    chunk = event_object(payload)
+                    if chunk is None:
+                        continue
                 if texts:
                     _add_texts(merged, texts)
                 self._merge(merged, chunk)
