@@ -414,7 +414,7 @@ def test_chunks_read_while_relaying_are_merged_as_parsed_not_scanned_again(monke
         for name in ("_text_delta", "_finish_only"):
             real = getattr(streaming, name)
             monkeypatch.setattr(streaming, name,
-                                lambda p, real=real: scanned.append(p) or real(p))
+                                lambda p, real=real, seen=scanned: seen.append(p) or real(p))
         got = acc.completion()
         monkeypatch.undo()
         assert usage not in scanned and role not in scanned, scanned
