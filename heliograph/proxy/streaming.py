@@ -85,19 +85,20 @@ class StreamAccumulator:
         # One comprehension, no call per chunk but the tests: a chunk with a usage other
         # than the usual trailing null is read (_read, in order; None when dropped).
         read = self._read
+        relayed: list[bytes | None]
         if self.strip_usage:
-            kept = [payload[:-_NULL_TAIL] + b"}" if payload.endswith(_NULL_USAGE_LAST)
-                    else payload if _USAGE not in payload else read(payload)
-                    for payload in rest]
+            relayed = [payload[:-_NULL_TAIL] + b"}" if payload.endswith(_NULL_USAGE_LAST)
+                       else payload if _USAGE not in payload else read(payload)
+                       for payload in rest]
         else:
-            kept = [payload if payload.endswith(_NULL_USAGE_LAST) or _USAGE not in payload
-                    else read(payload) for payload in rest]
-        if None in kept:
-            kept = [payload for payload in kept if payload is not None]
+            relayed = [payload if payload.endswith(_NULL_USAGE_LAST) or _USAGE not in payload
+                       else read(payload) for payload in rest]
+        if None in relayed:
+            relayed = [payload for payload in relayed if payload is not None]
         if out:
-            out += kept
+            out += relayed  # type: ignore[arg-type]  # the Nones are gone
             return out
-        return kept
+        return relayed  # type: ignore[return-value]  # the Nones are gone
 
     def _read(self, payload: bytes) -> bytes | None:
         """A chunk that must be parsed: before the first content, or carrying a usage."""
