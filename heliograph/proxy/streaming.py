@@ -82,23 +82,17 @@ class StreamAccumulator:
             rest = rest[:rest.index(b"[DONE]")]
             self.done = True
         self._payloads += rest
-        # One comprehension, no call per chunk but the tests: a chunk with a usage other
-        # than the usual trailing null is read (_read, in order; None when dropped).
-        read = self._read
-        relayed: list[bytes | None]
-        if self.strip_usage:
-            relayed = [payload[:-_NULL_TAIL] + b"}" if payload.endswith(_NULL_USAGE_LAST)
-                       else payload if _USAGE not in payload else read(payload)
-                       for payload in rest]
-        else:
-            relayed = [payload if payload.endswith(_NULL_USAGE_LAST) or _USAGE not in payload
-                       else read(payload) for payload in rest]
-        if None in relayed:
-            relayed = [payload for payload in relayed if payload is not None]
-        if out:
-            out += relayed  # type: ignore[arg-type]  # the Nones are gone
-            return out
-        return relayed  # type: ignore[return-value]  # the Nones are gone
+        strip = self.strip_usage
+        for payload in rest:
+            if payload.endswith(_NULL_USAGE_LAST):
+                out.append(payload[:-_NULL_TAIL] + b"}" if strip else payload)
+            elif _USAGE not in payload:
+                out.append(payload)
+            else:
+                kept = self._read(payload)
+                if kept is not None:
+                    out.append(kept)
+        return out
 
     def _read(self, payload: bytes) -> bytes | None:
         """A chunk that must be parsed: before the first content, or carrying a usage."""
