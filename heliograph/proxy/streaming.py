@@ -146,8 +146,10 @@ class StreamAccumulator:
         append = texts.append
         try:
             for payload in self._payloads:
-                if tail is not None and payload.endswith(tail) and \
-                        payload.startswith(_TEXT_START, at):
+                # Compared as slices: endswith and startswith parse their arguments the
+                # old way, and cost more than the slice does.
+                if tail is not None and payload[end - 1:] == tail and \
+                        payload[at:cut + 1] == _TEXT_START:
                     append(payload[cut:end])
                     continue
                 # A chunk read already (the role chunk, the usage chunk) is merged as it
