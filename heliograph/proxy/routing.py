@@ -30,7 +30,7 @@ class Opened:
     headers: dict[str, str]
     error_body: bytes
     payload: object
-    release: Callable[[], Awaitable[None]] | None = None
+    release: Callable[[], Awaitable[object]] | None = None
 
 
 @dataclass

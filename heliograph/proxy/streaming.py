@@ -140,36 +140,44 @@ class StreamAccumulator:
         # ones are told by two tests, _TEXT_START where it was and the same bytes after
         # the text. A text that ended early (a quote not escaped) makes the decoded list
         # longer, or not decodable: counted in _add_texts.
-        at = cut = 0
+        at = cut = end = 0
         tail = None
         parsed = self._parsed
+        append = texts.append
         try:
             for payload in self._payloads:
-                if tail is not None and payload.endswith(tail) and \
-                        payload.startswith(_TEXT_START, at):
-                    texts.append(payload[cut:len(payload) - len(tail) + 1])
+                # Compared as slices: endswith and startswith parse their arguments the
+                # old way, and cost more than the slice does.
+                if tail is not None and payload[end - 1:] == tail and \
+                        payload[at:cut + 1] == _TEXT_START:
+                    append(payload[cut:end])
                     continue
-                text = _text_delta(payload) if self.id else None
-                if text is not None:
-                    if tail is None:
-                        at = payload.find(_TEXT_START)
-                        cut = at + _TEXT_QUOTE
-                        tail = payload[cut + len(text) - 1:]
-                    texts.append(text)
-                    continue
-                reason = _finish_only(payload) if self.id else None
-                if reason is not None:      # the usual last chunk: no parse either
-                    if texts:
-                        _add_texts(merged, texts)
-                    into = merged.get(0)
-                    if into is None:
-                        into = merged[0] = _Choice()
-                    if reason != b'""':
-                        into.finish_reason = reason[1:-1].decode()
-                    continue
-                chunk = parsed.get(id(payload)) or event_object(payload)
+                # A chunk read already (the role chunk, the usage chunk) is merged as it
+                # was parsed: looking for text or a finish in its bytes would only scan it.
+                chunk = parsed.get(id(payload))
                 if chunk is None:
-                    continue
+                    text = _text_delta(payload) if self.id else None
+                    if text is not None:
+                        if tail is None:
+                            at = payload.find(_TEXT_START)
+                            cut = at + _TEXT_QUOTE
+                            tail = payload[cut + len(text) - 1:]
+                            end = 1 - len(tail)  # the closing quote kept (_TEXT_ENDS: < 0)
+                        append(text)
+                        continue
+                    reason = _finish_only(payload) if self.id else None
+                    if reason is not None:      # the usual last chunk: no parse either
+                        if texts:
+                            _add_texts(merged, texts)
+                        into = merged.get(0)
+                        if into is None:
+                            into = merged[0] = _Choice()
+                        if reason != b'""':
+                            into.finish_reason = reason[1:-1].decode()
+                        continue
+                    chunk = event_object(payload)
+                    if chunk is None:
+                        continue
                 if texts:
                     _add_texts(merged, texts)
                 self._merge(merged, chunk)
@@ -255,7 +263,7 @@ def _add_texts(merged: dict[int, _Choice], texts: list[bytes]) -> None:
     into = merged.get(0)
     if into is None:
         into = merged[0] = _Choice()
-    into.content.extend(text for text in decoded if text)
+    into.content += filter(None, decoded)      # the empty texts left out
 
 
 def _chunks(payloads: list[bytes]) -> list[dict]:

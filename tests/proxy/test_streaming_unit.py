@@ -394,3 +394,34 @@ def test_a_stream_is_relayed_byte_for_byte_at_every_split_point():
         assert logged["choices"][0]["finish_reason"] == "stop" and logged["usage"] == USAGE
         for cut, got in enumerate(asyncio.run(every_cut(strip)), start=1):
             assert got == (whole, logged), cut
+
+
+def test_chunks_read_while_relaying_are_merged_as_parsed_not_scanned_again(monkeypatch):
+    """The role chunk and the usage chunk are parsed while the stream is relayed: the log
+    merges those objects and looks for no text or finish in their bytes, with the same
+    answer as when every chunk is parsed."""
+    from heliograph.proxy import streaming
+
+    role, usage = chunk({"role": "assistant", "content": ""}), chunk(choices=False, usage=USAGE)
+    streams = [[role, _openai_chunk("Hi"), _openai_chunk(" there"), _finish_chunk("stop"),
+                usage],
+               # Azure: the first text comes before any id, so it is parsed too.
+               [chunk(choices=False, cid=""), _openai_chunk("a"), _openai_chunk("b"), usage]]
+    for stream in streams:
+        acc = StreamAccumulator(True)
+        acc.process_batch(stream)
+        scanned: list[bytes] = []
+        for name in ("_text_delta", "_finish_only"):
+            real = getattr(streaming, name)
+            monkeypatch.setattr(streaming, name,
+                                lambda p, real=real, seen=scanned: seen.append(p) or real(p))
+        got = acc.completion()
+        monkeypatch.undo()
+        assert usage not in scanned and role not in scanned, scanned
+
+        def parsed_all(stream=stream):
+            every = StreamAccumulator(True)
+            every.process_batch(stream)
+            return every.completion()
+        assert got == _parsed_only(monkeypatch, parsed_all)
+        assert got["usage"] == USAGE
