@@ -27,6 +27,7 @@ from heliograph.demo.history import HistoryGenerator
 from heliograph.store.journal import Journal, closed_segments
 
 MB = 1024 * 1024
+WRITER_JOB = "heliograph.background.journal_writer:JournalWriterJob"
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -60,6 +61,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--idle", type=float, default=45.0, help="seconds sampled after")
     parser.add_argument("--pythonpath", default="", help="run the host from this checkout")
+    parser.add_argument("--writer-only", action="store_true",
+                        help="only the journal writer job (without the search indexer etc.)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hg-writer-memory-") as tmp:
         journal = Path(tmp) / "journal"
@@ -69,7 +72,8 @@ def main() -> None:
             env["PYTHONPATH"] = args.pythonpath
         host = subprocess.Popen([sys.executable, "-m", "heliograph.background",
                                  "--journal", str(journal),
-                                 "--database-url", f"sqlite:///{tmp}/heliograph.db"],
+                                 "--database-url", f"sqlite:///{tmp}/heliograph.db",
+                                 *(["--job", WRITER_JOB] if args.writer_only else [])],
                                 env=env)
         try:
             time.sleep(2)
