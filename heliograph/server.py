@@ -207,9 +207,11 @@ class _KnownValid(dict):
     one request to the next. `search` is this dict's own lookup, a C call: a name or value
     seen valid before answers None at once; anything else is searched by the regex as
     before, and remembered only when valid, so an invalid header is refused every time.
-    Emptied when full: ids that never repeat cannot crowd out the ones that do for long."""
+    Emptied when full: ids that never repeat cannot crowd out the ones that do for long;
+    long texts (a cookie, a policy) are searched each time, so it stays under ~100 KB."""
 
     LIMIT = 512
+    LONGEST = 160
 
     def __init__(self, pattern: re.Pattern[bytes]) -> None:
         super().__init__()
@@ -219,7 +221,7 @@ class _KnownValid(dict):
 
     def __missing__(self, text: bytes) -> re.Match[bytes] | None:
         found = self._search(text)
-        if found is None:
+        if found is None and len(text) <= self.LONGEST:
             if len(self) >= self.LIMIT:
                 self.clear()
             self[text] = None

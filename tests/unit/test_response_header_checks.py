@@ -73,3 +73,5 @@ def test_a_full_memory_starts_over(monkeypatch):
         assert check.search(value) is None
     assert list(check) == [b"4"]
     assert check.search(b"\x00") is not None
+    long = b"x" * (_KnownValid.LONGEST + 1)
+    assert check.search(long) is None and long not in check   # valid, not kept
