@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import re
 import resource
 import socket
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess
 
@@ -191,6 +193,51 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 class HeadTooLarge(Exception):
     """Raised inside the parser to stop it at the end of an oversized head."""
+
+
+# -- response header checks -------------------------------------------------------------
+
+class _KnownValid(dict):
+    """A response header's name or value check that remembers what passed.
+
+    uvicorn checks every response header with two regex searches (its module's
+    HEADER_RE and HEADER_VALUE_RE: no control characters, and no separators in a name),
+    ~0.4 µs each; the gateway answers ~16 headers (Helicone-*, the provider's relayed
+    x-ratelimit-*, openai-*, request ids), nearly all names and most values the same from
+    one request to the next. `search` is this dict's own lookup, a C call: a name or value
+    seen valid before answers None at once; anything else is searched by the regex as
+    before, and remembered only when valid, so an invalid header is refused every time.
+    Emptied when full: ids that never repeat cannot crowd out the ones that do for long;
+    long texts (a cookie, a policy) are searched each time, so it stays under ~100 KB."""
+
+    LIMIT = 512
+    LONGEST = 160
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        super().__init__()
+        self.pattern = pattern
+        self._search = pattern.search
+        self.search = self.__getitem__
+
+    def __missing__(self, text: bytes) -> re.Match[bytes] | None:
+        found = self._search(text)
+        if found is None and len(text) <= self.LONGEST:
+            if len(self) >= self.LIMIT:
+                self.clear()
+            self[text] = None
+        return found
+
+
+def remember_valid_headers() -> None:
+    """Put _KnownValid in front of uvicorn's two header checks (its send() reads them
+    from its module on each response). Idempotent; a uvicorn without them is left alone."""
+    for name in ("HEADER_RE", "HEADER_VALUE_RE"):
+        pattern = getattr(httptools_impl, name, None)
+        if isinstance(pattern, re.Pattern):
+            setattr(httptools_impl, name, _KnownValid(pattern))
+
+
+remember_valid_headers()
 
 
 # -- process setup ----------------------------------------------------------------------

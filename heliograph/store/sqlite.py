@@ -205,6 +205,15 @@ class SQLiteStore(SQLStore):
                     (organization, *request_ids))
         cur.execute("DELETE FROM request_bodies" + where, (organization, *request_ids))
 
+    def release_memory(self) -> None:
+        """Empty the calling thread's page cache (PRAGMA shrink_memory): the journal
+        writer's 64 MB cache fills as the database grows and stays full for the
+        connection's life; once the writer is idle (background/journal_writer.py) the
+        pages are worth less than the memory. The next batch reads back the few it needs."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and not conn.in_transaction:
+            conn.execute("PRAGMA shrink_memory")
+
     def close(self) -> None:
         with self._connections_lock:
             for _thread, conn in self._connections:
