@@ -50,6 +50,7 @@ _INSERT_REQUEST = (f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)})"
                    f" VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})"
                    " ON CONFLICT (organization, id) DO NOTHING")  # a journal replay
 _PROPERTY_COLUMNS = ("request_id", "organization", "name", "value")
+_ATTEMPTS_AT = REQUEST_COLUMNS.index("attempts_json")
 
 
 def _chunks(items: list[str], size: int = 500):
@@ -199,19 +200,23 @@ class SQLStore:
             prop_rows = [row for rows in props for row in rows]
             if prop_rows:
                 self._bulk_insert(cur, "request_properties", _PROPERTY_COLUMNS, prop_rows)
-            self._after_insert(cur, stored, props)
+            # The rows' attempts JSON, when the rows are the stored records' (not after a
+            # record moved to a fresh id): the rate-limit rollup searches that text.
+            attempts = [row[_ATTEMPTS_AT] for row in rows] if stored is records else None
+            self._after_insert(cur, stored, props, attempts)
 
     def _after_insert(self, cur, records: list[dict],
-                      props: list[list[tuple]] | None = None) -> None:
+                      props: list[list[tuple]] | None = None,
+                      attempts_json: list | None = None) -> None:
         """Runs in the insert's transaction with exactly the records this transaction
         stored (as stored: a moved record under its fresh id), so whatever is derived
         from them (rollup counters, the webhook feed) commits or rolls back with them. A
         journal replay of a record already stored is never passed again. `props`: each
-        record's property_rows."""
+        record's property_rows; `attempts_json`: each record's attempts_json column."""
         if records:
             rollups.maintain(self, cur, records, props)
             cache_entries.maintain(self, cur, records)
-            ratelimit_rollup.maintain(self, cur, records)
+            ratelimit_rollup.maintain(self, cur, records, attempts_json)
         feed_webhooks(self, cur, records)
 
     def _insert_one_by_one(self, cur, records: list[dict], rows: list[tuple]

@@ -281,6 +281,7 @@ def claim_segment(path: Path) -> tuple[int, list[dict]] | None:
 # (bench/README.md "Writer throughput"). A line without tabs (written before) is read whole.
 _REQUEST_KEY = b'"request":'
 _RESPONSE_KEY = b',"response":'
+_COMMA, _BRACE = ord(","), ord("}")
 
 
 class BodyJSON:
@@ -310,14 +311,22 @@ def decode_line(line: bytes) -> dict:
     """A journal line's record; its bodies as BodyJSON (None for null) when the line has
     them apart. Raises orjson.JSONDecodeError for a line that is not a whole record (a
     torn last line)."""
-    parts = line.split(b"\t") if b"\t" in line else ()
-    if (len(parts) != 5 or parts[4] != b"}" or parts[2] != _RESPONSE_KEY
-            or not parts[0].endswith(_REQUEST_KEY) or b"\x00" in line):
+    # The four tabs found in place rather than split into five copies of the line.
+    first = line.find(b"\t")
+    second = line.find(b"\t", first + 1)
+    third = line.find(b"\t", second + 1)
+    fourth = line.find(b"\t", third + 1)
+    if (first < len(_REQUEST_KEY) or fourth != len(line) - 2 or line[-1] != _BRACE
+            or not line.startswith(_REQUEST_KEY, first - len(_REQUEST_KEY))
+            or third != second + 1 + len(_RESPONSE_KEY)
+            or not line.startswith(_RESPONSE_KEY, second + 1) or b"\x00" in line):
         return orjson.loads(line)
-    head = parts[0][:-len(_REQUEST_KEY)]
-    record = orjson.loads(head[:-1] + b"}" if head.endswith(b",") else head + b"}")
-    record["request"] = None if parts[1] == b"null" else BodyJSON(parts[1].decode())
-    record["response"] = None if parts[3] == b"null" else BodyJSON(parts[3].decode())
+    head_end = first - len(_REQUEST_KEY)   # where "request" starts, after a comma if any
+    record = orjson.loads(line[:head_end - 1] + b"}" if line[head_end - 1] == _COMMA
+                          else line[:head_end] + b"}")
+    request, response = line[first + 1:second], line[third + 1:fourth]
+    record["request"] = None if request == b"null" else BodyJSON(request.decode())
+    record["response"] = None if response == b"null" else BodyJSON(response.decode())
     return record
 
 

@@ -67,3 +67,20 @@ def test_lines_written_whole_before_this_format_and_torn_ones(tmp_path, make_rec
         assert [r["id"] for r in got] == ["old", "new"]
         assert got[0]["request"] == {"a": 1}       # decoded: no text kept for it
         assert got[1]["request"].text == '{"a":1}'
+
+
+def test_lines_with_tabs_elsewhere_are_read_as_plain_json():
+    """Tabs as whitespace anywhere but around the bodies (another JSON writer's, or a
+    body key in another place) never pass for the split format: the line is read whole."""
+    from heliograph.store.journal import decode_line
+
+    lines = [b'{"id":\t"a","request":\t{"x":1}\t,"response":\t{"y":2}\t}',   # five tabs
+             b'{"id":"a","request":\t{"x":1}\t, "response":\t{"y":2}\t}',     # other key
+             b'{"id":"a","request":\t{"x":1}\t,"response":\t{"y":2}\t }',     # space last
+             b'\t{"id":"a","request":{"x":1},"response":null}\t']
+    for line in lines:
+        assert decode_line(line) == orjson.loads(line)
+    split = decode_line(b'{"id":"a","request":\t{"x":1}\t,"response":\tnull\t}')
+    assert (split["id"], split["request"].text, split["response"]) == ("a", '{"x":1}', None)
+    alone = decode_line(b'{"request":\tnull\t,"response":\t[1]\t}')   # bodies only
+    assert (alone["request"], alone["response"].text) == (None, "[1]")

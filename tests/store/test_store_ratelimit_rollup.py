@@ -130,3 +130,19 @@ def test_migration_13_backfills_rows_stored_before_it(store_url, make_record):
     finally:
         backfilled.close()
         store.close()
+
+
+def test_the_rows_attempts_text_counts_as_the_attempts_themselves(store, make_record):
+    """The writer hands the rate-limit rollup the attempts_json its requests rows hold,
+    searched instead of encoding the attempts again: every kind of 429 counts the same
+    either way (a float status 429.0 is written "429.0" and still matches)."""
+    from heliograph.store import _ratelimit_rollup
+    from heliograph.store._schema import REQUEST_COLUMNS
+
+    records = edge_records(make_record)
+    at = REQUEST_COLUMNS.index("attempts_json")
+    texts = [store._request_row(rec)[at] for rec in records]
+    assert any(_ratelimit_rollup.ATTEMPT_429_TEXT in t for t in texts if type(t) is str)
+    with_texts = _ratelimit_rollup.deltas(records, texts)
+    assert with_texts == _ratelimit_rollup.deltas(records)
+    assert sum(row[0] for row in with_texts.values()) >= 4   # the attempts' 429s counted

@@ -23,7 +23,7 @@ def count(store, table):
 def recording(store):
     """The same store, its _after_insert hook noting what each transaction passed it."""
     class Recording(type(store)):
-        def _after_insert(self, cur, records, props=None):
+        def _after_insert(self, cur, records, props=None, attempts_json=None):
             seen.append([r["id"] for r in records])
 
     seen: list[list[str]] = []
