@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from heliograph.analytics._narrow import Narrow
 from heliograph.analytics._totals import ROLLUP_COLUMNS, Totals, rollup_select, widener
 from heliograph.analytics._where import compile_filter
 from heliograph.analytics._window import Piece, split
@@ -78,17 +79,19 @@ class Plan:
 
 def collect(reader, organization: str, flt: RequestFilter, plan: Plan,
             grouping: Grouping, edges: SharedEdges | None = None,
-            columns: tuple[str, ...] = ROLLUP_COLUMNS) -> dict:
+            columns: tuple[str, ...] = ROLLUP_COLUMNS, narrow: Narrow | None = None) -> dict:
     """{group key: Totals} over the window, piece by piece. edges: the window's raw
     pieces already read (shared_edges), for a grouping among their keys. columns: the
-    rollup columns to read (Totals.shown_columns); the others are left 0."""
-    groups: dict = {}
+    rollup columns to read (Totals.shown_columns); the others are left 0. narrow: a
+    Narrow of `columns`, to keep a group only the rollups hold as its summed row (a tuple
+    of those columns) instead of a Totals."""
+    groups: dict = _NarrowGroups(narrow) if narrow is not None else {}
     pieces = (split(flt.since, flt.until, plan.grains) if plan.family is not None
               else [Piece("raw", flt.since, flt.until)])
     rollup_pieces = [piece for piece in pieces if piece.grain != "raw"]
     if rollup_pieces:
         _rollup_pieces(reader, organization, flt, plan, grouping, rollup_pieces, groups,
-                       columns)
+                       columns, narrow is not None)
     if edges is not None and edges.serves(plan, grouping):
         edges.add_to(groups, grouping)
         return groups
@@ -140,12 +143,22 @@ def _group(groups: dict, key) -> Totals:
     found = groups.get(key)
     if found is None:
         found = groups[key] = Totals()
+    elif type(found) is tuple:   # a Narrow row: something is added to it
+        found = groups[key] = groups.narrow.totals(found)   # type: ignore[attr-defined]
     return found
+
+
+class _NarrowGroups(dict):
+    """collect()'s groups when some are kept as Narrow rows (_group makes them Totals)."""
+
+    def __init__(self, narrow: Narrow):
+        super().__init__()
+        self.narrow = narrow
 
 
 def _rollup_pieces(reader, organization: str, flt: RequestFilter, plan: Plan,
                    grouping: Grouping, pieces: list[Piece], groups: dict,
-                   wanted: tuple[str, ...] = ROLLUP_COLUMNS) -> None:
+                   wanted: tuple[str, ...] = ROLLUP_COLUMNS, as_rows: bool = False) -> None:
     """The rollup rows of every piece (dekads, days, hours) in one UNION ALL, summed per
     group by the database: each group reaches Python as one row. (On 5,000 users over 30
     days, three pieces queried apart sent ~12,000 rows of 59 columns to Python, and
@@ -170,6 +183,10 @@ def _rollup_pieces(reader, organization: str, flt: RequestFilter, plan: Plan,
     n = len(keys)
     widen = None if wanted == ROLLUP_COLUMNS else widener(wanted)
     rows = reader._fetch_parts(parts) if len(parts) > 1 else [reader._fetchall(*parts[0])]
+    if as_rows and n == 1:   # kept as read (Narrow rows): one per key, never NULL sums
+        for part in rows:
+            groups.update((row[0], row[1:]) for row in part)
+        return
     for row in (row for part in rows for row in part):
         if row[n] is None:   # no rows at all (an aggregate without GROUP BY)
             continue
