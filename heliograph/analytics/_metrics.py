@@ -24,6 +24,7 @@ from heliograph.analytics._grouped import (
     window_total,
 )
 from heliograph.analytics._narrow import Narrow
+from heliograph.analytics._packed import Packing
 from heliograph.analytics._totals import ROLLUP_COLUMNS
 from heliograph.analytics.filters import RequestFilter
 
@@ -71,7 +72,7 @@ def metrics(reader, organization: str, flt: RequestFilter, group_by: str,
             edges: SharedEdges | None = None) -> dict:
     kind, detail = _aggregate.parse_group_by(group_by)
     plan, grouping, null_is_rest = choose(kind, detail, flt, reader.use_rollups)
-    total, columns, narrow = None, ROLLUP_COLUMNS, None
+    total, columns, narrow, packing = None, ROLLUP_COLUMNS, None, None
     if null_is_rest:
         # The window's total first (the rest group needs it anyway): the many groups
         # (5,000 users) are then read without the columns none of them can need,
@@ -79,7 +80,10 @@ def metrics(reader, organization: str, flt: RequestFilter, group_by: str,
         total = window_total(reader, organization, flt)
         columns = total.shown_columns()
         narrow = Narrow(columns)
-    found = collect(reader, organization, flt, plan, grouping, edges, columns, narrow)
+        if reader.dialect.name == "sqlite":
+            packing = Packing(columns, total)
+    found = collect(reader, organization, flt, plan, grouping, edges, columns, narrow,
+                    packing)
     groups: dict = {}
     for key, totals in found.items():
         if kind == "time":
