@@ -23,6 +23,8 @@ from heliograph.analytics._grouped import (
     shared_edges,
     window_total,
 )
+from heliograph.analytics._narrow import Narrow
+from heliograph.analytics._packed import Packing
 from heliograph.analytics._totals import ROLLUP_COLUMNS
 from heliograph.analytics.filters import RequestFilter
 
@@ -70,29 +72,39 @@ def metrics(reader, organization: str, flt: RequestFilter, group_by: str,
             edges: SharedEdges | None = None) -> dict:
     kind, detail = _aggregate.parse_group_by(group_by)
     plan, grouping, null_is_rest = choose(kind, detail, flt, reader.use_rollups)
-    total, columns = None, ROLLUP_COLUMNS
+    total, columns, narrow, packing = None, ROLLUP_COLUMNS, None, None
     if null_is_rest:
         # The window's total first (the rest group needs it anyway): the many groups
         # (5,000 users) are then read without the columns none of them can need,
-        # mostly latency bins no record of the window fell in.
+        # mostly latency bins no record of the window fell in, and kept as read.
         total = window_total(reader, organization, flt)
         columns = total.shown_columns()
-    found = collect(reader, organization, flt, plan, grouping, edges, columns)
+        narrow = Narrow(columns)
+        if reader.dialect.name == "sqlite":
+            packing = Packing(columns, total)
+    found = collect(reader, organization, flt, plan, grouping, edges, columns, narrow,
+                    packing)
     groups: dict = {}
     for key, totals in found.items():
         if kind == "time":
             key = _aggregate.TIME_BUCKETS[detail](key)
         elif key == "":   # rollups keep a missing value as ''
             key = None
+            if type(totals) is tuple:   # to be merged with the rest below
+                totals = narrow.totals(totals)  # type: ignore[union-attr]
         groups[key] = merge([groups[key], totals]) if key in groups else totals
     if total is not None:
-        rest = total.subtract(merge(list(groups.values())))
+        assert narrow is not None
+        rest = total.subtract(narrow.merge(groups.values()))
         if rest.requests > 0:
             groups[None] = merge([groups[None], rest]) if None in groups else rest
+        data = [{"key": key, **narrow.metrics(totals)} if type(totals) is tuple
+                else {"key": key, **totals.metrics()} for key, totals in groups.items()
+                if (narrow.requests(totals) if type(totals) is tuple else totals.requests) > 0]
     else:
         total = merge(list(groups.values()))
-    data = [{"key": key, **totals.metrics()} for key, totals in groups.items()
-            if totals.requests > 0]
+        data = [{"key": key, **totals.metrics()} for key, totals in groups.items()
+                if totals.requests > 0]
     if kind == "time":
         data.sort(key=lambda g: g["key"])
     else:  # biggest first; ties by key, null last, so the order is stable
