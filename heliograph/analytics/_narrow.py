@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from itertools import accumulate
 from operator import itemgetter
 
-from heliograph.analytics._totals import N_BINS, Totals, widener
+from heliograph.analytics._totals import N_BINS, Totals, metrics_dict, widener
 from heliograph.store._rollups import HISTOGRAM_COLUMNS, LATENCY_BOUNDS, SUM_COLUMNS
 
 # Each bin's bounds, as Totals.percentile takes them.
@@ -71,22 +71,8 @@ class Narrow:
             p50, p95 = totals.percentile(0.5), totals.percentile(0.95)
         else:
             p50 = p95 = None
-        return {
-            "requests": requests,
-            "errors": errors,
-            "error_rate": errors / requests if requests else 0.0,
-            "cost_usd": float(cost),
-            "prompt_tokens": int(prompt),
-            "completion_tokens": int(completion),
-            "avg_latency_ms": (float(latency_sum) / latency_count
-                               if latency_count else None),
-            "p95_latency_ms": p95,
-            "cache_hits": int(cache_hits),
-            "p50_latency_ms": p50,
-            "total_tokens": int(total),
-            "cost_saved_usd": float(saved),
-            "unpriced_requests": int(unpriced),
-        }
+        return metrics_dict(requests, errors, cache_hits, cost, unpriced, saved, prompt,
+                            completion, total, latency_sum, latency_count, p50, p95)
 
     def _percentile(self, q: float, hist: Sequence[int], running: list[int], count: int,
                     lat_min, lat_max) -> float | None:

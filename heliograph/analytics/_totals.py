@@ -166,20 +166,28 @@ class Totals:
             p50, p95 = self.percentile(0.5, running, count), self.percentile(0.95, running, count)
         else:   # no latency kept: nothing to rank (and no running counts to make)
             p50 = p95 = None
-        return {
-            "requests": requests,
-            "errors": errors,
-            "error_rate": errors / requests if requests else 0.0,
-            "cost_usd": float(cost),
-            "prompt_tokens": int(prompt),
-            "completion_tokens": int(completion),
-            "avg_latency_ms": (float(latency_sum) / latency_count
-                               if latency_count else None),
-            "p95_latency_ms": p95,
-            "cache_hits": int(cache_hits),
-            # Added with the rollups (#16): what the overview shows.
-            "p50_latency_ms": p50,
-            "total_tokens": int(total),
-            "cost_saved_usd": float(saved),
-            "unpriced_requests": int(unpriced),
-        }
+        return metrics_dict(requests, errors, cache_hits, cost, unpriced, saved, prompt,
+                            completion, total, latency_sum, latency_count, p50, p95)
+
+
+def metrics_dict(requests: int, errors: int, cache_hits, cost, unpriced, saved, prompt,
+                 completion, total, latency_sum, latency_count: int, p50, p95) -> dict:
+    """A group's metrics as the API answers them (in this key order), from its sums and
+    percentiles: shared by Totals and the per-user rows read without one (_narrow.py)."""
+    return {
+        "requests": requests,
+        "errors": errors,
+        "error_rate": errors / requests if requests else 0.0,
+        "cost_usd": float(cost),
+        "prompt_tokens": int(prompt),
+        "completion_tokens": int(completion),
+        "avg_latency_ms": (float(latency_sum) / latency_count
+                           if latency_count else None),
+        "p95_latency_ms": p95,
+        "cache_hits": int(cache_hits),
+        # Added with the rollups (#16): what the overview shows.
+        "p50_latency_ms": p50,
+        "total_tokens": int(total),
+        "cost_saved_usd": float(saved),
+        "unpriced_requests": int(unpriced),
+    }
