@@ -102,6 +102,9 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=10_000)
     ap.add_argument("--modules", type=Path, default=None, help="dump sys.modules here")
     ap.add_argument("--no-bare", action="store_true")
+    ap.add_argument("--idle-after", type=float, default=0.0, metavar="SECONDS",
+                    help="one more sample once the traffic has stopped this long (the "
+                         "journal writer gives its memory back after 30 s idle)")
     ap.add_argument("--output", type=Path, default=bench.RESULTS / "footprint.json")
     args = ap.parse_args()
     procs, tmp = bench.Procs(), Path(tempfile.mkdtemp(prefix="heliograph-footprint-"))
@@ -138,6 +141,11 @@ def main() -> int:
             time.sleep(2)
             row["after_stream"] = snapshot(srv.proc.pid)
             show(f"{name} {args.workers}w after {done} streamed", row["after_stream"])
+            if args.idle_after > 0:
+                time.sleep(max(0.0, args.idle_after - 2))
+                row["idle_after"] = snapshot(srv.proc.pid)
+                show(f"{name} {args.workers}w {args.idle_after:g} s after the traffic",
+                     row["idle_after"])
             result[name] = row
             procs.stop(srv.proc)
     finally:
