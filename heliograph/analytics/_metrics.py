@@ -98,13 +98,10 @@ def metrics(reader, organization: str, flt: RequestFilter, group_by: str,
         rest = total.subtract(narrow.merge(groups.values()))
         if rest.requests > 0:
             groups[None] = merge([groups[None], rest]) if None in groups else rest
-        data = [{"key": key, **narrow.metrics(totals)} if type(totals) is tuple
-                else {"key": key, **totals.metrics()} for key, totals in groups.items()
-                if (narrow.requests(totals) if type(totals) is tuple else totals.requests) > 0]
     else:
         total = merge(list(groups.values()))
-        data = [{"key": key, **totals.metrics()} for key, totals in groups.items()
-                if totals.requests > 0]
+    data = [{"key": key, **_shown(narrow, totals)} for key, totals in groups.items()
+            if _requests(narrow, totals) > 0]
     if kind == "time":
         data.sort(key=lambda g: g["key"])
     else:  # biggest first; ties by key, null last, so the order is stable
@@ -147,3 +144,14 @@ def _overview_edges(reader, organization: str, flt: RequestFilter,
     if len(keys) != len(chosen) or not all(edges.serves(*pair) for pair in chosen):
         return None
     return shared_edges(reader, organization, flt, grains, keys)
+
+
+def _shown(narrow: Narrow | None, group) -> dict:
+    """A group's metrics, kept as a Narrow row or as a Totals."""
+    return narrow.metrics(group) if narrow is not None and type(group) is tuple \
+        else group.metrics()
+
+
+def _requests(narrow: Narrow | None, group) -> int:
+    return narrow.requests(group) if narrow is not None and type(group) is tuple \
+        else group.requests

@@ -11,19 +11,12 @@ the window) becomes a Totals first (totals()).
 
 from __future__ import annotations
 
-import math
-from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from itertools import accumulate
 from operator import itemgetter
 
-from heliograph.analytics._totals import N_BINS, Totals, metrics_dict, widener
-from heliograph.store._rollups import HISTOGRAM_COLUMNS, LATENCY_BOUNDS, SUM_COLUMNS
-
-# Each bin's bounds, as Totals.percentile takes them.
-_LOW = tuple(LATENCY_BOUNDS[b - 1] if b > 0 else 0.0 for b in range(N_BINS))
-_HIGH = tuple(LATENCY_BOUNDS[b] if b < len(LATENCY_BOUNDS) else _LOW[b] * math.sqrt(2)
-              for b in range(N_BINS))
+from heliograph.analytics._totals import Totals, metrics_dict, percentile_of, widener
+from heliograph.store._rollups import HISTOGRAM_COLUMNS, SUM_COLUMNS
 
 
 class Narrow:
@@ -64,8 +57,8 @@ class Narrow:
         count = sum(hist)
         if count > 0 and min(hist) >= 0:
             running = list(accumulate(hist))
-            p50 = self._percentile(0.5, hist, running, count, lat_min, lat_max)
-            p95 = self._percentile(0.95, hist, running, count, lat_min, lat_max)
+            p50 = percentile_of(0.5, hist, running, count, lat_min, lat_max, self._bins)
+            p95 = percentile_of(0.95, hist, running, count, lat_min, lat_max, self._bins)
         elif count > 0:   # a negative bin (never in a rollup row): as Totals counts it
             totals = self.totals(row)
             p50, p95 = totals.percentile(0.5), totals.percentile(0.95)
@@ -73,24 +66,6 @@ class Narrow:
             p50 = p95 = None
         return metrics_dict(requests, errors, cache_hits, cost, unpriced, saved, prompt,
                             completion, total, latency_sum, latency_count, p50, p95)
-
-    def _percentile(self, q: float, hist: Sequence[int], running: list[int], count: int,
-                    lat_min, lat_max) -> float | None:
-        """Totals.percentile over the bins read: the bins left out hold nothing, so the
-        first bin reaching the rank is the same one (a bin that reaches it holds some)."""
-        rank = max(1, math.ceil(q * count))
-        i = bisect_left(running, rank)
-        if i >= len(running):
-            return lat_max
-        b = self._bins[i]
-        in_bin = hist[i]
-        seen = running[i] - in_bin
-        lo, hi = _LOW[b], _HIGH[b]
-        if lat_min is not None:
-            lo = max(lo, min(lat_min, hi))
-        if lat_max is not None:
-            hi = min(hi, max(lat_max, lo))
-        return lo + (hi - lo) * (rank - seen) / in_bin
 
     def merge(self, groups: Iterable[Totals | tuple]) -> Totals:
         """_grouped.merge() of these groups (rows of this Narrow or Totals), summed in

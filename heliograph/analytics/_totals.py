@@ -133,22 +133,7 @@ class Totals:
         has them already."""
         running = self._running() if running is None else running
         count = sum(self.hist) if count is None else count
-        if count <= 0:
-            return None
-        rank = max(1, math.ceil(q * count))   # nearest rank
-        # The first bin whose running count reaches the rank holds it.
-        b = bisect_left(running, rank)
-        if b >= len(running):
-            return self.lat_max
-        in_bin = self.hist[b]
-        seen = running[b] - in_bin
-        lo = LATENCY_BOUNDS[b - 1] if b > 0 else 0.0
-        hi = LATENCY_BOUNDS[b] if b < len(LATENCY_BOUNDS) else lo * math.sqrt(2)
-        if self.lat_min is not None:
-            lo = max(lo, min(self.lat_min, hi))
-        if self.lat_max is not None:
-            hi = min(hi, max(self.lat_max, lo))
-        return lo + (hi - lo) * (rank - seen) / in_bin
+        return percentile_of(q, self.hist, running, count, self.lat_min, self.lat_max)
 
     def _running(self) -> list[int]:
         """Running counts of the histogram; a bin below zero (possible in a subtracted
@@ -191,3 +176,28 @@ def metrics_dict(requests: int, errors: int, cache_hits, cost, unpriced, saved, 
         "cost_saved_usd": float(saved),
         "unpriced_requests": int(unpriced),
     }
+
+
+def percentile_of(q: float, hist: Sequence[int], running: list[int], count: int,
+                  lat_min, lat_max, bins: Sequence[int] | None = None) -> float | None:
+    """The q-th latency of a histogram (`running`: its running counts, `count`: its
+    total): nearest rank, placed in its bin between the bin's bounds (narrowed by the
+    group's min and max). `bins`: which latency bin each position of `hist` is, when the
+    histogram holds only some (_narrow.py); every bin, in order, when None."""
+    if count <= 0:
+        return None
+    rank = max(1, math.ceil(q * count))   # nearest rank
+    # The first position whose running count reaches the rank holds it.
+    i = bisect_left(running, rank)
+    if i >= len(running):
+        return lat_max
+    b = i if bins is None else bins[i]
+    in_bin = hist[i]
+    seen = running[i] - in_bin
+    lo = LATENCY_BOUNDS[b - 1] if b > 0 else 0.0
+    hi = LATENCY_BOUNDS[b] if b < len(LATENCY_BOUNDS) else lo * math.sqrt(2)
+    if lat_min is not None:
+        lo = max(lo, min(lat_min, hi))
+    if lat_max is not None:
+        hi = min(hi, max(lat_max, lo))
+    return lo + (hi - lo) * (rank - seen) / in_bin

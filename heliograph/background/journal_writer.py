@@ -56,10 +56,11 @@ class JournalWriterJob:
                 return False
             self.writer = SegmentWriter(self.ctx.journal_dir, self.store)
         now = self.clock()
-        if closed_segments(self.ctx.journal_dir):
+        segments = closed_segments(self.ctx.journal_dir)
+        if segments:
             self._busy_at = now
             self._released = False
-            return self.writer.drain()
+            return self.writer.drain(segments)
         if not self._released and now - self._busy_at >= self.release_after_idle_s:
             self.release_memory()
         return True

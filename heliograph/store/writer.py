@@ -119,15 +119,17 @@ class SegmentWriter:
         self._pipeline = InsertPipeline(self._insert,
                                         getattr(store, "writer_pipeline", PIPELINE))
 
-    def drain(self) -> bool:
-        """Insert every claimable segment. False when the store refused (retry later).
+    def drain(self, segments: list[Path] | None = None) -> bool:
+        """Insert every claimable segment (`segments`: the closed ones, when the caller
+        has just listed them). False when the store refused (retry later).
 
         Records of several segments share a transaction (up to the store's batch size),
         so its fixed cost is shared by more records when many small segments wait; a
         segment is deleted only once all its records are in. A failure keeps every
         segment not yet done: on the next pass they go in again, the records already
         stored skipped."""
-        segments = closed_segments(self.directory)
+        if segments is None:
+            segments = closed_segments(self.directory)
         if not segments:
             return True
         self._check_backlog(segments)
