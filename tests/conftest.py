@@ -120,12 +120,6 @@ def openai_client(gateway):
     return openai.OpenAI(base_url=gateway.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
 
 
-@pytest.fixture
-def async_openai_client(gateway):
-    import openai
-    return openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
-
-
 REDIS_URL = os.environ.get("HELIOGRAPH_TEST_REDIS_URL")
 
 
