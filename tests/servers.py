@@ -19,6 +19,11 @@ import uuid
 from pathlib import Path
 
 ADMIN_KEY = "sk-hg-test-admin-key-0123456789abcdef"
+# How long a record may take to go through the journal and the writer into the store:
+# ~0.2-0.4 s on a quiet machine (the journal's rotation plus the writer's poll), but CI's
+# three test processes share two cores with PostgreSQL and the gateways' writers, and a
+# writer has been seen to need over 10 s there.
+RECORD_TIMEOUT_S = 30.0
 
 
 def free_port() -> int:
@@ -205,7 +210,7 @@ models = ["down-model"]
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"null")
 
-    def record(self, request_id: str, key: str = ADMIN_KEY, timeout: float = 10.0) -> dict:
+    def record(self, request_id: str, key: str = ADMIN_KEY, timeout: float = RECORD_TIMEOUT_S) -> dict:
         """The logged record, waiting for the background writer to flush it."""
         deadline = time.monotonic() + timeout
         while True:

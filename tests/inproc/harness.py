@@ -21,6 +21,8 @@ try:  # the SDKs' HTTP client: some builds of the SDKs ship httpx renamed httpx2
 except ImportError:
     import httpx  # type: ignore[no-redef]
 
+from servers import RECORD_TIMEOUT_S
+
 from heliograph.app import build_app
 from heliograph.config import load_settings
 from heliograph.keys import display_prefix, ensure_admin_key, generate_key, hash_key
@@ -33,9 +35,6 @@ if TYPE_CHECKING:  # imported where used: the SDKs take seconds to import
 ADMIN_KEY = "sk-hg-inproc-admin-key-0123456789abcdef"
 # A host name only: ASGITransport never resolves it.
 GATEWAY_URL = "http://gateway.inproc"
-# How long a record may take to go through the journal and the writer into the store
-# (measured in-process: ~0.2-0.4 s, the journal's rotation plus the writer's poll).
-RECORD_TIMEOUT_S = 10.0
 
 # Provider keys as the gateway would find them in its environment.
 PROVIDER_ENV = {"OPENAI_API_KEY": "sk-upstream-openai", "GROQ_API_KEY": "sk-upstream-groq",
