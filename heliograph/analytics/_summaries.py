@@ -9,6 +9,7 @@ from heliograph.analytics._grouped import PROPERTY, Grouping, Plan, active_field
 from heliograph.analytics._where import compile_filter, decode_cursor, encode_cursor
 from heliograph.analytics.filters import RequestFilter
 from heliograph.store._rollups import SESSION_NAME_OFFSET, SUM_COLUMNS
+from heliograph.store._schema_v17 import MINUTE_CHARS
 
 _COST = SUM_COLUMNS["cost_usd"]
 _NAME_KEY = ("MIN(CASE WHEN r.session_name IS NOT NULL"
@@ -21,13 +22,20 @@ def sessions(reader, organization: str, flt: RequestFilter, limit: int,
     """Newest activity first, keyset-paged on (last_at, session_id)."""
     after = decode_cursor(cursor) if cursor else None
     if reader.use_rollups and not active_fields(flt) and not (flt.since or flt.until):
+        by_minute = reader.dialect.name == "postgres"
         sql = ("SELECT session_id, name_key, requests, cost_usd, first_at, last_at"
                " FROM rollup_sessions WHERE organization = ?")
         params: list = [organization]
         if after:
+            if by_minute:  # where the index walk starts
+                sql += f" AND last_minute <= substr(?, 1, {MINUTE_CHARS})"
+                params.append(after[0])
             sql += " AND (last_at < ? OR (last_at = ? AND session_id < ?))"
             params += [after[0], after[0], after[1]]
-        sql += " ORDER BY last_at DESC, session_id DESC LIMIT ?"
+        # PostgreSQL indexes the minute of last_at, not last_at (store/_schema_v17.py:
+        # its updates stay HOT): the minutes newest first, each minute's sessions sorted.
+        sql += (" ORDER BY last_minute DESC, last_at DESC, session_id DESC LIMIT ?"
+                if by_minute else " ORDER BY last_at DESC, session_id DESC LIMIT ?")
     else:
         where, params = compile_filter(organization, flt, reader.dialect.like_ci)
         sql = (f"SELECT r.session_id, {_NAME_KEY}, COUNT(*), {_COST},"
