@@ -29,10 +29,11 @@ from heliograph.store.search import SQLITE_FTS_DELETE, SQLITE_FTS_FILL
 # a cache fills as pages are read and stays filled for the connection's life: at 64 MB
 # each, the background host's search indexer, retention, ANALYZE and alerts connections
 # grew it from ~37 to ~64 MB RSS as the database grew (bench/footprint.py). 2 MB is
-# SQLite's own default. The writer's 16 MB holds one transaction's pages (a 4 MB batch
-# of the journal dirties ~18 MB: sqlite3_memory_highwater) without spilling them
-# mid-transaction; 64 MB gave no more records per CPU-second, and its fill was the
-# background host's growth in a long run (+64 MB: bench/README.md, session 9).
+# SQLite's own default. The writer's 16 MB holds about one transaction's pages (a 4 MB
+# batch of the journal dirties ~18 MB: sqlite3_memory_highwater); 64 MB gave no more
+# records per CPU-second, and filled as the database grew: a host running the writer
+# alone peaked at 118 MB RSS over 100,000 records, 71 MB with 16 (bench/README.md,
+# session 9, bench/writer_memory.py --writer-only).
 CACHE_KIB = 2048
 WRITER_CACHE_KIB = 16384
 CHECKPOINT_PAGES = 16384
