@@ -15,7 +15,7 @@ from heliograph.proxy.auth import Principal
 from heliograph.proxy.exchange import Exchange
 from heliograph.proxy.front import Front
 from heliograph.proxy.headers import RequestOptions
-from heliograph.proxy.routing import relayable
+from heliograph.proxy.routing import relayed_raw
 
 if TYPE_CHECKING:
     from heliograph.app import Gateway
@@ -65,7 +65,7 @@ class Flow:
 
     def response_headers(self, upstream: dict[str, str]) -> list[tuple[bytes, bytes]]:
         out = self._helicone_headers(b"success")
-        out += encode_headers(relayable(upstream))
+        out += relayed_raw(upstream)
         out += self.extra_headers
         return out
 

@@ -26,7 +26,8 @@ import orjson
 
 from heliograph.records import Record
 
-access = logging.getLogger("heliograph.access")
+ACCESS_NAME = "heliograph.access"
+access = logging.getLogger(ACCESS_NAME)
 upstream = logging.getLogger("heliograph.upstream")
 
 # Every path that produces a record is a POST (the proxy's routes, app.PROXY_ROUTES).
@@ -56,34 +57,43 @@ class AccessLogSink:
                                       "provider": attempt.get("provider"),
                                       "model": attempt.get("model")}})
         if self.enabled and access.isEnabledFor(logging.INFO):
-            self._lines.append(self._line(record))
-            self._schedule_flush()
+            self._lines.append(self._json_line(record) if self.json else self._text_line(record))
+            if not self._flush_pending:
+                self._schedule_flush()
 
-    def _line(self, record: Record) -> str:
+    def _text_line(self, record: Record) -> str:
+        """The text line, built in one f-string (every request pays for it): logs.py's
+        `time INFO heliograph.access: message`, the time's seconds formatted once each."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._set_second(second, json=False)
+        return (f"{self._stamp},{int((now - second) * 1000):03d} INFO {ACCESS_NAME}: "
+                f"{METHOD} {record['path']} {record['status']} "
+                f"model={record['model'] or '-'} provider={record['provider'] or '-'} "
+                f"{record['latency_ms'] or 0.0:.1f}ms id={record['id']}\n")
+
+    def _json_line(self, record: Record) -> str:
         latency = record["latency_ms"]
         message = (f"{METHOD} {record['path']} {record['status']} "
                    f"model={record['model'] or '-'} provider={record['provider'] or '-'} "
                    f"{latency or 0.0:.1f}ms id={record['id']}")
         now = time.time()
-        if self.json:
-            fields: dict[str, Any] = {
-                "time": self._time(now, json=True), "level": "info", "logger": access.name,
-                "message": message, "method": METHOD, "path": record["path"],
-                "status": record["status"], "model": record["model"],
-                "provider": record["provider"], "latency_ms": latency,
-                "record_id": record["id"]}
-            return orjson.dumps(fields).decode() + "\n"
-        return f"{self._time(now)} INFO {access.name}: {message}\n"
-
-    def _time(self, now: float, json: bool = False) -> str:
-        """logs.py's timestamps (UTC), the seconds formatted once per second."""
         second = int(now)
         if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S" if json else "%Y-%m-%d %H:%M:%S",
-                                        time.gmtime(second))
-        millis = int((now - second) * 1000)
-        return f"{self._stamp}.{millis:03d}Z" if json else f"{self._stamp},{millis:03d}"
+            self._set_second(second, json=True)
+        fields: dict[str, Any] = {
+            "time": f"{self._stamp}.{int((now - second) * 1000):03d}Z", "level": "info",
+            "logger": ACCESS_NAME, "message": message, "method": METHOD,
+            "path": record["path"], "status": record["status"], "model": record["model"],
+            "provider": record["provider"], "latency_ms": latency, "record_id": record["id"]}
+        return orjson.dumps(fields).decode() + "\n"
+
+    def _set_second(self, second: int, json: bool) -> None:
+        """logs.py's timestamps (UTC): the seconds formatted once per second."""
+        self._second = second
+        self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S" if json else "%Y-%m-%d %H:%M:%S",
+                                    time.gmtime(second))
 
     def _schedule_flush(self) -> None:
         if self._flush_pending:
