@@ -18,6 +18,28 @@ _USAGE = b'"usage"'
 # suffix of a top-level last member (a nested one would be followed by another brace).
 _NULL_USAGE_LAST = b',"usage":null}'
 _NULL_TAIL = len(_NULL_USAGE_LAST)
+# Since 2025 OpenAI adds a random `"obfuscation"` string after the usage of every chunk
+# (stream_options.include_obfuscation, on by default): `,"usage":null,"obfuscation":"…"}`.
+_NULL_USAGE_OBFUSCATED = b',"usage":null,"obfuscation":"'
+_NULL_USAGE = len(b',"usage":null')
+_OBFUSCATION_VALUE = len(_NULL_USAGE_OBFUSCATED) - 1   # from the cut to the value's quote
+_QUOTE_BRACE = b'"}'
+_BACKSLASH = 92
+
+
+def _cut_obfuscated_null_usage(payload: bytes) -> bytes | None:
+    """The payload without `,"usage":null` when the usage sits where OpenAI puts it today,
+    just before a last member `"obfuscation"` (a string of letters and digits) — cut from
+    the bytes, as a null usage last is; None for anything else (parsed instead)."""
+    # The value: from the last quote but the closing one, which must not be escaped; a
+    # value holding a quote of its own has it escaped and fails the comparison.
+    if payload[-2:] != _QUOTE_BRACE or payload[-3:-2] == b"\\":
+        return None
+    at = payload.rfind(b'"', 0, -2) - _OBFUSCATION_VALUE
+    if at < 0 or payload[at:at + _OBFUSCATION_VALUE + 1] != _NULL_USAGE_OBFUSCATED:
+        return None
+    # The brace after the value is the payload's last byte: the members are top-level.
+    return payload[:at] + payload[at + _NULL_USAGE:]
 
 
 def event_object(payload: bytes) -> dict | None:
@@ -59,6 +81,9 @@ class StreamAccumulator:
             # The usual chunk once the answer is under way: nothing to read.
             if payload.endswith(_NULL_USAGE_LAST):
                 return payload[:-_NULL_TAIL] + b"}" if self.strip_usage else payload
+            cut = _cut_obfuscated_null_usage(payload)
+            if cut is not None:
+                return cut if self.strip_usage else payload
             if _USAGE not in payload:
                 return payload
         return self._read(payload)
@@ -86,6 +111,10 @@ class StreamAccumulator:
         for payload in rest:
             if payload.endswith(_NULL_USAGE_LAST):
                 out.append(payload[:-_NULL_TAIL] + b"}" if strip else payload)
+                continue
+            cut = _cut_obfuscated_null_usage(payload)
+            if cut is not None:
+                out.append(cut if strip else payload)
             elif _USAGE not in payload:
                 out.append(payload)
             else:
@@ -107,9 +136,13 @@ class StreamAccumulator:
         if self.strip_usage and "usage" in chunk:
             if usage and not chunk.get("choices"):
                 return None
-            if usage is None and payload.endswith(_NULL_USAGE_LAST):
+            if usage is None:
                 # Cut out of the bytes, as on the chunks that are not parsed.
-                return payload[:-_NULL_TAIL] + b"}"
+                if payload.endswith(_NULL_USAGE_LAST):
+                    return payload[:-_NULL_TAIL] + b"}"
+                cut = _cut_obfuscated_null_usage(payload)
+                if cut is not None:
+                    return cut
             del chunk["usage"]
             return orjson.dumps(chunk)
         return payload
@@ -212,7 +245,6 @@ _TEXT_ENDS = (b'},"logprobs":null,"finish_reason":null}]',
               b'},"finish_reason":null}]', b'},"finish_reason":null,"logprobs":null}]')
 _TEXT_QUOTE = len(_TEXT_START) - 1   # from _TEXT_START to the text's opening quote
 _FINISH_START = b'"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"'
-_BACKSLASH = 92
 
 
 def _text_delta(payload: bytes) -> bytes | None:
