@@ -25,6 +25,7 @@ _NULL_USAGE = len(b',"usage":null')
 _OBFUSCATION_VALUE = len(_NULL_USAGE_OBFUSCATED) - 1   # from the cut to the value's quote
 _QUOTE_BRACE = b'"}'
 _BACKSLASH = 92
+_OBFUSCATION = b',"obfuscation":"'
 
 
 def _cut_obfuscated_null_usage(payload: bytes) -> bytes | None:
@@ -175,16 +176,28 @@ class StreamAccumulator:
         # longer, or not decodable: counted in _add_texts.
         at = cut = end = 0
         tail = None
+        # OpenAI's chunks end with a random "obfuscation" string: there the bytes after the
+        # text are the same only up to it (`fixed`), and the text ends where they start,
+        # counted back from the string's opening quote (the last quote but the closing one).
+        fixed = None
         parsed = self._parsed
         append = texts.append
         try:
             for payload in self._payloads:
                 # Compared as slices: endswith and startswith parse their arguments the
                 # old way, and cost more than the slice does.
-                if tail is not None and payload[end - 1:] == tail and \
-                        payload[at:cut + 1] == _TEXT_START:
-                    append(payload[cut:end])
-                    continue
+                if tail is not None:
+                    if fixed is None:
+                        if payload[end - 1:] == tail and payload[at:cut + 1] == _TEXT_START:
+                            append(payload[cut:end])
+                            continue
+                    else:
+                        close = payload.rfind(b'"', 0, -2) + 1 - end
+                        if payload[close:close + end] == fixed and \
+                                payload[at:cut + 1] == _TEXT_START and \
+                                payload[-2:] == _QUOTE_BRACE:
+                            append(payload[cut:close + 1])
+                            continue
                 # A chunk read already (the role chunk, the usage chunk) is merged as it
                 # was parsed: looking for text or a finish in its bytes would only scan it.
                 chunk = parsed.get(id(payload))
@@ -196,6 +209,11 @@ class StreamAccumulator:
                             cut = at + _TEXT_QUOTE
                             tail = payload[cut + len(text) - 1:]
                             end = 1 - len(tail)  # the closing quote kept (_TEXT_ENDS: < 0)
+                            obfuscated = tail.find(_OBFUSCATION)
+                            if obfuscated > 0 and tail[-2:] == _QUOTE_BRACE and \
+                                    tail.count(b'"', obfuscated) == 4:
+                                fixed = tail[:obfuscated + len(_OBFUSCATION)]
+                                end = len(fixed)
                         append(text)
                         continue
                     reason = _finish_only(payload) if self.id else None

@@ -482,3 +482,32 @@ def test_a_null_usage_not_just_before_a_last_obfuscation_is_parsed_as_before():
 def streaming_cut(payload: bytes) -> bytes | None:
     from heliograph.proxy.streaming import _cut_obfuscated_null_usage
     return _cut_obfuscated_null_usage(payload)
+
+
+def test_obfuscated_text_chunks_are_cut_out_as_parsing_every_chunk_gives(monkeypatch):
+    """After the first text, the next text chunks are told by the bytes around the text up
+    to the obfuscation string (whose length varies): none is scanned for its text again,
+    and the answer is what parsing every chunk gives, tricky texts and odd values alike."""
+    from heliograph.proxy import streaming
+
+    values = ["Kq7", "", "x2LmP9w4Rt8Vb", "a"]
+    texts = [_obfuscated(_openai_chunk(text), values[i % len(values)])
+             for i, text in enumerate(TRICKY)]
+    odd = [_obfuscated(_openai_chunk("a"), 'q\\"uote'), _obfuscated(_openai_chunk("b"), "z\\\\"),
+           _openai_chunk("no obfuscation"), _obfuscated(_openai_chunk("c"), "ok")]
+    for stream in ([_obfuscated(chunk({"role": "assistant", "content": ""}), "r"), *texts,
+                    _obfuscated(_finish_chunk("stop"), "f")],
+                   [chunk({"role": "assistant"}), *texts[:3], *odd]):
+        acc = StreamAccumulator(True)
+        acc.process_batch(stream)
+        scanned: list[bytes] = []
+        real = streaming._text_delta
+        monkeypatch.setattr(streaming, "_text_delta",
+                            lambda p, real=real: scanned.append(p) or real(p))
+        got = acc.completion()
+        monkeypatch.undo()
+        every = StreamAccumulator(True)
+        every.process_batch(stream)
+        assert got == _parsed_only(monkeypatch, every.completion)
+        assert not set(scanned) & set(texts[1:])
+    assert got["choices"][0]["message"]["content"] == "".join(TRICKY[:3]) + "abno obfuscationc"
