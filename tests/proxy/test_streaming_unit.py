@@ -503,7 +503,7 @@ def test_obfuscated_text_chunks_are_cut_out_as_parsing_every_chunk_gives(monkeyp
         scanned: list[bytes] = []
         real = streaming._text_delta
         monkeypatch.setattr(streaming, "_text_delta",
-                            lambda p, real=real: scanned.append(p) or real(p))
+                            lambda p, real=real, seen=scanned: seen.append(p) or real(p))
         got = acc.completion()
         monkeypatch.undo()
         every = StreamAccumulator(True)
