@@ -12,7 +12,8 @@ logged answer (`completion`). Printed by stage, each stage including the ones be
 caller gets), `log` (+ completion: what the record gets). Each count is the difference
 between a run of --streams streams and a run of none, divided by --streams, so imports
 and start-up are not counted. --split N: the body in reads of N bytes (default one read,
-as nginx sends it in the benchmark). Needs valgrind.
+as nginx sends it in the benchmark). --obfuscation: the same answer as OpenAI sends it today,
+every chunk ending with a random `"obfuscation"` string. Needs valgrind.
 """
 
 from __future__ import annotations
@@ -51,11 +52,11 @@ async def _relay(body: bytes, split: int, stage: int) -> None:
         acc.completion()
 
 
-def child(streams: int, split: int, stage: int) -> None:
+def child(streams: int, split: int, stage: int, obfuscation: int) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from sse_body import SSE_BODY
+    from sse_body import SSE_BODY, SSE_BODY_OBFUSCATED
 
-    body = SSE_BODY.encode()
+    body = (SSE_BODY_OBFUSCATED if obfuscation else SSE_BODY).encode()
 
     async def run() -> None:
         await _relay(body, split, stage)  # the first one imports and warms up
@@ -65,13 +66,13 @@ def child(streams: int, split: int, stage: int) -> None:
     asyncio.run(run())
 
 
-def count(streams: int, split: int, stage: int) -> int:
+def count(streams: int, split: int, stage: int, obfuscation: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="heliograph-relay-") as tmp:
         out = Path(tmp) / "callgrind.out"
         # sys.executable itself, not a launcher script (valgrind would count the launcher).
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                         os.path.realpath(sys.executable), __file__, "--child",
-                        str(streams), str(split), str(stage)],
+                        str(streams), str(split), str(stage), str(int(obfuscation))],
                        check=True, capture_output=True)
         return next(int(line.split()[1]) for line in out.read_text().splitlines()
                     if line.startswith(("summary:", "totals:")))
@@ -79,15 +80,17 @@ def count(streams: int, split: int, stage: int) -> int:
 
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
-        child(*map(int, sys.argv[2:5]))
+        child(*map(int, sys.argv[2:6]))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--streams", type=int, default=1000)
     ap.add_argument("--split", type=int, default=0, help="bytes per read (0: one read)")
+    ap.add_argument("--obfuscation", action="store_true",
+                    help="chunks ending with OpenAI's obfuscation string")
     args = ap.parse_args()
     for stage, name in enumerate(STAGES):
-        per = (count(args.streams, args.split, stage) - count(0, args.split, stage)) \
-            / args.streams
+        per = (count(args.streams, args.split, stage, args.obfuscation)
+               - count(0, args.split, stage, args.obfuscation)) / args.streams
         print(f"{name}: {per / 1000:.1f} k instructions per stream", flush=True)
 
 

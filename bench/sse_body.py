@@ -20,19 +20,30 @@ _BASE = {"id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", "object": "chat.complet
          "service_tier": "default", "system_fingerprint": "fp_06737a9306"}
 
 
-def _chunk(delta: dict, finish: str | None = None, usage=None, choices=True) -> str:
+def _chunk(delta: dict, finish: str | None = None, usage=None, choices=True,
+           obfuscation: str | None = None) -> str:
     body = dict(_BASE)
     body["choices"] = [{"index": 0, "delta": delta, "logprobs": None,
                         "finish_reason": finish}] if choices else []
     body["usage"] = usage
+    if obfuscation is not None:
+        body["obfuscation"] = obfuscation
     return "data: " + json.dumps(body, separators=(",", ":")) + "\n\n"
 
 
-def sse_events() -> str:
-    events = [_chunk({"role": "assistant", "content": "", "refusal": None})]
-    events += [_chunk({"content": w}) for w in WORDS]
-    events.append(_chunk({}, finish="stop"))
-    events.append(_chunk({}, choices=False, usage={
+def _padding(i: int) -> str:
+    """A stand-in for OpenAI's random `obfuscation` value: letters and digits, 3-15 long."""
+    return ("Kq7Zx2Lm9Pw4Rt8Vb" * 2)[i % 7:i % 7 + 3 + (i * 5) % 13]
+
+
+def sse_events(obfuscation: bool = False) -> str:
+    """`obfuscation`: every chunk ends with OpenAI's `"obfuscation"` member, a random string
+    (stream_options.include_obfuscation, on by default since 2025)."""
+    pad = _padding if obfuscation else (lambda i: None)
+    events = [_chunk({"role": "assistant", "content": "", "refusal": None}, obfuscation=pad(0))]
+    events += [_chunk({"content": w}, obfuscation=pad(i + 1)) for i, w in enumerate(WORDS)]
+    events.append(_chunk({}, finish="stop", obfuscation=pad(len(WORDS) + 1)))
+    events.append(_chunk({}, choices=False, obfuscation=pad(len(WORDS) + 2), usage={
         "prompt_tokens": 8, "completion_tokens": len(WORDS), "total_tokens": 8 + len(WORDS),
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
@@ -43,6 +54,8 @@ def sse_events() -> str:
 
 
 SSE_BODY = sse_events()
+# The same answer as OpenAI sends it today (bench/relay_instructions.py --obfuscation).
+SSE_BODY_OBFUSCATED = sse_events(obfuscation=True)
 assert not set("'$\\") & set(SSE_BODY)
 
 

@@ -18,6 +18,29 @@ _USAGE = b'"usage"'
 # suffix of a top-level last member (a nested one would be followed by another brace).
 _NULL_USAGE_LAST = b',"usage":null}'
 _NULL_TAIL = len(_NULL_USAGE_LAST)
+# Since 2025 OpenAI adds a random `"obfuscation"` string after the usage of every chunk
+# (stream_options.include_obfuscation, on by default): `,"usage":null,"obfuscation":"…"}`.
+_NULL_USAGE_OBFUSCATED = b',"usage":null,"obfuscation":"'
+_NULL_USAGE = len(b',"usage":null')
+_OBFUSCATION_VALUE = len(_NULL_USAGE_OBFUSCATED) - 1   # from the cut to the value's quote
+_QUOTE_BRACE = b'"}'
+_BACKSLASH = 92
+_OBFUSCATION = b',"obfuscation":"'
+
+
+def _cut_obfuscated_null_usage(payload: bytes) -> bytes | None:
+    """The payload without `,"usage":null` when the usage sits where OpenAI puts it today,
+    just before a last member `"obfuscation"` (a string of letters and digits) — cut from
+    the bytes, as a null usage last is; None for anything else (parsed instead)."""
+    # The value: from the last quote but the closing one, which must not be escaped; a
+    # value holding a quote of its own has it escaped and fails the comparison.
+    if payload[-2:] != _QUOTE_BRACE or payload[-3:-2] == b"\\":
+        return None
+    at = payload.rfind(b'"', 0, -2) - _OBFUSCATION_VALUE
+    if at < 0 or payload[at:at + _OBFUSCATION_VALUE + 1] != _NULL_USAGE_OBFUSCATED:
+        return None
+    # The brace after the value is the payload's last byte: the members are top-level.
+    return payload[:at] + payload[at + _NULL_USAGE:]
 
 
 def event_object(payload: bytes) -> dict | None:
@@ -59,6 +82,9 @@ class StreamAccumulator:
             # The usual chunk once the answer is under way: nothing to read.
             if payload.endswith(_NULL_USAGE_LAST):
                 return payload[:-_NULL_TAIL] + b"}" if self.strip_usage else payload
+            cut = _cut_obfuscated_null_usage(payload)
+            if cut is not None:
+                return cut if self.strip_usage else payload
             if _USAGE not in payload:
                 return payload
         return self._read(payload)
@@ -86,6 +112,10 @@ class StreamAccumulator:
         for payload in rest:
             if payload.endswith(_NULL_USAGE_LAST):
                 out.append(payload[:-_NULL_TAIL] + b"}" if strip else payload)
+                continue
+            cut = _cut_obfuscated_null_usage(payload)
+            if cut is not None:
+                out.append(cut if strip else payload)
             elif _USAGE not in payload:
                 out.append(payload)
             else:
@@ -107,9 +137,13 @@ class StreamAccumulator:
         if self.strip_usage and "usage" in chunk:
             if usage and not chunk.get("choices"):
                 return None
-            if usage is None and payload.endswith(_NULL_USAGE_LAST):
+            if usage is None:
                 # Cut out of the bytes, as on the chunks that are not parsed.
-                return payload[:-_NULL_TAIL] + b"}"
+                if payload.endswith(_NULL_USAGE_LAST):
+                    return payload[:-_NULL_TAIL] + b"}"
+                cut = _cut_obfuscated_null_usage(payload)
+                if cut is not None:
+                    return cut
             del chunk["usage"]
             return orjson.dumps(chunk)
         return payload
@@ -142,16 +176,28 @@ class StreamAccumulator:
         # longer, or not decodable: counted in _add_texts.
         at = cut = end = 0
         tail = None
+        # OpenAI's chunks end with a random "obfuscation" string: there the bytes after the
+        # text are the same only up to it (`fixed`), and the text ends where they start,
+        # counted back from the string's opening quote (the last quote but the closing one).
+        fixed = None
         parsed = self._parsed
         append = texts.append
         try:
             for payload in self._payloads:
                 # Compared as slices: endswith and startswith parse their arguments the
                 # old way, and cost more than the slice does.
-                if tail is not None and payload[end - 1:] == tail and \
-                        payload[at:cut + 1] == _TEXT_START:
-                    append(payload[cut:end])
-                    continue
+                if tail is not None:
+                    if fixed is None:
+                        if payload[end - 1:] == tail and payload[at:cut + 1] == _TEXT_START:
+                            append(payload[cut:end])
+                            continue
+                    else:
+                        close = payload.rfind(b'"', 0, -2) + 1 - end
+                        if payload[close:close + end] == fixed and \
+                                payload[at:cut + 1] == _TEXT_START and \
+                                payload[-2:] == _QUOTE_BRACE:
+                            append(payload[cut:close + 1])
+                            continue
                 # A chunk read already (the role chunk, the usage chunk) is merged as it
                 # was parsed: looking for text or a finish in its bytes would only scan it.
                 chunk = parsed.get(id(payload))
@@ -163,6 +209,11 @@ class StreamAccumulator:
                             cut = at + _TEXT_QUOTE
                             tail = payload[cut + len(text) - 1:]
                             end = 1 - len(tail)  # the closing quote kept (_TEXT_ENDS: < 0)
+                            obfuscated = tail.find(_OBFUSCATION)
+                            if obfuscated > 0 and tail[-2:] == _QUOTE_BRACE and \
+                                    tail.count(b'"', obfuscated) == 4:
+                                fixed = tail[:obfuscated + len(_OBFUSCATION)]
+                                end = len(fixed)
                         append(text)
                         continue
                     reason = _finish_only(payload) if self.id else None
@@ -212,7 +263,6 @@ _TEXT_ENDS = (b'},"logprobs":null,"finish_reason":null}]',
               b'},"finish_reason":null}]', b'},"finish_reason":null,"logprobs":null}]')
 _TEXT_QUOTE = len(_TEXT_START) - 1   # from _TEXT_START to the text's opening quote
 _FINISH_START = b'"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"'
-_BACKSLASH = 92
 
 
 def _text_delta(payload: bytes) -> bytes | None:

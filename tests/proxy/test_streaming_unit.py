@@ -425,3 +425,89 @@ def test_chunks_read_while_relaying_are_merged_as_parsed_not_scanned_again(monke
             return every.completion()
         assert got == _parsed_only(monkeypatch, parsed_all)
         assert got["usage"] == USAGE
+
+
+# --- OpenAI's obfuscation member -----------------------------------------------------------------
+
+def _obfuscated(payload: bytes, value: str) -> bytes:
+    """The chunk as OpenAI writes it since 2025: a random `"obfuscation"` string last."""
+    return payload[:-1] + b',"obfuscation":"' + value.encode() + b'"}'
+
+
+def test_obfuscated_chunks_lose_only_their_null_usage_and_are_not_parsed(monkeypatch):
+    """OpenAI's chunks end with `"usage":null,"obfuscation":"…"` today: the usage we asked
+    for is cut from the bytes (the rest relayed exactly as it came, escapes included), not
+    parsed and written again; only the role and the usage chunk are read."""
+    from heliograph.proxy import streaming
+
+    # OpenAI writes some characters as \u escapes; a chunk written again would not.
+    escaped = _openai_chunk("caf\u00e9").replace("é".encode(), b"\\u00e9")
+    stream = [_obfuscated(chunk({"role": "assistant", "content": ""}), "Kq7"),
+              _obfuscated(_openai_chunk("Hi"), "x2LmP9w4"), _obfuscated(escaped, "R"),
+              _obfuscated(_openai_chunk(' "quoted"'), "tV8b0"),
+              _obfuscated(_finish_chunk("stop"), "Zq"),
+              _obfuscated(chunk(choices=False, usage=USAGE), "pad"), b"[DONE]"]
+    parsed: list[bytes] = []
+    real = streaming.event_object
+    monkeypatch.setattr(streaming, "event_object",
+                        lambda payload: parsed.append(payload) or real(payload))
+    for batches in ([stream], [[p] for p in stream]):
+        parsed.clear()
+        acc = StreamAccumulator(strip_usage=True)
+        sent = [out for batch in batches for out in acc.process_batch(batch)]
+        assert sent == [p.replace(b',"usage":null,"obfuscation"', b',"obfuscation"')
+                        for p in stream[:-2]]
+        assert parsed == [stream[0], stream[-2]] and acc.done and acc.usage == USAGE
+        # The caller who asked for the usage gets every chunk as it came.
+        own = StreamAccumulator(strip_usage=False)
+        assert [out for batch in batches for out in own.process_batch(batch)] == stream[:-1]
+    monkeypatch.undo()
+    logged = acc.completion()
+    assert logged["choices"] == [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": 'Hicaf\u00e9 "quoted"'}}]
+    every = StreamAccumulator(True)
+    every.process_batch(stream)
+    assert logged == _parsed_only(monkeypatch, every.completion)
+
+
+def test_a_null_usage_not_just_before_a_last_obfuscation_is_parsed_as_before():
+    for payload in (b'{"a":{"b":1,"usage":null,"obfuscation":"x"}}',     # nested
+                    b'{"a":1,"usage":null,"obfuscation":"x\\"}',        # value not closed
+                    b'{"a":1,"usage":null,"obfuscation":"a\\"b"}',      # a quote in it
+                    b'{"usage":null,"obfuscation":"x"}', b'"}', b'}'):
+        assert streaming_cut(payload) is None
+    assert streaming_cut(b'{"a":1,"usage":null,"obfuscation":""}') == b'{"a":1,"obfuscation":""}'
+
+
+def streaming_cut(payload: bytes) -> bytes | None:
+    from heliograph.proxy.streaming import _cut_obfuscated_null_usage
+    return _cut_obfuscated_null_usage(payload)
+
+
+def test_obfuscated_text_chunks_are_cut_out_as_parsing_every_chunk_gives(monkeypatch):
+    """After the first text, the next text chunks are told by the bytes around the text up
+    to the obfuscation string (whose length varies): none is scanned for its text again,
+    and the answer is what parsing every chunk gives, tricky texts and odd values alike."""
+    from heliograph.proxy import streaming
+
+    values = ["Kq7", "", "x2LmP9w4Rt8Vb", "a"]
+    texts = [_obfuscated(_openai_chunk(text), values[i % len(values)])
+             for i, text in enumerate(TRICKY)]
+    odd = [_obfuscated(_openai_chunk("a"), 'q\\"uote'), _obfuscated(_openai_chunk("b"), "z\\\\"),
+           _openai_chunk("no obfuscation"), _obfuscated(_openai_chunk("c"), "ok")]
+    for stream in ([_obfuscated(chunk({"role": "assistant", "content": ""}), "r"), *texts,
+                    _obfuscated(_finish_chunk("stop"), "f")],
+                   [chunk({"role": "assistant"}), *texts[:3], *odd]):
+        acc = StreamAccumulator(True)
+        acc.process_batch(stream)
+        scanned: list[bytes] = []
+        real = streaming._text_delta
+        monkeypatch.setattr(streaming, "_text_delta",
+                            lambda p, real=real, seen=scanned: seen.append(p) or real(p))
+        got = acc.completion()
+        monkeypatch.undo()
+        every = StreamAccumulator(True)
+        every.process_batch(stream)
+        assert got == _parsed_only(monkeypatch, every.completion)
+        assert not set(scanned) & set(texts[1:])
+    assert got["choices"][0]["message"]["content"] == "".join(TRICKY[:3]) + "abno obfuscationc"
