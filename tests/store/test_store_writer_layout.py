@@ -93,3 +93,60 @@ def test_the_demo_makes_time_ordered_request_ids_from_each_records_time():
     # Session ids stay random: a caller's own in the wild.
     sessions = {r["session_id"] for r in records if r["session_id"]}
     assert sessions and all(uuid.UUID(s).version == 4 for s in sessions)
+
+
+def _rollup_tables(store) -> dict[str, str]:
+    with store.transaction() as cur:
+        return dict(store.execute(cur, "SELECT name, sql FROM sqlite_master WHERE type ="
+                                       " 'table' AND name LIKE 'rollup%'").fetchall())
+
+
+def _rollup_rows(store, tables) -> dict[str, list]:
+    with store.transaction() as cur:
+        return {name: sorted(map(tuple, store.execute(cur, f"SELECT * FROM {name}").fetchall()),
+                             key=repr) for name in tables}
+
+
+def test_rollup_tables_move_to_without_rowid_tables_keeping_every_row(tmp_path, make_record):
+    """Migration 18: each rollup table is its key (one B-tree less for every upsert),
+    with the same rows and indexes; the writer keeps adding to the moved rows."""
+    def batch(prefix):
+        return [make_record(f"{prefix}{i}", at=f"2024-03-0{1 + i % 3}T1{i % 4}:00:00.000000Z",
+                            model=f"m{i % 2}", user_id=f"u{i % 5}", session_id=f"s{i % 4}",
+                            cache="hit" if i % 3 == 0 else "miss",
+                            cache_entry=f"e{i % 2}", status=429 if i % 7 == 0 else 200,
+                            attempts=[{"status": 429}] if i % 7 == 0 else [],
+                            properties={"team": f"t{i % 3}"}, latency_ms=10.0 * i,
+                            cost_usd=0.01 * i, cost_known=True, prompt_tokens=i)
+                for i in range(40)]
+
+    old = SQLiteStore(f"sqlite:///{tmp_path / 'old.db'}")
+    old.migrate(until=16)
+    before = _rollup_tables(old)
+    assert len(before) >= 17 and not any("WITHOUT ROWID" in sql for sql in before.values())
+    indexes = {name: _indexes(old, name) for name in before}
+    old.insert_records(batch("a"))
+    rows = _rollup_rows(old, before)
+    assert all(rows[name] for name in ("rollup_hourly", "rollup_sessions", "rollup_users",
+                                       "rollup_cache_entries", "rollup_ratelimit_hourly"))
+    old.migrate()
+    after = _rollup_tables(old)
+    assert after.keys() == before.keys()
+    assert all(sql.rstrip().endswith("WITHOUT ROWID") for sql in after.values()), after
+    # The key is the table: no automatic index beside it; the other indexes kept.
+    assert {name: _indexes(old, name) for name in after} == {
+        name: [i for i in found if not i.startswith("sqlite_autoindex")]
+        for name, found in indexes.items()}
+    assert _rollup_rows(old, after) == rows
+    old.migrate()   # again: nothing to do
+
+    # The same batches on a new file give the same counters as on the moved one.
+    new = SQLiteStore(f"sqlite:///{tmp_path / 'new.db'}")
+    new.migrate()
+    for store in (old, new):
+        if store is new:
+            store.insert_records(batch("a"))
+        store.insert_records(batch("b"))
+    assert _rollup_rows(old, after) == _rollup_rows(new, after)
+    old.close()
+    new.close()
