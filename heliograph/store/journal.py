@@ -29,6 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -329,8 +330,11 @@ LAYOUTS: dict[int, tuple[str, ...]] = {
         "feedback", "scores", "trace", "requested_id", "prompt_id", "model_override"),
 }
 LAYOUT = 1   # what encode_line writes
-_LAYOUT_KEYS = LAYOUTS[LAYOUT]
-_LAYOUT_SIZE = len(_LAYOUT_KEYS) + 2   # and the two bodies
+_LAYOUT_SIZE = len(LAYOUTS[LAYOUT]) + 2   # and the two bodies
+# A record's values in the layout's order, a tuple made in one C call (the worker runs
+# this for every request).
+_layout_values = itemgetter(*LAYOUTS[LAYOUT])
+_LAYOUT_OPEN = b"[%d," % LAYOUT
 
 
 class UnknownLayout(ValueError):
@@ -352,14 +356,15 @@ class BodyJSON:
 def encode_line(record: Mapping[str, Any]) -> bytes:
     if len(record) == _LAYOUT_SIZE:
         try:
-            values = [LAYOUT, *map(record.__getitem__, _LAYOUT_KEYS)]
+            values = _layout_values(record)
             request, response = record["request"], record["response"]
         except KeyError:   # as many keys, other ones: written as an object
             pass
         else:
+            # The layout's number put before the values' array: `[v,…]` → `[1,v,…,`.
             head = deep_json.dumps(values)
-            return b"".join((head[:-1], b",\t", deep_json.dumps(request), b"\t,\t",
-                             deep_json.dumps(response), b"\t]\n"))
+            return b"".join((_LAYOUT_OPEN, head[1:-1], b",\t", deep_json.dumps(request),
+                             b"\t,\t", deep_json.dumps(response), b"\t]\n"))
     if "request" not in record or "response" not in record:
         return deep_json.dumps(record, orjson.OPT_APPEND_NEWLINE)
     rest = dict(record)
