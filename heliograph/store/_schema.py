@@ -18,7 +18,6 @@ from heliograph.store import _cache_entries as cache_entries
 from heliograph.store import _ratelimit_rollup as ratelimit_rollup
 from heliograph.store import _rollups as rollups
 from heliograph.store import _schema_v15 as schema_v15
-from heliograph.store import _schema_v18 as schema_v18
 from heliograph.store._schema_v5 import (
     BODIES_LZ4,
     BODIES_TABLE,
@@ -493,9 +492,6 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect | Callable, ...]]] = [
          " updates (store/_schema_v15.py)", schema_v15.migration_statements()),
     (16, "PostgreSQL: bodies rows up to 4 KB kept whole in their page, not cut into TOAST"
          " chunks", (_partition_options,)),
-    # 17 is PostgreSQL's (bodies by COPY, another change).
-    (18, "SQLite: rollup tables WITHOUT ROWID (one B-tree less per upserted row)",
-     (schema_v18.rollups_without_rowid,)),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (
