@@ -93,4 +93,3 @@ def test_the_demo_makes_time_ordered_request_ids_from_each_records_time():
     # Session ids stay random: a caller's own in the wild.
     sessions = {r["session_id"] for r in records if r["session_id"]}
     assert sessions and all(uuid.UUID(s).version == 4 for s in sessions)
-
