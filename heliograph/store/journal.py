@@ -375,8 +375,14 @@ def encode_line(record: Mapping[str, Any]) -> bytes:
                      deep_json.dumps(response), b"\t}\n"))
 
 
-def _body(text: bytes) -> BodyJSON | None:
-    return None if text == b"null" else BodyJSON(text.decode())
+def _whole(line: bytes) -> dict:
+    """A line read as plain JSON: an older journal's, or one whose tabs are elsewhere.
+    Anything but an object is no record this version can read (UnknownLayout: its
+    segment is kept); a torn line raises orjson.JSONDecodeError (it is skipped)."""
+    value = orjson.loads(line)
+    if type(value) is not dict:
+        raise UnknownLayout(f"a journal line that is no record: {line[:40]!r}")
+    return value
 
 
 def decode_line(line: bytes) -> dict:
@@ -389,11 +395,11 @@ def decode_line(line: bytes) -> dict:
     third = line.find(b"\t", second + 1)
     fourth = line.find(b"\t", third + 1)
     if (first < 2 or fourth != len(line) - 2 or b"\x00" in line):
-        return orjson.loads(line)
+        return _whole(line)
     if line[0] == _OPEN:   # a positional line
         if (line[-1] != _CLOSE or line[first - 1] != _COMMA or third != second + 2
                 or line[second + 1] != _COMMA):
-            return orjson.loads(line)   # not ours: tabs elsewhere, or torn
+            return _whole(line)
         values = orjson.loads(line[:first - 1] + b"]")
         keys = LAYOUTS.get(values[0]) if type(values[0]) is int else None
         if keys is None or len(values) != len(keys) + 1:
@@ -401,19 +407,18 @@ def decode_line(line: bytes) -> dict:
             # segment stays in the journal, for a writer that knows the layout.
             raise UnknownLayout(f"a journal line of an unknown layout: {line[:40]!r}")
         record = dict(zip(keys, values[1:]))
-        record["request"] = _body(line[first + 1:second])
-        record["response"] = _body(line[third + 1:fourth])
-        return record
-    if (first < len(_REQUEST_KEY) or line[-1] != _BRACE
-            or not line.startswith(_REQUEST_KEY, first - len(_REQUEST_KEY))
-            or third != second + 1 + len(_RESPONSE_KEY)
-            or not line.startswith(_RESPONSE_KEY, second + 1)):
-        return orjson.loads(line)
-    head_end = first - len(_REQUEST_KEY)   # where "request" starts, after a comma if any
-    record = orjson.loads(line[:head_end - 1] + b"}" if line[head_end - 1] == _COMMA
-                          else line[:head_end] + b"}")
-    record["request"] = _body(line[first + 1:second])
-    record["response"] = _body(line[third + 1:fourth])
+    else:
+        if (first < len(_REQUEST_KEY) or line[-1] != _BRACE
+                or not line.startswith(_REQUEST_KEY, first - len(_REQUEST_KEY))
+                or third != second + 1 + len(_RESPONSE_KEY)
+                or not line.startswith(_RESPONSE_KEY, second + 1)):
+            return _whole(line)
+        head_end = first - len(_REQUEST_KEY)   # where "request" starts, after a comma if any
+        record = orjson.loads(line[:head_end - 1] + b"}" if line[head_end - 1] == _COMMA
+                              else line[:head_end] + b"}")
+    request, response = line[first + 1:second], line[third + 1:fourth]
+    record["request"] = None if request == b"null" else BodyJSON(request.decode())
+    record["response"] = None if response == b"null" else BodyJSON(response.decode())
     return record
 
 

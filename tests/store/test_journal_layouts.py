@@ -89,3 +89,16 @@ def test_a_line_of_a_layout_this_version_does_not_know_keeps_its_segment(
     assert reader.get_request("org1", "r0") is None       # kept in its segment
     assert reader.get_request("org1", "r2") is not None   # the next segment went in
     assert "unknown layout" in caplog.text
+
+
+def test_a_line_that_is_json_but_no_record_keeps_its_segment(tmp_path, store):
+    """A positional line without its tabs, or any JSON that is not an object, is kept
+    for a version that reads it, rather than handed to the store as a record."""
+    directory = tmp_path / "journal"
+    directory.mkdir()
+    for i, line in enumerate((b'[1,"r1","2024"]', b"5", b'["a",\t1\t,\t2\t]')):
+        segment = directory / f"1-0-{i}.jsonl"
+        segment.write_bytes(line + b"\n")
+        SegmentWriter(directory, store).drain()
+        assert closed_segments(directory) == [segment]
+        segment.unlink()
