@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 
-import orjson
-
 from heliograph.errors import BadRequest
 from heliograph.proxy.auth import Principal
 from heliograph.proxy.exchange import Exchange
@@ -14,7 +12,7 @@ from heliograph.proxy.headers import RequestOptions
 from heliograph.records import RECORD_KEYS
 from heliograph.sinks import RecordSinks
 from heliograph.sinks.journal import JournalSink
-from heliograph.store.journal import Journal, claim_segment
+from heliograph.store.journal import Journal, claim_segment, decode_line
 
 PRINCIPAL = Principal(key_id="key-1", organization="org-1", admin=False)
 
@@ -133,7 +131,7 @@ def test_journal_sink_record_bytes_are_the_journals(tmp_path):
     journal.close()
     (segment,) = tmp_path.glob("*.jsonl")
     (line,) = segment.read_bytes().splitlines()
-    assert orjson.loads(line)["total_tokens"] == 5
+    assert decode_line(line)["total_tokens"] == 5
 
 
 def test_new_records_have_every_key_in_order_and_containers_of_their_own():

@@ -28,7 +28,8 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -263,25 +264,81 @@ def claim_segment(path: Path) -> tuple[int, list[dict]] | None:
     with os.fdopen(os.dup(fd), "rb") as fh:
         data = fh.read()
     records = []
-    for line in data.split(b"\n"):
-        if line:
+    try:
+        for line in _lines(data):
             try:
                 records.append(decode_line(line))
             except orjson.JSONDecodeError:
                 continue
+    except UnknownLayout as exc:
+        # Left as it is (not a torn line: a newer version's), for a writer that reads it.
+        if path not in _REPORTED:
+            _REPORTED.add(path)
+            log.error("journal segment %s left in place: %s", path, exc)
+        os.close(fd)
+        return None
     return fd, records
 
 
-# A record's line is its JSON with the bodies last, each between tabs:
+def _lines(data: bytes) -> Iterator[bytes]:
+    """The non-empty lines of a segment. Found with bytes.find (memchr) rather than
+    data.split, whose byte-by-byte loop cost ~1.9 against ~1.1 µs a 2.3 KB record."""
+    find, start, end = data.find, 0, len(data)
+    while start < end:
+        stop = find(b"\n", start)
+        if stop < 0:
+            stop = end
+        if stop > start:
+            yield data[start:stop]
+        start = stop + 1
+
+
+# Segments left for a newer version, reported once each.
+_REPORTED: set[Path] = set()
+
+
+# A record's line, since session 9: its values in a fixed order (a layout), in a JSON
+# array whose first item names the layout, with the bodies last, each between tabs:
+#   [1,"<id>","<created_at>",…,<TAB>{request}<TAB>,<TAB>{response}<TAB>]
+# The writer then neither reads nor compares 38 keys a record: the array is decoded and
+# zipped with the layout's keys (the module's own string objects, so every rec.get() of
+# the writer finds its key by identity), ~100k instructions a record less than the
+# object below (bench/README.md "Positional journal lines").
+# Before, and still for a record whose keys are not exactly a layout's: the record's JSON
+# object with the bodies last, each between tabs:
 #   {"id":…,"request":<TAB>{…}<TAB>,"response":<TAB>{…}<TAB>}
-# Still one JSON object (a tab is whitespace between tokens) that any JSON reader takes,
-# while orjson never writes a raw tab (inside a string it is the escape \t), so the writer
-# finds each body's JSON text by splitting at the tabs and stores it as written: decoding
-# the bodies and encoding them again were ~25 µs of the writer's CPU per record
+# Either is one JSON value any reader takes (a tab is whitespace between tokens), while
+# orjson never writes a raw tab (inside a string it is the escape \t), so the writer finds
+# each body's JSON text by splitting at the tabs and stores it as written: decoding the
+# bodies and encoding them again were ~25 µs of the writer's CPU per record
 # (bench/README.md "Writer throughput"). A line without tabs (written before) is read whole.
 _REQUEST_KEY = b'"request":'
 _RESPONSE_KEY = b',"response":'
-_COMMA, _BRACE = ord(","), ord("}")
+_COMMA, _BRACE, _OPEN, _CLOSE = ord(","), ord("}"), ord("["), ord("]")
+
+# Layouts of positional lines, by the number in the line's first item. A layout is never
+# changed once released: segments written with it may wait on disk across an upgrade.
+# A record key added later goes into a new layout (a new number); until then a record
+# with it is written as an object, which every writer reads.
+LAYOUTS: dict[int, tuple[str, ...]] = {
+    1: ("id", "created_at", "organization", "key_id", "model", "model_used", "provider",
+        "path", "status", "error", "latency_ms", "ttft_ms", "prompt_tokens",
+        "completion_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
+        "reasoning_tokens", "cost_usd", "cost_known", "cost_saved_usd", "user_id",
+        "properties", "session_id", "session_path", "session_name", "cache",
+        "cache_entry", "cache_reference_id", "attempts", "fallback_index", "ratelimit",
+        "feedback", "scores", "trace", "requested_id", "prompt_id", "model_override"),
+}
+LAYOUT = 1   # what encode_line writes
+_LAYOUT_SIZE = len(LAYOUTS[LAYOUT]) + 2   # and the two bodies
+# A record's values in the layout's order, a tuple made in one C call (the worker runs
+# this for every request).
+_layout_values = itemgetter(*LAYOUTS[LAYOUT])
+_LAYOUT_OPEN = b"[%d," % LAYOUT
+
+
+class UnknownLayout(ValueError):
+    """A positional line whose layout this version does not know."""
 
 
 class BodyJSON:
@@ -297,6 +354,17 @@ class BodyJSON:
 
 
 def encode_line(record: Mapping[str, Any]) -> bytes:
+    if len(record) == _LAYOUT_SIZE:
+        try:
+            values = _layout_values(record)
+            request, response = record["request"], record["response"]
+        except KeyError:   # as many keys, other ones: written as an object
+            pass
+        else:
+            # The layout's number put before the values' array: `[v,…]` → `[1,v,…,`.
+            head = deep_json.dumps(values)
+            return b"".join((_LAYOUT_OPEN, head[1:-1], b",\t", deep_json.dumps(request),
+                             b"\t,\t", deep_json.dumps(response), b"\t]\n"))
     if "request" not in record or "response" not in record:
         return deep_json.dumps(record, orjson.OPT_APPEND_NEWLINE)
     rest = dict(record)
@@ -305,6 +373,16 @@ def encode_line(record: Mapping[str, Any]) -> bytes:
     return b"".join((head[:-1], b"," if len(head) > 2 else b"", _REQUEST_KEY, b"\t",
                      deep_json.dumps(request), b"\t", _RESPONSE_KEY, b"\t",
                      deep_json.dumps(response), b"\t}\n"))
+
+
+def _whole(line: bytes) -> dict:
+    """A line read as plain JSON: an older journal's, or one whose tabs are elsewhere.
+    Anything but an object is no record this version can read (UnknownLayout: its
+    segment is kept); a torn line raises orjson.JSONDecodeError (it is skipped)."""
+    value = orjson.loads(line)
+    if type(value) is not dict:
+        raise UnknownLayout(f"a journal line that is no record: {line[:40]!r}")
+    return value
 
 
 def decode_line(line: bytes) -> dict:
@@ -316,14 +394,28 @@ def decode_line(line: bytes) -> dict:
     second = line.find(b"\t", first + 1)
     third = line.find(b"\t", second + 1)
     fourth = line.find(b"\t", third + 1)
-    if (first < len(_REQUEST_KEY) or fourth != len(line) - 2 or line[-1] != _BRACE
-            or not line.startswith(_REQUEST_KEY, first - len(_REQUEST_KEY))
-            or third != second + 1 + len(_RESPONSE_KEY)
-            or not line.startswith(_RESPONSE_KEY, second + 1) or b"\x00" in line):
-        return orjson.loads(line)
-    head_end = first - len(_REQUEST_KEY)   # where "request" starts, after a comma if any
-    record = orjson.loads(line[:head_end - 1] + b"}" if line[head_end - 1] == _COMMA
-                          else line[:head_end] + b"}")
+    if (first < 2 or fourth != len(line) - 2 or b"\x00" in line):
+        return _whole(line)
+    if line[0] == _OPEN:   # a positional line
+        if (line[-1] != _CLOSE or line[first - 1] != _COMMA or third != second + 2
+                or line[second + 1] != _COMMA):
+            return _whole(line)
+        values = orjson.loads(line[:first - 1] + b"]")
+        keys = LAYOUTS.get(values[0]) if type(values[0]) is int else None
+        if keys is None or len(values) != len(keys) + 1:
+            # Written by another version (a downgrade): not a torn line to skip. The
+            # segment stays in the journal, for a writer that knows the layout.
+            raise UnknownLayout(f"a journal line of an unknown layout: {line[:40]!r}")
+        record = dict(zip(keys, values[1:]))
+    else:
+        if (first < len(_REQUEST_KEY) or line[-1] != _BRACE
+                or not line.startswith(_REQUEST_KEY, first - len(_REQUEST_KEY))
+                or third != second + 1 + len(_RESPONSE_KEY)
+                or not line.startswith(_RESPONSE_KEY, second + 1)):
+            return _whole(line)
+        head_end = first - len(_REQUEST_KEY)   # where "request" starts, after a comma if any
+        record = orjson.loads(line[:head_end - 1] + b"}" if line[head_end - 1] == _COMMA
+                              else line[:head_end] + b"}")
     request, response = line[first + 1:second], line[third + 1:fourth]
     record["request"] = None if request == b"null" else BodyJSON(request.decode())
     record["response"] = None if response == b"null" else BodyJSON(response.decode())

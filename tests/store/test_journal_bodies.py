@@ -5,7 +5,14 @@ import os
 
 import orjson
 
-from heliograph.store.journal import BodyJSON, Journal, claim_segment, closed_segments
+from heliograph.store.journal import (
+    LAYOUT,
+    LAYOUTS,
+    BodyJSON,
+    Journal,
+    claim_segment,
+    closed_segments,
+)
 from heliograph.store.writer import SegmentWriter
 
 # Strings holding what would break a naive split: tabs, newlines, quotes, a NUL, escapes.
@@ -22,20 +29,43 @@ def journaled(tmp_path, records):
     return closed_segments(tmp_path / "journal")
 
 
-def test_a_line_is_one_json_object_and_the_writer_gets_the_bodies_text(tmp_path, make_record):
+def test_a_line_is_one_json_value_and_the_writer_gets_the_bodies_text(tmp_path, make_record):
     rec = make_record("r1", model="m", request=AWKWARD, response=None,
                       properties={"env": "prod\t1"})
     (segment,) = journaled(tmp_path, [rec])
     (line,) = segment.read_bytes().splitlines()
-    assert orjson.loads(line) == rec   # any JSON reader: the record as it was
+    # Any JSON reader takes it: the layout's number, the values in its order, the bodies.
+    assert orjson.loads(line) == [LAYOUT, *(rec[k] for k in LAYOUTS[LAYOUT]),
+                                  rec["request"], rec["response"]]
 
     fd, (got,) = claim_segment(segment)
     os.close(fd)
     assert type(got["request"]) is BodyJSON
     assert got["request"].text == orjson.dumps(AWKWARD).decode()
     assert got["response"] is None
+    assert got.keys() == rec.keys()
     assert {k: v for k, v in got.items() if k != "request"} == {
         k: v for k, v in rec.items() if k != "request"}
+
+
+def test_a_gateway_record_is_written_positionally_and_read_back_with_the_same_keys():
+    """Every key of a record is in the layout the journal writes: a key added to
+    RECORD_KEYS needs a new layout (journal.LAYOUTS), or every line falls back to the
+    slower object form. The writer's dict has the layout's key objects, not copies."""
+    from heliograph.records import RECORD_KEYS, new_record
+    from heliograph.store.journal import decode_line, encode_line
+
+    rec = new_record("r1", 1_700_000_000.0, "/v1/chat/completions")
+    rec.update(model="m", properties={"a": "b"}, request={"x": 1})
+    line = encode_line(rec)
+    assert line.startswith(b"[%d," % LAYOUT)
+    got = decode_line(line.rstrip(b"\n"))
+    assert list(got) == [*LAYOUTS[LAYOUT], "request", "response"]
+    assert got.keys() == set(RECORD_KEYS)
+    assert {**got, "request": None} == {**rec, "request": None}
+    assert got["request"].text == '{"x":1}'
+    keys = {id(k) for k in LAYOUTS[LAYOUT]}
+    assert all(id(k) in keys for k in got if k not in ("request", "response"))
 
 
 def test_bodies_are_stored_as_written_and_read_back_equal(store, reader, make_record,
