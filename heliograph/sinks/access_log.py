@@ -69,24 +69,19 @@ class AccessLogSink:
         if second != self._second:
             self._set_second(second, json=False)
         return (f"{self._stamp},{int((now - second) * 1000):03d} INFO {ACCESS_NAME}: "
-                f"{METHOD} {record['path']} {record['status']} "
-                f"model={record['model'] or '-'} provider={record['provider'] or '-'} "
-                f"{record['latency_ms'] or 0.0:.1f}ms id={record['id']}\n")
+                f"{_message(record)}\n")
 
     def _json_line(self, record: Record) -> str:
-        latency = record["latency_ms"]
-        message = (f"{METHOD} {record['path']} {record['status']} "
-                   f"model={record['model'] or '-'} provider={record['provider'] or '-'} "
-                   f"{latency or 0.0:.1f}ms id={record['id']}")
         now = time.time()
         second = int(now)
         if second != self._second:
             self._set_second(second, json=True)
         fields: dict[str, Any] = {
             "time": f"{self._stamp}.{int((now - second) * 1000):03d}Z", "level": "info",
-            "logger": ACCESS_NAME, "message": message, "method": METHOD,
+            "logger": ACCESS_NAME, "message": _message(record), "method": METHOD,
             "path": record["path"], "status": record["status"], "model": record["model"],
-            "provider": record["provider"], "latency_ms": latency, "record_id": record["id"]}
+            "provider": record["provider"], "latency_ms": record["latency_ms"],
+            "record_id": record["id"]}
         return orjson.dumps(fields).decode() + "\n"
 
     def _set_second(self, second: int, json: bool) -> None:
@@ -120,3 +115,10 @@ class AccessLogSink:
 
     def close(self) -> None:
         self.flush()
+
+
+def _message(record: Record) -> str:
+    """The access line's message, the same in the text and the JSON log."""
+    return (f"{METHOD} {record['path']} {record['status']} "
+            f"model={record['model'] or '-'} provider={record['provider'] or '-'} "
+            f"{record['latency_ms'] or 0.0:.1f}ms id={record['id']}")
