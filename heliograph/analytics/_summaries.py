@@ -27,9 +27,11 @@ def sessions(reader, organization: str, flt: RequestFilter, limit: int,
                " FROM rollup_sessions WHERE organization = ?")
         params: list = [organization]
         if after:
-            if by_minute:  # where the index walk starts
-                sql += f" AND last_minute <= substr(?, 1, {MINUTE_CHARS})"
-                params.append(after[0])
+            # Where the index walk starts: the OR below is no range for either planner,
+            # which would otherwise read every newer session again for a later page.
+            sql += (f" AND last_minute <= substr(?, 1, {MINUTE_CHARS})" if by_minute
+                    else " AND last_at <= ?")
+            params.append(after[0])
             sql += " AND (last_at < ? OR (last_at = ? AND session_id < ?))"
             params += [after[0], after[0], after[1]]
         # PostgreSQL indexes the minute of last_at, not last_at (store/_schema_v17.py:
