@@ -16,6 +16,9 @@ Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
   stall-<ms>         stall mid-response (stream: after the first chunk)
   chunk-delay-<ms>   sleep between stream chunks
   one-write          the whole stream in one write (a fast provider's events arrive together)
+  obfuscation        OpenAI chat stream chunks end with a random "obfuscation" string, as
+                     OpenAI's have by default since 2025 (unless stream_options says
+                     include_obfuscation: false)
   malformed          200 whose JSON body (or one SSE event) is not JSON
   truncated          cut the connection mid-body (stream: after two chunks, no [DONE])
   reset              drop the connection without any response
@@ -57,7 +60,7 @@ _TOKEN = (
     r"|usage-(?P<usage_p>\d+)-(?P<usage_c>\d+)"
     r"|tool-calls-(?P<tool_calls>\d+)"
     r"|(?P<flag>malformed|truncated|reset|tool-call|content-filter|prompt-blocked"
-    r"|retry-after-soon|one-write)"
+    r"|retry-after-soon|one-write|obfuscation)"
 )
 _TOKEN_RE = re.compile(f"(?:{_TOKEN})")
 _MODEL_RE = re.compile(f"(?:^|(?<=[^a-z0-9]))fake-(?:{_TOKEN})(?=$|[^a-z0-9])")
@@ -88,6 +91,7 @@ class Behavior:
     prompt_blocked: bool = False
     retry_after_soon: bool = False
     one_write: bool = False
+    obfuscation: bool = False
 
     def apply(self, m: re.Match) -> None:
         g = m.groupdict()

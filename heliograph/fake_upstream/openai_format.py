@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import random
 import re
+import string
 import struct
 import time
 from collections.abc import Iterable
@@ -35,6 +37,7 @@ from .conversation import (
 )
 
 SYSTEM_FINGERPRINT = "fp_fake0001"
+_OBFUSCATION_CHARS = string.ascii_letters + string.digits
 EMBEDDING_DIM = 8
 MODELS = [
     ("gpt-4o", "system"),
@@ -215,7 +218,9 @@ class ChatReply:
         self.model = body["model"]
         self.id = new_id("chatcmpl-")
         self.created = int(time.time())
-        self.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        options = body.get("stream_options") or {}
+        self.include_usage = bool(options.get("include_usage"))
+        self.obfuscation = b.obfuscation and options.get("include_obfuscation") is not False
         self.answer = answer(ask_from_chat(body), b)
         self.content = self.answer.text
         self.finish_reason = self.answer.finish
@@ -254,6 +259,9 @@ class ChatReply:
         }
         if self.include_usage:
             chunk["usage"] = self.usage if delta is None else None
+        if self.obfuscation:   # OpenAI's: random letters and digits, last, after the usage
+            chunk["obfuscation"] = "".join(random.choices(_OBFUSCATION_CHARS,
+                                                          k=random.randint(1, 16)))
         return chunk
 
     def chunks(self) -> list[dict[str, Any]]:

@@ -93,6 +93,25 @@ def test_stream_without_usage_requested_looks_exactly_as_asked(gateway, openai_c
     assert "stream_options" not in rec["request"]  # what the caller sent
 
 
+def test_openai_obfuscated_stream_relays_its_chunks_and_logs_the_usage(gateway, openai_client):
+    # OpenAI's chunks today: `…,"usage":null,"obfuscation":"<random>"}` (the fake's
+    # `obfuscation` behaviour). The usage the gateway asked for is cut out of every chunk
+    # and the last usage chunk dropped; the obfuscation string reaches the caller.
+    stream = openai_client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini-fake-obfuscation", stream=True,
+        messages=[{"role": "user", "content": "obfuscated stream of words"}])
+    chunks = list(stream.parse())
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Echo: obfuscated stream of words"
+    dumped = [c.model_dump(exclude_unset=True) for c in chunks]
+    assert all("usage" not in c and c["obfuscation"] for c in dumped), dumped
+    assert all(c.choices for c in chunks)
+    rec = gateway.record(stream.headers["helicone-id"])
+    assert rec["status"] == 200
+    assert rec["prompt_tokens"] > 0 and rec["completion_tokens"] > 0
+    assert rec["response"]["choices"][0]["message"]["content"] == text
+
+
 def test_stream_with_usage_requested_keeps_the_usage_chunk(gateway, openai_client):
     stream = openai_client.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", stream=True, stream_options={"include_usage": True},

@@ -104,6 +104,23 @@ def test_delay(server):
     assert time.monotonic() - t >= 0.3
 
 
+@pytest.mark.parametrize("options, obfuscated", [
+    ({"include_usage": True}, True),
+    ({"include_usage": True, "include_obfuscation": False}, False)])
+def test_obfuscation_ends_every_chunk_after_the_usage(server, options, obfuscated):
+    raw = call(server, CHAT, chat_body(stream=True, stream_options=options),
+               behavior="obfuscation").body
+    payloads = [p for p in sse_events(raw) if p != "[DONE]"]
+    assert len(payloads) > 3
+    for payload in payloads:
+        chunk = json.loads(payload)
+        if obfuscated:   # the last member, after the usage, letters and digits
+            assert list(chunk)[-2:] == ["usage", "obfuscation"], chunk
+            assert chunk["obfuscation"].isalnum()
+        else:
+            assert "obfuscation" not in chunk
+
+
 def test_delay_in_streaming_is_before_first_chunk(server):
     async def go():
         async with aiohttp.ClientSession(headers={"authorization": "Bearer sk-test"}) as s:
