@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backlog import BacklogSampler
 from proctree import TreeCpu, tree_memory
 from sse_body import SSE_BODY, nginx_parts, nginx_sets
 
@@ -276,16 +277,18 @@ class Server:
     tmp: Path
     workers: int
     logged: Callable[[], int]  # requests it has logged so far
+    journal: Path | None = None  # the gateway's journal folder (the bare proxy has none)
 
 
 def spawn_server(procs: Procs, name: str, argv: list[str], port: int, tmp: Path,
-                 workers: int, env: dict[str, str], logged: Callable[[int], int]) -> Server:
+                 workers: int, env: dict[str, str], logged: Callable[[int], int],
+                 journal: Path | None = None) -> Server:
     """Start a proxy (output to <tmp>/<name>.log) and wait for its /healthz."""
     log = tmp / f"{name}.log"
     with open(log, "wb") as fh:
         proc = procs.start(name, argv, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp, env=env)
     wait_http(port, "/healthz", proc, name, log, timeout=60)
-    return Server(proc, port, tmp, workers, lambda: logged(port))
+    return Server(proc, port, tmp, workers, lambda: logged(port), journal)
 
 
 def start_gateway(procs: Procs, tmp: Path, upstream_port: int, workers: int) -> Server:
@@ -304,8 +307,9 @@ def start_gateway(procs: Procs, tmp: Path, upstream_port: int, workers: int) -> 
     exe = shutil.which("heliograph") or str(Path(sys.executable).parent / "heliograph")
     argv = [exe, "serve", "--config", str(config), "--port", str(port),
             "--workers", str(workers)]
+    # The journal beside the database (config.resolved_journal_dir's default).
     return spawn_server(procs, f"gateway-{workers}w", argv, port, tmp, workers, env,
-                        logged_requests)
+                        logged_requests, journal=tmp / "bench.db.journal")
 
 
 def start_bare(procs: Procs, tmp: Path, upstream_port: int, workers: int) -> Server:
@@ -595,16 +599,23 @@ def profile(pid: int, port: int, script: Path, args, out_dir: Path, label: str) 
                          "total_pct": 100 * total_own[f] / samples} for f, n in top]}
 
 
-def measure(port: int, script: Path, args, root_pid: int | None = None) -> dict:
+def measure(port: int, script: Path, args, root_pid: int | None = None,
+            journal: Path | None = None) -> dict:
     """The two wrk runs; with root_pid, also the CPU time its process tree used per
-    request during each run (ms)."""
+    request during each run (ms); with journal, the journal's backlog during the run at
+    full load (see backlog.py)."""
     out = {}
     for key, threads, connections in (("c_many", min(2, args.connections), args.connections),
                                       ("c1", 1, 1)):
         cpu = TreeCpu(root_pid) if root_pid else None
         if cpu is not None:
             cpu.start()
+        sampler = BacklogSampler(journal) if journal and key == "c_many" else None
+        if sampler is not None:
+            sampler.start()
         res = run_wrk(port, script, threads, connections, args.duration)
+        if sampler is not None:
+            res.update(sampler.stop())
         if cpu is not None:
             seconds = cpu.stop()
             res["cpu_s"] = round(seconds, 3)
@@ -626,7 +637,9 @@ def fmt_ms(us: float | None) -> str:
 def print_table(rows: list[dict], connections: int) -> str:
     head = (f"| scenario | req/s @{connections} | p50 @{connections} | p99 @{connections} "
             f"| p50 @1 | p99 @1 | added p50 @1 | CPU ms/req (w/o writer) @{connections} / @1 "
-            f"| peak RSS MB per worker | tree peak RSS / PSS MB | logged/sent | non-2xx/errors "
+            f"| peak RSS MB per worker | tree peak RSS / PSS MB "
+            f"| journal KB @{connections}: max / 2nd-half mean / end, drained in "
+            f"| logged/sent | non-2xx/errors "
             f"| other CPU |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -646,10 +659,18 @@ def print_table(rows: list[dict], connections: int) -> str:
         cpu_s = "-" if cpu[0] is None else "{:.3f} ({:.3f}) / {:.3f} ({:.3f})".format(*cpu)
         tree = r.get("tree_memory")
         tree_s = "-" if not tree else f"{tree['peak_rss_mb']:.0f} / {tree['pss_mb']:.0f}"
+        backlog_s = "-"
+        if "backlog_max_kb" in many:
+            drained = many["backlog_drained_s"]
+            backlog_s = (f"{many['backlog_max_kb']:,.0f} / "
+                         f"{many['backlog_second_half_mean_kb']:,.0f} / "
+                         f"{many['backlog_end_kb']:,.0f}, "
+                         + ("not in 120 s" if drained is None else f"{drained:.1f} s"))
         lines.append(
             f"| {r['label']} | {many['rps']:,.0f} | {fmt_ms(many['p50_us'])} | "
             f"{fmt_ms(many['p99_us'])} | {fmt_ms(one['p50_us'])} | {fmt_ms(one['p99_us'])} | "
             f"{'-' if added is None else fmt_ms(added)} | {cpu_s} | {rss_s} | {tree_s} | "
+            f"{backlog_s} | "
             f"{log_s} | {bad} | "
             f"{max(many['other_cpu_cores'], one['other_cpu_cores']):.2f} |")
     table = "\n".join(lines)
@@ -669,7 +690,8 @@ def measure_server(srv: Server, scenario: Scenario, headers: dict[str, str], dir
     baseline = srv.logged()
     warm_ok = warm_up(srv.port, scenario, headers, WARMUP_REQUESTS)
     row = {"label": label, "scenario": scenario.name, "target": target,
-           "workers": srv.workers, **measure(srv.port, script, args, srv.proc.pid)}
+           "workers": srv.workers,
+           **measure(srv.port, script, args, srv.proc.pid, srv.journal)}
     runs = [row["c_many"], row["c1"]]
     if profile_label:
         row["profile"] = profile(worker_pids(srv)[0], srv.port, script, args,
