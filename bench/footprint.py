@@ -12,8 +12,8 @@ does not depend on the machine's load, so this is meaningful on a shared machine
 latencies are not.
 
 --modules DIR puts a sitecustomize in the servers' PYTHONPATH that writes each process's
-sys.modules to DIR/<pid>.txt every second (what each process imports; diagnosis only:
-the hook's thread costs a little memory itself).
+sys.modules to DIR/<pid>.txt every second (what each process imports, forked workers
+included; diagnosis only: the hook's thread costs a little memory itself).
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ def _dump():
         except Exception:
             pass
 threading.Thread(target=_dump, daemon=True).start()
+# A forked worker has no thread but the forking one: start its own.
+os.register_at_fork(after_in_child=lambda: threading.Thread(target=_dump, daemon=True).start())
 '''
 
 

@@ -5,7 +5,6 @@ silently to a default, e.g. the real OpenAI URL)."""
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +48,8 @@ def describe(value: Any) -> str:
 
 
 def closest(name: str, candidates: list[str]) -> str | None:
+    import difflib  # only for a mistake: not loaded by every worker that starts
+
     matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     if matches:
         return matches[0]
@@ -192,7 +193,7 @@ def check_provider_table(name: str, table: Any, where: str, builtin: bool) -> di
         if bad is not None:
             raise ConfigError(f"{label} {key} must hold only strings, not {describe(bad)}")
     if "type" in table:
-        from heliograph.providers.registry import ADAPTERS
+        from heliograph.providers.catalog import ADAPTERS
 
         if table["type"] not in ADAPTERS:
             raise ConfigError(f"{label} type must be one of {', '.join(ADAPTERS)}, "

@@ -10,12 +10,10 @@ received, and may refuse an old `t` to stop replays.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import time
 from dataclasses import dataclass
-from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -133,6 +131,8 @@ async def deliver(session: aiohttp.ClientSession, smtp: SmtpSettings, channel: d
     elif kind == "slack":
         await post_json(session, channel["url"], orjson.dumps(payload["slack"]))
     elif kind == "email":
+        import asyncio  # loaded by delivery.send_due already, which runs this
+
         await asyncio.to_thread(send_email, smtp, channel["to"], payload["email"])
     else:
         raise DeliveryError(f"unknown channel type {kind!r}")
@@ -174,6 +174,8 @@ def alert_notice(event: dict, dashboard_url: str) -> dict:
     slack = f"{':rotating_light:' if firing else ':white_check_mark:'} *{headline}*\n{detail}"
     if link:
         slack += f"\n<{link}|Open in Heliograph>"
+    from html import escape  # its entity table is ~0.35 MB: only when an alert fires
+
     html = (f"<h2>{escape(headline)}</h2><p>{escape(detail)}</p>"
             f"<p>at {escape(event['at'])}</p>"
             + (f'<p><a href="{escape(link)}">Open in Heliograph</a></p>' if link else ""))

@@ -14,7 +14,6 @@ notice is sent once). Each pass:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
@@ -109,6 +108,8 @@ async def _send(session: aiohttp.ClientSession, smtp: SmtpSettings, item: dict
 
 
 async def _send_all(smtp: SmtpSettings, due: list[dict]) -> list[str | None]:
+    import asyncio
+
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
@@ -123,6 +124,10 @@ def send_due(store, smtp: SmtpSettings, now: float | None = None) -> int:
            if (taken := repo.claim(store, item, claimed, CLAIM_LEASE_S)) is not None]
     if not due:
         return 0
+    # asyncio (with ssl, ~3 MB) only once there is something to send: the host runs
+    # this job every few seconds whether or not any alert or webhook is configured.
+    import asyncio
+
     errors = asyncio.run(_send_all(smtp, due))
     done = time.time()
     for item, error in zip(due, errors):

@@ -11,7 +11,6 @@ one organization, joins included.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import threading
@@ -113,6 +112,10 @@ class Analytics:
         cursor, timestamp or group_by) is the caller's 400."""
         if self._in_flight >= self._threads * (1 + _WAITING_PER_THREAD):
             raise AnalyticsBusy("too many analytics queries in progress; retry shortly")
+        # Imported here: the background host's alerts job reads through this class
+        # without an event loop, and asyncio (with ssl) is ~3 MB it would load for nothing.
+        import asyncio
+
         self._in_flight += 1
         try:
             loop = asyncio.get_running_loop()

@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 
 from heliograph.background.jobs import JOBS, Job, JobContext, load_job
-from heliograph.background.locks import FileLock, HeldLock, deployment_lock
+from heliograph.background.locks import HOST_LOCK, FileLock, HeldLock, deployment_lock
 
 log = logging.getLogger("heliograph.background")
 
-HOST_LOCK = "background.lock"
 # After a failed run_once, the next waits this long (then the next step, and so on).
 RETRY_BACKOFF_S = (0.5, 1, 2, 5, 10)
 # How long a Redis deployment lock outlives a host that stopped renewing it.

@@ -22,6 +22,11 @@ from typing import Any
 
 log = logging.getLogger("heliograph.background")
 
+# The flock the background host holds in the journal folder (host.py), which a worker
+# tries each second (supervisor.py). Here, not in host.py: a worker imports this module
+# and not the host's (argparse and the job list, ~0.35 MB a worker).
+HOST_LOCK = "background.lock"
+
 
 class FileLock:
     def __init__(self, path: Path):

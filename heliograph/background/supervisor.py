@@ -19,8 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from heliograph.background.host import HOST_LOCK
-from heliograph.background.locks import try_flock
+from heliograph.background.locks import HOST_LOCK, try_flock
 
 log = logging.getLogger("heliograph.background")
 

@@ -15,7 +15,7 @@ class LazyDashboard:
     worker agrees on it (and a broken journal folder fails the start, not a page)."""
 
     def __init__(self, gw: Any):
-        from heliograph.dashboard.session import resolve_secret
+        from heliograph.dashboard.secret import resolve_secret
 
         resolve_secret(gw.settings.dashboard_session_secret, gw.settings.resolved_journal_dir())
         self.gw = gw

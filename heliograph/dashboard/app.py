@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from heliograph.asgi import ClientDisconnected, Request
 from heliograph.dashboard import render
+from heliograph.dashboard.secret import resolve_secret
 from heliograph.dashboard.session import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -29,7 +30,6 @@ from heliograph.dashboard.session import (
     cookie_header,
     csrf_matches,
     parse_cookies,
-    resolve_secret,
 )
 from heliograph.errors import Forbidden, GatewayError, NotFound, ServiceUnavailable
 from heliograph.routes import RouteTable

@@ -13,11 +13,8 @@ is HttpOnly and SameSite=Lax, and Secure when the dashboard is served over https
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -25,7 +22,6 @@ SESSION_COOKIE = "heliograph_session"
 # Before sign-in: the token the sign-in form must echo (login CSRF).
 LOGIN_COOKIE = "heliograph_login"
 LOGIN_MAX_AGE_S = 3600
-SECRET_FILE = "heliograph-dashboard.secret"
 
 
 @dataclass(frozen=True)
@@ -33,29 +29,6 @@ class Session:
     key_id: str
     organization: str
     csrf: str
-
-
-def resolve_secret(configured: str, journal_dir: Path) -> str:
-    """The signing secret: the configured one, else one generated on first use and kept
-    (mode 0600) beside the journal, so every worker of this machine and every restart
-    agree. Several replicas behind one URL need [dashboard] session_secret."""
-    if configured:
-        return configured
-    path = journal_dir.resolve().parent / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:  # we won the race to create it: every other worker reads this one
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(48))
-    for _ in range(50):  # another worker may have created it and not written it yet
-        text = path.read_text().strip()
-        if text:
-            return text
-        time.sleep(0.02)
-    raise RuntimeError(f"dashboard session secret file {path} is empty")
 
 
 class SessionCodec:

@@ -6,6 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Each provider `type` a config may name, and its class (registry.py loads it). Here, not
+# in registry.py: checking a config's `type` must not import the providers and aiohttp
+# (~6 MB) into the processes that only read the config (the background host).
+ADAPTERS: dict[str, str] = {
+    "openai": "heliograph.providers.openai:OpenAICompatible",
+    "anthropic": "heliograph.providers.anthropic:Anthropic",
+    "gemini": "heliograph.providers.gemini:Gemini",
+    "azure": "heliograph.providers.azure:AzureOpenAI",
+}
+
 
 @dataclass(frozen=True)
 class BuiltinProvider:

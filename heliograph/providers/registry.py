@@ -13,16 +13,8 @@ from heliograph.config import ProviderSettings, Settings
 from heliograph.errors import BadRequest, NotFound
 from heliograph.providers import aliases
 from heliograph.providers.base import Provider
-from heliograph.providers.catalog import BUILTIN_PROVIDERS
+from heliograph.providers.catalog import ADAPTERS, BUILTIN_PROVIDERS
 from heliograph.providers.http import HttpClient
-
-ADAPTERS: dict[str, str] = {
-    "openai": "heliograph.providers.openai:OpenAICompatible",
-    "anthropic": "heliograph.providers.anthropic:Anthropic",
-    "gemini": "heliograph.providers.gemini:Gemini",
-    "azure": "heliograph.providers.azure:AzureOpenAI",
-}
-
 
 # A trailing `/name` read as a provider name: lower-case letters and hyphens, as provider
 # names are (a model id has digits or dots: `meta-llama/Llama-3.3-70B`, `…/llama-v3p1-8b`).

@@ -31,7 +31,6 @@ from heliograph.errors import (
     GatewayError,
     PayloadTooLarge,
 )
-from heliograph.formats.openai.multipart import FormSniffer, boundary_of, with_field_value
 from heliograph.providers.base import Call, Operation, Provider
 from heliograph.proxy.auth import check_models
 from heliograph.proxy.flow import Arrival, Flow, Send
@@ -44,6 +43,7 @@ from heliograph.routes import Route
 
 if TYPE_CHECKING:
     from heliograph.app import Gateway
+    from heliograph.formats.openai.multipart import FormSniffer
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,10 @@ async def _serve(flow: Flow, endpoint: Endpoint) -> None:
         model = _model_of(body.get("model"), endpoint)
         data, content_type = raw, "application/json"
     elif endpoint.body == "multipart":
+        # Imported on the first upload: the form parser (python-multipart, ~0.3 MB a
+        # worker) is not on the path of JSON calls, and most workers never see a form.
+        from heliograph.formats.openai.multipart import FormSniffer, boundary_of
+
         limit = gw.settings.max_upload_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -183,6 +187,8 @@ async def _serve(flow: Flow, endpoint: Endpoint) -> None:
             body = dict(body, model=upstream_model)
             data = orjson.dumps(body)
         elif upload is not None:
+            from heliograph.formats.openai.multipart import with_field_value
+
             rewritten = with_field_value(upload.prefix.tail, "model", model, upstream_model)
             if rewritten is None:
                 upload.prefix.close()

@@ -1,7 +1,9 @@
 """A worker that serves only proxy traffic never imports the query API or the analytics
-read side (issue 15's footprint: ~6 MB a worker); the first query API call loads them and
-answers as before."""
+read side (issue 15's footprint: ~6 MB a worker), nor the upload form parser, the
+dashboard's signing library or the background host's own modules; the first call that
+needs one loads it and answers as before."""
 
+import io
 import os
 import signal
 import sys
@@ -39,6 +41,23 @@ class ProbedGateway(Gateway):
             assert time.monotonic() < deadline, self.log_text()[-2000:]
             time.sleep(0.02)
         return set(self.modules_file.read_text().split("\n"))
+
+
+# Loaded on first use only (issue 15, session 10: ~1 MB a worker together).
+FIRST_USE_ONLY = (
+    "python_multipart",                   # the first multipart upload
+    "heliograph.formats.openai.multipart",
+    "itsdangerous",                       # the first dashboard page (sign-in cookies)
+    "heliograph.dashboard.session",
+    "heliograph.background.host",         # never: the host is a process of its own
+    "argparse",
+    "difflib",                            # a config mistake's "did you mean"
+)
+
+
+def first_use_only(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules
+                  if any(m == name or m.startswith(name + ".") for name in FIRST_USE_ONLY))
 
 
 def api_only(modules: set[str]) -> list[str]:
@@ -83,5 +102,37 @@ def test_proxy_traffic_loads_no_query_api_module(upstream, tmp_path):
         # The lazily loaded table answers 404 and 405 as the eager one did.
         assert gw.api("/api/v1/nothing-here")[0] == 404
         assert gw.api("/v1/request/query")[0] == 405
+    finally:
+        gw.stop()
+
+
+def test_the_first_upload_loads_the_form_parser_and_is_relayed(upstream, tmp_path):
+    gw = ProbedGateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'gw.db'}")
+    try:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+        reply = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}])
+        assert reply.choices[0].message.content.startswith("Echo: ")
+        assert first_use_only(gw.modules()) == []
+
+        # The first call to a form endpoint is not a form: the client's 400, not a 500.
+        status, error = gw.api("/v1/audio/transcriptions", method="POST", body={"model": "w"})
+        assert status == 400 and error["error"]["code"] == "invalid_content_type", error
+
+        # The worker's first form: read up to its model field, the model renamed for the
+        # provider (with_field_value), the rest streamed through, the upload logged.
+        picture = io.BytesIO(b"\x89PNG" + b"x" * 300_000)
+        picture.name = "fox.png"
+        raw = client.images.with_raw_response.edit(
+            model="openai/gpt-image-1", image=picture, prompt="add a hat")
+        assert raw.parse().data[0].b64_json
+        sent = [r for r in upstream.received() if r["path"] == "/v1/images/edits"][-1]
+        body = sent["body"].encode("utf-8", "surrogateescape")
+        assert b'name="model"\r\n\r\ngpt-image-1\r\n' in body
+        record = gw.record(raw.headers["helicone-id"])
+        assert record["model"] == "openai/gpt-image-1" and record["model_used"] == "gpt-image-1"
+        [described] = record["request"]["files"]
+        assert (described["filename"], described["bytes"]) == ("fox.png", 300_004)
+        assert "python_multipart" in gw.modules()
     finally:
         gw.stop()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 from heliograph.dashboard.conversation import conversation
-from heliograph.dashboard.session import SessionCodec, resolve_secret
+from heliograph.dashboard.secret import resolve_secret
+from heliograph.dashboard.session import SessionCodec
 
 
 def kinds(messages):
