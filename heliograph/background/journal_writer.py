@@ -30,7 +30,7 @@ class JournalWriterJob:
     interval_s = 0.1
     runs_at_exit = True
     # Seconds without a segment to insert after which the writer gives its memory back:
-    # SQLite's page cache (8 MB once full; 64 MB until session 9, 16 until session 10,
+    # SQLite's page cache (up to 16 MB once the database is large; 64 MB until session 9,
     # bench/writer_memory.py) and the heap a backlog's records left. Long enough that a
     # gateway with traffic never pays for reading the index pages back.
     release_after_idle_s = 30.0

@@ -29,15 +29,14 @@ from heliograph.store.search import SQLITE_FTS_DELETE, SQLITE_FTS_FILL
 # a cache fills as pages are read and stays filled for the connection's life: at 64 MB
 # each, the background host's search indexer, retention, ANALYZE and alerts connections
 # grew it from ~37 to ~64 MB RSS as the database grew (bench/footprint.py). 2 MB is
-# SQLite's own default. The writer's cache fills to its size in every transaction (a 4
-# MB batch of the journal dirties ~18 MB of pages; past the size they are spilled to the
-# WAL before the commit), so its size is the host's peak: 64 MB gave no more records
-# per CPU-second than 16 and a host running the writer alone peaked at 118 MB RSS over
-# 100,000 records (71 MB with 16; session 9); 8 MB gives as many as 16 (4 MB ~6% fewer)
-# and takes ~8 MB more off the peak of the 2-worker tree (bench/README.md, session 10).
-# In the host the search indexer's commit behind each batch empties it anyway (WAL).
+# SQLite's own default. The writer's 16 MB holds about one transaction's pages (a 4 MB
+# batch of the journal dirties ~18 MB: sqlite3_memory_highwater); 64 MB gave no more
+# records per CPU-second, and filled as the database grew: a host running the writer
+# alone peaked at 118 MB RSS over 100,000 records, 71 MB with 16 (bench/README.md,
+# session 9, bench/writer_memory.py --writer-only). 8 MB (session 10): the same peak for a
+# host running every job, whose search indexer's commits empty the writer's cache anyway.
 CACHE_KIB = 2048
-WRITER_CACHE_KIB = 8192
+WRITER_CACHE_KIB = 16384
 CHECKPOINT_PAGES = 16384
 # Pages handed back per retention batch.
 VACUUM_PAGES = 4096
@@ -109,7 +108,7 @@ class SQLiteStore(SQLStore):
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         # The journal writer touches the tail of every index per batch; with a 2 MB cache
         # those pages were read back from the OS for each batch (64 MB: twice the
-        # records/s in bench/store_writer.py; 16 and 8 MB as many). Pages are cached only as read.
+        # records/s in bench/store_writer.py; 16 MB as many). Pages are cached only as read.
         conn.execute(f"PRAGMA cache_size = -{self.cache_kib}")
         # Checkpoint the write-ahead log every 64 MB instead of 4: an index page the
         # writer changes in several batches is copied into the file once (~15% more
@@ -213,7 +212,7 @@ class SQLiteStore(SQLStore):
 
     def release_memory(self) -> None:
         """Empty the calling thread's page cache (PRAGMA shrink_memory): the journal
-        writer's 8 MB cache fills as the database grows and stays full for the
+        writer's 16 MB cache fills as the database grows and stays full for the
         connection's life; once the writer is idle (background/journal_writer.py) the
         pages are worth less than the memory. The next batch reads back the few it needs."""
         conn = getattr(self._local, "conn", None)
