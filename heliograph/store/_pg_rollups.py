@@ -8,14 +8,6 @@ union of the rollup tables' columns, `tbl` telling the tables apart, created onc
 connection) by one COPY, and one statement merges them all, an INSERT … ON CONFLICT per
 table in data-modifying CTEs: 3 round trips per batch. Still in the insert's
 transaction, so the counts commit or roll back with it.
-
-Only the tables the writer sums from the records are staged (hours, property hours,
-user hours, user × model hours, sessions); the coarser ones (days, totals, dekads, all
-time: _rollup_writer.DERIVED_FROM) are summed here from those rows by a GROUP BY in the
-same statement. In a live batch they hold the same groups as their hour (a user's day,
-dekad and all time, ~1,100 user × model rows three times over): the writer built,
-sorted, spread and encoded a wide row per table for each, and the server parsed and
-stored each in the staging table, for 55% of a batch's staged rows.
 """
 
 from __future__ import annotations
@@ -23,14 +15,7 @@ from __future__ import annotations
 from functools import cache, lru_cache
 from operator import itemgetter
 
-from heliograph.store._rollup_writer import DERIVED_FROM, full_columns
-from heliograph.store._rollups import (
-    TABLES,
-    RollupTable,
-    column_type,
-    merge_how,
-)
-from heliograph.store._rollups import merge_sql as update_sql
+from heliograph.store._rollups import TABLES, RollupTable, column_type
 
 STAGING = "rollup_incoming"
 
@@ -74,7 +59,7 @@ def _spreader(name: str):
     """A table's delta row → its staging row (tbl, then every union column), by one
     itemgetter over the row followed by (None, tbl)."""
     table = TABLES[_TABLE_IDS[name]]
-    own = {column: i for i, column in enumerate(full_columns(table))}
+    own = {column: i for i, column in enumerate(table.columns())}
     width = len(own)
     get = itemgetter(width + 1, *(own.get(column, width) for column in _COLUMNS))
     pad = (None, _TABLE_IDS[name])
@@ -89,43 +74,15 @@ def staging_rows(merges: list[tuple[RollupTable, list[tuple], str]]):
 
 
 @lru_cache(maxsize=64)
-def merge_sql(tables: tuple[str, ...]) -> str:
-    """One statement upserting the staged rows of these tables (summed from the records),
-    then of the tables summed from theirs, each table's rows in key order (concurrent
-    writers lock them in the same order)."""
-    targets = [*tables, *(name for name, source in DERIVED_FROM.items() if source in tables)]
+def merge_sql(tables: tuple[tuple[str, str], ...]) -> str:
+    """One statement upserting the staged rows of these (table name, update list) pairs,
+    each table's rows in key order (concurrent writers lock them in the same order)."""
     parts = []
-    for i, name in enumerate(targets):
+    for i, (name, updates) in enumerate(tables):
         table = TABLES[_TABLE_IDS[name]]
         columns = ", ".join(table.columns())
         keys = ", ".join(table.keys)
-        updates = ", ".join(update_sql(table, column, "postgres")
-                            for column in table.columns() if column not in table.keys)
-        source = DERIVED_FROM.get(name)
-        if source is None:
-            select = (f"SELECT {columns} FROM {STAGING} WHERE tbl = {_TABLE_IDS[name]}"
-                      f" ORDER BY {keys}")
-        else:
-            positions = ", ".join(str(n) for n in range(1, len(table.keys) + 1))
-            select = (f"SELECT {', '.join(_derived_values(table))} FROM {STAGING}"
-                      f" WHERE tbl = {_TABLE_IDS[source]} GROUP BY {positions}"
-                      f" ORDER BY {positions}")
-        parts.append(f"m{i} AS (INSERT INTO {name} ({columns}) {select}"
+        parts.append(f"m{i} AS (INSERT INTO {name} ({columns}) SELECT {columns}"
+                     f" FROM {STAGING} WHERE tbl = {_TABLE_IDS[name]} ORDER BY {keys}"
                      f" ON CONFLICT ({keys}) DO UPDATE SET {updates})")
     return f"WITH {', '.join(parts)} SELECT 1"
-
-
-def _derived_values(table: RollupTable) -> list[str]:
-    """A coarser table's columns over its source's staged rows: its bucket cut from the
-    source's (an hour, 'YYYY-MM-DDTHH', is a prefix of the time, and the table's bucket
-    expression reads no further than that), the other keys as they are; counters
-    summed, extremes and first/last seen kept as the upsert keeps them."""
-    values = []
-    for column in table.columns():
-        if column == "bucket":
-            values.append(table.keys["bucket"].replace("r.created_at", "bucket"))
-        elif column in table.keys:
-            values.append(column)
-        else:
-            values.append(f"{merge_how(table, column).upper()}({column})")
-    return values

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import replace
 
 from heliograph.store._rollups import (
     HISTOGRAM_COLUMNS,
@@ -96,13 +95,10 @@ def _alone_hist(counters: tuple[list, float | None, int | None]) -> list:
     return _alone(counters) + hist
 
 
-def deltas(records: list[dict], props: list[list[tuple]] | None = None,
-           derive: bool = True) -> dict[str, dict[tuple, list]]:
+def deltas(records: list[dict], props: list[list[tuple]] | None = None
+           ) -> dict[str, dict[tuple, list]]:
     """{table: {key: row values after the key}} summing the records (`props`: each
-    record's property_rows, when the caller has them). derive=False: only the tables
-    summed from the records themselves (not those in DERIVED_FROM), each row in its full
-    layout (`full_columns`: a narrow table's with every counter), for a store that sums
-    the coarser tables from these itself. Records are grouped by key first;
+    record's property_rows, when the caller has them). Records are grouped by key first;
     a group of one (most groups of a batch spread over days, and most sessions and users
     of a live one) takes its record's values as they are, a larger one sums its members'
     14 counters with zip/sum (in C) and counts its histogram bins, instead of adding
@@ -152,8 +148,6 @@ def deltas(records: list[dict], props: list[list[tuple]] | None = None,
                 values = [v for i in members if (v := per_record[i]) is not None]
                 row.append(pick(values, default=None))
             rows[key] = row
-    if not derive:
-        return out
     for name, (source, coarser) in _DERIVED.items():
         out[name] = _derive(_BY_NAME[name], _BY_NAME[source], out[source], coarser)
     # Narrow tables keep a few of the counters: summed like the others, then cut down.
@@ -252,15 +246,7 @@ def maintain(store, cur, records: list[dict], props: list[list[tuple]] | None = 
     store._merge_rollups(cur, [
         (_BY_NAME[name], [(*key, *values) for key, values in sorted(rows.items())],
          updates[name])
-        for name, rows in deltas(records, props, not store.derives_rollups).items()
-        if rows])
-
-
-def full_columns(table: RollupTable) -> list[str]:
-    """The columns of a table's delta row as deltas(derive=False) gives it: a narrow
-    table's with every counter and the extremes (the coarser tables summed from it may
-    keep them all)."""
-    return table.columns() if table.counters is None else replace(table, counters=None).columns()
+        for name, rows in deltas(records, props).items() if rows])
 
 
 def _updates(table: RollupTable, dialect: str) -> str:
@@ -273,10 +259,5 @@ _BY_NAME = {t.name: t for t in TABLES}
 # Tables with only some counters: where each kept one is in a full row.
 _NARROW = {t.name: [list(SUM_COLUMNS).index(c) for c in t.counters]
            for t in TABLES if t.counters is not None}
-# Each table in _DERIVED → the table summed from the records that it comes from in the
-# end (rollup_users ← rollup_user_daily ← rollup_user_hourly: rollup_user_hourly).
-DERIVED_FROM: dict[str, str] = {}
-for _name, (_source, _coarser) in _DERIVED.items():
-    DERIVED_FROM[_name] = DERIVED_FROM.get(_source, _source)
 _UPDATES = {dialect: {t.name: _updates(t, dialect) for t in TABLES}
             for dialect in ("sqlite", "postgres")}

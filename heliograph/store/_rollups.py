@@ -271,8 +271,8 @@ def fill_sql(table: RollupTable, where: str | None = None) -> str:
     return f"INSERT INTO {table.name} ({columns}) {select}"
 
 
-def merge_how(table: RollupTable, column: str) -> str:
-    """How two values of a column combine: "sum" (counters), "min" or "max"."""
+def merge_sql(table: RollupTable, column: str, dialect: str) -> str:
+    """The ON CONFLICT update of one column: counters add, extremes keep the min/max."""
     how = "sum"
     if column == "latency_min":
         how = "min"
@@ -281,12 +281,6 @@ def merge_how(table: RollupTable, column: str) -> str:
     for name, _t, _a, merge in table.extras:
         if name == column:
             how = merge
-    return how
-
-
-def merge_sql(table: RollupTable, column: str, dialect: str) -> str:
-    """The ON CONFLICT update of one column: counters add, extremes keep the min/max."""
-    how = merge_how(table, column)
     old, new = f"{table.name}.{column}", f"excluded.{column}"
     if how == "sum":
         return f"{column} = {old} + {new}"

@@ -86,9 +86,6 @@ class SQLStore:
     # What the driver raises for a value it cannot store (not an outage): a retry would
     # fail the same way.
     data_errors: tuple[type[Exception], ...] = (ValueError, OverflowError, TypeError)
-    # Whether _merge_rollups sums the coarser rollup tables (days from hours, …) from the
-    # finer ones' delta rows itself (_rollup_writer.DERIVED_FROM), or is given them all.
-    derives_rollups = False
     # Records the journal writer inserts per transaction at most (store/writer.py). SQLite
     # holds its one write lock for a whole transaction, and the shared state on the same
     # file waits 0.5 s for it before failing over: batches stay small there.
