@@ -251,7 +251,10 @@ class PostgresStore(SQLStore):
             arrays.append([v if v is None else cast(v) for v in values]
                           if cast is not None else list(values))
         names, key_list = ", ".join(columns), ", ".join(keys)
-        arguments = ", ".join(f"%s::{types[column]}[]" for column in columns)
+        # The arrays in binary (%b): in text psycopg quotes and escapes every item with a
+        # regular expression, ~13 µs a row of the writer's CPU against ~5 (the same
+        # errors for a list it cannot send: mixed types are a DataError either way).
+        arguments = ", ".join(f"%b::{types[column]}[]" for column in columns)
         cur.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arguments})"
                     f" AS incoming ({names}) ORDER BY {key_list}"
                     f" ON CONFLICT ({key_list}) DO UPDATE SET {updates}", arrays)
