@@ -251,7 +251,10 @@ class PostgresStore(SQLStore):
             arrays.append([v if v is None else cast(v) for v in values]
                           if cast is not None else list(values))
         names, key_list = ", ".join(columns), ", ".join(keys)
-        arguments = ", ".join(f"%s::{types[column]}[]" for column in columns)
+        # The arrays in binary (%b): in text psycopg quotes and escapes every item with a
+        # regular expression, ~13 µs a row of the writer's CPU against ~5 (the same
+        # errors for a list it cannot send: mixed types are a DataError either way).
+        arguments = ", ".join(f"%b::{types[column]}[]" for column in columns)
         cur.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arguments})"
                     f" AS incoming ({names}) ORDER BY {key_list}"
                     f" ON CONFLICT ({key_list}) DO UPDATE SET {updates}", arrays)
@@ -276,8 +279,11 @@ class PostgresStore(SQLStore):
                 copy.set_types(pg_rollups.COPY_TYPES)
             for row in pg_rollups.staging_rows(merges):
                 copy.write_row(row)
+        # Prepared at once: planning it takes ~10 ms a batch (14 upserts), until psycopg
+        # prepares it by itself after five uses on the connection.
         cur.execute(pg_rollups.merge_sql(tuple((table.name, updates)
-                                               for table, _rows, updates in merges)))
+                                               for table, _rows, updates in merges)),
+                    prepare=True)
 
     def _insert_bodies(self, cur, rows: list[tuple]) -> None:
         super()._insert_bodies(cur, rows)
