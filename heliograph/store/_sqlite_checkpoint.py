@@ -8,8 +8,9 @@ on a connection of its own once the log holds `every_bytes`: one C call that let
 the GIL. A checkpoint never takes the write lock and never weakens a commit
 (synchronous = FULL: a commit is durable in the log before any checkpoint).
 
-The writer's connections set journal_size_limit = 0, so the log file is cut back when the
-log starts over: its size is then what the log holds, read with one stat() a commit.
+Every connection to the file sets journal_size_limit = 0 (store/sqlite.py), so the log
+file is cut back when the log starts over, whoever starts it (the workers' shared state
+writes to the same file): its size is then what the log holds, one stat() a commit.
 
 The log starts over from its beginning only when a write transaction begins with every
 committed frame copied. A writer that commits batch after batch would otherwise keep

@@ -118,13 +118,13 @@ class SQLiteStore(SQLStore):
         # Checkpoint the write-ahead log every 64 MB instead of 4: an index page the
         # writer changes in several batches is copied into the file once (~15% more
         # records/s in bench/store_writer.py).
-        # (Never, on the journal writer's store: its checkpoints run apart, and the log
-        # file is cut back as the log starts over, so its size tells what it holds.)
-        if self._checkpointer is None:
-            conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
-        else:
-            conn.execute("PRAGMA wal_autocheckpoint = 0")
-            conn.execute("PRAGMA journal_size_limit = 0")
+        # (Never, on the journal writer's store: its checkpoints run apart.)
+        every = CHECKPOINT_PAGES if self._checkpointer is None else 0
+        conn.execute(f"PRAGMA wal_autocheckpoint = {every}")
+        # The log file cut back whenever the log starts over, by whichever process's
+        # connection starts it: its size then tells what the log holds, which the
+        # journal writer's checkpoint thread goes by (_sqlite_checkpoint.py).
+        conn.execute("PRAGMA journal_size_limit = 0")
         self._enable_wal(conn)
         # FULL (not NORMAL): a committed batch must survive power loss, because the
         # writer drops it from the journal once insert_records returns.
