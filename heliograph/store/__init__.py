@@ -15,7 +15,8 @@ def open_store(database_url: str, writer: bool = False) -> Store:
     if database_url.startswith("sqlite:"):
         from heliograph.store.sqlite import CACHE_KIB, WRITER_CACHE_KIB, SQLiteStore
         store = SQLiteStore(database_url,
-                            cache_kib=WRITER_CACHE_KIB if writer else CACHE_KIB)
+                            cache_kib=WRITER_CACHE_KIB if writer else CACHE_KIB,
+                            checkpoint_apart=writer)
     elif database_url.startswith(("postgresql:", "postgres:")):
         from heliograph.store.postgres import PostgresStore
         store = PostgresStore(database_url)

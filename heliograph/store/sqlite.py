@@ -21,6 +21,7 @@ from functools import partial
 
 from heliograph.store._schema import record_to_row
 from heliograph.store._sql import Dialect, SQLStore
+from heliograph.store._sqlite_checkpoint import Checkpointer
 from heliograph.store.search import SQLITE_FTS_DELETE, SQLITE_FTS_FILL
 
 # Page cache per connection, KiB. Only the journal writer's connection gets the large
@@ -85,9 +86,14 @@ class SQLiteStore(SQLStore):
     outage_errors = (sqlite3.OperationalError,)  # locked, unreadable, disk I/O
 
     def __init__(self, database_url: str, busy_timeout_s: float = 30.0,
-                 cache_kib: int = CACHE_KIB) -> None:
+                 cache_kib: int = CACHE_KIB, checkpoint_apart: bool = False) -> None:
         self.path = sqlite_path(database_url)
         self.cache_kib = cache_kib
+        # The journal writer's store: its commits are checkpointed by a thread and
+        # connection of their own (_sqlite_checkpoint.py), not by the committing thread.
+        self._checkpointer = (Checkpointer(self._open_checkpointer, self.path + "-wal",
+                                           CHECKPOINT_PAGES * 4096)
+                              if checkpoint_apart else None)
         parent = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(parent, exist_ok=True)
         self._busy_timeout_s = busy_timeout_s
@@ -113,11 +119,26 @@ class SQLiteStore(SQLStore):
         # Checkpoint the write-ahead log every 64 MB instead of 4: an index page the
         # writer changes in several batches is copied into the file once (~15% more
         # records/s in bench/store_writer.py).
-        conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
+        # (Never, on the journal writer's store: its checkpoints run apart.)
+        every = CHECKPOINT_PAGES if self._checkpointer is None else 0
+        conn.execute(f"PRAGMA wal_autocheckpoint = {every}")
+        # The log file cut back whenever the log starts over, by whichever process's
+        # connection starts it: its size then tells what the log holds, which the
+        # journal writer's checkpoint thread goes by (_sqlite_checkpoint.py).
+        conn.execute("PRAGMA journal_size_limit = 0")
         self._enable_wal(conn)
         # FULL (not NORMAL): a committed batch must survive power loss, because the
         # writer drops it from the journal once insert_records returns.
         conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    def _open_checkpointer(self) -> sqlite3.Connection:
+        """The checkpoint thread's connection: none of _open's settings that take the
+        write lock (auto_vacuum does), which a writer committing back to back would keep
+        it waiting for. The file is in WAL mode already (the writer's connection made it)."""
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s,
+                               isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA synchronous = FULL")   # the file synced at each checkpoint
         return conn
 
     def _enable_wal(self, conn: sqlite3.Connection) -> None:
@@ -159,10 +180,14 @@ class SQLiteStore(SQLStore):
         try:
             # Reads are single statements: each is its own consistent snapshot.
             if write:
+                if self._checkpointer is not None:
+                    self._checkpointer.wait_if_behind()
                 cur.execute("BEGIN IMMEDIATE")
             yield cur
             if write:
                 cur.execute("COMMIT")
+                if self._checkpointer is not None:
+                    self._checkpointer.committed()
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -220,8 +245,11 @@ class SQLiteStore(SQLStore):
             conn.execute("PRAGMA shrink_memory")
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         with self._connections_lock:
             for _thread, conn in self._connections:
                 conn.close()
             self._connections = []
         self._local = threading.local()
+

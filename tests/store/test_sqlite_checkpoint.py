@@ -1,0 +1,76 @@
+"""The journal writer's SQLite store checkpoints its write-ahead log from a thread of its
+own (store/_sqlite_checkpoint.py): the committed pages reach the database file without the
+writer copying them, and the log starts over while the writer commits back to back."""
+
+import os
+import shutil
+import sqlite3
+import threading
+import time
+
+from heliograph.store import open_store
+from heliograph.store.sqlite import SQLiteStore
+
+
+def _wait_for(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def _checkpoint_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "heliograph-checkpoint"]
+
+
+def _rows_in_the_file_alone(path, tmp_path) -> int:
+    """Records in the database file without its write-ahead log: what checkpoints copied."""
+    copy = tmp_path / "file-alone.db"
+    shutil.copyfile(path, copy)
+    conn = sqlite3.connect(copy)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_the_writers_commits_reach_the_file_through_a_thread_of_its_own(
+        make_record, tmp_path):
+    path = tmp_path / "heliograph.db"
+    writer = open_store(f"sqlite:///{path}", writer=True)
+    with writer.transaction() as cur:   # the writer's own connection never checkpoints
+        assert cur.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    writer.close()
+    store = SQLiteStore(f"sqlite:///{path}", checkpoint_apart=True)
+    # A checkpoint after each commit (in production after 64 MB of log).
+    store._checkpointer.every_bytes = 1
+    try:
+        store.insert_records([make_record(f"r{i}", request={"i": i}) for i in range(50)])
+        # The test's thread committed and returned: the checkpoint thread copies the
+        # pages into the file (a connection left to itself would at 64 MB of log).
+        _wait_for(lambda: _rows_in_the_file_alone(path, tmp_path) == 50)
+        assert _checkpoint_threads()
+    finally:
+        store.close()
+    assert not _checkpoint_threads()   # close() ends it
+
+
+def test_the_log_starts_over_while_the_writer_commits_back_to_back(tmp_path):
+    path = tmp_path / "heliograph.db"
+    store = SQLiteStore(f"sqlite:///{path}", checkpoint_apart=True)
+    store._checkpointer.every_bytes = 20 * 4096   # 64 MB in production
+    store.migrate()
+    try:
+        with store.transaction(write=True) as cur:
+            cur.execute("CREATE TABLE filler (data BLOB)")
+        for _ in range(300):   # ~5 pages a commit, one commit right after the other
+            with store.transaction(write=True) as cur:
+                cur.executemany("INSERT INTO filler VALUES (?)",
+                                [(os.urandom(3000),) for _ in range(5)])
+        # Without the wait for a checkpoint past the limit, each transaction begins while
+        # one runs and the log never starts over: ~1,500 pages, 6 MB.
+        assert os.path.getsize(f"{path}-wal") < 200 * 4096
+        with store.transaction() as cur:
+            assert cur.execute("SELECT COUNT(*) FROM filler").fetchone()[0] == 1500
+    finally:
+        store.close()
