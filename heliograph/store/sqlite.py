@@ -110,8 +110,11 @@ class SQLiteStore(SQLStore):
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
         # Only takes effect on a new, empty file: retention can then hand freed pages
         # back to the file system (PRAGMA incremental_vacuum). An older file keeps
-        # reusing its freed pages instead.
-        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        # reusing its freed pages instead. Set only there: setting it takes the write
+        # lock, so on a file in use a new connection would wait out the journal
+        # writer's transaction (up to the busy timeout) before serving anything.
+        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         # The journal writer touches the tail of every index per batch; with a 2 MB cache
         # those pages were read back from the OS for each batch (64 MB: twice the
         # records/s in bench/store_writer.py; 16 MB as many). Pages are cached only as read.
