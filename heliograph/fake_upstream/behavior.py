@@ -20,6 +20,9 @@ Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
                      OpenAI's have by default since 2025 (unless stream_options says
                      include_obfuscation: false)
   malformed          200 whose JSON body (or one SSE event) is not JSON
+  wrong-shape        a stream slips in one event that is JSON of the wrong shape (a
+                     delta that is a string, content a number, a tool call that is no
+                     object, an index that is a list), after the first
   truncated          cut the connection mid-body (stream: after two chunks, no [DONE])
   reset              drop the connection without any response
   fail-then-ok-<n>   first <n> requests per ``x-fake-counter-key`` get 429, then 200
@@ -60,7 +63,7 @@ _TOKEN = (
     r"|usage-(?P<usage_p>\d+)-(?P<usage_c>\d+)"
     r"|tool-calls-(?P<tool_calls>\d+)"
     r"|(?P<flag>malformed|truncated|reset|tool-call|content-filter|prompt-blocked"
-    r"|retry-after-soon|one-write|obfuscation)"
+    r"|retry-after-soon|one-write|obfuscation|wrong-shape)"
 )
 _TOKEN_RE = re.compile(f"(?:{_TOKEN})")
 _MODEL_RE = re.compile(f"(?:^|(?<=[^a-z0-9]))fake-(?:{_TOKEN})(?=$|[^a-z0-9])")
@@ -92,6 +95,7 @@ class Behavior:
     retry_after_soon: bool = False
     one_write: bool = False
     obfuscation: bool = False
+    wrong_shape: bool = False
 
     def apply(self, m: re.Match) -> None:
         g = m.groupdict()

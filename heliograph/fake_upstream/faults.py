@@ -21,6 +21,15 @@ ErrorFactory = Callable[[int, bool], web.StreamResponse]
 
 REDIRECT_PREFIX = "/redirected"
 MALFORMED_BODY = b'{"id": "fake-malformed", "object": <<< this is not JSON'
+# An event that parses but whose members have the wrong types: a proxy relaying and logging
+# it must not trip over any of them.
+WRONG_SHAPE_EVENT = (b'{"id":"fake-wrong-shape","object":"chat.completion.chunk","choices":['
+                     b'{"index":0,"delta":"not an object"},'
+                     b'{"index":[1],"delta":{"content":5,"role":["x"],"tool_calls":'
+                     b'["no call",{"index":{},"id":7,"function":"no object"},'
+                     b'{"index":0,"function":{"name":3,"arguments":{"a":1}}}]}},'
+                     b'{"index":0,"delta":{"tool_calls":{"index":0}},"finish_reason":9},'
+                     b'"no choice"],"usage":"none"}')
 
 
 async def sleep_ms(ms: float | None) -> None:
@@ -118,7 +127,8 @@ async def stream_events(request: web.Request, events: Sequence[tuple[str | None,
                         b: Behavior, headers: dict[str, str], *, final: bytes | None = None,
                         separator: bytes = b"\n\n") -> web.StreamResponse:
     """SSE delivery shared by the wire formats: ``truncated`` cuts after two events,
-    ``malformed`` slips a non-JSON event after the first, ``stall-<ms>`` pauses after
+    ``malformed`` slips a non-JSON event after the first (``wrong-shape`` one of the
+    wrong shape), ``stall-<ms>`` pauses after
     the first, ``chunk-delay-<ms>`` between the others; ``final`` (OpenAI's [DONE]) ends
     a complete stream."""
     gap = b.chunk_delay_ms if b.chunk_delay_ms is not None else request.app[
@@ -138,6 +148,8 @@ async def stream_events(request: web.Request, events: Sequence[tuple[str | None,
             await resp.write(prefix + b"data: " + data + separator)
             if i == 0 and b.malformed:
                 await resp.write(prefix + b"data: " + MALFORMED_BODY + separator)
+            if i == 0 and b.wrong_shape:
+                await resp.write(prefix + b"data: " + WRONG_SHAPE_EVENT + separator)
             await sleep_ms(b.stall_ms if i == 0 and b.stall_ms else gap)
         if final is not None:
             await resp.write(b"data: " + final + separator)

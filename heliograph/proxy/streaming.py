@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import orjson
 
+from heliograph.formats.openai import chunk_fields
+
 # `"usage"` only matches a key: inside a JSON string every quote is escaped.
 _USAGE = b'"usage"'
 # OpenAI's chunks end with the usage, null on every chunk but the usage chunk: the exact
@@ -131,7 +133,7 @@ class StreamAccumulator:
             return payload
         self._parsed[id(payload)] = chunk
         self._read_head(chunk)
-        usage = chunk.get("usage")
+        usage = chunk_fields.usage(chunk)   # an odd value is relayed, not read
         if usage:
             self.usage = usage
         if self.strip_usage and "usage" in chunk:
@@ -152,13 +154,11 @@ class StreamAccumulator:
         """Until the first content: the answer's id and model, and whether this chunk
         is the first content (tool calls count)."""
         if not self.id:     # Azure opens with a prompt-filter chunk whose id is ""
-            self.id = chunk.get("id")
-            self.model = chunk.get("model")
-            self.created = chunk.get("created")
+            self._take_head(chunk)
         if not self.saw_content:
-            for choice in chunk.get("choices") or ():
-                delta = choice.get("delta") or {} if isinstance(choice, dict) else {}
-                if isinstance(delta, dict) and (delta.get("content") or delta.get("tool_calls")):
+            for _index, choice in chunk_fields.choices(chunk):
+                delta = chunk_fields.delta(choice)
+                if delta.get("content") or delta.get("tool_calls"):
                     self.saw_content = True
 
     def completion(self) -> dict:
@@ -243,17 +243,22 @@ class StreamAccumulator:
                 "choices": [merged[i].message(i) for i in sorted(merged)],
                 "usage": self.usage, "stream": True}
 
+    def _take_head(self, chunk: dict) -> None:
+        """The answer's id, model and creation time, each only if of its type (a
+        provider's chunk of the wrong shape is relayed, never let into the record)."""
+        id_, model, created = chunk.get("id"), chunk.get("model"), chunk.get("created")
+        self.id = id_ if isinstance(id_, str) else None
+        self.model = model if isinstance(model, str) else None
+        self.created = created if chunk_fields.is_int(created) else None
+
     def _merge(self, merged: dict[int, _Choice], chunk: dict) -> None:
         if not self.id and chunk.get("id"):
-            self.id, self.model, self.created = (chunk["id"], chunk.get("model"),
-                                                 chunk.get("created"))
-        for choice in chunk.get("choices") or ():
-            if isinstance(choice, dict):
-                index = choice.get("index", 0)
-                into = merged.get(index)
-                if into is None:
-                    into = merged[index] = _Choice()
-                into.merge(choice)
+            self._take_head(chunk)
+        for index, choice in chunk_fields.choices(chunk):
+            into = merged.get(index)
+            if into is None:
+                into = merged[index] = _Choice()
+            into.merge(choice)
 
 
 # A chunk whose only choice is the first and whose delta is text alone, as OpenAI (and
@@ -326,7 +331,9 @@ def _chunks(payloads: list[bytes]) -> list[dict]:
 
 
 class _Choice:
-    """One choice's deltas, merged; text kept in parts and joined once."""
+    """One choice's deltas, merged; text kept in parts and joined once. A member of the
+    wrong type (a provider's chunk of the wrong shape, relayed as it came) is left out of
+    the logged answer rather than failing the stream."""
 
     def __init__(self) -> None:
         self.role = "assistant"
@@ -336,30 +343,27 @@ class _Choice:
         self.finish_reason: str | None = None
 
     def merge(self, choice: dict) -> None:
-        delta = choice.get("delta") or {}
-        content = delta.get("content")
-        if content:
+        delta = chunk_fields.delta(choice)
+        if content := chunk_fields.text(delta, "content"):
             self.content.append(content)
-        if delta.get("role"):
-            self.role = delta["role"]
-        for call in delta.get("tool_calls") or ():
-            index = call.get("index", 0)
+        if role := chunk_fields.text(delta, "role"):
+            self.role = role
+        for index, call, function in chunk_fields.tool_calls(delta):
             slot = self.tool_calls.get(index)
             if slot is None:
                 slot = self.tool_calls[index] = {"id": None, "type": "function",
                                                  "function": {"name": "", "arguments": ""}}
                 self.arguments[index] = []
-            if call.get("id"):
-                slot["id"] = call["id"]
-            if call.get("type"):
-                slot["type"] = call["type"]
-            function = call.get("function") or {}
-            if function.get("name"):
-                slot["function"]["name"] += function["name"]
-            if function.get("arguments"):
-                self.arguments[index].append(function["arguments"])
-        if choice.get("finish_reason"):
-            self.finish_reason = choice["finish_reason"]
+            if id_ := chunk_fields.text(call, "id"):
+                slot["id"] = id_
+            if type_ := chunk_fields.text(call, "type"):
+                slot["type"] = type_
+            if name := chunk_fields.text(function, "name"):
+                slot["function"]["name"] += name
+            if arguments := chunk_fields.text(function, "arguments"):
+                self.arguments[index].append(arguments)
+        if reason := chunk_fields.text(choice, "finish_reason"):
+            self.finish_reason = reason
 
     def message(self, index: int) -> dict:
         message: dict = {"role": self.role,

@@ -146,3 +146,54 @@ def test_wrong_method_on_an_anthropic_path_is_an_anthropic_shaped_405(gateway, p
     assert head.startswith("HTTP/1.1 405") and "allow: post" in head.lower()
     payload = json.loads(body)
     assert payload["type"] == "error" and "PUT is not allowed" in payload["error"]["message"]
+
+
+def _stream_raw(gateway, path: str, body: dict, behavior: str) -> tuple[int, dict, bytes]:
+    req = urllib.request.Request(gateway.url + path, data=json.dumps(body).encode(),
+                                 method="POST", headers={
+                                     "Authorization": f"Bearer {ADMIN_KEY}",
+                                     "Content-Type": "application/json",
+                                     "x-fake-behavior": behavior})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.status, dict(resp.headers), resp.read()
+
+
+def test_a_stream_event_of_the_wrong_shape_is_relayed_and_the_stream_logged(gateway):
+    """A provider's chunk that is JSON but whose members have the wrong types (a delta
+    that is a string, content a number, a tool call no object): relayed as it came, the
+    stream ends normally, and the record is logged with the answer the other chunks make."""
+    status, headers, body = _stream_raw(gateway, "/v1/chat/completions", {
+        "model": "gpt-4o-mini", "stream": True,
+        "messages": [{"role": "user", "content": "one two three"}]}, "wrong-shape")
+    assert status == 200
+    assert b'"delta":"not an object"' in body    # relayed as it came
+    assert body.rstrip().endswith(b"data: [DONE]")
+    rec = gateway.record(headers["helicone-id"])
+    assert rec["status"] == 200 and rec["error"] is None
+    relayed_text = ""
+    for line in body.decode().splitlines():
+        if line.startswith("data: {"):
+            for choice in json.loads(line[6:])["choices"]:
+                delta = choice.get("delta") if isinstance(choice, dict) else None
+                if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                    relayed_text += delta["content"]
+    assert "one two three" in relayed_text
+    assert rec["response"]["choices"][0]["message"]["content"] == relayed_text
+    assert rec["completion_tokens"] > 0
+
+
+def test_a_stream_event_of_the_wrong_shape_reaches_an_anthropic_caller_and_is_logged(
+        gateway):
+    """The same chunk from an OpenAI-format provider, translated for an Anthropic caller:
+    the events it can make are sent, the stream ends with message_stop, the record is
+    logged."""
+    status, headers, body = _stream_raw(gateway, "/v1/messages", {
+        "model": "gpt-4o-mini", "stream": True, "max_tokens": 50,
+        "messages": [{"role": "user", "content": "one two three"}]}, "wrong-shape")
+    assert status == 200
+    assert b"event: message_stop" in body
+    assert b"one" in body and b"three" in body
+    rec = gateway.record(headers["request-id"] if "request-id" in headers
+                         else headers["helicone-id"])
+    assert rec["status"] == 200 and rec["error"] is None
+

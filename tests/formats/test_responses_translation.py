@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 
 from heliograph import costs
 from heliograph.errors import BadRequest
+from heliograph.fake_upstream.faults import WRONG_SHAPE_EVENT
 from heliograph.formats.responses import compaction
 from heliograph.formats.responses.answer_from_chat import from_chat
 from heliograph.formats.responses.items import carried_over, compaction_item, listed
@@ -256,3 +258,18 @@ def test_compaction_summarises_and_its_item_reads_back_as_text():
     assert again["messages"][0] == {"role": "assistant", "content":
                                     "Summary of the conversation so far:\nUser is Ada."}
     assert compaction_item("x")["encrypted_content"] != "x"
+
+
+def test_a_chat_chunk_of_the_wrong_shape_is_read_as_far_as_it_can_be():
+    """A provider's chunk that is JSON of the wrong shape (the fake upstream's wrong-shape
+    event: a string delta, content a number, tool calls that are no objects) adds nothing
+    and breaks nothing: the stream before and after it translates as usual."""
+    stream = ChatToResponsesStream({"model": "m"})
+    events = stream.feed(_chunk({"content": "Hel"}))
+    events += stream.feed(orjson.loads(WRONG_SHAPE_EVENT))
+    events += stream.feed(_chunk({"content": "lo"})) + stream.feed(_chunk({}, "stop"))
+    events += stream.finish()
+    assert events[-1]["type"] == "response.completed"
+    text = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
+    assert text == ["Hel", "lo"]
+    assert [item["type"] for item in events[-1]["response"]["output"]] == ["message"]

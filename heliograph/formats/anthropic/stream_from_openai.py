@@ -21,6 +21,7 @@ from heliograph.formats.anthropic.answer_from_openai import (
     to_anthropic_message,
 )
 from heliograph.formats.anthropic.tables import STOP_REASONS
+from heliograph.formats.openai import chunk_fields
 from heliograph.providers.base import NATIVE_KEY
 from heliograph.proxy.front import render_each
 
@@ -125,46 +126,46 @@ class AnthropicStream:
         return out
 
     def _translate(self, chunk: dict) -> bytes:
-        choices = chunk.get("choices") or []
-        if chunk.get("usage"):
-            self._usage = chunk["usage"]
+        # Members of the wrong type read as absent (chunk_fields): the caller's stream
+        # goes on with what the chunk does say.
+        choices = chunk_fields.choices(chunk)
+        usage = chunk_fields.usage(chunk)
+        if usage:
+            self._usage = usage
         if not choices:
             return b""      # the usage chunk, or Azure's prompt-filter chunk
         out = b"" if self.snapshot is not None else self._start(chunk)
-        choice = choices[0]
-        delta = choice.get("delta") or {}
-        if delta.get("reasoning_content"):
+        _index, choice = choices[0]
+        delta = chunk_fields.delta(choice)
+        if reasoning := chunk_fields.text(delta, "reasoning_content"):
             if self._open is None or self._open[0] != "thinking":
                 out += self._open_block("thinking", {"type": "thinking", "thinking": "",
                                                      "signature": ""})
             out += self._emit({"type": "content_block_delta", "index": self._blocks - 1,
-                               "delta": {"type": "thinking_delta",
-                                         "thinking": delta["reasoning_content"]}})
-        if delta.get("content"):
+                               "delta": {"type": "thinking_delta", "thinking": reasoning}})
+        if content := chunk_fields.text(delta, "content"):
             if self._open is None or self._open[0] != "text":
                 out += self._open_block("text", {"type": "text", "text": ""})
             out += self._emit({"type": "content_block_delta", "index": self._blocks - 1,
-                               "delta": {"type": "text_delta", "text": delta["content"]}})
-        for call in delta.get("tool_calls") or ():
-            out += self._tool_delta(call)
-        if choice.get("finish_reason"):
-            self._finish = choice["finish_reason"]
+                               "delta": {"type": "text_delta", "text": content}})
+        for tool_index, call, function in chunk_fields.tool_calls(delta):
+            out += self._tool_delta(tool_index, call, function)
+        if finish := chunk_fields.text(choice, "finish_reason"):
+            self._finish = finish
         return out
 
-    def _tool_delta(self, call: dict) -> bytes:
-        tool_index = call.get("index", 0)
-        function = call.get("function") or {}
+    def _tool_delta(self, tool_index: int, call: dict, function: dict) -> bytes:
         out = b""
         if tool_index not in self._tool_blocks:
             out += self._open_block("tool", {
-                "type": "tool_use", "id": call.get("id") or f"toolu_{tool_index}",
-                "name": function.get("name") or "", "input": {}}, tool_index)
+                "type": "tool_use", "id": chunk_fields.text(call, "id") or f"toolu_{tool_index}",
+                "name": chunk_fields.text(function, "name") or "", "input": {}}, tool_index)
             self._tool_blocks[tool_index] = self._blocks - 1
-        if function.get("arguments"):
+        if arguments := chunk_fields.text(function, "arguments"):
             out += self._emit({"type": "content_block_delta",
                                "index": self._tool_blocks[tool_index],
                                "delta": {"type": "input_json_delta",
-                                         "partial_json": function["arguments"]}})
+                                         "partial_json": arguments}})
         return out
 
     def finish(self) -> bytes:

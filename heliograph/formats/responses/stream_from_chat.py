@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from heliograph.formats.openai import chunk_fields
 from heliograph.formats.responses.answer_from_chat import (
     function_call_item,
     message_item,
@@ -70,23 +71,23 @@ class ChatToResponsesStream:
     def feed(self, chunk: dict) -> list[dict]:
         """The events one chat chunk becomes."""
         out = [] if self._started else self.start()
-        if chunk.get("model"):
-            self.model = chunk["model"]
-        if chunk.get("usage"):
-            self.usage = usage(chunk["usage"])
-        for choice in chunk.get("choices") or ():
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+        # Members of the wrong type read as absent (chunk_fields): the stream goes on.
+        if model := chunk_fields.text(chunk, "model"):
+            self.model = model
+        if chunk_usage := chunk_fields.usage(chunk):
+            self.usage = usage(chunk_usage)
+        for index, choice in chunk_fields.choices(chunk):
+            if index != 0:
                 continue  # the Responses API has one answer (n=1)
-            delta = choice.get("delta") or {}
-            if delta.get("reasoning_content"):
-                out += self._reasoning(str(delta["reasoning_content"]))
-            if delta.get("content"):
-                out += self._text(str(delta["content"]))
-            for call in delta.get("tool_calls") or ():
-                if isinstance(call, dict):
-                    out += self._tool_call(call)
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
+            delta = chunk_fields.delta(choice)
+            if reasoning := chunk_fields.text(delta, "reasoning_content"):
+                out += self._reasoning(reasoning)
+            if content := chunk_fields.text(delta, "content"):
+                out += self._text(content)
+            for key, call, function in chunk_fields.tool_calls(delta):
+                out += self._tool_call(key, call, function)
+            if finish := chunk_fields.text(choice, "finish_reason"):
+                self.finish_reason = finish
         return out
 
     def finish(self) -> list[dict]:
@@ -136,25 +137,25 @@ class ChatToResponsesStream:
                                delta=delta, logprobs=[]))
         return out
 
-    def _tool_call(self, call: dict) -> list[dict]:
+    def _tool_call(self, key: int, call: dict, function: dict) -> list[dict]:
         out: list[dict] = []
-        key = call.get("index", 0)
-        function = call.get("function") or {}
         if self._item is None or self._item.kind != "function_call" or self._item.key != key:
-            call_id = call.get("id") or new_id("call_")
-            item = function_call_item(new_id("fc_"), call_id, function.get("name") or "", "",
+            call_id = chunk_fields.text(call, "id") or new_id("call_")
+            item = function_call_item(new_id("fc_"), call_id,
+                                      chunk_fields.text(function, "name") or "", "",
                                       "in_progress")
             out += self._open("function_call", item, key)
             assert self._item is not None
             self._item.call_id, self._item.name = call_id, item["name"]
         item_state = self._item
         assert item_state is not None
-        if function.get("name") and not item_state.name:
-            item_state.name = function["name"]
-        if function.get("arguments"):
-            item_state.text += function["arguments"]
+        name = chunk_fields.text(function, "name")
+        if name and not item_state.name:
+            item_state.name = name
+        if arguments := chunk_fields.text(function, "arguments"):
+            item_state.text += arguments
             out.append(self._event("response.function_call_arguments.delta", **self._ids(),
-                                   delta=function["arguments"]))
+                                   delta=arguments))
         return out
 
     def _close(self) -> list[dict]:

@@ -1,0 +1,61 @@
+"""Lenient reads of a provider's chat.completion.chunk, for the code that relays, logs or
+translates a stream. A chunk is the provider's, not the caller's: a member of the wrong
+type (a delta that is a string, content a number, a tool call that is no object) cannot be
+refused with a 400 the way a bad request body is (body_fields.py); the chunk is relayed
+as it came and the member reads as absent, so the stream goes on and is logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def text(mapping: dict, name: str) -> str | None:
+    """A string member, None when it is missing, empty or of another type."""
+    value = mapping.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def choices(chunk: dict) -> list[tuple[int, dict]]:
+    """(index, choice) of each choice that is an object with an integer index (0 when
+    absent)."""
+    listed = chunk.get("choices")
+    if not isinstance(listed, list):
+        return []
+    out = []
+    for choice in listed:
+        if isinstance(choice, dict):
+            index = choice.get("index", 0)
+            if is_int(index):
+                out.append((index, choice))
+    return out
+
+
+def delta(choice: dict) -> dict:
+    value = choice.get("delta")
+    return value if isinstance(value, dict) else {}
+
+
+def tool_calls(delta_: dict) -> list[tuple[int, dict, dict]]:
+    """(index, call, its function) of each tool call in a delta that is an object with an
+    integer index (0 when absent); a function that is no object reads as {}."""
+    listed = delta_.get("tool_calls")
+    if not isinstance(listed, list):
+        return []
+    out = []
+    for call in listed:
+        if isinstance(call, dict):
+            index = call.get("index", 0)
+            if is_int(index):
+                function = call.get("function")
+                out.append((index, call, function if isinstance(function, dict) else {}))
+    return out
+
+
+def usage(chunk: dict) -> dict | None:
+    value = chunk.get("usage")
+    return value if isinstance(value, dict) and value else None
