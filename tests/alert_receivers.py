@@ -100,3 +100,17 @@ class SmtpReceiver:
 
     def stop(self) -> None:
         self.controller.stop()
+
+
+def alerts_config(smtp: SmtpReceiver) -> str:
+    """A gateway config's alert sections: evaluated every 0.3 s, mail to `smtp`."""
+    return f"""
+[alerts]
+interval_s = 0.3
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp.port}
+starttls = false
+from = "alerts@heliograph.test"
+"""

@@ -14,8 +14,8 @@ import uuid
 import anthropic
 import openai
 import pytest
-from alert_receivers import HttpReceiver, SmtpReceiver
-from servers import ADMIN_KEY, Gateway
+from alert_receivers import HttpReceiver, SmtpReceiver, alerts_config
+from servers import ADMIN_KEY, Gateway, wait
 
 EXPENSIVE = {"x-fake-behavior": "usage-20000-10000"}   # 15 cents on gpt-4o
 
@@ -31,16 +31,7 @@ def smtp():
 def alerts_gateway(upstream, smtp, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("alerts")
     gw = Gateway(workdir, upstream.url, f"sqlite:///{workdir / 'heliograph.db'}", workers=2,
-                 extra_config=f"""
-[alerts]
-interval_s = 0.3
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp.port}
-starttls = false
-from = "alerts@heliograph.test"
-
+                 extra_config=alerts_config(smtp) + """
 [dashboard]
 base_url = "http://dashboard.example"
 """)
@@ -64,16 +55,6 @@ def spend(client, tag: str, user: str = "alice", model: str = "gpt-4o", **header
         return raw.http_response.status_code, raw.headers, None
     except openai.APIStatusError as err:
         return err.status_code, err.response.headers, err.response.json()
-
-
-def wait(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def history(gw: Gateway, alert_id: str) -> list[dict]:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import openai
 import pytest
-from alert_receivers import HttpReceiver, SmtpReceiver
-from servers import ADMIN_KEY, Gateway
+from alert_receivers import HttpReceiver, SmtpReceiver, alerts_config
+from servers import ADMIN_KEY, Gateway, wait
 
 EXPENSIVE = {"x-fake-behavior": "usage-20000-10000"}   # 15 cents on gpt-4o
 
@@ -42,16 +42,6 @@ def mapped(pid: int, library: str) -> bool:
     return f"/{library}." in Path(f"/proc/{pid}/maps").read_text()
 
 
-def wait(predicate, what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def smtp():
     server = SmtpReceiver()
@@ -61,16 +51,7 @@ def smtp():
 
 def test_the_host_loads_asyncio_for_its_first_notice_and_sends_it(upstream, smtp, tmp_path):
     gw = Gateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'heliograph.db'}",
-                 extra_config=f"""
-[alerts]
-interval_s = 0.3
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp.port}
-starttls = false
-from = "alerts@heliograph.test"
-""")
+                 extra_config=alerts_config(smtp))
     hook, request_hook = HttpReceiver().start(), HttpReceiver().start()
     try:
         client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
@@ -103,7 +84,7 @@ from = "alerts@heliograph.test"
         [sent] = request_hook.wait_for(1)
         assert sent["signed"]
         assert sent["body"]["request"]["id"] == raw.headers["helicone-id"]
-        mail = wait(lambda: smtp.messages[-1] if smtp.messages else None, "the mail")
+        mail = wait(lambda: smtp.messages[-1] if smtp.messages else None, what="the mail")
         html = mail.get_body(("html",)).get_content()
         assert "<h2>Firing: Spend &lt;daily&gt;</h2>" in html   # escaped on first use
         assert mapped(pid, "_asyncio")

@@ -20,19 +20,22 @@ def text(mapping: dict, name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def choices(chunk: dict) -> list[tuple[int, dict]]:
-    """(index, choice) of each choice that is an object with an integer index (0 when
-    absent)."""
-    listed = chunk.get("choices")
+def _indexed(listed: Any) -> list[tuple[int, dict]]:
+    """(index, item) of each item of a list that is an object with an integer `index`
+    (0 when absent); anything else reads as no items."""
     if not isinstance(listed, list):
         return []
     out = []
-    for choice in listed:
-        if isinstance(choice, dict):
-            index = choice.get("index", 0)
+    for item in listed:
+        if isinstance(item, dict):
+            index = item.get("index", 0)
             if is_int(index):
-                out.append((index, choice))
+                out.append((index, item))
     return out
+
+
+def choices(chunk: dict) -> list[tuple[int, dict]]:
+    return _indexed(chunk.get("choices"))
 
 
 def delta(choice: dict) -> dict:
@@ -41,18 +44,12 @@ def delta(choice: dict) -> dict:
 
 
 def tool_calls(delta_: dict) -> list[tuple[int, dict, dict]]:
-    """(index, call, its function) of each tool call in a delta that is an object with an
-    integer index (0 when absent); a function that is no object reads as {}."""
-    listed = delta_.get("tool_calls")
-    if not isinstance(listed, list):
-        return []
+    """(index, call, its function) of a delta's tool calls; a function that is no object
+    reads as {}."""
     out = []
-    for call in listed:
-        if isinstance(call, dict):
-            index = call.get("index", 0)
-            if is_int(index):
-                function = call.get("function")
-                out.append((index, call, function if isinstance(function, dict) else {}))
+    for index, call in _indexed(delta_.get("tool_calls")):
+        function = call.get("function")
+        out.append((index, call, function if isinstance(function, dict) else {}))
     return out
 
 
