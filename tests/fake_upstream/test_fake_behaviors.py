@@ -181,6 +181,20 @@ def test_malformed_stream_has_a_non_json_event(server):
         json.loads(events[1])
 
 
+def test_wrong_shape_stream_has_a_json_event_of_the_wrong_shape(server):
+    r = call(server, CHAT, chat_body("a b", stream=True), behavior="wrong-shape")
+    events = sse_events(r.body)
+    assert events[-1] == "[DONE]"
+    odd = json.loads(events[1])
+    assert odd["choices"][0]["delta"] == "not an object"
+    # The stream around it is the usual one: the same deltas as without the behaviour.
+    plain = sse_events(call(server, CHAT, chat_body("a b", stream=True)).body)
+
+    def deltas(stream: list[str]) -> list:
+        return [[c["delta"] for c in json.loads(e)["choices"]] for e in stream[:-1]]
+    assert deltas(events[:1] + events[2:]) == deltas(plain)
+
+
 def test_truncated_json(server):
     async def go():
         async with aiohttp.ClientSession(headers={"authorization": "Bearer sk-test"}) as s:
