@@ -22,7 +22,8 @@ Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
   malformed          200 whose JSON body (or one SSE event) is not JSON
   wrong-shape        a stream slips in one event that is JSON of the wrong shape (a
                      delta that is a string, content a number, a tool call that is no
-                     object, an index that is a list), after the first
+                     object, an index that is a list), after the first (typed
+                     streams: after the first content block's start)
   truncated          cut the connection mid-body (stream: after two chunks, no [DONE])
   reset              drop the connection without any response
   fail-then-ok-<n>   first <n> requests per ``x-fake-counter-key`` get 429, then 200

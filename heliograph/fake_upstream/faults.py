@@ -30,6 +30,15 @@ WRONG_SHAPE_EVENT = (b'{"id":"fake-wrong-shape","object":"chat.completion.chunk"
                      b'{"index":0,"function":{"name":3,"arguments":{"a":1}}}]}},'
                      b'{"index":0,"delta":{"tool_calls":{"index":0}},"finish_reason":9},'
                      b'"no choice"],"usage":"none"}')
+# The same for a stream of typed events (Anthropic's): deltas of the wrong shape, sent
+# once the first content block has started.
+WRONG_SHAPE_TYPED_EVENTS = (
+    ("content_block_delta", b'{"type":"content_block_delta","index":0,"delta":"not an object"}'),
+    ("content_block_delta", b'{"type":"content_block_delta","index":[0],'
+                            b'"delta":{"type":"text_delta","text":5}}'),
+    ("content_block_delta", b'{"type":"content_block_delta","index":0,'
+                            b'"delta":{"type":"text_delta","text":["x"]}}'),
+)
 
 
 async def sleep_ms(ms: float | None) -> None:
@@ -148,8 +157,13 @@ async def stream_events(request: web.Request, events: Sequence[tuple[str | None,
             await resp.write(prefix + b"data: " + data + separator)
             if i == 0 and b.malformed:
                 await resp.write(prefix + b"data: " + MALFORMED_BODY + separator)
-            if i == 0 and b.wrong_shape:
-                await resp.write(prefix + b"data: " + WRONG_SHAPE_EVENT + separator)
+            # Typed streams: after the first block opened (message_start, then its start),
+            # so the odd deltas name a block that exists.
+            if b.wrong_shape and i == (1 if name else 0):
+                odd = WRONG_SHAPE_TYPED_EVENTS if name else ((None, WRONG_SHAPE_EVENT),)
+                for odd_name, odd_data in odd:
+                    await resp.write((b"event: " + odd_name.encode() + b"\n" if odd_name
+                                      else b"") + b"data: " + odd_data + separator)
             await sleep_ms(b.stall_ms if i == 0 and b.stall_ms else gap)
         if final is not None:
             await resp.write(b"data: " + final + separator)

@@ -197,3 +197,23 @@ def test_a_stream_event_of_the_wrong_shape_reaches_an_anthropic_caller_and_is_lo
                          else headers["helicone-id"])
     assert rec["status"] == 200 and rec["error"] is None
 
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/chat/completions", {"model": "claude-3-5-haiku-latest", "stream": True,
+                              "max_tokens": 50,
+                              "messages": [{"role": "user", "content": "one two three"}]}),
+    ("/v1/messages", {"model": "claude-3-5-haiku-latest", "stream": True, "max_tokens": 50,
+                      "messages": [{"role": "user", "content": "one two three"}]}),
+], ids=["openai-caller", "anthropic-caller"])
+def test_an_anthropic_event_of_the_wrong_shape_does_not_break_the_stream(gateway, path, body):
+    """Anthropic's typed events with deltas of the wrong shape (a string delta, a list
+    index, a text that is a number), translated for an OpenAI caller or relayed to an
+    Anthropic one: the stream ends normally and is logged with the text."""
+    status, headers, raw = _stream_raw(gateway, path, body, "wrong-shape")
+    assert status == 200
+    assert (b"data: [DONE]" if path == "/v1/chat/completions"
+            else b"event: message_stop") in raw
+    rec = gateway.record(headers.get("helicone-id") or headers["Helicone-Id"])
+    assert rec["status"] == 200 and rec["error"] is None
+    assert "one two three" in json.dumps(rec["response"])

@@ -60,14 +60,17 @@ class AnthropicStream:
         if kind == "content_block_start":
             content.append(copy.deepcopy(event.get("content_block") or {}))
         elif kind == "content_block_delta" and isinstance(index, int) and index < len(content):
-            block, delta = content[index], event.get("delta") or {}
+            # The caller got the event as it came; the snapshot takes what has its type.
+            block, delta = content[index], chunk_fields.member(event, "delta")
             dtype = delta.get("type")
             if dtype == "text_delta":
-                block["text"] = block.get("text", "") + delta.get("text", "")
+                block["text"] = block.get("text", "") + (chunk_fields.text(delta, "text") or "")
             elif dtype == "input_json_delta":
-                self._json[index] = self._json.get(index, "") + delta.get("partial_json", "")
+                self._json[index] = self._json.get(index, "") + (
+                    chunk_fields.text(delta, "partial_json") or "")
             elif dtype == "thinking_delta":
-                block["thinking"] = block.get("thinking", "") + delta.get("thinking", "")
+                block["thinking"] = block.get("thinking", "") + (
+                    chunk_fields.text(delta, "thinking") or "")
             elif dtype == "signature_delta":
                 block["signature"] = delta.get("signature")
             elif dtype == "citations_delta":

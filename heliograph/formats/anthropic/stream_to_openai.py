@@ -9,6 +9,7 @@ from heliograph.errors import UpstreamError
 from heliograph.formats.anthropic.answer_to_openai import openai_usage
 from heliograph.formats.anthropic.tables import ERROR_STATUSES, FINISH_REASONS
 from heliograph.formats.openai import chat
+from heliograph.formats.openai.chunk_fields import is_int, member, text
 
 
 class StreamTranslator:
@@ -40,29 +41,33 @@ class StreamTranslator:
         return self._chunks.chunk(None)
 
     def feed(self, event: dict) -> list[dict[str, Any]]:
+        # A member of the wrong type reads as absent (chunk_fields): an event of the wrong
+        # shape adds nothing, and the stream goes on.
         kind = event.get("type")
         if kind == "error":
-            error = event.get("error") or {}
+            error = member(event, "error")
+            error_type = text(error, "type")
             raise UpstreamError(f"provider {self.provider!r} failed mid-stream: "
-                                f"{error.get('type', 'error')}: {error.get('message', '')}",
-                                code=str(error.get("type") or "upstream_error"),
-                                status=ERROR_STATUSES.get(error.get("type"), 502))
+                                f"{error_type or 'error'}: {text(error, 'message') or ''}",
+                                code=error_type or "upstream_error",
+                                status=ERROR_STATUSES.get(error_type, 502))
         if kind == "message_start":
-            message = event.get("message") or {}
-            self.maker = chat.ChunkMaker(message.get("id") or "", message.get("model") or "")
-            self.usage.update(message.get("usage") or {})
+            message = member(event, "message")
+            self.maker = chat.ChunkMaker(text(message, "id") or "", text(message, "model") or "")
+            self.usage.update(member(message, "usage"))
             return [self.maker.chunk({"role": "assistant", "content": ""})]
         if self.maker is None:
             raise UpstreamError(f"provider {self.provider!r} sent {kind!r} before "
                                 "message_start", code="upstream_malformed")
-        if kind == "content_block_start":
-            return self._start(event.get("index"), event.get("content_block") or {})
-        if kind == "content_block_delta":
-            return self._delta(event.get("index"), event.get("delta") or {})
+        index = event.get("index")
+        if kind == "content_block_start" and is_int(index):
+            return self._start(index, member(event, "content_block"))
+        if kind == "content_block_delta" and is_int(index):
+            return self._delta(index, member(event, "delta"))
         if kind == "message_delta":
-            self.usage.update({k: v for k, v in (event.get("usage") or {}).items()
+            self.usage.update({k: v for k, v in member(event, "usage").items()
                                if v is not None})
-            reason = (event.get("delta") or {}).get("stop_reason")
+            reason = text(member(event, "delta"), "stop_reason")
             finish = FINISH_REASONS.get(reason, "stop")
             if finish == "tool_calls" and not self.tool_calls:
                 finish = "stop"      # only the JSON-mode tool was called
@@ -86,8 +91,8 @@ class StreamTranslator:
             return [self._chunks.chunk({"tool_calls": [opening]})]
         elif kind == "text":
             self.blocks[index] = ("text", 0)
-            if block.get("text"):
-                return [self._chunks.chunk({"content": block["text"]})]
+            if content := text(block, "text"):
+                return [self._chunks.chunk({"content": content})]
         else:
             self.blocks[index] = (str(kind), 0)
         return []
@@ -95,15 +100,14 @@ class StreamTranslator:
     def _delta(self, index: Any, delta: dict) -> list[dict[str, Any]]:
         kind, tool_index = self.blocks.get(index, ("", 0))
         dtype = delta.get("type")
-        if dtype == "text_delta" and delta.get("text"):
-            return [self._chunks.chunk({"content": delta["text"]})]
-        if dtype == "input_json_delta" and delta.get("partial_json"):
-            piece = delta["partial_json"]
+        if dtype == "text_delta" and (content := text(delta, "text")):
+            return [self._chunks.chunk({"content": content})]
+        if dtype == "input_json_delta" and (piece := text(delta, "partial_json")):
             if kind == "json":
                 return [self._chunks.chunk({"content": piece})]
             if kind == "tool":
                 return [self._chunks.chunk({"tool_calls": [
                     {"index": tool_index, "function": {"arguments": piece}}]})]
-        if dtype == "thinking_delta" and delta.get("thinking"):
-            return [self._chunks.chunk({"reasoning_content": delta["thinking"]})]
+        if dtype == "thinking_delta" and (thinking := text(delta, "thinking")):
+            return [self._chunks.chunk({"reasoning_content": thinking})]
         return []

@@ -1,5 +1,6 @@
-"""Lenient reads of a provider's chat.completion.chunk, for the code that relays, logs or
-translates a stream. A chunk is the provider's, not the caller's: a member of the wrong
+"""Lenient reads of a provider's stream chunk (OpenAI's chat.completion.chunk; `member`
+and `text` for Anthropic's events too), for the code that relays, logs or translates a
+stream. A chunk is the provider's, not the caller's: a member of the wrong
 type (a delta that is a string, content a number, a tool call that is no object) cannot be
 refused with a 400 the way a bad request body is (body_fields.py); the chunk is relayed
 as it came and the member reads as absent, so the stream goes on and is logged.
@@ -38,9 +39,14 @@ def choices(chunk: dict) -> list[tuple[int, dict]]:
     return _indexed(chunk.get("choices"))
 
 
-def delta(choice: dict) -> dict:
-    value = choice.get("delta")
+def member(mapping: dict, name: str) -> dict:
+    """An object member, {} when it is missing or of another type."""
+    value = mapping.get(name)
     return value if isinstance(value, dict) else {}
+
+
+def delta(choice: dict) -> dict:
+    return member(choice, "delta")
 
 
 def tool_calls(delta_: dict) -> list[tuple[int, dict, dict]]:
@@ -48,8 +54,7 @@ def tool_calls(delta_: dict) -> list[tuple[int, dict, dict]]:
     reads as {}."""
     out = []
     for index, call in _indexed(delta_.get("tool_calls")):
-        function = call.get("function")
-        out.append((index, call, function if isinstance(function, dict) else {}))
+        out.append((index, call, member(call, "function")))
     return out
 
 
