@@ -20,10 +20,11 @@ Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
                      OpenAI's have by default since 2025 (unless stream_options says
                      include_obfuscation: false)
   malformed          200 whose JSON body (or one SSE event) is not JSON
-  wrong-shape        a stream slips in one event that is JSON of the wrong shape (a
+  wrong-shape        JSON of the wrong shape: a chat answer's message is a string and its
+                     usage no object; a stream slips in an event of the wrong shape (a
                      delta that is a string, content a number, a tool call that is no
-                     object, an index that is a list), after the first (typed
-                     streams: after the first content block's start)
+                     object, an index that is a list) after the first (typed streams:
+                     after the first content block's start)
   truncated          cut the connection mid-body (stream: after two chunks, no [DONE])
   reset              drop the connection without any response
   fail-then-ok-<n>   first <n> requests per ``x-fake-counter-key`` get 429, then 200

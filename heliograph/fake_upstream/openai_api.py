@@ -113,6 +113,10 @@ async def _send(request: web.Request, t0: float, body: Any, b: Behavior,
     headers = _headers(request, t0) | request.app[STATE_KEY].rate_limit_headers(tokens)
     if b.malformed:
         return faults.malformed_json(headers)
+    if b.wrong_shape and isinstance(body, dict) and "choices" in body:
+        # JSON of the wrong shape: a message that is a string, usage that is no object.
+        body = dict(body, choices=[dict(body["choices"][0], message="not an object"),
+                                   "no choice"], usage="none")
     return await faults.send_json(request, orjson.dumps(body), headers,
                                   truncated=b.truncated, stall_ms=b.stall_ms)
 

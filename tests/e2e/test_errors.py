@@ -217,3 +217,28 @@ def test_an_anthropic_event_of_the_wrong_shape_does_not_break_the_stream(gateway
     rec = gateway.record(headers.get("helicone-id") or headers["Helicone-Id"])
     assert rec["status"] == 200 and rec["error"] is None
     assert "one two three" in json.dumps(rec["response"])
+
+
+def test_an_answer_of_the_wrong_shape_is_relayed_or_translated_and_logged(gateway):
+    """A provider's non-streamed answer that is JSON of the wrong shape (a message that is
+    a string, usage that is no object): an OpenAI caller gets it as it came, an Anthropic
+    caller a message with what could be read (nothing), never a 500; both are logged."""
+    for path, body in [
+            ("/v1/chat/completions", {"model": "gpt-4o-mini",
+                                      "messages": [{"role": "user", "content": "hi"}]}),
+            ("/v1/messages", {"model": "gpt-4o-mini", "max_tokens": 20,
+                              "messages": [{"role": "user", "content": "hi"}]})]:
+        req = urllib.request.Request(gateway.url + path, data=json.dumps(body).encode(),
+                                     method="POST", headers={
+                                         "Authorization": f"Bearer {ADMIN_KEY}",
+                                         "Content-Type": "application/json",
+                                         "x-fake-behavior": "wrong-shape"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            status, headers, answer = resp.status, dict(resp.headers), json.load(resp)
+        assert status == 200, path
+        if path == "/v1/messages":
+            assert answer["type"] == "message" and answer["content"] == []
+        else:
+            assert answer["choices"][0]["message"] == "not an object"
+        rec = gateway.record(headers["helicone-id"])
+        assert rec["status"] == 200 and rec["error"] is None

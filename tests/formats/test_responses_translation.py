@@ -273,3 +273,14 @@ def test_a_chat_chunk_of_the_wrong_shape_is_read_as_far_as_it_can_be():
     text = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
     assert text == ["Hel", "lo"]
     assert [item["type"] for item in events[-1]["response"]["output"]] == ["message"]
+
+
+def test_a_chat_answer_of_the_wrong_shape_becomes_an_empty_response():
+    """A provider's answer whose message is a string and usage no object: a completed
+    response with no output, not an error of the gateway's."""
+    answer = from_chat({"id": "x", "object": "chat.completion", "model": "m", "created": "soon",
+                        "choices": [{"index": 0, "message": "not an object",
+                                     "finish_reason": 5}, "no choice"],
+                        "usage": "none"}, {"model": "m"})
+    assert answer["status"] == "completed" and answer["output"] == []
+    assert answer["model"] == "m" and isinstance(answer["created_at"], int)

@@ -12,6 +12,7 @@ from heliograph.errors import GatewayError
 from heliograph.formats.anthropic import usage as anthropic_usage_object
 from heliograph.formats.anthropic.blocks import tool_input
 from heliograph.formats.anthropic.tables import ERROR_STATUSES, ERROR_TYPES, STOP_REASONS
+from heliograph.formats.openai import chunk_fields
 
 
 def anthropic_usage(usage: Any) -> dict[str, int]:
@@ -25,25 +26,32 @@ def message_id(openai_id: Any) -> str:
 
 
 def to_anthropic_message(completion: dict) -> dict:
-    choice = (completion.get("choices") or [{}])[0]
-    message = choice.get("message") or {}
+    # The provider's answer: a member of the wrong type reads as absent (chunk_fields),
+    # never an error of ours.
+    choices = chunk_fields.choices(completion)
+    choice = choices[0][1] if choices else {}
+    message = chunk_fields.member(choice, "message")
     content: list[dict] = []
-    if message.get("reasoning_content"):
-        content.append({"type": "thinking", "thinking": message["reasoning_content"],
-                        "signature": ""})
+    if reasoning := chunk_fields.text(message, "reasoning_content"):
+        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
     text = message.get("content")
     if isinstance(text, list):
-        text = "".join(p.get("text", "") for p in text if isinstance(p, dict))
-    if text:
+        text = "".join(t for p in text if isinstance(p, dict)
+                       and isinstance(t := p.get("text"), str))
+    if text and isinstance(text, str):
         content.append({"type": "text", "text": text})
-    for call in message.get("tool_calls") or ():
-        function = call.get("function") or {}
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else ():
+        if not isinstance(call, dict):
+            continue
+        function = chunk_fields.member(call, "function")
         content.append({"type": "tool_use", "id": call.get("id"), "name": function.get("name"),
                         "input": tool_input(function.get("arguments"))})
     return {"id": message_id(completion.get("id")), "type": "message", "role": "assistant",
-            "model": completion.get("model") or "", "content": content,
-            "stop_reason": STOP_REASONS.get(choice.get("finish_reason"), "end_turn"),
-            "stop_sequence": None, "usage": anthropic_usage(completion.get("usage"))}
+            "model": chunk_fields.text(completion, "model") or "", "content": content,
+            "stop_reason": STOP_REASONS.get(chunk_fields.text(choice, "finish_reason"),
+                                            "end_turn"),
+            "stop_sequence": None, "usage": anthropic_usage(chunk_fields.usage(completion))}
 
 
 def error_type(error: GatewayError) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from heliograph.formats.openai import chunk_fields
 from heliograph.formats.responses.items import new_id
 
 # Chat finish reasons that leave a Responses answer incomplete, and why.
@@ -90,27 +91,32 @@ def response_object(request: dict, response_id: str, created_at: int, model: str
 
 
 def from_chat(completion: dict, request: dict, response_id: str | None = None) -> dict:
-    """The response object for a chat completion answering `request`."""
-    choices = completion.get("choices") or [{}]
-    choice = choices[0] if isinstance(choices[0], dict) else {}
-    message = choice.get("message") or {}
+    """The response object for a chat completion answering `request`. The provider's
+    members of the wrong type read as absent (chunk_fields), never an error of ours."""
+    choices = chunk_fields.choices(completion)
+    choice = choices[0][1] if choices else {}
+    message = chunk_fields.member(choice, "message")
     output: list[dict] = []
-    if message.get("reasoning_content"):
-        output.append(reasoning_item(new_id("rs_"), str(message["reasoning_content"])))
+    if reasoning := chunk_fields.text(message, "reasoning_content"):
+        output.append(reasoning_item(new_id("rs_"), reasoning))
     content = message.get("content")
-    if isinstance(content, str) and (content or not message.get("tool_calls")):
+    calls = message.get("tool_calls")
+    calls = [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
+    if isinstance(content, str) and (content or not calls):
         output.append(message_item(new_id("msg_"), content))
-    elif message.get("refusal"):
+    elif refusal := chunk_fields.text(message, "refusal"):
         item = message_item(new_id("msg_"), None)
-        item["content"] = [{"type": "refusal", "refusal": message["refusal"]}]
+        item["content"] = [{"type": "refusal", "refusal": refusal}]
         output.append(item)
-    for call in message.get("tool_calls") or ():
-        function = call.get("function") or {}
-        output.append(function_call_item(new_id("fc_"), call.get("id") or new_id("call_"),
-                                          function.get("name") or "",
-                                          function.get("arguments") or "{}"))
+    for call in calls:
+        function = chunk_fields.member(call, "function")
+        output.append(function_call_item(new_id("fc_"),
+                                         chunk_fields.text(call, "id") or new_id("call_"),
+                                         chunk_fields.text(function, "name") or "",
+                                         chunk_fields.text(function, "arguments") or "{}"))
+    created: Any = completion.get("created")
     return response_object(request, response_id or new_id("resp_"),
-                           int(completion.get("created") or time.time()),
-                           completion.get("model") or request.get("model") or "",
-                           "completed", output, usage(completion.get("usage")),
-                           choice.get("finish_reason"))
+                           int(created) if chunk_fields.is_int(created) else int(time.time()),
+                           chunk_fields.text(completion, "model") or request.get("model") or "",
+                           "completed", output, usage(chunk_fields.usage(completion)),
+                           chunk_fields.text(choice, "finish_reason"))
