@@ -193,8 +193,7 @@ def test_a_stream_event_of_the_wrong_shape_reaches_an_anthropic_caller_and_is_lo
     assert status == 200
     assert b"event: message_stop" in body
     assert b"one" in body and b"three" in body
-    rec = gateway.record(headers["request-id"] if "request-id" in headers
-                         else headers["helicone-id"])
+    rec = gateway.record(headers["helicone-id"])
     assert rec["status"] == 200 and rec["error"] is None
 
 
@@ -214,7 +213,7 @@ def test_an_anthropic_event_of_the_wrong_shape_does_not_break_the_stream(gateway
     assert status == 200
     assert (b"data: [DONE]" if path == "/v1/chat/completions"
             else b"event: message_stop") in raw
-    rec = gateway.record(headers.get("helicone-id") or headers["Helicone-Id"])
+    rec = gateway.record(headers["helicone-id"])
     assert rec["status"] == 200 and rec["error"] is None
     assert "one two three" in json.dumps(rec["response"])
 
