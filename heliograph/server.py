@@ -83,6 +83,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._limits: ConnectionLimits = getattr(config, "limits", None) or ConnectionLimits()
         self._phase = _IDLE
         self._head_received = 0   # raw bytes of earlier reads that were all head
+        # Bytes of the read in which the head began (an upper bound on its part of it):
+        # a head split across reads has its first part there, counted by no whole read.
+        self._head_began_bytes = 0
         self._chunk_size = 0      # bytes of the read being parsed
         self._began_in_read = False
         self._head_too_large = False
@@ -119,6 +122,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 if self._head_received > self._limits.max_header_bytes:
                     self._refuse_head()
                     return
+            elif self._began_in_read:
+                self._head_began_bytes = len(data)
             if self._deadline is None:
                 self._arm(_HEAD, self._limits.header_timeout_s)
         elif self._phase == _BODY and self._deadline_phase != _BODY:
@@ -128,6 +133,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         self._phase = _HEAD
         self._head_received = 0
+        self._head_began_bytes = 0
         self._began_in_read = True
         super().on_message_begin()
 
@@ -135,7 +141,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # The head is at most what arrived while reading it; only when that bound is over
         # the limit (never for an ordinary request) is it measured exactly.
         limit = self._limits.max_header_bytes
-        if self._head_received + self._chunk_size > limit and self._head_size() > limit:
+        bound = self._head_began_bytes + self._head_received + self._chunk_size
+        if bound > limit and self._head_size() > limit:
             # Raising stops the parser; uvicorn turns it into send_400_response (below).
             self._head_too_large = True
             raise HeadTooLarge()

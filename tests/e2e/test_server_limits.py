@@ -151,6 +151,19 @@ def test_a_one_megabyte_header_is_refused_quickly_and_the_worker_keeps_serving(l
     print(f"\n1 MB header refused in {elapsed * 1000:.0f} ms")
 
 
+def test_a_head_over_the_limit_in_two_reads_is_refused(limited):
+    """The head's first part arrives in the read where the request begins, the rest in a
+    later one: both parts count (the first used to be left out, and a 70 KB head sent as
+    60 KB + 10 KB was served)."""
+    with _connect(limited.port) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 60_000)
+        time.sleep(0.3)   # the server reads the first part on its own
+        sock.sendall(b"a" * 10_000 + b"\r\n\r\n")
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert _healthz(limited) < 2
+
+
 def test_headers_under_the_limit_are_served(limited):
     request = urllib.request.Request(limited.url + "/healthz",
                                      headers={"X-Padding": "a" * 60_000})
