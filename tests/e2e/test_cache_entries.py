@@ -23,10 +23,13 @@ def ask(client, content: str):
 
 
 def fill_and_hit(gateway, client, key: str, content: str, hits: int) -> tuple[dict, list]:
-    """One miss that fills the entry, then `hits` hits (the entry is written after the
-    answer: a request before it lands is another miss, not counted as a hit)."""
+    """Misses until the entry is stored, then `hits` hits. The entry is written after the
+    answer, so a request before it lands is another miss; the first miss whose write
+    lands fills the entry (only if absent), which need not be the first sent: two misses
+    on different workers or pool connections race. The fill is the miss the hits name."""
     first = ask(client, content)
     assert first.headers["helicone-cache"] == "MISS"
+    misses = [first.headers["helicone-id"]]
     served: list[str] = []
     deadline = time.monotonic() + 10
     while len(served) < hits:
@@ -35,9 +38,12 @@ def fill_and_hit(gateway, client, key: str, content: str, hits: int) -> tuple[di
             served.append(raw.headers["helicone-id"])
         else:
             assert time.monotonic() < deadline, "the entry was never stored"
+            misses.append(raw.headers["helicone-id"])
             time.sleep(0.05)
-    fill = gateway.record(first.headers["helicone-id"], key)
-    return fill, [gateway.record(request_id, key) for request_id in served]
+    hit_records = [gateway.record(request_id, key) for request_id in served]
+    filled_by = hit_records[0]["cache_reference_id"]
+    assert filled_by in misses, (filled_by, misses)
+    return gateway.record(filled_by, key), hit_records
 
 
 @pytest.fixture
