@@ -12,8 +12,6 @@ one organization, joins included.
 from __future__ import annotations
 
 import functools
-import os
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
@@ -39,6 +37,7 @@ from heliograph.analytics._where import (
 from heliograph.analytics.errors import AnalyticsBusy
 from heliograph.analytics.filters import RequestFilter, normalize_timestamp
 from heliograph.errors import BadRequest
+from heliograph.niceness import set_thread_niceness
 from heliograph.store import search
 from heliograph.store._schema import BODY_COLUMNS, REQUEST_COLUMNS, row_to_record
 
@@ -77,10 +76,7 @@ ANALYTICS_NICENESS = 10
 
 
 def _lower_priority() -> None:
-    try:  # Linux sets a thread's own niceness by its id; elsewhere this is a no-op
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ANALYTICS_NICENESS)
-    except (AttributeError, OSError):
-        pass
+    set_thread_niceness(ANALYTICS_NICENESS)
 
 
 @functools.lru_cache(maxsize=256)

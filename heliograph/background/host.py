@@ -18,8 +18,9 @@ import threading
 import time
 from pathlib import Path
 
-from heliograph.background.jobs import JOBS, Job, JobContext, load_job
+from heliograph.background.jobs import BACKGROUND_NICENESS, JOBS, Job, JobContext, load_job
 from heliograph.background.locks import HOST_LOCK, FileLock, HeldLock, deployment_lock
+from heliograph.niceness import set_thread_niceness
 
 log = logging.getLogger("heliograph.background")
 
@@ -70,6 +71,9 @@ class JobRunner:
             return False
 
     def _loop(self) -> None:
+        niceness = getattr(self.job, "niceness", BACKGROUND_NICENESS)
+        if niceness is not None:
+            set_thread_niceness(niceness)
         failures = 0
         while not self.stopping.is_set():
             if self.lock.held:
@@ -104,12 +108,6 @@ def run(ctx: JobContext, job_specs: list[str], gateway_pid: int = 0,
     term_at: list[float] = []
     signal.signal(signal.SIGTERM, lambda *_: term_at.append(time.monotonic()))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the gateway; we follow it
-    # Background work yields to serving: under a burst the journal absorbs the records and
-    # the writer catches up when the workers leave it CPU. Under bench/run.py's saturating
-    # load (2 workers, 2 cores) writers took ~0.2 cores at nice 10, ~0.1 at nice 19 (still
-    # making progress), and catch up as soon as the load drops.
-    os.nice(19)
-
     stopping = threading.Event()
     machine = HeldLock()  # the host lock, held above
     runners, deployment_locks = [], []

@@ -21,6 +21,12 @@ from typing import Literal, Protocol
 # deployment job's run_once should take well under the lock's expiry (10 s).
 Scope = Literal["machine", "deployment"]
 
+# A job's thread runs at its `niceness` attribute, BACKGROUND_NICENESS when it has none
+# (background work yields to serving: under a burst the journal absorbs the records and
+# the jobs catch up when the workers leave them CPU), or at the host's own when it is None
+# (the journal writer, which lowers only the passes that may wait: journal_writer.py).
+BACKGROUND_NICENESS = 19
+
 
 @dataclass(frozen=True)
 class JobContext:

@@ -10,13 +10,14 @@ def open_store(database_url: str, writer: bool = False) -> Store:
     """Return a migrated Store for the URL (sqlite:///path or postgresql://...).
 
     writer: the journal writer's store (one per machine), whose SQLite connection gets the
-    large page cache (store/sqlite.py WRITER_CACHE_KIB); every other one a small cache."""
+    large page cache (store/sqlite.py WRITER_CACHE_KIB); every other one a small cache. Its
+    threads share that one connection (one at a time) and its checkpoints run apart."""
     store: Store
     if database_url.startswith("sqlite:"):
         from heliograph.store.sqlite import CACHE_KIB, WRITER_CACHE_KIB, SQLiteStore
         store = SQLiteStore(database_url,
                             cache_kib=WRITER_CACHE_KIB if writer else CACHE_KIB,
-                            checkpoint_apart=writer)
+                            checkpoint_apart=writer, one_connection=writer)
     elif database_url.startswith(("postgresql:", "postgres:")):
         from heliograph.store.postgres import PostgresStore
         store = PostgresStore(database_url)

@@ -17,6 +17,11 @@ committed frame copied. A writer that commits batch after batch would otherwise 
 beginning while a checkpoint runs, and the log would grow without bound: once it holds
 twice `every_bytes`, the writer waits (before its next transaction) for a checkpoint of
 everything it committed (wait_if_behind).
+
+The thread starts with the store (start()), so it runs at the niceness of the thread that
+opened the store, not at that of the first to commit past every_bytes: the journal writer
+also commits from a thread at nice 19 (background/journal_writer.py), and a checkpoint
+starved there would hold up its passes at full priority in wait_if_behind.
 """
 
 from __future__ import annotations
@@ -49,6 +54,12 @@ class Checkpointer:
         except OSError:
             return 0
 
+    def start(self) -> None:
+        """Start the thread now, from the calling thread (it connects on the first
+        request)."""
+        with self._cond:
+            self._start()
+
     def committed(self) -> None:
         """The writer committed: a checkpoint once the log holds every_bytes."""
         with self._cond:
@@ -78,19 +89,18 @@ class Checkpointer:
     def _request(self) -> None:
         """(Under the lock.) A checkpoint of every commit so far, by the thread."""
         self._wanted = self._committed
+        self._start()   # again, if a failure ended it
+        self._cond.notify_all()
+
+    def _start(self) -> None:
+        """(Under the lock.)"""
         if self._thread is None and not self._closed:
             self._thread = threading.Thread(target=self._run, daemon=True,
                                             name="heliograph-checkpoint")
             self._thread.start()
-        self._cond.notify_all()
 
     def _run(self) -> None:
-        try:
-            conn = self._connect()
-        except sqlite3.Error as exc:   # the next request starts another thread
-            log.warning("cannot open a connection to checkpoint the SQLite log: %s", exc)
-            self._ended()
-            return
+        conn = None
         try:
             while True:
                 with self._cond:
@@ -99,6 +109,13 @@ class Checkpointer:
                     if self._closed:
                         return
                     target = self._wanted
+                if conn is None:
+                    try:
+                        conn = self._connect()
+                    except sqlite3.Error as exc:   # the next request starts another thread
+                        log.warning("cannot open a connection to checkpoint the SQLite "
+                                    "log: %s", exc)
+                        return
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error as exc:   # the next request tries again
@@ -107,7 +124,8 @@ class Checkpointer:
                     self._covered = target
                     self._cond.notify_all()
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
             self._ended()
 
     def _ended(self) -> None:

@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
+from types import SimpleNamespace
+from typing import Any
 
 from heliograph.store._schema import record_to_row
 from heliograph.store._sql import Dialect, SQLStore
@@ -86,7 +88,8 @@ class SQLiteStore(SQLStore):
     outage_errors = (sqlite3.OperationalError,)  # locked, unreadable, disk I/O
 
     def __init__(self, database_url: str, busy_timeout_s: float = 30.0,
-                 cache_kib: int = CACHE_KIB, checkpoint_apart: bool = False) -> None:
+                 cache_kib: int = CACHE_KIB, checkpoint_apart: bool = False,
+                 one_connection: bool = False) -> None:
         self.path = sqlite_path(database_url)
         self.cache_kib = cache_kib
         # The journal writer's store: its commits are checkpointed by a thread and
@@ -94,14 +97,23 @@ class SQLiteStore(SQLStore):
         self._checkpointer = (Checkpointer(self._open_checkpointer, self.path + "-wal",
                                            CHECKPOINT_PAGES * 4096)
                               if checkpoint_apart else None)
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         parent = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(parent, exist_ok=True)
         self._busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
+        # one_connection: every thread uses the same connection, one at a time (the
+        # journal writer's passes run on two threads of different niceness, and share
+        # one page cache); otherwise each thread has its own.
+        self._one_connection = one_connection
+        self._local = self._new_local()
         # Every connection opened, by thread, so close() can close them all and a new
         # connection can close those of threads that have exited.
         self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._connections_lock = threading.Lock()
+
+    def _new_local(self) -> Any:
+        return SimpleNamespace() if self._one_connection else threading.local()
 
     def _open(self) -> sqlite3.Connection:
         # isolation_level=None: the module issues no implicit BEGINs; _transaction does.
@@ -239,10 +251,11 @@ class SQLiteStore(SQLStore):
         cur.execute("DELETE FROM request_bodies" + where, (organization, *request_ids))
 
     def release_memory(self) -> None:
-        """Empty the calling thread's page cache (PRAGMA shrink_memory): the journal
-        writer's 16 MB cache fills as the database grows and stays full for the
-        connection's life; once the writer is idle (background/journal_writer.py) the
-        pages are worth less than the memory. The next batch reads back the few it needs."""
+        """Empty the calling thread's page cache, or the one connection's (PRAGMA
+        shrink_memory): the journal writer's 16 MB cache fills as the database grows and
+        stays full for the connection's life; once the writer is idle
+        (background/journal_writer.py) the pages are worth less than the memory. The next
+        batch reads back the few it needs."""
         conn = getattr(self._local, "conn", None)
         if conn is not None and not conn.in_transaction:
             conn.execute("PRAGMA shrink_memory")
@@ -254,5 +267,5 @@ class SQLiteStore(SQLStore):
             for _thread, conn in self._connections:
                 conn.close()
             self._connections = []
-        self._local = threading.local()
+        self._local = self._new_local()
 

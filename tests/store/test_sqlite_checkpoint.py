@@ -74,3 +74,35 @@ def test_the_log_starts_over_while_the_writer_commits_back_to_back(tmp_path):
             assert cur.execute("SELECT COUNT(*) FROM filler").fetchone()[0] == 1500
     finally:
         store.close()
+
+
+def _niceness_of(thread: threading.Thread) -> int:
+    assert thread.native_id is not None
+    return os.getpriority(os.PRIO_PROCESS, thread.native_id)
+
+
+def test_checkpoints_run_at_the_niceness_of_the_thread_that_opened_the_store(
+        make_record, tmp_path):
+    """The journal writer opens its store on a thread at the host's priority and commits
+    small backlogs from a thread at nice 19: a checkpoint thread started by that thread's
+    first commit would run at 19, and under load hold up the passes at full priority
+    (they wait for it once the log holds 128 MB)."""
+    path = tmp_path / "heliograph.db"
+    store = SQLiteStore(f"sqlite:///{path}", checkpoint_apart=True)
+    opener = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    store.migrate()   # commits, below the log size that asks for a checkpoint
+    store._checkpointer.every_bytes = 1   # from now on a checkpoint after each commit
+
+    def commit_at_nice_19() -> None:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        store.insert_records([make_record(f"r{i}", request={"i": i}) for i in range(20)])
+
+    committer = threading.Thread(target=commit_at_nice_19)
+    try:
+        committer.start()
+        committer.join()
+        _wait_for(lambda: _rows_in_the_file_alone(path, tmp_path) == 20)
+        [checkpoints] = _checkpoint_threads()
+        assert opener < 19 and _niceness_of(checkpoints) == opener
+    finally:
+        store.close()
