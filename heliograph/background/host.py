@@ -16,11 +16,13 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-from heliograph.background.jobs import BACKGROUND_NICENESS, JOBS, Job, JobContext, load_job
+from heliograph.background.jobs import JOBS, Job, JobContext, load_job
 from heliograph.background.locks import HOST_LOCK, FileLock, HeldLock, deployment_lock
-from heliograph.niceness import set_thread_niceness
+from heliograph.background.priority import Lanes, journal_behind
 
 log = logging.getLogger("heliograph.background")
 
@@ -56,33 +58,41 @@ def process_alive(pid: int) -> bool:
 class JobRunner:
     """Runs one job on its own thread while its lock is held, backing off on failure."""
 
-    def __init__(self, job: Job, lock, stopping: threading.Event):
+    def __init__(self, job: Job, lock, stopping: threading.Event,
+                 behind: Callable[[], bool] = lambda: False):
         self.job = job
         self.lock = lock
         self.stopping = stopping
+        # This thread keeps the host's priority; passes run below it unless the log is
+        # behind (priority.py).
+        self.lanes = Lanes(f"job-{job.name}", behind)
+        self._opened = False
         self.thread = threading.Thread(target=self._loop, name=f"job-{job.name}",
                                        daemon=True)
 
-    def _run_once(self) -> bool:
+    def _run_once(self, lanes: Lanes | None = None) -> bool:
         try:
-            return bool(self.job.run_once())
+            return bool(lanes.run(self.job.run_once) if lanes else self.job.run_once())
         except Exception:
             log.exception("background job %s failed", self.job.name)
             return False
 
     def _loop(self) -> None:
-        niceness = getattr(self.job, "niceness", BACKGROUND_NICENESS)
-        if niceness is not None:
-            set_thread_niceness(niceness)
         failures = 0
         while not self.stopping.is_set():
             if self.lock.held:
-                failures = 0 if self._run_once() else failures + 1
+                # Until a pass succeeds, passes run on this thread: what the first one
+                # opens (a store, and the threads it starts: SQLite's checkpoints, the
+                # PostgreSQL pool's) then runs at the host's priority, not at the lane's.
+                ok = self._run_once(self.lanes if self._opened else None)
+                self._opened = self._opened or ok
+                failures = 0 if ok else failures + 1
             delay = (self.job.interval_s if not failures
                      else RETRY_BACKOFF_S[min(failures, len(RETRY_BACKOFF_S)) - 1])
             self.stopping.wait(delay)
+        self.lanes.close()
         if self.job.runs_at_exit and self.lock.held:
-            self._run_once()
+            self._run_once()   # at full priority: serving is over
         try:
             self.job.close()
         except Exception:
@@ -117,7 +127,8 @@ def run(ctx: JobContext, job_specs: list[str], gateway_pid: int = 0,
         if job.scope == "deployment":
             lock = deployment_lock(job.name, ctx.database_url, ctx.redis_url, lock_ttl_s)
             deployment_locks.append(lock)
-        runners.append(JobRunner(job, lock, stopping))
+        runners.append(JobRunner(job, lock, stopping,
+                                 behind=partial(journal_behind, ctx.journal_dir)))
     keeper = None
     if deployment_locks:
         keeper = threading.Thread(target=_keep_locks, name="deployment-locks", daemon=True,

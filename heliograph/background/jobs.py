@@ -1,9 +1,10 @@
 """What a background job is, and the list of jobs the host runs.
 
 A job is a small object: `name`, `scope`, `interval_s`, `run_once()` and `close()`.
-The host calls run_once every interval_s on the job's own thread, only while it holds
-the job's scope lock; when run_once returns False (the database is down, say) the next
-call backs off instead. Adding a job: one module with its class, one line in JOBS.
+The host calls run_once every interval_s on the job's own thread (or on a thread of the
+job's at nice 19, priority.py), only while it holds the job's scope lock; when run_once
+returns False (the database is down, say) the next call backs off instead. Adding a job:
+one module with its class, one line in JOBS.
 """
 
 from __future__ import annotations
@@ -20,12 +21,6 @@ from typing import Literal, Protocol
 # The host renews a Redis lock every few seconds and checks it before each run, so a
 # deployment job's run_once should take well under the lock's expiry (10 s).
 Scope = Literal["machine", "deployment"]
-
-# A job's thread runs at its `niceness` attribute, BACKGROUND_NICENESS when it has none
-# (background work yields to serving: under a burst the journal absorbs the records and
-# the jobs catch up when the workers leave them CPU), or at the host's own when it is None
-# (the journal writer, which lowers only the passes that may wait: journal_writer.py).
-BACKGROUND_NICENESS = 19
 
 
 @dataclass(frozen=True)

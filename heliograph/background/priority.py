@@ -1,0 +1,59 @@
+"""The priority background work runs at: below serving while the log keeps up, the
+host's own once it falls behind.
+
+Background work yields to serving: under a burst the journal absorbs the records and the
+jobs catch up when the workers leave them CPU. But at nice 19 a job gets ~1/70 of a
+core's share while the workers saturate the machine, and under a load that lasts the
+journal grew 5.3 MB/s for as long as it lasted (bench/README.md). So each job's thread
+keeps the host's priority and runs a pass itself while the journal holds CATCH_UP_BYTES or
+more of records not yet in the database, and hands the pass to a lane thread at
+BACKGROUND_NICENESS otherwise. Every job, not only the writer: a pass starved at nice 19
+while holding SQLite's one write lock (the search index's, an ANALYZE) would hold up a
+writer at full priority for as long. Two threads because one cannot do both: lowering a
+niceness once raised needs privilege (niceness.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from heliograph.niceness import set_thread_niceness
+from heliograph.store.journal import closed_segments
+from heliograph.store.writer import backlog_bytes
+
+BACKGROUND_NICENESS = 19
+# About 6 s of a saturated 2-worker gateway's records (bench/run.py): a burst shorter than
+# that is served at full speed and written after it.
+CATCH_UP_BYTES = 32 * 1024 * 1024
+
+T = TypeVar("T")
+
+
+def journal_behind(journal_dir: Path) -> bool:
+    return backlog_bytes(closed_segments(journal_dir)) >= CATCH_UP_BYTES
+
+
+class Lanes:
+    """Runs a job's passes on the calling thread while `behind()`, else on a thread of
+    its own at BACKGROUND_NICENESS (started by the first such pass)."""
+
+    def __init__(self, name: str, behind: Callable[[], bool]):
+        self.name = name
+        self.behind = behind
+        self._yielding: ThreadPoolExecutor | None = None
+
+    def run(self, work: Callable[[], T]) -> T:
+        if self.behind():
+            return work()
+        if self._yielding is None:
+            self._yielding = ThreadPoolExecutor(
+                1, thread_name_prefix=f"{self.name}-yielding",
+                initializer=set_thread_niceness, initargs=(BACKGROUND_NICENESS,))
+        return self._yielding.submit(work).result()
+
+    def close(self) -> None:
+        if self._yielding is not None:
+            self._yielding.shutdown(wait=True)
