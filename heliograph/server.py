@@ -150,6 +150,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._deadline_phase == _HEAD:
             self._disarm()
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.transport is self.transport:
+            cycle.transport = HeadWithBody(self.transport, cycle, self.loop)
 
     def _head_size(self) -> int:
         return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
@@ -200,6 +203,60 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 class HeadTooLarge(Exception):
     """Raised inside the parser to stop it at the end of an oversized head."""
+
+
+_FRESH, _HELD, _OUT = 0, 1, 2
+
+
+class HeadWithBody:
+    """A response cycle's transport that writes the response's head with its first body.
+
+    uvicorn writes the status line and headers at `http.response.start` and the body at
+    the next send, and the event loop tries the socket at once: every response was two
+    `write` syscalls and two TCP segments (the caller's side reads twice too). The gateway
+    sends the body right after the start (a plain answer; a stream whose first events are
+    already here), in the same step of its task: the head is held and goes out with that
+    body in one write. If the task yields first (a stream waiting for the provider), the
+    head is written at the end of the loop's step, as it would have been.
+
+    Only what uvicorn's response cycle uses is here: write, close, is_closing. The
+    "100 Continue" interim answer (written before the response starts) is not held."""
+
+    __slots__ = ("_transport", "_cycle", "_call_soon", "_state", "_head", "is_closing")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._call_soon = loop.call_soon
+        self._state = _FRESH
+        self._head = b""
+        self.is_closing = transport.is_closing
+
+    def write(self, data: bytes) -> None:
+        state = self._state
+        if state == _HELD:
+            self._state = _OUT
+            # One writev for both: no copy of the body.
+            self._transport.writelines((self._head, data))
+            self._head = b""
+        elif state == _FRESH and self._cycle.response_started:
+            self._state = _HELD
+            self._head = data
+            self._call_soon(self._flush)
+        else:
+            self._transport.write(data)
+
+    def _flush(self) -> None:
+        if self._state == _HELD:
+            self._state = _OUT
+            head, self._head = self._head, b""
+            if not self._transport.is_closing():
+                self._transport.write(head)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
 
 
 # -- response header checks -------------------------------------------------------------
