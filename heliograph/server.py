@@ -91,6 +91,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_too_large = False
         self._deadline: asyncio.TimerHandle | None = None
         self._deadline_phase = _IDLE
+        self._call_soon = self.loop.call_soon   # for HeadWithBody, bound once
 
     # -- connection -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -152,7 +153,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:
-            cycle.transport = HeadWithBody(self.transport, cycle, self.loop)
+            # Duck-typed: the cycle calls only what HeadWithBody has.
+            cycle.transport = HeadWithBody(  # type: ignore[assignment]
+                self.transport, cycle, self._call_soon)
 
     def _head_size(self) -> int:
         return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
@@ -222,16 +225,15 @@ class HeadWithBody:
     Only what uvicorn's response cycle uses is here: write, close, is_closing. The
     "100 Continue" interim answer (written before the response starts) is not held."""
 
-    __slots__ = ("_transport", "_cycle", "_call_soon", "_state", "_head", "is_closing")
+    __slots__ = ("_transport", "_cycle", "_call_soon", "_state", "_head")
 
     def __init__(self, transport: asyncio.Transport, cycle: Any,
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 call_soon: Callable[[Callable[[], None]], object]) -> None:
         self._transport = transport
         self._cycle = cycle
-        self._call_soon = loop.call_soon
+        self._call_soon = call_soon
         self._state = _FRESH
         self._head = b""
-        self.is_closing = transport.is_closing
 
     def write(self, data: bytes) -> None:
         state = self._state
@@ -257,6 +259,9 @@ class HeadWithBody:
     def close(self) -> None:
         self._flush()
         self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
 
 
 # -- response header checks -------------------------------------------------------------
