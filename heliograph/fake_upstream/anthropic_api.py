@@ -105,7 +105,12 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if not body.get("stream"):
         if b.malformed:
             return faults.malformed_json(headers)
-        return await faults.send_json(request, orjson.dumps(reply.message()), headers,
+        if b.non_object:
+            return faults.non_object_json(b.non_object, headers)
+        message = reply.message()
+        if b.wrong_shape:
+            message = fmt.wrong_shape_message(message)
+        return await faults.send_json(request, orjson.dumps(message), headers,
                                       truncated=b.truncated, stall_ms=b.stall_ms)
     events = [(name, orjson.dumps(data)) for name, data in reply.events()]
     return await faults.stream_events(request, events, b, headers)

@@ -20,11 +20,16 @@ Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
                      OpenAI's have by default since 2025 (unless stream_options says
                      include_obfuscation: false)
   malformed          200 whose JSON body (or one SSE event) is not JSON
-  wrong-shape        JSON of the wrong shape: a chat answer's message is a string and its
-                     usage no object; a stream slips in an event of the wrong shape (a
-                     delta that is a string, content a number, a tool call that is no
-                     object, an index that is a list) after the first (typed streams:
-                     after the first content block's start)
+  wrong-shape        JSON of the wrong shape: a chat answer's message is a string, its
+                     usage no object and its model a list; an Anthropic message and a Gemini response keep
+                     their answer but gain members of the wrong types around it (blocks,
+                     parts and candidates that are no objects, a text that is a number, a
+                     list stop reason, a count that is a list…); a stream slips in an
+                     event of the wrong shape (a delta that is a string, content a number,
+                     a tool call that is no object, an index that is a list) after the
+                     first (typed streams: after the first content block's start)
+  non-object-<kind>  200 whose body is JSON but no object: <kind> is list, number,
+                     string or null
   truncated          cut the connection mid-body (stream: after two chunks, no [DONE])
   reset              drop the connection without any response
   fail-then-ok-<n>   first <n> requests per ``x-fake-counter-key`` get 429, then 200
@@ -64,6 +69,7 @@ _TOKEN = (
     r"|reasoning-(?P<reasoning>\d+)"
     r"|usage-(?P<usage_p>\d+)-(?P<usage_c>\d+)"
     r"|tool-calls-(?P<tool_calls>\d+)"
+    r"|non-object-(?P<non_object>list|number|string|null)"
     r"|(?P<flag>malformed|truncated|reset|tool-call|content-filter|prompt-blocked"
     r"|retry-after-soon|one-write|obfuscation|wrong-shape)"
 )
@@ -98,6 +104,7 @@ class Behavior:
     one_write: bool = False
     obfuscation: bool = False
     wrong_shape: bool = False
+    non_object: str | None = None       # list, number, string or null
 
     def apply(self, m: re.Match) -> None:
         g = m.groupdict()
@@ -121,6 +128,8 @@ class Behavior:
             self.reasoning_tokens = int(g["reasoning"])
         elif g["tool_calls"] is not None:
             self.tool_calls = int(g["tool_calls"])
+        elif g["non_object"] is not None:
+            self.non_object = g["non_object"]
         elif g["usage_p"] is not None:
             self.usage = (int(g["usage_p"]), int(g["usage_c"]))
         else:

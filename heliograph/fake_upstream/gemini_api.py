@@ -85,6 +85,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 async def _send(request: web.Request, payload: Any, b: Behavior) -> web.StreamResponse:
     if b.malformed:
         return faults.malformed_json({})
+    if b.non_object:
+        return faults.non_object_json(b.non_object, {})
     return await faults.send_json(request, orjson.dumps(payload), {}, truncated=b.truncated,
                                   stall_ms=b.stall_ms)
 
@@ -93,7 +95,10 @@ async def generate(request: web.Request, body: Any, model: str, b: Behavior
                    ) -> web.StreamResponse:
     reply = fmt.GenerateReply(body, model, b)
     request.app[STATE_KEY].rate_limit_headers(reply.total_tokens)
-    return await _send(request, reply.response(), b)
+    response = reply.response()
+    if b.wrong_shape:
+        response = fmt.wrong_shape_response(response)
+    return await _send(request, response, b)
 
 
 async def stream_generate(request: web.Request, body: Any, model: str, b: Behavior
@@ -104,7 +109,8 @@ async def stream_generate(request: web.Request, body: Any, model: str, b: Behavi
     if request.query.get("alt") != "sse":
         return await _send(request, chunks, b)
     events = [(None, orjson.dumps(chunk)) for chunk in chunks]
-    return await faults.stream_events(request, events, b, {}, separator=b"\r\n\r\n")
+    return await faults.stream_events(request, events, b, {}, separator=b"\r\n\r\n",
+                                      wrong_shape=((None, faults.WRONG_SHAPE_GEMINI_EVENT),))
 
 
 async def embed(request: web.Request, body: Any, model: str, b: Behavior

@@ -123,8 +123,7 @@ class Gemini(Provider):
         usable = {"generateContent", "embedContent"}
         return model_list(
             [(m["name"].removeprefix("models/"), 0) for m in entries
-             if isinstance(m.get("name"), str)
-             and usable & set(m.get("supportedGenerationMethods") or ())], "google")
+             if isinstance(m.get("name"), str) and _methods(m) & usable], "google")
 
     async def count_tokens(self, call: Call) -> UpstreamResponse:
         """Anthropic's count_tokens for a Gemini model, by Gemini's own countTokens: the
@@ -162,8 +161,17 @@ class Gemini(Provider):
         if not isinstance(parsed, dict):
             return UpstreamResponse(resp.status, resp.headers, resp.body)
         out = embedding_format.embeddings(parsed, texts, model, body.get("encoding_format") == "base64")
+        if out is None:
+            raise UpstreamError(f"provider {self.name!r} sent embeddings that are not "
+                                "lists of numbers", code="upstream_malformed")
         return UpstreamResponse(resp.status, {**resp.headers, **JSON_HEADERS},
                                 orjson.dumps(out))
+
+
+def _methods(entry: dict) -> set[str]:
+    """A listed model's supportedGenerationMethods; of the wrong shape, none."""
+    methods = entry.get("supportedGenerationMethods")
+    return {m for m in methods if isinstance(m, str)} if isinstance(methods, list) else set()
 
 
 def _parallel(body: dict) -> bool:

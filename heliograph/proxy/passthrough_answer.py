@@ -59,9 +59,10 @@ class Relayed:
         else:
             await self._bytes(status, out, content_type, chunks)
 
-    def _price(self, answer: Any, model: str | None = None) -> None:
+    def _price(self, answer: Any, model: Any = None) -> None:
+        """`model`: as the answer names it, used when it is a string."""
         rec = self.flow.exchange.record
-        model = model or self.model
+        model = model if model and isinstance(model, str) else self.model
         if model:
             rec["model_used"] = model
         rec.update(media_costs.price(self.kind, self.provider.name, model or "", self.body,

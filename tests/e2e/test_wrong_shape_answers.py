@@ -1,0 +1,183 @@
+"""A translating provider's answer that is JSON of the wrong shape (an Anthropic message or
+a Gemini response with blocks, parts and candidates that are no objects, a text that is a
+number, a list stop reason, a token count that is a list…: the fake upstream's
+`wrong-shape`), and a 200 whose body is JSON but no object at all (`non-object-<kind>`).
+
+Through the real gateway with the official openai SDK (chat and Responses callers) and
+plain HTTP (Anthropic callers, whose native answer may carry odd members the Anthropic SDK
+would trip over). What a caller expects: the answer as far as it can be read, a 200, never
+a 500 or a cut stream; and a record logged with that status. A body with nothing to read
+(no object) is the provider's fault: an OpenAI-shaped 502 `upstream_malformed`, logged.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import openai
+import pytest
+from servers import ADMIN_KEY
+
+CLAUDE, GEMINI = "claude-3-5-haiku-latest", "gemini-2.0-flash"
+WRONG_SHAPE = {"x-fake-behavior": "wrong-shape"}
+PROMPT = "one two three"
+
+
+def _messages(gateway, body: dict, headers: dict[str, str]) -> tuple[int, dict, bytes]:
+    """POST /v1/messages as an Anthropic caller would (x-api-key, anthropic-version)."""
+    req = urllib.request.Request(gateway.url + "/v1/messages", data=json.dumps(body).encode(),
+                                 method="POST", headers={
+                                     "x-api-key": ADMIN_KEY, "anthropic-version": "2023-06-01",
+                                     "content-type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def _logged(gateway, headers, status: int) -> dict:
+    rec = gateway.record(headers.get("helicone-id") or headers["Helicone-Id"])
+    assert rec["status"] == status, rec
+    return rec
+
+
+def test_an_openai_answer_whose_model_is_a_list_is_relayed_and_logged(gateway):
+    """The OpenAI pass-through relays the answer as it came; the record names the model
+    routed to (a list as the model used failed the answer's headers, the metrics and the
+    store: a 500, and no record)."""
+    req = urllib.request.Request(gateway.url + "/v1/chat/completions", data=json.dumps({
+        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}]}).encode(),
+        method="POST", headers={"Authorization": f"Bearer {ADMIN_KEY}",
+                                "Content-Type": "application/json", **WRONG_SHAPE})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        status, headers, answer = resp.status, dict(resp.headers), json.load(resp)
+    assert status == 200 and answer["model"] == ["not a string"]
+    rec = _logged(gateway, headers, 200)
+    assert rec["error"] is None and rec["model_used"] == "gpt-4o-mini"
+
+
+@pytest.mark.parametrize("model", [CLAUDE, GEMINI])
+def test_an_answer_of_the_wrong_shape_reaches_an_openai_caller(gateway, openai_client, model):
+    raw = openai_client.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": PROMPT}], extra_headers=WRONG_SHAPE)
+    assert raw.http_response.status_code == 200
+    answer = raw.parse()
+    assert answer.choices[0].message.content == f"Echo: {PROMPT}"
+    assert not answer.choices[0].message.tool_calls     # none had a usable name
+    assert answer.choices[0].finish_reason == "stop"
+    assert isinstance(answer.model, str) and isinstance(answer.id, str)
+    rec = _logged(gateway, raw.headers, 200)
+    assert rec["error"] is None and rec["completion_tokens"] > 0
+    assert rec["response"]["choices"][0]["message"]["content"] == f"Echo: {PROMPT}"
+
+
+@pytest.mark.parametrize("model", [CLAUDE, GEMINI])
+def test_an_answer_of_the_wrong_shape_reaches_an_anthropic_caller(gateway, model):
+    status, headers, raw = _messages(gateway, {
+        "model": model, "max_tokens": 50,
+        "messages": [{"role": "user", "content": PROMPT}]}, WRONG_SHAPE)
+    assert status == 200, raw
+    message = json.loads(raw)
+    texts = [b["text"] for b in message["content"]
+             if isinstance(b, dict) and b.get("type") == "text" and isinstance(b["text"], str)]
+    assert texts == [f"Echo: {PROMPT}"]
+    if model == CLAUDE:
+        assert message["content"][0] == "no block"      # Anthropic's own, as it came
+    rec = _logged(gateway, headers, 200)
+    assert rec["error"] is None and rec["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize("model", [CLAUDE, GEMINI])
+def test_an_answer_of_the_wrong_shape_reaches_a_responses_caller(gateway, openai_client,
+                                                                 model):
+    raw = openai_client.responses.with_raw_response.create(
+        model=model, input=PROMPT, extra_headers=WRONG_SHAPE)
+    assert raw.http_response.status_code == 200
+    response = raw.parse()
+    assert response.status == "completed"
+    assert response.output_text == f"Echo: {PROMPT}"
+    rec = _logged(gateway, raw.headers, 200)
+    assert rec["error"] is None and rec["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize("model", [CLAUDE, GEMINI])
+def test_an_event_of_the_wrong_shape_does_not_cut_an_openai_stream(gateway, openai_client,
+                                                                   model):
+    """Gemini: a response whose candidates and parts are of the wrong types (it cut the
+    stream). Claude: besides the odd deltas, a tool_use block whose name is a list and id
+    a number, which no caller could run or answer: left out, as from a whole answer."""
+    raw = openai_client.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": PROMPT}], stream=True,
+        stream_options={"include_usage": True}, extra_headers=WRONG_SHAPE)
+    chunks = list(raw.parse())
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == f"Echo: {PROMPT}"
+    assert not [c for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices
+                and c.choices[0].finish_reason]
+    assert finishes == ["stop"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    rec = _logged(gateway, raw.headers, 200)
+    assert rec["error"] is None
+    assert rec["response"]["choices"][0]["message"]["content"] == text
+
+
+def test_a_gemini_event_of_the_wrong_shape_does_not_cut_an_anthropic_stream(gateway):
+    status, headers, raw = _messages(gateway, {
+        "model": GEMINI, "max_tokens": 50, "stream": True,
+        "messages": [{"role": "user", "content": PROMPT}]}, WRONG_SHAPE)
+    assert status == 200
+    assert b"event: message_stop" in raw and b"event: error" not in raw
+    rec = _logged(gateway, headers, 200)
+    assert rec["error"] is None and PROMPT in json.dumps(rec["response"])
+
+
+@pytest.mark.parametrize("model", [CLAUDE, GEMINI])
+def test_an_event_of_the_wrong_shape_does_not_cut_a_responses_stream(gateway, openai_client,
+                                                                     model):
+    raw = openai_client.responses.with_raw_response.create(
+        model=model, input=PROMPT, stream=True, extra_headers=WRONG_SHAPE)
+    events = list(raw.parse())
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.output_text == f"Echo: {PROMPT}"
+    # Claude's tool_use block of no usable name is no function call.
+    assert [item.type for item in events[-1].response.output] == ["message"]
+    rec = _logged(gateway, raw.headers, 200)
+    assert rec["error"] is None
+
+
+@pytest.mark.parametrize("kind", ["list", "number", "string", "null"])
+@pytest.mark.parametrize("model", ["gpt-4o-mini", CLAUDE, GEMINI])
+def test_a_200_that_is_no_json_object_is_a_502_for_an_openai_caller(gateway, openai_client,
+                                                                     model, kind):
+    """Nothing in it can be read: the caller is told the provider's answer was malformed
+    (as for one that is not JSON), not handed a body its SDK cannot parse."""
+    with pytest.raises(openai.APIStatusError) as info:
+        openai_client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": PROMPT}],
+            extra_headers={"x-fake-behavior": f"non-object-{kind}"})
+    assert info.value.status_code == 502
+    error = info.value.body
+    assert isinstance(error, dict) and error["code"] == "upstream_malformed", error
+    rec = _logged(gateway, info.value.response.headers, 502)
+    assert "malformed" in rec["error"]
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", CLAUDE, GEMINI])
+def test_a_200_that_is_no_json_object_is_a_502_for_anthropic_and_responses_callers(
+        gateway, openai_client, model):
+    status, headers, raw = _messages(gateway, {
+        "model": model, "max_tokens": 50,
+        "messages": [{"role": "user", "content": PROMPT}]},
+        {"x-fake-behavior": "non-object-list"})
+    assert status == 502
+    assert json.loads(raw)["type"] == "error"       # Anthropic's error shape
+    _logged(gateway, headers, 502)
+    with pytest.raises(openai.APIStatusError) as info:
+        openai_client.responses.create(model=model, input=PROMPT,
+                                       extra_headers={"x-fake-behavior": "non-object-null"})
+    assert info.value.status_code == 502
+    _logged(gateway, info.value.response.headers, 502)
