@@ -21,15 +21,16 @@ Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
                      include_obfuscation: false)
   malformed          200 whose JSON body (or one SSE event) is not JSON
   wrong-shape        JSON of the wrong shape: a chat answer's message is a string, its
-                     usage no object and its model a list; an Anthropic message and a Gemini response keep
-                     their answer but gain members of the wrong types around it (blocks,
-                     parts and candidates that are no objects, a text that is a number, a
-                     list stop reason, a count that is a list…); a stream slips in an
-                     event of the wrong shape (a delta that is a string, content a number,
-                     a tool call that is no object, an index that is a list) after the
-                     first (typed streams: after the first content block's start)
-  non-object-<kind>  200 whose body is JSON but no object: <kind> is list, number,
-                     string or null
+                     usage no object and its model a list; an Anthropic message and a
+                     Gemini response keep their answer but gain members of the wrong types
+                     around it (blocks, parts and candidates that are no objects, a text
+                     that is a number, a list stop reason, a count that is a list…);
+                     Gemini embeddings hold a string and a non-object; with status-<code>,
+                     Anthropic's error type is a list and Gemini's details a number; a
+                     stream slips in an event of the wrong shape (a delta that is a
+                     string, content a number, a tool call that is no object, an index
+                     that is a list) after the first (typed streams: after the first
+                     content block's start, and a tool_use block of no usable name)
   truncated          cut the connection mid-body (stream: after two chunks, no [DONE])
   reset              drop the connection without any response
   fail-then-ok-<n>   first <n> requests per ``x-fake-counter-key`` get 429, then 200
@@ -69,7 +70,6 @@ _TOKEN = (
     r"|reasoning-(?P<reasoning>\d+)"
     r"|usage-(?P<usage_p>\d+)-(?P<usage_c>\d+)"
     r"|tool-calls-(?P<tool_calls>\d+)"
-    r"|non-object-(?P<non_object>list|number|string|null)"
     r"|(?P<flag>malformed|truncated|reset|tool-call|content-filter|prompt-blocked"
     r"|retry-after-soon|one-write|obfuscation|wrong-shape)"
 )
@@ -104,7 +104,6 @@ class Behavior:
     one_write: bool = False
     obfuscation: bool = False
     wrong_shape: bool = False
-    non_object: str | None = None       # list, number, string or null
 
     def apply(self, m: re.Match) -> None:
         g = m.groupdict()
@@ -128,8 +127,6 @@ class Behavior:
             self.reasoning_tokens = int(g["reasoning"])
         elif g["tool_calls"] is not None:
             self.tool_calls = int(g["tool_calls"])
-        elif g["non_object"] is not None:
-            self.non_object = g["non_object"]
         elif g["usage_p"] is not None:
             self.usage = (int(g["usage_p"]), int(g["usage_c"]))
         else:

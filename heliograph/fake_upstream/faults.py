@@ -52,9 +52,6 @@ WRONG_SHAPE_GEMINI_EVENT = (
     b'{"index":0,"content":{"parts":[5,"no part",{"text":5},{"functionCall":"no object"},'
     b'{"functionCall":{"name":3,"args":"no object"}},{"text":["x"],"thought":true}]}}],'
     b'"usageMetadata":"none","promptFeedback":"none","modelVersion":5,"responseId":["x"]}')
-# A 200 whose body is JSON but no object, per ``non-object-<kind>``.
-NON_OBJECT_BODIES = {"list": b'[{"id":"fake-non-object"}]', "number": b"42",
-                     "string": b'"fake non-object"', "null": b"null"}
 
 
 async def sleep_ms(ms: float | None) -> None:
@@ -110,11 +107,6 @@ def cut_connection(request: web.Request) -> None:
 
 def malformed_json(headers: dict[str, str]) -> web.Response:
     return web.Response(status=200, body=MALFORMED_BODY, headers=headers,
-                        content_type="application/json")
-
-
-def non_object_json(kind: str, headers: dict[str, str]) -> web.Response:
-    return web.Response(status=200, body=NON_OBJECT_BODIES[kind], headers=headers,
                         content_type="application/json")
 
 

@@ -113,8 +113,6 @@ async def _send(request: web.Request, t0: float, body: Any, b: Behavior,
     headers = _headers(request, t0) | request.app[STATE_KEY].rate_limit_headers(tokens)
     if b.malformed:
         return faults.malformed_json(headers)
-    if b.non_object:
-        return faults.non_object_json(b.non_object, headers)
     if b.wrong_shape and isinstance(body, dict) and "choices" in body:
         # JSON of the wrong shape: a message that is a string, usage that is no object, a
         # model that is a list.

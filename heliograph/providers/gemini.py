@@ -123,7 +123,8 @@ class Gemini(Provider):
         usable = {"generateContent", "embedContent"}
         return model_list(
             [(m["name"].removeprefix("models/"), 0) for m in entries
-             if isinstance(m.get("name"), str) and _methods(m) & usable], "google")
+             if isinstance(m.get("name"), str)
+             and usable & set(m.get("supportedGenerationMethods") or ())], "google")
 
     async def count_tokens(self, call: Call) -> UpstreamResponse:
         """Anthropic's count_tokens for a Gemini model, by Gemini's own countTokens: the
@@ -166,12 +167,6 @@ class Gemini(Provider):
                                 "lists of numbers", code="upstream_malformed")
         return UpstreamResponse(resp.status, {**resp.headers, **JSON_HEADERS},
                                 orjson.dumps(out))
-
-
-def _methods(entry: dict) -> set[str]:
-    """A listed model's supportedGenerationMethods; of the wrong shape, none."""
-    methods = entry.get("supportedGenerationMethods")
-    return {m for m in methods if isinstance(m, str)} if isinstance(methods, list) else set()
 
 
 def _parallel(body: dict) -> bool:

@@ -1,13 +1,15 @@
 """A translating provider's answer that is JSON of the wrong shape (an Anthropic message or
 a Gemini response with blocks, parts and candidates that are no objects, a text that is a
 number, a list stop reason, a token count that is a list…: the fake upstream's
-`wrong-shape`), and a 200 whose body is JSON but no object at all (`non-object-<kind>`).
+`wrong-shape`); an OpenAI answer whose model is a list; Gemini embeddings and error
+bodies of the wrong shape.
 
 Through the real gateway with the official openai SDK (chat and Responses callers) and
 plain HTTP (Anthropic callers, whose native answer may carry odd members the Anthropic SDK
 would trip over). What a caller expects: the answer as far as it can be read, a 200, never
-a 500 or a cut stream; and a record logged with that status. A body with nothing to read
-(no object) is the provider's fault: an OpenAI-shaped 502 `upstream_malformed`, logged.
+a 500 or a cut stream; and a record logged with that status. Embeddings cannot be read in
+part: an OpenAI-shaped 502 `upstream_malformed`, logged. (A 200 whose body is JSON but no
+object was already a 502 `upstream_malformed` on every route, as one that is not JSON.)
 """
 
 from __future__ import annotations
@@ -149,35 +151,32 @@ def test_an_event_of_the_wrong_shape_does_not_cut_a_responses_stream(gateway, op
     assert rec["error"] is None
 
 
-@pytest.mark.parametrize("kind", ["list", "number", "string", "null"])
-@pytest.mark.parametrize("model", ["gpt-4o-mini", CLAUDE, GEMINI])
-def test_a_200_that_is_no_json_object_is_a_502_for_an_openai_caller(gateway, openai_client,
-                                                                     model, kind):
-    """Nothing in it can be read: the caller is told the provider's answer was malformed
-    (as for one that is not JSON), not handed a body its SDK cannot parse."""
+def test_gemini_embeddings_of_the_wrong_shape_are_a_502(gateway, openai_client):
+    """A vector holding a string, an embedding that is no object: unlike a chat answer
+    none of it can be passed on (a value left out or one vector dropped is silently wrong
+    data), so the caller is told the provider's answer is malformed; it was a 500."""
     with pytest.raises(openai.APIStatusError) as info:
-        openai_client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": PROMPT}],
-            extra_headers={"x-fake-behavior": f"non-object-{kind}"})
+        openai_client.embeddings.create(model="gemini-embedding-001", input=["one", "two"],
+                                        extra_headers=WRONG_SHAPE)
     assert info.value.status_code == 502
     error = info.value.body
     assert isinstance(error, dict) and error["code"] == "upstream_malformed", error
     rec = _logged(gateway, info.value.response.headers, 502)
-    assert "malformed" in rec["error"]
+    assert "embeddings" in rec["error"]
 
 
-@pytest.mark.parametrize("model", ["gpt-4o-mini", CLAUDE, GEMINI])
-def test_a_200_that_is_no_json_object_is_a_502_for_anthropic_and_responses_callers(
-        gateway, openai_client, model):
-    status, headers, raw = _messages(gateway, {
-        "model": model, "max_tokens": 50,
-        "messages": [{"role": "user", "content": PROMPT}]},
-        {"x-fake-behavior": "non-object-list"})
-    assert status == 502
-    assert json.loads(raw)["type"] == "error"       # Anthropic's error shape
-    _logged(gateway, headers, 502)
-    with pytest.raises(openai.APIStatusError) as info:
-        openai_client.responses.create(model=model, input=PROMPT,
-                                       extra_headers={"x-fake-behavior": "non-object-null"})
-    assert info.value.status_code == 502
-    _logged(gateway, info.value.response.headers, 502)
+@pytest.mark.parametrize("model", [CLAUDE, GEMINI])
+def test_an_error_of_the_wrong_shape_keeps_its_status_and_openai_shape(gateway,
+                                                                       openai_client, model):
+    """Anthropic's error type a list, Gemini's details a number and status a list: the
+    caller gets the 429 with an OpenAI error whose type is a string (Gemini's was a 500,
+    Anthropic's type was passed on as a list)."""
+    with pytest.raises(openai.RateLimitError) as info:
+        openai_client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": PROMPT}],
+            extra_headers={"x-fake-behavior": "status-429, wrong-shape"})
+    error = info.value.body
+    assert isinstance(error, dict) and isinstance(error["type"], str), error
+    assert isinstance(error["message"], str) and error["message"]
+    assert error["code"] is None or isinstance(error["code"], str)
+    _logged(gateway, info.value.response.headers, 429)

@@ -46,9 +46,12 @@ def embeddings(response: dict, texts: list[str], model: str, base64_out: bool
     read in part: a vector with a value left out or zeroed is silently wrong, and one
     dropped shifts the rest onto the wrong inputs; the adapter says it is malformed."""
     listed = response.get("embeddings", [])
-    vectors = [_vector(item) for item in listed] if isinstance(listed, list) else [None]
-    if None in vectors:
-        return None
+    vectors: list[list[float]] = []
+    for item in listed if isinstance(listed, list) else [None]:
+        vector = _vector(item)
+        if vector is None:
+            return None
+        vectors.append(vector)
     data = []
     for index, values in enumerate(vectors):
         embedding: Any = values
