@@ -30,6 +30,12 @@ WRONG_SHAPE_EVENT = (b'{"id":"fake-wrong-shape","object":"chat.completion.chunk"
                      b'{"index":0,"function":{"name":3,"arguments":{"a":1}}}]}},'
                      b'{"index":0,"delta":{"tool_calls":{"index":0}},"finish_reason":9},'
                      b'"no choice"],"usage":"none"}')
+# The same for a legacy completions stream: choices with a list or string index, a text
+# that is a number, a list model.
+WRONG_SHAPE_COMPLETION_EVENT = (
+    b'{"id":["x"],"object":"text_completion","model":["not a string"],"choices":['
+    b'{"index":[1],"text":"x"},{"index":"a","text":"y","finish_reason":"stop"},'
+    b'{"index":0,"text":5,"finish_reason":9},"no choice"],"usage":"none"}')
 # The same for a stream of typed events (Anthropic's): deltas of the wrong shape, sent
 # once the first content block has started.
 WRONG_SHAPE_TYPED_EVENTS = (

@@ -59,10 +59,9 @@ class Relayed:
         else:
             await self._bytes(status, out, content_type, chunks)
 
-    def _price(self, answer: Any, model: Any = None) -> None:
-        """`model`: as the answer names it, used when it is a string."""
+    def _price(self, answer: Any, model: str | None = None) -> None:
         rec = self.flow.exchange.record
-        model = model if model and isinstance(model, str) else self.model
+        model = model or self.model
         if model:
             rec["model_used"] = model
         rec.update(media_costs.price(self.kind, self.provider.name, model or "", self.body,

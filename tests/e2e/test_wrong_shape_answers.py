@@ -151,6 +151,25 @@ def test_an_event_of_the_wrong_shape_does_not_cut_a_responses_stream(gateway, op
     assert rec["error"] is None
 
 
+def test_a_completions_event_of_the_wrong_shape_is_relayed_and_logged(gateway):
+    """A legacy completions stream (the OpenAI pass-through) with an event whose choices
+    have a list or string index, a text that is a number, a list model: relayed as it
+    came, and the log reads the rest (the list index cut the stream with a 500; a string
+    index, sorted among the integers, would fail the log once the stream had ended)."""
+    req = urllib.request.Request(gateway.url + "/v1/completions", data=json.dumps({
+        "model": "gpt-3.5-turbo-instruct", "prompt": PROMPT, "stream": True}).encode(),
+        method="POST", headers={"Authorization": f"Bearer {ADMIN_KEY}",
+                                "Content-Type": "application/json", **WRONG_SHAPE})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        status, headers, raw = resp.status, dict(resp.headers), resp.read()
+    assert status == 200 and b'"index":[1]' in raw
+    assert raw.rstrip().endswith(b"data: [DONE]")
+    rec = _logged(gateway, headers, 200)
+    assert rec["error"] is None and rec["model_used"] == "gpt-3.5-turbo-instruct"
+    assert rec["response"]["choices"] == [{"index": 0, "text": f"Completed after {PROMPT}",
+                                           "finish_reason": "stop"}]
+
+
 def test_gemini_embeddings_of_the_wrong_shape_are_a_502(gateway, openai_client):
     """A vector holding a string, an embedding that is no object: unlike a chat answer
     none of it can be passed on (a value left out or one vector dropped is silently wrong
