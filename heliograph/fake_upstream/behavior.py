@@ -30,7 +30,8 @@ Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
                      stream slips in an event of the wrong shape (a delta that is a
                      string, content a number, a tool call that is no object, an index
                      that is a list) after the first (typed streams: after the first
-                     content block's start, and a tool_use block of no usable name)
+                     content block's start, and a tool_use block of no usable name;
+                     Gemini's, Responses' and legacy completions' their own)
   truncated          cut the connection mid-body (stream: after two chunks, no [DONE])
   reset              drop the connection without any response
   fail-then-ok-<n>   first <n> requests per ``x-fake-counter-key`` get 429, then 200

@@ -36,6 +36,13 @@ WRONG_SHAPE_COMPLETION_EVENT = (
     b'{"id":["x"],"object":"text_completion","model":["not a string"],"choices":['
     b'{"index":[1],"text":"x"},{"index":"a","text":"y","finish_reason":"stop"},'
     b'{"index":0,"text":5,"finish_reason":9},"no choice"],"usage":"none"}')
+# The same for the Responses API's stream: an event whose type is a list and whose
+# response has a list model and a string usage, a text delta that is no string.
+WRONG_SHAPE_RESPONSES_EVENTS = (
+    ("response.in_progress", b'{"type":["response.in_progress"],"response":'
+                             b'{"model":["not a string"],"usage":"none","status":5}}'),
+    ("response.output_text.delta", b'{"type":"response.output_text.delta","delta":["x"]}'),
+)
 # The same for a stream of typed events (Anthropic's): deltas of the wrong shape, sent
 # once the first content block has started.
 WRONG_SHAPE_TYPED_EVENTS = (

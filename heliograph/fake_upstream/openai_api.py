@@ -180,7 +180,8 @@ async def serve_responses(request: web.Request, check_auth: AuthCheck,
     headers = _headers(request, t0) | request.app[STATE_KEY].rate_limit_headers(
         reply.total_tokens)
     events = [(e["type"], orjson.dumps(e)) for e in reply.events()]
-    return await faults.stream_events(request, events, b, headers)
+    return await faults.stream_events(request, events, b, headers,
+                                      wrong_shape=faults.WRONG_SHAPE_RESPONSES_EVENTS)
 
 
 async def responses_compact(request: web.Request) -> web.StreamResponse:

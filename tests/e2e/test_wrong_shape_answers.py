@@ -170,6 +170,24 @@ def test_a_completions_event_of_the_wrong_shape_is_relayed_and_logged(gateway):
                                            "finish_reason": "stop"}]
 
 
+def test_a_responses_event_of_the_wrong_shape_is_relayed_and_logged(gateway):
+    """OpenAI's own Responses stream (relayed, not translated) with an event whose type
+    is a list and whose response names a list model, and a text delta that is a list:
+    relayed as they came, the stream ends and is logged under the model answered (the
+    list type cut the stream with a 500)."""
+    req = urllib.request.Request(gateway.url + "/v1/responses", data=json.dumps({
+        "model": "gpt-4o-mini", "input": PROMPT, "stream": True}).encode(),
+        method="POST", headers={"Authorization": f"Bearer {ADMIN_KEY}",
+                                "Content-Type": "application/json", **WRONG_SHAPE})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        status, headers, raw = resp.status, dict(resp.headers), resp.read()
+    assert status == 200 and b'"model":["not a string"]' in raw
+    assert b"event: response.completed" in raw
+    rec = _logged(gateway, headers, 200)
+    assert rec["error"] is None and rec["model_used"] == "gpt-4o-mini"
+    assert rec["completion_tokens"] > 0
+
+
 def test_gemini_embeddings_of_the_wrong_shape_are_a_502(gateway, openai_client):
     """A vector holding a string, an embedding that is no object: unlike a chat answer
     none of it can be passed on (a value left out or one vector dropped is silently wrong
