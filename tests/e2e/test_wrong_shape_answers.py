@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import openai
@@ -217,3 +218,37 @@ def test_an_error_of_the_wrong_shape_keeps_its_status_and_openai_shape(gateway,
     assert isinstance(error["message"], str) and error["message"]
     assert error["code"] is None or isinstance(error["code"], str)
     _logged(gateway, info.value.response.headers, 429)
+
+
+def test_the_record_of_an_answer_of_the_wrong_shape_opens_in_the_dashboard(gateway):
+    """A logged OpenAI answer whose message is a string and whose choices hold a string
+    (logged here through Helicone's manual logger, as a caller's own call): the record
+    was stored, but its dashboard page was a 500. It shows what could be read."""
+    import http.cookiejar
+    import re
+
+    post = urllib.request.Request(gateway.url + "/oai/v1/log", data=json.dumps({
+        "providerRequest": {"url": "https://api.openai.com/v1/chat/completions", "meta": {},
+                            "json": {"model": "gpt-4o-mini",
+                                     "messages": [{"role": "user", "content": PROMPT}]}},
+        "providerResponse": {"status": 200, "headers": {}, "json": {
+            "model": "gpt-4o-mini", "usage": "none",
+            "choices": [{"index": 0, "message": "not an object"}, "no choice"]}}}).encode(),
+        method="POST", headers={"Authorization": f"Bearer {ADMIN_KEY}",
+                                "Content-Type": "application/json"})
+    with urllib.request.urlopen(post, timeout=30) as resp:
+        record_id = json.load(resp)["id"]
+    _logged(gateway, {"helicone-id": record_id}, 200)
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with browser.open(gateway.url + "/dashboard/login", timeout=30) as resp:
+        form = resp.read().decode()
+    fields = {name: re.search(rf'name="{name}" value="([^"]*)"', form).group(1)
+              for name in ("login_token", "next")}
+    with browser.open(gateway.url + "/dashboard/login", timeout=30, data=urllib.parse.urlencode(
+            {"key": ADMIN_KEY, **fields}).encode()) as resp:
+        assert resp.status == 200       # the 303 to the dashboard, followed
+    with browser.open(f"{gateway.url}/dashboard/requests/{record_id}", timeout=30) as resp:
+        assert resp.status == 200
+        page = resp.read().decode()
+    assert PROMPT in page and "not an object" in page    # the prompt; the raw answer
