@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from heliograph.formats.openai.chunk_fields import member, objects
+
 # A part's text shown up to this length (a whole book pasted into a prompt would make a
 # page of tens of MB); the request page's download holds it whole.
 MAX_PART_CHARS = 100_000
@@ -60,7 +62,7 @@ def _openai_parts(content: Any) -> list[dict]:
             image = block.get("image_url")
             parts.append(_image(image.get("url") if isinstance(image, dict) else image))
         elif block.get("type") == "image":  # Anthropic
-            source = block.get("source") or {}
+            source = member(block, "source")
             if source.get("type") == "base64":
                 parts.append(_image(f"data:{source.get('media_type')};base64,"
                                     f"{source.get('data', '')}"))
@@ -88,8 +90,8 @@ def _flatten(content: Any) -> str:
 
 def _tool_calls(calls: Any) -> list[dict]:
     parts = []
-    for call in calls if isinstance(calls, list) else []:
-        function = (call or {}).get("function") or {}
+    for call in objects(calls):
+        function = member(call, "function")
         parts.append({"kind": "tool_call", "name": function.get("name"),
                       "id": call.get("id"), "text": _arguments(function.get("arguments"))})
     return parts
@@ -134,16 +136,17 @@ def _request_messages(body: dict) -> list[dict]:
 
 
 def _response_messages(body: dict) -> list[dict]:
+    # A logged answer is the provider's, maybe of the wrong shape (a choice that is a
+    # string, a message that is no object): what is of no use is left out, as the
+    # translations leave it (chunk_fields), so its record still opens.
     messages = []
-    for choice in body.get("choices") or []:  # OpenAI chat
-        message = (choice or {}).get("message")
+    for choice in objects(body.get("choices")):  # OpenAI chat
+        message = choice.get("message")
         if isinstance(message, dict):
             messages.append(_chat_message({"role": "assistant", **message}))
     if body.get("type") == "message" and isinstance(body.get("content"), list):  # Anthropic
         messages.append({"role": "assistant", "parts": _openai_parts(body["content"])})
-    for item in body.get("output") or []:  # Responses API
-        if not isinstance(item, dict):
-            continue
+    for item in objects(body.get("output")):  # Responses API
         if item.get("type") == "message":
             messages.append({"role": item.get("role", "assistant"),
                              "parts": _openai_parts(item.get("content"))})

@@ -51,11 +51,14 @@ def _headers(request: web.Request, tokens: int = 0, exhausted: bool = False) -> 
 
 
 def _error(request: web.Request, status: int, message: str | None = None,
-           fast_retry: bool = False) -> web.Response:
+           fast_retry: bool = False, wrong_shape: bool = False) -> web.Response:
     headers = _headers(request, exhausted=status == 429)
     if status == 429:
         headers["retry-after"] = "0" if fast_retry else "1"
-    return web.Response(status=status, body=orjson.dumps(fmt.error_body(status, message)),
+    body = fmt.error_body(status, message)
+    if wrong_shape:     # an error type that is no string
+        body["error"]["type"] = [body["error"]["type"]]
+    return web.Response(status=status, body=orjson.dumps(body),
                         headers=headers, content_type="application/json")
 
 
@@ -88,7 +91,8 @@ async def _begin(request: web.Request) -> tuple[Any, Behavior] | web.StreamRespo
         return _error(request, 400, str(exc))
     early = await faults.preamble(request, b, f"model:{model}",
                                   lambda status, fast: _error(request, status,
-                                                              fast_retry=fast))
+                                                              fast_retry=fast,
+                                                              wrong_shape=b.wrong_shape))
     return early if early is not None else (body, b)
 
 
@@ -105,7 +109,10 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if not body.get("stream"):
         if b.malformed:
             return faults.malformed_json(headers)
-        return await faults.send_json(request, orjson.dumps(reply.message()), headers,
+        message = reply.message()
+        if b.wrong_shape:
+            message = fmt.wrong_shape_message(message)
+        return await faults.send_json(request, orjson.dumps(message), headers,
                                       truncated=b.truncated, stall_ms=b.stall_ms)
     events = [(name, orjson.dumps(data)) for name, data in reply.events()]
     return await faults.stream_events(request, events, b, headers)

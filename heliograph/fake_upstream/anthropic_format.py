@@ -323,3 +323,17 @@ def models() -> dict[str, Any]:
 def count_tokens(body: Any) -> dict[str, int]:
     ask = parse(dict(body, max_tokens=1) if isinstance(body, dict) else body)
     return {"input_tokens": answer(ask, Behavior()).prompt_tokens}
+
+
+def wrong_shape_message(message: dict[str, Any]) -> dict[str, Any]:
+    """The message with members of the wrong types around its own blocks (``wrong-shape``):
+    blocks that are no objects, a text that is a number, a tool_use whose name is a list
+    and input a string, thinking that is an object, a list stop reason and id, a number
+    model, an input token count that is a list. What a reader can use is the real blocks
+    and the output token count."""
+    return dict(message, id=["not a string"], model=7, stop_reason=["end_turn"],
+                content=["no block", 5, {"type": "text", "text": 5},
+                         {"type": "tool_use", "id": 3, "name": ["n"], "input": "no object"},
+                         {"type": "thinking", "thinking": {"a": 1}}, *message["content"]],
+                usage={"input_tokens": [1],
+                       "output_tokens": message["usage"]["output_tokens"]})

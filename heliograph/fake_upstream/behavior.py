@@ -20,11 +20,18 @@ Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
                      OpenAI's have by default since 2025 (unless stream_options says
                      include_obfuscation: false)
   malformed          200 whose JSON body (or one SSE event) is not JSON
-  wrong-shape        JSON of the wrong shape: a chat answer's message is a string and its
-                     usage no object; a stream slips in an event of the wrong shape (a
-                     delta that is a string, content a number, a tool call that is no
-                     object, an index that is a list) after the first (typed streams:
-                     after the first content block's start)
+  wrong-shape        JSON of the wrong shape: a chat answer's message is a string, its
+                     usage no object and its model a list; an Anthropic message and a
+                     Gemini response keep their answer but gain members of the wrong types
+                     around it (blocks, parts and candidates that are no objects, a text
+                     that is a number, a list stop reason, a count that is a list…);
+                     Gemini embeddings hold a string and a non-object; with status-<code>,
+                     Anthropic's error type is a list and Gemini's details a number; a
+                     stream slips in an event of the wrong shape (a delta that is a
+                     string, content a number, a tool call that is no object, an index
+                     that is a list) after the first (typed streams: after the first
+                     content block's start, and a tool_use block of no usable name;
+                     Gemini's, Responses' and legacy completions' their own)
   truncated          cut the connection mid-body (stream: after two chunks, no [DONE])
   reset              drop the connection without any response
   fail-then-ok-<n>   first <n> requests per ``x-fake-counter-key`` get 429, then 200

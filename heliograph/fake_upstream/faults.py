@@ -30,6 +30,19 @@ WRONG_SHAPE_EVENT = (b'{"id":"fake-wrong-shape","object":"chat.completion.chunk"
                      b'{"index":0,"function":{"name":3,"arguments":{"a":1}}}]}},'
                      b'{"index":0,"delta":{"tool_calls":{"index":0}},"finish_reason":9},'
                      b'"no choice"],"usage":"none"}')
+# The same for a legacy completions stream: choices with a list or string index, a text
+# that is a number, a list model.
+WRONG_SHAPE_COMPLETION_EVENT = (
+    b'{"id":["x"],"object":"text_completion","model":["not a string"],"choices":['
+    b'{"index":[1],"text":"x"},{"index":"a","text":"y","finish_reason":"stop"},'
+    b'{"index":0,"text":5,"finish_reason":9},"no choice"],"usage":"none"}')
+# The same for the Responses API's stream: an event whose type is a list and whose
+# response has a list model and a string usage, a text delta that is no string.
+WRONG_SHAPE_RESPONSES_EVENTS = (
+    ("response.in_progress", b'{"type":["response.in_progress"],"response":'
+                             b'{"model":["not a string"],"usage":"none","status":5}}'),
+    ("response.output_text.delta", b'{"type":"response.output_text.delta","delta":["x"]}'),
+)
 # The same for a stream of typed events (Anthropic's): deltas of the wrong shape, sent
 # once the first content block has started.
 WRONG_SHAPE_TYPED_EVENTS = (
@@ -38,7 +51,20 @@ WRONG_SHAPE_TYPED_EVENTS = (
                             b'"delta":{"type":"text_delta","text":5}}'),
     ("content_block_delta", b'{"type":"content_block_delta","index":0,'
                             b'"delta":{"type":"text_delta","text":["x"]}}'),
+    # A tool_use block no caller could run: its name a list, its id a number.
+    ("content_block_start", b'{"type":"content_block_start","index":9,"content_block":'
+                            b'{"type":"tool_use","id":3,"name":["n"],"input":{}}}'),
+    ("content_block_delta", b'{"type":"content_block_delta","index":9,'
+                            b'"delta":{"type":"input_json_delta","partial_json":"{}"}}'),
 )
+# The same for Gemini's stream: a GenerateContentResponse whose candidates, parts, usage
+# and prompt feedback are of the wrong types (nothing in it is an answer).
+WRONG_SHAPE_GEMINI_EVENT = (
+    b'{"candidates":["no candidate",{"index":[0],"content":"not an object"},'
+    b'{"index":0,"content":{"parts":"no list"},"finishReason":["STOP"]},'
+    b'{"index":0,"content":{"parts":[5,"no part",{"text":5},{"functionCall":"no object"},'
+    b'{"functionCall":{"name":3,"args":"no object"}},{"text":["x"],"thought":true}]}}],'
+    b'"usageMetadata":"none","promptFeedback":"none","modelVersion":5,"responseId":["x"]}')
 
 
 async def sleep_ms(ms: float | None) -> None:
@@ -134,12 +160,15 @@ async def send_event(resp: web.StreamResponse, data: bytes, event: str | None = 
 
 async def stream_events(request: web.Request, events: Sequence[tuple[str | None, bytes]],
                         b: Behavior, headers: dict[str, str], *, final: bytes | None = None,
-                        separator: bytes = b"\n\n") -> web.StreamResponse:
+                        separator: bytes = b"\n\n",
+                        wrong_shape: Sequence[tuple[str | None, bytes]] | None = None
+                        ) -> web.StreamResponse:
     """SSE delivery shared by the wire formats: ``truncated`` cuts after two events,
     ``malformed`` slips a non-JSON event after the first (``wrong-shape`` one of the
     wrong shape), ``stall-<ms>`` pauses after
     the first, ``chunk-delay-<ms>`` between the others; ``final`` (OpenAI's [DONE]) ends
-    a complete stream."""
+    a complete stream. ``wrong_shape``: the format's own events of the wrong shape (else
+    OpenAI's chunk, or Anthropic's typed events when the events are named)."""
     gap = b.chunk_delay_ms if b.chunk_delay_ms is not None else request.app[
         STATE_KEY].chunk_delay_ms
     resp = await open_sse(request, headers)
@@ -160,7 +189,8 @@ async def stream_events(request: web.Request, events: Sequence[tuple[str | None,
             # Typed streams: after the first block opened (message_start, then its start),
             # so the odd deltas name a block that exists.
             if b.wrong_shape and i == (1 if name else 0):
-                odd = WRONG_SHAPE_TYPED_EVENTS if name else ((None, WRONG_SHAPE_EVENT),)
+                odd = wrong_shape or (WRONG_SHAPE_TYPED_EVENTS if name
+                                      else ((None, WRONG_SHAPE_EVENT),))
                 for odd_name, odd_data in odd:
                     await resp.write((b"event: " + odd_name.encode() + b"\n" if odd_name
                                       else b"") + b"data: " + odd_data + separator)

@@ -28,10 +28,12 @@ def register(app: web.Application) -> None:
     app.router.add_get("/v1beta/models", list_models)
 
 
-def _error(status: int, message: str | None = None, retry_delay: str | None = None
-           ) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(fmt.error_body(status, message,
-                                                                         retry_delay)),
+def _error(status: int, message: str | None = None, retry_delay: str | None = None,
+           wrong_shape: bool = False) -> web.Response:
+    body = fmt.error_body(status, message, retry_delay)
+    if wrong_shape:     # details that are no list, a status that is no string
+        body["error"].update(details=5, status=[body["error"]["status"]])
+    return web.Response(status=status, body=orjson.dumps(body),
                         content_type="application/json")
 
 
@@ -73,7 +75,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     early = await faults.preamble(
         request, b, f"model:{model}",
         lambda status, fast: _error(status, retry_delay=("0s" if fast else "1s")
-                                    if status == 429 else None))
+                                    if status == 429 else None, wrong_shape=b.wrong_shape))
     if early is not None:
         return early
     try:
@@ -93,7 +95,10 @@ async def generate(request: web.Request, body: Any, model: str, b: Behavior
                    ) -> web.StreamResponse:
     reply = fmt.GenerateReply(body, model, b)
     request.app[STATE_KEY].rate_limit_headers(reply.total_tokens)
-    return await _send(request, reply.response(), b)
+    response = reply.response()
+    if b.wrong_shape:
+        response = fmt.wrong_shape_response(response)
+    return await _send(request, response, b)
 
 
 async def stream_generate(request: web.Request, body: Any, model: str, b: Behavior
@@ -104,7 +109,8 @@ async def stream_generate(request: web.Request, body: Any, model: str, b: Behavi
     if request.query.get("alt") != "sse":
         return await _send(request, chunks, b)
     events = [(None, orjson.dumps(chunk)) for chunk in chunks]
-    return await faults.stream_events(request, events, b, {}, separator=b"\r\n\r\n")
+    return await faults.stream_events(request, events, b, {}, separator=b"\r\n\r\n",
+                                      wrong_shape=((None, faults.WRONG_SHAPE_GEMINI_EVENT),))
 
 
 async def embed(request: web.Request, body: Any, model: str, b: Behavior
@@ -114,7 +120,10 @@ async def embed(request: web.Request, body: Any, model: str, b: Behavior
 
 async def batch_embed(request: web.Request, body: Any, model: str, b: Behavior
                       ) -> web.StreamResponse:
-    return await _send(request, fmt.batch_embed_contents(body, model), b)
+    answer = fmt.batch_embed_contents(body, model)
+    if b.wrong_shape:   # a vector holding a string, an embedding that is no object
+        answer["embeddings"] = [{"values": [0.5, "x"]}, "no embedding"]
+    return await _send(request, answer, b)
 
 
 async def count(request: web.Request, body: Any, model: str, b: Behavior

@@ -323,3 +323,21 @@ def count_tokens(body: Any, model: str) -> dict[str, int]:
         raise InvalidRequest("* CountTokensRequest: contents or generateContentRequest "
                              "is required")
     return {"totalTokens": answer(parse(request, model), Behavior()).prompt_tokens}
+
+
+def wrong_shape_response(response: dict[str, Any]) -> dict[str, Any]:
+    """The response with members of the wrong types around its own candidates
+    (``wrong-shape``): parts that are no objects, a text that is a number, function calls
+    whose name is a number or that are no objects, a candidate that is a string, prompt
+    feedback that is a string, a list response id, a number model version, a prompt
+    token count that is a list. What a reader can use is the real parts and the output
+    token count."""
+    candidates = []
+    for candidate in response.get("candidates") or ():
+        parts = (candidate.get("content") or {}).get("parts") or []
+        odd = [5, "no part", {"text": 5}, {"functionCall": "no object"},
+               {"functionCall": {"name": 3, "args": "no object"}}, {"text": ["x"]}]
+        candidates.append(dict(candidate, content={"role": "model", "parts": odd + parts}))
+    meta = dict(response.get("usageMetadata") or {}, promptTokenCount=[1])
+    return dict(response, candidates=[*candidates, "no candidate"], usageMetadata=meta,
+                promptFeedback="none", modelVersion=5, responseId=["x"])

@@ -114,9 +114,10 @@ async def _send(request: web.Request, t0: float, body: Any, b: Behavior,
     if b.malformed:
         return faults.malformed_json(headers)
     if b.wrong_shape and isinstance(body, dict) and "choices" in body:
-        # JSON of the wrong shape: a message that is a string, usage that is no object.
+        # JSON of the wrong shape: a message that is a string, usage that is no object, a
+        # model that is a list.
         body = dict(body, choices=[dict(body["choices"][0], message="not an object"),
-                                   "no choice"], usage="none")
+                                   "no choice"], usage="none", model=["not a string"])
     return await faults.send_json(request, orjson.dumps(body), headers,
                                   truncated=b.truncated, stall_ms=b.stall_ms)
 
@@ -179,7 +180,8 @@ async def serve_responses(request: web.Request, check_auth: AuthCheck,
     headers = _headers(request, t0) | request.app[STATE_KEY].rate_limit_headers(
         reply.total_tokens)
     events = [(e["type"], orjson.dumps(e)) for e in reply.events()]
-    return await faults.stream_events(request, events, b, headers)
+    return await faults.stream_events(request, events, b, headers,
+                                      wrong_shape=faults.WRONG_SHAPE_RESPONSES_EVENTS)
 
 
 async def responses_compact(request: web.Request) -> web.StreamResponse:

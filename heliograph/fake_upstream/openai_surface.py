@@ -93,7 +93,9 @@ async def completions(request: web.Request) -> web.StreamResponse:
         events.append((None, orjson.dumps(dict(base, choices=[], usage=usage))))
     headers = _headers(request, t0) | request.app[STATE_KEY].rate_limit_headers(
         usage["total_tokens"])
-    return await faults.stream_events(request, events, b, headers, final=b"[DONE]")
+    return await faults.stream_events(
+        request, events, b, headers, final=b"[DONE]",
+        wrong_shape=((None, faults.WRONG_SHAPE_COMPLETION_EVENT),))
 
 
 # -- images ------------------------------------------------------------------------

@@ -162,6 +162,9 @@ class Gemini(Provider):
         if not isinstance(parsed, dict):
             return UpstreamResponse(resp.status, resp.headers, resp.body)
         out = embedding_format.embeddings(parsed, texts, model, body.get("encoding_format") == "base64")
+        if out is None:
+            raise UpstreamError(f"provider {self.name!r} sent embeddings that are not "
+                                "lists of numbers", code="upstream_malformed")
         return UpstreamResponse(resp.status, {**resp.headers, **JSON_HEADERS},
                                 orjson.dumps(out))
 

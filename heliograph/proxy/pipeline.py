@@ -291,7 +291,11 @@ async def _relay_json(flow: Flow, chain: list[Target]) -> None:
     parsed: dict
     reply, parsed = answer.opened.payload  # type: ignore[misc]  # what open_attempt put
     _chain_headers(flow, answer, len(chain))
-    exchange.set_usage(parsed.get("usage"), parsed.get("model") or answer.target.model)
+    # The model the provider says answered: only a string is one (a list would reach the
+    # record, its headers and metrics, and fail there).
+    model = parsed.get("model")
+    exchange.set_usage(parsed.get("usage"),
+                       model if model and isinstance(model, str) else answer.target.model)
     out, logged = flow.front.response(parsed, reply.body)
     exchange.set_response(logged)
     if client_gone(flow.request.receive):

@@ -10,7 +10,11 @@ from typing import Any
 
 import orjson
 
+from heliograph.formats.openai import chunk_fields
 from heliograph.providers.sse import frame
+
+# The answer's id, model and creation time for the log, each only if of its type.
+_META = (("id", str), ("model", str), ("created", int))
 
 
 class CompletionStreamLog:
@@ -57,21 +61,21 @@ class CompletionStreamLog:
             return whole
         if not isinstance(parsed, dict):
             return whole
-        for key in ("id", "model", "created"):
-            if key in parsed and key not in self.meta:
+        # The provider's event is relayed as it came but read leniently (chunk_fields): a
+        # member of the wrong type (a list index, a number text, a list model) reads as
+        # absent rather than failing the log after the stream was relayed.
+        for key, of_type in _META:
+            if key not in self.meta and isinstance(parsed.get(key), of_type):
                 self.meta[key] = parsed[key]
         if isinstance(parsed.get("usage"), dict):
             self.usage = parsed["usage"]
         choices = parsed.get("choices")
-        for choice in choices if isinstance(choices, list) else ():
-            if not isinstance(choice, dict):
-                continue
-            index = choice.get("index", 0)
-            if isinstance(choice.get("text"), str) and choice["text"]:
-                self._texts.setdefault(index, []).append(choice["text"])
+        for index, choice in chunk_fields.choices(parsed):
+            if text := chunk_fields.text(choice, "text"):
+                self._texts.setdefault(index, []).append(text)
                 self.saw_text = True
-            if choice.get("finish_reason"):
-                self._finish[index] = choice["finish_reason"]
+            if finish := chunk_fields.text(choice, "finish_reason"):
+                self._finish[index] = finish
         if self.strip_usage and "usage" in parsed:
             # The usage event we asked for goes; `"usage": null` on the others too.
             if not choices:

@@ -146,3 +146,14 @@ def test_prefixed_route_and_count_tokens(server):
     assert messages(server, body(), path="/anthropic/v1/messages").status == 200
     counted = messages(server, body("one two three"), path="/v1/messages/count_tokens")
     assert counted.json() == {"input_tokens": 6}
+
+
+def test_wrong_shape_keeps_the_answer_among_members_of_the_wrong_types(server):
+    plain = messages(server, body()).json()
+    odd = messages(server, body(), behavior="wrong-shape").json()
+    assert odd["content"][:2] == ["no block", 5] and odd["content"][5:] == plain["content"]
+    assert odd["stop_reason"] == ["end_turn"] and odd["model"] == 7
+    assert odd["usage"] == {"input_tokens": [1],
+                            "output_tokens": plain["usage"]["output_tokens"]}
+    error = messages(server, body(), behavior="status-429, wrong-shape").json()["error"]
+    assert error["type"] == ["rate_limit_error"]

@@ -171,3 +171,24 @@ def test_responses(client):
     with pytest.raises(openai.BadRequestError):
         client.responses.create(model="gpt-4o-mini", input=[
             {"type": "function_call_output", "call_id": "nope", "output": "x"}])
+
+
+def test_gemini_wrong_shape_answers_streams_embeddings_and_errors(server):
+    plain = generate(server, contents()).json()
+    odd = generate(server, contents(), behavior="wrong-shape").json()
+    parts = odd["candidates"][0]["content"]["parts"]
+    assert parts[:2] == [5, "no part"] and parts[-1:] == plain["candidates"][0]["content"]["parts"]
+    assert odd["candidates"][-1] == "no candidate" and odd["promptFeedback"] == "none"
+    assert odd["usageMetadata"]["promptTokenCount"] == [1]
+    r = generate(server, contents("a b"), action="streamGenerateContent", query="?alt=sse",
+                 behavior="wrong-shape")
+    events = [json.loads(e[len("data: "):]) for e in r.body.decode().split("\r\n\r\n") if e]
+    assert events[1]["candidates"][0] == "no candidate"
+    assert "".join(e["candidates"][0]["content"]["parts"][0]["text"]
+                   for e in events[:1] + events[2:]) == "Echo: a b"
+    embedded = generate(server, {"requests": [
+        {"model": "models/text-embedding-004", "content": {"parts": [{"text": "alpha"}]}}]},
+        model="text-embedding-004", action="batchEmbedContents", behavior="wrong-shape").json()
+    assert embedded["embeddings"] == [{"values": [0.5, "x"]}, "no embedding"]
+    error = generate(server, contents(), behavior="status-429, wrong-shape").json()["error"]
+    assert error["details"] == 5 and error["status"] == ["RESOURCE_EXHAUSTED"]

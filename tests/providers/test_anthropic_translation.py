@@ -128,3 +128,48 @@ def test_error_bodies_keep_the_message():
                              "code": "rate_limit_error"}
     text = orjson.loads(error_body(502, b"<html>bad gateway</html>", "anthropic"))
     assert "502" in text["error"]["message"] and "bad gateway" in text["error"]["message"]
+
+
+@pytest.mark.parametrize("odd", [
+    {"content": 5},
+    {"content": [{"type": "text", "text": 5}, {"type": "thinking", "thinking": ["x"]}]},
+    {"content": [{"type": "tool_use", "id": 3, "name": "f", "input": {}},
+                 {"type": "tool_use", "id": "t", "name": ["f"], "input": {}},
+                 {"type": "tool_use", "id": "t", "input": {}}]},
+    {"stop_reason": ["end_turn"]}, {"id": ["x"], "model": 7},
+], ids=["content-number", "texts-no-strings", "tool-use-unusable", "stop-list", "id-model"])
+def test_a_message_of_the_wrong_shape_translates_as_far_as_it_can_be_read(odd):
+    """A member of the wrong type reads as absent: an empty answer, never an exception;
+    a tool_use block without a string name and id is no call (none could be run or
+    answered; with no JSON-mode tool, a nameless one is not the JSON answer either).
+    (Content or usage that is a string, counts that are no numbers, a number stop reason
+    were read as absent already.)"""
+    message = {"id": "msg_1", "type": "message", "model": "claude", "content": [],
+               "stop_reason": "end_turn", "usage": {"input_tokens": 3, "output_tokens": 2}}
+    answer = completion(dict(message, **odd), None)
+    choice = answer["choices"][0]
+    assert choice["message"]["content"] in (None, "")
+    assert "tool_calls" not in choice["message"] and choice["finish_reason"] == "stop"
+    assert isinstance(answer["id"], str) and isinstance(answer["model"], str)
+    assert all(isinstance(v, int) for v in (answer["usage"]["prompt_tokens"],
+                                            answer["usage"]["completion_tokens"]))
+
+
+def test_a_streamed_tool_use_block_of_no_usable_name_is_left_out():
+    t = StreamTranslator(None, False, "anthropic")
+    t.feed({"type": "message_start", "message": {"id": "m", "model": "c", "usage": {}}})
+    out = t.feed({"type": "content_block_start", "index": 0,
+                  "content_block": {"type": "tool_use", "id": 3, "name": ["f"]}})
+    out += t.feed({"type": "content_block_delta", "index": 0,
+                   "delta": {"type": "input_json_delta", "partial_json": "{}"}})
+    out += t.feed({"type": "message_delta", "delta": {"stop_reason": "tool_use"}})
+    assert [c["choices"][0]["delta"] for c in out] == [{}]
+    assert out[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_an_error_body_of_the_wrong_shape_is_an_openai_error():
+    body = orjson.loads(error_body(429, b'{"error": {"type": ["x"], "message": "slow"}}',
+                                   "anthropic"))
+    assert body["error"]["type"] == "api_error" and body["error"]["message"] == "slow"
+    body = orjson.loads(error_body(429, b'{"error": {"type": "x", "message": 5}}', "anthropic"))
+    assert "answered 429" in body["error"]["message"]

@@ -98,3 +98,53 @@ def test_errors_and_retry_info():
         "code": "RESOURCE_EXHAUSTED"}
     assert retry_after(body) == "2.5"
     assert retry_after(b"not json") is None
+
+
+@pytest.mark.parametrize("odd", [
+    {"candidates": {"index": 0}}, {"candidates": ["no candidate"]},
+    {"candidates": [{"content": "not an object"}]},
+    {"candidates": [{"content": {"parts": [5, {"text": 5},
+                                           {"functionCall": {"name": 3, "args": {}}}]}}]},
+    {"candidates": [{"content": {"parts": [{"functionCall": {"name": "f"},
+                                            "thoughtSignature": 5}]}}]},
+    {"candidates": [{"finishReason": ["STOP"], "index": [0]}]},
+    {"responseId": ["x"], "modelVersion": 7, "usageMetadata": "none"},
+], ids=["candidates-object", "candidate-string", "content-string", "parts-no-use",
+        "signature-number", "finish-and-index-lists", "id-model-usage"])
+def test_a_response_of_the_wrong_shape_translates_as_far_as_it_can_be_read(odd):
+    """A member of the wrong type reads as absent (a function call's signature too, so
+    the call stays): never an exception, and every value of the OpenAI answer is of
+    its type."""
+    answer = completion(dict({"responseId": "r", "modelVersion": "gemini"}, **odd), "m")
+    assert isinstance(answer["id"], str) and isinstance(answer["model"], str)
+    for choice in answer["choices"]:
+        assert isinstance(choice["index"], int)
+        assert choice["finish_reason"] == ("tool_calls" if "tool_calls" in choice["message"]
+                                           else "stop")
+        assert choice["message"]["content"] in (None, "")
+        for call in choice["message"].get("tool_calls", ()):
+            assert call["function"]["name"] == "f" and "~" not in call["id"]
+
+
+def test_a_streamed_response_of_the_wrong_shape_adds_nothing():
+    t = StreamTranslator("m", True, "gemini")
+    out = t.feed({"candidates": [{"content": {"parts": [{"text": "Hi"}]}, "index": 0}]})
+    out += t.feed({"candidates": ["x", {"index": [0], "finishReason": ["STOP"],
+                                        "content": {"parts": "no list"}}],
+                   "usageMetadata": "none", "promptFeedback": "none"})
+    out += t.feed({"candidates": [{"content": {"parts": [{"text": "!"}]}, "index": 0,
+                                   "finishReason": "STOP"}],
+                   "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 1}})
+    closing = t.end()
+    assert closing is not None
+    deltas = [c["choices"][0]["delta"] for c in out]
+    assert [d.get("content") for d in deltas] == ["", "Hi", "!", None]
+    assert closing[0]["usage"]["prompt_tokens"] == 2
+
+
+def test_an_error_body_of_the_wrong_shape_is_an_openai_error():
+    raw = b'{"error": {"message": "slow", "status": ["RESOURCE_EXHAUSTED"], "details": 5}}'
+    assert retry_after(raw) is None
+    body = orjson.loads(error_body(429, raw, "gemini"))["error"]
+    assert body["message"] == "slow" and body["code"] is None
+    assert body["type"] == "invalid_request_error"

@@ -129,3 +129,16 @@ def test_the_dashboard_is_mounted_unless_disabled(tmp_path):
         finally:
             gw.analytics.close()
             gw.store.close()
+
+
+def test_bodies_of_the_wrong_shape_show_what_can_be_read():
+    """A provider's answer (or a logged request) of the wrong shape: a choice or an
+    output item that is a string, a tool call that is no object, an image source that
+    is a string. What is of no use is left out; the page still opens."""
+    request = {"messages": [{"role": "assistant", "content": "hi",
+                             "tool_calls": ["x", {"function": "no object"}]}]}
+    response = {"choices": ["no choice", {"message": {"content": [
+        {"type": "image", "source": "no object"}]}}], "output": "none"}
+    messages = conversation(request, response)
+    assert kinds(messages) == [("assistant", ["text", "tool_call"]),
+                               ("assistant", ["image_link"])]

@@ -8,10 +8,11 @@ import datetime as dt
 from typing import Any
 
 from heliograph.formats.anthropic import usage as anthropic_usage
-from heliograph.formats.anthropic.blocks import arguments
+from heliograph.formats.anthropic.blocks import arguments, tool_use
 from heliograph.formats.anthropic.tables import FINISH_REASONS
 from heliograph.formats.openai import chat
 from heliograph.formats.openai import usage as openai_usage_object
+from heliograph.formats.openai.chunk_fields import member, objects, text
 
 # anthropic-ratelimit-<kind>-<field> → the OpenAI header names the gateway records.
 _RATELIMIT_NAMES = {
@@ -29,32 +30,38 @@ def openai_usage(usage: Any) -> dict[str, Any]:
 
 
 def completion(message: dict, json_tool: str | None) -> dict[str, Any]:
+    # The provider's message is read leniently (chunk_fields): a member of the wrong type
+    # reads as absent, so a block that is no object or whose text is no string adds
+    # nothing, and the caller gets what could be read rather than a gateway error.
     texts, calls, thinking = [], [], []
-    for block in message.get("content") or ():
-        kind = block.get("type") if isinstance(block, dict) else None
+    for block in objects(message.get("content")):
+        kind = block.get("type")
         if kind == "text":
-            texts.append(block.get("text") or "")
-        elif kind == "tool_use" and block.get("name") == json_tool:
-            texts.append(arguments(block))      # JSON mode: the answer is the tool's input
-        elif kind == "tool_use":
-            calls.append(chat.tool_call(block.get("id"), block.get("name"), arguments(block)))
+            texts.append(text(block, "text") or "")
+        elif kind == "tool_use" and (call := tool_use(block)) is not None:
+            name, id_ = call
+            if name == json_tool:
+                texts.append(arguments(block))  # JSON mode: the answer is the tool's input
+            else:
+                calls.append(chat.tool_call(id_, name, arguments(block)))
         elif kind == "thinking":
-            thinking.append(block.get("thinking") or "")
-    finish = FINISH_REASONS.get(message.get("stop_reason"), "stop")
+            thinking.append(text(block, "thinking") or "")
+    finish = FINISH_REASONS.get(text(message, "stop_reason"), "stop")
     if finish == "tool_calls" and not calls:
         finish = "stop"
     choice = chat.choice(0, "".join(texts) if texts else None, calls, finish,
                          "".join(thinking) or None)
-    return chat.completion(message.get("id") or "", message.get("model") or "", [choice],
-                           openai_usage(message.get("usage") or {}))
+    return chat.completion(text(message, "id") or "", text(message, "model") or "", [choice],
+                           openai_usage(message.get("usage")))
 
 
 def error_body(status: int, body: bytes, provider: str) -> bytes:
     parsed = chat.json_or_none(body)
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        kind = error.get("type") or "api_error"
-        return chat.error_body(str(error["message"]), kind, kind)
+    error = member(parsed, "error") if isinstance(parsed, dict) else {}
+    message = text(error, "message")
+    if message:
+        kind = text(error, "type") or "api_error"
+        return chat.error_body(message, kind, kind)
     return chat.provider_error_body(status, body, provider)
 
 

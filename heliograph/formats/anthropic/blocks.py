@@ -9,6 +9,15 @@ from typing import Any
 import orjson
 
 
+def tool_use(block: dict) -> tuple[str, str] | None:
+    """(name, id) of a provider's tool_use block; None when either is no string, as no
+    caller could run or answer such a call (the block is left out of the answer)."""
+    name, id_ = block.get("name"), block.get("id")
+    if isinstance(name, str) and name and isinstance(id_, str):
+        return name, id_
+    return None
+
+
 def arguments(block: dict) -> str:
     return orjson.dumps(block.get("input") or {}).decode()
 

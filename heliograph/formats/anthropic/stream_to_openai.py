@@ -7,6 +7,7 @@ from typing import Any
 
 from heliograph.errors import UpstreamError
 from heliograph.formats.anthropic.answer_to_openai import openai_usage
+from heliograph.formats.anthropic.blocks import tool_use
 from heliograph.formats.anthropic.tables import ERROR_STATUSES, FINISH_REASONS
 from heliograph.formats.openai import chat
 from heliograph.formats.openai.chunk_fields import is_int, member, text
@@ -80,14 +81,16 @@ class StreamTranslator:
 
     def _start(self, index: Any, block: dict) -> list[dict[str, Any]]:
         kind = block.get("type")
-        if kind == "tool_use" and block.get("name") == self.json_tool:
+        call = tool_use(block) if kind == "tool_use" else None
+        if kind == "tool_use" and call is None:
+            self.blocks[index] = ("unusable tool_use", 0)   # its deltas are dropped too
+        elif call is not None and call[0] == self.json_tool:
             self.blocks[index] = ("json", 0)
-        elif kind == "tool_use":
+        elif call is not None:
             self.blocks[index] = ("tool", self.tool_calls)
             self.tool_calls += 1
-            opening = {"index": self.blocks[index][1], "id": block.get("id"),
-                       "type": "function",
-                       "function": {"name": block.get("name"), "arguments": ""}}
+            opening = {"index": self.blocks[index][1], "id": call[1], "type": "function",
+                       "function": {"name": call[0], "arguments": ""}}
             return [self._chunks.chunk({"tool_calls": [opening]})]
         elif kind == "text":
             self.blocks[index] = ("text", 0)

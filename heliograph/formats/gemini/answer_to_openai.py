@@ -14,6 +14,7 @@ from heliograph.formats.gemini.request_from_openai import tool_call_id
 from heliograph.formats.gemini.tables import ERROR_TYPES, FINISH_REASONS
 from heliograph.formats.openai import chat
 from heliograph.formats.openai import usage as openai_usage_object
+from heliograph.formats.openai.chunk_fields import is_int, member, objects, text
 
 
 def openai_usage(meta: Any) -> dict[str, Any]:
@@ -22,33 +23,49 @@ def openai_usage(meta: Any) -> dict[str, Any]:
 
 def blocked_prompt(response: dict) -> str | None:
     """Why Gemini refused the prompt itself (no candidates at all), or None."""
-    feedback = response.get("promptFeedback") or {}
-    if not response.get("candidates") and feedback.get("blockReason"):
-        return (f"Gemini blocked the prompt ({feedback['blockReason']}); "
-                "it was not answered")
+    reason = text(member(response, "promptFeedback"), "blockReason")
+    if reason and not candidates(response):
+        return f"Gemini blocked the prompt ({reason}); it was not answered"
     return None
 
 
-def finish_reason(reason: Any, has_calls: bool) -> str | None:
+# A response is read leniently (chunk_fields): a member of the wrong type reads as absent,
+# so a candidate or part that is no object, a text that is no string or a function call
+# without a name adds nothing, and the caller gets what could be read.
+
+def candidates(response: dict) -> list[tuple[int, dict]]:
+    """(index, candidate) of a response's candidates; the index is the candidate's own
+    when it is an integer, else its place."""
+    out = []
+    for n, candidate in enumerate(objects(response.get("candidates"))):
+        index = candidate.get("index", n)
+        out.append((index if is_int(index) else n, candidate))
+    return out
+
+
+def parts_of(candidate: dict) -> list:
+    return member(candidate, "content").get("parts") or []
+
+
+def finish_reason(reason: str | None, has_calls: bool) -> str | None:
     if reason is None:
         return None
     finish = FINISH_REASONS.get(reason, "stop")
     return "tool_calls" if has_calls and finish == "stop" else finish
 
 
-def split_parts(parts: list) -> tuple[list[str], list[str], list[dict]]:
+def split_parts(parts: Any) -> tuple[list[str], list[str], list[dict]]:
     """(texts, thoughts, tool calls) of a candidate's parts."""
     texts: list[str] = []
     thoughts: list[str] = []
     calls: list[dict] = []
-    for part in parts:
-        if not isinstance(part, dict):
-            continue
-        if isinstance(part.get("functionCall"), dict):
-            call = part["functionCall"]
-            calls.append(chat.tool_call(tool_call_id(part.get("thoughtSignature")),
-                                          call.get("name"),
-                                          orjson.dumps(call.get("args") or {}).decode()))
+    for part in objects(parts):
+        if "functionCall" in part:
+            call = member(part, "functionCall")
+            name = text(call, "name")
+            if name:
+                calls.append(chat.tool_call(tool_call_id(text(part, "thoughtSignature")),
+                                            name, orjson.dumps(call.get("args") or {}).decode()))
         elif isinstance(part.get("text"), str):
             (thoughts if part.get("thought") else texts).append(part["text"])
     return texts, thoughts, calls
@@ -58,15 +75,15 @@ def completion(response: dict, model: str, parallel_calls: bool = True) -> dict[
     """`parallel_calls` False: only the first function call is kept, since Gemini has no
     switch for OpenAI's parallel_tool_calls=false."""
     choices = []
-    for n, candidate in enumerate(response.get("candidates") or ()):
-        texts, thoughts, calls = split_parts((candidate.get("content") or {}).get("parts") or [])
+    for index, candidate in candidates(response):
+        texts, thoughts, calls = split_parts(parts_of(candidate))
         calls = calls if parallel_calls else calls[:1]
-        finish = finish_reason(candidate.get("finishReason") or "STOP", bool(calls))
-        choices.append(chat.choice(candidate.get("index", n), "".join(texts) if texts
-                                     else None, calls, finish, "".join(thoughts) or None))
-    return chat.completion("chatcmpl-" + str(response.get("responseId") or ""),
-                             response.get("modelVersion") or model, choices,
-                             openai_usage(response.get("usageMetadata") or {}))
+        finish = finish_reason(text(candidate, "finishReason") or "STOP", bool(calls))
+        choices.append(chat.choice(index, "".join(texts) if texts else None, calls, finish,
+                                   "".join(thoughts) or None))
+    return chat.completion("chatcmpl-" + (text(response, "responseId") or ""),
+                           text(response, "modelVersion") or model, choices,
+                           openai_usage(response.get("usageMetadata")))
 
 
 def error_of(parsed: Any) -> dict | None:
@@ -77,20 +94,21 @@ def error_of(parsed: Any) -> dict | None:
 
 
 def error_body(status: int, body: bytes, provider: str) -> bytes:
-    error = error_of(chat.json_or_none(body))
-    if error is not None and error.get("message"):
-        name = str(error.get("status") or "")
-        kind = ERROR_TYPES.get(name, "server_error" if status >= 500 else "invalid_request_error")
-        return chat.error_body(str(error["message"]), kind, name or None)
+    error = error_of(chat.json_or_none(body)) or {}
+    message = text(error, "message")
+    if message:
+        name = text(error, "status")
+        kind = ERROR_TYPES.get(name or "", "server_error" if status >= 500
+                               else "invalid_request_error")
+        return chat.error_body(message, kind, name)
     return chat.provider_error_body(status, body, provider)
 
 
 def retry_after(body: bytes) -> str | None:
     """Seconds from a RetryInfo detail ("retryDelay": "1.5s"), as a retry-after value."""
-    error = error_of(chat.json_or_none(body))
-    for detail in (error or {}).get("details") or ():
-        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
-        match = re.fullmatch(r"(\d+(?:\.\d+)?)s", str(delay or ""))
+    error = error_of(chat.json_or_none(body)) or {}
+    for detail in objects(error.get("details")):
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)s", text(detail, "retryDelay") or "")
         if match:
             return match[1]
     return None

@@ -32,11 +32,28 @@ def estimate_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
 
+def _vector(item: Any) -> list[float] | None:
+    values = item.get("values") if isinstance(item, dict) else None
+    if not isinstance(values, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return None
+    return [float(v) for v in values]
+
+
 def embeddings(response: dict, texts: list[str], model: str, base64_out: bool
-               ) -> dict[str, Any]:
+               ) -> dict[str, Any] | None:
+    """None when an embedding is of the wrong shape. Unlike a chat answer, it cannot be
+    read in part: a vector with a value left out or zeroed is silently wrong, and one
+    dropped shifts the rest onto the wrong inputs; the adapter says it is malformed."""
+    listed = response.get("embeddings", [])
+    vectors: list[list[float]] = []
+    for item in listed if isinstance(listed, list) else [None]:
+        vector = _vector(item)
+        if vector is None:
+            return None
+        vectors.append(vector)
     data = []
-    for index, item in enumerate(response.get("embeddings") or ()):
-        values = [float(v) for v in (item or {}).get("values") or ()]
+    for index, values in enumerate(vectors):
         embedding: Any = values
         if base64_out:
             embedding = base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()

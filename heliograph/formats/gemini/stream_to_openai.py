@@ -7,12 +7,15 @@ from typing import Any
 from heliograph.errors import UpstreamError
 from heliograph.formats.gemini.answer_to_openai import (
     blocked_prompt,
+    candidates,
     error_of,
     finish_reason,
     openai_usage,
+    parts_of,
     split_parts,
 )
 from heliograph.formats.openai import chat
+from heliograph.formats.openai.chunk_fields import member, text
 
 
 class StreamTranslator:
@@ -38,16 +41,18 @@ class StreamTranslator:
         blocked = blocked_prompt(response)
         if blocked:
             raise UpstreamError(blocked, code="content_filter", status=400)
+        # Read leniently, as answers are (answer_to_openai): a response of the wrong shape
+        # adds what could be read, and the stream goes on.
         out = []
         if self.maker is None:
-            self.maker = chat.ChunkMaker("chatcmpl-" + str(response.get("responseId") or ""),
-                                           response.get("modelVersion") or self.model)
+            self.maker = chat.ChunkMaker("chatcmpl-" + (text(response, "responseId") or ""),
+                                         text(response, "modelVersion") or self.model)
             out.append(self.maker.chunk({"role": "assistant", "content": ""}))
-        if response.get("usageMetadata"):
-            self.usage = response["usageMetadata"]
-        for n, candidate in enumerate(response.get("candidates") or ()):
-            index = candidate.get("index", n)
-            texts, thoughts, calls = split_parts((candidate.get("content") or {}).get("parts") or [])
+        usage = member(response, "usageMetadata")
+        if usage:
+            self.usage = usage
+        for index, candidate in candidates(response):
+            texts, thoughts, calls = split_parts(parts_of(candidate))
             if thoughts:
                 out.append(self.maker.chunk({"reasoning_content": "".join(thoughts)}, index=index))
             if texts and "".join(texts):
@@ -59,7 +64,8 @@ class StreamTranslator:
                 self.tool_calls[index] = first + len(calls)
                 out.append(self.maker.chunk({"tool_calls": [
                     dict(call, index=first + k) for k, call in enumerate(calls)]}, index=index))
-            finish = finish_reason(candidate.get("finishReason"), bool(self.tool_calls.get(index)))
+            finish = finish_reason(text(candidate, "finishReason"),
+                                   bool(self.tool_calls.get(index)))
             if finish is not None and index not in self.finished:
                 self.finished.add(index)
                 out.append(self.maker.chunk({}, finish, index=index))

@@ -1,9 +1,10 @@
-"""Lenient reads of a provider's stream chunk (OpenAI's chat.completion.chunk; `member`
-and `text` for Anthropic's events too), for the code that relays, logs or translates a
-stream. A chunk is the provider's, not the caller's: a member of the wrong
-type (a delta that is a string, content a number, a tool call that is no object) cannot be
-refused with a 400 the way a bad request body is (body_fields.py); the chunk is relayed
-as it came and the member reads as absent, so the stream goes on and is logged.
+"""Lenient reads of a provider's stream chunk (OpenAI's chat.completion.chunk; `member`,
+`text`, `is_int` and `objects` for Anthropic's and Gemini's events and answers too), for
+the code that relays, logs or translates what a provider sent. It is the provider's, not
+the caller's: a member of the wrong type (a delta that is a string, content a number, a
+tool call that is no object) cannot be refused with a 400 the way a bad request body is
+(body_fields.py); the chunk is relayed as it came and the member reads as absent, so the
+stream goes on, the answer is translated as far as it can be read, and both are logged.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ def _indexed(listed: Any) -> list[tuple[int, dict]]:
             if is_int(index):
                 out.append((index, item))
     return out
+
+
+def objects(listed: Any) -> list[dict]:
+    """The items of a list that are objects; anything else reads as no items."""
+    if not isinstance(listed, list):
+        return []
+    return [item for item in listed if isinstance(item, dict)]
 
 
 def choices(chunk: dict) -> list[tuple[int, dict]]:

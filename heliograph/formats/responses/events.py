@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import orjson
 
 from heliograph.errors import GatewayError
+from heliograph.formats.openai.chunk_fields import member, text
 from heliograph.proxy.front import process_each, render_each
 from heliograph.proxy.streaming import event_object
 
@@ -104,17 +105,18 @@ class ResponsesAccumulator:
         event = event_object(payload)
         if event is None:
             return payload
-        kind = event.get("type") or ""
+        # Relayed as it came, read leniently (chunk_fields): a member of the wrong type (a
+        # list type, a list model, a string usage) reads as absent.
+        kind = text(event, "type") or ""
         response = event.get("response")
         if isinstance(response, dict):
             self._response = response
-            self.model = response.get("model") or self.model
-            if response.get("usage"):
-                self.usage = response["usage"]
+            self.model = text(response, "model") or self.model
+            self.usage = member(response, "usage") or self.usage
         if kind.endswith(".delta"):
             self.saw_content = True
             if kind == "response.output_text.delta":
-                self._text.append(str(event.get("delta") or ""))
+                self._text.append(text(event, "delta") or "")
         return payload
 
     def process_batch(self, batch: list[bytes]) -> list[bytes]:
