@@ -82,7 +82,13 @@ class SQLiteStore(SQLStore):
     # which the background host kept as RSS (bench/footprint.py); it also bounds how long
     # the writer holds SQLite's one write lock, which the workers' shared state waits for.
     # 1 MB transactions cost ~15% of the records per CPU-second, 4 MB ~2%.
-    writer_batch_bytes = 4 * 1024 * 1024
+    # 2 MB since session 11 (issue #15, the tree's peak RSS): the background host's peak is
+    # set by its largest transaction, ~7 MB of RSS per MB of journal it takes (the parsed
+    # records, ~2.2x, and the pages it dirties, ~4x, which stay in the writer's page cache
+    # until the commit): a 10 MB backlog drained in 4 MB transactions peaked at +26 MB
+    # over the idle host, in 2 MB ones at +15 (bench/README.md, session 11), for ~8% fewer
+    # records per writer CPU-second (bench/store_writer.py --journal --live).
+    writer_batch_bytes = 2 * 1024 * 1024
     integrity_errors = (sqlite3.IntegrityError,)
     data_errors = SQLStore.data_errors + (sqlite3.DataError, sqlite3.InterfaceError)
     outage_errors = (sqlite3.OperationalError,)  # locked, unreadable, disk I/O
