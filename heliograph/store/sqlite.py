@@ -38,6 +38,8 @@ from heliograph.store.search import SQLITE_FTS_DELETE, SQLITE_FTS_FILL
 # alone peaked at 118 MB RSS over 100,000 records, 71 MB with 16 (bench/README.md,
 # session 9, bench/writer_memory.py --writer-only). 8 MB (session 10): the same peak for a
 # host running every job, whose search indexer's commits empty the writer's cache anyway.
+# (Transactions are 2 MB of journal since session 11, ~9 MB of dirty pages: the cache
+# no longer bounds them; where nothing else commits it still fills with read pages.)
 CACHE_KIB = 2048
 WRITER_CACHE_KIB = 16384
 CHECKPOINT_PAGES = 16384
