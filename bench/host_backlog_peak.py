@@ -29,21 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from writer_memory import rss_mb
+
 from heliograph.demo.history import HistoryGenerator
 from heliograph.store.journal import Journal, closed_segments
 
 WARM_RECORDS = 200
-
-
-def status_mb(pid: int) -> tuple[float, float]:
-    """(RSS, peak RSS) in MB from /proc/<pid>/status."""
-    fields = {}
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                fields[key] = int(value.split()[0]) / 1024
-    return fields["VmRSS"], fields["VmHWM"]
 
 
 def wait_drained(journal: Path, timeout_s: float = 600.0) -> float:
@@ -84,7 +75,7 @@ def one_run(records: list[dict], segment: int, pythonpath: str, setup: str) -> d
             time.sleep(2)
             wait_drained(journal_dir)
             time.sleep(1)
-            idle = status_mb(host.pid)[0]
+            idle = rss_mb(host.pid)[0]
             os.kill(host.pid, signal.SIGSTOP)
             journal = Journal(journal_dir)
             for i in range(WARM_RECORDS, len(records)):
@@ -96,7 +87,7 @@ def one_run(records: list[dict], segment: int, pythonpath: str, setup: str) -> d
             os.kill(host.pid, signal.SIGCONT)
             took = wait_drained(journal_dir)
             time.sleep(0.5)
-            rss, peak = status_mb(host.pid)
+            rss, peak = rss_mb(host.pid)
         finally:
             os.kill(host.pid, signal.SIGCONT)
             host.terminate()

@@ -41,6 +41,16 @@ def _messages(gateway, body: dict, headers: dict[str, str]) -> tuple[int, dict, 
         return err.code, dict(err.headers), err.read()
 
 
+def _openai_post(gateway, path: str, body: dict) -> tuple[int, dict, bytes]:
+    """POST an OpenAI route with the admin key, asking the fake for the wrong shape."""
+    req = urllib.request.Request(gateway.url + path, data=json.dumps(body).encode(),
+                                 method="POST", headers={
+                                     "Authorization": f"Bearer {ADMIN_KEY}",
+                                     "Content-Type": "application/json", **WRONG_SHAPE})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.status, dict(resp.headers), resp.read()
+
+
 def _logged(gateway, headers, status: int) -> dict:
     rec = gateway.record(headers.get("helicone-id") or headers["Helicone-Id"])
     assert rec["status"] == status, rec
@@ -51,12 +61,9 @@ def test_an_openai_answer_whose_model_is_a_list_is_relayed_and_logged(gateway):
     """The OpenAI pass-through relays the answer as it came; the record names the model
     routed to (a list as the model used failed the answer's headers, the metrics and the
     store: a 500, and no record)."""
-    req = urllib.request.Request(gateway.url + "/v1/chat/completions", data=json.dumps({
-        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}]}).encode(),
-        method="POST", headers={"Authorization": f"Bearer {ADMIN_KEY}",
-                                "Content-Type": "application/json", **WRONG_SHAPE})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        status, headers, answer = resp.status, dict(resp.headers), json.load(resp)
+    status, headers, raw = _openai_post(gateway, "/v1/chat/completions", {
+        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}]})
+    answer = json.loads(raw)
     assert status == 200 and answer["model"] == ["not a string"]
     rec = _logged(gateway, headers, 200)
     assert rec["error"] is None and rec["model_used"] == "gpt-4o-mini"
@@ -157,12 +164,8 @@ def test_a_completions_event_of_the_wrong_shape_is_relayed_and_logged(gateway):
     have a list or string index, a text that is a number, a list model: relayed as it
     came, and the log reads the rest (the list index cut the stream with a 500; a string
     index, sorted among the integers, would fail the log once the stream had ended)."""
-    req = urllib.request.Request(gateway.url + "/v1/completions", data=json.dumps({
-        "model": "gpt-3.5-turbo-instruct", "prompt": PROMPT, "stream": True}).encode(),
-        method="POST", headers={"Authorization": f"Bearer {ADMIN_KEY}",
-                                "Content-Type": "application/json", **WRONG_SHAPE})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        status, headers, raw = resp.status, dict(resp.headers), resp.read()
+    status, headers, raw = _openai_post(gateway, "/v1/completions", {
+        "model": "gpt-3.5-turbo-instruct", "prompt": PROMPT, "stream": True})
     assert status == 200 and b'"index":[1]' in raw
     assert raw.rstrip().endswith(b"data: [DONE]")
     rec = _logged(gateway, headers, 200)
@@ -176,12 +179,8 @@ def test_a_responses_event_of_the_wrong_shape_is_relayed_and_logged(gateway):
     is a list and whose response names a list model, and a text delta that is a list:
     relayed as they came, the stream ends and is logged under the model answered (the
     list type cut the stream with a 500)."""
-    req = urllib.request.Request(gateway.url + "/v1/responses", data=json.dumps({
-        "model": "gpt-4o-mini", "input": PROMPT, "stream": True}).encode(),
-        method="POST", headers={"Authorization": f"Bearer {ADMIN_KEY}",
-                                "Content-Type": "application/json", **WRONG_SHAPE})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        status, headers, raw = resp.status, dict(resp.headers), resp.read()
+    status, headers, raw = _openai_post(gateway, "/v1/responses", {
+        "model": "gpt-4o-mini", "input": PROMPT, "stream": True})
     assert status == 200 and b'"model":["not a string"]' in raw
     assert b"event: response.completed" in raw
     rec = _logged(gateway, headers, 200)
