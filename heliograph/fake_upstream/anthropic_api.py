@@ -109,6 +109,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if not body.get("stream"):
         if b.malformed:
             return faults.malformed_json(headers)
+        if b.foreign_object:
+            return await faults.send_json(request, orjson.dumps({"type": "error", "error": {
+                "type": "api_error", "message": "answered by something else"}}), headers)
         message = reply.message()
         if b.wrong_shape:
             message = fmt.wrong_shape_message(message)

@@ -32,6 +32,8 @@ Tokens (``<n>``, ``<ms>``, ``<p>``, ``<c>`` are non-negative integers):
                      that is a list) after the first (typed streams: after the first
                      content block's start, and a tool_use block of no usable name;
                      Gemini's, Responses' and legacy completions' their own)
+  foreign-object     a 200 whose JSON body is an object of another kind (Anthropic
+                     messages: an error object, as a proxy in between might send)
   truncated          cut the connection mid-body (stream: after two chunks, no [DONE])
   reset              drop the connection without any response
   fail-then-ok-<n>   first <n> requests per ``x-fake-counter-key`` get 429, then 200
@@ -72,7 +74,7 @@ _TOKEN = (
     r"|usage-(?P<usage_p>\d+)-(?P<usage_c>\d+)"
     r"|tool-calls-(?P<tool_calls>\d+)"
     r"|(?P<flag>malformed|truncated|reset|tool-call|content-filter|prompt-blocked"
-    r"|retry-after-soon|one-write|obfuscation|wrong-shape)"
+    r"|retry-after-soon|one-write|obfuscation|wrong-shape|foreign-object)"
 )
 _TOKEN_RE = re.compile(f"(?:{_TOKEN})")
 _MODEL_RE = re.compile(f"(?:^|(?<=[^a-z0-9]))fake-(?:{_TOKEN})(?=$|[^a-z0-9])")
@@ -105,6 +107,7 @@ class Behavior:
     one_write: bool = False
     obfuscation: bool = False
     wrong_shape: bool = False
+    foreign_object: bool = False
 
     def apply(self, m: re.Match) -> None:
         g = m.groupdict()

@@ -65,9 +65,14 @@ class Anthropic(Provider):
             return UpstreamResponse(resp.status, {**headers, **JSON_HEADERS},
                                     reply.error_body(resp.status, resp.body, self.name))
         message = json_or_none(resp.body)
-        if not isinstance(message, dict) or message.get("type") != "message":
-            # Not an Anthropic message: the pipeline reports it as malformed.
+        if not isinstance(message, dict):
+            # Not JSON, or no object: the pipeline reports it as malformed, with the body.
             return UpstreamResponse(resp.status, headers, resp.body)
+        if message.get("type") != "message":
+            # An object of another kind (an error object from a proxy in between, say):
+            # handed on, the pipeline would take it for an OpenAI completion.
+            raise UpstreamError(f"provider {self.name!r} sent a malformed response (not "
+                                "an Anthropic message)", code="upstream_malformed")
         completion = reply.completion(message, json_tool)
         if native:
             completion[NATIVE_KEY] = message

@@ -251,3 +251,27 @@ def test_the_record_of_an_answer_of_the_wrong_shape_opens_in_the_dashboard(gatew
         assert resp.status == 200
         page = resp.read().decode()
     assert PROMPT in page and "not an object" in page    # the prompt; the raw answer
+
+
+def test_an_anthropic_answer_that_is_another_kind_of_object_is_a_502(gateway, openai_client):
+    """A 200 from the Anthropic provider whose JSON object is no message (an error object
+    a proxy in between sent): a 502 upstream_malformed for the OpenAI caller, logged as
+    such (it was handed on as if it were an OpenAI completion: a 200 with no choices)."""
+    with pytest.raises(openai.APIStatusError) as caught:
+        openai_client.chat.completions.create(
+            model=CLAUDE, messages=[{"role": "user", "content": PROMPT}],
+            extra_headers={"x-fake-behavior": "foreign-object"})
+    error = caught.value
+    assert error.status_code == 502
+    assert error.body["code"] == "upstream_malformed", error.body
+    assert "not an Anthropic message" in error.body["message"]
+    rec = _logged(gateway, dict(error.response.headers), 502)
+    assert rec["error"]
+
+
+def test_an_anthropic_caller_gets_a_502_for_another_kind_of_object(gateway):
+    status, _headers, raw = _messages(gateway, {
+        "model": CLAUDE, "max_tokens": 50, "messages": [{"role": "user", "content": PROMPT}]},
+        {"x-fake-behavior": "foreign-object"})
+    assert status == 502, raw
+    assert b"not an Anthropic message" in raw
