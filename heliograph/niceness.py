@@ -20,7 +20,6 @@ def set_thread_niceness(niceness: int) -> bool:
     return True
 
 
-def thread_niceness(native_id: int | None = None) -> int:
-    """The niceness of a thread of this process (the calling one by default)."""
-    return os.getpriority(os.PRIO_PROCESS,
-                          threading.get_native_id() if native_id is None else native_id)
+def thread_niceness() -> int:
+    """The calling thread's niceness."""
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())

@@ -17,7 +17,7 @@ def open_store(database_url: str, writer: bool = False) -> Store:
         from heliograph.store.sqlite import CACHE_KIB, WRITER_CACHE_KIB, SQLiteStore
         store = SQLiteStore(database_url,
                             cache_kib=WRITER_CACHE_KIB if writer else CACHE_KIB,
-                            checkpoint_apart=writer, one_connection=writer)
+                            writer=writer)
     elif database_url.startswith(("postgresql:", "postgres:")):
         from heliograph.store.postgres import PostgresStore
         store = PostgresStore(database_url)

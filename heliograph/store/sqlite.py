@@ -96,24 +96,23 @@ class SQLiteStore(SQLStore):
     outage_errors = (sqlite3.OperationalError,)  # locked, unreadable, disk I/O
 
     def __init__(self, database_url: str, busy_timeout_s: float = 30.0,
-                 cache_kib: int = CACHE_KIB, checkpoint_apart: bool = False,
-                 one_connection: bool = False) -> None:
+                 cache_kib: int = CACHE_KIB, writer: bool = False) -> None:
         self.path = sqlite_path(database_url)
         self.cache_kib = cache_kib
-        # The journal writer's store: its commits are checkpointed by a thread and
-        # connection of their own (_sqlite_checkpoint.py), not by the committing thread.
+        # writer: the journal writer's store. Its commits are checkpointed by a thread and
+        # connection of their own (_sqlite_checkpoint.py), not by the committing thread;
+        # and its threads use one connection, one at a time (its passes run on two
+        # threads of different niceness, background/priority.py, and share one page
+        # cache). Every other store has a connection per thread.
+        self._writer = writer
         self._checkpointer = (Checkpointer(self._open_checkpointer, self.path + "-wal",
                                            CHECKPOINT_PAGES * 4096)
-                              if checkpoint_apart else None)
+                              if writer else None)
         if self._checkpointer is not None:
             self._checkpointer.start()
         parent = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(parent, exist_ok=True)
         self._busy_timeout_s = busy_timeout_s
-        # one_connection: every thread uses the same connection, one at a time (the
-        # journal writer's passes run on two threads of different niceness, and share
-        # one page cache); otherwise each thread has its own.
-        self._one_connection = one_connection
         self._local = self._new_local()
         # Every connection opened, by thread, so close() can close them all and a new
         # connection can close those of threads that have exited.
@@ -121,7 +120,7 @@ class SQLiteStore(SQLStore):
         self._connections_lock = threading.Lock()
 
     def _new_local(self) -> Any:
-        return SimpleNamespace() if self._one_connection else threading.local()
+        return SimpleNamespace() if self._writer else threading.local()
 
     def _open(self) -> sqlite3.Connection:
         # isolation_level=None: the module issues no implicit BEGINs; _transaction does.
@@ -276,4 +275,3 @@ class SQLiteStore(SQLStore):
                 conn.close()
             self._connections = []
         self._local = self._new_local()
-

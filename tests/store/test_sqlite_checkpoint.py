@@ -41,7 +41,7 @@ def test_the_writers_commits_reach_the_file_through_a_thread_of_its_own(
     with writer.transaction() as cur:   # the writer's own connection never checkpoints
         assert cur.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
     writer.close()
-    store = SQLiteStore(f"sqlite:///{path}", checkpoint_apart=True)
+    store = SQLiteStore(f"sqlite:///{path}", writer=True)
     # A checkpoint after each commit (in production after 64 MB of log).
     store._checkpointer.every_bytes = 1
     try:
@@ -57,7 +57,7 @@ def test_the_writers_commits_reach_the_file_through_a_thread_of_its_own(
 
 def test_the_log_starts_over_while_the_writer_commits_back_to_back(tmp_path):
     path = tmp_path / "heliograph.db"
-    store = SQLiteStore(f"sqlite:///{path}", checkpoint_apart=True)
+    store = SQLiteStore(f"sqlite:///{path}", writer=True)
     store._checkpointer.every_bytes = 20 * 4096   # 64 MB in production
     store.migrate()
     try:
@@ -88,7 +88,7 @@ def test_checkpoints_run_at_the_niceness_of_the_thread_that_opened_the_store(
     first commit would run at 19, and under load hold up the passes at full priority
     (they wait for it once the log holds 128 MB)."""
     path = tmp_path / "heliograph.db"
-    store = SQLiteStore(f"sqlite:///{path}", checkpoint_apart=True)
+    store = SQLiteStore(f"sqlite:///{path}", writer=True)
     opener = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     store.migrate()   # commits, below the log size that asks for a checkpoint
     store._checkpointer.every_bytes = 1   # from now on a checkpoint after each commit

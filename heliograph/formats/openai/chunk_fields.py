@@ -25,14 +25,11 @@ def text(mapping: dict, name: str) -> str | None:
 def _indexed(listed: Any) -> list[tuple[int, dict]]:
     """(index, item) of each item of a list that is an object with an integer `index`
     (0 when absent); anything else reads as no items."""
-    if not isinstance(listed, list):
-        return []
     out = []
-    for item in listed:
-        if isinstance(item, dict):
-            index = item.get("index", 0)
-            if is_int(index):
-                out.append((index, item))
+    for item in objects(listed):
+        index = item.get("index", 0)
+        if is_int(index):
+            out.append((index, item))
     return out
 
 
