@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from heliograph.errors import Forbidden, ServiceUnavailable, Unauthorized
 from heliograph.keys import KEY_PREFIX, hash_key
@@ -79,16 +80,19 @@ class Authenticator:
 
     def __init__(self, store):
         self.store = store
-        # key → (fresh until, row). An entry outlives its freshness: while the store is
-        # unreachable the last row seen is used.
-        self._cache: dict[str, tuple[float, object]] = {}
+        # key → (fresh until, (row, its Principal with the gateway's provider keys)). An
+        # entry outlives its freshness: while the store is unreachable the last row seen is
+        # used. The Principal is made once per row, not per request (it is immutable).
+        self._cache: dict[str, tuple[float, tuple[Any, Principal]]] = {}
         self._failing = False
         self._next_probe = 0.0  # monotonic
         self._probe: asyncio.Task | None = None
         self._outage_errors: tuple[type[BaseException], ...] = (
             getattr(store, "outage_errors", ()) + (TimeoutError,))
 
-    async def lookup(self, key: str):
+    async def lookup(self, key: str) -> tuple[Any, Principal] | None:
+        """The key's row and its Principal (without a BYOK credential), or None when the
+        key is unknown or revoked."""
         # Cached by the key itself (it is in this process's memory anyway, in the request)
         # so a hit costs no hashing.
         now = time.monotonic()
@@ -119,8 +123,9 @@ class Authenticator:
             # clearing all during an outage would lock every caller out.
             for old in list(self._cache)[:MAX_CACHED_KEYS // 2]:
                 del self._cache[old]
-        self._cache[key] = (time.monotonic() + KEY_CACHE_TTL_S, row)
-        return row
+        found = (row, Principal(row.id, row.organization, row.admin, None, row.allowed_models))
+        self._cache[key] = (time.monotonic() + KEY_CACHE_TTL_S, found)
+        return found
 
     def _fail(self, exc: BaseException) -> None:
         if not self._failing:
@@ -179,12 +184,15 @@ class Authenticator:
             raise Unauthorized("Missing gateway key: send 'Authorization: Bearer <key>' "
                                "(or 'Helicone-Auth: Bearer <key>' with your provider key "
                                "in Authorization)")
-        row = await self.lookup(gateway_key)
-        if row is None:
+        found = await self.lookup(gateway_key)
+        if found is None:
             raise Unauthorized("Invalid gateway key")
+        row, principal = found
         # The expiry is checked on the cached row, so it holds to the second.
         if row.expires_ts is not None and row.expires_ts <= time.time():
             raise Unauthorized(f"this gateway key expired at {row.expires_at}",
                                code="expired_api_key")
+        if provider_auth is None:
+            return principal
         return Principal(row.id, row.organization, row.admin, provider_auth,
                          row.allowed_models)

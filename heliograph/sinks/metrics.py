@@ -31,8 +31,8 @@ _WITH_IDS = ("/v1/files/", "/v1/batches/", "/files/", "/batches/")
 
 
 def _route(path: str) -> str:
-    if not path.startswith(_WITH_IDS):
-        return path
+    """The route of a path that starts with one of _WITH_IDS (accept checks that itself:
+    most paths do not, and they are their own route)."""
     parts = path.split("/")          # ['', 'v1', 'files', '<id>', ...]
     parts[3 if parts[1] == "v1" else 2] = "{id}"
     return "/".join(parts)
@@ -109,7 +109,8 @@ class _Common:
     request: Callable[[float], None]
     latency: Callable[[float], None]
     ttft: Callable[[float], None]
-    tokens: dict[str, Callable[[float], None]]
+    # (record field, its kind's counter): in TOKEN_KINDS' order.
+    tokens: tuple[tuple[str, Callable[[float], None]], ...]
     cost: Callable[[float], None]
 
 
@@ -164,17 +165,19 @@ class MetricsSink:
         provider = record["provider"] or ""
         org = record["organization"] or ""
         status = record["status"] or 0
-        key = (model, provider, org, status // 100, _route(record["path"]))
+        path = record["path"]
+        key = (model, provider, org, status // 100,
+               _route(path) if path.startswith(_WITH_IDS) else path)
         common = self._common.get(key) or self._bundle(key)
         common.request(1)
         if record["latency_ms"] is not None:
             common.latency(record["latency_ms"] / 1000)
         if record["ttft_ms"] is not None:
             common.ttft(record["ttft_ms"] / 1000)
-        for kind, field in TOKEN_KINDS:
+        for field, add in common.tokens:
             count = record[field]  # type: ignore[literal-required]
             if count:
-                common.tokens[kind](count)
+                add(count)
         if record["cost_usd"]:
             common.cost(record["cost_usd"])
         by_model = (model, provider)
@@ -211,8 +214,8 @@ class MetricsSink:
                 (model, provider, STATUS_CLASSES.get(status_class, "none"), org, path))),
             latency=_Observe(self.latency.child(by_model)),
             ttft=_Observe(self.ttft.child(by_model)),
-            tokens={kind: _adder(self.tokens.child((model, provider, kind)))
-                    for kind, _ in TOKEN_KINDS},
+            tokens=tuple((field, _adder(self.tokens.child((model, provider, kind))))
+                         for kind, field in TOKEN_KINDS),
             cost=_adder(self.cost.child((model, provider, org))))
         return bundle
 
