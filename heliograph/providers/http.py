@@ -170,8 +170,25 @@ class _Chunks:
         return chunk
 
 
+class _LowerNames(dict):
+    """Header name → lower-case name, each made once: a provider sends the same dozen
+    names on every answer. Emptied when full (names are the provider's to choose)."""
+
+    LIMIT = 512
+
+    def __missing__(self, name: str) -> str:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        lower = self[name] = name.lower()
+        return lower
+
+
+_lower_names = _LowerNames()
+
+
 def _lower(headers) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}
+    names = _lower_names
+    return {names[k]: v for k, v in headers.items()}
 
 
 @contextlib.contextmanager
