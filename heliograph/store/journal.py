@@ -130,11 +130,13 @@ class Journal:
         """Write one whole line. A short write (the disk filled mid-line) is continued;
         if the rest cannot be written the partial line is cut off again, so the next
         record never glues onto a torn one."""
-        view = memoryview(line)
         written = 0
         try:
-            while written < len(line):
-                written += os.write(self._fd, view[written:])
+            written = os.write(self._fd, line)  # all of it, but on a disk filling up
+            if written < len(line):
+                view = memoryview(line)
+                while written < len(line):
+                    written += os.write(self._fd, view[written:])
         except OSError:
             if written:
                 try:
