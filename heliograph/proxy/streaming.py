@@ -5,7 +5,9 @@ Per event it does only what relaying needs, byte tests for the usual chunk: a ch
 parsed only while no content has come yet (time to first token, the answer's id and
 model), or when it carries a usage (an object to keep, or a null to take out that is not
 where OpenAI puts it). The answer for the log is assembled once, at the end, from the
-payloads as they came (one orjson call for all of them), not merged event by event.
+payloads as they came (one orjson call for all of them), not merged event by event. The
+usual text chunk (the first one's shape, told by two slice comparisons) is relayed and
+has its text cut out for the log in the same step of one loop (process_batch).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ _USAGE = b'"usage"'
 # suffix of a top-level last member (a nested one would be followed by another brace).
 _NULL_USAGE_LAST = b',"usage":null}'
 _NULL_TAIL = len(_NULL_USAGE_LAST)
+# How a text chunk of the learnt shape is relayed: as it came (the caller asked for the
+# usage), its null usage cut (last, or before the obfuscation string), or as any chunk
+# with no null usage at its end: relayed as is unless it has a usage somewhere.
+_AS_IS, _CUT_NULL_LAST, _CUT_NULL_OBFUSCATED, _SCAN = range(4)
 # Since 2025 OpenAI adds a random `"obfuscation"` string after the usage of every chunk
 # (stream_options.include_obfuscation, on by default): `,"usage":null,"obfuscation":"…"}`.
 _NULL_USAGE_OBFUSCATED = b',"usage":null,"obfuscation":"'
@@ -65,10 +71,22 @@ class StreamAccumulator:
         self.created: int | None = None
         self.saw_content = False
         self.done = False
-        self._payloads: list[bytes] = []    # as upstream sent them, for completion()
+        self._payloads: list[bytes] = []    # as upstream sent them (completion's fallback)
+        # What completion() assembles, in order: a payload it reads, or a list of text
+        # chunks' texts (JSON strings) cut out while relaying (_run: the list being filled).
+        self._log: list[bytes | list[bytes]] = []
+        self._run: list[bytes] = []
         # The chunks already parsed (by the id of their payload, which _payloads keeps
         # alive), so completion() does not parse them again.
         self._parsed: dict[int, dict] = {}
+        # The usual text chunk's shape, learnt from the first one (_learn_text_shape):
+        # where the text starts (_at, _cut), the bytes after it (_tail; with an
+        # obfuscation string, only those up to it: _fixed, and _end their length), and
+        # how such a chunk is relayed (_relay_as).
+        self._tail: bytes | None = None
+        self._fixed: bytes | None = None
+        self._at = self._cut = self._end = 0
+        self._relay_as = _AS_IS
 
     def process(self, payload: bytes) -> bytes | None:
         """Account for one event; return the payload to forward (maybe rewritten), or None
@@ -77,9 +95,19 @@ class StreamAccumulator:
             self.done = True
             return payload
         self._payloads.append(payload)
-        if not self.saw_content and self.id and _has_text(payload):
-            # The first text, in the usual text chunk (the id came before): no parse.
-            self.saw_content = True
+        if not self.saw_content and self.id:
+            text = _text_delta(payload)
+            if text is not None and text != b'""':
+                # The first text, in the usual text chunk (the id came before): no parse;
+                # its text is kept for the log and its shape for the next ones.
+                self.saw_content = True
+                self._run.append(text)
+                self._learn_text_shape(payload, text)
+                return self._relayed(payload)
+        if self._run:
+            self._log.append(self._run)
+            self._run = []
+        self._log.append(payload)
         if self.saw_content:
             # The usual chunk once the answer is under way: nothing to read.
             if payload.endswith(_NULL_USAGE_LAST):
@@ -111,13 +139,62 @@ class StreamAccumulator:
             self.done = True
         self._payloads += rest
         strip = self.strip_usage
+        log, run = self._log, self._run
+        # A text chunk of the usual shape is relayed and its text cut out for the log in
+        # one step: two slice comparisons tell it (as in completion), and what is cut
+        # from it for the caller follows from its shape (_relay_as).
+        tail, fixed, at, cut, end = self._tail, self._fixed, self._at, self._cut, self._end
+        relay_as = self._relay_as
+        tail_at, start_end = end - 1, cut + 1
         for payload in rest:
+            if tail is not None:
+                if fixed is None:
+                    # (_SCAN: no null usage ends the chunk; one before the text is read.)
+                    if payload[tail_at:] == tail and payload[at:start_end] == _TEXT_START \
+                            and (relay_as != _SCAN or _USAGE not in payload):
+                        out.append(payload[:-_NULL_TAIL] + b"}"
+                                   if relay_as == _CUT_NULL_LAST else payload)
+                        run.append(payload[cut:end])
+                        continue
+                else:
+                    # The obfuscation string's closing quote not escaped (a string that
+                    # does not end is relayed as it came, as _cut_obfuscated_null_usage
+                    # leaves it).
+                    close = payload.rfind(b'"', 0, -2) + 1 - end
+                    if payload[close:close + end] == fixed and \
+                            payload[at:start_end] == _TEXT_START and \
+                            payload[-2:] == _QUOTE_BRACE and payload[-3] != _BACKSLASH \
+                            and (relay_as != _SCAN or _USAGE not in payload):
+                        if relay_as == _CUT_NULL_OBFUSCATED:
+                            null = close + end - _OBFUSCATION_VALUE - 1
+                            out.append(payload[:null] + payload[null + _NULL_USAGE:])
+                        else:
+                            out.append(payload)
+                        run.append(payload[cut:close + 1])
+                        continue
+            elif self.id:
+                text = _text_delta(payload)
+                if text is not None:    # the first text chunk since the id is known
+                    run.append(text)
+                    self._learn_text_shape(payload, text)
+                    tail, fixed, at, cut, end = (self._tail, self._fixed, self._at,
+                                                 self._cut, self._end)
+                    relay_as = self._relay_as
+                    tail_at, start_end = end - 1, cut + 1
+                    kept = self._relayed(payload)
+                    if kept is not None:
+                        out.append(kept)
+                    continue
+            if run:
+                log.append(run)
+                run = self._run = []
+            log.append(payload)
             if payload.endswith(_NULL_USAGE_LAST):
                 out.append(payload[:-_NULL_TAIL] + b"}" if strip else payload)
                 continue
-            cut = _cut_obfuscated_null_usage(payload)
-            if cut is not None:
-                out.append(cut if strip else payload)
+            null_cut = _cut_obfuscated_null_usage(payload)
+            if null_cut is not None:
+                out.append(null_cut if strip else payload)
             elif _USAGE not in payload:
                 out.append(payload)
             else:
@@ -125,6 +202,43 @@ class StreamAccumulator:
                 if kept is not None:
                     out.append(kept)
         return out
+
+    def _relayed(self, payload: bytes) -> bytes | None:
+        """What the caller gets of a text chunk read for its text (not parsed)."""
+        if payload.endswith(_NULL_USAGE_LAST):
+            return payload[:-_NULL_TAIL] + b"}" if self.strip_usage else payload
+        cut = _cut_obfuscated_null_usage(payload)
+        if cut is not None:
+            return cut if self.strip_usage else payload
+        if _USAGE not in payload:
+            return payload
+        return self._read(payload)
+
+    def _learn_text_shape(self, payload: bytes, text: bytes) -> None:
+        """The shape of the usual text chunk, from the first one (its text cut out by
+        _text_delta), so the next ones are told by two slice comparisons. A stream's
+        text chunks differ only in their text; where they do not, the comparisons fail
+        and the chunk is read as any other. OpenAI's chunks end with a random
+        "obfuscation" string: there the bytes after the text are the same only up to
+        it (`fixed`), and the text ends where they start, counted back from the
+        string's opening quote (the last quote but the closing one)."""
+        at = payload.find(_TEXT_START)
+        cut = at + _TEXT_QUOTE
+        tail = payload[cut + len(text) - 1:]
+        end = 1 - len(tail)  # the closing quote kept (_TEXT_ENDS: < 0)
+        fixed = None
+        relay_as = _CUT_NULL_LAST if tail[-_NULL_TAIL:] == _NULL_USAGE_LAST else _SCAN
+        obfuscated = tail.find(_OBFUSCATION)
+        if obfuscated > 0 and tail[-2:] == _QUOTE_BRACE and \
+                tail.count(b'"', obfuscated) == 4:
+            fixed = tail[:obfuscated + len(_OBFUSCATION)]
+            end = len(fixed)
+            relay_as = _CUT_NULL_OBFUSCATED \
+                if fixed[-len(_NULL_USAGE_OBFUSCATED):] == _NULL_USAGE_OBFUSCATED else _SCAN
+        if relay_as != _SCAN and not self.strip_usage:
+            relay_as = _AS_IS   # the null usage ends the chunk: nothing else to read
+        self._tail, self._fixed, self._at, self._cut, self._end = tail, fixed, at, cut, end
+        self._relay_as = relay_as
 
     def _read(self, payload: bytes) -> bytes | None:
         """A chunk that must be parsed: before the first content, or carrying a usage."""
@@ -167,7 +281,9 @@ class StreamAccumulator:
         Most chunks only add text to the first choice: those are not parsed (a parse
         builds ~15 objects a chunk, most of a stream's logging cost). Their text's JSON
         string is cut out of the bytes (`_text_delta`) and all of them are decoded at
-        the end in one call; every other chunk is parsed and merged, in order."""
+        the end in one call; every other chunk is parsed and merged, in order. The texts
+        of chunks relayed by process_batch were cut out then (runs of them in _log);
+        the loop below tells the others (chunks processed one by one) the same way."""
         merged: dict[int, _Choice] = {}
         texts: list[bytes] = []     # the first choice's text, JSON strings not decoded yet
         # A stream's text chunks differ only in their text: once one is cut out, the next
@@ -183,7 +299,10 @@ class StreamAccumulator:
         parsed = self._parsed
         append = texts.append
         try:
-            for payload in self._payloads:
+            for payload in [*self._log, self._run] if self._run else self._log:
+                if isinstance(payload, list):   # texts cut out while relaying
+                    texts += payload
+                    continue
                 # Compared as slices: endswith and startswith parse their arguments the
                 # old way, and cost more than the slice does.
                 if tail is not None:
@@ -287,12 +406,6 @@ def _text_delta(payload: bytes) -> bytes | None:
     if end < 0 or not payload.startswith(_TEXT_ENDS, end + 1):
         return None
     return payload[start:end + 1]
-
-
-def _has_text(payload: bytes) -> bool:
-    """A text-only first-choice chunk (as `_text_delta` tells them) with a text not empty."""
-    text = _text_delta(payload)
-    return text is not None and text != b'""'
 
 
 def _finish_only(payload: bytes) -> bytes | None:

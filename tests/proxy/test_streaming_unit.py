@@ -511,3 +511,112 @@ def test_obfuscated_text_chunks_are_cut_out_as_parsing_every_chunk_gives(monkeyp
         assert got == _parsed_only(monkeypatch, every.completion)
         assert not set(scanned) & set(texts[1:])
     assert got["choices"][0]["message"]["content"] == "".join(TRICKY[:3]) + "abno obfuscationc"
+
+
+# --- text chunks relayed and cut for the log in one step (process_batch) --------------------------
+
+def _no_usage_chunk(text: str, usage: dict | None = None) -> bytes:
+    """A text chunk as OpenAI writes it when nobody asked for the usage: no usage member.
+    The text's place is the same with a `usage` (then before the choices) as without."""
+    member = b'"usage":' + orjson.dumps(USAGE) if usage else b'"p":"' + b"x" * 60 + b'"'
+    assert len(member) == len(b'"p":"' + b"x" * 60 + b'"')
+    return b'{"id":"c1","object":"chat.completion.chunk","created":5,"model":"m",' + member + \
+        b',"choices":[{"index":0,"delta":{"content":' + orjson.dumps(text) + \
+        b'},"logprobs":null,"finish_reason":null}]}'
+
+
+def test_text_chunks_of_the_first_ones_shape_are_relayed_and_logged_as_one_by_one(monkeypatch):
+    """process_batch tells the next text chunks by the first one's shape and relays each
+    with its text cut out for the log in the same step: what the caller gets, the usage
+    and the logged answer are those of the chunks processed one by one, and the answer
+    is what parsing every chunk gives, at every point the stream is cut into two reads —
+    with a usage where the shape has none (read, not relayed blindly), a chunk of another
+    id, escapes, obfuscation strings that do not end or end in a backslash."""
+    role = chunk({"role": "assistant", "content": ""})
+    usage_first = _no_usage_chunk("u", usage=USAGE)
+    assert orjson.loads(usage_first)["usage"] == USAGE
+    streams = [
+        # No usage member (the caller did not ask, and Helicone-Stream-Usage is off).
+        [role, *map(_no_usage_chunk, ["a", "b\\", '"q"']), usage_first, _no_usage_chunk("c"),
+         b"[DONE]"],
+        # The usual null usage, a chunk of another id and one with the usage before it.
+        [role, _openai_chunk("Hi"), _openai_chunk(" x").replace(b'"c1"', b'"c2-longer"'),
+         _openai_chunk("y").replace(b'{"id"', b'{"usage":null,"id"'), _openai_chunk("!"),
+         _finish_chunk("stop"), chunk(choices=False, usage=USAGE), b"[DONE]"],
+        # Obfuscated, with and without the null usage, odd strings at the end.
+        [_obfuscated(role, "r"), *[_obfuscated(_openai_chunk(t), v) for t, v in
+                                   [("a", "Kq7"), ("b", ""), ("c", 'x\\"'), ("d", "z\\\\"),
+                                    ("e", 'q\\"u'), ("f", "ok")]],
+         _obfuscated(chunk(choices=False, usage=USAGE), "p"), b"[DONE]"],
+        # An obfuscation string that does not end (not JSON): relayed as it came.
+        [_obfuscated(role, "r"), _obfuscated(_openai_chunk("a"), "Kq"),
+         _obfuscated(_openai_chunk("b"), "x\\"), _obfuscated(_openai_chunk("c"), "ok"),
+         _obfuscated(chunk(choices=False, usage=USAGE), "p"), b"[DONE]"],
+        [_obfuscated(role, "r"), *[_obfuscated(_no_usage_chunk(t), v) for t, v in
+                                   [("a", "Kq7"), ("b", "x2"), ("c", "")]],
+         _obfuscated(usage_first, "u"), _obfuscated(_no_usage_chunk("d"), "d"), b"[DONE]"],
+    ]
+    for stream in streams:
+        for strip in (True, False):
+            one = StreamAccumulator(strip)
+            expected = _one_by_one(one, stream)
+            everything = _parsed_only(monkeypatch, lambda s=stream, strip=strip: (
+                lambda acc: (acc.process_batch(s), acc.completion())[1])(
+                    StreamAccumulator(strip)))
+            if b'"x\\"}' not in b"".join(stream):    # all JSON
+                assert one.completion() == everything, (stream, strip)
+            for cut in range(len(stream) + 1):
+                batched = StreamAccumulator(strip)
+                got = batched.process_batch(stream[:cut])
+                if not batched.done:
+                    got += batched.process_batch(stream[cut:])
+                assert got == expected, (stream, strip, cut)
+                assert (batched.done, batched.usage, batched.saw_content) == \
+                    (one.done, one.usage, one.saw_content), (stream, strip, cut)
+                assert batched.completion() == one.completion(), (stream, strip, cut)
+            assert one.usage == USAGE
+
+
+def test_an_obfuscated_stream_is_relayed_byte_for_byte_at_every_split_point():
+    """OpenAI's stream as it is sent today (every chunk ending with a random obfuscation
+    string), read in two reads cut at every byte, with LF or CRLF line ends and with an
+    event whose JSON spans two data lines: the caller gets each chunk less the null usage
+    we asked for (and no usage chunk), and the log gets the whole text."""
+    from heliograph.proxy.fronts import OpenAIStream
+
+    texts = ["Hi", " caf\u00e9", ' "q"', "\\", "!"]
+    events = [_obfuscated(chunk({"role": "assistant", "content": ""}), "Kq7"),
+              *[_obfuscated(_openai_chunk(t), "x2LmP9w4"[:i]) for i, t in enumerate(texts)],
+              _obfuscated(_finish_chunk("stop"), "Zq"),
+              _obfuscated(chunk(choices=False, usage=USAGE), "pad"), b"[DONE]"]
+    expected = b"".join(sse.frame(e.replace(b',"usage":null', b""))
+                        for e in events if b'"prompt_tokens"' not in e)
+    lf = b"".join(sse.frame(e) for e in events)
+    two_lines = lf.replace(b'"choices":[{"index":0,"delta":{"content":" caf',
+                           b'\ndata: "choices":[{"index":0,"delta":{"content":" caf')
+    assert two_lines != lf
+
+    async def relay(reads: list[bytes]) -> tuple[bytes, dict]:
+        async def chunks():
+            for read in reads:
+                yield read
+
+        acc, renderer, out = StreamAccumulator(True), OpenAIStream(), []
+        async for batch in sse.EventBatches(chunks()):
+            out.append(renderer.render_batch(acc.process_batch(batch)))
+            if acc.done:
+                out.append(renderer.finish())
+                break
+        return b"".join(out), acc.completion()
+
+    async def every_cut(body: bytes) -> list[tuple[bytes, dict]]:
+        return [await relay([body[:cut], body[cut:]]) for cut in range(1, len(body))]
+
+    for body in (lf, lf.replace(b"\n", b"\r\n"), two_lines):
+        for got, logged in asyncio.run(every_cut(body)):
+            if body is two_lines:   # that event is relayed as its data lines joined
+                got = got.replace(b'\n"choices":[{"index":0,"delta":{"content":" caf',
+                                  b'"choices":[{"index":0,"delta":{"content":" caf')
+            assert got == expected
+            assert logged["choices"][0]["message"]["content"] == "".join(texts)
+            assert logged["usage"] == USAGE and logged["choices"][0]["finish_reason"] == "stop"
