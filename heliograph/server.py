@@ -28,6 +28,7 @@ import resource
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Any
 
 import uvicorn
@@ -354,11 +355,36 @@ def bind_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
+class WebSocketOnFirstUpgrade:
+    """uvicorn's WebSocket protocol, imported by the first upgrade request a worker gets.
+
+    uvicorn imports its `ws` protocol (with the websockets package: ~1 MB RSS a worker)
+    when it loads its config, yet the gateway only ever answers an upgrade with a 400
+    (asgi.refuse_websocket), which needs uvicorn's protocol to reach the app. Instantiated
+    once per upgrade, this builds the real protocol in its place."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+
+        assert AutoWebSocketsProtocol is not None   # websocket_protocol() looked
+        return AutoWebSocketsProtocol(*args, **kwargs)
+
+
+def websocket_protocol() -> type | str:
+    """What uvicorn's `ws` setting gets: the protocol on first upgrade where uvicorn's
+    "auto" would find a library (uvicorn[standard] brings websockets), else "none" as it
+    would fall back to (found without importing it)."""
+    if find_spec("websockets") is None and find_spec("wsproto") is None:
+        return "none"
+    return WebSocketOnFirstUpgrade
+
+
 def gateway_config(settings: Settings, limits: ConnectionLimits) -> GatewayConfig:
     return GatewayConfig(
         APP, limits=limits, factory=True, host=settings.host, port=settings.port,
         workers=settings.workers, log_level="warning", access_log=False, loop="auto",
-        http=GuardedHttpToolsProtocol, timeout_graceful_shutdown=10,
+        http=GuardedHttpToolsProtocol, ws=websocket_protocol(),
+        timeout_graceful_shutdown=10,
         timeout_keep_alive=settings.keepalive_timeout_s, backlog=settings.backlog)
 
 

@@ -539,3 +539,30 @@ def test_price_usage_and_cost_of_agree():
     assert unknown["cost_usd"] is None and unknown["cost_known"] is False
     malformed = price_usage("openai", "gpt-4o-mini", Usage(1, 1, malformed=True))
     assert malformed["cost_usd"] is None and malformed["cost_known"] is False
+
+
+def test_the_price_table_holds_unpriced_providers_compressed(tmp_path):
+    """A worker prices a few of the ~50 providers: the others' model lists stay
+    compressed (issue #15: ~390 KB of JSON text a worker held before), and a provider's
+    first price reads them back whole."""
+    import gc
+    import tracemalloc
+
+    path = tmp_path / "prices.json"
+    price_table.write(path)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        table = price_table.read(path)   # as a worker reads what serve wrote
+        assert table is not None
+        text_bytes = sum(len(p[3]) for p in table["providers"])
+        prices = costs._Prices(table)
+        del table
+        gc.collect()
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert text_bytes > 300_000 and held < text_bytes / 3, (held, text_bytes)
+    found = prices.find_model(prices.by_id["openai"], "gpt-4o-mini")
+    assert found is not None and found.id == "gpt-4o-mini"
+    assert cost_of("openai", "gpt-4o-mini", Usage(1_000_000, 0)).usd == 0.15

@@ -14,7 +14,6 @@ notice is sent once). Each pass:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -52,6 +51,9 @@ def sampled(hook: RequestWebhook, request_id: str) -> bool:
     must not flip it); sample_rate percent of requests pass."""
     if hook.sample_rate >= 100:
         return True
+    # Only for sampled hooks: hashlib maps OpenSSL's libcrypto (channels.sign says why).
+    import hashlib
+
     digest = hashlib.sha256(f"{hook.id}:{request_id}".encode()).digest()
     return int.from_bytes(digest[:4], "big") % 10_000 < hook.sample_rate * 100
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,10 +42,16 @@ _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
 
 
 def new_secret() -> str:
+    # secrets imports hmac, which maps OpenSSL's libcrypto (~3.5 MB RSS): the query API
+    # makes ids and secrets, the background host that imports this module never does.
+    import secrets
+
     return "whsec_" + secrets.token_hex(24)
 
 
 def new_id(prefix: str) -> str:
+    import secrets
+
     return f"{prefix}_{secrets.token_hex(8)}"
 
 

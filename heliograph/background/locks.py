@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import os
 import uuid
@@ -77,7 +76,10 @@ class HeldLock:
 
 def _advisory_key(name: str) -> int:
     # A stable signed 64-bit key per job name; distinct from the migration lock's key
-    # (store/postgres.py) with overwhelming probability.
+    # (store/postgres.py) with overwhelming probability. hashlib imported here: it maps
+    # OpenSSL's libcrypto (~3.5 MB RSS), which a host on SQLite never needs.
+    import hashlib
+
     digest = hashlib.blake2b(f"heliograph-job:{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 

@@ -51,7 +51,8 @@ def test_the_large_cache_is_the_journal_writers_only(ctx, tmp_path, monkeypatch)
         assert job.run_once() is True
         small.append((job.name, cache_kib(job.store)))
     alerts = job
-    with alerts.analytics._db.cursor() as cur:
+    assert alerts.records.get_request("org1", "r1")["id"] == "r1"   # opens the reader
+    with alerts.records.analytics._db.cursor() as cur:
         small.append(("alerts analytics", -cur.execute("PRAGMA cache_size").fetchone()[0]))
     for job in (writer, alerts):
         job.close()

@@ -3,9 +3,11 @@ read side (issue 15's footprint: ~6 MB a worker), nor the upload form parser, th
 dashboard's signing library or the background host's own modules; the first call that
 needs one loads it and answers as before."""
 
+import base64
 import io
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -134,5 +136,39 @@ def test_the_first_upload_loads_the_form_parser_and_is_relayed(upstream, tmp_pat
         [described] = record["request"]["files"]
         assert (described["filename"], described["bytes"]) == ("fox.png", 300_004)
         assert "python_multipart" in gw.modules()
+    finally:
+        gw.stop()
+
+
+def mapped(pid: int, fragment: str) -> bool:
+    """Whether a shared library whose path holds `fragment` is mapped into pid."""
+    return fragment in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_the_first_websocket_upgrade_loads_the_websocket_library_and_is_refused(
+        upstream, tmp_path):
+    """uvicorn loads its WebSocket protocol (the websockets package, ~1 MB a worker) on
+    the first upgrade request, not at startup: the gateway only ever refuses one."""
+    gw = Gateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'gw.db'}")  # 1 worker
+    try:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+        reply = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}])
+        assert reply.choices[0].message.content.startswith("Echo: ")
+        # websockets' C part is a shared library of its own, mapped when imported.
+        assert not mapped(gw.proc.pid, "websockets/speedups")
+
+        key = base64.b64encode(os.urandom(16))
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
+            sock.sendall(b"GET /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                         b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            reply_bytes = b""
+            while chunk := sock.recv(65536):
+                reply_bytes += chunk
+        assert reply_bytes.startswith(b"HTTP/1.1 400"), reply_bytes[:200]
+        assert b"WebSocket is not supported" in reply_bytes
+        assert "refused a WebSocket upgrade on /v1/chat/completions (400" in gw.log_text()
+        assert mapped(gw.proc.pid, "websockets/speedups")
     finally:
         gw.stop()
