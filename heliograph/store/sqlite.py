@@ -47,8 +47,9 @@ CHECKPOINT_PAGES = 16384
 # journal writer lets the log hold before it waits for a checkpoint,
 # _sqlite_checkpoint.py), not to nothing: the next frames are written over the old ones.
 # Writing into a file's existing blocks costs the kernel about half what extending it
-# does (~1.5 against ~3.4 µs a 4 KB page here), and the writer writes ~2 pages a record
-# at each commit: ~10% of its CPU a record (bench/README.md, session 13). The file then
+# does (~1.5 against ~3.4 µs a 4 KB page here), and the writer's commits write ~3 pages
+# a record (100,000 records in): ~5 of its ~130 µs a record (bench/README.md, session 13,
+# hSQW). The file then
 # keeps up to this size on disk while the database is idle, as it did at its peak.
 LOG_FILE_LIMIT_BYTES = 2 * CHECKPOINT_PAGES * 4096
 # Pages handed back per retention batch.
