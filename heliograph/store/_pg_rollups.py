@@ -6,8 +6,8 @@ wakes up), and on a busy machine more than the work itself: merging table by tab
 ON CONFLICT), 44 per batch. Here the delta rows go into staging tables (the union of
 their tables' columns, `tbl` telling the tables apart, created once per connection), a
 COPY each, and one statement merges them all, an INSERT … ON CONFLICT per table in
-data-modifying CTEs: 4 round trips per batch. Still in the insert's transaction, so the
-counts commit or roll back with it.
+data-modifying CTEs: 5 round trips per batch (a COPY takes two). Still in the insert's
+transaction, so the counts commit or roll back with it.
 
 Two staging tables, by shape: the tables with a latency histogram (61–66 columns) and
 those without (7–21). In one union table of 73 columns every narrow row (the user ×
