@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from heliograph.analytics.conditions import compile_node, escape_like
+from heliograph.analytics.conditions import compile_node, escape_like, status_condition
 from heliograph.analytics.filters import EQUALITY_KEYS, RequestFilter, normalize_timestamp
 from heliograph.store.search import search_condition
 
@@ -47,9 +47,13 @@ def compile_filter(organization: str, flt: RequestFilter, like_ci: str,
     params: list = [organization]
     for key in EQUALITY_KEYS:
         value = getattr(flt, key)
-        if value is not None:
-            clauses.append(f"r.{key} = ?")
-            params.append(int(value) if key == "status" else value)
+        if value is None:
+            continue
+        if key == "status":
+            clauses.append(status_condition("=", int(value)))
+            continue
+        clauses.append(f"r.{key} = ?")
+        params.append(value)
     for name, value in (flt.properties or {}).items():
         if name in common_properties:
             clauses.append(_PER_RECORD_PROPERTY[like_ci])

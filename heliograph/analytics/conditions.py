@@ -155,7 +155,21 @@ def compile_node(node: Node, organization: str, like_ci: str) -> tuple[str, list
     if FIELDS[node.field][1] == BODY:
         return _body(node, organization, like_ci)
     column = "r." + FIELDS[node.field][0]
+    if node.field == "status" and node.op in _COMPARE:
+        return status_condition(_COMPARE[node.op], node.value), []
     return _compare(column, node.op, node.value, like_ci)
+
+
+def status_condition(operator: str, value: int | float) -> str:
+    """`r.status <operator> <value>` with the value written in the SQL, not bound: on
+    PostgreSQL the status index holds no 200s (store/_schema_v18.py), and the planner
+    uses it only where it proves the filter excludes them, which a plan made for any
+    parameter value (a prepared statement's generic plan) cannot. The value is a checked
+    number (int() of the Requests page's, _checked_value's), never text."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        raise ValueError(f"a status compares with a finite number, got {value!r}")
+    return f"r.status {operator} {int(value) if value == int(value) else value!r}"
 
 
 def _compare(column: str, op: str, value: Any, like_ci: str) -> tuple[str, list]:

@@ -19,6 +19,7 @@ from heliograph.store import _ratelimit_rollup as ratelimit_rollup
 from heliograph.store import _rollups as rollups
 from heliograph.store import _schema_v15 as schema_v15
 from heliograph.store import _schema_v17 as schema_v17
+from heliograph.store import _schema_v18 as schema_v18
 from heliograph.store._schema_v5 import (
     BODIES_LZ4,
     BODIES_TABLE,
@@ -496,6 +497,8 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect | Callable, ...]]] = [
     (17, "PostgreSQL: rollup_users and rollup_sessions without an index on a column their"
          " updates change, so the updates can be HOT (store/_schema_v17.py)",
      schema_v17.migration_statements()),
+    (18, "PostgreSQL: the status index without the 200s, most records"
+         " (store/_schema_v18.py)", (schema_v18.partial_status_index,)),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -149,7 +149,8 @@ class PostgresStore(SQLStore):
             self._partitions.ensure(cur, months)
 
     def _configure(self, conn: psycopg.Connection) -> None:
-        conn.execute(pg_rollups.staging_ddl(self.dialect.types))
+        for ddl in pg_rollups.staging_ddl(self.dialect.types):
+            conn.execute(ddl)
         conn.commit()
 
     @contextmanager
@@ -270,15 +271,17 @@ class PostgresStore(SQLStore):
         return types
 
     def _merge_rollups(self, cur, merges: list[tuple]) -> None:
-        # Every table's deltas in one staging table and one statement (_pg_rollups.py).
+        # Every table's deltas in two staging tables (by shape) and one statement
+        # (_pg_rollups.py).
         if not merges:
             return
         binary = not _TEXT_NUMBERS.get()
-        with cur.copy(pg_rollups.COPY_BINARY_SQL if binary else pg_rollups.COPY_SQL) as copy:
-            if binary:
-                copy.set_types(pg_rollups.COPY_TYPES)
-            for row in pg_rollups.staging_rows(merges):
-                copy.write_row(row)
+        for staging, rows in pg_rollups.staged(merges):
+            with cur.copy(staging.copy_binary_sql if binary else staging.copy_sql) as copy:
+                if binary:
+                    copy.set_types(staging.copy_types)
+                for row in rows:
+                    copy.write_row(row)
         # Prepared at once: planning it takes ~10 ms a batch (14 upserts), until psycopg
         # prepares it by itself after five uses on the connection.
         cur.execute(pg_rollups.merge_sql(tuple((table.name, updates)
