@@ -7,7 +7,6 @@ statements contains a literal "?" or "%" (LIKE patterns are passed as parameters
 
 from __future__ import annotations
 
-import secrets
 import time
 import uuid
 from contextlib import AbstractContextManager
@@ -382,6 +381,8 @@ class SQLStore:
     def create_key(self, key_hash: str, prefix: str, name: str, organization: str,
                    admin: bool, expires_at: str | None = None,
                    allowed_models: tuple[str, ...] | None = None) -> KeyRow:
+        # Imported here: hashlib's OpenSSL is ~3.5 MB the background host need not load.
+        import secrets
         key = KeyRow(id="key_" + secrets.token_hex(6), organization=organization,
                      name=name, prefix=prefix, admin=bool(admin),
                      created_at=utc_iso(time.time()), expires_at=expires_at,
