@@ -110,13 +110,7 @@ class StreamAccumulator:
         self._log.append(payload)
         if self.saw_content:
             # The usual chunk once the answer is under way: nothing to read.
-            if payload.endswith(_NULL_USAGE_LAST):
-                return payload[:-_NULL_TAIL] + b"}" if self.strip_usage else payload
-            cut = _cut_obfuscated_null_usage(payload)
-            if cut is not None:
-                return cut if self.strip_usage else payload
-            if _USAGE not in payload:
-                return payload
+            return self._relayed(payload)
         return self._read(payload)
 
     def process_batch(self, batch: list[bytes]) -> list[bytes]:
@@ -204,7 +198,8 @@ class StreamAccumulator:
         return out
 
     def _relayed(self, payload: bytes) -> bytes | None:
-        """What the caller gets of a text chunk read for its text (not parsed)."""
+        """What the caller gets of a chunk not parsed for its content (a text chunk read for
+        its text, any chunk once the answer is under way): its null usage cut when asked."""
         if payload.endswith(_NULL_USAGE_LAST):
             return payload[:-_NULL_TAIL] + b"}" if self.strip_usage else payload
         cut = _cut_obfuscated_null_usage(payload)
