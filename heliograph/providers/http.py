@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp.streams import EofStream
 
 from heliograph.errors import UpstreamError, UpstreamTimeout
+from heliograph.memo import HeaderNameMemo
 
 # Hop-by-hop and framing headers never copied between the two connections.
 HOP_BY_HOP = frozenset({
@@ -170,20 +171,7 @@ class _Chunks:
         return chunk
 
 
-class _LowerNames(dict):
-    """Header name → lower-case name, each made once: a provider sends the same dozen
-    names on every answer. Emptied when full (names are the provider's to choose)."""
-
-    LIMIT = 512
-
-    def __missing__(self, name: str) -> str:
-        if len(self) >= self.LIMIT:
-            self.clear()
-        lower = self[name] = name.lower()
-        return lower
-
-
-_lower_names = _LowerNames()
+_lower_names: HeaderNameMemo[str] = HeaderNameMemo(str.lower)
 
 
 def _lower(headers) -> dict[str, str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import orjson
 
 from heliograph.errors import BadRequest, GatewayError, ProviderStatusError, UpstreamError
+from heliograph.memo import HeaderNameMemo
 from heliograph.providers.registry import Registry, Target
 from heliograph.proxy.exchange import Exchange
 from heliograph.proxy.headers import RequestOptions, split_list
@@ -150,22 +151,13 @@ def relayable(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.startswith(RELAYED_PREFIXES)}
 
 
-class _RelayedNames(dict):
-    """Header name → its bytes when it is relayed, else None: a provider sends the same
-    dozen names on every answer, so each is matched against RELAYED_PREFIXES and encoded
-    once, not per answer. Emptied when full (names are the provider's to choose)."""
-
-    LIMIT = 512
-
-    def __missing__(self, name: str) -> bytes | None:
-        if len(self) >= self.LIMIT:
-            self.clear()
-        found = self[name] = name.encode("latin-1") if name.startswith(RELAYED_PREFIXES) \
-            else None
-        return found
+def _relayed_name(name: str) -> bytes | None:
+    """A header name's bytes when it is relayed, else None."""
+    return name.encode("latin-1") if name.startswith(RELAYED_PREFIXES) else None
 
 
-_relayed_names = _RelayedNames()
+# Each name matched against RELAYED_PREFIXES and encoded once, not per answer.
+_relayed_names: HeaderNameMemo[bytes | None] = HeaderNameMemo(_relayed_name)
 
 
 def relayed_raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:

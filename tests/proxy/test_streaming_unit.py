@@ -363,30 +363,16 @@ def test_the_finish_chunk_is_merged_without_a_parse_as_with_one(monkeypatch):
 def test_a_stream_is_relayed_byte_for_byte_at_every_split_point():
     """An OpenAI stream read in two reads cut at every byte: the caller gets the same
     bytes (less the usage we asked for) and the log the same answer, as in one read."""
-    from heliograph.proxy.fronts import OpenAIStream
 
     events = [chunk({"role": "assistant", "content": ""}), *map(_openai_chunk, TRICKY),
               _finish_chunk("stop"), chunk(choices=False, usage=USAGE), b"[DONE]"]
     body = b"".join(sse.frame(e) for e in events)
 
-    async def relay(reads: list[bytes], strip: bool) -> tuple[bytes, dict]:
-        async def chunks():
-            for read in reads:
-                yield read
-
-        acc, renderer, out = StreamAccumulator(strip), OpenAIStream(), []
-        async for batch in sse.EventBatches(chunks()):
-            out.append(renderer.render_batch(acc.process_batch(batch)))
-            if acc.done:
-                out.append(renderer.finish())
-                break
-        return b"".join(out), acc.completion()
-
     async def every_cut(strip: bool) -> list[tuple[bytes, dict]]:
-        return [await relay([body[:cut], body[cut:]], strip) for cut in range(1, len(body))]
+        return [await _relay([body[:cut], body[cut:]], strip) for cut in range(1, len(body))]
 
     for strip in (True, False):
-        whole, logged = asyncio.run(relay([body], strip))
+        whole, logged = asyncio.run(_relay([body], strip))
         expected = body if not strip else b"".join(
             sse.frame(e.replace(b',"usage":null}', b"}")) for e in events if b'":{"prompt' not in e)
         assert whole == expected and b'"usage"' not in whole or not strip
@@ -582,7 +568,6 @@ def test_an_obfuscated_stream_is_relayed_byte_for_byte_at_every_split_point():
     string), read in two reads cut at every byte, with LF or CRLF line ends and with an
     event whose JSON spans two data lines: the caller gets each chunk less the null usage
     we asked for (and no usage chunk), and the log gets the whole text."""
-    from heliograph.proxy.fronts import OpenAIStream
 
     texts = ["Hi", " caf\u00e9", ' "q"', "\\", "!"]
     events = [_obfuscated(chunk({"role": "assistant", "content": ""}), "Kq7"),
@@ -596,21 +581,8 @@ def test_an_obfuscated_stream_is_relayed_byte_for_byte_at_every_split_point():
                            b'\ndata: "choices":[{"index":0,"delta":{"content":" caf')
     assert two_lines != lf
 
-    async def relay(reads: list[bytes]) -> tuple[bytes, dict]:
-        async def chunks():
-            for read in reads:
-                yield read
-
-        acc, renderer, out = StreamAccumulator(True), OpenAIStream(), []
-        async for batch in sse.EventBatches(chunks()):
-            out.append(renderer.render_batch(acc.process_batch(batch)))
-            if acc.done:
-                out.append(renderer.finish())
-                break
-        return b"".join(out), acc.completion()
-
     async def every_cut(body: bytes) -> list[tuple[bytes, dict]]:
-        return [await relay([body[:cut], body[cut:]]) for cut in range(1, len(body))]
+        return [await _relay([body[:cut], body[cut:]], True) for cut in range(1, len(body))]
 
     for body in (lf, lf.replace(b"\n", b"\r\n"), two_lines):
         for got, logged in asyncio.run(every_cut(body)):
@@ -620,3 +592,21 @@ def test_an_obfuscated_stream_is_relayed_byte_for_byte_at_every_split_point():
             assert got == expected
             assert logged["choices"][0]["message"]["content"] == "".join(texts)
             assert logged["usage"] == USAGE and logged["choices"][0]["finish_reason"] == "stop"
+
+
+async def _relay(reads: list[bytes], strip: bool) -> tuple[bytes, dict]:
+    """What the caller gets of a stream arriving in `reads` (the OpenAI front's rendering)
+    and what the log gets."""
+    from heliograph.proxy.fronts import OpenAIStream
+
+    async def chunks():
+        for read in reads:
+            yield read
+
+    acc, renderer, out = StreamAccumulator(strip), OpenAIStream(), []
+    async for batch in sse.EventBatches(chunks()):
+        out.append(renderer.render_batch(acc.process_batch(batch)))
+        if acc.done:
+            out.append(renderer.finish())
+            break
+    return b"".join(out), acc.completion()
