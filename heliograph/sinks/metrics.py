@@ -31,8 +31,8 @@ _WITH_IDS = ("/v1/files/", "/v1/batches/", "/files/", "/batches/")
 
 
 def _route(path: str) -> str:
-    """The route of a path that starts with one of _WITH_IDS (accept checks that itself:
-    most paths do not, and they are their own route)."""
+    """The route of a path that starts with one of _WITH_IDS, its id replaced (the
+    caller checks the prefix: most paths have none and are their own route)."""
     parts = path.split("/")          # ['', 'v1', 'files', '<id>', ...]
     parts[3 if parts[1] == "v1" else 2] = "{id}"
     return "/".join(parts)
