@@ -49,8 +49,8 @@ CHECKPOINT_PAGES = 16384
 # Writing into a file's existing blocks costs the kernel about half what extending it
 # does (~1.5 against ~3.4 µs a 4 KB page here), and the writer's commits write ~3 pages
 # a record (100,000 records in): ~5 of its ~130 µs a record (bench/README.md, session 13,
-# hSQW). The file then keeps up to this size on disk while the database is idle, as it
-# did at its peak.
+# hSQW). The file then
+# keeps up to this size on disk while the database is idle, as it did at its peak.
 LOG_FILE_LIMIT_BYTES = 2 * CHECKPOINT_PAGES * 4096
 # Pages handed back per retention batch.
 VACUUM_PAGES = 4096
