@@ -8,11 +8,9 @@ on a connection of its own once the log holds `every_bytes`: one C call that let
 the GIL. A checkpoint never takes the write lock and never weakens a commit
 (synchronous = FULL: a commit is durable in the log before any checkpoint).
 
-What the log holds is read from the wal-index header at the start of the -shm file (its
-frame count, mxFrame: see log_bytes), one small read a commit: not from the log file's
-size, because the file is no longer cut back when the log starts over (store/sqlite.py
-LOG_FILE_LIMIT_BYTES: new frames are written over old ones, which costs less than
-growing the file again).
+Every connection to the file sets journal_size_limit = 0 (store/sqlite.py), so the log
+file is cut back when the log starts over, whoever starts it (the workers' shared state
+writes to the same file): its size is then what the log holds, one stat() a commit.
 
 The log starts over from its beginning only when a write transaction begins with every
 committed frame copied. A writer that commits batch after batch would otherwise keep
@@ -29,41 +27,19 @@ starved there would hold up its passes at full priority in wait_if_behind.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
-import struct
 import threading
 from collections.abc import Callable
 
 log = logging.getLogger("heliograph.store")
 
-# The wal-index header (https://www.sqlite.org/walformat.html, "The WAL-Index Header"),
-# in the host's byte order: szPage (the page size, 1 for 65,536) at byte 14, then
-# mxFrame (the frames in the log; 0 once it starts over) at 16.
-_WAL_INDEX_HEADER = struct.Struct("=14xHI")
-# A frame in the log file: a 24-byte header and the page.
-_FRAME_HEADER_BYTES = 24
-
-
-def log_bytes(index_path: str) -> int:
-    """The bytes of log that the write-ahead log holds, from its wal-index (the -shm file
-    at `index_path`): 0 if there is none yet. Read without SQLite's locks: a number to
-    decide when to checkpoint by, which a torn read only makes one commit early or late."""
-    try:
-        with open(index_path, "rb") as fh:
-            header = fh.read(_WAL_INDEX_HEADER.size)
-    except OSError:
-        return 0
-    if len(header) < _WAL_INDEX_HEADER.size:
-        return 0
-    page, frames = _WAL_INDEX_HEADER.unpack(header)
-    return frames * ((65536 if page == 1 else page) + _FRAME_HEADER_BYTES)
-
 
 class Checkpointer:
-    def __init__(self, connect: Callable[[], sqlite3.Connection], index_path: str,
+    def __init__(self, connect: Callable[[], sqlite3.Connection], log_path: str,
                  every_bytes: int):
         self._connect = connect
-        self._index_path = index_path   # the log's wal-index, the -shm file
+        self._log_path = log_path
         self.every_bytes = every_bytes
         self._cond = threading.Condition()
         self._committed = 0     # commits signalled
@@ -73,7 +49,10 @@ class Checkpointer:
         self._closed = False
 
     def _log_bytes(self) -> int:
-        return log_bytes(self._index_path)
+        try:
+            return os.stat(self._log_path).st_size
+        except OSError:
+            return 0
 
     def start(self) -> None:
         """Start the thread now, from the calling thread (it connects on the first

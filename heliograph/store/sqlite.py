@@ -43,15 +43,6 @@ from heliograph.store.search import SQLITE_FTS_DELETE, SQLITE_FTS_FILL
 CACHE_KIB = 2048
 WRITER_CACHE_KIB = 16384
 CHECKPOINT_PAGES = 16384
-# The write-ahead log's file is cut back to this when the log starts over (the most the
-# journal writer lets the log hold before it waits for a checkpoint,
-# _sqlite_checkpoint.py), not to nothing: the next frames are written over the old ones.
-# Writing into a file's existing blocks costs the kernel about half what extending it
-# does (~1.5 against ~3.4 µs a 4 KB page here), and the writer's commits write ~3 pages
-# a record (100,000 records in): ~5 of its ~130 µs a record (bench/README.md, session 13,
-# hSQW). The file then
-# keeps up to this size on disk while the database is idle, as it did at its peak.
-LOG_FILE_LIMIT_BYTES = 2 * CHECKPOINT_PAGES * 4096
 # Pages handed back per retention batch.
 VACUUM_PAGES = 4096
 
@@ -114,7 +105,7 @@ class SQLiteStore(SQLStore):
         # threads of different niceness, background/priority.py, and share one page
         # cache). Every other store has a connection per thread.
         self._writer = writer
-        self._checkpointer = (Checkpointer(self._open_checkpointer, self.path + "-shm",
+        self._checkpointer = (Checkpointer(self._open_checkpointer, self.path + "-wal",
                                            CHECKPOINT_PAGES * 4096)
                               if writer else None)
         if self._checkpointer is not None:
@@ -153,9 +144,10 @@ class SQLiteStore(SQLStore):
         # (Never, on the journal writer's store: its checkpoints run apart.)
         every = CHECKPOINT_PAGES if self._checkpointer is None else 0
         conn.execute(f"PRAGMA wal_autocheckpoint = {every}")
-        # The log file kept (up to a bound) when the log starts over, by whichever
-        # process's connection starts it, and written over (see LOG_FILE_LIMIT_BYTES).
-        conn.execute(f"PRAGMA journal_size_limit = {LOG_FILE_LIMIT_BYTES}")
+        # The log file cut back whenever the log starts over, by whichever process's
+        # connection starts it: its size then tells what the log holds, which the
+        # journal writer's checkpoint thread goes by (_sqlite_checkpoint.py).
+        conn.execute("PRAGMA journal_size_limit = 0")
         self._enable_wal(conn)
         # FULL (not NORMAL): a committed batch must survive power loss, because the
         # writer drops it from the journal once insert_records returns.

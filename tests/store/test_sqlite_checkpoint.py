@@ -9,7 +9,6 @@ import threading
 import time
 
 from heliograph.store import open_store
-from heliograph.store._sqlite_checkpoint import log_bytes
 from heliograph.store.sqlite import SQLiteStore
 
 
@@ -73,43 +72,6 @@ def test_the_log_starts_over_while_the_writer_commits_back_to_back(tmp_path):
         assert os.path.getsize(f"{path}-wal") < 200 * 4096
         with store.transaction() as cur:
             assert cur.execute("SELECT COUNT(*) FROM filler").fetchone()[0] == 1500
-    finally:
-        store.close()
-
-
-def test_the_log_file_is_written_over_when_the_log_starts_over(tmp_path):
-    """Once checkpointed, the log starts over from the start of its file: the file keeps
-    its size and the new frames go over the old ones (cheaper than growing it again),
-    while the checkpoint thread still sees what the log holds (its wal-index)."""
-    path = tmp_path / "heliograph.db"
-    store = SQLiteStore(f"sqlite:///{path}", writer=True)
-    store._checkpointer.every_bytes = 20 * 4096
-    store.migrate()
-    sizes = []
-    try:
-        with store.transaction(write=True) as cur:
-            cur.execute("CREATE TABLE filler (data BLOB)")
-        for _ in range(100):   # ~5 pages a commit: the log starts over several times
-            with store.transaction(write=True) as cur:
-                cur.executemany("INSERT INTO filler VALUES (?)",
-                                [(os.urandom(3000),) for _ in range(5)])
-            sizes.append(os.path.getsize(f"{path}-wal"))
-        # Never cut back (a file cut back to nothing at each new start grows again).
-        assert sizes == sorted(sizes)
-        # ...though the log started over: it holds less than its file.
-        held = log_bytes(f"{path}-shm")
-        assert 0 < held < sizes[-1] - 20 * 4096
-    finally:
-        store.close()
-
-
-def test_what_the_log_holds_is_read_from_its_index(tmp_path):
-    path = tmp_path / "heliograph.db"
-    store = SQLiteStore(f"sqlite:///{path}", writer=True)
-    try:
-        assert log_bytes(f"{path}-shm") == 0   # no log yet
-        store.migrate()   # a fresh log, never started over: the file is all of it
-        assert log_bytes(f"{path}-shm") == os.path.getsize(f"{path}-wal") - 32 > 0
     finally:
         store.close()
 
