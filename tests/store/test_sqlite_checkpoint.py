@@ -4,6 +4,8 @@ writer copying them, and the log starts over while the writer commits back to ba
 
 import os
 import shutil
+import subprocess
+import sys
 import sqlite3
 import threading
 import time
@@ -105,4 +107,43 @@ def test_checkpoints_run_at_the_niceness_of_the_thread_that_opened_the_store(
         [checkpoints] = _checkpoint_threads()
         assert opener < 19 and _niceness_of(checkpoints) == opener
     finally:
+        store.close()
+
+
+def _truncate_from_another_process(path) -> tuple[int, int, int]:
+    """wal_checkpoint(TRUNCATE) run by another process: (busy, log frames, copied)."""
+    script = ("import sqlite3, sys\n"
+              "conn = sqlite3.connect(sys.argv[1], timeout=0)\n"
+              "print(*conn.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone())\n")
+    out = subprocess.run([sys.executable, "-c", script, str(path)], check=True,
+                         capture_output=True, text=True).stdout
+    busy, frames, copied = (int(n) for n in out.split())
+    return busy, frames, copied
+
+
+def test_measuring_the_log_keeps_this_processs_locks_on_it(make_record, tmp_path):
+    # SQLite's write-ahead log is guarded by POSIX locks on the -shm file, and closing
+    # any descriptor of a file drops every such lock the process holds on it. The
+    # checkpoint thread measures the log at each commit; had it read the wal-index with
+    # open()/close() (tried in session 13), another process could start the log over
+    # under a reader of this one, which then reads pages overwritten since: "database disk
+    # image is malformed".
+    path = tmp_path / "heliograph.db"
+    open_store(f"sqlite:///{path}", writer=True).close()   # the schema
+    store = SQLiteStore(f"sqlite:///{path}", writer=True)
+    store._checkpointer.every_bytes = 1
+    reader = sqlite3.connect(path, isolation_level=None)
+    try:
+        store.insert_records([make_record(f"r{i}", request={"i": i}) for i in range(20)])
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 20
+        store.insert_records([make_record(f"s{i}", request={"i": i}) for i in range(20)])
+        assert store._checkpointer._log_bytes() > 0
+        # The reader's snapshot still needs the log: it must not start over.
+        assert _truncate_from_another_process(path)[0] == 1
+        assert reader.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 20
+        reader.execute("COMMIT")
+        assert _truncate_from_another_process(path)[0] == 0
+    finally:
+        reader.close()
         store.close()
