@@ -50,8 +50,12 @@ def generate(records: int, live: bool = False) -> list[dict]:
     if live:
         start = _dt.datetime.now(_dt.UTC).replace(minute=0, second=0, microsecond=0)
         for i, rec in enumerate(flat):
-            rec["created_at"] = (start + _dt.timedelta(microseconds=50 * i)
-                                 ).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            at = start + _dt.timedelta(microseconds=50 * i)
+            rec["created_at"] = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            # The id's time too (its first 48 bits), as a gateway's: made from the same
+            # wall time as created_at (proxy/exchange.fast_uuid7).
+            ms = f"{int(at.timestamp() * 1000):012x}"
+            rec["id"] = f"{ms[:8]}-{ms[8:]}{rec['id'][13:]}"
     # The real writer holds one batch, not every record of the run: keep these out of
     # the garbage collector's full passes, which would otherwise be timed too.
     gc.freeze()
