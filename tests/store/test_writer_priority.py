@@ -97,10 +97,12 @@ def test_passes_run_at_nice_19_until_the_journal_falls_behind(store_url, tmp_pat
     finally:
         stopping.set()
         runner.thread.join()
+    # Enough CPU to tell the lanes apart (CPU is counted in 10 ms ticks): a PostgreSQL
+    # writer leaves most of the work to the server and spent 0.08-0.10 s here.
     at_19 = keeping_up.get(BACKGROUND_NICENESS, 0.0)
-    assert at_19 > 0.1 and keeping_up.get(host, 0.0) < at_19 / 3, keeping_up
+    assert at_19 > 0.05 and keeping_up.get(host, 0.0) < at_19 / 3, keeping_up
     at_host = falling_behind.get(host, 0.0)
-    assert at_host > 0.1 and falling_behind.get(BACKGROUND_NICENESS, 0.0) < at_host / 3, \
+    assert at_host > 0.05 and falling_behind.get(BACKGROUND_NICENESS, 0.0) < at_host / 3, \
         falling_behind
     # What the first pass started kept the host's priority (SQLite's checkpoint thread,
     # which a pass at full priority may wait for).
