@@ -18,6 +18,11 @@ worker's 0.2 s rotation), then read, decoded and inserted, as in the background 
 --live gives the records the times a gateway would (50 µs apart, 20,000 requests/s), as
 the journal writer sees them: a batch falls in one hour, so rollups get one row per
 group, not one per record as when 30 days are filled at once (a demo fill, the default).
+
+--history FILE starts SQLite from a copy of that database (say `heliograph demo
+--records 300000 --days 30` ending before now), as a gateway's log that has been written
+for weeks: tables keyed by something other than time then hold the live hour's rows
+among every earlier hour's, which an empty database cannot show.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import datetime as _dt
 import gc
 import math
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -40,6 +46,7 @@ from heliograph.store.journal import Journal
 from heliograph.store.writer import BATCH, PIPELINE, InsertPipeline, SegmentWriter
 
 SEARCH = False
+HISTORY: str | None = None   # --history: a SQLite database to start from (copied)
 JOURNAL = False   # --journal: through journal segments and SegmentWriter
 PIPELINE_DEPTH: int | None = None   # --pipeline: batches in flight (None: the store's)
 
@@ -111,11 +118,18 @@ def timed_drain(store, records: list[dict], directory: str) -> tuple[float, floa
             journal.rotate()
     journal.close()
     writer = SegmentWriter(Path(directory), store)
+    wrote = thread_bytes_written()
     started, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
     if not writer.drain():
         raise RuntimeError("the writer failed (see the log)")
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     own = time.thread_time() - own
+    if wrote is not None and (now := thread_bytes_written()) is not None:
+        # SQLite: the write-ahead log's frames (a page and a 24-byte header each); the
+        # checkpoints' copies into the database file are another thread's.
+        per_record = (now - wrote) / len(records)
+        print(f"the writer's own thread wrote {per_record:,.0f} bytes a record"
+              f" (~{per_record / (4096 + 24):.2f} log pages of 4 KB)", flush=True)
     writer.close()
     if getattr(store, "writer_pipeline", PIPELINE) == 1:
         # The drain's own thread does all the inserting: the rest of the process's CPU
@@ -123,6 +137,17 @@ def timed_drain(store, records: list[dict], directory: str) -> tuple[float, floa
         print(f"the writer's own thread: {len(records) / own:,.0f} records per its"
               f" CPU-second ({own / len(records) * 1e6:.0f} µs a record)", flush=True)
     return seconds, cpu
+
+
+def thread_bytes_written() -> int | None:
+    """Bytes this thread has passed to write calls so far (Linux's per-thread I/O
+    counters; None elsewhere)."""
+    try:
+        with open("/proc/thread-self/io") as fh:
+            fields = dict(line.split(": ") for line in fh.read().splitlines())
+    except OSError:
+        return None
+    return int(fields["wchar"])
 
 
 def timed(store, records: list[dict], tmp: str) -> tuple[float, float]:
@@ -134,9 +159,15 @@ def timed(store, records: list[dict], tmp: str) -> tuple[float, float]:
 def bench_sqlite(records: list[dict], total: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.db")
+        before = 0
+        if HISTORY:
+            # Copied before any connection to the copy exists in this process (closing a
+            # file SQLite has open would drop its locks on it); migrated by open_store.
+            shutil.copyfile(HISTORY, path)
+            before = os.path.getsize(path)
         store = open_store(f"sqlite:///{path}", writer=True)
         seconds, cpu = timed(store, records, tmp)
-        report("sqlite", total, seconds, cpu, sqlite_size(store, path))
+        report("sqlite", total, seconds, cpu, sqlite_size(store, path) - before)
         if SEARCH:
             search_numbers(store, f"sqlite:///{path}", "sqlite")
             print(f"sqlite    with the search index: {sqlite_size(store, path) / total:,.0f}"
@@ -258,11 +289,13 @@ def main() -> None:
     parser.add_argument("--journal", action="store_true",
                         help="through journal segments and the journal writer (decoding"
                              " included), not Store.insert_records alone")
+    parser.add_argument("--history", help="SQLite: start from a copy of this database")
     parser.add_argument("--search", action="store_true",
                         help="then index the bodies and time text searches")
     args = parser.parse_args()
-    global SEARCH, PIPELINE_DEPTH, JOURNAL
+    global SEARCH, PIPELINE_DEPTH, JOURNAL, HISTORY
     SEARCH = args.search
+    HISTORY = args.history
     JOURNAL = args.journal
     PIPELINE_DEPTH = args.pipeline
     records = generate(args.records, args.live)
