@@ -241,7 +241,8 @@ class StreamAccumulator:
         if chunk is None:
             return payload
         self._parsed[id(payload)] = chunk
-        self._read_head(chunk)
+        if not self.id or not self.saw_content:
+            self._read_head(chunk)
         usage = chunk_fields.usage(chunk)   # an odd value is relayed, not read
         if usage:
             self.usage = usage
@@ -293,6 +294,7 @@ class StreamAccumulator:
         fixed = None
         parsed = self._parsed
         append = texts.append
+        finish_at = self._at if self.id and self._tail is not None else 0
         try:
             for payload in [*self._log, self._run] if self._run else self._log:
                 if isinstance(payload, list):   # texts cut out while relaying
@@ -316,7 +318,11 @@ class StreamAccumulator:
                 # was parsed: looking for text or a finish in its bytes would only scan it.
                 chunk = parsed.get(id(payload))
                 if chunk is None:
-                    text = _text_delta(payload) if self.id else None
+                    # The usual last chunk where the relay's text chunks had their choices:
+                    # told by one comparison, not two searches.
+                    reason = _finish_only(payload, finish_at) if finish_at > 0 and \
+                        payload[finish_at:finish_at + _FINISH_LEN] == _FINISH_START else None
+                    text = _text_delta(payload) if self.id and reason is None else None
                     if text is not None:
                         if tail is None:
                             at = payload.find(_TEXT_START)
@@ -330,7 +336,8 @@ class StreamAccumulator:
                                 end = len(fixed)
                         append(text)
                         continue
-                    reason = _finish_only(payload) if self.id else None
+                    if reason is None and self.id:
+                        reason = _finish_only(payload)
                     if reason is not None:      # the usual last chunk: no parse either
                         if texts:
                             _add_texts(merged, texts)
@@ -382,6 +389,7 @@ _TEXT_ENDS = (b'},"logprobs":null,"finish_reason":null}]',
               b'},"finish_reason":null}]', b'},"finish_reason":null,"logprobs":null}]')
 _TEXT_QUOTE = len(_TEXT_START) - 1   # from _TEXT_START to the text's opening quote
 _FINISH_START = b'"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"'
+_FINISH_LEN = len(_FINISH_START)
 
 
 def _text_delta(payload: bytes) -> bytes | None:
@@ -403,15 +411,18 @@ def _text_delta(payload: bytes) -> bytes | None:
     return payload[start:end + 1]
 
 
-def _finish_only(payload: bytes) -> bytes | None:
+def _finish_only(payload: bytes, start: int = -1) -> bytes | None:
     """The finish reason (a JSON string) of a chunk that only ends the first choice, as
-    OpenAI writes it (`"delta":{}` and nothing else in the choice), else None."""
-    start = payload.find(_FINISH_START)
+    OpenAI writes it (`"delta":{}` and nothing else in the choice), else None. `start`:
+    where _FINISH_START is when the caller compared it there already."""
     if start < 0:
-        return None
-    start += len(_FINISH_START) - 1     # the reason's opening quote
+        start = payload.find(_FINISH_START)
+        if start < 0:
+            return None
+    start += _FINISH_LEN - 1            # the reason's opening quote
     end = payload.find(b'"', start + 1)
-    if end < 0 or not payload.startswith(b'"}]', end):
+    # Compared as a slice: startswith parses its arguments the old way.
+    if end < 0 or payload[end:end + 3] != b'"}]':
         return None
     reason = payload[start:end + 1]
     return reason if b"\\" not in reason else None

@@ -281,7 +281,7 @@ def test_text_chunks_cut_out_give_what_parsing_every_chunk_does(monkeypatch):
         parsed.process_batch(stream)
         with monkeypatch.context() as patch:
             patch.setattr(streaming, "_text_delta", lambda payload: None)
-            patch.setattr(streaming, "_finish_only", lambda payload: None)
+            patch.setattr(streaming, "_finish_only", lambda payload, start=-1: None)
             expected = parsed.completion()
         assert cut.completion() == expected
         if stream is streams[-1]:
@@ -311,7 +311,7 @@ def _parsed_only(monkeypatch, make):
 
     with monkeypatch.context() as patch:
         patch.setattr(streaming, "_text_delta", lambda payload: None)
-        patch.setattr(streaming, "_finish_only", lambda payload: None)
+        patch.setattr(streaming, "_finish_only", lambda payload, start=-1: None)
         return make()
 
 
@@ -400,7 +400,7 @@ def test_chunks_read_while_relaying_are_merged_as_parsed_not_scanned_again(monke
         for name in ("_text_delta", "_finish_only"):
             real = getattr(streaming, name)
             monkeypatch.setattr(streaming, name,
-                                lambda p, real=real, seen=scanned: seen.append(p) or real(p))
+                                lambda p, *at, real=real, seen=scanned: seen.append(p) or real(p, *at))
         got = acc.completion()
         monkeypatch.undo()
         assert usage not in scanned and role not in scanned, scanned
@@ -610,3 +610,61 @@ async def _relay(reads: list[bytes], strip: bool) -> tuple[bytes, dict]:
             out.append(renderer.finish())
             break
     return b"".join(out), acc.completion()
+
+
+# --- the usual last chunk told where the text chunks had their choices -----------------------------
+
+def test_the_finish_chunk_is_told_where_the_text_chunks_had_their_choices(monkeypatch):
+    """Once the relay knows where the text chunks have their choices, the log tells the
+    usual last chunk by one comparison there: neither searched for a text nor for its
+    finish, with the answer parsing every chunk gives (a reason it cannot read that way,
+    escaped or in another place, is read as before)."""
+    from heliograph.proxy import streaming
+
+    for reason in ("stop", "length", "", 'a "quoted" one', "back\\slash"):
+        for finish in (_finish_chunk(reason),
+                       _finish_chunk(reason).replace(b'"id":"c1"', b'"id":"c1-longer"')):
+            stream = [chunk({"role": "assistant", "content": ""}), _openai_chunk("a"),
+                      _openai_chunk("b"), finish, chunk(choices=False, usage=USAGE)]
+            acc = StreamAccumulator(True)
+            acc.process_batch(stream)
+            searched: list[bytes] = []
+            real = streaming._text_delta
+            monkeypatch.setattr(streaming, "_text_delta",
+                                lambda p, real=real, seen=searched: seen.append(p) or real(p))
+            got = acc.completion()
+            monkeypatch.undo()
+            usual = b"\\" not in finish and finish == _finish_chunk(reason)
+            assert (searched == []) == usual, (reason, finish)
+
+            def parsed_all(stream=stream):
+                every = StreamAccumulator(True)
+                every.process_batch(stream)
+                return every.completion()
+            assert got == _parsed_only(monkeypatch, parsed_all), (reason, finish)
+            assert got["choices"][0]["finish_reason"] == (reason or None)
+
+
+def test_members_of_the_wrong_type_read_as_absent_in_the_logged_answer():
+    """The log's merge reads a provider's chunk leniently, as chunk_fields does: a choice
+    that is no object, an index that is no integer (a bool is none), a delta that is no
+    object, a content, role or finish reason that is no string read as absent."""
+    odd = [{"id": "c1", "created": True, "model": 5, "choices": {"index": 0}},
+           {"choices": ["x", {"index": True, "delta": {"content": "bool index"}},
+                      {"index": "0", "delta": {"content": "text index"}},
+                      {"index": 0, "delta": "not an object", "finish_reason": 3},
+                      {"delta": {"content": 7, "role": ["r"]}},
+                      {"index": 0, "delta": {"content": "kept", "role": "tool",
+                                             "tool_calls": "no list"}},
+                      {"index": 1, "delta": {"tool_calls": [
+                          "x", {"index": 0, "id": "t", "function": "no object"}]}}]}]
+    acc = StreamAccumulator(False)
+    acc.process_batch([orjson.dumps(c) for c in odd])
+    logged = acc.completion()
+    assert (logged["id"], logged["model"], logged["created"]) == ("c1", None, None)
+    assert logged["choices"] == [
+        {"index": 0, "finish_reason": None, "message": {"role": "tool", "content": "kept"}},
+        {"index": 1, "finish_reason": None, "message": {
+            "role": "assistant", "content": None, "tool_calls": [
+                {"id": "t", "type": "function", "function": {"name": "", "arguments": ""}}]}}]
+    assert acc.saw_content
