@@ -4,9 +4,9 @@ writer copying them, and the log starts over while the writer commits back to ba
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
-import sqlite3
 import threading
 import time
 
