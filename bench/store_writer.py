@@ -124,9 +124,10 @@ def timed_drain(store, records: list[dict], directory: str) -> tuple[float, floa
         raise RuntimeError("the writer failed (see the log)")
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     own = time.thread_time() - own
-    if wrote is not None and (now := thread_bytes_written()) is not None:
-        # SQLite: the write-ahead log's frames (a page and a 24-byte header each); the
-        # checkpoints' copies into the database file are another thread's.
+    if wrote is not None and (now := thread_bytes_written()) is not None and \
+            getattr(store, "writer_pipeline", PIPELINE) == 1:
+        # SQLite (whose drain inserts on its own thread): the write-ahead log's frames (a
+        # page and a 24-byte header each); the checkpoints' copies are another thread's.
         per_record = (now - wrote) / len(records)
         print(f"the writer's own thread wrote {per_record:,.0f} bytes a record"
               f" (~{per_record / (4096 + 24):.2f} log pages of 4 KB)", flush=True)
