@@ -7,8 +7,10 @@ is set by the largest transaction, not by how long the load lasts. This starts
 SQLite file, lets it insert a first few records (schema made, modules imported: the
 idle host), stops it (SIGSTOP), journals --records realistic records (the demo
 generator, live times) in segments of --segment records as workers rotate them, lets it
-go on and reads its peak RSS (VmHWM) once they are all in. The same backlog every run, so
-two versions compare on the same work whatever the machine's load:
+go on and reads its peak RSS (VmHWM) once they are all in, and the host's CPU time for
+the drain (every thread's: the writer's and the search indexer's behind it, until the
+host is idle again) as records per host CPU-second. The same backlog every run, so two
+versions compare on the same work whatever the machine's load:
 
     python bench/host_backlog_peak.py --records 5000 --runs 3
     python bench/host_backlog_peak.py --pythonpath /path/to/other/checkout
@@ -35,6 +37,25 @@ from heliograph.demo.history import HistoryGenerator
 from heliograph.store.journal import Journal, closed_segments
 
 WARM_RECORDS = 200
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system, every thread), seconds."""
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        fields = fh.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, quiet_cpu_s: float = 0.03, every_s: float = 0.5) -> None:
+    """Until the process uses under quiet_cpu_s of CPU in every_s: the jobs behind the
+    writer (the search index) are done too."""
+    last = cpu_seconds(pid)
+    while True:
+        time.sleep(every_s)
+        now = cpu_seconds(pid)
+        if now - last < quiet_cpu_s:
+            return
+        last = now
 
 
 def wait_drained(journal: Path, timeout_s: float = 600.0) -> float:
@@ -84,16 +105,20 @@ def one_run(records: list[dict], segment: int, pythonpath: str, setup: str) -> d
                     journal.rotate()
             journal.close()
             backlog = sum(p.stat().st_size for p in closed_segments(journal_dir))
+            cpu = cpu_seconds(host.pid)
             os.kill(host.pid, signal.SIGCONT)
             took = wait_drained(journal_dir)
-            time.sleep(0.5)
+            wait_idle(host.pid)
+            # The whole host's CPU for the drain: the writer's and what its batches cost
+            # the other jobs (the search indexer indexes every body the writer stored).
+            cpu = cpu_seconds(host.pid) - cpu
             rss, peak = rss_mb(host.pid)
         finally:
             os.kill(host.pid, signal.SIGCONT)
             host.terminate()
             host.wait(120)
     return {"backlog_mb": backlog / 1e6, "idle": idle, "peak": peak, "after": rss,
-            "seconds": took}
+            "seconds": took, "cpu": cpu, "records": len(records) - WARM_RECORDS}
 
 
 def main() -> None:
@@ -112,7 +137,8 @@ def main() -> None:
         r = one_run(records, args.segment, args.pythonpath, args.setup)
         print(f"backlog {r['backlog_mb']:.1f} MB: host RSS idle {r['idle']:.1f} MB, "
               f"peak {r['peak']:.1f} (+{r['peak'] - r['idle']:.1f}), after {r['after']:.1f}; "
-              f"drained in {r['seconds']:.1f} s", flush=True)
+              f"drained in {r['seconds']:.1f} s, {r['cpu']:.2f} host CPU-s "
+              f"({r['records'] / r['cpu']:,.0f} records per host CPU-second)", flush=True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from heliograph.background.jobs import JOBS, Job, JobContext, load_job
 from heliograph.background.locks import HOST_LOCK, FileLock, HeldLock, deployment_lock
+from heliograph.background.memory import one_heap_arena
 from heliograph.background.priority import Lanes, journal_behind
 
 log = logging.getLogger("heliograph.background")
@@ -167,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lock-ttl", type=float, default=DEFAULT_LOCK_TTL_S,
                         help="expiry of a Redis deployment lock, seconds")
     args = parser.parse_args(argv)
+    # Before any thread starts: the jobs' threads then share one malloc arena (memory.py).
+    one_heap_arena()
     logging.basicConfig(level=logging.WARNING, format="heliograph background: %(message)s")
     journal = Path(args.journal)
     journal.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,7 @@ class JournalWriterJob:
     scope = "machine"
     runs_at_exit = True
     # Seconds without a segment to insert after which the writer gives its memory back:
-    # SQLite's page cache (up to 16 MB once the database is large; 64 MB until session 9,
+    # SQLite's page cache (up to 4 MB once the database is large; 64 MB until session 9,
     # bench/writer_memory.py) and the heap a backlog's records left. Long enough that a
     # gateway with traffic never pays for reading the index pages back.
     release_after_idle_s = 30.0

@@ -40,8 +40,14 @@ from heliograph.store.search import SQLITE_FTS_DELETE, SQLITE_FTS_FILL
 # host running every job, whose search indexer's commits empty the writer's cache anyway.
 # (Transactions are 2 MB of journal since session 11, ~9 MB of dirty pages: the cache
 # no longer bounds them; where nothing else commits it still fills with read pages.)
+# 4 MB since session 14: the background host's peak is when its writer catches up with a
+# backlog, and the cache then holds the transaction's dirty pages (SQLite writes the
+# rest to the log before the commit): draining a 48 MB backlog the host peaked 6 MB
+# lower than with 16 MB, 44 MB in all with one malloc arena (background/memory.py);
+# bench/store_writer.py --journal --live: 16 / 4 / 2 MB within 2-4% of one another,
+# alternated, the order changing from round to round (bench/README.md, session 14).
 CACHE_KIB = 2048
-WRITER_CACHE_KIB = 16384
+WRITER_CACHE_KIB = 4096
 CHECKPOINT_PAGES = 16384
 # Pages handed back per retention batch.
 VACUUM_PAGES = 4096
