@@ -33,17 +33,22 @@ def ctx(tmp_path: Path) -> JobContext:
     return JobContext(tmp_path / "journal", f"sqlite:///{tmp_path / 'heliograph.db'}")
 
 
-def test_the_large_cache_is_the_journal_writers_only(ctx, tmp_path, monkeypatch):
-    assert WRITER_CACHE_KIB >= 2 * CACHE_KIB  # the difference this is about
+def _writer_that_wrote_a_record(ctx, tmp_path, monkeypatch) -> JournalWriterJob:
+    """The journal writer job after it inserted a journal's one record through its store."""
     monkeypatch.setenv("HELIOGRAPH_CONFIG", str(tmp_path / "absent.toml"))
     journal = Journal(ctx.journal_dir)
     journal.append({"id": "r1", "created_at": "2024-03-04T10:00:00.000000Z",
                     "organization": "org1"})
     journal.close()
-
     writer = JournalWriterJob(ctx)
     assert writer.run_once() is True
     assert closed_segments(ctx.journal_dir) == []  # it really wrote through that store
+    return writer
+
+
+def test_the_large_cache_is_the_journal_writers_only(ctx, tmp_path, monkeypatch):
+    assert WRITER_CACHE_KIB >= 2 * CACHE_KIB  # the difference this is about
+    writer = _writer_that_wrote_a_record(ctx, tmp_path, monkeypatch)
     assert cache_kib(writer.store) == WRITER_CACHE_KIB
 
     small = []
@@ -78,15 +83,8 @@ def test_the_writers_cache_stays_within_the_hosts_memory_budget(ctx, tmp_path, m
     backlog, with 4 MB (and one malloc arena) at 44, for no fewer records per CPU-second
     (bench/README.md, session 14). The size in effect on the writer's connection, after
     it has written."""
-    monkeypatch.setenv("HELIOGRAPH_CONFIG", str(tmp_path / "absent.toml"))
-    journal = Journal(ctx.journal_dir)
-    journal.append({"id": "r1", "created_at": "2024-03-04T10:00:00.000000Z",
-                    "organization": "org1"})
-    journal.close()
-    writer = JournalWriterJob(ctx)
+    writer = _writer_that_wrote_a_record(ctx, tmp_path, monkeypatch)
     try:
-        assert writer.run_once() is True
-        assert closed_segments(ctx.journal_dir) == []
         assert cache_kib(writer.store) <= 4 * 1024
     finally:
         writer.close()

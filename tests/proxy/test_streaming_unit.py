@@ -474,7 +474,6 @@ def test_obfuscated_text_chunks_are_cut_out_as_parsing_every_chunk_gives(monkeyp
     """After the first text, the next text chunks are told by the bytes around the text up
     to the obfuscation string (whose length varies): none is scanned for its text again,
     and the answer is what parsing every chunk gives, tricky texts and odd values alike."""
-    from heliograph.proxy import streaming
 
     values = ["Kq7", "", "x2LmP9w4Rt8Vb", "a"]
     texts = [_obfuscated(_openai_chunk(text), values[i % len(values)])
@@ -484,14 +483,7 @@ def test_obfuscated_text_chunks_are_cut_out_as_parsing_every_chunk_gives(monkeyp
     for stream in ([_obfuscated(chunk({"role": "assistant", "content": ""}), "r"), *texts,
                     _obfuscated(_finish_chunk("stop"), "f")],
                    [chunk({"role": "assistant"}), *texts[:3], *odd]):
-        acc = StreamAccumulator(True)
-        acc.process_batch(stream)
-        scanned: list[bytes] = []
-        real = streaming._text_delta
-        monkeypatch.setattr(streaming, "_text_delta",
-                            lambda p, real=real, seen=scanned: seen.append(p) or real(p))
-        got = acc.completion()
-        monkeypatch.undo()
+        got, scanned = _completion_and_texts_searched(monkeypatch, stream)
         every = StreamAccumulator(True)
         every.process_batch(stream)
         assert got == _parsed_only(monkeypatch, every.completion)
@@ -619,21 +611,13 @@ def test_the_finish_chunk_is_told_where_the_text_chunks_had_their_choices(monkey
     usual last chunk by one comparison there: neither searched for a text nor for its
     finish, with the answer parsing every chunk gives (a reason it cannot read that way,
     escaped or in another place, is read as before)."""
-    from heliograph.proxy import streaming
 
     for reason in ("stop", "length", "", 'a "quoted" one', "back\\slash"):
         for finish in (_finish_chunk(reason),
                        _finish_chunk(reason).replace(b'"id":"c1"', b'"id":"c1-longer"')):
             stream = [chunk({"role": "assistant", "content": ""}), _openai_chunk("a"),
                       _openai_chunk("b"), finish, chunk(choices=False, usage=USAGE)]
-            acc = StreamAccumulator(True)
-            acc.process_batch(stream)
-            searched: list[bytes] = []
-            real = streaming._text_delta
-            monkeypatch.setattr(streaming, "_text_delta",
-                                lambda p, real=real, seen=searched: seen.append(p) or real(p))
-            got = acc.completion()
-            monkeypatch.undo()
+            got, searched = _completion_and_texts_searched(monkeypatch, stream)
             usual = b"\\" not in finish and finish == _finish_chunk(reason)
             assert (searched == []) == usual, (reason, finish)
 
@@ -668,3 +652,19 @@ def test_members_of_the_wrong_type_read_as_absent_in_the_logged_answer():
             "role": "assistant", "content": None, "tool_calls": [
                 {"id": "t", "type": "function", "function": {"name": "", "arguments": ""}}]}}]
     assert acc.saw_content
+
+
+def _completion_and_texts_searched(monkeypatch, stream: list[bytes]):
+    """The logged answer of `stream` relayed by one accumulator, and the payloads its
+    completion searched for a text (`_text_delta`) rather than telling them by shape."""
+    from heliograph.proxy import streaming
+
+    acc = StreamAccumulator(True)
+    acc.process_batch(stream)
+    searched: list[bytes] = []
+    real = streaming._text_delta
+    monkeypatch.setattr(streaming, "_text_delta",
+                        lambda p, real=real, seen=searched: seen.append(p) or real(p))
+    got = acc.completion()
+    monkeypatch.undo()
+    return got, searched
