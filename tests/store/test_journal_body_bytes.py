@@ -82,3 +82,26 @@ def test_a_connection_in_another_encoding_still_stores_the_bodies_text(make_reco
         request_text, response_text, _size = stored_bodies(url, "r1")   # read in UTF-8
         assert request_text == orjson.dumps(LATIN1).decode()
         assert response_text == '{"text":"déjà"}'
+
+
+def test_a_body_whose_bytes_are_not_utf8_is_stored_with_the_others(store, reader,
+                                                                   make_record, tmp_path):
+    """A damaged segment (the journal itself writes only UTF-8): the record is stored,
+    its body with U+FFFD where the bytes were not text, saying so; the batch's other
+    records go in as they are, and the segment is done."""
+    directory = tmp_path / "journal"
+    records = [make_record(f"r{i}", model="m", request={"content": f"ok {i} BAD é"},
+                           response={"text": "fine"}) for i in range(3)]
+    (segment,) = journaled(directory, records)
+    lines = segment.read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b"BAD", b"\xff\xfe")   # r1's request body only
+    segment.write_bytes(b"\n".join(lines))
+    assert SegmentWriter(directory, store).drain()
+    assert not closed_segments(directory)
+    for i in (0, 2):
+        got = reader.get_request("org1", f"r{i}")
+        assert got["request"] == {"content": f"ok {i} BAD é"} and got["error"] is None
+    damaged = reader.get_request("org1", "r1")
+    assert damaged["request"] == {"content": "ok 1 \ufffd\ufffd é"}
+    assert damaged["response"] == {"text": "fine"}
+    assert "could not be stored" in damaged["error"]
