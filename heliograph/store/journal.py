@@ -351,8 +351,8 @@ class BodyJSON:
     """A body's JSON as the journal holds it, its UTF-8 bytes (store/_schema.body_row
     stores it as is). Not a str, so nothing mistakes it for a string value to encode.
     Kept as bytes: PostgreSQL's COPY sends these very bytes, so a str in between was a
-    decode here and an encode back in psycopg (~10,000 instructions a record, most of
-    it the bodies with a character beyond Latin-1); SQLite binds `text`."""
+    decode here and an encode back in psycopg (the encoding alone ~6,000 instructions a
+    record: about half the bodies hold a character beyond Latin-1); SQLite binds `text`."""
     __slots__ = ("raw",)
 
     def __init__(self, raw: bytes):
