@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable
+from operator import itemgetter
 
 from heliograph.store._rollups import (
     HISTOGRAM_COLUMNS,
@@ -110,8 +111,9 @@ def deltas(records: list[dict], props: list[list[tuple]] | None = None
     # for every table where it is a group of its own.
     alone: dict[int, list] = {}
     alone_hist: dict[int, list] = {}
-    # Each extra column's value per record, computed once for the tables that keep it.
-    extra_values: dict[str, list] = {}
+    # Each extra column's values (one per record), computed once for the tables that keep
+    # it (first_at and last_at are the same column).
+    extra_values: dict[Callable, list] = {}
     out: dict[str, dict[tuple, list]] = {}
     for name, groups in _groups(records, props).items():
         table = _BY_NAME[name]
@@ -120,9 +122,10 @@ def deltas(records: list[dict], props: list[list[tuple]] | None = None
         make_single = _alone_hist if histogram else _alone
         extras = []
         for extra, _type, _agg, how in table.extras:
-            if extra not in extra_values:
-                extra_values[extra] = [_EXTRA[extra](rec) for rec in records]
-            extras.append((extra_values[extra], min if how == "min" else max))
+            of = _EXTRA[extra]
+            if of not in extra_values:
+                extra_values[of] = of(records)
+            extras.append((extra_values[of], min if how == "min" else max))
         rows = out[name] = {}
         for key, members in groups.items():
             if len(members) == 1:
@@ -226,14 +229,19 @@ def _dekad(day: str) -> str:
     return day[:8] + ("1" if of_month <= "10" else "2" if of_month <= "20" else "3")
 
 
-def _name_key(rec: dict) -> str | None:
-    name = rec.get("session_name")
-    return None if name is None else rec["created_at"] + name
+def _created_at(records: list[dict]) -> list[str]:
+    return list(map(_CREATED_AT, records))
 
 
-_EXTRA: dict[str, Callable[[dict], str | None]] = {
-    "first_at": lambda rec: rec["created_at"], "last_at": lambda rec: rec["created_at"],
-    "name_key": _name_key,
+def _name_keys(records: list[dict]) -> list[str | None]:
+    return [None if (name := rec.get("session_name")) is None else rec["created_at"] + name
+            for rec in records]
+
+
+_CREATED_AT = itemgetter("created_at")
+# Each extra column's values for a batch (a column at once: no function call a record).
+_EXTRA: dict[str, Callable[[list[dict]], list]] = {
+    "first_at": _created_at, "last_at": _created_at, "name_key": _name_keys,
 }
 
 

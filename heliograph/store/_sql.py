@@ -91,6 +91,7 @@ class SQLStore:
     writer_batch = 2000
     # A record's requests row, as this driver binds it best (_schema.record_to_row).
     _request_row = staticmethod(record_to_row)
+    _body_row = staticmethod(body_row)   # a request_bodies row as _insert_bodies takes it
 
     # -- what a subclass provides -------------------------------------------------
     def _transaction(self, write: bool, wait_s: float | None = None
@@ -193,8 +194,9 @@ class SQLStore:
                 stored = records
             else:
                 raise _NotAllNew
+            to_body_row = self._body_row
             self._insert_bodies(cur, [row for rec in stored
-                                      if (row := body_row(rec)) is not None])
+                                      if (row := to_body_row(rec)) is not None])
             props = [property_rows(rec) for rec in stored]   # the rollups use them too
             prop_rows = [row for rows in props for row in rows]
             if prop_rows:

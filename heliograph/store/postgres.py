@@ -15,7 +15,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from heliograph.store import _partitions
 from heliograph.store import _pg_rollups as pg_rollups
-from heliograph.store._schema import REQUEST_COLUMNS
+from heliograph.store._schema import BODY_TABLE_COLUMNS, REQUEST_COLUMNS, body_bytes_row
 from heliograph.store._sql import Dialect, SQLStore, _chunks
 from heliograph.store.search import body_words
 
@@ -75,6 +75,11 @@ TCP_USER_TIMEOUT_MS = 10_000
 # instead makes the next checkout start a fresh attempt at once.
 RECONNECT_GIVE_UP_S = 3.0
 
+# request_bodies in a binary COPY, the bodies given as their JSON's UTF-8 bytes: a text
+# value goes in binary as its bytes in the connection's encoding, which bytea's dumper
+# sends as they are (the server reads them as text, checking them as it does any text).
+_BODY_TYPES = ["text", "text", "text", "bytea", "bytea"]
+
 # Python conversions making each array of a numeric column one type (_merge_rows).
 _ARRAY_CASTS = {"double precision": float, "integer": int, "bigint": int}
 
@@ -95,6 +100,8 @@ class PostgresStore(SQLStore):
     # go of the GIL while it waits on the server), so a batch costs about the larger of
     # the two instead of their sum.
     writer_pipeline = 2
+    # Bodies as bytes (_insert_bodies): no str made of them to be encoded back.
+    _body_row = staticmethod(body_bytes_row)
 
     def __init__(self, database_url: str, min_size: int = 1, max_size: int = 4,
                  timeout_s: float = 30.0) -> None:
@@ -289,10 +296,17 @@ class PostgresStore(SQLStore):
                     prepare=True)
 
     def _insert_bodies(self, cur, rows: list[tuple]) -> None:
-        super()._insert_bodies(cur, rows)
-        if rows:  # queued for the search indexer, in the same transaction
-            self._copy(cur, "search_pending", ("organization", "request_id"),
-                       [row[:2] for row in rows])
+        if not rows:
+            return
+        if cur.connection.info.encoding == "utf-8":
+            self._copy(cur, "request_bodies", BODY_TABLE_COLUMNS, rows, _BODY_TYPES)
+        else:   # a connection in another encoding: psycopg encodes the text for it
+            self._copy(cur, "request_bodies", BODY_TABLE_COLUMNS,
+                       [(*row[:3], *(None if body is None else body.decode()
+                                     for body in row[3:])) for row in rows])
+        # Queued for the search indexer, in the same transaction.
+        self._copy(cur, "search_pending", ("organization", "request_id"),
+                   [row[:2] for row in rows])
 
     def index_search(self, limit: int = 5000) -> int:
         # Words split here (store/search.py says why) and inserted as tsvectors through a

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from heliograph.store.journal import claim_segment, closed_segments
+from heliograph.store.journal import BodyJSON, claim_segment, closed_segments
 
 log = logging.getLogger("heliograph.writer")
 
@@ -247,9 +247,13 @@ _INT64_MAX = 2**63 - 1
 def _storable(value):
     """A record's top-level value as a column takes it: a number that does not fit a
     64-bit column (or is not finite) nulled, NUL characters (PostgreSQL text refuses
-    them) replaced. Objects and lists go into JSON text, where both are written escaped."""
+    them) replaced. Objects and lists go into JSON text, where both are written escaped.
+    A journaled body whose bytes are not UTF-8 (a damaged segment: the journal writes
+    none) keeps what is, with U+FFFD for the rest."""
     if isinstance(value, str):
         return value.replace("\x00", "\ufffd")
+    if type(value) is BodyJSON:
+        return BodyJSON(value.raw.decode(errors="replace").encode())
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
