@@ -3,6 +3,7 @@ gateway itself (`heliograph serve`), each a subprocess."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -30,6 +31,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def websocket_upgrade(port: int, path: str) -> bytes:
+    """Ask the server on `port` to upgrade `path` to a WebSocket; its whole reply."""
+    key = base64.b64encode(os.urandom(16))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                     b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply
 
 
 def wait(predicate, timeout: float = 20.0, what: str = "condition"):

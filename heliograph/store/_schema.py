@@ -68,9 +68,6 @@ BODY_TABLE_COLUMNS: tuple[str, ...] = (
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS  # a stray int key must not poison a whole batch
 
 
-_dumps = orjson.dumps
-
-
 def dumps(value) -> str | None:
     return None if value is None else orjson.dumps(value, option=_JSON_OPTIONS).decode()
 
@@ -109,9 +106,7 @@ def record_to_row(rec: dict, null=None, truth=bool) -> tuple:
             row[i] = truth(row[i])
     row[_COST_KNOWN_POSITION] = truth(row[_COST_KNOWN_POSITION] is not null
                                       and bool(row[_COST_KNOWN_POSITION]))
-    # dumps() written out: one Python call less for each of the four values.
-    row += [null if value is None else _dumps(value, option=_JSON_OPTIONS).decode()
-            for value in map(get, JSON_KEYS)]
+    row += [null if value is None else dumps(value) for value in map(get, JSON_KEYS)]
     extras = list(map(get, _EXTRA_KEYS))
     if extras.count(None) == len(extras):   # the usual case: none of them set
         row.append(null)
@@ -127,15 +122,6 @@ def _body_text(value) -> str | None:
     return dumps(value)
 
 
-def body_row(rec: dict) -> tuple | None:
-    """A record's `request_bodies` row (BODY_TABLE_COLUMNS order), None without bodies."""
-    request, response = rec.get("request"), rec.get("response")
-    if request is None and response is None:
-        return None
-    return (rec.get("organization") or "", rec["id"], rec["created_at"],
-            _body_text(request), _body_text(response))
-
-
 def _body_bytes(value) -> bytes | None:
     """A body's JSON as UTF-8 bytes: as the journal wrote it (BodyJSON), else encoded."""
     if type(value) is BodyJSON:
@@ -143,13 +129,25 @@ def _body_bytes(value) -> bytes | None:
     return None if value is None else orjson.dumps(value, option=_JSON_OPTIONS)
 
 
-def body_bytes_row(rec: dict) -> tuple | None:
-    """body_row with the two bodies as their JSON's UTF-8 bytes (PostgreSQL's COPY)."""
+def _bodies_row(rec: dict, body: Callable) -> tuple | None:
+    """A record's `request_bodies` row (BODY_TABLE_COLUMNS order), None without bodies;
+    each body as `body` gives it."""
     request, response = rec.get("request"), rec.get("response")
     if request is None and response is None:
         return None
     return (rec.get("organization") or "", rec["id"], rec["created_at"],
-            _body_bytes(request), _body_bytes(response))
+            body(request), body(response))
+
+
+def body_row(rec: dict) -> tuple | None:
+    """A record's `request_bodies` row, the bodies as JSON text."""
+    return _bodies_row(rec, _body_text)
+
+
+def body_bytes_row(rec: dict) -> tuple | None:
+    """A record's `request_bodies` row, the bodies as their JSON's UTF-8 bytes
+    (PostgreSQL's COPY)."""
+    return _bodies_row(rec, _body_bytes)
 
 
 def row_to_record(row) -> dict:

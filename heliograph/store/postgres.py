@@ -76,8 +76,9 @@ TCP_USER_TIMEOUT_MS = 10_000
 RECONNECT_GIVE_UP_S = 3.0
 
 # request_bodies in a binary COPY, the bodies given as their JSON's UTF-8 bytes: a text
-# value goes in binary as its bytes in the connection's encoding, which bytea's dumper
-# sends as they are (the server reads them as text, checking them as it does any text).
+# value goes in binary as its bytes in the connection's encoding (UTF-8: _configure),
+# which bytea's dumper sends as they are (the server reads them as text, checking them
+# as it does any text).
 _BODY_TYPES = ["text", "text", "text", "bytea", "bytea"]
 
 # Python conversions making each array of a numeric column one type (_merge_rows).
@@ -156,6 +157,10 @@ class PostgresStore(SQLStore):
             self._partitions.ensure(cur, months)
 
     def _configure(self, conn: psycopg.Connection) -> None:
+        # UTF-8 whatever the URL or the environment asks (PGCLIENTENCODING): Python's text
+        # is Unicode either way, and the bodies go into COPY as the journal's UTF-8 bytes
+        # (_insert_bodies), which the server reads in the connection's encoding.
+        conn.execute("SET client_encoding TO 'UTF8'")
         for ddl in pg_rollups.staging_ddl(self.dialect.types):
             conn.execute(ddl)
         conn.commit()
@@ -298,12 +303,7 @@ class PostgresStore(SQLStore):
     def _insert_bodies(self, cur, rows: list[tuple]) -> None:
         if not rows:
             return
-        if cur.connection.info.encoding == "utf-8":
-            self._copy(cur, "request_bodies", BODY_TABLE_COLUMNS, rows, _BODY_TYPES)
-        else:   # a connection in another encoding: psycopg encodes the text for it
-            self._copy(cur, "request_bodies", BODY_TABLE_COLUMNS,
-                       [(*row[:3], *(None if body is None else body.decode()
-                                     for body in row[3:])) for row in rows])
+        self._copy(cur, "request_bodies", BODY_TABLE_COLUMNS, rows, _BODY_TYPES)
         # Queued for the search indexer, in the same transaction.
         self._copy(cur, "search_pending", ("organization", "request_id"),
                    [row[:2] for row in rows])

@@ -1,16 +1,14 @@
 """Odd requests and odd providers, through the real server: each gets a clear answer and
 an honest record, never a 500, a hang or a broken header."""
 
-import base64
 import json
-import os
 import socket
 import time
 import urllib.parse
 import uuid
 
 import pytest
-from servers import ADMIN_KEY
+from servers import ADMIN_KEY, websocket_upgrade
 from test_provider_hardening import call
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -87,14 +85,7 @@ def test_malformed_provider_usage_leaves_the_cost_unknown(gateway):
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/anything"])
 def test_a_websocket_upgrade_is_a_logged_400_not_a_500(gateway, path):
-    key = base64.b64encode(os.urandom(16))
-    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
-        sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
-                     b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                     b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        reply = b""
-        while chunk := sock.recv(65536):
-            reply += chunk
+    reply = websocket_upgrade(gateway.port, path)
     assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
     assert b"WebSocket is not supported" in reply
     log = gateway.log_text()

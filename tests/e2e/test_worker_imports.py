@@ -3,17 +3,15 @@ read side (issue 15's footprint: ~6 MB a worker), nor the upload form parser, th
 dashboard's signing library or the background host's own modules; the first call that
 needs one loads it and answers as before."""
 
-import base64
 import io
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
 
 import openai
-from servers import ADMIN_KEY, Gateway, spawn_logged, wait_port
+from servers import ADMIN_KEY, Gateway, spawn_logged, wait_port, websocket_upgrade
 
 PROBE = Path(__file__).resolve().parent.parent / "module_probe.py"
 # Modules only the query API (and the dashboard) use ...
@@ -158,14 +156,7 @@ def test_the_first_websocket_upgrade_loads_the_websocket_library_and_is_refused(
         # websockets' C part is a shared library of its own, mapped when imported.
         assert not mapped(gw.proc.pid, "websockets/speedups")
 
-        key = base64.b64encode(os.urandom(16))
-        with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
-            sock.sendall(b"GET /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                         b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                         b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
-            reply_bytes = b""
-            while chunk := sock.recv(65536):
-                reply_bytes += chunk
+        reply_bytes = websocket_upgrade(gw.port, "/v1/chat/completions")
         assert reply_bytes.startswith(b"HTTP/1.1 400"), reply_bytes[:200]
         assert b"WebSocket is not supported" in reply_bytes
         assert "refused a WebSocket upgrade on /v1/chat/completions (400" in gw.log_text()

@@ -68,8 +68,8 @@ def test_bodies_beyond_latin1_are_stored_as_the_journal_wrote_them(
 @pytest.mark.skipif(not POSTGRES_URL, reason="HELIOGRAPH_TEST_POSTGRES_URL not set")
 def test_a_connection_in_another_encoding_still_stores_the_bodies_text(make_record,
                                                                        tmp_path):
-    """The bytes go as they are only where the connection speaks UTF-8: in another client
-    encoding the server would read them in that one (é as Ã©)."""
+    """The bytes go as they are, so the store's connections speak UTF-8 whatever the URL
+    asks: in another client encoding the server would read them in that one (é as Ã©)."""
     with postgres_schema(POSTGRES_URL) as url:
         latin1_url = url + "&client_encoding=LATIN1"
         store = open_store(latin1_url)
