@@ -11,7 +11,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from heliograph.analytics.errors import DatabaseUnavailable, QueryTimeout
-from heliograph.store.postgres import POSTGRES
+from heliograph.store.postgres import POSTGRES, SESSION_OPTIONS
 
 # During an outage the API caller gets a 503 within about this long, not after a hang:
 # the wait for a pooled connection, and the wait for a new one to be established.
@@ -57,9 +57,7 @@ class PostgresConnections:
         self._pool = ConnectionPool(
             database_url, min_size=1, max_size=size, timeout=checkout_wait_s,
             kwargs={"connect_timeout": CONNECT_TIMEOUT_S,
-                    "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
-                    "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
-                    "keepalives_count": 2},
+                    "tcp_user_timeout": TCP_USER_TIMEOUT_MS, **SESSION_OPTIONS},
             reconnect_timeout=RECONNECT_GIVE_UP_S,
             configure=configure, check=ConnectionPool.check_connection,
             name="heliograph-analytics", open=True)

@@ -74,9 +74,16 @@ TCP_USER_TIMEOUT_MS = 10_000
 # left it waiting ~15 s more after the database was back. Giving up after this long
 # instead makes the next checkout start a fresh attempt at once.
 RECONNECT_GIVE_UP_S = 3.0
+# Every pooled connection's session (the store's and the query API's): keepalives, so a
+# server cut off by the network is noticed in ~20 s, not the kernel's two hours; UTF-8
+# whatever the URL or PGCLIENTENCODING asks: Python's text is Unicode either way, a
+# narrower encoding fails on any text beyond it (a LATIN1 session could not read back
+# 漢字 the writer stored), and the bodies go into COPY as the journal's UTF-8 bytes.
+SESSION_OPTIONS = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                   "keepalives_count": 2, "client_encoding": "UTF8"}
 
 # request_bodies in a binary COPY, the bodies given as their JSON's UTF-8 bytes: a text
-# value goes in binary as its bytes in the connection's encoding (UTF-8: _configure),
+# value goes in binary as its bytes in the connection's encoding (UTF-8: SESSION_OPTIONS),
 # which bytea's dumper sends as they are (the server reads them as text, checking them
 # as it does any text).
 _BODY_TYPES = ["text", "text", "text", "bytea", "bytea"]
@@ -112,9 +119,7 @@ class PostgresStore(SQLStore):
         self._pool = ConnectionPool(
             database_url, min_size=min_size, max_size=max_size, timeout=timeout_s,
             kwargs={"connect_timeout": CONNECT_TIMEOUT_S,
-                    "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
-                    "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
-                    "keepalives_count": 2},
+                    "tcp_user_timeout": TCP_USER_TIMEOUT_MS, **SESSION_OPTIONS},
             reconnect_timeout=RECONNECT_GIVE_UP_S,
             # One round trip per checkout, so a connection the server dropped (restart,
             # idle timeout) is replaced instead of failing a writer batch.
@@ -157,10 +162,6 @@ class PostgresStore(SQLStore):
             self._partitions.ensure(cur, months)
 
     def _configure(self, conn: psycopg.Connection) -> None:
-        # UTF-8 whatever the URL or the environment asks (PGCLIENTENCODING): Python's text
-        # is Unicode either way, and the bodies go into COPY as the journal's UTF-8 bytes
-        # (_insert_bodies), which the server reads in the connection's encoding.
-        conn.execute("SET client_encoding TO 'UTF8'")
         for ddl in pg_rollups.staging_ddl(self.dialect.types):
             conn.execute(ddl)
         conn.commit()

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from servers import postgres_schema
 
+from heliograph.analytics import open_analytics
 from heliograph.store import open_store
 from heliograph.store.journal import BodyJSON, Journal, claim_segment, closed_segments
 from heliograph.store.writer import SegmentWriter
@@ -66,22 +67,32 @@ def test_bodies_beyond_latin1_are_stored_as_the_journal_wrote_them(
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="HELIOGRAPH_TEST_POSTGRES_URL not set")
-def test_a_connection_in_another_encoding_still_stores_the_bodies_text(make_record,
-                                                                       tmp_path):
-    """The bytes go as they are, so the store's connections speak UTF-8 whatever the URL
-    asks: in another client encoding the server would read them in that one (é as Ã©)."""
+def test_a_url_asking_for_another_encoding_still_stores_and_reads_every_text(make_record,
+                                                                           tmp_path):
+    """The bodies go into COPY as UTF-8 bytes, and text of any script is read back: so
+    the store's and the query API's sessions speak UTF-8 whatever the URL asks. In a
+    LATIN1 session the server would read the bytes as LATIN1 (é as Ã©), and could not
+    send back a text beyond it (漢字: UntranslatableCharacter, a 500 on the listing)."""
     with postgres_schema(POSTGRES_URL) as url:
         latin1_url = url + "&client_encoding=LATIN1"
         store = open_store(latin1_url)
         try:
-            journaled(tmp_path / "journal", [make_record("r1", model="m", request=LATIN1,
-                                                         response={"text": "déjà"})])
+            journaled(tmp_path / "journal", [
+                make_record("r1", model="m", request=LATIN1, response={"text": "déjà"}),
+                make_record("r2", model="m", request=WIDE)])
             assert SegmentWriter(tmp_path / "journal", store).drain()
         finally:
             store.close()
         request_text, response_text, _size = stored_bodies(url, "r1")   # read in UTF-8
         assert request_text == orjson.dumps(LATIN1).decode()
         assert response_text == '{"text":"déjà"}'
+        reader = open_analytics(latin1_url)
+        try:
+            assert reader.get_request("org1", "r2")["request"] == orjson.loads(
+                orjson.dumps(WIDE))
+            assert reader.get_request("org1", "r1")["response"] == {"text": "déjà"}
+        finally:
+            reader.close()
 
 
 def test_a_body_whose_bytes_are_not_utf8_is_stored_with_the_others(store, reader,
