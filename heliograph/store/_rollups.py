@@ -10,7 +10,9 @@ Tables (all keyed by organization first):
   rollup_hourly / rollup_daily        bucket × model × provider × status × cache × key_id
   rollup_property_hourly / _daily     bucket × property name × value
   rollup_user_hourly / _daily         bucket × user_id (hourly since migration 9)
-  rollup_users, rollup_user_models    all time, per user (and per user and model)
+  rollup_users                        all time, per user
+  (rollup_user_models                 all time, per user and model: migrations 6-18 only;
+                                      its readers sum rollup_user_model_daily, _schema_v19.py)
   rollup_user_model_hourly / _daily   user_id × bucket × model (migration 10)
   rollup_user_dekad                   bucket (a third of a month) × user_id (migration 10)
   rollup_sessions                     all time, per session (first/last seen, its name)
@@ -202,8 +204,14 @@ _DEKAD = ("SUBSTR(r.created_at, 1, 8) || CASE WHEN SUBSTR(r.created_at, 9, 2) <=
 USER_DEKAD = RollupTable("rollup_user_dekad", {"organization": "r.organization",
                                                "bucket": _DEKAD, "user_id": "r.user_id"},
                          where="r.user_id IS NOT NULL", extras=_SEEN)
-TABLES: tuple[RollupTable, ...] = (*TABLES_V6, USER_HOURLY, USER_MODEL_HOURLY,
-                                   USER_MODEL_DAILY, USER_DEKAD)
+# Every table as migration 10 left them (migration 15 sets their page fill on PostgreSQL).
+TABLES_V10: tuple[RollupTable, ...] = (*TABLES_V6, USER_HOURLY, USER_MODEL_HOURLY,
+                                       USER_MODEL_DAILY, USER_DEKAD)
+# Dropped by migration 19 (_schema_v19.py): the daily table per user and model answers
+# all time too, and the writer no longer keeps it.
+DROPPED_V19 = "rollup_user_models"
+# The tables the writer keeps and readers read.
+TABLES: tuple[RollupTable, ...] = tuple(t for t in TABLES_V10 if t.name != DROPPED_V19)
 SESSION_NAME_OFFSET = len("2024-01-01T00:00:00.000000Z")
 
 

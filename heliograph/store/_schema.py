@@ -20,6 +20,7 @@ from heliograph.store import _rollups as rollups
 from heliograph.store import _schema_v15 as schema_v15
 from heliograph.store import _schema_v17 as schema_v17
 from heliograph.store import _schema_v18 as schema_v18
+from heliograph.store import _schema_v19 as schema_v19
 from heliograph.store._schema_v5 import (
     BODIES_LZ4,
     BODIES_TABLE,
@@ -518,6 +519,8 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect | Callable, ...]]] = [
      schema_v17.migration_statements()),
     (18, "PostgreSQL: the status index without the 200s, most records"
          " (store/_schema_v18.py)", (schema_v18.partial_status_index,)),
+    (19, "rollups: no all-time table per user and model; its readers sum the daily one"
+         " (store/_schema_v19.py)", schema_v19.migration_statements()),
 ]
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -1,0 +1,111 @@
+"""Migration 19 (store/_schema_v19.py): `rollup_user_models` goes, and the Users page's
+models over all time are summed from `rollup_user_model_daily`. An upgraded log answers
+as it did (on both stores), later records count as the raw rows say, and the daily
+table is read by its key (one range per user), not scanned.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from heliograph.analytics import open_analytics
+from heliograph.analytics.filters import RequestFilter
+from heliograph.store import _sql, open_store
+from heliograph.store._rollups import TABLES_V10, fill_sql
+from heliograph.store._schema import MIGRATIONS
+
+from test_store_rollups import close, demo_records
+
+ALL_TIME = RequestFilter()
+
+
+def _old_table(store) -> dict[str, dict[str, tuple]]:
+    """{user: {model: (requests, errors, cost)}} as the dropped table held them: what the
+    Users page showed over all time before the upgrade."""
+    found: dict[str, dict[str, tuple]] = {}
+    with store.transaction() as cur:
+        for user, model, requests, errors, cost in store.execute(
+                cur, "SELECT user_id, model, requests, errors, cost_usd FROM rollup_user_models"
+                     " WHERE organization = ?", ("org1",)).fetchall():
+            found.setdefault(user, {})[model or None] = (requests, errors, float(cost))
+    return found
+
+
+def _has_table(store, name: str) -> bool:
+    sql = ("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+           if store.dialect.name == "sqlite" else
+           "SELECT COUNT(*) FROM information_schema.tables"
+           " WHERE table_schema = current_schema() AND table_name = ?")
+    with store.transaction() as cur:
+        return store.execute(cur, sql, (name,)).fetchone()[0] == 1
+
+
+def test_an_upgraded_log_shows_every_users_models_as_before(store_url, monkeypatch):
+    # A log at version 18: its all-time table holds what the writer kept there (the
+    # raw rows' counts, as migration 6 fills it; the rollup tests held the two equal).
+    monkeypatch.setattr(_sql, "MIGRATIONS", [m for m in MIGRATIONS if m[0] <= 18])
+    store = open_store(store_url)
+    records = demo_records(1200, days=25.0)
+    for start in range(0, len(records), 400):
+        store.insert_records(records[start:start + 400])
+    store.insert_records(demo_records(200, organization="org2"))
+    (user_models,) = [t for t in TABLES_V10 if t.name == "rollup_user_models"]
+    with store.transaction(write=True) as cur:
+        store.execute(cur, "DELETE FROM rollup_user_models")
+        store.execute(cur, fill_sql(user_models))
+    before = _old_table(store)
+    assert len(before) > 10 and any(len(models) > 1 for models in before.values())
+    store.close()
+
+    monkeypatch.setattr(_sql, "MIGRATIONS", MIGRATIONS)
+    store = open_store(store_url)   # migrates: version 19
+    rolled, raw = open_analytics(store_url), open_analytics(store_url)
+    raw.use_rollups = False
+    try:
+        assert 19 in store.schema_versions()
+        assert not _has_table(store, "rollup_user_models")
+        users = rolled.users("org1", ALL_TIME)
+        assert {u["user_id"]: u["models"] for u in users} == {
+            user: {model: n for model, (n, _e, _c) in models.items()}
+            for user, models in before.items()}
+        for user in sorted(before, key=lambda u: -sum(n for n, *_ in before[u].values()))[:5]:
+            got = rolled.user_models("org1", RequestFilter(user_id=user))
+            want = before[user]
+            assert [g["key"] for g in got] == sorted(
+                want, key=lambda m: (-want[m][0], m is None, m or ""))
+            assert close([(g["requests"], g["errors"], g["cost_usd"]) for g in got],
+                         [want[g["key"]] for g in got])
+        # Records written after the upgrade count like the raw rows say.
+        store.insert_records(demo_records(300, days=1.0, seed=17))
+        assert close(rolled.users("org1", ALL_TIME), raw.users("org1", ALL_TIME))
+    finally:
+        rolled.close()
+        raw.close()
+        store.close()
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"], indirect=True)
+def test_all_time_models_read_one_range_of_the_daily_key_per_user(store, reader,
+                                                                  monkeypatch):
+    records = demo_records(1500, days=25.0)
+    for start in range(0, len(records), 500):
+        store.insert_records(records[start:start + 500])
+    store.update_planner_stats()
+    ran: list[tuple[str, list]] = []
+    fetch = reader._fetchall
+
+    def recorded(sql, params=()):
+        ran.append((sql, list(params)))
+        return fetch(sql, params)
+
+    monkeypatch.setattr(reader, "_fetchall", recorded)
+    page = reader.users_page("org1", ALL_TIME, limit=20)[0]
+    assert page and any(len(u["models"]) > 1 for u in page)
+    (sql, params), = [(s, p) for s, p in ran if "model" in s]
+    with store.transaction() as cur:
+        text = "\n".join(row[-1] for row in store.execute(
+            cur, "EXPLAIN QUERY PLAN " + sql, params).fetchall())
+    assert ("SEARCH rollup_user_model_daily USING INDEX"
+            " sqlite_autoindex_rollup_user_model_daily_1 (organization=? AND user_id=?)"
+            in text), text
+    assert "SCAN rollup_user_model_daily" not in text, text
