@@ -7,14 +7,13 @@ table is read by its key (one range per user), not scanned.
 from __future__ import annotations
 
 import pytest
+from test_store_rollups import close, demo_records
 
 from heliograph.analytics import open_analytics
 from heliograph.analytics.filters import RequestFilter
 from heliograph.store import _sql, open_store
 from heliograph.store._rollups import TABLES_V10, fill_sql
 from heliograph.store._schema import MIGRATIONS
-
-from test_store_rollups import close, demo_records
 
 ALL_TIME = RequestFilter()
 
