@@ -39,6 +39,15 @@ def _has_table(store, name: str) -> bool:
         return store.execute(cur, sql, (name,)).fetchone()[0] == 1
 
 
+def _has_index(store, name: str) -> bool:
+    sql = ("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?"
+           if store.dialect.name == "sqlite" else
+           "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema()"
+           " AND indexname = ?")
+    with store.transaction() as cur:
+        return store.execute(cur, sql, (name,)).fetchone()[0] == 1
+
+
 def test_an_upgraded_log_shows_every_users_models_as_before(store_url, monkeypatch):
     # A log at version 18: its all-time table holds what the writer kept there (the
     # raw rows' counts, as migration 6 fills it; the rollup tests held the two equal).
@@ -54,6 +63,7 @@ def test_an_upgraded_log_shows_every_users_models_as_before(store_url, monkeypat
         store.execute(cur, fill_sql(user_models))
     before = _old_table(store)
     assert len(before) > 10 and any(len(models) > 1 for models in before.values())
+    assert _has_index(store, "rollup_users_recent") == (store.dialect.name == "sqlite")
     store.close()
 
     monkeypatch.setattr(_sql, "MIGRATIONS", MIGRATIONS)
@@ -63,6 +73,7 @@ def test_an_upgraded_log_shows_every_users_models_as_before(store_url, monkeypat
     try:
         assert 19 in store.schema_versions()
         assert not _has_table(store, "rollup_user_models")
+        assert not _has_index(store, "rollup_users_recent")
         users = rolled.users("org1", ALL_TIME)
         assert {u["user_id"]: u["models"] for u in users} == {
             user: {model: n for model, (n, _e, _c) in models.items()}
