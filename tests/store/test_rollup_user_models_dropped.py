@@ -1,7 +1,8 @@
 """Migration 19 (store/_schema_v19.py): `rollup_user_models` goes, and the Users page's
-models over all time are summed from `rollup_user_model_daily`. An upgraded log answers
-as it did (on both stores), later records count as the raw rows say, and the daily
-table is read by its key (one range per user), not scanned.
+models over all time are summed from `rollup_user_model_daily`; on SQLite the user and
+model tables are rebuilt WITHOUT ROWID. An upgraded log answers as it did (on both
+stores, all time and windows that read the hourly and daily tables), later records count
+as the raw rows say, and the daily table is read by its key (one range per user).
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from test_store_rollups import close, demo_records
 
 from heliograph.analytics import open_analytics
 from heliograph.analytics.filters import RequestFilter
-from heliograph.store import _sql, open_store
 from heliograph.store._rollups import TABLES_V10, fill_sql
-from heliograph.store._schema import MIGRATIONS
+from heliograph.store.postgres import PostgresStore
+from heliograph.store.sqlite import SQLiteStore
 
 ALL_TIME = RequestFilter()
+# Whole days and hours, and minutes at either edge: every user and model table answers.
+WINDOW = RequestFilter(since="2024-06-08T09:17:03.000000Z",
+                       until="2024-06-10T07:40:00.000000Z")
 
 
 def _old_table(store) -> dict[str, dict[str, tuple]]:
@@ -48,11 +52,17 @@ def _has_index(store, name: str) -> bool:
         return store.execute(cur, sql, (name,)).fetchone()[0] == 1
 
 
-def test_an_upgraded_log_shows_every_users_models_as_before(store_url, monkeypatch):
+def _table_sql(store, name: str) -> str:
+    with store.transaction() as cur:
+        return store.execute(cur, "SELECT sql FROM sqlite_master WHERE name = ?",
+                             (name,)).fetchone()[0]
+
+
+def test_an_upgraded_log_shows_every_users_models_as_before(store_url, store_kind):
     # A log at version 18: its all-time table holds what the writer kept there (the
     # raw rows' counts, as migration 6 fills it; the rollup tests held the two equal).
-    monkeypatch.setattr(_sql, "MIGRATIONS", [m for m in MIGRATIONS if m[0] <= 18])
-    store = open_store(store_url)
+    store = (SQLiteStore if store_kind == "sqlite" else PostgresStore)(store_url)
+    store.migrate(until=18)
     records = demo_records(1200, days=25.0)
     for start in range(0, len(records), 400):
         store.insert_records(records[start:start + 400])
@@ -63,17 +73,21 @@ def test_an_upgraded_log_shows_every_users_models_as_before(store_url, monkeypat
         store.execute(cur, fill_sql(user_models))
     before = _old_table(store)
     assert len(before) > 10 and any(len(models) > 1 for models in before.values())
-    assert _has_index(store, "rollup_users_recent") == (store.dialect.name == "sqlite")
-    store.close()
+    assert _has_index(store, "rollup_users_recent") == (store_kind == "sqlite")
+    rolled = open_analytics(store_url)
+    in_window = rolled.users("org1", WINDOW)
+    rolled.close()
 
-    monkeypatch.setattr(_sql, "MIGRATIONS", MIGRATIONS)
-    store = open_store(store_url)   # migrates: version 19
+    store.migrate()
     rolled, raw = open_analytics(store_url), open_analytics(store_url)
     raw.use_rollups = False
     try:
         assert 19 in store.schema_versions()
         assert not _has_table(store, "rollup_user_models")
         assert not _has_index(store, "rollup_users_recent")
+        if store_kind == "sqlite":
+            for table in ("rollup_user_model_hourly", "rollup_user_model_daily"):
+                assert _table_sql(store, table).endswith("WITHOUT ROWID")
         users = rolled.users("org1", ALL_TIME)
         assert {u["user_id"]: u["models"] for u in users} == {
             user: {model: n for model, (n, _e, _c) in models.items()}
@@ -85,9 +99,11 @@ def test_an_upgraded_log_shows_every_users_models_as_before(store_url, monkeypat
                 want, key=lambda m: (-want[m][0], m is None, m or ""))
             assert close([(g["requests"], g["errors"], g["cost_usd"]) for g in got],
                          [want[g["key"]] for g in got])
+        assert in_window and close(rolled.users("org1", WINDOW), in_window)
         # Records written after the upgrade count like the raw rows say.
         store.insert_records(demo_records(300, days=1.0, seed=17))
-        assert close(rolled.users("org1", ALL_TIME), raw.users("org1", ALL_TIME))
+        for flt in (ALL_TIME, WINDOW):
+            assert close(rolled.users("org1", flt), raw.users("org1", flt))
     finally:
         rolled.close()
         raw.close()
@@ -115,7 +131,6 @@ def test_all_time_models_read_one_range_of_the_daily_key_per_user(store, reader,
     with store.transaction() as cur:
         text = "\n".join(row[-1] for row in store.execute(
             cur, "EXPLAIN QUERY PLAN " + sql, params).fetchall())
-    assert ("SEARCH rollup_user_model_daily USING INDEX"
-            " sqlite_autoindex_rollup_user_model_daily_1 (organization=? AND user_id=?)"
+    assert ("SEARCH rollup_user_model_daily USING PRIMARY KEY (organization=? AND user_id=?)"
             in text), text
     assert "SCAN rollup_user_model_daily" not in text, text
