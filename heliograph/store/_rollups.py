@@ -184,7 +184,9 @@ USER_HOURLY = RollupTable("rollup_user_hourly", {"organization": "r.organization
 # (the Users page) and one user's requests, cost and errors by model (their page), for the
 # page's users only, without reading their raw rows. Keyed user first, so a page of users
 # over a window is one index range per user; narrow (three counters, no histogram): with
-# every counter the two took 12% of a 1M-record SQLite file, like this ~2%.
+# every counter the two took 12% of a 1M-record SQLite file, like this ~2%. Since
+# migration 19 the daily table answers all time too, and on SQLite both are WITHOUT ROWID
+# tables (their key is the table: _schema_v19.py).
 _USER_MODEL_KEYS = {"organization": "r.organization", "user_id": "r.user_id"}
 USER_MODEL_COUNTERS = ("requests", "errors", "cost_usd")
 USER_MODEL_HOURLY = RollupTable("rollup_user_model_hourly",
