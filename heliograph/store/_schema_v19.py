@@ -26,7 +26,8 @@ automatic index, then the row looked up by its rowid elsewhere in the file; the 
 models of a page of 50 users (every day of theirs) took twice the CPU that way. Each
 upsert of the writer went into both B-trees; now one: ~3.5% fewer bytes written a record
 on top of the dropped table (bench/README.md). Their rows are narrow (seven columns), as
-this layout wants; the wide rollups gained nothing from it (measured, not done).
+this layout wants; with every rollup table rebuilt so the writer wrote more (measured,
+not done).
 """
 
 from __future__ import annotations
