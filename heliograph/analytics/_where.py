@@ -50,7 +50,7 @@ def compile_filter(organization: str, flt: RequestFilter, like_ci: str,
         if value is None:
             continue
         if key == "status":
-            clauses.append(status_condition("=", int(value)))
+            clauses.append(status_condition("=", int(value), like_ci))
             continue
         clauses.append(f"r.{key} = ?")
         params.append(value)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from operator import eq, ge, gt, le, lt
 from typing import Any
 
 from heliograph.errors import BadRequest
+from heliograph.store._schema_v18 import COMMON_STATUS
 
 NUMBER, TIME, TEXT, BOOL, BODY = "number", "time", "text", "bool", "body"
 # field → (column, kind)
@@ -156,20 +158,32 @@ def compile_node(node: Node, organization: str, like_ci: str) -> tuple[str, list
         return _body(node, organization, like_ci)
     column = "r." + FIELDS[node.field][0]
     if node.field == "status" and node.op in _COMPARE:
-        return status_condition(_COMPARE[node.op], node.value), []
+        return status_condition(_COMPARE[node.op], node.value, like_ci), []
     return _compare(column, node.op, node.value, like_ci)
 
 
-def status_condition(operator: str, value: int | float) -> str:
-    """`r.status <operator> <value>` with the value written in the SQL, not bound: on
-    PostgreSQL the status index holds no 200s (store/_schema_v18.py), and the planner
-    uses it only where it proves the filter excludes them, which a plan made for any
-    parameter value (a prepared statement's generic plan) cannot. The value is a checked
-    number (int() of the Requests page's, _checked_value's), never text."""
+def status_condition(operator: str, value: int | float, like_ci: str) -> str:
+    """`r.status <operator> <value>` with the value written in the SQL, not bound: the
+    status index holds no 200s (store/_schema_v18.py, _schema_v19.py), and PostgreSQL's
+    planner uses it only where it proves the filter excludes them, which a plan made for
+    any parameter value (a prepared statement's generic plan) cannot. SQLite's proves
+    nothing of the kind: it uses a partial index only where the query holds the index's
+    WHERE term as written, so on SQLite a comparison that 200 fails carries that term too
+    (not on PostgreSQL, whose row estimate would count the redundant term again). The
+    value is a checked number (int() of the Requests page's, _checked_value's), never text."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not math.isfinite(value):
         raise ValueError(f"a status compares with a finite number, got {value!r}")
-    return f"r.status {operator} {int(value) if value == int(value) else value!r}"
+    sql = f"r.status {operator} {int(value) if value == int(value) else value!r}"
+    if _NAMES_INDEX_TERM[like_ci] and not _HOLDS[operator](COMMON_STATUS, value):
+        return f"({sql} AND r.status <> {COMMON_STATUS})"
+    return sql
+
+
+# By dialect (keyed by its like_ci, as _CASE_SENSITIVE_LIKE): whether a query must write
+# the status index's own WHERE term to be read through it (SQLite).
+_NAMES_INDEX_TERM = {"LIKE": True, "ILIKE": False}
+_HOLDS = {"=": eq, ">": gt, ">=": ge, "<": lt, "<=": le}
 
 
 def _compare(column: str, op: str, value: Any, like_ci: str) -> tuple[str, list]:

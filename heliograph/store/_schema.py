@@ -520,7 +520,8 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect | Callable, ...]]] = [
     (18, "PostgreSQL: the status index without the 200s, most records"
          " (store/_schema_v18.py)", (schema_v18.partial_status_index,)),
     (19, "rollups: no all-time table per user and model, its readers sum the daily one;"
-         " SQLite: the user and model tables WITHOUT ROWID (store/_schema_v19.py)",
+         " SQLite: the user and model tables WITHOUT ROWID, the status index without the"
+         " 200s (store/_schema_v19.py)",
      schema_v19.migration_statements()),
 ]
 

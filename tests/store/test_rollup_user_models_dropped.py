@@ -1,8 +1,10 @@
 """Migration 19 (store/_schema_v19.py): `rollup_user_models` goes, and the Users page's
 models over all time are summed from `rollup_user_model_daily`; on SQLite the user and
-model tables are rebuilt WITHOUT ROWID. An upgraded log answers as it did (on both
-stores, all time and windows that read the hourly and daily tables), later records count
-as the raw rows say, and the daily table is read by its key (one range per user).
+model tables are rebuilt WITHOUT ROWID and the status index leaves the 200s out. An
+upgraded log answers as it did (on both stores, all time and windows that read the
+hourly and daily tables, listings by status), later records count as the raw rows say,
+the daily table is read by its key (one range per user), and a status filter that
+excludes 200 still reads the status index on SQLite.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import pytest
 from test_store_rollups import close, demo_records
 
 from heliograph.analytics import open_analytics
+from heliograph.analytics.conditions import condition
 from heliograph.analytics.filters import RequestFilter
 from heliograph.store._rollups import TABLES_V10, fill_sql
 from heliograph.store.postgres import PostgresStore
@@ -20,6 +23,17 @@ ALL_TIME = RequestFilter()
 # Whole days and hours, and minutes at either edge: every user and model table answers.
 WINDOW = RequestFilter(since="2024-06-08T09:17:03.000000Z",
                        until="2024-06-10T07:40:00.000000Z")
+BY_STATUS = (RequestFilter(status=200), RequestFilter(status=429),
+             RequestFilter(conditions=[condition("status", "gte", 400)]))
+
+
+def _listed(reader, flt: RequestFilter) -> list[str]:
+    seen, cursor = [], None
+    while True:
+        page, cursor = reader.list_requests("org1", flt, 200, cursor)
+        seen += [r["id"] for r in page]
+        if not cursor:
+            return seen
 
 
 def _old_table(store) -> dict[str, dict[str, tuple]]:
@@ -76,6 +90,8 @@ def test_an_upgraded_log_shows_every_users_models_as_before(store_url, store_kin
     assert _has_index(store, "rollup_users_recent") == (store_kind == "sqlite")
     rolled = open_analytics(store_url)
     in_window = rolled.users("org1", WINDOW)
+    listings = [_listed(rolled, flt) for flt in BY_STATUS]
+    assert all(listings)
     rolled.close()
 
     store.migrate()
@@ -88,6 +104,7 @@ def test_an_upgraded_log_shows_every_users_models_as_before(store_url, store_kin
         if store_kind == "sqlite":
             for table in ("rollup_user_model_hourly", "rollup_user_model_daily"):
                 assert _table_sql(store, table).endswith("WITHOUT ROWID")
+            assert _table_sql(store, "requests_org_status").endswith("WHERE status <> 200")
         users = rolled.users("org1", ALL_TIME)
         assert {u["user_id"]: u["models"] for u in users} == {
             user: {model: n for model, (n, _e, _c) in models.items()}
@@ -100,6 +117,7 @@ def test_an_upgraded_log_shows_every_users_models_as_before(store_url, store_kin
             assert close([(g["requests"], g["errors"], g["cost_usd"]) for g in got],
                          [want[g["key"]] for g in got])
         assert in_window and close(rolled.users("org1", WINDOW), in_window)
+        assert [_listed(rolled, flt) for flt in BY_STATUS] == listings
         # Records written after the upgrade count like the raw rows say.
         store.insert_records(demo_records(300, days=1.0, seed=17))
         for flt in (ALL_TIME, WINDOW):
@@ -134,3 +152,26 @@ def test_all_time_models_read_one_range_of_the_daily_key_per_user(store, reader,
     assert ("SEARCH rollup_user_model_daily USING PRIMARY KEY (organization=? AND user_id=?)"
             in text), text
     assert "SCAN rollup_user_model_daily" not in text, text
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("flt", [
+    RequestFilter(status=503),
+    RequestFilter(conditions=[condition("status", "gte", 500)]),
+    RequestFilter(conditions=[condition("status", "lt", 200)]),
+], ids=["503", "gte 500", "lt 200"])
+def test_a_status_filter_without_200_reads_sqlites_partial_status_index(store, make_record,
+                                                                       flt):
+    from heliograph.analytics._where import compile_filter
+
+    store.insert_records([make_record(f"s{i:05d}", at=f"2031-01-{1 + i % 28:02d}T00:00:00"
+                                      f".{i:06d}Z", status=503 if i % 1000 == 7 else 200)
+                          for i in range(3000)])
+    store.update_planner_stats()
+    where, params = compile_filter("org1", flt, store.dialect.like_ci)
+    with store.transaction() as cur:
+        text = "\n".join(row[-1] for row in store.execute(
+            cur, "EXPLAIN QUERY PLAN SELECT r.id FROM requests r WHERE " + where
+                 + " ORDER BY r.created_at DESC, r.id DESC LIMIT 50", params).fetchall())
+    assert "USING INDEX requests_org_status (" in text or \
+        "USING COVERING INDEX requests_org_status (" in text, text
