@@ -88,6 +88,7 @@ def test_an_upgraded_log_shows_every_users_models_as_before(store_url, store_kin
     before = _old_table(store)
     assert len(before) > 10 and any(len(models) > 1 for models in before.values())
     assert _has_index(store, "rollup_users_recent") == (store_kind == "sqlite")
+    store.update_planner_stats()
     rolled = open_analytics(store_url)
     in_window = rolled.users("org1", WINDOW)
     listings = [_listed(rolled, flt) for flt in BY_STATUS]
@@ -105,6 +106,9 @@ def test_an_upgraded_log_shows_every_users_models_as_before(store_url, store_kin
             for table in ("rollup_user_model_hourly", "rollup_user_model_daily"):
                 assert _table_sql(store, table).endswith("WITHOUT ROWID")
             assert _table_sql(store, "requests_org_status").endswith("WHERE status <> 200")
+            with store.transaction() as cur:   # its planner statistics made anew
+                assert store.execute(cur, "SELECT COUNT(*) FROM sqlite_stat1"
+                                          " WHERE idx = 'requests_org_status'").fetchone()[0]
         users = rolled.users("org1", ALL_TIME)
         assert {u["user_id"]: u["models"] for u in users} == {
             user: {model: n for model, (n, _e, _c) in models.items()}
