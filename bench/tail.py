@@ -14,7 +14,8 @@ change in the machine's load from deciding the comparison.
 Every server process carries bench/tail_probe.py (as sitecustomize): GC collections,
 each request's time inside the ASGI app, the journal's appends and rotations, the
 writer's inserts, all on CLOCK_MONOTONIC like the client's timestamps. The report gives,
-per variant: client latency p50/p99/p99.9 and requests over 2 ms per 10k; the same for
+per variant: client latency p50/p99/p99.9 (and p99 as wrk would count it, with its
+coordinated-omission correction) and requests over 2 ms per 10k; the same for
 the time inside the app; and for the requests over 2 ms, the share that overlapped a
 writer insert, a GC collection or a journal rotation, next to the share of all requests
 that did (what chance alone gives).
