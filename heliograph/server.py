@@ -229,9 +229,9 @@ class HeadWithBody:
     The cycle is looked at only until its head is here, and let go then: the cycle holds
     this object as its transport, so keeping it made every response's cycle (its scope,
     headers, events: 11 objects) garbage that only the cyclic GC frees. A young
-    collection came every ~900 requests and took 2.5-3.5 ms of the loop, which wrk's
+    collection came every ~900 requests and took 2-3 ms of the loop, which wrk's
     latency correction counts once per request it could have served (bench/README.md,
-    session 15, hLat)."""
+    session 15, hLat). A response closed before its head (rare) still leaves one."""
 
     __slots__ = ("_transport", "_cycle", "_call_soon", "_state", "_head")
 
@@ -267,7 +267,6 @@ class HeadWithBody:
 
     def close(self) -> None:
         self._flush()
-        self._cycle = None
         self._transport.close()
 
     def is_closing(self) -> bool:
