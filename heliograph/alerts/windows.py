@@ -54,7 +54,7 @@ def time_zone(name: str) -> dt.tzinfo:
     (and sysconfig, for the tz database's path) cost every worker and the host ~0.3 MB
     RSS, which budgets and alert rules in UTC never need (bench/README.md, session 15)."""
     if name == "UTC":
-        return dt.timezone.utc
+        return dt.UTC
     from zoneinfo import ZoneInfo
 
     return ZoneInfo(name)

@@ -193,3 +193,43 @@ def test_budgets_in_utc_load_no_time_zone_database(upstream, tmp_path):
         assert not mapped(host_pid(tmp_path / "journal"), "_zoneinfo")
     finally:
         gw.stop()
+
+
+def test_forked_workers_follow_the_master_without_ctypes(upstream, tmp_path):
+    """A worker forked by the supervisor learns that the master died from a pipe only
+    the master writes to (its loop watches the read end), not from PR_SET_PDEATHSIG,
+    whose prctl call needs ctypes (~0.35 MB RSS a worker; issue 15, session 15)."""
+    gw = Gateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'gw.db'}", workers=2)
+    try:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+        for _ in range(4):  # whichever worker answers
+            reply = client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}])
+            assert reply.choices[0].message.content.startswith("Echo: ")
+        workers = children(gw.proc.pid)
+        assert len(workers) == 2, workers
+        assert not any(mapped(pid, "_ctypes") for pid in workers)
+
+        os.kill(gw.proc.pid, signal.SIGKILL)
+        gw.proc.wait(5)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in workers):
+            assert time.monotonic() < deadline, "workers still running after the master died"
+            time.sleep(0.05)
+        # Told by the pipe (the once-a-second parent check logs "is gone").
+        assert gw.log_text().count("the serve master has exited; stopping this worker") == 2
+    finally:
+        gw.stop()
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
