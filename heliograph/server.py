@@ -423,12 +423,14 @@ def run(settings: Settings, on_listening: Callable[[ConnectionLimits], None],
         raise SystemExit(3)
 
 
-def serve_worker(sock: socket.socket, master_pid: int) -> int:
+def serve_worker(sock: socket.socket, master_pid: int, master_watch_fd: int = -1) -> int:
     """A worker forked by heliograph/supervisor.py: the settings `serve` exported, uvicorn
-    on the inherited socket until SIGTERM; 3 when the app could not start."""
+    on the inherited socket until SIGTERM; 3 when the app could not start.
+    master_watch_fd: the read end of the master's watch pipe (exit_with_master)."""
     from heliograph.background import supervisor as host_supervisor
 
     host_supervisor.MASTER_PID = master_pid  # the worker exits with it (exit_with_master)
+    host_supervisor.MASTER_WATCH_FD = master_watch_fd
     settings = worker_settings()
     server = uvicorn.Server(gateway_config(settings,
                                            limits_for(settings, raise_descriptor_limit())))

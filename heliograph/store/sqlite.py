@@ -102,15 +102,17 @@ class SQLiteStore(SQLStore):
     outage_errors = (sqlite3.OperationalError,)  # locked, unreadable, disk I/O
 
     def __init__(self, database_url: str, busy_timeout_s: float = 30.0,
-                 cache_kib: int = CACHE_KIB, writer: bool = False) -> None:
+                 cache_kib: int = CACHE_KIB, writer: bool = False, shared: bool = False
+                 ) -> None:
         self.path = sqlite_path(database_url)
         self.cache_kib = cache_kib
         # writer: the journal writer's store. Its commits are checkpointed by a thread and
         # connection of their own (_sqlite_checkpoint.py), not by the committing thread;
         # and its threads use one connection, one at a time (its passes run on two
         # threads of different niceness, background/priority.py, and share one page
-        # cache). Every other store has a connection per thread.
-        self._writer = writer
+        # cache). shared: its threads use one connection, one at a time (the writer's, a
+        # background job's: open_store). Every other store has a connection per thread.
+        self._shared = writer or shared
         self._checkpointer = (Checkpointer(self._open_checkpointer, self.path + "-wal",
                                            CHECKPOINT_PAGES * 4096)
                               if writer else None)
@@ -126,7 +128,7 @@ class SQLiteStore(SQLStore):
         self._connections_lock = threading.Lock()
 
     def _new_local(self) -> Any:
-        return SimpleNamespace() if self._writer else threading.local()
+        return SimpleNamespace() if self._shared else threading.local()
 
     def _open(self) -> sqlite3.Connection:
         # isolation_level=None: the module issues no implicit BEGINs; _transaction does.
