@@ -265,10 +265,13 @@ def maintain(store, cur, records: list[dict], props: list[list[tuple]] | None = 
              ) -> None:
     """Add the newly stored `records` to every rollup, in the caller's transaction
     (`props`: each record's property_rows, when the caller has them). Rows go in key
-    order, so concurrent writers lock them in the same order (no deadlock)."""
+    order where transactions can write at once (store.rollups_in_key_order), so
+    concurrent writers lock them in the same order (no deadlock)."""
     updates = _UPDATES[store.dialect.name]
+    ordered = store.rollups_in_key_order
     store._merge_rollups(cur, [
-        (_BY_NAME[name], [(*key, *values) for key, values in sorted(rows.items())],
+        (_BY_NAME[name], [(*key, *values) for key, values in
+                          (sorted(rows.items()) if ordered else rows.items())],
          updates[name])
         for name, rows in deltas(records, props).items() if rows])
 

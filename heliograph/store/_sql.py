@@ -92,6 +92,10 @@ class SQLStore:
     # A record's requests row, as this driver binds it best (_schema.record_to_row).
     _request_row = staticmethod(record_to_row)
     _body_row = staticmethod(body_row)   # a request_bodies row as _insert_bodies takes it
+    # Rollup rows upserted in key order (_rollup_writer.maintain): two transactions
+    # writing at once (PostgreSQL's pipeline) then lock the rows they share in the same
+    # order and cannot deadlock.
+    rollups_in_key_order = True
 
     # -- what a subclass provides -------------------------------------------------
     def _transaction(self, write: bool, wait_s: float | None = None

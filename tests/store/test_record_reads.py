@@ -88,3 +88,36 @@ def test_a_journal_records_values_are_read_without_a_get_each(make_record):
     _rollup_writer.deltas(decoded, props)
     # Only the session-name column (rollup_sessions' name_key) is still read by get().
     assert CountingGets.gets <= len(decoded)
+
+
+def test_rollup_rows_go_in_key_order_only_where_transactions_write_at_once(
+        store, store_kind, make_record):
+    """PostgreSQL's pipeline runs two transactions at once: their rollup rows go in key
+    order, so they lock shared rows in the same order (no deadlock). SQLite holds one
+    write lock a transaction: its rows go as the batch first met them (no sort), and the
+    counts stored are the same."""
+    # Users met in an order that is not theirs sorted.
+    records = [make_record(f"r{i}", at=f"2024-03-04T10:00:0{i}.000000Z", user_id=user,
+                           model="m", latency_ms=1.0 + i)
+               for i, user in enumerate(["u3", "u1", "u2", "u1"])]
+    merged: dict[str, list] = {}
+    original = store._merge_rollups
+
+    def recording(cur, merges):
+        for table, rows, _updates in merges:
+            merged[table.name] = [row[:3] for row in rows]
+        original(cur, merges)
+
+    store._merge_rollups = recording
+    store.insert_records(records)
+    users = [user for _org, user, *_ in merged["rollup_users"]]
+    if store_kind == "postgres":
+        assert store.rollups_in_key_order
+        assert users == ["u1", "u2", "u3"]
+    else:
+        assert not store.rollups_in_key_order
+        assert users == ["u3", "u1", "u2"]
+    with store.transaction() as cur:
+        counts = dict(store.execute(cur, "SELECT user_id, requests FROM rollup_users"
+                                         " ORDER BY user_id").fetchall())
+    assert counts == {"u1": 2, "u2": 1, "u3": 1}
