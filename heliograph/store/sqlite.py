@@ -86,8 +86,8 @@ class SQLiteStore(SQLStore):
     _request_row = staticmethod(partial(record_to_row, null=math.nan, truth=_as_int))
     # One write lock a transaction (BEGIN IMMEDIATE): no two transactions hold rollup rows
     # at once, so nothing to order them for. Sorting the keys (tuples of equal strings,
-    # compared item by item) was ~8,600 of the journal writer's ~460,000 instructions a
-    # record (bench/README.md, session 15, hW); the sums are the same in any order.
+    # compared item by item) was ~12,500 of the journal writer's ~460,000 instructions
+    # a record (bench/README.md, session 15, hW); the sums are the same in any order.
     rollups_in_key_order = False
     # A journal writer's transaction takes at most this much of the journal (besides
     # writer_batch records): parsed, 4 MB of records (~1,400 of bench/store_writer.py's
