@@ -84,6 +84,11 @@ class SQLiteStore(SQLStore):
     # adapter lookup (~280 ns), a float or an int directly (~40 ns), ~8 per record; SQLite
     # stores a bound NaN as NULL, and had stored the booleans as 0/1 anyway.
     _request_row = staticmethod(partial(record_to_row, null=math.nan, truth=_as_int))
+    # One write lock a transaction (BEGIN IMMEDIATE): no two transactions hold rollup rows
+    # at once, so nothing to order them for. Sorting the keys (tuples of equal strings,
+    # compared item by item) was ~12,500 of the journal writer's ~460,000 instructions
+    # a record (bench/README.md, session 15, hW); the sums are the same in any order.
+    rollups_in_key_order = False
     # A journal writer's transaction takes at most this much of the journal (besides
     # writer_batch records): parsed, 4 MB of records (~1,400 of bench/store_writer.py's
     # 2.9 KB) is ~10 MB of Python objects, where a backlog of 2,000 records was ~14 MB,
