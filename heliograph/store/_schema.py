@@ -88,6 +88,7 @@ _ORGANIZATION_POSITION = SCALAR_KEYS.index("organization")
 _ROW_KEYS = SCALAR_KEYS + JSON_KEYS + _EXTRA_KEYS
 _row_values = itemgetter(*_ROW_KEYS)
 _JSON_AT = len(SCALAR_KEYS)
+assert _ROW_KEYS[:2] == ("id", "created_at")   # record_to_row checks both by position
 _EXTRA_AT = _JSON_AT + len(JSON_KEYS)
 
 
