@@ -317,6 +317,8 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
 
 
 def _check_timezone(name: str, where: str) -> None:
+    if name == "UTC":
+        return  # the default: alerts/windows.py time_zone needs no tz database for it
     import zoneinfo
 
     try:

@@ -224,7 +224,14 @@ class HeadWithBody:
     head is written at the end of the loop's step, as it would have been.
 
     Only what uvicorn's response cycle uses is here: write, close, is_closing. The
-    "100 Continue" interim answer (written before the response starts) is not held."""
+    "100 Continue" interim answer (written before the response starts) is not held.
+
+    The cycle is looked at only until its head is here, and let go then: the cycle holds
+    this object as its transport, so keeping it made every response's cycle (its scope,
+    headers, events: 11 objects) garbage that only the cyclic GC frees. A young
+    collection came every ~900 requests and took 2-3 ms of the loop, which wrk's
+    latency correction counts once per request it could have served (bench/README.md,
+    session 15, hLat). A response closed before its head (rare) still leaves one."""
 
     __slots__ = ("_transport", "_cycle", "_call_soon", "_state", "_head")
 
@@ -246,6 +253,7 @@ class HeadWithBody:
         elif state == _FRESH and self._cycle.response_started:
             self._state = _HELD
             self._head = data
+            self._cycle = None
             self._call_soon(self._flush)
         else:
             self._transport.write(data)
@@ -415,12 +423,14 @@ def run(settings: Settings, on_listening: Callable[[ConnectionLimits], None],
         raise SystemExit(3)
 
 
-def serve_worker(sock: socket.socket, master_pid: int) -> int:
+def serve_worker(sock: socket.socket, master_pid: int, master_watch_fd: int = -1) -> int:
     """A worker forked by heliograph/supervisor.py: the settings `serve` exported, uvicorn
-    on the inherited socket until SIGTERM; 3 when the app could not start."""
+    on the inherited socket until SIGTERM; 3 when the app could not start.
+    master_watch_fd: the read end of the master's watch pipe (exit_with_master)."""
     from heliograph.background import supervisor as host_supervisor
 
     host_supervisor.MASTER_PID = master_pid  # the worker exits with it (exit_with_master)
+    host_supervisor.MASTER_WATCH_FD = master_watch_fd
     settings = worker_settings()
     server = uvicorn.Server(gateway_config(settings,
                                            limits_for(settings, raise_descriptor_limit())))

@@ -61,6 +61,10 @@ class Supervisor:
         self.workers: list[int] = []
         self.signals: list[int] = []
         self.exit_code = 0
+        # Only this process holds the write end (each worker closes its copy): a worker's
+        # read end reads as end-of-file once the master is gone, however it ended, and
+        # the worker stops (background/supervisor.py exit_with_master).
+        self.watch_read, self.watch_write = os.pipe()
 
     def start_worker(self) -> int:
         pid = os.fork()
@@ -76,7 +80,8 @@ class Supervisor:
             sys.modules.setdefault("watchfiles", None)  # type: ignore[arg-type]
             from heliograph.server import serve_worker
 
-            code = serve_worker(self.sock, os.getppid())
+            os.close(self.watch_write)
+            code = serve_worker(self.sock, os.getppid(), self.watch_read)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except BaseException:

@@ -76,7 +76,7 @@ class AlertsJob:
     def _open(self) -> bool:
         from heliograph.store import open_store
         try:
-            self.store = open_store(self.ctx.database_url)
+            self.store = open_store(self.ctx.database_url, one_thread_at_a_time=True)
             self.records = RecordReader(self.ctx.database_url)
         except Exception as exc:
             log.warning("cannot open the database for alerts (%s); will retry", exc)

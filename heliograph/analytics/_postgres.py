@@ -40,7 +40,6 @@ class PostgresConnections:
             # Reads only: autocommit, so each statement is its own snapshot and no
             # connection sits idle in a transaction between queries.
             conn.autocommit = True
-            conn.execute(f"SET statement_timeout = {timeout_ms}")
             # No JIT: the read side's queries sum a few thousand rollup rows or look rows
             # up by index, where compiling cost more than it saved (50 ms of a 90 ms
             # window edge on 1M records, chosen for an over-estimated row count).
@@ -53,6 +52,10 @@ class PostgresConnections:
             conn.execute("SELECT set_config('work_mem', %s, false) WHERE"
                          " pg_size_bytes(current_setting('work_mem')) < pg_size_bytes(%s)",
                          (ANALYTICS_WORK_MEM, ANALYTICS_WORK_MEM))
+            # Last: the timeout covers every statement after it, and a setup statement
+            # cancelled by a small limit (1 ms in a test, on a loaded machine) failed the
+            # new connection, so the caller got a 503 "unreachable" instead of a 504.
+            conn.execute(f"SET statement_timeout = {timeout_ms}")
 
         self._pool = ConnectionPool(
             database_url, min_size=1, max_size=size, timeout=checkout_wait_s,

@@ -38,7 +38,7 @@ class PlannerStatsJob:
         if self.store is None:
             from heliograph.store import open_store
             try:
-                self.store = open_store(self.ctx.database_url)
+                self.store = open_store(self.ctx.database_url, one_thread_at_a_time=True)
             except Exception as exc:
                 log.warning("cannot open the database for planner statistics (%s)", exc)
                 return False

@@ -65,7 +65,7 @@ class RetentionJob:
         if self.store is None:
             from heliograph.store import open_store
             try:
-                self.store = open_store(self.ctx.database_url)
+                self.store = open_store(self.ctx.database_url, one_thread_at_a_time=True)
             except Exception as exc:
                 log.warning("cannot open the database for retention (%s); will retry", exc)
                 return False

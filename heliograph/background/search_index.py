@@ -39,7 +39,7 @@ class SearchIndexJob:
         if self.store is None:
             from heliograph.store import open_store
             try:
-                self.store = open_store(self.ctx.database_url)
+                self.store = open_store(self.ctx.database_url, one_thread_at_a_time=True)
             except Exception as exc:
                 log.warning("cannot open the database for the search index (%s); "
                             "will retry", exc)

@@ -27,30 +27,45 @@ from heliograph.store._schema import property_rows
 N_BINS = len(HISTOGRAM_COLUMNS)
 
 
+# The keys _counters reads, in one C call (a journal record holds every key; any other
+# record may lack some and is read with get(): see _schema.record_to_row).
+_COUNTER_KEYS = ("status", "cost_usd", "prompt_tokens", "completion_tokens", "total_tokens",
+                 "latency_ms", "cost_known", "cache", "cost_saved_usd", "cached_tokens",
+                 "cache_write_tokens", "reasoning_tokens")
+_counter_values = itemgetter(*_COUNTER_KEYS)
+
+
 def _counters(rec: dict) -> tuple[list, float | None, int | None]:
     """(the _rollups.SUM_COLUMNS values of one record, its latency, its histogram bin)."""
-    get = rec.get
-    status = get("status")
-    cost = get("cost_usd")
-    prompt = get("prompt_tokens") or 0
-    completion = get("completion_tokens") or 0
-    total = get("total_tokens")
-    latency = get("latency_ms")
-    known = bool(get("cost_known"))
+    try:
+        values = _counter_values(rec)
+    except KeyError:
+        values = tuple(map(rec.get, _COUNTER_KEYS))
+    (status, cost, prompt, completion, total, latency, known, cache, saved, cached,
+     cache_write, reasoning) = values
+    prompt = prompt or 0
+    completion = completion or 0
+    known = bool(known)
     sums = [1,
             1 if status is not None and status >= 400 else 0,
-            1 if get("cache") == "hit" else 0,
+            1 if cache == "hit" else 0,
             cost if known and cost is not None else 0.0,
             0 if known else 1,
-            get("cost_saved_usd") or 0.0,
+            saved or 0.0,
             prompt, completion,
             total if total is not None else prompt + completion,
-            get("cached_tokens") or 0,
-            get("cache_write_tokens") or 0,
-            get("reasoning_tokens") or 0,
+            cached or 0,
+            cache_write or 0,
+            reasoning or 0,
             latency or 0.0,
             0 if latency is None else 1]
     return sums, latency, None if latency is None else bisect_right(LATENCY_BOUNDS, latency)
+
+
+# The keys _groups reads, as _COUNTER_KEYS.
+_GROUP_KEYS = ("organization", "created_at", "model", "provider", "status", "cache", "key_id",
+               "user_id", "session_id")
+_group_values = itemgetter(*_GROUP_KEYS)
 
 
 def _groups(records: list[dict], props: list[list[tuple]]) -> dict[str, dict[tuple, list[int]]]:
@@ -63,20 +78,21 @@ def _groups(records: list[dict], props: list[list[tuple]]) -> dict[str, dict[tup
     user_model_hours: dict[tuple, list[int]] = {}
     sessions: dict[tuple, list[int]] = {}
     for i, rec in enumerate(records):
-        get = rec.get
-        organization = get("organization") or ""
-        hour = rec["created_at"][:13]
-        model = get("model") or ""
-        hourly.setdefault((organization, hour, model, get("provider") or "",
-                           get("status") or 0, get("cache") or "", get("key_id") or ""),
-                          []).append(i)
+        try:
+            values = _group_values(rec)
+        except KeyError:
+            values = tuple(map(rec.get, _GROUP_KEYS))
+        organization, at, model, provider, status, cache, key_id, user, session = values
+        organization = organization or ""
+        hour = at[:13]
+        model = model or ""
+        hourly.setdefault((organization, hour, model, provider or "", status or 0,
+                           cache or "", key_id or ""), []).append(i)
         for _id, prop_org, name, value in props[i]:
             by_property.setdefault((prop_org, name, value, hour), []).append(i)
-        user = get("user_id")
         if user is not None:
             user_hours.setdefault((organization, hour, user), []).append(i)
             user_model_hours.setdefault((organization, user, hour, model), []).append(i)
-        session = get("session_id")
         if session is not None:
             sessions.setdefault((organization, session), []).append(i)
     return {"rollup_hourly": hourly, "rollup_property_hourly": by_property,
@@ -246,10 +262,13 @@ def maintain(store, cur, records: list[dict], props: list[list[tuple]] | None = 
              ) -> None:
     """Add the newly stored `records` to every rollup, in the caller's transaction
     (`props`: each record's property_rows, when the caller has them). Rows go in key
-    order, so concurrent writers lock them in the same order (no deadlock)."""
+    order where transactions can write at once (store.rollups_in_key_order), so
+    concurrent writers lock them in the same order (no deadlock)."""
     updates = _UPDATES[store.dialect.name]
+    ordered = store.rollups_in_key_order
     store._merge_rollups(cur, [
-        (_BY_NAME[name], [(*key, *values) for key, values in sorted(rows.items())],
+        (_BY_NAME[name], [(*key, *values) for key, values in
+                          (sorted(rows.items()) if ordered else rows.items())],
          updates[name])
         for name, rows in deltas(records, props).items() if rows])
 

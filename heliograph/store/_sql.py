@@ -92,6 +92,10 @@ class SQLStore:
     # A record's requests row, as this driver binds it best (_schema.record_to_row).
     _request_row = staticmethod(record_to_row)
     _body_row = staticmethod(body_row)   # a request_bodies row as _insert_bodies takes it
+    # Rollup rows upserted in key order (_rollup_writer.maintain): two transactions
+    # writing at once (PostgreSQL's pipeline) then lock the rows they share in the same
+    # order and cannot deadlock.
+    rollups_in_key_order = True
 
     # -- what a subclass provides -------------------------------------------------
     def _transaction(self, write: bool, wait_s: float | None = None
@@ -326,10 +330,10 @@ class SQLStore:
     def _merge_rows(self, cur, table: str, columns: list[str], keys: dict[str, str],
                     rows: list[tuple], updates: str) -> None:
         """Upsert rows (new keys inserted, existing ones updated by `updates`, the ON
-        CONFLICT … DO UPDATE SET list); rows have distinct keys, in key order. One
-        single-row statement run over every row: SQLite prepares it once and steps it
-        per row (a VALUES list of 400 rows, ~26,000 parameters parsed per chunk, cost
-        more)."""
+        CONFLICT … DO UPDATE SET list); rows have distinct keys (in key order where
+        rollups_in_key_order says so). One single-row statement run over every row:
+        SQLite prepares it once and steps it per row (a VALUES list of 400 rows, ~26,000
+        parameters parsed per chunk, cost more)."""
         self.executemany(cur, f"INSERT INTO {table} ({', '.join(columns)})"
                               f" VALUES ({', '.join('?' * len(columns))})"
                               f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",

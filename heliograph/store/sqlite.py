@@ -84,6 +84,11 @@ class SQLiteStore(SQLStore):
     # adapter lookup (~280 ns), a float or an int directly (~40 ns), ~8 per record; SQLite
     # stores a bound NaN as NULL, and had stored the booleans as 0/1 anyway.
     _request_row = staticmethod(partial(record_to_row, null=math.nan, truth=_as_int))
+    # One write lock a transaction (BEGIN IMMEDIATE): no two transactions hold rollup rows
+    # at once, so nothing to order them for. Sorting the keys (tuples of equal strings,
+    # compared item by item) was ~12,500 of the journal writer's ~460,000 instructions
+    # a record (bench/README.md, session 15, hW); the sums are the same in any order.
+    rollups_in_key_order = False
     # A journal writer's transaction takes at most this much of the journal (besides
     # writer_batch records): parsed, 4 MB of records (~1,400 of bench/store_writer.py's
     # 2.9 KB) is ~10 MB of Python objects, where a backlog of 2,000 records was ~14 MB,
@@ -102,15 +107,17 @@ class SQLiteStore(SQLStore):
     outage_errors = (sqlite3.OperationalError,)  # locked, unreadable, disk I/O
 
     def __init__(self, database_url: str, busy_timeout_s: float = 30.0,
-                 cache_kib: int = CACHE_KIB, writer: bool = False) -> None:
+                 cache_kib: int = CACHE_KIB, writer: bool = False, shared: bool = False
+                 ) -> None:
         self.path = sqlite_path(database_url)
         self.cache_kib = cache_kib
         # writer: the journal writer's store. Its commits are checkpointed by a thread and
         # connection of their own (_sqlite_checkpoint.py), not by the committing thread;
         # and its threads use one connection, one at a time (its passes run on two
         # threads of different niceness, background/priority.py, and share one page
-        # cache). Every other store has a connection per thread.
-        self._writer = writer
+        # cache). shared: its threads use one connection, one at a time (the writer's, a
+        # background job's: open_store). Every other store has a connection per thread.
+        self._shared = writer or shared
         self._checkpointer = (Checkpointer(self._open_checkpointer, self.path + "-wal",
                                            CHECKPOINT_PAGES * 4096)
                               if writer else None)
@@ -126,7 +133,7 @@ class SQLiteStore(SQLStore):
         self._connections_lock = threading.Lock()
 
     def _new_local(self) -> Any:
-        return SimpleNamespace() if self._writer else threading.local()
+        return SimpleNamespace() if self._shared else threading.local()
 
     def _open(self) -> sqlite3.Connection:
         # isolation_level=None: the module issues no implicit BEGINs; _transaction does.

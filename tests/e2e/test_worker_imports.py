@@ -12,6 +12,7 @@ from pathlib import Path
 
 import openai
 from servers import ADMIN_KEY, Gateway, spawn_logged, wait_port, websocket_upgrade
+from test_host_imports import host_pid
 
 PROBE = Path(__file__).resolve().parent.parent / "module_probe.py"
 # Modules only the query API (and the dashboard) use ...
@@ -163,3 +164,72 @@ def test_the_first_websocket_upgrade_loads_the_websocket_library_and_is_refused(
         assert mapped(gw.proc.pid, "websockets/speedups")
     finally:
         gw.stop()
+
+
+
+def test_budgets_in_utc_load_no_time_zone_database(upstream, tmp_path):
+    """With the default [alerts] timezone (UTC) a worker checks and counts a calendar
+    budget, and the host evaluates it, without zoneinfo (and sysconfig, which it imports
+    for the tz database's path): ~0.3 MB RSS each (issue 15, session 15). Its C part is a
+    shared library of its own, mapped when imported."""
+    gw = Gateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'gw.db'}")  # 1 worker
+    try:
+        status, budget = gw.api("/api/v1/budgets", method="POST", body={
+            "name": "Daily", "scope": {"property.Team": "blue"}, "limit_usd": 100,
+            "period": "day", "enforce": True})
+        assert status == 201, budget
+        assert "T00:00:00" in budget["resets_at"]            # the next midnight, UTC
+        time.sleep(2.5)  # the worker has loaded it (budgets reload every 2 s)
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+        raw = client.chat.completions.with_raw_response.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hello there"}],
+            extra_headers={"Helicone-Property-Team": "blue"})
+        assert raw.http_response.status_code == 200
+        deadline = time.monotonic() + 10
+        while gw.api(f"/api/v1/budgets/{budget['id']}")[1]["spend_usd"] <= 0:
+            assert time.monotonic() < deadline, "the call's cost was not counted"
+            time.sleep(0.1)
+        assert not mapped(gw.proc.pid, "_zoneinfo")
+        assert not mapped(host_pid(tmp_path / "journal"), "_zoneinfo")
+    finally:
+        gw.stop()
+
+
+def test_forked_workers_follow_the_master_without_ctypes(upstream, tmp_path):
+    """A worker forked by the supervisor learns that the master died from a pipe only
+    the master writes to (its loop watches the read end), not from PR_SET_PDEATHSIG,
+    whose prctl call needs ctypes (~0.35 MB RSS a worker; issue 15, session 15)."""
+    gw = Gateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'gw.db'}", workers=2)
+    try:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+        for _ in range(4):  # whichever worker answers
+            reply = client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}])
+            assert reply.choices[0].message.content.startswith("Echo: ")
+        workers = children(gw.proc.pid)
+        assert len(workers) == 2, workers
+        assert not any(mapped(pid, "_ctypes") for pid in workers)
+
+        os.kill(gw.proc.pid, signal.SIGKILL)
+        gw.proc.wait(5)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in workers):
+            assert time.monotonic() < deadline, "workers still running after the master died"
+            time.sleep(0.05)
+        # Told by the pipe (the once-a-second parent check logs "is gone").
+        assert gw.log_text().count("the serve master has exited; stopping this worker") == 2
+    finally:
+        gw.stop()
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found

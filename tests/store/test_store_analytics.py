@@ -274,6 +274,47 @@ def test_postgres_analytics_sort_a_window_edge_in_memory(store_kind, migrated_ur
     assert work_mem(migrated_url + "%20-cwork_mem%3D64MB") == "64MB"
 
 
+def test_postgres_analytics_connections_come_up_under_a_tiny_query_limit(
+        store_kind, migrated_url):
+    """A new analytics connection runs its setup (work_mem, jit) before its statement
+    limit applies: with a 1 ms limit on a busy server, a setup statement cancelled by it
+    failed the connection, and the API answered a 503 "unreachable" where a slow query
+    gets a 504 (seen in CI). The server is kept busy so a setup statement takes over 1 ms
+    now and then (~3 in 100 connections with the limit set first)."""
+    if store_kind != "postgres":
+        pytest.skip("the analytics pool's setup is PostgreSQL's")
+    import threading
+
+    import psycopg
+
+    from heliograph.analytics._postgres import ANALYTICS_WORK_MEM, PostgresConnections
+
+    busy = threading.Event()
+
+    def keep_the_server_busy() -> None:
+        with psycopg.connect(migrated_url, autocommit=True) as conn:
+            while not busy.is_set():
+                conn.execute("SELECT count(*) FROM generate_series(1, 3000000)")
+
+    burners = [threading.Thread(target=keep_the_server_busy) for _ in range(3)]
+    for burner in burners:
+        burner.start()
+    try:
+        for _ in range(150):
+            pool = PostgresConnections(migrated_url, 0.001, size=1)
+            try:
+                with pool.cursor() as cur:
+                    settings = [cur.execute(f"SHOW {name}").fetchone()[0]
+                                for name in ("statement_timeout", "work_mem", "jit")]
+            finally:
+                pool.close()
+            assert settings == ["1ms", ANALYTICS_WORK_MEM, "off"]
+    finally:
+        busy.set()
+        for burner in burners:
+            burner.join()
+
+
 def test_overview_reads_each_window_edge_once_for_its_three_groupings(
         store, reader, raw_reader, make_record):
     """The overview groups one window by day, model and provider; the minutes past its
