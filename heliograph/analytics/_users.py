@@ -12,9 +12,7 @@ Each source gives the same columns per user; a UNION ALL of them is summed per u
 answer is the raw rows' answer whichever sources take part.
 
 Models per user are read for the page's users only, from the per user and model rollups
-(rollup_user_model_daily / _hourly, migration 10) by the same pieces, all time as every
-day of the daily table (one range of its key per user; the all-time table it replaces
-cost the writer more than this costs the page: store/_schema_v19.py); counting them over
+(rollup_user_model_daily / _hourly, migration 10) by the same pieces; counting them over
 the page users' raw rows instead took 0.25-0.5 s for the top 50 users over 7-30 days.
 """
 
@@ -273,7 +271,7 @@ def _by_user_and_model(reader, organization: str, flt: RequestFilter, user_ids: 
     if not _rollups_answer(reader, flt):
         raw(flt)
     elif not (flt.since or flt.until):
-        rollup(_MODEL_TABLE["day"], None, None)   # all time: every day of theirs
+        rollup("rollup_user_models", None, None)   # all time: one row per user and model
     else:
         for piece in split(flt.since, flt.until, ("day", "hour")):
             if piece.grain == "raw":

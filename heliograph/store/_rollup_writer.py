@@ -232,6 +232,9 @@ _DERIVED: dict[str, tuple[str, Callable[[tuple], tuple]]] = {
     "rollup_users": ("rollup_user_daily", lambda k: (k[0], k[2])),
     "rollup_user_model_daily": ("rollup_user_model_hourly",
                                 lambda k: (k[0], k[1], k[2][:10], k[3])),
+    # All time per user and model: the same groups as the hour's in a live batch (each
+    # passed through as it is), instead of grouping the records once more.
+    "rollup_user_models": ("rollup_user_model_hourly", lambda k: (k[0], k[1], k[3])),
     "rollup_user_dekad": ("rollup_user_daily", lambda k: (k[0], _dekad(k[1]), k[2])),
 }
 

@@ -10,9 +10,7 @@ Tables (all keyed by organization first):
   rollup_hourly / rollup_daily        bucket × model × provider × status × cache × key_id
   rollup_property_hourly / _daily     bucket × property name × value
   rollup_user_hourly / _daily         bucket × user_id (hourly since migration 9)
-  rollup_users                        all time, per user
-  (rollup_user_models                 all time, per user and model: migrations 6-18 only;
-                                      its readers sum rollup_user_model_daily, _schema_v19.py)
+  rollup_users, rollup_user_models    all time, per user (and per user and model)
   rollup_user_model_hourly / _daily   user_id × bucket × model (migration 10)
   rollup_user_dekad                   bucket (a third of a month) × user_id (migration 10)
   rollup_sessions                     all time, per session (first/last seen, its name)
@@ -184,9 +182,7 @@ USER_HOURLY = RollupTable("rollup_user_hourly", {"organization": "r.organization
 # (the Users page) and one user's requests, cost and errors by model (their page), for the
 # page's users only, without reading their raw rows. Keyed user first, so a page of users
 # over a window is one index range per user; narrow (three counters, no histogram): with
-# every counter the two took 12% of a 1M-record SQLite file, like this ~2%. Since
-# migration 19 the daily table answers all time too, and on SQLite both are WITHOUT ROWID
-# tables (their key is the table: _schema_v19.py).
+# every counter the two took 12% of a 1M-record SQLite file, like this ~2%.
 _USER_MODEL_KEYS = {"organization": "r.organization", "user_id": "r.user_id"}
 USER_MODEL_COUNTERS = ("requests", "errors", "cost_usd")
 USER_MODEL_HOURLY = RollupTable("rollup_user_model_hourly",
@@ -206,14 +202,8 @@ _DEKAD = ("SUBSTR(r.created_at, 1, 8) || CASE WHEN SUBSTR(r.created_at, 9, 2) <=
 USER_DEKAD = RollupTable("rollup_user_dekad", {"organization": "r.organization",
                                                "bucket": _DEKAD, "user_id": "r.user_id"},
                          where="r.user_id IS NOT NULL", extras=_SEEN)
-# Every table as migration 10 left them (migration 15 sets their page fill on PostgreSQL).
-TABLES_V10: tuple[RollupTable, ...] = (*TABLES_V6, USER_HOURLY, USER_MODEL_HOURLY,
-                                       USER_MODEL_DAILY, USER_DEKAD)
-# Dropped by migration 19 (_schema_v19.py): the daily table per user and model answers
-# all time too, and the writer no longer keeps it.
-DROPPED_V19 = "rollup_user_models"
-# The tables the writer keeps and readers read.
-TABLES: tuple[RollupTable, ...] = tuple(t for t in TABLES_V10 if t.name != DROPPED_V19)
+TABLES: tuple[RollupTable, ...] = (*TABLES_V6, USER_HOURLY, USER_MODEL_HOURLY,
+                                   USER_MODEL_DAILY, USER_DEKAD)
 SESSION_NAME_OFFSET = len("2024-01-01T00:00:00.000000Z")
 
 

@@ -534,9 +534,8 @@ MIGRATIONS: list[tuple[int, str, tuple[str | PerDialect | Callable, ...]]] = [
      schema_v17.migration_statements()),
     (18, "PostgreSQL: the status index without the 200s, most records"
          " (store/_schema_v18.py)", (schema_v18.partial_status_index,)),
-    (19, "rollups: no all-time table per user and model, its readers sum the daily one;"
-         " SQLite: the user and model tables WITHOUT ROWID, the status index without the"
-         " 200s (store/_schema_v19.py)",
+    (19, "SQLite: the user and model rollups WITHOUT ROWID, the status index without the"
+         " 200s, no rollup_users_recent (store/_schema_v19.py)",
      schema_v19.migration_statements()),
 ]
 

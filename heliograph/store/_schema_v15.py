@@ -27,7 +27,7 @@ from heliograph.store._schema_v5 import PerDialect
 
 # Updated in place by the writer, and no index of theirs covers a column it changes.
 HOT_ROLLUPS = tuple(
-    [table.name for table in rollups.TABLES_V10
+    [table.name for table in rollups.TABLES
      if table.name not in ("rollup_sessions", "rollup_users")]
     + list(cache_entries.TABLES.values()) + [ratelimit_rollup.TABLE])
 ROLLUP_FILLFACTOR = 70

@@ -1,23 +1,18 @@
-"""Version 19 of the schema (store/_schema.py MIGRATIONS), both stores: `rollup_user_models`
-goes, and SQLite's `rollup_users_recent` with it; SQLite's status index loses the 200s
-(issue #16 item 5, bench/README.md "Writer throughput").
-
-It kept every counter per organization, user and model over all time, for one reader:
-the Users page's models over all time (analytics/_users.py). `rollup_user_model_daily`
-holds the same records per day (both count every record with a user, from migration 10
-on, and nothing ever deletes rollup rows), keyed (organization, user_id, bucket, model):
-a user's days are one range of its key, so summing them gives the same counts. A live
-batch wrote the all-time table's rows as well as the hour's and the day's, at keys in no
-order: on SQLite ~180 of a commit's ~3,100 log pages and ~3 µs a record (5.6% of the
-bytes a record writes once the log holds a month).
-
-Dropped, not emptied: nothing reads it any more. A database rolled back to an older
-release would need the table again (as for any migration, it does not go back).
+"""Version 19 of the schema (store/_schema.py MIGRATIONS), SQLite only: the user and model
+rollups become WITHOUT ROWID tables, the status index loses the 200s, and
+`rollup_users_recent` goes (issue #16 item 5, bench/README.md "Writer throughput",
+session 15, hSQ). PostgreSQL has had the last two since migrations 17 and 18.
 
 `rollup_users_recent` (organization, requests) was made with the rollups (migration 6)
 for a users listing most used first, but the Users page sorts the users' sums in an
 outer query (analytics/_users.py `_page`), which no index serves; every update of a user
-moved its entry. PostgreSQL dropped it in migration 17 (IF EXISTS: nothing to do there).
+moved its entry.
+
+Measured and left out: dropping `rollup_user_models` (all time per user and model) and
+summing `rollup_user_model_daily` for the Users page's models over all time. Another
+~3 µs a record for the writer, but that read grows with the days the log has kept
+(a page of 50 users 11.5 -> 22 ms CPU at a month, a page of 1,000 ~1 s at a year; a
+sequential scan on PostgreSQL): the all-time table keeps it one row per user and model.
 
 On SQLite `rollup_user_model_hourly` and `_daily` become WITHOUT ROWID tables, their key
 the table itself (as request_properties in migration 14). Read by their key alone (a
@@ -25,7 +20,7 @@ user's range, then its buckets), as rowid tables each row read was an entry of t
 automatic index, then the row looked up by its rowid elsewhere in the file; the all-time
 models of a page of 50 users (every day of theirs) took twice the CPU that way. Each
 upsert of the writer went into both B-trees; now one: ~3.5% fewer bytes written a record
-on top of the dropped table (bench/README.md). Their rows are narrow (seven columns), as
+(bench/README.md). Their rows are narrow (seven columns), as
 this layout wants; with every rollup table rebuilt so the writer wrote more (measured,
 not done).
 
@@ -42,7 +37,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from heliograph.store._rollups import (
-    DROPPED_V19,
     USER_MODEL_DAILY,
     USER_MODEL_HOURLY,
     RollupTable,
@@ -86,6 +80,6 @@ def _without_rowid(table: RollupTable) -> tuple[PerDialect, ...]:
 
 
 def migration_statements() -> tuple[str | PerDialect | Callable, ...]:
-    return (f"DROP TABLE {DROPPED_V19}", "DROP INDEX IF EXISTS rollup_users_recent",
+    return (PerDialect(sqlite="DROP INDEX IF EXISTS rollup_users_recent", postgres=""),
             *_without_rowid(USER_MODEL_HOURLY), *_without_rowid(USER_MODEL_DAILY),
             *_STATUS_INDEX, _status_index_statistics)

@@ -70,7 +70,7 @@ def test_a_record_lacking_keys_is_counted_in_the_rollups_as_with_them_null(make_
     records = batch(make_record)
     sparse = [without_nulls(rec) for rec in records]
     full = _rollup_writer.deltas(records)
-    assert full["rollup_hourly"] and full["rollup_sessions"] and full["rollup_user_model_daily"]
+    assert full["rollup_hourly"] and full["rollup_sessions"] and full["rollup_user_models"]
     assert _rollup_writer.deltas(sparse) == full
     # Records decoded from journal lines: the same deltas again.
     decoded = [decode_line(encode_line(rec).rstrip(b"\n")) for rec in records]
