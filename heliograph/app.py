@@ -28,9 +28,9 @@ from heliograph.errors import GatewayError
 from heliograph.providers.http import HttpClient
 from heliograph.providers.registry import Registry
 from heliograph.proxy import passthrough, pipeline
-from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
 from heliograph.proxy.auth import Authenticator
 from heliograph.proxy.cache import ResponseCache
+from heliograph.proxy.front import Front
 from heliograph.proxy.fronts import OPENAI
 from heliograph.proxy.models import get_model, list_models
 from heliograph.proxy.ratelimit import RateLimiter
@@ -55,7 +55,17 @@ log = logging.getLogger("heliograph")
 # record shows in the query API.
 JOURNAL_ROTATE_S = 0.2
 # Paths whose errors are not OpenAI-shaped (the fronts answering there say how).
-ERROR_FRONTS = {"/v1/messages": ANTHROPIC, "/v1/messages/count_tokens": TOKEN_COUNT}
+ANTHROPIC_PATHS = {"/v1/messages", "/v1/messages/count_tokens"}
+
+
+def error_front(path: str) -> Front:
+    """The front whose shape a 404 or 405 at `path` takes. The Anthropic front is imported
+    only when a request comes for one of its paths: a worker serving OpenAI-shaped traffic
+    never loads it (issue 15)."""
+    if path not in ANTHROPIC_PATHS:
+        return OPENAI
+    from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
+    return ANTHROPIC if path == "/v1/messages" else TOKEN_COUNT
 # Allocations between young-generation collections (CPython's default is 700).
 GC_YOUNG_THRESHOLD = 10_000
 
@@ -267,7 +277,7 @@ class App:
         try:
             found = self.table.resolve(request.method, request.path)
         except GatewayError as error:  # 404, or 405 with Allow
-            front = ERROR_FRONTS.get(request.path, OPENAI)  # the path's own error shape
+            front = error_front(request.path)  # the path's own error shape
             await send_bytes(send, error.status, front.error_body(error),
                              encode_headers(error.headers))
             return

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 from heliograph.config import ProviderSettings
 from heliograph.errors import BadRequest, Unauthorized
-from heliograph.formats.anthropic.request_to_openai import server_tools
-from heliograph.providers import responses_via_chat
 from heliograph.providers.http import HttpClient, UpstreamResponse
 
 # Where an adapter that sent `Call.caller_body` natively puts the provider's own answer
@@ -77,6 +75,9 @@ class Provider:
         Anthropic: a translating adapter refuses them rather than drop them silently."""
         if call.caller_format != "anthropic" or not call.caller_body:
             return
+        # Imported here: only Anthropic callers need the Anthropic front's modules, and a
+        # worker serving OpenAI-shaped traffic never loads them (issue 15).
+        from heliograph.formats.anthropic.request_to_openai import server_tools
         found = server_tools(call.caller_body)
         if found:
             raise Unsupported(f"Anthropic's server tools run only at Anthropic; provider "
@@ -98,15 +99,20 @@ class Provider:
 
     # The Responses API: translated to and from chat unless the adapter speaks it natively
     # (then it also keeps stored responses itself, and the gateway need not).
+    # The translation is imported at the first Responses call, not with this module: a
+    # worker that serves only chat never loads it (~0.5 MB with its formats; issue 15).
     stores_responses = False
 
     async def responses(self, call: Call) -> UpstreamResponse:
+        from heliograph.providers import responses_via_chat
         return await responses_via_chat.respond(self, call)
 
     def responses_stream(self, call: Call) -> AbstractAsyncContextManager[StreamReply]:
+        from heliograph.providers import responses_via_chat
         return responses_via_chat.respond_stream(self, call)
 
     async def responses_compact(self, call: Call) -> UpstreamResponse:
+        from heliograph.providers import responses_via_chat
         return await responses_via_chat.compact(self, call)
 
     async def embeddings(self, call: Call) -> UpstreamResponse:

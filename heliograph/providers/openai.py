@@ -12,7 +12,6 @@ from contextlib import AbstractAsyncContextManager
 
 import orjson
 
-from heliograph.formats.responses.events import responses_batches
 from heliograph.providers import sse
 from heliograph.providers.base import Call, Provider, StreamReply
 from heliograph.providers.catalog import BUILTIN_PROVIDERS
@@ -91,6 +90,8 @@ class OpenAICompatible(Provider):
                 body = b"".join([c async for c in chunks])
                 yield StreamReply(status, rheaders, error_body=body)
             else:
+                # Imported on the first native Responses stream only (issue 15).
+                from heliograph.formats.responses.events import responses_batches
                 yield StreamReply(status, rheaders,
                                   events=responses_batches(sse.EventBatches(chunks)))
 

@@ -23,8 +23,6 @@ import orjson
 
 from heliograph.asgi import Request, encode_headers, send_bytes, send_error, send_json
 from heliograph.errors import BadRequest, GatewayError, NotFound
-from heliograph.formats.anthropic.answer_from_openai import error_object
-from heliograph.formats.anthropic.models import anthropic_model, anthropic_page
 from heliograph.providers.base import Call
 from heliograph.providers.catalog import BUILTIN_PROVIDERS
 
@@ -39,6 +37,8 @@ def _anthropic_caller(request: Request) -> bool:
 
 async def _fail(request: Request, send, error: GatewayError) -> None:
     if _anthropic_caller(request):
+        # Anthropic's shapes are imported for Anthropic callers only (issue 15).
+        from heliograph.formats.anthropic.answer_from_openai import error_object
         await send_bytes(send, error.status, orjson.dumps(error_object(error)),
                          encode_headers(error.headers))
     else:
@@ -49,6 +49,7 @@ async def list_models(gw, request: Request, send) -> None:
     try:
         models = await _collect(gw, request)
         if _anthropic_caller(request):
+            from heliograph.formats.anthropic.models import anthropic_page
             await send_json(send, 200, anthropic_page(list(models.values()), request.query))
             return
     except GatewayError as error:
@@ -73,8 +74,10 @@ async def get_model(gw, request: Request, send) -> None:
     except GatewayError as error:
         await _fail(request, send, error)
         return
-    await send_json(send, 200, anthropic_model(found) if _anthropic_caller(request)
-                    else found)
+    if _anthropic_caller(request):
+        from heliograph.formats.anthropic.models import anthropic_model
+        found = anthropic_model(found)
+    await send_json(send, 200, found)
 
 
 async def _collect(gw, request: Request) -> dict[str, dict]:

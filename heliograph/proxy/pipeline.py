@@ -40,12 +40,10 @@ from heliograph.providers.http import HOP_BY_HOP, UPSTREAM_WAIT, UpstreamRespons
 from heliograph.providers.registry import Target
 from heliograph.proxy import cached, moderation, routing, target_url
 from heliograph.proxy import headers as helicone_headers
-from heliograph.proxy.anthropic_front import ANTHROPIC, TOKEN_COUNT
 from heliograph.proxy.auth import check_models
 from heliograph.proxy.flow import Arrival, Flow, Receive, Send
 from heliograph.proxy.front import Front, StreamReader, StreamRenderer
 from heliograph.proxy.fronts import OPENAI
-from heliograph.proxy.responses import COMPACT, RESPONSES
 from heliograph.proxy.routing import Opened
 from heliograph.sinks.telemetry import open_trace, traceparent
 
@@ -110,23 +108,30 @@ async def embeddings(gw: Gateway, request: Request, send: Send) -> None:
     await _proxy(Arrival(gw, request, send, OPENAI, EMBEDDINGS))
 
 
+# The Anthropic and Responses fronts are imported by their first request, not with this
+# module: a worker serving OpenAI-shaped traffic never loads them or their formats
+# (~0.5-0.85 MB a worker; issue 15). The import is a dict lookup after the first.
 async def messages(gw: Gateway, request: Request, send: Send) -> None:
     """The Anthropic Messages API in front (proxy/anthropic_front.py)."""
+    from heliograph.proxy.anthropic_front import ANTHROPIC
     await _proxy(Arrival(gw, request, send, ANTHROPIC, CHAT))
 
 
 async def count_tokens(gw: Gateway, request: Request, send: Send) -> None:
     """Anthropic's token counting, routed like /v1/messages (proxy/anthropic_front.py)."""
+    from heliograph.proxy.anthropic_front import TOKEN_COUNT
     await _proxy(Arrival(gw, request, send, TOKEN_COUNT, COUNT_TOKENS))
 
 
 async def responses(gw: Gateway, request: Request, send: Send) -> None:
     """OpenAI's Responses API, on every provider (proxy/responses.py)."""
+    from heliograph.proxy.responses import RESPONSES
     await _proxy(Arrival(gw, request, send, RESPONSES, RESPONSES_OPERATION))
 
 
 async def responses_compact(gw: Gateway, request: Request, send: Send) -> None:
     """`POST /v1/responses/compact` (proxy/responses.py)."""
+    from heliograph.proxy.responses import COMPACT
     await _proxy(Arrival(gw, request, send, COMPACT, COMPACT_OPERATION))
 
 

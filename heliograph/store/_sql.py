@@ -17,7 +17,6 @@ from heliograph.records import utc_iso
 from heliograph.scores import merge_scores
 from heliograph.store import _cache_entries as cache_entries
 from heliograph.store import _ratelimit_rollup as ratelimit_rollup
-from heliograph.store import _rollup_writer as rollups
 from heliograph.store._schema import (
     BODY_TABLE_COLUMNS,
     MIGRATIONS,
@@ -30,7 +29,6 @@ from heliograph.store._schema import (
     property_rows,
     record_to_row,
 )
-from heliograph.store._webhook_feed import feed_webhooks
 from heliograph.store.base import KeyRow
 
 
@@ -218,6 +216,11 @@ class SQLStore:
         from them (rollup counters, the webhook feed) commits or rolls back with them. A
         journal replay of a record already stored is never passed again. `props`: each
         record's property_rows; `attempts_json`: each record's attempts_json column."""
+        # Imported by the first insert: only the journal writer (and tests) insert, so a
+        # serving worker, which opens a store to read keys and budgets, never loads the
+        # writer-side modules (issue 15).
+        from heliograph.store import _rollup_writer as rollups
+        from heliograph.store._webhook_feed import feed_webhooks
         if records:
             rollups.maintain(self, cur, records, props)
             cache_entries.maintain(self, cur, records)

@@ -19,12 +19,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from heliograph.store._schema import record_to_row
 from heliograph.store._sql import Dialect, SQLStore
-from heliograph.store._sqlite_checkpoint import Checkpointer
 from heliograph.store.search import SQLITE_FTS_DELETE, SQLITE_FTS_FILL
+
+if TYPE_CHECKING:
+    from heliograph.store._sqlite_checkpoint import Checkpointer
 
 # Page cache per connection, KiB. Only the journal writer's connection gets the large
 # one (open_store(writer=True)): it touches the tail of every index per batch. Every other
@@ -118,10 +120,11 @@ class SQLiteStore(SQLStore):
         # cache). shared: its threads use one connection, one at a time (the writer's, a
         # background job's: open_store). Every other store has a connection per thread.
         self._shared = writer or shared
-        self._checkpointer = (Checkpointer(self._open_checkpointer, self.path + "-wal",
-                                           CHECKPOINT_PAGES * 4096)
-                              if writer else None)
-        if self._checkpointer is not None:
+        self._checkpointer: Checkpointer | None = None
+        if writer:  # only the writer's store checkpoints: imported for it alone (issue 15)
+            from heliograph.store._sqlite_checkpoint import Checkpointer
+            self._checkpointer = Checkpointer(self._open_checkpointer, self.path + "-wal",
+                                              CHECKPOINT_PAGES * 4096)
             self._checkpointer.start()
         parent = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(parent, exist_ok=True)

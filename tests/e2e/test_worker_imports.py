@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import anthropic
 import openai
 from servers import ADMIN_KEY, Gateway, spawn_logged, wait_port, websocket_upgrade
 from test_host_imports import host_pid
@@ -135,6 +136,76 @@ def test_the_first_upload_loads_the_form_parser_and_is_relayed(upstream, tmp_pat
         [described] = record["request"]["files"]
         assert (described["filename"], described["bytes"]) == ("fox.png", 300_004)
         assert "python_multipart" in gw.modules()
+    finally:
+        gw.stop()
+
+
+# Loaded by the first request that needs them (issue 15, session 15: ~0.4-0.85 MB a
+# worker each): the Anthropic and Responses fronts with their formats, and the store's
+# writer-side modules (only the background host's journal writer inserts records).
+# (The test gateway configures Anthropic and Gemini providers: their adapters load the
+# formats they translate to and from, the Anthropic front's answer side is its own.)
+ANTHROPIC_FRONT = ("heliograph.proxy.anthropic_front",
+                   "heliograph.formats.anthropic.answer_from_openai",
+                   "heliograph.formats.anthropic.stream_from_openai",
+                   "heliograph.formats.anthropic.models")
+RESPONSES_FRONT = ("heliograph.proxy.responses", "heliograph.providers.responses_via_chat",
+                   "heliograph.formats.responses")
+STORE_WRITER = ("heliograph.store._rollup_writer", "heliograph.store._webhook_feed",
+                "heliograph.store._sqlite_checkpoint")
+
+
+def loaded_of(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules
+                  if any(m == name or m.startswith(name + ".") for name in names))
+
+
+def test_openai_traffic_loads_neither_other_front_nor_the_store_writer(upstream, tmp_path):
+    gw = ProbedGateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'gw.db'}")
+    try:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+        raw = client.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}])
+        assert raw.parse().choices[0].message.content.startswith("Echo: ")
+        chunks = list(client.chat.completions.create(
+            model="gpt-4o-mini", stream=True,
+            messages=[{"role": "user", "content": "one two three"}]))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert [m.id for m in client.models.list()]              # OpenAI's shape
+        assert gw.api("/v1/messages/nothing-here")[0] == 404     # an OpenAI-shaped 404
+        # The records reached the store (through the journal, not this worker's store).
+        assert gw.record(raw.headers["helicone-id"])["status"] == 200
+        loaded = gw.modules()
+        assert "heliograph.proxy.pipeline" in loaded
+        assert loaded_of(loaded, ANTHROPIC_FRONT + RESPONSES_FRONT + STORE_WRITER) == []
+
+        # The first Anthropic call (and an Anthropic-shaped 404) loads its front ...
+        status, error = gw.api("/v1/messages", method="GET")
+        assert status == 405 and error["type"] == "error", error
+        messages = anthropic.Anthropic(base_url=gw.url, api_key=ADMIN_KEY, max_retries=0)
+        message = messages.messages.create(
+            model="gpt-4o-mini", max_tokens=64,
+            messages=[{"role": "user", "content": "hello claude"}])
+        assert message.content[0].text == "Echo: hello claude"
+        with messages.messages.stream(
+                model="gpt-4o-mini", max_tokens=64,
+                messages=[{"role": "user", "content": "one two"}]) as stream:
+            assert stream.get_final_text() == "Echo: one two"
+        assert messages.models.list().data[0].type == "model"    # Anthropic's shape
+        loaded = gw.modules()
+        assert "heliograph.proxy.anthropic_front" in loaded
+        assert loaded_of(loaded, RESPONSES_FRONT) == []
+
+        # ... and the first Responses call its own (OpenAI serves the Responses API: sent
+        # as it came, the stream's events read by formats/responses/events.py).
+        response = client.responses.create(model="gpt-4o-mini", input="hi there")
+        assert response.output_text == "Echo: hi there"
+        streamed = list(client.responses.create(model="gpt-4o-mini", input="one two",
+                                                stream=True))
+        assert streamed[-1].type == "response.completed"
+        loaded = gw.modules()
+        assert {"heliograph.proxy.responses", "heliograph.formats.responses.events"} <= loaded
+        assert loaded_of(loaded, STORE_WRITER) == []
     finally:
         gw.stop()
 
