@@ -33,6 +33,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextlib.contextmanager
+def guarded_uvicorn(app):
+    """uvicorn with the gateway's own HTTP protocol (server.GuardedHttpToolsProtocol)
+    serving `app` in a thread on a free port; yields the port."""
+    import asyncio
+    import threading
+
+    import uvicorn
+
+    from heliograph.server import GuardedHttpToolsProtocol
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
+                                           http=GuardedHttpToolsProtocol, log_level="error",
+                                           access_log=False))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 def websocket_upgrade(port: int, path: str) -> bytes:
     """Ask the server on `port` to upgrade `path` to a WebSocket; its whole reply."""
     key = base64.b64encode(os.urandom(16))

@@ -15,9 +15,8 @@ import os
 import time
 from pathlib import Path
 
-import openai
-from servers import ADMIN_KEY, Gateway
-from test_host_imports import host_pid
+from servers import Gateway
+from test_host_imports import host_after_logged_calls
 
 
 def database_descriptors(pid: int, database: Path) -> int:
@@ -34,13 +33,7 @@ def test_each_background_job_holds_one_connection(upstream, tmp_path):
     database = tmp_path / "heliograph.db"
     gw = Gateway(tmp_path, upstream.url, f"sqlite:///{database}")
     try:
-        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
-        ids = [client.chat.completions.with_raw_response.create(
-                   model="gpt-4o-mini", messages=[{"role": "user", "content": f"hello {i}"}]
-               ).headers["helicone-id"] for i in range(20)]
-        for request_id in ids:
-            gw.record(request_id)                    # the writer has inserted them all
-        pid = host_pid(tmp_path / "journal")
+        pid = host_after_logged_calls(gw)
         time.sleep(2)  # the search index (every 0.2 s) has run on both of its threads
         # The writer's connection, the search index's, the alerts job's and ANALYZE's
         # (planner stats: one pass at start). Retention is off by default and the

@@ -14,9 +14,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import openai
-from servers import ADMIN_KEY, Gateway
-from test_host_imports import host_pid
+from servers import Gateway
+from test_host_imports import host_after_logged_calls
 
 ARENA_BYTES = 64 << 20   # glibc's HEAP_MAX_SIZE on 64-bit
 
@@ -47,13 +46,7 @@ def threads(pid: int) -> int:
 def test_the_hosts_threads_allocate_from_one_arena(upstream, tmp_path):
     gw = Gateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'heliograph.db'}")
     try:
-        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
-        ids = [client.chat.completions.with_raw_response.create(
-                   model="gpt-4o-mini", messages=[{"role": "user", "content": f"hello {i}"}]
-               ).headers["helicone-id"] for i in range(20)]
-        for request_id in ids:
-            gw.record(request_id)                    # the writer has inserted them all
-        pid = host_pid(tmp_path / "journal")
+        pid = host_after_logged_calls(gw)
         time.sleep(1.5)                              # every job has run a few passes
         assert threads(pid) >= 6                     # a thread per job, besides the main one
         assert extra_arenas(pid) == 0

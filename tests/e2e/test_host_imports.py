@@ -21,6 +21,17 @@ from servers import ADMIN_KEY, Gateway, wait
 EXPENSIVE = {"x-fake-behavior": "usage-20000-10000"}   # 15 cents on gpt-4o
 
 
+def host_after_logged_calls(gw: Gateway, calls: int = 20) -> int:
+    """The pid of a gateway's background host once it has logged `calls` chat calls."""
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+    ids = [client.chat.completions.with_raw_response.create(
+               model="gpt-4o-mini", messages=[{"role": "user", "content": f"hello {i}"}]
+           ).headers["helicone-id"] for i in range(calls)]
+    for request_id in ids:
+        gw.record(request_id)                    # the writer has inserted them all
+    return host_pid(gw.workdir / "journal")
+
+
 def host_pid(journal: Path) -> int:
     """The background host serving this journal folder (its own process)."""
     deadline = time.monotonic() + 20

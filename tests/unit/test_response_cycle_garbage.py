@@ -11,14 +11,12 @@ left 11 such objects, and a young collection of them took milliseconds of the lo
 import asyncio
 import gc
 import socket
-import threading
 
 import pytest
-import uvicorn
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from heliograph.server import GuardedHttpToolsProtocol, HeadWithBody
-from tests.servers import free_port
+from heliograph.server import HeadWithBody
+from tests.servers import guarded_uvicorn
 
 
 async def app(scope, receive, send):
@@ -38,17 +36,8 @@ async def app(scope, receive, send):
 
 @pytest.fixture
 def port():
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
-                                           http=GuardedHttpToolsProtocol, log_level="error",
-                                           access_log=False))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.02)
-    yield port
-    server.should_exit = True
-    thread.join(10)
+    with guarded_uvicorn(app) as port:
+        yield port
 
 
 def _read_answer(sock: socket.socket, buf: bytes) -> bytes:

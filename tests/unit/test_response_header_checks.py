@@ -2,16 +2,13 @@
 that passed once is not searched again, and one that fails is refused every time it is
 sent, by the gateway's own protocol on a real socket to a real client."""
 
-import asyncio
 import http.client
-import threading
 
 import pytest
-import uvicorn
 from uvicorn.protocols.http import httptools_impl
 
-from heliograph.server import GuardedHttpToolsProtocol, _KnownValid
-from tests.servers import free_port
+from heliograph.server import _KnownValid
+from tests.servers import guarded_uvicorn
 
 ANSWERS = {
     "/ok": (b"x-check", b"fine"),
@@ -29,17 +26,8 @@ async def app(scope, receive, send):
 
 @pytest.fixture
 def port():
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
-                                           http=GuardedHttpToolsProtocol, log_level="error",
-                                           access_log=False))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.02)
-    yield port
-    server.should_exit = True
-    thread.join(10)
+    with guarded_uvicorn(app) as port:
+        yield port
 
 
 def get(port: int, path: str) -> http.client.HTTPResponse:
