@@ -277,42 +277,41 @@ def test_postgres_analytics_sort_a_window_edge_in_memory(store_kind, migrated_ur
 def test_postgres_analytics_connections_come_up_under_a_tiny_query_limit(
         store_kind, migrated_url):
     """A new analytics connection runs its setup (work_mem, jit) before its statement
-    limit applies: with a 1 ms limit on a busy server, a setup statement cancelled by it
-    failed the connection, and the API answered a 503 "unreachable" where a slow query
-    gets a 504 (seen in CI). The server is kept busy so a setup statement takes over 1 ms
-    now and then (~3 in 100 connections with the limit set first)."""
+    limit applies: with a 1 ms limit, a setup statement that ran longer (a busy server)
+    was cancelled and failed the connection, and the API answered a 503 "unreachable"
+    where a slow query gets a 504 (seen in CI). Here the setup's work_mem check is made
+    slow for sure: the connection's search path finds a pg_size_bytes of the test's
+    schema, which sleeps 20 ms, before PostgreSQL's own."""
     if store_kind != "postgres":
         pytest.skip("the analytics pool's setup is PostgreSQL's")
-    import threading
-
     import psycopg
 
     from heliograph.analytics._postgres import ANALYTICS_WORK_MEM, PostgresConnections
+    from heliograph.analytics.errors import QueryTimeout
 
-    busy = threading.Event()
-
-    def keep_the_server_busy() -> None:
-        with psycopg.connect(migrated_url, autocommit=True) as conn:
-            while not busy.is_set():
-                conn.execute("SELECT count(*) FROM generate_series(1, 3000000)")
-
-    burners = [threading.Thread(target=keep_the_server_busy) for _ in range(3)]
-    for burner in burners:
-        burner.start()
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        schema = conn.execute("SELECT current_schema()").fetchone()[0]
+        conn.execute(f"CREATE FUNCTION {schema}.pg_size_bytes(text) RETURNS bigint LANGUAGE sql"
+                     " AS 'SELECT pg_catalog.pg_size_bytes($1)"
+                     " FROM (SELECT pg_catalog.pg_sleep(0.02)) AS slept'")
+    slow_setup = f"{migrated_url}%20-csearch_path%3D{schema},pg_catalog"
+    pool = PostgresConnections(slow_setup, 0.001, size=1)
+    settings = None
     try:
-        for _ in range(150):
-            pool = PostgresConnections(migrated_url, 0.001, size=1)
+        for _ in range(50):   # the reading query is held to 1 ms too: read it again
             try:
                 with pool.cursor() as cur:
-                    settings = [cur.execute(f"SHOW {name}").fetchone()[0]
-                                for name in ("statement_timeout", "work_mem", "jit")]
-            finally:
-                pool.close()
-            assert settings == ["1ms", ANALYTICS_WORK_MEM, "off"]
+                    settings = cur.execute("SELECT current_setting('statement_timeout'),"
+                                           " current_setting('work_mem'),"
+                                           " current_setting('jit')").fetchone()
+                break
+            except QueryTimeout:
+                continue
+        assert settings == ("1ms", ANALYTICS_WORK_MEM, "off")
     finally:
-        busy.set()
-        for burner in burners:
-            burner.join()
+        pool.close()
+        with psycopg.connect(migrated_url, autocommit=True) as conn:
+            conn.execute(f"DROP FUNCTION {schema}.pg_size_bytes(text)")
 
 
 def test_overview_reads_each_window_edge_once_for_its_three_groupings(
