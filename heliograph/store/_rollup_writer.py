@@ -22,27 +22,22 @@ from heliograph.store._rollups import (
     RollupTable,
     merge_sql,
 )
-from heliograph.store._schema import property_rows
+from heliograph.store._schema import property_rows, values_reader
 
 N_BINS = len(HISTOGRAM_COLUMNS)
 
 
-# The keys _counters reads, in one C call (a journal record holds every key; any other
-# record may lack some and is read with get(): see _schema.record_to_row).
+# The keys _counters reads, in one call (_schema.values_reader).
 _COUNTER_KEYS = ("status", "cost_usd", "prompt_tokens", "completion_tokens", "total_tokens",
                  "latency_ms", "cost_known", "cache", "cost_saved_usd", "cached_tokens",
                  "cache_write_tokens", "reasoning_tokens")
-_counter_values = itemgetter(*_COUNTER_KEYS)
+_counter_values = values_reader(_COUNTER_KEYS)
 
 
 def _counters(rec: dict) -> tuple[list, float | None, int | None]:
     """(the _rollups.SUM_COLUMNS values of one record, its latency, its histogram bin)."""
-    try:
-        values = _counter_values(rec)
-    except KeyError:
-        values = tuple(map(rec.get, _COUNTER_KEYS))
     (status, cost, prompt, completion, total, latency, known, cache, saved, cached,
-     cache_write, reasoning) = values
+     cache_write, reasoning) = _counter_values(rec)
     prompt = prompt or 0
     completion = completion or 0
     known = bool(known)
@@ -65,7 +60,7 @@ def _counters(rec: dict) -> tuple[list, float | None, int | None]:
 # The keys _groups reads, as _COUNTER_KEYS.
 _GROUP_KEYS = ("organization", "created_at", "model", "provider", "status", "cache", "key_id",
                "user_id", "session_id")
-_group_values = itemgetter(*_GROUP_KEYS)
+_group_values = values_reader(_GROUP_KEYS)
 
 
 def _groups(records: list[dict], props: list[list[tuple]]) -> dict[str, dict[tuple, list[int]]]:
@@ -78,11 +73,8 @@ def _groups(records: list[dict], props: list[list[tuple]]) -> dict[str, dict[tup
     user_model_hours: dict[tuple, list[int]] = {}
     sessions: dict[tuple, list[int]] = {}
     for i, rec in enumerate(records):
-        try:
-            values = _group_values(rec)
-        except KeyError:
-            values = tuple(map(rec.get, _GROUP_KEYS))
-        organization, at, model, provider, status, cache, key_id, user, session = values
+        (organization, at, model, provider, status, cache, key_id, user,
+         session) = _group_values(rec)
         organization = organization or ""
         hour = at[:13]
         model = model or ""

@@ -83,11 +83,25 @@ _COST_KNOWN_POSITION = SCALAR_KEYS.index("cost_known")
 _ORGANIZATION_POSITION = SCALAR_KEYS.index("organization")
 
 
-# Every value a `requests` row reads from a record, in one C call (a tuple): scalars, then
-# the JSON keys, then the extra keys. A record read from a positional journal line has
-# every key (journal.decode_line); any other record may lack some and is read with get().
+def values_reader(keys: tuple[str, ...]) -> Callable[[dict], tuple]:
+    """A function giving a record's values at `keys`, as a tuple. A record read from a
+    positional journal line has every key (journal.decode_line), so one itemgetter call
+    (C, ~2x faster than map() over dict.get) reads them; a record made elsewhere may
+    lack some, and a missing key reads as None."""
+    every = itemgetter(*keys)
+
+    def read(rec: dict) -> tuple:
+        try:
+            return every(rec)
+        except KeyError:
+            return tuple(map(rec.get, keys))
+    return read
+
+
+# Every value a `requests` row reads from a record: scalars, then the JSON keys, then
+# the extra keys.
 _ROW_KEYS = SCALAR_KEYS + JSON_KEYS + _EXTRA_KEYS
-_row_values = itemgetter(*_ROW_KEYS)
+_row_values = values_reader(_ROW_KEYS)
 _JSON_AT = len(SCALAR_KEYS)
 assert _ROW_KEYS[:2] == ("id", "created_at")   # record_to_row checks both by position
 _EXTRA_AT = _JSON_AT + len(JSON_KEYS)
@@ -95,15 +109,11 @@ _EXTRA_AT = _JSON_AT + len(JSON_KEYS)
 
 def record_to_row(rec: dict, null=None, truth=bool) -> tuple:
     """A record's `requests` row, in REQUEST_COLUMNS order. The writer runs this for every
-    request, so it is written for speed: the values are read by one itemgetter call (a
-    journal record holds every key: ~2x faster than map() over dict.get) and NULLs
-    swapped by map() over a C-level method, not a Python loop per column. `null` stands
+    request, so it is written for speed: the values are read in one call (values_reader)
+    and NULLs swapped by map() over a C-level method, not a Python loop per column. `null` stands
     for NULL and `truth` makes the booleans (SQLiteStore passes NaN and int: sqlite3
     binds those several times faster than None and bool, and stores a NaN as NULL)."""
-    try:
-        every = _row_values(rec)
-    except KeyError:   # not every key: a record made elsewhere than the journal
-        every = tuple(map(rec.get, _ROW_KEYS))
+    every = _row_values(rec)
     if not every[0] or not every[1]:
         raise ValueError(f"record without id or created_at: {every[0]!r}")
     values = every[:_JSON_AT]
