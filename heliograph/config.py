@@ -317,13 +317,11 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
 
 
 def _check_timezone(name: str, where: str) -> None:
-    if name == "UTC":
-        return  # the default: alerts/windows.py time_zone needs no tz database for it
-    import zoneinfo
+    from heliograph.alerts.windows import time_zone
 
     try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        time_zone(name)   # as the alert windows will read it (UTC without the tz database)
+    except (KeyError, ValueError):   # zoneinfo.ZoneInfoNotFoundError is a KeyError
         raise ConfigError(f"{where}: [alerts] timezone {name!r} is not a known time zone "
                           "(use an IANA name such as 'UTC' or 'Europe/Paris')") from None
 
