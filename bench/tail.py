@@ -226,12 +226,43 @@ def analyse(requests: list[tuple[float, float]], procs: list[dict]) -> dict:
         out[f"{kind}_over_0.5ms"] = len(slow_ops)
         out[f"{kind}_over_0.5ms_during_insert"] = sum(
             causes["insert"].overlaps(a, b) for a, b in slow_ops)
+    out["slow_cycles"] = cycles_of(slow, procs)
+    out["all_cycles"] = cycles_of(requests, procs)
     for name, iv in causes.items():
         out["slow_overlapping"][name] = (sum(iv.overlaps(a, b) for a, b in slow)
                                          / max(len(slow), 1))
         out["all_overlapping"][name] = (sum(iv.overlaps(a, b) for a, b in requests)
                                         / len(requests))
     return out
+
+
+def cycles_of(requests: list[tuple[float, float]], procs: list[dict]) -> dict | None:
+    """Medians (µs) over `requests` of the serving worker's cycle: the time in the app,
+    its loop thread's CPU there, and how long that thread waited for a core (runnable,
+    not running) since the previous request ended; None without the probe's wait."""
+    served = sorted((e[0], e[1], e[2], e[3] - prev[3])
+                    for p in procs for prev, e in zip(p["events"]["asgi"],
+                                                     p["events"]["asgi"][1:])
+                    if len(e) > 3)
+    if not served:
+        return None
+    starts = [e[0] for e in served]
+    picked = []
+    for a, b in requests:
+        i = bisect.bisect_left(starts, a)
+        if i < len(served) and served[i][0] <= b:
+            picked.append(served[i])
+    if not picked:
+        return None
+
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+    return {"n": len(picked),
+            "in_app_us": 1e6 * median([e[1] - e[0] for e in picked]),
+            "cpu_us": 1e6 * median([e[2] for e in picked]),
+            "waited_us": median([e[3] for e in picked]) / 1e3,
+            "waited_p90_us": sorted(e[3] for e in picked)[int(len(picked) * 0.9)] / 1e3,
+            "client_us": 1e6 * median([b - a for a, b in requests])}
 
 
 def show(label: str, res: dict) -> None:
@@ -264,6 +295,12 @@ def show(label: str, res: dict) -> None:
               f"({res['append_over_0.5ms_during_insert']}), rotate "
               f"{res['rotate_over_0.5ms']} ({res['rotate_over_0.5ms_during_insert']})",
               flush=True)
+    for which in ("slow", "all"):
+        if cyc := res.get(f"{which}_cycles"):
+            print(f"{'':<26} {which} requests' medians: client {cyc['client_us']:.0f} us, in "
+                  f"app {cyc['in_app_us']:.0f} (CPU {cyc['cpu_us']:.0f}), the loop waited "
+                  f"for a core {cyc['waited_us']:.0f} (p90 {cyc['waited_p90_us']:.0f}) us "
+                  f"a cycle", flush=True)
     so, ao = res["slow_overlapping"], res["all_overlapping"]
     print(f"{'':<26} of the {res['slow']} slowest 1%: " + ", ".join(
         f"{k} {100 * so[k]:.0f}% (all {100 * ao[k]:.0f}%)" for k in so), flush=True)

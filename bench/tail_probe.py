@@ -22,6 +22,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 _clock = time.monotonic
@@ -61,13 +62,23 @@ def _patch_uvicorn(module) -> None:
     sink = EVENTS["asgi"]
 
     cpu = time.thread_time  # the loop's thread: at one connection, this request's CPU
+    schedstat: list[int] = []   # the loop thread's /proc schedstat, opened on first use
+
+    def waited_ns() -> int:
+        """The loop thread's time runnable but not running, so far (schedstat's second
+        field): the difference between two requests' ends is what one cycle waited for
+        a core, whatever it was waiting in."""
+        if not schedstat:
+            schedstat.append(os.open(f"/proc/self/task/{threading.get_native_id()}/schedstat",
+                                     os.O_RDONLY))
+        return int(os.pread(schedstat[0], 100, 0).split()[1])
 
     async def timed_run_asgi(self, app):
         t0, c0 = _clock(), cpu()
         try:
             return await run_asgi(self, app)
         finally:
-            sink.append((t0, _clock(), cpu() - c0))
+            sink.append((t0, _clock(), cpu() - c0, waited_ns()))
     cycle.run_asgi = timed_run_asgi
 
 
