@@ -265,6 +265,21 @@ def cycles_of(requests: list[tuple[float, float]], procs: list[dict]) -> dict | 
             "client_us": 1e6 * median([b - a for a, b in requests])}
 
 
+def sched_totals(root_pid: int) -> tuple[int, int]:
+    """(ns on a core, ns runnable but waiting for one) summed over every thread of
+    root_pid's process tree so far (/proc schedstat)."""
+    ran = waited = 0
+    for proc in tree_memory(root_pid)["processes"]:
+        for task in Path(f"/proc/{proc['pid']}/task").glob("*"):
+            try:
+                fields = (task / "schedstat").read_text().split()
+            except OSError:   # gone meanwhile
+                continue
+            ran += int(fields[0])
+            waited += int(fields[1])
+    return ran, waited
+
+
 def show(label: str, res: dict) -> None:
     c, a = res["client"], res["in_app"]
     line = (f"{label:<26} client p50 {c['p50_ms']:.2f} p99 {c['p99_ms']:.2f} "
@@ -301,6 +316,9 @@ def show(label: str, res: dict) -> None:
                   f"app {cyc['in_app_us']:.0f} (CPU {cyc['cpu_us']:.0f}), the loop waited "
                   f"for a core {cyc['waited_us']:.0f} (p90 {cyc['waited_p90_us']:.0f}) us "
                   f"a cycle", flush=True)
+    if up := res.get("upstream_per_request_us"):
+        print(f"{'':<26} nginx a request: CPU {up['cpu']:.0f} us, waited for a core "
+              f"{up['waited']:.0f} us", flush=True)
     so, ao = res["slow_overlapping"], res["all_overlapping"]
     print(f"{'':<26} of the {res['slow']} slowest 1%: " + ", ".join(
         f"{k} {100 * so[k]:.0f}% (all {100 * ao[k]:.0f}%)" for k in so), flush=True)
@@ -338,6 +356,7 @@ def main() -> int:
         bench.AUTOGROUP_NICE = args.autogroup_nice  # every process Procs starts, and us
         bench.raise_session(os.getpid())
         upstream = bench.start_nginx(procs, tmp)
+        nginx_pid = procs.procs[-1][1].pid
         targets = [(v, bench.start_gateway, f"Bearer {bench.ADMIN_KEY}")
                    for v in args.variants]
         if not args.no_bare:
@@ -354,8 +373,13 @@ def main() -> int:
                     one_connection(srv.port, payload, 300)  # warm-up
                     time.sleep(1.5)  # the background host is up and idle
                     load = os.getloadavg()[0]
+                    upstream_before = sched_totals(nginx_pid)
                     reqs = one_connection(srv.port, payload, args.requests)
+                    upstream_after = sched_totals(nginx_pid)
                     res = analyse(reqs, collect(srv, probe_dir))
+                    res["upstream_per_request_us"] = {
+                        what: (after - before) / 1e3 / len(reqs) for what, before, after
+                        in zip(("cpu", "waited"), upstream_before, upstream_after)}
                 finally:
                     procs.stop(srv.proc)
                 res.update(variant=name, round=rnd, workers=args.workers, load1=load)
