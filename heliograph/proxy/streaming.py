@@ -34,6 +34,9 @@ _OBFUSCATION_VALUE = len(_NULL_USAGE_OBFUSCATED) - 1   # from the cut to the val
 _QUOTE_BRACE = b'"}'
 _BACKSLASH = 92
 _OBFUSCATION = b',"obfuscation":"'
+# Between two payloads in _text_run's join: what separates them in a read (no payload
+# of a read of one-line events holds a newline).
+_JOIN = b"\n\ndata: "
 
 
 def _cut_obfuscated_null_usage(payload: bytes) -> bytes | None:
@@ -61,10 +64,19 @@ def event_object(payload: bytes) -> dict | None:
 
 
 class StreamAccumulator:
-    def __init__(self, strip_usage: bool):
+    # The learnt text chunk's bytes before its text, after it, and between two texts (the
+    # text chunk's end, the events' separator, the next one's start), as they came and as
+    # relayed: set with the shape (_learn_text_shape), read by _text_run.
+    _head = _after = _between = _between_out = _after_out = b""
+
+    def __init__(self, strip_usage: bool, framed: bool = False):
         # True when we added stream_options.include_usage ourselves: the caller must see
         # exactly the stream it asked for, so the usage chunk and "usage": null go.
         self.strip_usage = strip_usage
+        # True when what process_batch gives is only framed and joined (OpenAI's renderer,
+        # render_batch): then one item may hold several payloads joined as a read holds
+        # them (b"\n\ndata: " between two), which _text_run relays with one join.
+        self.framed = framed
         self.usage: dict | None = None
         self.model: str | None = None
         self.id: str | None = None
@@ -140,6 +152,12 @@ class StreamAccumulator:
         tail, fixed, at, cut, end = self._tail, self._fixed, self._at, self._cut, self._end
         relay_as = self._relay_as
         tail_at, start_end = end - 1, cut + 1
+        if fixed is None and tail is not None and len(rest) > 2:
+            # The run of usual text chunks this read leads with, in one step (_text_run);
+            # the chunks after it (the finish and usage chunks) go through the loop.
+            taken = self._text_run(rest, out)
+            if taken:
+                rest = rest[taken:]
         for payload in rest:
             if tail is not None:
                 if fixed is None:
@@ -197,6 +215,40 @@ class StreamAccumulator:
                     out.append(kept)
         return out
 
+    def _text_run(self, rest: list[bytes], out: list[bytes]) -> int:
+        """The leading chunks of `rest` up to its last usual text chunk, relayed onto `out`
+        and their texts cut out for the log, when every one of them is the learnt text
+        chunk with only its text different (the answer's id, model and the bytes around
+        the text the same): how many were taken, 0 (nothing done) otherwise. One join and
+        one comparison check them all, instead of two slice comparisons a chunk."""
+        tail, at, cut, end, relay_as = self._tail, self._at, self._cut, self._end, \
+            self._relay_as
+        tail_at, start_end = end - 1, cut + 1
+        taken = len(rest)
+        # From the end back to the last text chunk (a read ending the stream has its
+        # finish and usage chunks after it): the per-chunk test of the loop.
+        while taken and not (rest[taken - 1][tail_at:] == tail and
+                             rest[taken - 1][at:start_end] == _TEXT_START):
+            taken -= 1
+        if taken < 2:
+            return 0
+        run = rest[:taken] if taken < len(rest) else rest
+        texts = [payload[cut:end] for payload in run]
+        joined = _JOIN.join(run)
+        # Equal only if each chunk is the head, its text and the tail: the lengths line
+        # up chunk by chunk, so no other cut of the same bytes can compare equal.
+        if joined != self._head + self._between.join(texts) + self._after or \
+                relay_as == _SCAN and _USAGE in joined:
+            return 0
+        if relay_as != _CUT_NULL_LAST:
+            out += run
+        elif self.framed:
+            out.append(self._head + self._between_out.join(texts) + self._after_out)
+        else:
+            out += [payload[:-_NULL_TAIL] + b"}" for payload in run]
+        self._run += texts
+        return taken
+
     def _relayed(self, payload: bytes) -> bytes | None:
         """What the caller gets of a chunk not parsed for its content (a text chunk read for
         its text, any chunk once the answer is under way): its null usage cut when asked."""
@@ -234,9 +286,18 @@ class StreamAccumulator:
             relay_as = _AS_IS   # the null usage ends the chunk: nothing else to read
         self._tail, self._fixed, self._at, self._cut, self._end = tail, fixed, at, cut, end
         self._relay_as = relay_as
+        self._head, self._after = payload[:cut], tail[1:]
+        self._between = self._after + _JOIN + self._head
+        if relay_as == _CUT_NULL_LAST:
+            self._after_out = self._after[:-_NULL_TAIL] + b"}"
+            self._between_out = self._after_out + _JOIN + self._head
 
     def _read(self, payload: bytes) -> bytes | None:
         """A chunk that must be parsed: before the first content, or carrying a usage."""
+        if not self.id:
+            kept = self._read_role_only(payload)
+            if kept is not None:
+                return kept
         chunk = event_object(payload)
         if chunk is None:
             return payload
@@ -259,6 +320,43 @@ class StreamAccumulator:
             del chunk["usage"]
             return orjson.dumps(chunk)
         return payload
+
+    def _read_role_only(self, payload: bytes) -> bytes | None:
+        """The usual first chunk (the first choice's role, an empty content, nothing else:
+        _ROLE_CHOICES) read without its choices: only the members before them are parsed
+        (the answer's id, model and creation time), and the log merges the role from a
+        mark (_ROLE_ONLY) rather than the parsed chunk. What the caller gets of it; None
+        for any other chunk (read whole)."""
+        end = last = len(payload) - 1       # the closing brace
+        cut = None
+        if payload[-_NULL_TAIL:] == _NULL_USAGE_LAST:
+            end -= _NULL_USAGE
+        elif payload[-2:] == _QUOTE_BRACE:  # OpenAI's obfuscation string last
+            cut = _cut_obfuscated_null_usage(payload)
+            if cut is None:
+                return None
+            value = payload.rfind(b'"', 0, -2)
+            if not payload[value + 1:-2].isalnum():   # a valid JSON string for sure
+                return None
+            end = value - _OBFUSCATION_VALUE
+        for choices in _ROLE_CHOICES:
+            start = end - len(choices)
+            if payload[start:end] == choices:
+                break
+        else:
+            return None
+        head = event_object(payload[:start] + b"}")
+        # A head holding a usage or choices of its own is read whole, as is one without
+        # an id (Azure's prompt-filter chunk opens with id "").
+        if head is None or "usage" in head or "choices" in head:
+            return None
+        self._take_head(head)
+        if not self.id:
+            return None
+        self._parsed[id(payload)] = _ROLE_ONLY
+        if not self.strip_usage or end == last:
+            return payload      # as _read relays it: no usage to take out
+        return cut if cut is not None else payload[:-_NULL_TAIL] + b"}"
 
     def _read_head(self, chunk: dict) -> None:
         """Until the first content: the answer's id and model, and whether this chunk
@@ -352,6 +450,12 @@ class StreamAccumulator:
                         continue
                 if texts:
                     _add_texts(merged, texts)
+                if chunk is _ROLE_ONLY:     # the usual first chunk: the first choice's role
+                    into = merged.get(0)
+                    if into is None:
+                        into = merged[0] = _Choice()
+                    into.role = "assistant"
+                    continue
                 self._merge(merged, chunk)
             if texts:
                 _add_texts(merged, texts)
@@ -388,6 +492,17 @@ _TEXT_START = b'"choices":[{"index":0,"delta":{"content":"'
 _TEXT_ENDS = (b'},"logprobs":null,"finish_reason":null}]',
               b'},"finish_reason":null}]', b'},"finish_reason":null,"logprobs":null}]')
 _TEXT_QUOTE = len(_TEXT_START) - 1   # from _TEXT_START to the text's opening quote
+# The usual first chunk's choices, as OpenAI (and the providers copying it) write them:
+# the first choice's role, an empty content and nothing else (_read_role_only).
+_ROLE_CHOICES = (
+    b',"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},'
+    b'"logprobs":null,"finish_reason":null}]',
+    b',"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,'
+    b'"finish_reason":null}]',
+    b',"choices":[{"index":0,"delta":{"role":"assistant","content":""},'
+    b'"finish_reason":null}]')
+# What the log merges for such a chunk (StreamAccumulator._parsed): the role alone.
+_ROLE_ONLY: dict = {}
 _FINISH_START = b'"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"'
 _FINISH_LEN = len(_FINISH_START)
 
