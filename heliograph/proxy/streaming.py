@@ -241,7 +241,10 @@ class StreamAccumulator:
                 relay_as == _SCAN and _USAGE in joined:
             return 0
         if relay_as != _CUT_NULL_LAST:
-            out += run
+            if self.framed:
+                out.append(joined)
+            else:
+                out += run
         elif self.framed:
             out.append(self._head + self._between_out.join(texts) + self._after_out)
         else:
@@ -327,18 +330,16 @@ class StreamAccumulator:
         (the answer's id, model and creation time), and the log merges the role from a
         mark (_ROLE_ONLY) rather than the parsed chunk. What the caller gets of it; None
         for any other chunk (read whole)."""
-        end = last = len(payload) - 1       # the closing brace
-        cut = None
-        if payload[-_NULL_TAIL:] == _NULL_USAGE_LAST:
-            end -= _NULL_USAGE
-        elif payload[-2:] == _QUOTE_BRACE:  # OpenAI's obfuscation string last
-            cut = _cut_obfuscated_null_usage(payload)
-            if cut is None:
+        end = len(payload) - 1              # the closing brace, or the obfuscation's start
+        if payload[-2:] == _QUOTE_BRACE:    # OpenAI's obfuscation string last
+            value = payload.rfind(b'"', 0, -2) + 1
+            end = value - len(_OBFUSCATION)
+            # Letters and digits, as OpenAI writes it: a JSON string for sure.
+            if payload[end:value] != _OBFUSCATION or not payload[value:-2].isalnum():
                 return None
-            value = payload.rfind(b'"', 0, -2)
-            if not payload[value + 1:-2].isalnum():   # a valid JSON string for sure
-                return None
-            end = value - _OBFUSCATION_VALUE
+        usage = end - _NULL_USAGE           # where a null usage before it would start
+        if payload[usage:end] == _NULL_USAGE_LAST[:-1]:
+            end = usage
         for choices in _ROLE_CHOICES:
             start = end - len(choices)
             if payload[start:end] == choices:
@@ -354,9 +355,9 @@ class StreamAccumulator:
         if not self.id:
             return None
         self._parsed[id(payload)] = _ROLE_ONLY
-        if not self.strip_usage or end == last:
+        if not self.strip_usage or end != usage:
             return payload      # as _read relays it: no usage to take out
-        return cut if cut is not None else payload[:-_NULL_TAIL] + b"}"
+        return payload[:usage] + payload[usage + _NULL_USAGE:]
 
     def _read_head(self, chunk: dict) -> None:
         """Until the first content: the answer's id and model, and whether this chunk
