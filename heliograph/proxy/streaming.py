@@ -68,6 +68,9 @@ class StreamAccumulator:
     # text chunk's end, the events' separator, the next one's start), as they came and as
     # relayed: set with the shape (_learn_text_shape), read by _text_run.
     _head = _after = _between = _between_out = _after_out = b""
+    # The usual usage chunk's bytes before its usage, learnt from the usual first chunk
+    # (_read_role_only), read by _read_usage_only.
+    _usage_start = b""
 
     def __init__(self, strip_usage: bool, framed: bool = False):
         # True when we added stream_options.include_usage ourselves: the caller must see
@@ -152,6 +155,7 @@ class StreamAccumulator:
         tail, fixed, at, cut, end = self._tail, self._fixed, self._at, self._cut, self._end
         relay_as = self._relay_as
         tail_at, start_end = end - 1, cut + 1
+        usage_start = self._usage_start
         if fixed is None and tail is not None and len(rest) > 2:
             # The run of usual text chunks this read leads with, in one step (_text_run);
             # the chunks after it (the finish and usage chunks) go through the loop.
@@ -203,6 +207,11 @@ class StreamAccumulator:
             log.append(payload)
             if payload.endswith(_NULL_USAGE_LAST):
                 out.append(payload[:-_NULL_TAIL] + b"}" if strip else payload)
+                continue
+            if usage_start and payload[:len(usage_start)] == usage_start and \
+                    self._read_usage_only(payload):
+                if not strip:           # the usage we asked for goes
+                    out.append(payload)
                 continue
             null_cut = _cut_obfuscated_null_usage(payload)
             if null_cut is not None:
@@ -301,6 +310,9 @@ class StreamAccumulator:
             kept = self._read_role_only(payload)
             if kept is not None:
                 return kept
+        elif self._usage_start and payload[:len(self._usage_start)] == self._usage_start \
+                and self._read_usage_only(payload):
+            return None if self.strip_usage else payload
         chunk = event_object(payload)
         if chunk is None:
             return payload
@@ -330,13 +342,9 @@ class StreamAccumulator:
         (the answer's id, model and creation time), and the log merges the role from a
         mark (_ROLE_ONLY) rather than the parsed chunk. What the caller gets of it; None
         for any other chunk (read whole)."""
-        end = len(payload) - 1              # the closing brace, or the obfuscation's start
-        if payload[-2:] == _QUOTE_BRACE:    # OpenAI's obfuscation string last
-            value = payload.rfind(b'"', 0, -2) + 1
-            end = value - len(_OBFUSCATION)
-            # Letters and digits, as OpenAI writes it: a JSON string for sure.
-            if payload[end:value] != _OBFUSCATION or not payload[value:-2].isalnum():
-                return None
+        end = _before_obfuscation(payload)
+        if end < 0:
+            return None
         usage = end - _NULL_USAGE           # where a null usage before it would start
         if payload[usage:end] == _NULL_USAGE_LAST[:-1]:
             end = usage
@@ -355,9 +363,26 @@ class StreamAccumulator:
         if not self.id:
             return None
         self._parsed[id(payload)] = _ROLE_ONLY
+        # The usage chunk starts with the same members (_read_usage_only).
+        self._usage_start = payload[:start] + _USAGE_ONLY
         if not self.strip_usage or end != usage:
             return payload      # as _read relays it: no usage to take out
         return payload[:usage] + payload[usage + _NULL_USAGE:]
+
+    def _read_usage_only(self, payload: bytes) -> bool:
+        """The usual usage chunk (the usual first chunk's members, no choices, the usage
+        last but for an obfuscation string: `_usage_start` leads it) read by its usage
+        alone, whose parse then checks it is JSON to its end; the log has nothing to merge
+        from it (_NO_CHOICES). False (nothing done) for any other chunk."""
+        end = _before_obfuscation(payload)
+        if end < 0:
+            return False
+        usage = event_object(payload[len(self._usage_start):end])
+        if not usage:
+            return False
+        self.usage = usage
+        self._parsed[id(payload)] = _NO_CHOICES
+        return True
 
     def _read_head(self, chunk: dict) -> None:
         """Until the first content: the answer's id and model, and whether this chunk
@@ -451,6 +476,8 @@ class StreamAccumulator:
                         continue
                 if texts:
                     _add_texts(merged, texts)
+                if chunk is _NO_CHOICES:    # the usual usage chunk: nothing to merge
+                    continue
                 if chunk is _ROLE_ONLY:     # the usual first chunk: the first choice's role
                     into = merged.get(0)
                     if into is None:
@@ -504,6 +531,22 @@ _ROLE_CHOICES = (
     b'"finish_reason":null}]')
 # What the log merges for such a chunk (StreamAccumulator._parsed): the role alone.
 _ROLE_ONLY: dict = {}
+# The usual usage chunk: no choices, the usage last (_read_usage_only); nothing to merge.
+_USAGE_ONLY = b',"choices":[],"usage":'
+_NO_CHOICES: dict = {}
+
+
+def _before_obfuscation(payload: bytes) -> int:
+    """Where a chunk's last members end: before OpenAI's obfuscation string when it ends
+    with one (letters and digits, as OpenAI writes it: a JSON string for sure), else at
+    its closing brace; -1 for a last string of another kind."""
+    if payload[-2:] != _QUOTE_BRACE:
+        return len(payload) - 1
+    value = payload.rfind(b'"', 0, -2) + 1
+    end = value - len(_OBFUSCATION)
+    if payload[end:value] != _OBFUSCATION or not payload[value:-2].isalnum():
+        return -1
+    return end
 _FINISH_START = b'"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"'
 _FINISH_LEN = len(_FINISH_START)
 

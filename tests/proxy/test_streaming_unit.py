@@ -444,8 +444,10 @@ def test_obfuscated_chunks_lose_only_their_null_usage_and_are_not_parsed(monkeyp
         sent = [out for batch in batches for out in acc.process_batch(batch)]
         assert sent == [p.replace(b',"usage":null,"obfuscation"', b',"obfuscation"')
                         for p in stream[:-2]]
-        # The role chunk: only its members before the choices (_read_role_only).
-        assert parsed == [stream[0][:stream[0].index(b',"choices"')] + b"}", stream[-2]]
+        # The role chunk: only its members before the choices (_read_role_only); the
+        # usage chunk: only its usage (_read_usage_only).
+        assert parsed == [stream[0][:stream[0].index(b',"choices"')] + b"}",
+                          orjson.dumps(USAGE)]
         assert acc.done and acc.usage == USAGE
         # The caller who asked for the usage gets every chunk as it came.
         own = StreamAccumulator(strip_usage=False)
@@ -801,3 +803,50 @@ def test_the_usual_role_chunk_is_read_without_parsing_its_choices(monkeypatch):
                     first[:first.index(b',"choices"')] + b"}", first
             else:
                 assert first in parses or not first.startswith(b'{"id"'), first
+
+
+def test_the_usual_usage_chunk_is_read_by_its_usage_alone(monkeypatch):
+    """After the usual first chunk, a usage chunk with the same members before its
+    (empty) choices has only its usage parsed; any other is parsed whole. Either way the
+    caller gets the same bytes (the usage we asked for taken out) and the log the same
+    usage and answer as when every usage chunk is parsed whole."""
+    from heliograph.proxy import streaming
+
+    role = chunk({"role": "assistant", "content": ""})
+    usage = chunk(choices=False, usage=USAGE)
+    no_usage_member = role.replace(b',"usage":null}', b"}")
+    usual = [usage, _obfuscated(usage, "pad"), usage.replace(b'"total_tokens":5', b'"total_tokens":5 '),
+             usage.replace(b"{\"prompt", b"{\"prompt\":1,\"prompt")]
+    others = [usage.replace(b'"c1"', b'"c2"'), chunk(choices=False, usage={}),
+              usage.replace(b'"usage":{', b'"usage":null,"x":{'),
+              usage[:-1] + b',"x":1}',
+              usage.replace(b'"total_tokens":5}', b'"total_tokens":5'), _obfuscated(usage, "a-b"),
+              chunk({"content": "x"}, usage=USAGE), usage.replace(b'"usage":{', b'"usage":[{') + b"]"]
+    parses: list[bytes] = []
+    real = streaming.event_object
+    for first in (role, _obfuscated(role, "r"), no_usage_member, chunk({"role": "assistant"})):
+        for last in usual + others:
+            stream = [first, _openai_chunk("a"), _openai_chunk("b"), _finish_chunk("stop"), last,
+                      b"[DONE]"]
+            for strip, whole in [(s, w) for s in (True, False) for w in (True, False)]:
+                def run(stream=stream, strip=strip, whole=whole):
+                    acc = StreamAccumulator(strip)
+                    if whole:
+                        out = acc.process_batch(stream)
+                    else:
+                        out = [o for p in stream if (o := acc.process(p)) is not None]
+                    return out, acc.completion(), acc.usage
+                parses.clear()
+                monkeypatch.setattr(streaming, "event_object",
+                                    lambda p: parses.append(p) or real(p))
+                got = run()
+                monkeypatch.undo()
+                with monkeypatch.context() as patch:
+                    patch.setattr(StreamAccumulator, "_read_usage_only", lambda self, p: False)
+                    assert got == run(), (first, last, strip, whole)
+                read_alone = first in (role, _obfuscated(role, "r"), no_usage_member) and \
+                    last in usual
+                assert (last not in parses) == read_alone, (first, last)
+                if read_alone:
+                    assert got[2] == orjson.loads(last)["usage"]
+                    assert (last not in got[0]) if strip else (last in got[0])
