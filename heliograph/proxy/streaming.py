@@ -64,10 +64,10 @@ def event_object(payload: bytes) -> dict | None:
 
 
 class StreamAccumulator:
-    # The learnt text chunk's bytes before its text, after it, and between two texts (the
-    # text chunk's end, the events' separator, the next one's start), as they came and as
-    # relayed: set with the shape (_learn_text_shape), read by _text_run.
-    _head = _after = _between = _between_out = _after_out = b""
+    # The learnt text chunk's bytes before its text (its opening quote included), between
+    # two texts (the text chunk's end, the events' separator, the next one's start), and
+    # after it as relayed: set with the shape (_learn_text_shape), read by _text_run.
+    _head = _between = _between_out = _tail_out = b""
     # The usual usage chunk's bytes before its usage, learnt from the usual first chunk
     # (_read_role_only), read by _read_usage_only.
     _usage_start = b""
@@ -88,7 +88,8 @@ class StreamAccumulator:
         self.done = False
         self._payloads: list[bytes] = []    # as upstream sent them (completion's fallback)
         # What completion() assembles, in order: a payload it reads, or a list of text
-        # chunks' texts (JSON strings) cut out while relaying (_run: the list being filled).
+        # chunks' texts (JSON strings without their quotes) cut out while relaying (_run:
+        # the list being filled).
         self._log: list[bytes | list[bytes]] = []
         self._run: list[bytes] = []
         # The chunks already parsed (by the id of their payload, which _payloads keeps
@@ -116,7 +117,7 @@ class StreamAccumulator:
                 # The first text, in the usual text chunk (the id came before): no parse;
                 # its text is kept for the log and its shape for the next ones.
                 self.saw_content = True
-                self._run.append(text)
+                self._run.append(text[1:-1])
                 self._learn_text_shape(payload, text)
                 return self._relayed(payload)
         if self._run:
@@ -170,7 +171,7 @@ class StreamAccumulator:
                             and (relay_as != _SCAN or _USAGE not in payload):
                         out.append(payload[:-_NULL_TAIL] + b"}"
                                    if relay_as == _CUT_NULL_LAST else payload)
-                        run.append(payload[cut:end])
+                        run.append(payload[start_end:tail_at])
                         continue
                 else:
                     # The obfuscation string's closing quote not escaped (a string that
@@ -186,12 +187,12 @@ class StreamAccumulator:
                             out.append(payload[:null] + payload[null + _NULL_USAGE:])
                         else:
                             out.append(payload)
-                        run.append(payload[cut:close + 1])
+                        run.append(payload[start_end:close])
                         continue
             elif self.id:
                 text = _text_delta(payload)
                 if text is not None:    # the first text chunk since the id is known
-                    run.append(text)
+                    run.append(text[1:-1])
                     self._learn_text_shape(payload, text)
                     tail, fixed, at, cut, end = (self._tail, self._fixed, self._at,
                                                  self._cut, self._end)
@@ -242,11 +243,12 @@ class StreamAccumulator:
         if taken < 2:
             return 0
         run = rest[:taken] if taken < len(rest) else rest
-        texts = [payload[cut:end] for payload in run]
+        texts = [payload[start_end:tail_at] for payload in run]
         joined = _JOIN.join(run)
-        # Equal only if each chunk is the head, its text and the tail: the lengths line
-        # up chunk by chunk, so no other cut of the same bytes can compare equal.
-        if joined != self._head + self._between.join(texts) + self._after or \
+        # Equal only if each chunk is the head, its text and the tail (the text's quotes
+        # in both): the lengths line up chunk by chunk, so no other cut of the same bytes
+        # can compare equal.
+        if joined != self._head + self._between.join(texts) + tail or \
                 relay_as == _SCAN and _USAGE in joined:
             return 0
         if relay_as != _CUT_NULL_LAST:
@@ -255,7 +257,7 @@ class StreamAccumulator:
             else:
                 out += run
         elif self.framed:
-            out.append(self._head + self._between_out.join(texts) + self._after_out)
+            out.append(self._head + self._between_out.join(texts) + self._tail_out)
         else:
             out += [payload[:-_NULL_TAIL] + b"}" for payload in run]
         self._run += texts
@@ -298,11 +300,11 @@ class StreamAccumulator:
             relay_as = _AS_IS   # the null usage ends the chunk: nothing else to read
         self._tail, self._fixed, self._at, self._cut, self._end = tail, fixed, at, cut, end
         self._relay_as = relay_as
-        self._head, self._after = payload[:cut], tail[1:]
-        self._between = self._after + _JOIN + self._head
+        self._head = payload[:cut + 1]      # the text's opening quote kept
+        self._between = tail + _JOIN + self._head
         if relay_as == _CUT_NULL_LAST:
-            self._after_out = self._after[:-_NULL_TAIL] + b"}"
-            self._between_out = self._after_out + _JOIN + self._head
+            self._tail_out = tail[:-_NULL_TAIL] + b"}"
+            self._between_out = self._tail_out + _JOIN + self._head
 
     def _read(self, payload: bytes) -> bytes | None:
         """A chunk that must be parsed: before the first content, or carrying a usage."""
@@ -405,7 +407,8 @@ class StreamAccumulator:
         of chunks relayed by process_batch were cut out then (runs of them in _log);
         the loop below tells the others (chunks processed one by one) the same way."""
         merged: dict[int, _Choice] = {}
-        texts: list[bytes] = []     # the first choice's text, JSON strings not decoded yet
+        # The first choice's text: JSON strings without their quotes, not decoded yet.
+        texts: list[bytes] = []
         # A stream's text chunks differ only in their text: once one is cut out, the next
         # ones are told by two tests, _TEXT_START where it was and the same bytes after
         # the text. A text that ended early (a quote not escaped) makes the decoded list
@@ -429,14 +432,14 @@ class StreamAccumulator:
                 if tail is not None:
                     if fixed is None:
                         if payload[end - 1:] == tail and payload[at:cut + 1] == _TEXT_START:
-                            append(payload[cut:end])
+                            append(payload[cut + 1:end - 1])
                             continue
                     else:
                         close = payload.rfind(b'"', 0, -2) + 1 - end
                         if payload[close:close + end] == fixed and \
                                 payload[at:cut + 1] == _TEXT_START and \
                                 payload[-2:] == _QUOTE_BRACE:
-                            append(payload[cut:close + 1])
+                            append(payload[cut + 1:close])
                             continue
                 # A chunk read already (the role chunk, the usage chunk) is merged as it
                 # was parsed: looking for text or a finish in its bytes would only scan it.
@@ -458,7 +461,7 @@ class StreamAccumulator:
                                     tail.count(b'"', obfuscated) == 4:
                                 fixed = tail[:obfuscated + len(_OBFUSCATION)]
                                 end = len(fixed)
-                        append(text)
+                        append(text[1:-1])
                         continue
                     if reason is None and self.id:
                         reason = _finish_only(payload)
@@ -589,7 +592,7 @@ def _finish_only(payload: bytes, start: int = -1) -> bytes | None:
 
 def _add_texts(merged: dict[int, _Choice], texts: list[bytes]) -> None:
     """Decode the cut-out strings (one call) onto the first choice, and empty the list."""
-    decoded = orjson.loads(b"[" + b",".join(texts) + b"]")
+    decoded = orjson.loads(b'["' + b'","'.join(texts) + b'"]')
     if len(decoded) != len(texts):
         raise orjson.JSONDecodeError("a cut-out text held a quote", "", 0)
     texts.clear()

@@ -738,6 +738,11 @@ def test_text_runs_relay_and_log_what_chunks_one_by_one_do_at_every_read_cut():
         [role, *texts[:2], tool, *texts, _finish_chunk("tool_calls")],
         [role, *texts[:2], _openai_chunk("q").replace(b'"q"', b'"q","x":"\\""'), *texts],
         [role, *texts[:2], _openai_chunk("q").replace(b'"q"', b'"a\\qb"'), *texts[2:]],
+        # The text's own quotes moved: the same length, head and tail, no JSON string.
+        [role, *texts[:2], _openai_chunk("ab").replace(b':"ab"', b':xab"'), *texts[2:]],
+        [role, *texts[:2], _openai_chunk("ab").replace(b':"ab"', b':"abx'), *texts[2:]],
+        [role, *texts[:2], _openai_chunk("ab").replace(b':"ab"', b':"a"b'), *texts[2:]],
+        [role, *texts[:2], _openai_chunk("ab").replace(b':"ab"', b':1234'), *texts[2:]],
         [role, *map(_no_usage_chunk, ["a", "b", "c"]), _no_usage_chunk("u", usage=USAGE),
          *map(_no_usage_chunk, ["d", "e", "f"]), b"[DONE]"],
         [_obfuscated(role, "r"), *[_obfuscated(t, "Kq7"[:i]) for i, t in enumerate(texts)],
