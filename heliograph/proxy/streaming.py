@@ -233,6 +233,8 @@ class StreamAccumulator:
         one comparison check them all, instead of two slice comparisons a chunk."""
         tail, at, cut, end, relay_as = self._tail, self._at, self._cut, self._end, \
             self._relay_as
+        if tail is None:        # (the shape is learnt before a run is looked for)
+            return 0
         tail_at, start_end = end - 1, cut + 1
         taken = len(rest)
         # From the end back to the last text chunk (a read ending the stream has its
