@@ -6,8 +6,8 @@ exact and load-free, for comparing two versions of the SSE parsing and the accum
 
 Relays bench/sse_body.py's stream (22 events, 6.6 KB) the way the pipeline does, with the
 caller not asking for the usage (the gateway strips it): SSE events per read
-(providers/sse.py), the accumulator (proxy/streaming.py), OpenAI's rendering, then the
-logged answer (`completion`). Printed by stage, each stage including the ones before it:
+(providers/sse.py), the OpenAI front's accumulator (proxy/streaming.py), OpenAI's
+rendering, then the logged answer (`completion`). Printed by stage, each stage including the ones before it:
 `split` (the events of each read), `relay` (+ process_batch and render_batch: what the
 caller gets), `log` (+ completion: what the record gets). Each count is the difference
 between a run of --streams streams and a run of none, divided by --streams, so imports
@@ -31,8 +31,7 @@ STAGES = ("split", "relay", "log")
 
 async def _relay(body: bytes, split: int, stage: int) -> None:
     from heliograph.providers.sse import EventBatches
-    from heliograph.proxy.fronts import OpenAIStream
-    from heliograph.proxy.streaming import StreamAccumulator
+    from heliograph.proxy.fronts import OPENAI, OpenAIStream
 
     reads = [body[i:i + split] for i in range(0, len(body), split)] if split else [body]
 
@@ -40,7 +39,8 @@ async def _relay(body: bytes, split: int, stage: int) -> None:
         for read in reads:
             yield read
 
-    acc, renderer, out = StreamAccumulator(True), OpenAIStream(), []
+    # The OpenAI front's accumulator, as the pipeline makes it for an OpenAI caller.
+    acc, renderer, out = OPENAI.accumulator(True), OpenAIStream(), []
     async for batch in EventBatches(chunks()):
         if stage == 0:
             continue

@@ -63,7 +63,8 @@ class OpenAIFront:
 
     def accumulator(self, strip_usage: bool) -> StreamReader:
         """Reads the stream for the log (usage, model, first token, the end)."""
-        return StreamAccumulator(strip_usage)
+        # OpenAIStream's render_batch only frames and joins what process_batch gives.
+        return StreamAccumulator(strip_usage, framed=True)
 
     async def prepare(self, flow: Flow) -> None:
         pass

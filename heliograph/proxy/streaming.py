@@ -34,6 +34,9 @@ _OBFUSCATION_VALUE = len(_NULL_USAGE_OBFUSCATED) - 1   # from the cut to the val
 _QUOTE_BRACE = b'"}'
 _BACKSLASH = 92
 _OBFUSCATION = b',"obfuscation":"'
+# Between two payloads in _text_run's join: what separates them in a read (no payload
+# of a read of one-line events holds a newline).
+_JOIN = b"\n\ndata: "
 
 
 def _cut_obfuscated_null_usage(payload: bytes) -> bytes | None:
@@ -61,10 +64,22 @@ def event_object(payload: bytes) -> dict | None:
 
 
 class StreamAccumulator:
-    def __init__(self, strip_usage: bool):
+    # The learnt text chunk's bytes before its text (its opening quote included), between
+    # two texts (the text chunk's end, the events' separator, the next one's start), and
+    # after it as relayed: set with the shape (_learn_text_shape), read by _text_run.
+    _head = _between = _between_out = _tail_out = b""
+    # The usual usage chunk's bytes before its usage, learnt from the usual first chunk
+    # (_read_role_only), read by _read_usage_only.
+    _usage_start = b""
+
+    def __init__(self, strip_usage: bool, framed: bool = False):
         # True when we added stream_options.include_usage ourselves: the caller must see
         # exactly the stream it asked for, so the usage chunk and "usage": null go.
         self.strip_usage = strip_usage
+        # True when what process_batch gives is only framed and joined (OpenAI's renderer,
+        # render_batch): then one item may hold several payloads joined as a read holds
+        # them (b"\n\ndata: " between two), which _text_run relays with one join.
+        self.framed = framed
         self.usage: dict | None = None
         self.model: str | None = None
         self.id: str | None = None
@@ -73,7 +88,8 @@ class StreamAccumulator:
         self.done = False
         self._payloads: list[bytes] = []    # as upstream sent them (completion's fallback)
         # What completion() assembles, in order: a payload it reads, or a list of text
-        # chunks' texts (JSON strings) cut out while relaying (_run: the list being filled).
+        # chunks' texts (JSON strings without their quotes) cut out while relaying (_run:
+        # the list being filled).
         self._log: list[bytes | list[bytes]] = []
         self._run: list[bytes] = []
         # The chunks already parsed (by the id of their payload, which _payloads keeps
@@ -101,7 +117,7 @@ class StreamAccumulator:
                 # The first text, in the usual text chunk (the id came before): no parse;
                 # its text is kept for the log and its shape for the next ones.
                 self.saw_content = True
-                self._run.append(text)
+                self._run.append(text[1:-1])
                 self._learn_text_shape(payload, text)
                 return self._relayed(payload)
         if self._run:
@@ -140,6 +156,13 @@ class StreamAccumulator:
         tail, fixed, at, cut, end = self._tail, self._fixed, self._at, self._cut, self._end
         relay_as = self._relay_as
         tail_at, start_end = end - 1, cut + 1
+        usage_start = self._usage_start
+        if fixed is None and tail is not None and len(rest) > 2:
+            # The run of usual text chunks this read leads with, in one step (_text_run);
+            # the chunks after it (the finish and usage chunks) go through the loop.
+            taken = self._text_run(rest, out)
+            if taken:
+                rest = rest[taken:]
         for payload in rest:
             if tail is not None:
                 if fixed is None:
@@ -148,7 +171,7 @@ class StreamAccumulator:
                             and (relay_as != _SCAN or _USAGE not in payload):
                         out.append(payload[:-_NULL_TAIL] + b"}"
                                    if relay_as == _CUT_NULL_LAST else payload)
-                        run.append(payload[cut:end])
+                        run.append(payload[start_end:tail_at])
                         continue
                 else:
                     # The obfuscation string's closing quote not escaped (a string that
@@ -164,12 +187,12 @@ class StreamAccumulator:
                             out.append(payload[:null] + payload[null + _NULL_USAGE:])
                         else:
                             out.append(payload)
-                        run.append(payload[cut:close + 1])
+                        run.append(payload[start_end:close])
                         continue
             elif self.id:
                 text = _text_delta(payload)
                 if text is not None:    # the first text chunk since the id is known
-                    run.append(text)
+                    run.append(text[1:-1])
                     self._learn_text_shape(payload, text)
                     tail, fixed, at, cut, end = (self._tail, self._fixed, self._at,
                                                  self._cut, self._end)
@@ -186,6 +209,11 @@ class StreamAccumulator:
             if payload.endswith(_NULL_USAGE_LAST):
                 out.append(payload[:-_NULL_TAIL] + b"}" if strip else payload)
                 continue
+            if usage_start and payload[:len(usage_start)] == usage_start and \
+                    self._read_usage_only(payload):
+                if not strip:           # the usage we asked for goes
+                    out.append(payload)
+                continue
             null_cut = _cut_obfuscated_null_usage(payload)
             if null_cut is not None:
                 out.append(null_cut if strip else payload)
@@ -196,6 +224,46 @@ class StreamAccumulator:
                 if kept is not None:
                     out.append(kept)
         return out
+
+    def _text_run(self, rest: list[bytes], out: list[bytes]) -> int:
+        """The leading chunks of `rest` up to its last usual text chunk, relayed onto `out`
+        and their texts cut out for the log, when every one of them is the learnt text
+        chunk with only its text different (the answer's id, model and the bytes around
+        the text the same): how many were taken, 0 (nothing done) otherwise. One join and
+        one comparison check them all, instead of two slice comparisons a chunk."""
+        tail, at, cut, end, relay_as = self._tail, self._at, self._cut, self._end, \
+            self._relay_as
+        if tail is None:        # (the shape is learnt before a run is looked for)
+            return 0
+        tail_at, start_end = end - 1, cut + 1
+        taken = len(rest)
+        # From the end back to the last text chunk (a read ending the stream has its
+        # finish and usage chunks after it): the per-chunk test of the loop.
+        while taken and not (rest[taken - 1][tail_at:] == tail and
+                             rest[taken - 1][at:start_end] == _TEXT_START):
+            taken -= 1
+        if taken < 2:
+            return 0
+        run = rest[:taken] if taken < len(rest) else rest
+        texts = [payload[start_end:tail_at] for payload in run]
+        joined = _JOIN.join(run)
+        # Equal only if each chunk is the head, its text and the tail (the text's quotes
+        # in both): the lengths line up chunk by chunk, so no other cut of the same bytes
+        # can compare equal.
+        if joined != self._head + self._between.join(texts) + tail or \
+                relay_as == _SCAN and _USAGE in joined:
+            return 0
+        if relay_as != _CUT_NULL_LAST:
+            if self.framed:
+                out.append(joined)
+            else:
+                out += run
+        elif self.framed:
+            out.append(self._head + self._between_out.join(texts) + self._tail_out)
+        else:
+            out += [payload[:-_NULL_TAIL] + b"}" for payload in run]
+        self._run += texts
+        return taken
 
     def _relayed(self, payload: bytes) -> bytes | None:
         """What the caller gets of a chunk not parsed for its content (a text chunk read for
@@ -234,9 +302,21 @@ class StreamAccumulator:
             relay_as = _AS_IS   # the null usage ends the chunk: nothing else to read
         self._tail, self._fixed, self._at, self._cut, self._end = tail, fixed, at, cut, end
         self._relay_as = relay_as
+        self._head = payload[:cut + 1]      # the text's opening quote kept
+        self._between = tail + _JOIN + self._head
+        if relay_as == _CUT_NULL_LAST:
+            self._tail_out = tail[:-_NULL_TAIL] + b"}"
+            self._between_out = self._tail_out + _JOIN + self._head
 
     def _read(self, payload: bytes) -> bytes | None:
         """A chunk that must be parsed: before the first content, or carrying a usage."""
+        if not self.id:
+            kept = self._read_role_only(payload)
+            if kept is not None:
+                return kept
+        elif self._usage_start and payload[:len(self._usage_start)] == self._usage_start \
+                and self._read_usage_only(payload):
+            return None if self.strip_usage else payload
         chunk = event_object(payload)
         if chunk is None:
             return payload
@@ -260,6 +340,54 @@ class StreamAccumulator:
             return orjson.dumps(chunk)
         return payload
 
+    def _read_role_only(self, payload: bytes) -> bytes | None:
+        """The usual first chunk (the first choice's role, an empty content, nothing else:
+        _ROLE_CHOICES) read without its choices: only the members before them are parsed
+        (the answer's id, model and creation time), and the log merges the role from a
+        mark (_ROLE_ONLY) rather than the parsed chunk. What the caller gets of it; None
+        for any other chunk (read whole)."""
+        end = _before_obfuscation(payload)
+        if end < 0:
+            return None
+        usage = end - _NULL_USAGE           # where a null usage before it would start
+        if payload[usage:end] == _NULL_USAGE_LAST[:-1]:
+            end = usage
+        for choices in _ROLE_CHOICES:
+            start = end - len(choices)
+            if payload[start:end] == choices:
+                break
+        else:
+            return None
+        head = event_object(payload[:start] + b"}")
+        # A head holding a usage or choices of its own is read whole, as is one without
+        # an id (Azure's prompt-filter chunk opens with id "").
+        if head is None or "usage" in head or "choices" in head:
+            return None
+        self._take_head(head)
+        if not self.id:
+            return None
+        self._parsed[id(payload)] = _ROLE_ONLY
+        # The usage chunk starts with the same members (_read_usage_only).
+        self._usage_start = payload[:start] + _USAGE_ONLY
+        if not self.strip_usage or end != usage:
+            return payload      # as _read relays it: no usage to take out
+        return payload[:usage] + payload[usage + _NULL_USAGE:]
+
+    def _read_usage_only(self, payload: bytes) -> bool:
+        """The usual usage chunk (the usual first chunk's members, no choices, the usage
+        last but for an obfuscation string: `_usage_start` leads it) read by its usage
+        alone, whose parse then checks it is JSON to its end; the log has nothing to merge
+        from it (_NO_CHOICES). False (nothing done) for any other chunk."""
+        end = _before_obfuscation(payload)
+        if end < 0:
+            return False
+        usage = event_object(payload[len(self._usage_start):end])
+        if not usage:
+            return False
+        self.usage = usage
+        self._parsed[id(payload)] = _NO_CHOICES
+        return True
+
     def _read_head(self, chunk: dict) -> None:
         """Until the first content: the answer's id and model, and whether this chunk
         is the first content (tool calls count)."""
@@ -281,7 +409,8 @@ class StreamAccumulator:
         of chunks relayed by process_batch were cut out then (runs of them in _log);
         the loop below tells the others (chunks processed one by one) the same way."""
         merged: dict[int, _Choice] = {}
-        texts: list[bytes] = []     # the first choice's text, JSON strings not decoded yet
+        # The first choice's text: JSON strings without their quotes, not decoded yet.
+        texts: list[bytes] = []
         # A stream's text chunks differ only in their text: once one is cut out, the next
         # ones are told by two tests, _TEXT_START where it was and the same bytes after
         # the text. A text that ended early (a quote not escaped) makes the decoded list
@@ -305,14 +434,14 @@ class StreamAccumulator:
                 if tail is not None:
                     if fixed is None:
                         if payload[end - 1:] == tail and payload[at:cut + 1] == _TEXT_START:
-                            append(payload[cut:end])
+                            append(payload[cut + 1:end - 1])
                             continue
                     else:
                         close = payload.rfind(b'"', 0, -2) + 1 - end
                         if payload[close:close + end] == fixed and \
                                 payload[at:cut + 1] == _TEXT_START and \
                                 payload[-2:] == _QUOTE_BRACE:
-                            append(payload[cut:close + 1])
+                            append(payload[cut + 1:close])
                             continue
                 # A chunk read already (the role chunk, the usage chunk) is merged as it
                 # was parsed: looking for text or a finish in its bytes would only scan it.
@@ -334,7 +463,7 @@ class StreamAccumulator:
                                     tail.count(b'"', obfuscated) == 4:
                                 fixed = tail[:obfuscated + len(_OBFUSCATION)]
                                 end = len(fixed)
-                        append(text)
+                        append(text[1:-1])
                         continue
                     if reason is None and self.id:
                         reason = _finish_only(payload)
@@ -352,6 +481,14 @@ class StreamAccumulator:
                         continue
                 if texts:
                     _add_texts(merged, texts)
+                if chunk is _NO_CHOICES:    # the usual usage chunk: nothing to merge
+                    continue
+                if chunk is _ROLE_ONLY:     # the usual first chunk: the first choice's role
+                    into = merged.get(0)
+                    if into is None:
+                        into = merged[0] = _Choice()
+                    into.role = "assistant"
+                    continue
                 self._merge(merged, chunk)
             if texts:
                 _add_texts(merged, texts)
@@ -388,6 +525,33 @@ _TEXT_START = b'"choices":[{"index":0,"delta":{"content":"'
 _TEXT_ENDS = (b'},"logprobs":null,"finish_reason":null}]',
               b'},"finish_reason":null}]', b'},"finish_reason":null,"logprobs":null}]')
 _TEXT_QUOTE = len(_TEXT_START) - 1   # from _TEXT_START to the text's opening quote
+# The usual first chunk's choices, as OpenAI (and the providers copying it) write them:
+# the first choice's role, an empty content and nothing else (_read_role_only).
+_ROLE_CHOICES = (
+    b',"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},'
+    b'"logprobs":null,"finish_reason":null}]',
+    b',"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,'
+    b'"finish_reason":null}]',
+    b',"choices":[{"index":0,"delta":{"role":"assistant","content":""},'
+    b'"finish_reason":null}]')
+# What the log merges for such a chunk (StreamAccumulator._parsed): the role alone.
+_ROLE_ONLY: dict = {}
+# The usual usage chunk: no choices, the usage last (_read_usage_only); nothing to merge.
+_USAGE_ONLY = b',"choices":[],"usage":'
+_NO_CHOICES: dict = {}
+
+
+def _before_obfuscation(payload: bytes) -> int:
+    """Where a chunk's last members end: before OpenAI's obfuscation string when it ends
+    with one (letters and digits, as OpenAI writes it: a JSON string for sure), else at
+    its closing brace; -1 for a last string of another kind."""
+    if payload[-2:] != _QUOTE_BRACE:
+        return len(payload) - 1
+    value = payload.rfind(b'"', 0, -2) + 1
+    end = value - len(_OBFUSCATION)
+    if payload[end:value] != _OBFUSCATION or not payload[value:-2].isalnum():
+        return -1
+    return end
 _FINISH_START = b'"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"'
 _FINISH_LEN = len(_FINISH_START)
 
@@ -430,7 +594,7 @@ def _finish_only(payload: bytes, start: int = -1) -> bytes | None:
 
 def _add_texts(merged: dict[int, _Choice], texts: list[bytes]) -> None:
     """Decode the cut-out strings (one call) onto the first choice, and empty the list."""
-    decoded = orjson.loads(b"[" + b",".join(texts) + b"]")
+    decoded = orjson.loads(b'["' + b'","'.join(texts) + b'"]')
     if len(decoded) != len(texts):
         raise orjson.JSONDecodeError("a cut-out text held a quote", "", 0)
     texts.clear()

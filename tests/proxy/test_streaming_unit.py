@@ -368,17 +368,18 @@ def test_a_stream_is_relayed_byte_for_byte_at_every_split_point():
               _finish_chunk("stop"), chunk(choices=False, usage=USAGE), b"[DONE]"]
     body = b"".join(sse.frame(e) for e in events)
 
-    async def every_cut(strip: bool) -> list[tuple[bytes, dict]]:
-        return [await _relay([body[:cut], body[cut:]], strip) for cut in range(1, len(body))]
+    async def every_cut(strip: bool, framed: bool) -> list[tuple[bytes, dict]]:
+        return [await _relay([body[:cut], body[cut:]], strip, framed)
+                for cut in range(1, len(body))]
 
-    for strip in (True, False):
-        whole, logged = asyncio.run(_relay([body], strip))
+    for strip, framed in [(True, False), (False, False), (True, True), (False, True)]:
+        whole, logged = asyncio.run(_relay([body], strip, framed))
         expected = body if not strip else b"".join(
             sse.frame(e.replace(b',"usage":null}', b"}")) for e in events if b'":{"prompt' not in e)
         assert whole == expected and b'"usage"' not in whole or not strip
         assert logged["choices"][0]["message"]["content"] == "".join(TRICKY)
         assert logged["choices"][0]["finish_reason"] == "stop" and logged["usage"] == USAGE
-        for cut, got in enumerate(asyncio.run(every_cut(strip)), start=1):
+        for cut, got in enumerate(asyncio.run(every_cut(strip, framed)), start=1):
             assert got == (whole, logged), cut
 
 
@@ -443,7 +444,11 @@ def test_obfuscated_chunks_lose_only_their_null_usage_and_are_not_parsed(monkeyp
         sent = [out for batch in batches for out in acc.process_batch(batch)]
         assert sent == [p.replace(b',"usage":null,"obfuscation"', b',"obfuscation"')
                         for p in stream[:-2]]
-        assert parsed == [stream[0], stream[-2]] and acc.done and acc.usage == USAGE
+        # The role chunk: only its members before the choices (_read_role_only); the
+        # usage chunk: only its usage (_read_usage_only).
+        assert parsed == [stream[0][:stream[0].index(b',"choices"')] + b"}",
+                          orjson.dumps(USAGE)]
+        assert acc.done and acc.usage == USAGE
         # The caller who asked for the usage gets every chunk as it came.
         own = StreamAccumulator(strip_usage=False)
         assert [out for batch in batches for out in own.process_batch(batch)] == stream[:-1]
@@ -573,11 +578,13 @@ def test_an_obfuscated_stream_is_relayed_byte_for_byte_at_every_split_point():
                            b'\ndata: "choices":[{"index":0,"delta":{"content":" caf')
     assert two_lines != lf
 
-    async def every_cut(body: bytes) -> list[tuple[bytes, dict]]:
-        return [await _relay([body[:cut], body[cut:]], True) for cut in range(1, len(body))]
+    async def every_cut(body: bytes, framed: bool) -> list[tuple[bytes, dict]]:
+        return [await _relay([body[:cut], body[cut:]], True, framed)
+                for cut in range(1, len(body))]
 
-    for body in (lf, lf.replace(b"\n", b"\r\n"), two_lines):
-        for got, logged in asyncio.run(every_cut(body)):
+    for body, framed in [(b, f) for b in (lf, lf.replace(b"\n", b"\r\n"), two_lines)
+                         for f in (False, True)]:
+        for got, logged in asyncio.run(every_cut(body, framed)):
             if body is two_lines:   # that event is relayed as its data lines joined
                 got = got.replace(b'\n"choices":[{"index":0,"delta":{"content":" caf',
                                   b'"choices":[{"index":0,"delta":{"content":" caf')
@@ -586,16 +593,17 @@ def test_an_obfuscated_stream_is_relayed_byte_for_byte_at_every_split_point():
             assert logged["usage"] == USAGE and logged["choices"][0]["finish_reason"] == "stop"
 
 
-async def _relay(reads: list[bytes], strip: bool) -> tuple[bytes, dict]:
-    """What the caller gets of a stream arriving in `reads` (the OpenAI front's rendering)
-    and what the log gets."""
+async def _relay(reads: list[bytes], strip: bool, framed: bool = False) -> tuple[bytes, dict]:
+    """What the caller gets of a stream arriving in `reads` (the OpenAI front's rendering;
+    `framed`: its accumulator too) and what the log gets."""
     from heliograph.proxy.fronts import OpenAIStream
 
     async def chunks():
         for read in reads:
             yield read
 
-    acc, renderer, out = StreamAccumulator(strip), OpenAIStream(), []
+    acc = _framed(strip) if framed else StreamAccumulator(strip)
+    renderer, out = OpenAIStream(), []
     async for batch in sse.EventBatches(chunks()):
         out.append(renderer.render_batch(acc.process_batch(batch)))
         if acc.done:
@@ -668,3 +676,182 @@ def _completion_and_texts_searched(monkeypatch, stream: list[bytes]):
     got = acc.completion()
     monkeypatch.undo()
     return got, searched
+
+
+# --- a read's run of usual text chunks in one step (_text_run) ------------------------------------
+
+def _framed(strip: bool) -> StreamAccumulator:
+    """The OpenAI front's accumulator: what it gives is only framed and joined."""
+    from heliograph.proxy.fronts import OPENAI
+
+    acc = OPENAI.accumulator(strip)
+    assert isinstance(acc, StreamAccumulator) and acc.framed
+    return acc
+
+
+def _rendered(payloads: list[bytes]) -> bytes:
+    from heliograph.proxy.fronts import OpenAIStream
+
+    return OpenAIStream.render_batch(payloads)
+
+
+def test_a_run_of_text_chunks_is_relayed_as_one_item_framed_as_each_payload():
+    """The OpenAI front's accumulator relays a read's run of usual text chunks (the same
+    id, model and bytes around the text) as one item, the payloads joined as a read holds
+    them, each less the null usage we asked for: the caller gets the bytes of every chunk
+    processed one by one, and the log the same answer."""
+    texts = ["Sure", "!", " Here", ' "q"', "caf\u00e9", "\\", ""]
+    stream = [chunk({"role": "assistant", "content": "", "refusal": None}),
+              *map(_openai_chunk, texts), _finish_chunk("stop"),
+              chunk(choices=False, usage=USAGE), b"[DONE]"]
+    for strip in (True, False):
+        one = StreamAccumulator(strip)
+        expected = _one_by_one(one, stream)
+        acc = _framed(strip)
+        got = acc.process_batch(stream)
+        # role, first text, the run of the other texts, finish (and the usage when kept)
+        assert len(got) == 4 + (not strip), got
+        assert _rendered(got) == _rendered(expected)
+        assert got[2] == b"\n\ndata: ".join(expected[2:len(texts) + 1])
+        assert (acc.done, acc.usage, acc.saw_content, acc.id) == \
+            (one.done, one.usage, one.saw_content, one.id)
+        assert acc.completion() == one.completion()
+        assert acc.completion()["choices"][0]["message"]["content"] == "".join(texts)
+
+
+def test_text_runs_relay_and_log_what_chunks_one_by_one_do_at_every_read_cut():
+    """Runs broken by a chunk that only looks like the usual one (another id of the same
+    length, a byte changed around the text, a usage before the choices, a tool call, a
+    text that is no JSON string), without a usage member, obfuscated (no run: read chunk
+    by chunk): at every point the stream is cut into two reads, framed or not, the caller
+    gets the bytes and the log the answer of the chunks processed one by one."""
+    role = chunk({"role": "assistant", "content": ""})
+    texts = [_openai_chunk(t) for t in ["a", "b", "c", "d"]]
+    tool = chunk({"tool_calls": [{"index": 0, "id": "t", "function": {"name": "f"}}]})
+    streams = [
+        [role, *texts, _finish_chunk("stop"), chunk(choices=False, usage=USAGE), b"[DONE]"],
+        [role, *texts[:2], _openai_chunk("x").replace(b'"c1"', b'"c9"'), *texts[2:]],
+        [role, *texts[:2], _openai_chunk("x").replace(b'"logprobs"', b'"logprobz"'),
+         *texts[2:], b"[DONE]"],
+        [role, *texts[:3], _openai_chunk("y").replace(b'{"id"', b'{"usage":null,"id"'),
+         texts[3]],
+        [role, *texts[:2], tool, *texts, _finish_chunk("tool_calls")],
+        [role, *texts[:2], _openai_chunk("q").replace(b'"q"', b'"q","x":"\\""'), *texts],
+        [role, *texts[:2], _openai_chunk("q").replace(b'"q"', b'"a\\qb"'), *texts[2:]],
+        # The text's own quotes moved: the same length, head and tail, no JSON string.
+        [role, *texts[:2], _openai_chunk("ab").replace(b':"ab"', b':xab"'), *texts[2:]],
+        [role, *texts[:2], _openai_chunk("ab").replace(b':"ab"', b':"abx'), *texts[2:]],
+        [role, *texts[:2], _openai_chunk("ab").replace(b':"ab"', b':"a"b'), *texts[2:]],
+        [role, *texts[:2], _openai_chunk("ab").replace(b':"ab"', b':1234'), *texts[2:]],
+        [role, *map(_no_usage_chunk, ["a", "b", "c"]), _no_usage_chunk("u", usage=USAGE),
+         *map(_no_usage_chunk, ["d", "e", "f"]), b"[DONE]"],
+        [_obfuscated(role, "r"), *[_obfuscated(t, "Kq7"[:i]) for i, t in enumerate(texts)],
+         _obfuscated(chunk(choices=False, usage=USAGE), "p"), b"[DONE]"],
+        [chunk(choices=False, cid=""), *texts, _finish_chunk("stop")],
+    ]
+    for stream in streams:
+        for strip in (True, False):
+            one = StreamAccumulator(strip)
+            expected = _rendered(_one_by_one(one, stream))
+            for cut in range(len(stream) + 1):
+                for make in (StreamAccumulator, _framed):
+                    batched = make(strip)
+                    got = batched.process_batch(stream[:cut])
+                    if not batched.done:
+                        got += batched.process_batch(stream[cut:])
+                    assert _rendered(got) == expected, (stream, strip, cut, make)
+                    assert (batched.done, batched.usage, batched.saw_content, batched.id) == \
+                        (one.done, one.usage, one.saw_content, one.id), (stream, strip, cut)
+                    assert batched.completion() == one.completion(), (stream, strip, cut)
+
+
+# --- the usual first chunk read without its choices (_read_role_only) ------------------------------
+
+def test_the_usual_role_chunk_is_read_without_parsing_its_choices(monkeypatch):
+    """The usual first chunk (the first choice's role and an empty content, nothing else)
+    has only its members before the choices parsed (its id, model and creation time); any
+    other first chunk is parsed whole. Either way the caller gets the same bytes and the
+    log the same answer as when every first chunk is parsed whole."""
+    from heliograph.proxy import streaming
+
+    role = chunk({"role": "assistant", "content": ""})
+    refusal = chunk({"role": "assistant", "content": "", "refusal": None})
+    no_logprobs = role.replace(b'"logprobs":null,', b"")
+    no_usage = role.replace(b',"usage":null}', b"}")
+    usual = [role, refusal, no_logprobs, no_usage, _obfuscated(role, "Kq7"),
+             _obfuscated(no_usage, "x2L"), role.replace(b'"created":5', b'"created":true')]
+    others = [_obfuscated(role, "a-b"), _obfuscated(role, 'q\\"'),
+              role.replace(b'{"id"', b'{"usage":null,"id"'),
+              role.replace(b'{"id"', b'{"choices":[],"id"'), chunk({"role": "user", "content": ""}),
+              chunk({"role": "assistant", "content": "Hi"}), chunk({"role": "assistant"}),
+              chunk({"role": "assistant", "content": ""}, cid=""),
+              role.replace(b'"model":"m"', b'"model":"m",'), b"{" + role[role.index(b',"choices"'):]]
+    parses: list[bytes] = []
+    real = streaming.event_object
+    for first in usual + others:
+        stream = [first, _openai_chunk("a"), _openai_chunk("b"), _finish_chunk("stop"),
+                  chunk(choices=False, usage=USAGE)]
+        for strip in (True, False):
+            def run(stream=stream, strip=strip):
+                acc = StreamAccumulator(strip)
+                out = acc.process_batch(stream)
+                return out, acc.completion(), (acc.id, acc.model, acc.created, acc.saw_content)
+            parses.clear()
+            monkeypatch.setattr(streaming, "event_object", lambda p: parses.append(p) or real(p))
+            got = run()
+            monkeypatch.undo()
+            with monkeypatch.context() as patch:
+                patch.setattr(StreamAccumulator, "_read_role_only", lambda self, payload: None)
+                assert got == run(), (first, strip)
+            if first in usual:
+                assert first not in parses and parses[0] == \
+                    first[:first.index(b',"choices"')] + b"}", first
+            else:
+                assert first in parses or not first.startswith(b'{"id"'), first
+
+
+def test_the_usual_usage_chunk_is_read_by_its_usage_alone(monkeypatch):
+    """After the usual first chunk, a usage chunk with the same members before its
+    (empty) choices has only its usage parsed; any other is parsed whole. Either way the
+    caller gets the same bytes (the usage we asked for taken out) and the log the same
+    usage and answer as when every usage chunk is parsed whole."""
+    from heliograph.proxy import streaming
+
+    role = chunk({"role": "assistant", "content": ""})
+    usage = chunk(choices=False, usage=USAGE)
+    no_usage_member = role.replace(b',"usage":null}', b"}")
+    usual = [usage, _obfuscated(usage, "pad"), usage.replace(b'"total_tokens":5', b'"total_tokens":5 '),
+             usage.replace(b"{\"prompt", b"{\"prompt\":1,\"prompt")]
+    others = [usage.replace(b'"c1"', b'"c2"'), chunk(choices=False, usage={}),
+              usage.replace(b'"usage":{', b'"usage":null,"x":{'),
+              usage[:-1] + b',"x":1}',
+              usage.replace(b'"total_tokens":5}', b'"total_tokens":5'), _obfuscated(usage, "a-b"),
+              chunk({"content": "x"}, usage=USAGE), usage.replace(b'"usage":{', b'"usage":[{') + b"]"]
+    parses: list[bytes] = []
+    real = streaming.event_object
+    for first in (role, _obfuscated(role, "r"), no_usage_member, chunk({"role": "assistant"})):
+        for last in usual + others:
+            stream = [first, _openai_chunk("a"), _openai_chunk("b"), _finish_chunk("stop"), last,
+                      b"[DONE]"]
+            for strip, whole in [(s, w) for s in (True, False) for w in (True, False)]:
+                def run(stream=stream, strip=strip, whole=whole):
+                    acc = StreamAccumulator(strip)
+                    if whole:
+                        out = acc.process_batch(stream)
+                    else:
+                        out = [o for p in stream if (o := acc.process(p)) is not None]
+                    return out, acc.completion(), acc.usage
+                parses.clear()
+                monkeypatch.setattr(streaming, "event_object",
+                                    lambda p: parses.append(p) or real(p))
+                got = run()
+                monkeypatch.undo()
+                with monkeypatch.context() as patch:
+                    patch.setattr(StreamAccumulator, "_read_usage_only", lambda self, p: False)
+                    assert got == run(), (first, last, strip, whole)
+                read_alone = first in (role, _obfuscated(role, "r"), no_usage_member) and \
+                    last in usual
+                assert (last not in parses) == read_alone, (first, last)
+                if read_alone:
+                    assert got[2] == orjson.loads(last)["usage"]
+                    assert (last not in got[0]) if strip else (last in got[0])
