@@ -9,10 +9,10 @@ file loads. The CLI's process holds click, uvicorn, the store and SQLite (~34 MB
 with `site` and argparse/socket/shutil this process was ~14.5 MB, without them ~9.5
 (bench/README.md, session 16).
 
-Each worker is forked and then exec'd as `python -m heliograph.worker` (heliograph/
-worker.py): a full interpreter with `site`, which imports uvicorn and the app itself, so
-the master never loads them and a worker is no larger than one forked from a master
-that ran `site` (what it inherited then, it imports now).
+It forks the workers; each runs `site` itself first (heliograph/worker.py: the
+site-packages, their `.pth` files), then imports uvicorn and the app, so the master never
+loads them. Forked, not exec'd: a worker then does not count the pages of libpython that
+only an interpreter's start touches (~0.9 MB a worker, bench/README.md, session 16).
 
 What it does, as uvicorn's supervisor did: SIGINT/SIGTERM stop the workers (SIGTERM: a
 graceful stop) and then itself; SIGHUP replaces every worker; SIGTTIN/SIGTTOU add or
@@ -74,30 +74,35 @@ class Supervisor:
         self.workers: list[int] = []
         self.signals: list[int] = []
         self.exit_code = 0
-        # Only this process holds the write end (not inheritable: a worker's exec closes
-        # its copy): a worker's read end reads as end-of-file once the master is gone,
-        # however it ended, and the worker stops (background/supervisor.py
-        # exit_with_master).
+        # Only this process holds the write end (each worker closes its copy): a worker's
+        # read end reads as end-of-file once the master is gone, however it ended, and
+        # the worker stops (background/supervisor.py exit_with_master).
         self.watch_read, self.watch_write = os.pipe()
-        os.set_inheritable(self.watch_read, True)
 
     def start_worker(self) -> int:
         pid = os.fork()
         if pid:
             return pid
+        code = 1
         try:  # the child: never returns into the supervisor's loop
-            os.execv(sys.executable, [
-                sys.executable, "-m", "heliograph.worker", "--fd", str(self.fd),
-                "--master-pid", str(os.getppid()), "--watch-fd", str(self.watch_read)])
+            for sig in HANDLED:
+                signal.signal(sig, signal.SIG_DFL)
+            os.close(self.watch_write)
+            from heliograph.worker import serve
+
+            code = serve(self.fd, os.getppid(), self.watch_read)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except BaseException:
             import traceback
 
             traceback.print_exc()
         finally:
             try:
+                sys.stdout.flush()
                 sys.stderr.flush()
             finally:
-                os._exit(1)
+                os._exit(code)
 
     def stop_workers(self, pids: list[int]) -> None:
         """SIGTERM (uvicorn's graceful stop: the journal is closed), then wait for them."""

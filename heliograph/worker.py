@@ -1,23 +1,21 @@
-"""A serve worker: `python -m heliograph.worker --fd FD --master-pid PID --watch-fd FD`,
-forked and exec'd by heliograph/supervisor.py's master. It serves the inherited listening
-socket with the settings `serve` exported (server.py serve_worker) until SIGTERM, and
-exits with status 3 when the app could not start (the master then stops the gateway).
---watch-fd is the read end of a pipe only the master writes to: it reads as end-of-file
-once the master is gone (background/supervisor.py exit_with_master)."""
+"""A serve worker, forked by heliograph/supervisor.py's master, which runs without `site`
+(`python -S`). serve() first does what the interpreter's start skipped there
+(site.main(): the site-packages on sys.path, their `.pth` files, sitecustomize), then
+serves the inherited listening socket with the settings `serve` exported (server.py
+serve_worker) until SIGTERM; 3 when the app could not start (the master then stops the
+gateway). watch_fd is the read end of a pipe only the master writes to: it reads as
+end-of-file once the master is gone (background/supervisor.py exit_with_master)."""
 
 from __future__ import annotations
 
 import sys
 
-USAGE = "usage: python -m heliograph.worker --fd FD --master-pid PID --watch-fd FD"
 
+def serve(fd: int, master_pid: int, watch_fd: int) -> int:
+    if sys.flags.no_site:
+        import site
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    flags = dict(zip(argv[::2], argv[1::2]))
-    if len(argv) % 2 or set(flags) != {"--fd", "--master-pid", "--watch-fd"} or not all(
-            value.isdigit() for value in flags.values()):
-        raise SystemExit(USAGE)
+        site.main()
     # `import uvicorn` loads watchfiles and anyio for its --reload supervisor, which a
     # worker never runs: ~1 MB RSS per worker. Marked missing, uvicorn falls back to its
     # stat-based reloader class, never used.
@@ -26,9 +24,4 @@ def main(argv: list[str] | None = None) -> int:
 
     from heliograph.server import serve_worker
 
-    sock = socket.socket(fileno=int(flags["--fd"]))
-    return serve_worker(sock, int(flags["--master-pid"]), int(flags["--watch-fd"]))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return serve_worker(socket.socket(fileno=fd), master_pid, watch_fd)

@@ -1,6 +1,6 @@
 """The serve master of `heliograph serve --workers N` is a Python started without `site`
 that imports only os, signal, sys and time (issue 15, session 16: ~14.5 → ~10 MB RSS);
-its workers are forked and exec'd (`python -m heliograph.worker`), each a full
+its workers are forked and run `site` themselves (heliograph/worker.py), each a full
 interpreter. Everything the master does for its workers is unchanged: they serve the
 socket it bound, a worker that dies is replaced (the log names how it ended), SIGHUP
 replaces every worker, SIGTTIN/SIGTTOU add and remove one, SIGTERM stops them all and
