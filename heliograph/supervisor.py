@@ -6,7 +6,7 @@ module in a fresh interpreter started without `site` (`python -S`): it imports o
 standard library's os, signal, sys and time, so it needs no site-packages (its own
 package is put at the end of sys.path by hand), nor anything a site-packages `.pth`
 file loads. The CLI's process holds click, uvicorn, the store and SQLite (~34 MB RSS);
-with `site` and argparse/socket/shutil this process was ~14.5 MB, without them ~9.5
+with `site` and argparse/socket/shutil this process was ~14.5 MB, without them ~9.8
 (bench/README.md, session 16).
 
 It forks the workers; each runs `site` itself first (heliograph/worker.py: the
