@@ -1,11 +1,18 @@
 """The serve master with several workers: a small process that keeps N workers running.
 
 `heliograph serve --workers N` migrates the database, prepares the workers' environment
-and binds the socket, then replaces itself (exec: same pid, same signals) with
-`python -m heliograph.supervisor`: a fresh interpreter that imports only this module.
-The CLI's process holds click, uvicorn, the store and SQLite (~34 MB RSS); this one
-needs none of them (~14 MB). It forks the workers; each imports uvicorn and the app
-after the fork (heliograph/server.py `serve_worker`), so the master never loads them.
+and binds the socket, then replaces itself (exec: same pid, same signals) with this
+module in a fresh interpreter started without `site` (`python -S`): it imports only the
+standard library's os, signal, sys and time, so it needs no site-packages (its own
+package is put at the end of sys.path by hand), nor anything a site-packages `.pth`
+file loads. The CLI's process holds click, uvicorn, the store and SQLite (~34 MB RSS);
+with `site` and argparse/socket/shutil this process was ~14.5 MB, without them ~9.8
+(bench/README.md, session 16).
+
+It forks the workers; each runs `site` itself first (heliograph/worker.py: the
+site-packages, their `.pth` files), then imports uvicorn and the app, so the master never
+loads them. Forked, not exec'd: a worker then does not count the pages of libpython that
+only an interpreter's start touches (~0.9 MB a worker, bench/README.md, session 16).
 
 What it does, as uvicorn's supervisor did: SIGINT/SIGTERM stop the workers (SIGTERM: a
 graceful stop) and then itself; SIGHUP replaces every worker; SIGTTIN/SIGTTOU add or
@@ -15,11 +22,8 @@ the config or the app is broken and would fail again), which stops the gateway.
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import signal
-import socket
 import sys
 import time
 
@@ -28,14 +32,23 @@ STARTUP_FAILURE = 3
 # How often the master looks at its workers and the signals it got.
 TICK_S = 0.25
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
+# `python -S -c BOOT ROOT ARGS...`: ROOT, the folder holding the heliograph package, is
+# appended to sys.path (after the standard library: nothing there can shadow os or
+# signal), then main() reads ARGS.
+BOOT = ("import sys; sys.path.append(sys.argv.pop(1)); "
+        "from heliograph.supervisor import main; sys.exit(main())")
+USAGE = ("usage: python -S -c BOOT ROOT --fd FD --workers N [--remove-at-exit DIR]..."
+         " (heliograph/supervisor.py)")
 
 
-def exec_supervisor(sock: socket.socket, workers: int, remove_at_exit: list[str]) -> None:
-    """Become the supervisor (never returns). Called by `serve` once the socket is bound."""
+def exec_supervisor(sock, workers: int, remove_at_exit: list[str]) -> None:
+    """Become the supervisor (never returns). Called by `serve` once `sock` (a
+    socket.socket: not imported here, nor typing, to keep the master small) is bound."""
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     sock.set_inheritable(True)
-    argv = [sys.executable, "-m", "heliograph.supervisor", "--fd", str(sock.fileno()),
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    argv = [sys.executable, "-S", "-c", BOOT, root, "--fd", str(sock.fileno()),
             "--workers", str(workers)]
     for path in remove_at_exit:
         argv += ["--remove-at-exit", path]
@@ -55,8 +68,8 @@ def describe_exit(code: int) -> str:
 
 
 class Supervisor:
-    def __init__(self, sock: socket.socket, count: int):
-        self.sock = sock
+    def __init__(self, fd: int, count: int):
+        self.fd = fd  # the bound listening socket, inheritable: every worker serves it
         self.count = count
         self.workers: list[int] = []
         self.signals: list[int] = []
@@ -74,14 +87,10 @@ class Supervisor:
         try:  # the child: never returns into the supervisor's loop
             for sig in HANDLED:
                 signal.signal(sig, signal.SIG_DFL)
-            # `import uvicorn` loads watchfiles and anyio for its --reload supervisor,
-            # which a worker never runs: ~1 MB RSS per worker. Marked
-            # missing, uvicorn falls back to its stat-based reloader class, never used.
-            sys.modules.setdefault("watchfiles", None)  # type: ignore[arg-type]
-            from heliograph.server import serve_worker
-
             os.close(self.watch_write)
-            code = serve_worker(self.sock, os.getppid(), self.watch_read)
+            from heliograph.worker import serve
+
+            code = serve(self.fd, os.getppid(), self.watch_read)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except BaseException:
@@ -152,19 +161,36 @@ class Supervisor:
             self.workers[self.workers.index(pid)] = replacement
 
 
+def parse_args(argv: list[str]) -> tuple[int, int, list[str]]:
+    """--fd FD --workers N [--remove-at-exit DIR]... (no argparse: ~0.5 MB RSS)."""
+    fd = workers = -1
+    remove: list[str] = []
+    if len(argv) % 2:
+        raise SystemExit(USAGE)
+    for flag, value in zip(argv[::2], argv[1::2]):
+        if flag == "--fd" and value.isdigit():
+            fd = int(value)
+        elif flag == "--workers" and value.isdigit():
+            workers = int(value)
+        elif flag == "--remove-at-exit":
+            remove.append(value)
+        else:
+            raise SystemExit(USAGE)
+    if fd < 0 or workers < 1:
+        raise SystemExit(USAGE)
+    return fd, workers, remove
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m heliograph.supervisor")
-    parser.add_argument("--fd", type=int, required=True, help="the bound listening socket")
-    parser.add_argument("--workers", type=int, required=True)
-    parser.add_argument("--remove-at-exit", action="append", default=[],
-                        help="a folder of this gateway's to remove when it stops")
-    args = parser.parse_args(argv)
-    sock = socket.socket(fileno=args.fd)
+    fd, workers, remove_at_exit = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        return Supervisor(sock, args.workers).run()
+        return Supervisor(fd, workers).run()
     finally:
-        for path in args.remove_at_exit:
-            shutil.rmtree(path, ignore_errors=True)
+        if remove_at_exit:
+            import shutil
+
+            for path in remove_at_exit:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":

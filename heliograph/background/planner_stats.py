@@ -35,19 +35,26 @@ class PlannerStatsJob:
         self.interval_s = 1.0
 
     def run_once(self) -> bool:
-        if self.store is None:
-            from heliograph.store import open_store
-            try:
-                self.store = open_store(self.ctx.database_url, one_thread_at_a_time=True)
-            except Exception as exc:
-                log.warning("cannot open the database for planner statistics (%s)", exc)
-                return False
-        self.store.update_planner_stats()
-        # PostgreSQL: the coming months' partitions, made here ahead of the writer.
-        self.store.prepare_partitions()
+        from heliograph.store import open_store
+        try:
+            self.store = open_store(self.ctx.database_url, one_thread_at_a_time=True)
+        except Exception as exc:
+            log.warning("cannot open the database for planner statistics (%s)", exc)
+            return False
+        try:
+            self.store.update_planner_stats()
+            # PostgreSQL: the coming months' partitions, made here ahead of the writer.
+            self.store.prepare_partitions()
+        finally:
+            # Nothing held between passes, ten minutes apart: on SQLite the connection
+            # kept ANALYZE's prepared statement (~1.3 MB: one program over every table and
+            # index) and the pages it read (~0.5 MB), in the background host for its
+            # whole life, its peak under load included (bench/README.md, session 16).
+            self.close()
         self.interval_s = INTERVAL_S
         return True
 
     def close(self) -> None:
-        if self.store is not None:
-            self.store.close()
+        store, self.store = self.store, None
+        if store is not None:
+            store.close()

@@ -304,3 +304,34 @@ def children(pid: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.append(int(entry.name))
     return found
+
+
+def test_workers_take_the_pure_python_frozen_list_without_the_cpp_runtime(
+        upstream, tmp_path):
+    """aiohttp's signals are frozenlist's FrozenList, whose C extension links the C++
+    runtime (libstdc++, ~1.1 MB RSS a worker; issue 15, session 16). No proxied call uses
+    one, so workers (and the host they start) take the pure-Python class: the extension
+    is never mapped, and plain and streamed calls are relayed and logged as before."""
+    gw = Gateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'gw.db'}", workers=2)
+    try:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+        ids = []
+        for _ in range(4):  # whichever worker answers
+            raw = client.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}])
+            assert raw.parse().choices[0].message.content.startswith("Echo: ")
+            ids.append(raw.headers["helicone-id"])
+        chunks = list(client.chat.completions.create(
+            model="gpt-4o-mini", stream=True,
+            messages=[{"role": "user", "content": "one two three"}]))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert all(gw.record(request_id)["status"] == 200 for request_id in ids)
+        workers = children(gw.proc.pid)
+        assert len(workers) == 2, workers
+        host = host_pid(tmp_path / "journal")
+        for pid in [*workers, host]:
+            # (The C extension's file name: this test's tmp_path holds "frozenlist" too.)
+            assert not mapped(pid, "/_frozenlist.cpython"), (pid, workers, host)
+            assert not mapped(pid, "libstdc++"), (pid, workers, host)
+    finally:
+        gw.stop()
