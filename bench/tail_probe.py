@@ -208,7 +208,28 @@ def _variant_writer_1s(module) -> None:
     module.IDLE_INTERVAL_S = 1.0
 
 
+def _variant_short_slice(module) -> None:
+    """The background jobs' yielding lanes at nice 19 with EEVDF's shortest slice
+    (0.1 ms, sched_setattr's sched_runtime, Linux 6.12+): a task keeps its core against
+    a waking one for at most its slice, whatever its niceness."""
+    import ctypes
+    import struct
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def short(niceness: int) -> bool:
+        # struct sched_attr (VER0, 48 bytes): size, policy, flags, nice, priority,
+        # runtime, deadline, period.
+        attr = struct.pack("IIQiIQQQ", 48, 0, 0, niceness, 0, 100_000, 0, 0)
+        buf = ctypes.create_string_buffer(attr)
+        if libc.syscall(314, 0, buf, 0) != 0:   # SYS_sched_setattr on x86-64
+            raise OSError(ctypes.get_errno(), "sched_setattr")
+        return True
+    module.set_thread_niceness = short
+
+
 VARIANTS = {
+    "short_slice": ("heliograph.background.priority", _variant_short_slice),
     "writer_1s": ("heliograph.background.journal_writer", _variant_writer_1s),
     "host_group_19": ("heliograph.background.host", _variant_host_group_19),
     "lanes_idle": ("heliograph.background.priority", _variant_lanes_idle),
