@@ -66,20 +66,26 @@ def api_only(modules: set[str]) -> list[str]:
     return sorted(m for m in modules if m.startswith(API_ONLY) and m not in EAGER)
 
 
+def plain_and_streamed(client: openai.OpenAI, plain: int = 1) -> list[str]:
+    """`plain` chat calls and one streamed, each answered; the plain calls' request ids."""
+    ids = []
+    for _ in range(plain):
+        raw = client.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}])
+        assert raw.parse().choices[0].message.content.startswith("Echo: ")
+        ids.append(raw.headers["helicone-id"])
+    chunks = list(client.chat.completions.create(
+        model="gpt-4o-mini", stream=True,
+        messages=[{"role": "user", "content": "one two three"}]))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    return ids
+
+
 def test_proxy_traffic_loads_no_query_api_module(upstream, tmp_path):
     gw = ProbedGateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'gw.db'}")
     try:
         client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
-        ids = []
-        for _ in range(3):
-            raw = client.chat.completions.with_raw_response.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}])
-            assert raw.parse().choices[0].message.content.startswith("Echo: ")
-            ids.append(raw.headers["helicone-id"])
-        chunks = list(client.chat.completions.create(
-            model="gpt-4o-mini", stream=True,
-            messages=[{"role": "user", "content": "one two three"}]))
-        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        ids = plain_and_streamed(client, plain=3)
         response = client.responses.create(model="gpt-4o-mini", input="hi")
         assert response.output_text
         loaded = gw.modules()
@@ -164,17 +170,11 @@ def test_openai_traffic_loads_neither_other_front_nor_the_store_writer(upstream,
     gw = ProbedGateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'gw.db'}")
     try:
         client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
-        raw = client.chat.completions.with_raw_response.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}])
-        assert raw.parse().choices[0].message.content.startswith("Echo: ")
-        chunks = list(client.chat.completions.create(
-            model="gpt-4o-mini", stream=True,
-            messages=[{"role": "user", "content": "one two three"}]))
-        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        (request_id,) = plain_and_streamed(client)
         assert [m.id for m in client.models.list()]              # OpenAI's shape
         assert gw.api("/v1/messages/nothing-here")[0] == 404     # an OpenAI-shaped 404
         # The records reached the store (through the journal, not this worker's store).
-        assert gw.record(raw.headers["helicone-id"])["status"] == 200
+        assert gw.record(request_id)["status"] == 200
         loaded = gw.modules()
         assert "heliograph.proxy.pipeline" in loaded
         assert loaded_of(loaded, ANTHROPIC_FRONT + RESPONSES_FRONT + STORE_WRITER) == []
@@ -315,16 +315,7 @@ def test_workers_take_the_pure_python_frozen_list_without_the_cpp_runtime(
     gw = Gateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'gw.db'}", workers=2)
     try:
         client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
-        ids = []
-        for _ in range(4):  # whichever worker answers
-            raw = client.chat.completions.with_raw_response.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}])
-            assert raw.parse().choices[0].message.content.startswith("Echo: ")
-            ids.append(raw.headers["helicone-id"])
-        chunks = list(client.chat.completions.create(
-            model="gpt-4o-mini", stream=True,
-            messages=[{"role": "user", "content": "one two three"}]))
-        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        ids = plain_and_streamed(client, plain=4)  # whichever worker answers
         assert all(gw.record(request_id)["status"] == 200 for request_id in ids)
         workers = children(gw.proc.pid)
         assert len(workers) == 2, workers
