@@ -156,7 +156,6 @@ class StreamAccumulator:
         tail, fixed, at, cut, end = self._tail, self._fixed, self._at, self._cut, self._end
         relay_as = self._relay_as
         tail_at, start_end = end - 1, cut + 1
-        usage_start = self._usage_start
         if fixed is None and tail is not None and len(rest) > 2:
             # The run of usual text chunks this read leads with, in one step (_text_run);
             # the chunks after it (the finish and usage chunks) go through the loop.
@@ -208,11 +207,6 @@ class StreamAccumulator:
             log.append(payload)
             if payload.endswith(_NULL_USAGE_LAST):
                 out.append(payload[:-_NULL_TAIL] + b"}" if strip else payload)
-                continue
-            if usage_start and payload[:len(usage_start)] == usage_start and \
-                    self._read_usage_only(payload):
-                if not strip:           # the usage we asked for goes
-                    out.append(payload)
                 continue
             null_cut = _cut_obfuscated_null_usage(payload)
             if null_cut is not None:
