@@ -252,7 +252,35 @@ def _variant_sqlite_gives_way(module) -> None:
     module.SQLiteStore._open = open_giving_way
 
 
+def _idle_cgroup() -> str:
+    """A cgroup-v1 cpu group with cpu.idle set (root, a writable cpu controller)."""
+    path = "/sys/fs/cgroup/cpu/heliograph-tail-idle"
+    os.makedirs(path, exist_ok=True)
+    with open(f"{path}/cpu.idle", "w") as fh:
+        fh.write("1")
+    return path
+
+
+def _variant_no_idle_group(module) -> None:
+    """The lanes at nice 19 only, outside any idle cpu cgroup (main before session 17)."""
+    module.IDLE_GROUP._made = True
+    module.IDLE_GROUP.path = None
+
+def _variant_host_cgroup_idle(module) -> None:
+    """The whole background host in a cpu cgroup with cpu.idle (its passes at the
+    host's priority too: starved while the workers saturate the machine)."""
+    run = module.run
+
+    def idle_run(*args, **kwargs):
+        with open(f"{_idle_cgroup()}/cgroup.procs", "w") as fh:
+            fh.write(str(os.getpid()))
+        return run(*args, **kwargs)
+    module.run = idle_run
+
+
 VARIANTS = {
+    "no_idle_group": ("heliograph.background.idle_group", _variant_no_idle_group),
+    "host_cgroup_idle": ("heliograph.background.host", _variant_host_cgroup_idle),
     "sqlite_gives_way": ("heliograph.store.sqlite", _variant_sqlite_gives_way),
     "short_slice": ("heliograph.background.priority", _variant_short_slice),
     "writer_1s": ("heliograph.background.journal_writer", _variant_writer_1s),

@@ -354,3 +354,27 @@ def postgres_database(base_url: str) -> tuple[str, callable]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return f"{prefix}/{name}", drop
+
+
+# -- processes seen in /proc ------------------------------------------------------------
+def processes() -> dict[int, tuple[int, str]]:
+    """Every live process: pid -> (parent pid, command line)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fields[0] != b"Z":
+            found[int(entry)] = (int(fields[1]), cmdline)
+    return found
+
+
+def background_hosts(journal: Path) -> set[int]:
+    return {pid for pid, (_, cmd) in processes().items()
+            if "heliograph.background" in cmd and str(journal) in cmd}

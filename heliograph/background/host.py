@@ -20,6 +20,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from heliograph.background.idle_group import IDLE_GROUP, IdleGroup
 from heliograph.background.jobs import JOBS, Job, JobContext, load_job
 from heliograph.background.locks import HOST_LOCK, FileLock, HeldLock, deployment_lock
 from heliograph.background.memory import one_heap_arena
@@ -60,13 +61,14 @@ class JobRunner:
     """Runs one job on its own thread while its lock is held, backing off on failure."""
 
     def __init__(self, job: Job, lock, stopping: threading.Event,
-                 behind: Callable[[], bool] = lambda: False):
+                 behind: Callable[[], bool] = lambda: False,
+                 idle_group: IdleGroup = IDLE_GROUP):
         self.job = job
         self.lock = lock
         self.stopping = stopping
         # This thread keeps the host's priority; passes run below it unless the log is
         # behind (priority.py).
-        self.lanes = Lanes(f"job-{job.name}", behind)
+        self.lanes = Lanes(f"job-{job.name}", behind, idle_group)
         self._opened = False
         self.thread = threading.Thread(target=self._loop, name=f"job-{job.name}",
                                        daemon=True)
@@ -150,6 +152,7 @@ def run(ctx: JobContext, job_specs: list[str], gateway_pid: int = 0,
         keeper.join()
     for lock in deployment_locks:
         lock.release()
+    IDLE_GROUP.remove()   # the lanes have ended
     host_lock.release()
     return 0
 

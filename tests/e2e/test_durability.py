@@ -9,9 +9,8 @@ import socket
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
-from servers import ADMIN_KEY, Gateway
+from servers import ADMIN_KEY, Gateway, background_hosts, processes
 
 
 def stored(gw, request_id: str) -> bool:
@@ -69,29 +68,6 @@ def test_sigkill_under_load_loses_no_answered_request(upstream, database_url, tm
 
 # -- the background host: one per machine, supervised, gone with the gateway ------------
 
-def _processes() -> dict[int, tuple[int, str]]:
-    """Every live process: pid -> (parent pid, command line)."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if fields[0] != b"Z":
-            found[int(entry)] = (int(fields[1]), cmdline)
-    return found
-
-
-def background_hosts(journal: Path) -> set[int]:
-    return {pid for pid, (_, cmd) in _processes().items()
-            if "heliograph.background" in cmd and str(journal) in cmd}
-
-
 def wait_for(predicate, timeout: float, step: float = 0.05):
     deadline = time.monotonic() + timeout
     while True:
@@ -146,7 +122,7 @@ def test_sigkill_of_the_master_takes_workers_and_host_down_and_serve_restarts(
     journal = tmp_path / "journal"
     try:
         assert wait_for(lambda: len(background_hosts(journal)) == 1, 10)
-        children = {pid: cmd for pid, (ppid, cmd) in _processes().items()
+        children = {pid: cmd for pid, (ppid, cmd) in processes().items()
                     if ppid == gw.proc.pid}
         # The two forked workers, nothing else (no multiprocessing resource tracker).
         assert len(children) == 2, children
@@ -155,8 +131,8 @@ def test_sigkill_of_the_master_takes_workers_and_host_down_and_serve_restarts(
         os.kill(gw.proc.pid, signal.SIGKILL)
         gw.proc.wait(5)
         killed_at = time.monotonic()
-        assert wait_for(lambda: not (left_behind & set(_processes())), 15), \
-            f"still running after the master died: {left_behind & set(_processes())}"
+        assert wait_for(lambda: not (left_behind & set(processes())), 15), \
+            f"still running after the master died: {left_behind & set(processes())}"
         exit_s = time.monotonic() - killed_at
         assert exit_s < 12, exit_s
         with socket.socket() as sock:  # nobody is left listening: the port binds
@@ -174,7 +150,7 @@ def test_the_master_replaces_a_dead_worker_and_stops_cleanly(upstream, database_
     metrics = tmp_path / "journal" / f"metrics-{gw.proc.pid}"
     try:
         def workers() -> set[int]:
-            return {pid for pid, (ppid, _) in _processes().items() if ppid == gw.proc.pid}
+            return {pid for pid, (ppid, _) in processes().items() if ppid == gw.proc.pid}
 
         first = workers()
         assert len(first) == 2 and metrics.is_dir()
@@ -186,7 +162,7 @@ def test_the_master_replaces_a_dead_worker_and_stops_cleanly(upstream, database_
 
         os.kill(gw.proc.pid, signal.SIGTERM)  # the master alone: it stops its workers
         assert gw.proc.wait(20) == 0
-        assert wait_for(lambda: not (replaced & set(_processes())), 10)
+        assert wait_for(lambda: not (replaced & set(processes())), 10)
         assert not metrics.exists()  # the folder serve made for this gateway's counters
     finally:
         gw.stop()

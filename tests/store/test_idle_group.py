@@ -1,0 +1,175 @@
+"""The host's lanes run in a cpu cgroup marked idle where the machine allows it
+(background/idle_group.py): niceness does not reach the tasks of other sessions woken on a
+lane's core, an idle group does. The job threads, which run passes at the host's priority
+once the journal is behind, stay out; when it falls behind the lanes leave the group too
+(a starved lane would hold its pass), and go back in once it has caught up.
+
+Through the host's real JobRunner and journal writer on SQLite, and a real `heliograph
+serve`, read in cgroup v1's own files and in /proc."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import openai
+import pytest
+from servers import ADMIN_KEY, Gateway, background_hosts, wait
+from test_writer_priority import drained, write_segments
+
+from heliograph.background.host import JobRunner
+from heliograph.background.idle_group import GROUP_NAME, IdleGroup, _cpu_hierarchy
+from heliograph.background.jobs import JobContext
+from heliograph.background.journal_writer import JournalWriterJob
+from heliograph.background.locks import HeldLock
+from heliograph.background.priority import BACKGROUND_NICENESS, Lanes
+
+
+def _controller() -> Path | None:
+    path = _cpu_hierarchy()
+    if path is None or not (path / "cpu.idle").exists() or not os.access(path, os.W_OK):
+        return None
+    return path
+
+
+pytestmark = pytest.mark.skipif(
+    _controller() is None,
+    reason="needs a writable cgroup v1 cpu controller with cpu.idle (Linux 5.15+, root or "
+           "a container owning its cgroups; this project's CI machines have one)")
+
+
+def in_group(group: Path, pid: int | None = None) -> set[int]:
+    """The threads of pid (this process by default) in the group."""
+    inside = {int(tid) for tid in (group / "tasks").read_text().split()}
+    return inside & {int(tid) for tid in os.listdir(f"/proc/{pid or os.getpid()}/task")}
+
+
+def niceness(tid: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, tid)
+
+
+@pytest.fixture
+def group():
+    made = IdleGroup(f"heliograph-test-{uuid.uuid4().hex[:8]}")
+    yield made
+    if made.path is not None:   # whatever the test left inside goes back first
+        for tid in in_group(made.path):
+            (made.path.parent / "tasks").write_text(str(tid))
+        made.remove()
+        assert not made.path.exists()
+
+
+def test_lanes_run_in_the_idle_group_and_leave_it_while_the_journal_is_behind(
+        tmp_path, group, monkeypatch):
+    monkeypatch.setenv("HELIOGRAPH_CONFIG", str(tmp_path / "absent.toml"))
+    ctx = JobContext(tmp_path / "journal", f"sqlite:///{tmp_path / 'log.db'}")
+    ctx.journal_dir.mkdir()
+    behind = threading.Event()
+    stopping = threading.Event()
+    runner = JobRunner(JournalWriterJob(ctx), HeldLock(), stopping, behind=behind.is_set,
+                       idle_group=group)
+    runner.thread.start()
+
+    def backlog(records: int = 1500) -> None:
+        write_segments(ctx.journal_dir, records)
+        drained(ctx.journal_dir)
+
+    try:
+        backlog(500)    # the first pass opens the store, on the job's thread
+        backlog()       # then the lane's
+        assert group.path is not None and group.path.parent == _controller()
+        assert (group.path / "cpu.idle").read_text().strip() == "1"
+        lanes = in_group(group.path)
+        assert lanes and all(niceness(tid) == BACKGROUND_NICENESS for tid in lanes)
+        assert runner.thread.native_id not in lanes   # the job's own thread stays out
+
+        behind.set()    # passes at the host's priority, nothing of the host idle
+        backlog()
+        assert in_group(group.path) == set()
+
+        behind.clear()  # caught up: the lane goes back in
+        backlog()
+        assert in_group(group.path) == lanes
+    finally:
+        stopping.set()
+        runner.thread.join()
+    assert in_group(group.path) == set()   # the lane thread ended with the runner
+
+
+def test_a_lane_pass_under_way_leaves_the_group_once_the_journal_falls_behind(group):
+    behind = threading.Event()
+    lanes = Lanes("test", behind.is_set, group)
+    release = threading.Event()
+    seen: dict[str, object] = {}
+
+    def long_pass() -> str:
+        seen["tid"] = threading.get_native_id()
+        release.wait(30)
+        return "done"
+
+    passing = threading.Thread(target=lambda: seen.setdefault("result", lanes.run(long_pass)))
+    passing.start()
+    try:
+        wait(lambda: "tid" in seen, what="the pass on its lane")
+        assert group.path is not None
+        wait(lambda: in_group(group.path) == {seen["tid"]}, what="the lane in the group")
+        behind.set()    # the job's thread looks every BEHIND_CHECK_S while it waits
+        started = time.monotonic()
+        wait(lambda: not in_group(group.path), what="the lane out of the group")
+        assert time.monotonic() - started < 2.0
+    finally:
+        release.set()
+        passing.join()
+        lanes.close()
+    assert seen["result"] == "done"
+
+
+def test_nothing_is_made_when_switched_off(monkeypatch):
+    monkeypatch.setenv("HELIOGRAPH_IDLE_CGROUP", "0")
+    name = f"heliograph-test-{uuid.uuid4().hex[:8]}"
+    off = IdleGroup(name)
+    assert off.enter() is False
+    assert off.path is None and not (_controller() / name).exists()
+
+
+def host_threads_by_group(journal: Path) -> dict[int, str]:
+    """The background host's threads: tid -> the cpu cgroup it is in."""
+    (host,) = wait(lambda: background_hosts(journal), what="the background host")
+    found = {}
+    for tid in os.listdir(f"/proc/{host}/task"):
+        try:
+            lines = Path(f"/proc/{host}/task/{tid}/cgroup").read_text().splitlines()
+        except OSError:
+            continue
+        found[int(tid)] = next(line.split(":", 2)[2] for line in lines
+                               if "cpu" in line.split(":", 2)[1].split(","))
+    return found
+
+
+@pytest.mark.parametrize("switch", ["", "0"])
+def test_a_served_gateways_host_puts_its_lanes_in_the_idle_group(upstream, tmp_path,
+                                                                 switch):
+    gw = Gateway(tmp_path, upstream.url, f"sqlite:///{tmp_path / 'gw.db'}",
+                 env={"HELIOGRAPH_IDLE_CGROUP": switch} if switch else None)
+    journal = tmp_path / "journal"
+    try:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+        for _ in range(30):
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}])
+        by_group = wait(lambda: (found := host_threads_by_group(journal))
+                        and any(niceness(tid) == BACKGROUND_NICENESS for tid in found)
+                        and found, what="a lane of the host")
+        for tid, where in by_group.items():
+            idle = where.rstrip("/").endswith("/" + GROUP_NAME)
+            lane = niceness(tid) == BACKGROUND_NICENESS
+            assert idle == (lane and not switch), (tid, where, niceness(tid))
+    finally:
+        gw.stop()
+    # The host removes the group as it exits, unless another gateway's lanes are in it.
+    wait(lambda: not background_hosts(journal), what="the host's exit")
+    made = _controller() / GROUP_NAME
+    assert not made.exists() or (made / "tasks").read_text().split()
