@@ -73,6 +73,11 @@ SCENARIOS: list[Scenario] = [
     Scenario("chat-cache-hit", "/v1/chat/completions",
              {"Content-Type": "application/json", "Helicone-Cache-Enabled": "true"},
              CHAT_BODY),
+    # Every request counted against a gateway-side rate limit that never refuses: a
+    # write to the shared state (on SQLite, the log's database file) per request.
+    Scenario("chat-ratelimit", "/v1/chat/completions",
+             {"Content-Type": "application/json",
+              "Helicone-RateLimit-Policy": "100000000;w=60"}, CHAT_BODY),
     # A streamed answer (bench/sse_body.py: 22 events, 6.6 KB). nginx streams when asked
     # for text/event-stream, as the gateway asks; the caller does not ask for usage, so
     # the gateway adds stream_options.include_usage and hides the usage chunk again.

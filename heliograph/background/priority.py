@@ -13,10 +13,14 @@ writer at full priority for as long. Two threads because one cannot do both: low
 niceness once raised needs privilege (niceness.py). Where the machine allows it the
 lanes also run in an idle cpu cgroup (idle_group.py: niceness alone does not reach the
 tasks of other sessions woken on a lane's core), left as soon as the journal is behind.
+There they run only on cores nothing else wants, so a machine busy with other programs
+could keep records out of the database for as long as it stays busy: the journal is also
+behind once its oldest record waits CATCH_UP_AGE_S.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -25,13 +29,15 @@ from typing import TypeVar
 
 from heliograph.background.idle_group import IDLE_GROUP, IdleGroup
 from heliograph.niceness import set_thread_niceness
-from heliograph.store.journal import closed_segments
-from heliograph.store.writer import backlog_bytes
+from heliograph.store.journal import closed_segments, left_in_place
 
 BACKGROUND_NICENESS = 19
 # About 6 s of a saturated 2-worker gateway's records (bench/run.py): a burst shorter than
 # that is served at full speed and written after it.
 CATCH_UP_BYTES = 32 * 1024 * 1024
+# Far above a keeping-up writer's delay (segments close every 0.2 s and are written 0.1 s
+# later), and about how long a saturated gateway takes to fill CATCH_UP_BYTES anyway.
+CATCH_UP_AGE_S = 5.0
 # While a lane's pass runs, how often the job's thread looks whether the journal fell
 # behind meanwhile (a pass starved in the idle group then leaves it).
 BEHIND_CHECK_S = 0.5
@@ -40,7 +46,18 @@ T = TypeVar("T")
 
 
 def journal_behind(journal_dir: Path) -> bool:
-    return backlog_bytes(closed_segments(journal_dir)) >= CATCH_UP_BYTES
+    """CATCH_UP_BYTES or more of records wait in the journal, or one for CATCH_UP_AGE_S
+    (segments left for a newer version aside: they wait for that version)."""
+    waiting, oldest = 0, time.time()
+    for path in closed_segments(journal_dir):
+        try:
+            stat = path.stat()
+        except OSError:   # written and deleted meanwhile
+            continue
+        if stat.st_size and not left_in_place(path):
+            waiting += stat.st_size
+            oldest = min(oldest, stat.st_mtime)
+    return waiting >= CATCH_UP_BYTES or time.time() - oldest >= CATCH_UP_AGE_S
 
 
 class Lanes:

@@ -299,6 +299,11 @@ def _lines(data: bytes) -> Iterator[bytes]:
 _REPORTED: set[Path] = set()
 
 
+def left_in_place(path: Path) -> bool:
+    """Whether this process's writer left the segment for a newer version's."""
+    return path in _REPORTED
+
+
 # A record's line, since session 9: its values in a fixed order (a layout), in a JSON
 # array whose first item names the layout, with the bodies last, each between tabs:
 #   [1,"<id>","<created_at>",…,<TAB>{request}<TAB>,<TAB>{response}<TAB>]

@@ -17,8 +17,13 @@ from heliograph.background.host import JobRunner
 from heliograph.background.jobs import JobContext
 from heliograph.background.journal_writer import JournalWriterJob
 from heliograph.background.locks import HeldLock
-from heliograph.background.priority import BACKGROUND_NICENESS, CATCH_UP_BYTES, journal_behind
-from heliograph.store.journal import Journal, closed_segments
+from heliograph.background.priority import (
+    BACKGROUND_NICENESS,
+    CATCH_UP_AGE_S,
+    CATCH_UP_BYTES,
+    journal_behind,
+)
+from heliograph.store.journal import Journal, claim_segment, closed_segments
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/task"),
                                 reason="reads each thread's niceness and CPU in /proc")
@@ -119,3 +124,36 @@ def test_the_journal_is_behind_from_catch_up_bytes_of_closed_segments(tmp_path):
     with open(journal_dir / "zz-large.jsonl", "wb") as f:   # sparse: only its size counts
         f.truncate(CATCH_UP_BYTES)
     assert journal_behind(journal_dir)
+
+
+def age(paths: list[Path], seconds: float) -> None:
+    then = time.time() - seconds
+    for path in paths:
+        os.utime(path, (then, then))
+
+
+def test_the_journal_is_behind_once_a_record_waits_catch_up_age(tmp_path):
+    """Lanes in an idle cpu group run only on cores nothing else wants: on a machine busy
+    with other programs the records would wait for as long as it stays busy."""
+    journal_dir = tmp_path / "journal"
+    journal_dir.mkdir()
+    write_segments(journal_dir, 10)
+    (segment,) = closed_segments(journal_dir)
+    age([segment], CATCH_UP_AGE_S - 1)
+    assert not journal_behind(journal_dir)
+    age([segment], CATCH_UP_AGE_S + 1)
+    assert journal_behind(journal_dir)
+
+
+def test_a_segment_left_for_a_newer_version_does_not_keep_the_journal_behind(tmp_path):
+    journal_dir = tmp_path / "journal"
+    journal_dir.mkdir()
+    newer = journal_dir / "1-1-1.jsonl"
+    newer.write_bytes(b'["a record of a layout this version does not know"]\n')
+    age([newer], CATCH_UP_AGE_S + 60)
+    assert journal_behind(journal_dir)        # until the writer has looked at it
+    assert claim_segment(newer) is None        # left in place, reported
+    assert newer.exists() and not journal_behind(journal_dir)
+    (journal_dir / "2-2-2.jsonl").write_bytes(b"")   # a worker's idle open segment
+    age([journal_dir / "2-2-2.jsonl"], CATCH_UP_AGE_S + 60)
+    assert not journal_behind(journal_dir)
