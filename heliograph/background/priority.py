@@ -20,6 +20,7 @@ behind once its oldest record waits CATCH_UP_AGE_S.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,12 @@ CATCH_UP_AGE_S = 5.0
 # While a lane's pass runs, how often the job's thread looks whether the journal fell
 # behind meanwhile (a pass starved in the idle group then leaves it).
 BEHIND_CHECK_S = 0.5
+# A lane's pass in the idle group that has waited this long for a core in all is starved
+# (other programs, or serving, want every core) and leaves the group for the rest of the
+# pass: it may hold SQLite's write lock, which the workers' shared state (rate limits,
+# the response cache) waits for (bench/README.md, session 17). Looked at every POLL_S.
+STARVED_S = 0.05
+POLL_S = 0.05
 
 T = TypeVar("T")
 
@@ -70,6 +77,7 @@ class Lanes:
         self.behind = behind
         self.idle_group = idle_group
         self._yielding: ThreadPoolExecutor | None = None
+        self._lane_tid = 0
 
     def run(self, work: Callable[[], T]) -> T:
         if self.behind():
@@ -77,16 +85,34 @@ class Lanes:
             return work()
         if self._yielding is None:
             self._yielding = ThreadPoolExecutor(
-                1, thread_name_prefix=f"{self.name}-yielding",
-                initializer=set_thread_niceness, initargs=(BACKGROUND_NICENESS,))
+                1, thread_name_prefix=f"{self.name}-yielding", initializer=self._start_lane)
+        waited = self._lane_waited()
         pass_ = self._yielding.submit(self._idle, work)
+        looked = time.monotonic()
         while True:
             try:
-                return pass_.result(BEHIND_CHECK_S)
+                return pass_.result(POLL_S if self.idle_group.path else BEHIND_CHECK_S)
             except FutureTimeout:
-                if self.behind():
-                    self.idle_group.leave()
-                    return pass_.result()
+                pass
+            starved = self._lane_waited() - waited >= STARVED_S
+            if not starved and time.monotonic() - looked < BEHIND_CHECK_S:
+                continue
+            if starved or self.behind():
+                self.idle_group.leave()
+                return pass_.result()
+            looked = time.monotonic()
+
+    def _start_lane(self) -> None:
+        self._lane_tid = threading.get_native_id()
+        set_thread_niceness(BACKGROUND_NICENESS)
+
+    def _lane_waited(self) -> float:
+        """Seconds the lane thread has waited for a core in all (its schedstat)."""
+        try:
+            with open(f"/proc/self/task/{self._lane_tid}/schedstat", "rb") as fh:
+                return int(fh.read().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):   # not started yet, or no schedstat
+            return 0.0
 
     def _idle(self, work: Callable[[], T]) -> T:
         self.idle_group.enter()
