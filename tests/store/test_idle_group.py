@@ -110,6 +110,7 @@ def test_a_lane_pass_under_way_leaves_the_group_once_the_journal_falls_behind(gr
     seen: dict[str, object] = {}
 
     def long_pass() -> str:
+        seen["entered"] = threading.get_native_id() in in_group(group.path)
         seen["tid"] = threading.get_native_id()
         release.wait(30)
         return "done"
@@ -118,8 +119,8 @@ def test_a_lane_pass_under_way_leaves_the_group_once_the_journal_falls_behind(gr
     passing.start()
     try:
         wait(lambda: "tid" in seen, what="the pass on its lane")
-        assert group.path is not None
-        wait(lambda: in_group(group.path) == {seen["tid"]}, what="the lane in the group")
+        assert seen["entered"]
+        # (Unless a busy machine starved it out already: then it is out for that reason.)
         behind.set()    # the job's thread looks every BEHIND_CHECK_S while it waits
         started = time.monotonic()
         wait(lambda: not in_group(group.path), what="the lane out of the group")
