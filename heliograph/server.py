@@ -157,6 +157,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # Duck-typed: the cycle calls only what HeadWithBody has.
             cycle.transport = HeadWithBody(  # type: ignore[assignment]
                 self.transport, cycle, self._call_soon)
+            if _ONE_STEP_HEAD:
+                cycle.__class__ = OneStepHeadCycle
 
     def _head_size(self) -> int:
         return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
@@ -273,6 +275,111 @@ class HeadWithBody:
         return self._transport.is_closing()
 
 
+# -- the response head in one step ------------------------------------------------------
+
+_RESPONSE_CYCLE_SEND = httptools_impl.RequestResponseCycle.send
+# uvicorn's two header checks as it ships them (each one character class; see
+# _uvicorn_checks_are_character_classes).
+_NAME_SOURCE = b'[\x00-\x1f\x7f()<>@,;:\\[\\]={} \t\\\\"]'
+_VALUE_SOURCE = b"[\x00-\x08\x0a-\x1f\x7f]"
+_NAME_CHECK = re.compile(_NAME_SOURCE)
+# The bytes the value check refuses: deleting them from the values joined (bytes.translate,
+# a table lookup a byte) tells the same as a regex search of each value, at a third of
+# the cost of one search of them all.
+_BAD_VALUE_BYTES = bytes(b for b in range(256) if re.match(_VALUE_SOURCE, bytes((b,))))
+# Headers whose value changes how uvicorn frames or ends the answer: left to its loop.
+_FRAMING = frozenset({b"transfer-encoding", b"connection"})
+
+
+class _PlainNames(set):
+    """Response header names that need nothing of uvicorn's loop but its checks: valid
+    (its name check finds nothing), lower-case already, not a framing header. The gateway
+    answers the same few dozen names; emptied when full, as _KnownValid is."""
+
+    LIMIT = 512
+
+    def learn(self, names: tuple[Any, ...]) -> bool:
+        """Whether every name is plain, remembering those that are."""
+        for name in names:
+            if name in self:
+                continue
+            if not (isinstance(name, bytes) and name == name.lower()
+                    and _NAME_CHECK.search(name) is None and name not in _FRAMING):
+                return False
+            if len(self) >= self.LIMIT:
+                self.clear()
+            self.add(name)
+        return True
+
+
+_plain_names = _PlainNames()
+
+
+class OneStepHeadCycle(httptools_impl.RequestResponseCycle):
+    """uvicorn's response cycle, writing the head of an answer whose headers need nothing
+    but its checks in a few C calls rather than a Python loop step per header.
+
+    uvicorn checks each header name and value with a regex, lower-cases the name, compares
+    it with content-length, transfer-encoding and connection, and appends four pieces:
+    ~40 bytecodes a header, and a proxied answer has ~17 (Helicone-*, the provider's
+    relayed x-ratelimit-*, openai-*, request ids; server, date, content type), which made
+    uvicorn's send the largest Python function of a proxied call (issue 15). Here the
+    names are looked up together in a set of names known plain (_PlainNames), the values
+    checked joined, and the head is one join. Anything else — a name with a capital, a bad
+    byte, transfer-encoding or connection among the headers, an access log, a paused or
+    closed connection, every body — goes through uvicorn's own send, which answers or
+    refuses it as it always has (tests/unit/test_one_step_head.py holds the two to the
+    same bytes and state)."""
+
+    async def send(self, message: Any) -> None:
+        if (self.response_started or message["type"] != "http.response.start"
+                or self.disconnected or self.flow.write_paused or self.access_log):
+            await _RESPONSE_CYCLE_SEND(self, message)
+            return
+        headers = self.default_headers + list(message.get("headers", []))
+        try:
+            names, values = zip(*headers)
+            joined = b"".join(values)
+        except (TypeError, ValueError):   # no headers, or not pairs of bytes
+            await _RESPONSE_CYCLE_SEND(self, message)
+            return
+        if (len(joined.translate(None, _BAD_VALUE_BYTES)) != len(joined)
+                or not (_plain_names.issuperset(names) or _plain_names.learn(names))):
+            await _RESPONSE_CYCLE_SEND(self, message)
+            return
+        self.response_started = True
+        self.waiting_for_100_continue = False
+        status_code = message["status"]
+        # What uvicorn's loop appends after the headers, in its order.
+        if b"content-length" in names:  # the first one counts, as in uvicorn's loop
+            self.expected_content_length = int(values[names.index(b"content-length")]
+                                               .decode())
+            self.chunked_encoding = False
+            end = b"\r\n\r\n"
+        elif self.scope["method"] != "HEAD" and status_code not in (204, 304):
+            self.chunked_encoding = True
+            end = b"\r\ntransfer-encoding: chunked\r\n\r\n"
+        else:
+            end = b"\r\n\r\n"
+        if not self.keep_alive:
+            end = b"\r\nconnection: close" + end
+        self.transport.write(httptools_impl.STATUS_LINE[status_code]
+                             + b"\r\n".join(map(b": ".join, headers)) + end)
+
+
+def _uvicorn_checks_are_character_classes() -> bool:
+    """OneStepHeadCycle's checks are uvicorn's only for the patterns it ships today (a value
+    check that is one character class can look at the values joined); another version's
+    patterns leave every head to uvicorn's own loop."""
+    def source(check: Any) -> Any:   # a compiled pattern, or _KnownValid in front of one
+        check = check.pattern if isinstance(check, _KnownValid) else check
+        return getattr(check, "pattern", None)
+
+    return (source(httptools_impl.HEADER_RE) == _NAME_SOURCE
+            and source(httptools_impl.HEADER_VALUE_RE) == _VALUE_SOURCE)
+
+
+
 # -- response header checks -------------------------------------------------------------
 
 class _KnownValid(dict):
@@ -316,6 +423,7 @@ def remember_valid_headers() -> None:
 
 
 remember_valid_headers()
+_ONE_STEP_HEAD = _uvicorn_checks_are_character_classes()
 
 
 # -- process setup ----------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """uvicorn's response header checks, remembered (server._KnownValid): a name or value
 that passed once is not searched again, and one that fails is refused every time it is
-sent, by the gateway's own protocol on a real socket to a real client."""
+sent, by the gateway's own protocol on a real socket to a real client. The names carry a
+capital so that the heads go through uvicorn's own loop (server.OneStepHeadCycle writes
+all-lower-case heads without it; tests/unit/test_one_step_head.py)."""
 
 import http.client
 
@@ -11,9 +13,9 @@ from heliograph.server import _KnownValid
 from tests.servers import guarded_uvicorn
 
 ANSWERS = {
-    "/ok": (b"x-check", b"fine"),
-    "/bad-value": (b"x-check", b"a\r\nx-injected: 1"),
-    "/bad-name": (b"x check", b"fine"),
+    "/ok": (b"X-Check", b"fine"),
+    "/bad-value": (b"X-Check", b"a\r\nx-injected: 1"),
+    "/bad-name": (b"X check", b"fine"),
 }
 
 
@@ -45,13 +47,13 @@ def test_checks_are_remembered_and_invalid_headers_still_refused(port):
     for _ in range(2):
         resp = get(port, "/ok")
         assert resp.status == 200 and resp.getheader("x-check") == "fine"
-    assert b"x-check" in names and b"fine" in values   # searched once, then looked up
+    assert b"X-Check" in names and b"fine" in values   # searched once, then looked up
 
     for path in ("/bad-value", "/bad-name"):
         for _ in range(2):   # refused the second time too: a failure is not remembered
             with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
                 get(port, path)
-    assert b"a\r\nx-injected: 1" not in values and b"x check" not in names
+    assert b"a\r\nx-injected: 1" not in values and b"X check" not in names
 
 
 def test_a_full_memory_starts_over(monkeypatch):
