@@ -8,6 +8,7 @@ import contextlib
 import functools
 import os
 import ssl
+import sys
 from collections.abc import AsyncIterable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -33,7 +34,13 @@ def _no_trust_store() -> Iterator[None]:
     ~140 CA certificates: ~2 MB RSS in every worker (bench/README.md, session 17), also
     where no provider speaks https. The gateway never uses them: every call to an https
     URL passes tls_context(), which loads the store once, at the first such call. A
-    version of aiohttp that built its contexts later would just load the store then."""
+    version of aiohttp that built its contexts later would just load the store then.
+
+    Only where aiohttp is not imported yet (a worker, while its app is built, before any
+    thread of its own starts): changing the environment races other threads reading it."""
+    if "aiohttp" in sys.modules:
+        yield
+        return
     saved = {name: os.environ.get(name) for name in _TRUST_STORE_VARIABLES}
     os.environ.update(dict.fromkeys(_TRUST_STORE_VARIABLES, os.devnull))
     try:
