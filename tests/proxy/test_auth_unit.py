@@ -51,20 +51,23 @@ class _CountingStore:
         self.store = store
         self.outage_errors = store.outage_errors
         self.calls = 0
-        self.threads: set[int] = set()
+        self.running = self.most_at_once = 0
         self.failing = False
 
     def find_key(self, key_hash, wait_s=None):
         import sqlite3
-        import threading
         import time
 
         self.calls += 1
-        self.threads.add(threading.get_ident())
-        time.sleep(0.05)
-        if self.failing:
-            raise sqlite3.OperationalError("database is locked")
-        return self.store.find_key(key_hash, wait_s)
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            time.sleep(0.05)
+            if self.failing:
+                raise sqlite3.OperationalError("database is locked")
+            return self.store.find_key(key_hash, wait_s)
+        finally:
+            self.running -= 1
 
 
 def test_requests_that_find_a_key_stale_together_share_one_lookup(migrated_sqlite_file,
@@ -92,7 +95,7 @@ def test_requests_that_find_a_key_stale_together_share_one_lookup(migrated_sqlit
     finally:
         store.close()
     assert counting.calls == 2
-    assert len(counting.threads) == 1
+    assert counting.most_at_once == 1   # one thread (and connection) at a time
     for principal in first + second:
         assert (principal.key_id, principal.organization) == (row.id, "org-a")
     assert not auth._finding
