@@ -77,12 +77,17 @@ async def post_json(session: aiohttp.ClientSession, url: str, body: bytes,
                     secret: str | None = None) -> None:
     import aiohttp
 
+    # The gateway's verified context, as for providers: where providers/http.py was
+    # imported first, aiohttp's own contexts hold no certificates.
+    from heliograph.providers.http import tls_for
+
     headers = {"Content-Type": "application/json", "User-Agent": "heliograph-alerts"}
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret, body)
     try:
         async with session.post(url, data=body, headers=headers, allow_redirects=False,
-                                timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S)) as resp:
+                                timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S),
+                                ssl=tls_for(url)) as resp:
             await resp.read()
             if resp.status >= 300:
                 raise DeliveryError(f"{url} answered {resp.status}")

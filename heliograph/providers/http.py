@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
-from collections.abc import AsyncIterable, Callable
+import ssl
+import sys
+from collections.abc import AsyncIterable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -17,7 +20,41 @@ from dataclasses import dataclass
 # (workers import it here); the background host started by a worker inherits it.
 os.environ.setdefault("FROZENLIST_NO_EXTENSIONS", "1")
 
-import aiohttp  # noqa: E402
+# OpenSSL finds the system's trust store through these (or its built-in paths), read
+# each time a context loads its default certificates.
+_TRUST_STORE_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+@contextlib.contextmanager
+def _no_trust_store() -> Iterator[None]:
+    """While inside, an SSL context that loads the default certificates finds none.
+
+    aiohttp builds two SSL contexts when it is imported (aiohttp/connector.py: a verified
+    one, a session's default, and one that verifies nothing), and each loads the system's
+    ~140 CA certificates: ~2 MB RSS in every worker (bench/README.md, session 17), also
+    where no provider speaks https. The gateway never uses them: every call to an https
+    URL passes tls_context(), which loads the store once, at the first such call. A
+    version of aiohttp that built its contexts later would just load the store then.
+
+    Only where aiohttp is not imported yet (a worker, while its app is built, before any
+    thread of its own starts): changing the environment races other threads reading it."""
+    if "aiohttp" in sys.modules:
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in _TRUST_STORE_VARIABLES}
+    os.environ.update(dict.fromkeys(_TRUST_STORE_VARIABLES, os.devnull))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+with _no_trust_store():
+    import aiohttp  # noqa: E402
 from aiohttp.streams import EofStream  # noqa: E402
 
 from heliograph.errors import UpstreamError, UpstreamTimeout  # noqa: E402
@@ -59,6 +96,23 @@ class UpstreamResponse:
     body: bytes
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The context every https call to a provider is verified with: the system's trust
+    store (as SSL_CERT_FILE / SSL_CERT_DIR say), host names checked, HTTP/1.1 offered;
+    what aiohttp's default verified context is. Built by the first call that needs it."""
+    context = ssl.create_default_context()
+    context.set_alpn_protocols(("http/1.1",))
+    return context
+
+
+def tls_for(url: str) -> ssl.SSLContext | bool:
+    """aiohttp's `ssl` argument for a call to url: tls_context() for anything but a
+    plain http URL, so no https call is ever left to aiohttp's own contexts (imported
+    without certificates: _no_trust_store); for http, aiohttp's default (no TLS)."""
+    return True if url.startswith("http:") else tls_context()
+
+
 class HttpClient:
     def __init__(self, connect_timeout_s: float, read_timeout_s: float):
         self.connect_timeout_s = connect_timeout_s
@@ -88,7 +142,7 @@ class HttpClient:
         # request, and a generator-based context manager costs more than the mapping.
         try:
             async with self.session.request(method, url, headers=headers, data=data,
-                                            allow_redirects=False) as resp:
+                                            allow_redirects=False, ssl=tls_for(url)) as resp:
                 body = await resp.read()
                 return UpstreamResponse(_standard(resp.status, provider, resp.headers),
                                         _lower(resp.headers), body)
@@ -128,7 +182,7 @@ class _Stream:
         try:
             resp = self._resp = await self._session.request(
                 self._method, url, headers=self._headers, data=self._data,
-                allow_redirects=False)
+                allow_redirects=False, ssl=tls_for(url))
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise translated(exc, provider, url) from None
         return (_standard(resp.status, provider, resp.headers), _lower(resp.headers),

@@ -76,7 +76,14 @@ class Authenticator:
     before use, so a revocation holds within that time. Once a lookup fails, the store
     counts as unreachable: every key seen before is served on its last row at once, an
     unknown key gets a 503, and a single background lookup at a time (at most one per
-    RETRY_AFTER_S) finds out when the store is back."""
+    RETRY_AFTER_S) finds out when the store is back.
+
+    One lookup per key at a time: the requests that find a key's entry stale while its
+    lookup is under way wait for that lookup's answer. Under load every request in flight
+    found the entry stale together each KEY_CACHE_TTL_S, and each sent its own lookup to
+    a thread: the default executor grew to its 6 threads, each with a SQLite connection
+    (the store keeps one per thread) and a malloc arena of its own, ~1-2 MB of a worker's
+    peak RSS for the same row read six times (bench/README.md, session 17)."""
 
     def __init__(self, store):
         self.store = store
@@ -87,6 +94,8 @@ class Authenticator:
         self._failing = False
         self._next_probe = 0.0  # monotonic
         self._probe: asyncio.Task | None = None
+        # key → the lookup under way for it (_shared_find).
+        self._finding: dict[str, asyncio.Future] = {}
         self._outage_errors: tuple[type[BaseException], ...] = (
             getattr(store, "outage_errors", ()) + (TimeoutError,))
 
@@ -103,11 +112,32 @@ class Authenticator:
             self._probe_later(key, now)
             return self._stale(hit)
         try:
-            row = await self._find(key)
+            return await self._shared_find(key)
         except self._outage_errors as exc:
             self._fail(exc)
             return self._stale(hit)
-        return self._remember(key, row)
+
+    def _shared_find(self, key: str) -> asyncio.Future:
+        """The key's lookup under way, or a new one: its row remembered, or its error.
+        Shielded, so a caller that goes away does not cancel it for the others."""
+        finding = self._finding.get(key)
+        if finding is None:
+            finding = self._finding[key] = asyncio.ensure_future(self._find_and_remember(key))
+            finding.add_done_callback(self._found)
+        return asyncio.shield(finding)
+
+    async def _find_and_remember(self, key: str):
+        try:
+            return self._remember(key, await self._find(key))
+        finally:
+            del self._finding[key]
+
+    @staticmethod
+    def _found(finding: asyncio.Future) -> None:
+        # Its waiters may all have gone (shielded): its error is then read here, not
+        # reported as never retrieved.
+        if not finding.cancelled():
+            finding.exception()
 
     async def _find(self, key: str):
         return await asyncio.wait_for(
