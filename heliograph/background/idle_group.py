@@ -19,10 +19,10 @@ Anywhere else (cgroup v2 moves threads only within threaded subtrees; most servi
 not allowed to make cgroups at all) the lanes run at nice 19 alone, as before.
 HELIOGRAPH_IDLE_CGROUP=0 keeps them out.
 
-A lane starved in the idle group would keep its pass, and the job thread waiting for it,
-from running at the host's priority once the journal falls behind: `leave()` takes every
-thread of the host out of the group, and the lanes go back in (`enter()`) at their first
-pass after the backlog is gone.
+Once the journal falls behind, `leave()` takes every thread of the host out of the group
+(its passes run at the host's priority), and the lanes go back in (`enter()`) at their
+first pass after the backlog is gone. A lane the machine starves in the group is moved
+out by the workers (StarvedLanes), for the rest of its pass.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 from heliograph.niceness import thread_niceness
@@ -70,11 +71,7 @@ class IdleGroup:
         self._lock = threading.Lock()
         self._made = False
         self.path: Path | None = None     # None: not available here
-        # Bumped by each leave(); a thread re-enters once per generation (moving a thread
-        # takes a lock the whole machine's forks and exits wait for: not once a pass).
-        self._generation = 0
         self._left = False
-        self._local = threading.local()
 
     def _make(self) -> Path | None:
         if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
@@ -102,15 +99,16 @@ class IdleGroup:
             return self.path
 
     def enter(self) -> bool:
-        """Move the calling thread into the group (and, the first time after `leave`,
-        every other thread of this process at its niceness: what lanes started, e.g. a
-        PostgreSQL writer's insert threads). False where there is no group."""
+        """Move the calling thread into the group unless it is there (and, the first time
+        after `leave`, every other thread of this process at its niceness: what lanes
+        started, e.g. a PostgreSQL writer's insert threads). Looked up each time, not
+        remembered: a worker may have moved a starved lane out (StarvedLanes). False
+        where there is no group."""
         path = self._group()
         if path is None:
             return False
-        if getattr(self._local, "generation", -1) == self._generation:
+        if _thread_group().endswith("/" + self.name):
             return True
-        self._local.generation = self._generation
         tids = [threading.get_native_id()]
         if self._left:
             self._left = False
@@ -125,7 +123,6 @@ class IdleGroup:
         if path is None or self._left:
             return
         self._left = True
-        self._generation += 1
         try:
             inside = set((path / "tasks").read_text().split())
         except OSError:
@@ -139,6 +136,68 @@ class IdleGroup:
                 self.path.rmdir()
             except OSError:
                 pass
+
+
+class StarvedLanes:
+    """Moves the lanes that get no core out of the idle group, from a process outside it:
+    each worker, once a second (background/supervisor.py).
+
+    A lane in the group runs only on cores nothing else wants. While other programs keep
+    every core busy it may wait there for seconds holding its host's GIL, and then none
+    of the host's threads can run: not the job thread that would see the journal fall
+    behind, nor the one renewing a deployment lock (10 s). So the look is taken from
+    outside: a lane that wanted a core at two looks in a row (state R) and ran under a
+    tenth of the time between them goes back to its host's own group (nice 19 there, as
+    without the group), and its next pass enters again."""
+
+    def __init__(self, name: str = GROUP_NAME) -> None:
+        parent = _cpu_hierarchy()
+        self.path = parent / name if parent is not None else None
+        self._seen: dict[str, tuple[bool, float]] = {}   # tid -> (runnable, seconds run)
+        self._at = time.monotonic()
+
+    def check(self) -> list[int]:
+        """Move the starved lanes out; their thread ids."""
+        if self.path is None:
+            return []
+        try:
+            tids = (self.path / "tasks").read_text().split()
+        except OSError:   # no group (not made yet, or not here)
+            return []
+        now = time.monotonic()
+        span, self._at = now - self._at, now
+        seen, starved = {}, []
+        for tid in tids:
+            runnable, ran = seen[tid] = thread_ran(f"/proc/{tid}")
+            was_runnable, ran_before = self._seen.get(tid, (False, ran))
+            if runnable and was_runnable and ran - ran_before < span / 10:
+                starved.append(int(tid))
+        self._seen = seen
+        if starved:
+            _move(starved, self.path.parent)
+        return starved
+
+
+def thread_ran(task: str) -> tuple[bool, float]:
+    """Whether the thread at /proc path `task` is runnable (running or waiting for a
+    core), and the seconds it has run in all; (False, 0.0) when it is gone."""
+    try:
+        with open(f"{task}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split(None, 1)[0]
+        with open(f"{task}/schedstat", "rb") as fh:
+            return state == b"R", int(fh.read().split()[0]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return False, 0.0
+
+
+def _thread_group() -> str:
+    """The calling thread's cpu cgroup ("" where unknown)."""
+    try:
+        with open("/proc/thread-self/cgroup") as fh:
+            return next((line.rstrip("\n").split(":", 2)[2] for line in fh
+                         if "cpu" in line.split(":", 2)[1].split(",")), "")
+    except OSError:
+        return ""
 
 
 def _threads() -> list[int]:

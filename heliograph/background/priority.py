@@ -20,7 +20,6 @@ behind once its oldest record waits CATCH_UP_AGE_S.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,13 +41,7 @@ CATCH_UP_AGE_S = 5.0
 # While a lane's pass runs, how often the job's thread looks whether the journal fell
 # behind meanwhile (a pass starved in the idle group then leaves it).
 BEHIND_CHECK_S = 0.5
-# A lane's pass in the idle group that has wanted a core for this long and got under a
-# tenth of one is starved (other programs, or serving, want every core) and leaves the
-# group for the rest of the pass: it may hold SQLite's write lock, which the workers'
-# shared state (rate limits, the response cache) waits for (bench/README.md, session 17).
-# Looked at every POLL_S.
-STARVED_S = 0.1
-POLL_S = 0.05
+# (A lane starved in the idle group is moved out by the workers: idle_group.StarvedLanes.)
 
 T = TypeVar("T")
 
@@ -78,7 +71,6 @@ class Lanes:
         self.behind = behind
         self.idle_group = idle_group
         self._yielding: ThreadPoolExecutor | None = None
-        self._lane_tid = 0
 
     def run(self, work: Callable[[], T]) -> T:
         if self.behind():
@@ -86,41 +78,16 @@ class Lanes:
             return work()
         if self._yielding is None:
             self._yielding = ThreadPoolExecutor(
-                1, thread_name_prefix=f"{self.name}-yielding", initializer=self._start_lane)
+                1, thread_name_prefix=f"{self.name}-yielding",
+                initializer=set_thread_niceness, initargs=(BACKGROUND_NICENESS,))
         pass_ = self._yielding.submit(self._idle, work)
-        looked = time.monotonic()
-        starved, (_, ran_before) = 0.0, self._lane_ran()
         while True:
             try:
-                return pass_.result(POLL_S if self.idle_group.path else BEHIND_CHECK_S)
+                return pass_.result(BEHIND_CHECK_S)
             except FutureTimeout:
-                pass
-            # Starved: wanting a core and getting under a tenth of one since the last look.
-            runnable, ran = self._lane_ran()
-            starved = starved + POLL_S if runnable and ran - ran_before < POLL_S / 10 else 0.0
-            ran_before = ran
-            if starved < STARVED_S and time.monotonic() - looked < BEHIND_CHECK_S:
-                continue
-            if starved >= STARVED_S or self.behind():
-                self.idle_group.leave()
-                return pass_.result()
-            looked = time.monotonic()
-
-    def _start_lane(self) -> None:
-        self._lane_tid = threading.get_native_id()
-        set_thread_niceness(BACKGROUND_NICENESS)
-
-    def _lane_ran(self) -> tuple[bool, float]:
-        """Whether the lane thread is runnable (running or waiting for a core), and the
-        seconds it has run in all."""
-        task = f"/proc/self/task/{self._lane_tid}"
-        try:
-            with open(f"{task}/stat", "rb") as fh:
-                state = fh.read().rsplit(b")", 1)[1].split(None, 1)[0]
-            with open(f"{task}/schedstat", "rb") as fh:
-                return state == b"R", int(fh.read().split()[0]) / 1e9
-        except (OSError, IndexError, ValueError):   # not started yet, or no /proc
-            return False, 0.0
+                if self.behind():
+                    self.idle_group.leave()
+                    return pass_.result()
 
     def _idle(self, work: Callable[[], T]) -> T:
         self.idle_group.enter()

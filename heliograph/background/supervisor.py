@@ -6,7 +6,9 @@ exactly one host per machine however many workers there are, and a killed host (
 death frees the lock) is replaced within a second. The same tick
 makes a worker exit when the serve master is gone (besides a pipe from the master that
 the worker's loop watches, or PR_SET_PDEATHSIG on Linux for workers of uvicorn's
-supervisor), so a SIGKILLed master leaves no workers serving on its port.
+supervisor), so a SIGKILLed master leaves no workers serving on its port. And it moves
+the host's lanes that get no core out of their idle cpu group (idle_group.StarvedLanes:
+the host cannot see that itself while a starved lane holds its GIL).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from heliograph.background.idle_group import StarvedLanes
 from heliograph.background.locks import HOST_LOCK, try_flock
 
 log = logging.getLogger("heliograph.background")
@@ -86,12 +89,14 @@ class HostSupervisor:
         # The host lives as long as the gateway: the master, or this process alone.
         self.gateway_pid = self.master_pid or os.getpid()
         self._host: subprocess.Popen | None = None
+        self.starved_lanes = StarvedLanes()
 
     def tick(self) -> None:
         if self.master_pid and os.getppid() != self.master_pid:
             log.warning("the serve master is gone; stopping this worker")
             os.kill(os.getpid(), signal.SIGTERM)
             return
+        self.starved_lanes.check()
         if self._host is not None and self._host.poll() is None:
             return  # ours is starting (not holding the lock yet) or running
         self._host = None  # reaped, if it was ours
