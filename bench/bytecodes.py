@@ -24,7 +24,6 @@ import os
 import pickle
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -67,20 +66,9 @@ def count(args) -> dict:
         upstream = bench.start_nginx(procs, tmp)
         port = bench.free_port()
         path = os.pathsep.join([str(tmp / "site"), os.environ.get("PYTHONPATH", "")])
-        env = dict(os.environ, PYTHONPATH=path, BENCH_BYTECODES_OUT=str(out))
-        if args.bare:
-            env.update(BARE_UPSTREAM=f"http://127.0.0.1:{upstream}", BARE_DB=str(tmp / "bare.db"))
-            argv = [sys.executable, str(bench.HERE / "bare_proxy.py"), "--port", str(port),
-                    "--workers", "1"]
-            auth = f"Bearer {bench.UPSTREAM_KEY}"
-        else:
-            config = tmp / "heliograph.toml"
-            config.write_text(f'[providers.openai]\nbase_url = "http://127.0.0.1:{upstream}/v1"'
-                              f'\n[storage]\ndatabase_url = "sqlite:///{tmp}/bench.db"\n')
-            env.update(OPENAI_API_KEY=bench.UPSTREAM_KEY, HELIOGRAPH_ADMIN_KEY=bench.ADMIN_KEY)
-            argv = [sys.executable, "-m", "heliograph", "serve", "--config", str(config),
-                    "--port", str(port), "--workers", "1"]
-            auth = f"Bearer {bench.ADMIN_KEY}"
+        argv, env, auth = bench.one_worker(
+            tmp, upstream, port, args.bare,
+            dict(os.environ, PYTHONPATH=path, BENCH_BYTECODES_OUT=str(out)))
         log = tmp / "server.log"
         with open(log, "wb") as fh:
             proc = procs.start("server", argv, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp,

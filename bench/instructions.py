@@ -22,7 +22,6 @@ import http.client
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -45,21 +44,7 @@ def count(args) -> None:
     try:
         upstream = bench.start_nginx(procs, tmp)
         port = bench.free_port()
-        if args.bare:
-            env = dict(os.environ, BARE_UPSTREAM=f"http://127.0.0.1:{upstream}",
-                       BARE_DB=str(tmp / "bare.db"))
-            argv = [sys.executable, str(bench.HERE / "bare_proxy.py"), "--port", str(port),
-                    "--workers", "1"]
-            auth = f"Bearer {bench.UPSTREAM_KEY}"
-        else:
-            config = tmp / "heliograph.toml"
-            config.write_text(f'[providers.openai]\nbase_url = "http://127.0.0.1:{upstream}/v1"'
-                              f'\n[storage]\ndatabase_url = "sqlite:///{tmp}/bench.db"\n')
-            env = dict(os.environ, OPENAI_API_KEY=bench.UPSTREAM_KEY,
-                       HELIOGRAPH_ADMIN_KEY=bench.ADMIN_KEY)
-            argv = [sys.executable, "-m", "heliograph", "serve", "--config", str(config),
-                    "--port", str(port), "--workers", "1"]
-            auth = f"Bearer {bench.ADMIN_KEY}"
+        argv, env, auth = bench.one_worker(tmp, upstream, port, args.bare, dict(os.environ))
         out = tmp / "callgrind.out"
         log = tmp / "server.log"
         with open(log, "wb") as fh:

@@ -255,6 +255,26 @@ http {{
 """
 
 
+def one_worker(tmp: Path, upstream: int, port: int, bare: bool, env: dict[str, str]
+               ) -> tuple[list[str], dict[str, str], str]:
+    """The argv, environment (env plus what the server needs) and Authorization value of
+    one worker of the gateway (SQLite in tmp), or of the bare pass-through, in front of
+    the nginx upstream on port `upstream` (instructions.py, bytecodes.py)."""
+    if bare:
+        return ([sys.executable, str(HERE / "bare_proxy.py"), "--port", str(port),
+                 "--workers", "1"],
+                dict(env, BARE_UPSTREAM=f"http://127.0.0.1:{upstream}",
+                     BARE_DB=str(tmp / "bare.db")),
+                f"Bearer {UPSTREAM_KEY}")
+    config = tmp / "heliograph.toml"
+    config.write_text(f'[providers.openai]\nbase_url = "http://127.0.0.1:{upstream}/v1"'
+                      f'\n[storage]\ndatabase_url = "sqlite:///{tmp}/bench.db"\n')
+    return ([sys.executable, "-m", "heliograph", "serve", "--config", str(config),
+             "--port", str(port), "--workers", "1"],
+            dict(env, OPENAI_API_KEY=UPSTREAM_KEY, HELIOGRAPH_ADMIN_KEY=ADMIN_KEY),
+            f"Bearer {ADMIN_KEY}")
+
+
 def start_nginx(procs: Procs, tmp: Path) -> int:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     port = free_port()
