@@ -144,3 +144,24 @@ def test_new_records_have_every_key_in_order_and_containers_of_their_own():
     first["scores"]["s"] = 1
     assert second["properties"] == {} and second["attempts"] == [] and second["scores"] == {}
     assert new_record("r2", 1.5, "/x")["properties"] == {}
+
+
+def test_on_a_loop_the_other_sinks_run_in_its_next_turn_after_the_journal(tmp_path):
+    """What a caller waits for ends with the journal: the other sinks (metrics, access
+    log, budgets) run once the task that logged the record has written the answer."""
+    import asyncio
+
+    journal = Journal(tmp_path)
+    first, second = Collecting(), Collecting()
+    ex = exchange(RecordSinks(JournalSink(journal), [first, second]))
+
+    async def logging_task() -> tuple[int, int]:
+        ex.log(200)
+        seen_in_this_turn = len(first.records) + len(second.records)
+        await asyncio.sleep(0)    # the loop's next turn
+        return seen_in_this_turn, len(first.records) + len(second.records)
+
+    assert asyncio.run(logging_task()) == (0, 2)
+    assert first.records[0] is second.records[0] is ex.record
+    journal.close()
+    assert [r["id"] for r in journaled(tmp_path)] == [ex.record["id"]]

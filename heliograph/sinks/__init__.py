@@ -4,7 +4,11 @@
 answer's last byte is sent. The journal sink comes first and alone decides durability:
 its failure is the request's failure, exactly as when the journal was called directly.
 Every further sink (metrics, budgets, webhooks, tracing) is isolated: if it raises, the
-error is logged and the other sinks and the request carry on.
+error is logged and the other sinks and the request carry on. On an event loop they run
+in its next turn, after the task that logged the record has written the answer's last
+bytes: they are not what a caller waits for (~700 bytecodes a request, ~6% of a
+streamed call's Python: bench/README.md, session 17). A request this worker reads
+later still finds them done: its bytes are handled in a later turn.
 
 Adding a sink: one module here with a class satisfying `RecordSink`, and one line in
 `Gateway.build` (heliograph/app.py) putting an instance in the list.
@@ -12,6 +16,7 @@ Adding a sink: one module here with a class satisfying `RecordSink`, and one lin
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Protocol
@@ -41,6 +46,14 @@ class RecordSinks:
     def accept(self, record: Record) -> None:
         # Not guarded: a record the journal did not take must not look logged.
         self.journal.accept(record)
+        if not self.others:
+            return
+        try:
+            asyncio.get_running_loop().call_soon(self._others, record)
+        except RuntimeError:   # no loop: a command or a test logging a record
+            self._others(record)
+
+    def _others(self, record: Record) -> None:
         for sink in self.others:
             try:
                 sink.accept(record)
