@@ -45,10 +45,8 @@ def _cpu_hierarchy() -> Path | None:
     """The folder of this process's cgroup in the v1 hierarchy that has the cpu
     controller, or None (no such hierarchy: v2 only, or no cgroups)."""
     try:
-        with open("/proc/self/cgroup") as fh:
-            own = next((line.rstrip("\n").split(":", 2)[2] for line in fh
-                        if "cpu" in line.split(":", 2)[1].split(",")), None)
-        if own is None:
+        own = _cpu_cgroup("/proc/self/cgroup")
+        if not own:
             return None
         with open("/proc/self/mountinfo") as fh:
             for line in fh:
@@ -107,7 +105,7 @@ class IdleGroup:
         path = self._group()
         if path is None:
             return False
-        if _thread_group().endswith("/" + self.name):
+        if _cpu_cgroup("/proc/thread-self/cgroup").endswith("/" + self.name):
             return True
         tids = [threading.get_native_id()]
         if self._left:
@@ -190,10 +188,10 @@ def thread_ran(task: str) -> tuple[bool, float]:
         return False, 0.0
 
 
-def _thread_group() -> str:
-    """The calling thread's cpu cgroup ("" where unknown)."""
+def _cpu_cgroup(listing: str) -> str:
+    """The cpu cgroup named in a /proc cgroup listing ("" where none is)."""
     try:
-        with open("/proc/thread-self/cgroup") as fh:
+        with open(listing) as fh:
             return next((line.rstrip("\n").split(":", 2)[2] for line in fh
                          if "cpu" in line.split(":", 2)[1].split(",")), "")
     except OSError:

@@ -39,9 +39,9 @@ CATCH_UP_BYTES = 32 * 1024 * 1024
 # later), and about how long a saturated gateway takes to fill CATCH_UP_BYTES anyway.
 CATCH_UP_AGE_S = 5.0
 # While a lane's pass runs, how often the job's thread looks whether the journal fell
-# behind meanwhile (a pass starved in the idle group then leaves it).
+# behind meanwhile (the host's threads then leave the idle group; a lane the machine
+# starves there is moved out by the workers: idle_group.StarvedLanes).
 BEHIND_CHECK_S = 0.5
-# (A lane starved in the idle group is moved out by the workers: idle_group.StarvedLanes.)
 
 T = TypeVar("T")
 
