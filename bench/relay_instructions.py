@@ -7,10 +7,11 @@ exact and load-free, for comparing two versions of the SSE parsing and the accum
 Relays bench/sse_body.py's stream (22 events, 6.6 KB) the way the pipeline does, with the
 caller not asking for the usage (the gateway strips it): SSE events per read
 (providers/sse.py), the OpenAI front's accumulator (proxy/streaming.py), OpenAI's
-rendering, then the logged answer (`completion`). Printed by stage, each stage including the ones before it:
-`split` (the events of each read), `relay` (+ process_batch and render_batch: what the
-caller gets), `log` (+ completion: what the record gets). Each count is the difference
-between a run of --streams streams and a run of none, divided by --streams, so imports
+rendering, then the logged answer (`completion`). Printed by stage, each stage including
+the ones before it: `split` (the events of each read), `relay` (+ process_batch and
+render_batch: what the caller gets), `log` (+ completion: what the record gets). Each
+count is the difference between a run of --streams streams and a run of none, divided
+by --streams, so imports
 and start-up are not counted. --split N: the body in reads of N bytes (default one read,
 as nginx sends it in the benchmark). --obfuscation: the same answer as OpenAI sends it today,
 every chunk ending with a random `"obfuscation"` string. Needs valgrind.

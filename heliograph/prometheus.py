@@ -36,7 +36,7 @@ from heliograph.errors import Forbidden, GatewayError, NotFound, Unauthorized
 from heliograph.metrics_dir import DIR_PREFIX, MULTIPROC_ENV, prepare_multiprocess_dir
 from heliograph.routes import Route
 from heliograph.sinks.metrics import MetricsSink
-from heliograph.store.journal import SEGMENT_SUFFIX
+from heliograph.store.journal import closed_segments, waiting
 from heliograph.types import Send
 
 if TYPE_CHECKING:
@@ -85,23 +85,7 @@ class JournalCollector:
         self.directory = directory
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        segments, size, oldest = 0, 0, None
-        try:
-            entries = list(os.scandir(self.directory))
-        except OSError:
-            entries = []
-        for entry in entries:
-            if not entry.name.endswith(SEGMENT_SUFFIX):
-                continue
-            try:
-                stat = entry.stat()
-            except OSError:  # taken and deleted by the writer meanwhile
-                continue
-            if stat.st_size == 0:  # a worker's idle open segment: nothing waits in it
-                continue
-            segments += 1
-            size += stat.st_size
-            oldest = stat.st_mtime if oldest is None else min(oldest, stat.st_mtime)
+        segments, size, oldest = waiting(closed_segments(self.directory))
         lag = 0.0 if oldest is None else max(0.0, time.time() - oldest)
         yield GaugeMetricFamily("heliograph_journal_segments",
                                 "Journal segments holding records not yet in the database",

@@ -23,13 +23,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import TypeVar
 
 from heliograph.background.idle_group import IDLE_GROUP, IdleGroup
 from heliograph.niceness import set_thread_niceness
-from heliograph.store.journal import closed_segments, left_in_place
+from heliograph.store.journal import closed_segments, left_in_place, waiting
 
 BACKGROUND_NICENESS = 19
 # About 6 s of a saturated 2-worker gateway's records (bench/run.py): a burst shorter than
@@ -38,10 +37,6 @@ CATCH_UP_BYTES = 32 * 1024 * 1024
 # Far above a keeping-up writer's delay (segments close every 0.2 s and are written 0.1 s
 # later), and about how long a saturated gateway takes to fill CATCH_UP_BYTES anyway.
 CATCH_UP_AGE_S = 5.0
-# While a lane's pass runs, how often the job's thread looks whether the journal fell
-# behind meanwhile (the host's threads then leave the idle group; a lane the machine
-# starves there is moved out by the workers: idle_group.StarvedLanes).
-BEHIND_CHECK_S = 0.5
 
 T = TypeVar("T")
 
@@ -49,16 +44,10 @@ T = TypeVar("T")
 def journal_behind(journal_dir: Path) -> bool:
     """CATCH_UP_BYTES or more of records wait in the journal, or one for CATCH_UP_AGE_S
     (segments left for a newer version aside: they wait for that version)."""
-    waiting, oldest = 0, time.time()
-    for path in closed_segments(journal_dir):
-        try:
-            stat = path.stat()
-        except OSError:   # written and deleted meanwhile
-            continue
-        if stat.st_size and not left_in_place(path):
-            waiting += stat.st_size
-            oldest = min(oldest, stat.st_mtime)
-    return waiting >= CATCH_UP_BYTES or time.time() - oldest >= CATCH_UP_AGE_S
+    _, size, oldest = waiting(path for path in closed_segments(journal_dir)
+                              if not left_in_place(path))
+    return size >= CATCH_UP_BYTES or (oldest is not None
+                                      and time.time() - oldest >= CATCH_UP_AGE_S)
 
 
 class Lanes:
@@ -80,14 +69,7 @@ class Lanes:
             self._yielding = ThreadPoolExecutor(
                 1, thread_name_prefix=f"{self.name}-yielding",
                 initializer=set_thread_niceness, initargs=(BACKGROUND_NICENESS,))
-        pass_ = self._yielding.submit(self._idle, work)
-        while True:
-            try:
-                return pass_.result(BEHIND_CHECK_S)
-            except FutureTimeout:
-                if self.behind():
-                    self.idle_group.leave()
-                    return pass_.result()
+        return self._yielding.submit(self._idle, work).result()
 
     def _idle(self, work: Callable[[], T]) -> T:
         self.idle_group.enter()

@@ -546,6 +546,8 @@ def _before_obfuscation(payload: bytes) -> int:
     if payload[end:value] != _OBFUSCATION or not payload[value:-2].isalnum():
         return -1
     return end
+
+
 _FINISH_START = b'"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"'
 _FINISH_LEN = len(_FINISH_START)
 

@@ -28,10 +28,10 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -445,3 +445,27 @@ def decode_line(line: bytes) -> dict:
 
 def closed_segments(directory: Path) -> list[Path]:
     return sorted(directory.glob("*" + SEGMENT_SUFFIX))
+
+
+class Waiting(NamedTuple):
+    """What waits in the journal for the writer."""
+    segments: int           # holding records
+    size: int               # their bytes
+    oldest: float | None    # the oldest one's mtime (None: nothing waits)
+
+
+def waiting(segments: Iterable[Path]) -> Waiting:
+    """What waits in these segments (closed_segments' paths, or some of them). A worker's
+    idle open segment is empty: nothing waits in it."""
+    count = size = 0
+    oldest: float | None = None
+    for path in segments:
+        try:
+            stat = path.stat()
+        except OSError:   # taken and deleted by the writer meanwhile
+            continue
+        if stat.st_size:
+            count += 1
+            size += stat.st_size
+            oldest = stat.st_mtime if oldest is None else min(oldest, stat.st_mtime)
+    return Waiting(count, size, oldest)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from heliograph.store.journal import BodyJSON, claim_segment, closed_segments
+from heliograph.store.journal import BodyJSON, claim_segment, closed_segments, waiting
 
 log = logging.getLogger("heliograph.writer")
 
@@ -38,16 +38,6 @@ MAX_HELD_SEGMENTS = 64
 # itself is on /metrics (heliograph_journal_bytes, heliograph_journal_writer_lag_seconds).
 BACKLOG_WARNING_BYTES = 64 * 1024 * 1024
 BACKLOG_WARNING_EVERY_S = 60.0
-
-
-def backlog_bytes(segments: list[Path]) -> int:
-    total = 0
-    for path in segments:
-        try:
-            total += path.stat().st_size
-        except OSError:  # taken by another writer meanwhile
-            pass
-    return total
 
 
 class InsertPipeline:
@@ -204,12 +194,12 @@ class SegmentWriter:
         self._pipeline.close()
 
     def _check_backlog(self, segments: list[Path]) -> None:
-        waiting = backlog_bytes(segments)
+        backlog = waiting(segments).size
         now = time.monotonic()
-        if waiting > self.warn_bytes and now - self._warned_at >= BACKLOG_WARNING_EVERY_S:
+        if backlog > self.warn_bytes and now - self._warned_at >= BACKLOG_WARNING_EVERY_S:
             self._warned_at = now
             log.warning("the journal holds %.0f MB of records (%d segments) not yet in the "
-                        "database: the writer is falling behind", waiting / 1e6,
+                        "database: the writer is falling behind", backlog / 1e6,
                         len(segments))
 
     def _insert(self, records: list[dict]) -> int:

@@ -1,8 +1,9 @@
 """The host's lanes run in a cpu cgroup marked idle where the machine allows it
 (background/idle_group.py): niceness does not reach the tasks of other sessions woken on a
 lane's core, an idle group does. The job threads, which run passes at the host's priority
-once the journal is behind, stay out; when it falls behind the lanes leave the group too
-(a starved lane would hold its pass), and go back in once it has caught up.
+once the journal is behind, stay out; when it falls behind the lanes leave the group too,
+and go back in once it has caught up; a lane the machine starves there is moved out by
+another process (each worker), since it may hold its host's GIL.
 
 Through the host's real JobRunner and journal writer on SQLite, and a real `heliograph
 serve`, read in cgroup v1's own files and in /proc."""
@@ -101,35 +102,6 @@ def test_lanes_run_in_the_idle_group_and_leave_it_while_the_journal_is_behind(
         stopping.set()
         runner.thread.join()
     assert in_group(group.path) == set()   # the lane thread ended with the runner
-
-
-def test_a_lane_pass_under_way_leaves_the_group_once_the_journal_falls_behind(group):
-    behind = threading.Event()
-    lanes = Lanes("test", behind.is_set, group)
-    release = threading.Event()
-    seen: dict[str, object] = {}
-
-    def long_pass() -> str:
-        seen["entered"] = threading.get_native_id() in in_group(group.path)
-        seen["tid"] = threading.get_native_id()
-        release.wait(30)
-        return "done"
-
-    passing = threading.Thread(target=lambda: seen.setdefault("result", lanes.run(long_pass)))
-    passing.start()
-    try:
-        wait(lambda: "tid" in seen, what="the pass on its lane")
-        assert seen["entered"]
-        # (Unless a busy machine starved it out already: then it is out for that reason.)
-        behind.set()    # the job's thread looks every BEHIND_CHECK_S while it waits
-        started = time.monotonic()
-        wait(lambda: not in_group(group.path), what="the lane out of the group")
-        assert time.monotonic() - started < 2.0
-    finally:
-        release.set()
-        passing.join()
-        lanes.close()
-    assert seen["result"] == "done"
 
 
 WATCH = """
