@@ -58,6 +58,7 @@ with _no_trust_store():
 from aiohttp.streams import EofStream  # noqa: E402
 
 from heliograph.errors import UpstreamError, UpstreamTimeout  # noqa: E402
+from heliograph.providers import eager_body  # noqa: E402
 from heliograph.memo import HeaderNameMemo  # noqa: E402
 
 # Hop-by-hop and framing headers never copied between the two connections.
@@ -123,6 +124,9 @@ class HttpClient:
     def session(self) -> aiohttp.ClientSession:
         # Created lazily inside the running loop (aiohttp binds a session to its loop).
         if self._session is None:
+            # On Python 3.11 the body goes out in the step that sends the request, as
+            # aiohttp does it itself from 3.12 (eager_body).
+            eager_body.install(asyncio.get_running_loop())
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300,
                                              keepalive_timeout=60)
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout_s,
