@@ -44,7 +44,7 @@ from heliograph.sinks.telemetry import TelemetrySink
 from heliograph.state import SharedState
 from heliograph.store import Store, open_store
 from heliograph.store.journal import Journal
-from heliograph.types import Receive, Scope, Send
+from heliograph.types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from heliograph.analytics import Analytics
@@ -248,13 +248,29 @@ class App:
         self.gw = gateway
         self.table = RouteTable([*build_routes(), *dashboard.mounts(gateway)])
         self.exact = self.table.exact
+        # uvicorn's proxy-headers middleware, when the server lets App run it
+        # (server.forwarded_when_sent): for requests with X-Forwarded-* headers only.
+        self._forwarded: ASGIApp | None = None
+
+    def trust_forwarded(self, middleware: ASGIApp) -> None:
+        self._forwarded = middleware
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             request = Request(scope, receive)
+            headers = request.headers
+            if self._forwarded is not None and ("x-forwarded-for" in headers
+                                                or "x-forwarded-proto" in headers):
+                await self._forwarded(scope, receive, send)
             try:
-                await self._dispatch(request, send)
+                # The proxy's own paths straight to their handler: one coroutine frame
+                # fewer on every step of the request.
+                handler = self.exact.get((request.method, request.path))
+                if handler is not None:
+                    await handler(self.gw, request, send)
+                else:
+                    await self._dispatch(request, send)
             except ClientDisconnected:
                 pass  # gone before its request was read: nobody to answer
             except Exception:
@@ -266,14 +282,14 @@ class App:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
+            if self._forwarded is not None:
+                await self._forwarded(scope, receive, send)
             log.warning("refused a WebSocket upgrade on %s (400: no WebSocket endpoint)", scope.get("path"))
             await refuse_websocket(scope, receive, send)
 
     async def _dispatch(self, request: Request, send: Send) -> None:
-        handler = self.exact.get((request.method, request.path))
-        if handler is not None:
-            await handler(self.gw, request, send)
-            return
+        """Everything but the exact paths (__call__ answers those): path parameters,
+        mounts, 404/405."""
         try:
             found = self.table.resolve(request.method, request.path)
         except GatewayError as error:  # 404, or 405 with Allow

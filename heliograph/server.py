@@ -32,6 +32,7 @@ from importlib.util import find_spec
 from typing import Any
 
 import uvicorn
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess
@@ -64,6 +65,35 @@ class GatewayConfig(uvicorn.Config):
     def __init__(self, app: Any, limits: ConnectionLimits, **kwargs: Any):
         super().__init__(app, **kwargs)
         self.limits = limits
+
+    def load(self) -> None:
+        super().load()
+        self.loaded_app = forwarded_when_sent(self.loaded_app, self.forwarded_allow_ips)
+
+
+async def _scope_rewritten(scope: Any, receive: Any, send: Any) -> None:
+    """The app behind the proxy-headers middleware that App runs on its own: the
+    middleware's work is the scope it rewrites, the request goes on in App."""
+
+
+def forwarded_when_sent(loaded_app: Any, trusted_hosts: list[str] | str) -> Any:
+    """uvicorn wraps every app in its ProxyHeadersMiddleware (proxy_headers, on by
+    default): a coroutine frame on every request and its resumes, a trust check of the
+    client address and a Python loop over the headers (~150 bytecodes a request, issue
+    15), though only a request that carries X-Forwarded-For or X-Forwarded-Proto has
+    anything in it to apply (/metrics' loopback check reads the client it sets, the
+    dashboard the scheme). Our App is unwrapped and handed the same middleware, with the
+    same trusted addresses (forwarded_allow_ips, FORWARDED_ALLOW_IPS), in front of a
+    no-op: App runs it on the scope of such requests only, before anything reads it.
+    Any other app, or a chain with more of uvicorn's middleware, is left as it was."""
+    if not isinstance(loaded_app, ProxyHeadersMiddleware):
+        return loaded_app
+    app = loaded_app.app
+    trust = getattr(app, "trust_forwarded", None)
+    if trust is None:
+        return loaded_app
+    trust(ProxyHeadersMiddleware(_scope_rewritten, trusted_hosts=trusted_hosts))
+    return app
 
 
 _IDLE, _HEAD, _BODY = 0, 1, 2

@@ -95,12 +95,11 @@ def _text(value: str | None) -> str | None:
 def parse(headers: dict[str, str]) -> RequestOptions:
     """`headers` has lower-case names (ASGI)."""
     opts = RequestOptions()
-    # Fast exit: most requests carry no Helicone header at all. (A plain loop: any() over
-    # a generator cost ~3x as much, on every request.)
-    for name in headers:
-        if name.startswith("helicone-"):
-            break
-    else:
+    # Fast exit: most requests carry no Helicone header at all. The names joined and
+    # searched once, in C: half what a loop over the names cost (~0.5 k instructions a
+    # header; any() over a generator cost ~3x the loop). A name with "helicone-" further
+    # in only means the walk below, which looks at the names' starts.
+    if "helicone-" not in " ".join(headers):
         return opts
     for name, value in headers.items():
         if name.startswith(PROPERTY_PREFIX):

@@ -99,13 +99,15 @@ def require_model(body: dict) -> str:
     return model
 
 
-async def chat_completions(gw: Gateway, request: Request, send: Send,
-                           front: Front = OPENAI) -> None:
-    await _proxy(Arrival(gw, request, send, front, CHAT))
+# The two hot handlers are plain functions handing back _proxy's coroutine for the caller
+# to await: a frame fewer in the chain that every resume of the request's task goes through.
+def chat_completions(gw: Gateway, request: Request, send: Send,
+                     front: Front = OPENAI) -> Awaitable[None]:
+    return _proxy(Arrival(gw, request, send, front, CHAT))
 
 
-async def embeddings(gw: Gateway, request: Request, send: Send) -> None:
-    await _proxy(Arrival(gw, request, send, OPENAI, EMBEDDINGS))
+def embeddings(gw: Gateway, request: Request, send: Send) -> Awaitable[None]:
+    return _proxy(Arrival(gw, request, send, OPENAI, EMBEDDINGS))
 
 
 # The Anthropic and Responses fronts are imported by their first request, not with this
@@ -409,22 +411,25 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
     # first time the pump must wait for the provider (UPSTREAM_WAIT): a stream that is all
     # here already needs none. Once the end is being sent, the disconnect uvicorn reports
     # after a complete answer is no news.
-    this = asyncio.current_task()
-    assert this is not None
     watch: asyncio.Future | None = None
     left = False
 
-    def caller_left(task: asyncio.Future) -> None:
-        nonlocal left
-        if not ending and not task.cancelled() and task.exception() is None:
-            left = True
-            this.cancel()
-
     def watch_caller() -> None:
         nonlocal watch
-        if watch is None:
-            watch = asyncio.ensure_future(_wait_disconnect(flow.request.receive))
-            watch.add_done_callback(caller_left)
+        if watch is not None:
+            return
+        # Called from the pump, in this task: which task to cancel is asked only here.
+        this = asyncio.current_task()
+        assert this is not None
+
+        def caller_left(task: asyncio.Future) -> None:
+            nonlocal left
+            if not ending and not task.cancelled() and task.exception() is None:
+                left = True
+                this.cancel()
+
+        watch = asyncio.ensure_future(_wait_disconnect(flow.request.receive))
+        watch.add_done_callback(caller_left)
 
     waiting = UPSTREAM_WAIT.set(watch_caller)
     try:
@@ -434,7 +439,9 @@ async def _relay_stream(flow: Flow, chain: list[Target]) -> None:
     except asyncio.CancelledError:
         if not left:
             raise
-        this.uncancel()
+        current = asyncio.current_task()
+        assert current is not None
+        current.uncancel()
         _finish_stream(flow, acc, renderer, 499, ttft,
                        "client disconnected before the stream finished")
     finally:

@@ -50,7 +50,9 @@ def chain_models(model_field: str, options: RequestOptions) -> list[str]:
     models = split_list(model_field) if "," in model_field else [model_field]
     if not models:
         raise BadRequest(f"model {model_field!r} names no model", code="model_required")
-    chain = models + [m for m in options.fallback_models if m not in models]
+    fallbacks = options.fallback_models
+    # Without fallbacks (most requests) no comprehension: in 3.11 one is a call of its own.
+    chain = models + [m for m in fallbacks if m not in models] if fallbacks else models
     for model in chain:
         if _CONTROL_CHARACTER.search(model):
             raise BadRequest(f"model name {model!r} contains a control character",
@@ -64,11 +66,10 @@ def resolve_chain(registry: Registry, models: list[str]) -> list[Target]:
 
 async def send(chain: list[Target], options: RequestOptions, exchange: Exchange,
                open_attempt: Callable[[Target], Awaitable[Opened]]) -> Answer:
-    policy = RetryPolicy.from_options(options)
     failures: list[tuple[Target, GatewayError]] = []
     for index, target in enumerate(chain):
         is_last = index == len(chain) - 1
-        error = await _try_step(index, target, policy, exchange, open_attempt)
+        error = await _try_step(index, target, options, exchange, open_attempt)
         if isinstance(error, Answer):
             return error
         failures.append((target, error))
@@ -83,10 +84,11 @@ async def send(chain: list[Target], options: RequestOptions, exchange: Exchange,
                        status=failures[-1][1].status, code="fallback_chain_failed")
 
 
-async def _try_step(index: int, target: Target, policy: RetryPolicy, exchange: Exchange,
+async def _try_step(index: int, target: Target, options: RequestOptions, exchange: Exchange,
                     open_attempt) -> Answer | GatewayError:
     provider = target.provider
     retry_number = 0
+    policy: RetryPolicy | None = None   # read from the options at the first failure only
     while True:
         exchange.start_attempt()
         headers: dict[str, str] = {}
@@ -114,6 +116,8 @@ async def _try_step(index: int, target: Target, policy: RetryPolicy, exchange: E
             error = ProviderStatusError(opened.status, message, opened.error_body,
                                         relayable(headers))
             can_retry = retryable(opened.status)
+        if policy is None:
+            policy = RetryPolicy.from_options(options)
         if not can_retry or retry_number >= policy.retries:
             return error
         retry_number += 1

@@ -174,3 +174,24 @@ def test_disabled_metrics_are_a_404_and_leave_no_folder(upstream, tmp_path):
         assert list((tmp_path / "journal").glob("metrics-*")) == []
     finally:
         gw.stop()
+
+
+def status_of(gw, headers):
+    request = urllib.request.Request(gw.url + "/metrics", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_the_loopback_check_sees_the_client_a_trusted_proxy_forwards(metrics_gateway):
+    """uvicorn's X-Forwarded-For handling (its proxy-headers middleware, run by App only
+    for requests carrying such headers: server.forwarded_when_sent): from a trusted proxy
+    (loopback is trusted by default) the forwarded client is the caller /metrics checks."""
+    assert status_of(metrics_gateway, {}) == 200
+    assert status_of(metrics_gateway, {"X-Forwarded-For": "203.0.113.9"}) == 403
+    assert status_of(metrics_gateway, {"X-Forwarded-For": "127.0.0.1"}) == 200
+    # The last untrusted address of a chain is the client, as in uvicorn.
+    assert status_of(metrics_gateway, {"X-Forwarded-For": "127.0.0.1, 198.51.100.7"}) == 403
+    assert status_of(metrics_gateway, {"X-Forwarded-Proto": "https"}) == 200
