@@ -16,7 +16,9 @@ import orjson
 
 from heliograph.formats.openai import chunk_fields
 
-# `"usage"` only matches a key: inside a JSON string every quote is escaped.
+# `"usage"` only matches a key: inside a JSON string every quote is escaped. Looked for
+# with find(), not `in`: on Python 3.11 `in` first tries the needle as an integer and
+# builds and drops a TypeError (~1 k instructions each time).
 _USAGE = b'"usage"'
 # OpenAI's chunks end with the usage, null on every chunk but the usage chunk: the exact
 # suffix of a top-level last member (a nested one would be followed by another brace).
@@ -167,7 +169,7 @@ class StreamAccumulator:
                 if fixed is None:
                     # (_SCAN: no null usage ends the chunk; one before the text is read.)
                     if payload[tail_at:] == tail and payload[at:start_end] == _TEXT_START \
-                            and (relay_as != _SCAN or _USAGE not in payload):
+                            and (relay_as != _SCAN or payload.find(_USAGE) < 0):
                         out.append(payload[:-_NULL_TAIL] + b"}"
                                    if relay_as == _CUT_NULL_LAST else payload)
                         run.append(payload[start_end:tail_at])
@@ -180,7 +182,7 @@ class StreamAccumulator:
                     if payload[close:close + end] == fixed and \
                             payload[at:start_end] == _TEXT_START and \
                             payload[-2:] == _QUOTE_BRACE and payload[-3] != _BACKSLASH \
-                            and (relay_as != _SCAN or _USAGE not in payload):
+                            and (relay_as != _SCAN or payload.find(_USAGE) < 0):
                         if relay_as == _CUT_NULL_OBFUSCATED:
                             null = close + end - _OBFUSCATION_VALUE - 1
                             out.append(payload[:null] + payload[null + _NULL_USAGE:])
@@ -211,7 +213,7 @@ class StreamAccumulator:
             null_cut = _cut_obfuscated_null_usage(payload)
             if null_cut is not None:
                 out.append(null_cut if strip else payload)
-            elif _USAGE not in payload:
+            elif payload.find(_USAGE) < 0:
                 out.append(payload)
             else:
                 kept = self._read(payload)
@@ -245,7 +247,7 @@ class StreamAccumulator:
         # in both): the lengths line up chunk by chunk, so no other cut of the same bytes
         # can compare equal.
         if joined != self._head + self._between.join(texts) + tail or \
-                relay_as == _SCAN and _USAGE in joined:
+                relay_as == _SCAN and joined.find(_USAGE) >= 0:
             return 0
         if relay_as != _CUT_NULL_LAST:
             if self.framed:
@@ -267,7 +269,7 @@ class StreamAccumulator:
         cut = _cut_obfuscated_null_usage(payload)
         if cut is not None:
             return cut if self.strip_usage else payload
-        if _USAGE not in payload:
+        if payload.find(_USAGE) < 0:
             return payload
         return self._read(payload)
 
@@ -585,7 +587,7 @@ def _finish_only(payload: bytes, start: int = -1) -> bytes | None:
     if end < 0 or payload[end:end + 3] != b'"}]':
         return None
     reason = payload[start:end + 1]
-    return reason if b"\\" not in reason else None
+    return reason if reason.find(b"\\") < 0 else None
 
 
 def _add_texts(merged: dict[int, _Choice], texts: list[bytes]) -> None:
