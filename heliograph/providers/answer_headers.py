@@ -133,7 +133,8 @@ def _relayed(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
 
 def relayed_raw(headers: dict[str, str]) -> Pairs:
     """The provider's headers the caller gets, as the ASGI answer's raw pairs: worked out
-    already for a provider's own answer (AnswerHeaders), else in one pass."""
+    already for a provider's own answer (AnswerHeaders: the list it keeps, to be read,
+    not changed), else in one pass."""
     if type(headers) is AnswerHeaders:
         return headers.relayed
     return _relayed(headers)
