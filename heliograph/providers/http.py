@@ -59,7 +59,7 @@ from aiohttp.streams import EofStream  # noqa: E402
 
 from heliograph.errors import UpstreamError, UpstreamTimeout  # noqa: E402
 from heliograph.providers import eager_body  # noqa: E402
-from heliograph.memo import HeaderNameMemo  # noqa: E402
+from heliograph.providers.answer_headers import answer_headers  # noqa: E402
 
 # Hop-by-hop and framing headers never copied between the two connections.
 HOP_BY_HOP = frozenset({
@@ -149,7 +149,8 @@ class HttpClient:
                                             allow_redirects=False, ssl=tls_for(url)) as resp:
                 body = await resp.read()
                 return UpstreamResponse(_standard(resp.status, provider, resp.headers),
-                                        _lower(resp.headers), body)
+                                        answer_headers(resp.headers, resp.raw_headers),
+                                        body)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise translated(exc, provider, url) from None
 
@@ -189,8 +190,8 @@ class _Stream:
                 allow_redirects=False, ssl=tls_for(url))
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise translated(exc, provider, url) from None
-        return (_standard(resp.status, provider, resp.headers), _lower(resp.headers),
-                _Chunks(resp, provider, url))
+        return (_standard(resp.status, provider, resp.headers),
+                answer_headers(resp.headers, resp.raw_headers), _Chunks(resp, provider, url))
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._resp is not None:
@@ -235,14 +236,6 @@ class _Chunks:
         if not chunk:
             raise StopAsyncIteration
         return chunk
-
-
-_lower_names: HeaderNameMemo[str] = HeaderNameMemo(str.lower)
-
-
-def _lower(headers) -> dict[str, str]:
-    names = _lower_names
-    return {names[k]: v for k, v in headers.items()}
 
 
 @contextlib.contextmanager

@@ -9,20 +9,11 @@ from typing import Any
 
 from heliograph import costs
 from heliograph.errors import GatewayError
+from heliograph.providers.answer_headers import ratelimit_from
 from heliograph.proxy.auth import Principal
 from heliograph.proxy.headers import RequestOptions
 from heliograph.records import Record, new_record
 from heliograph.sinks import RecordSinks
-
-RATELIMIT_HEADERS = {
-    "x-ratelimit-limit-requests": "limit_requests",
-    "x-ratelimit-remaining-requests": "remaining_requests",
-    "x-ratelimit-reset-requests": "reset_requests",
-    "x-ratelimit-limit-tokens": "limit_tokens",
-    "x-ratelimit-remaining-tokens": "remaining_tokens",
-    "x-ratelimit-reset-tokens": "reset_tokens",
-    "retry-after": "retry_after",
-}
 
 
 class _RandomHex:
@@ -69,11 +60,6 @@ def fast_uuid7(at: float | None = None) -> str:
 
 # Property names the tutorial tags users with (Helicone-Property-UserId), lower-cased.
 USER_PROPERTIES = ("userid", "user-id", "user")
-
-
-def ratelimit_from(headers: dict[str, str]) -> dict[str, str] | None:
-    found = {key: headers[name] for name, key in RATELIMIT_HEADERS.items() if name in headers}
-    return found or None
 
 
 class Exchange:

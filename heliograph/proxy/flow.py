@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from heliograph.asgi import Request, encode_headers, send_bytes
 from heliograph.errors import GatewayError, ProviderStatusError
+from heliograph.providers.answer_headers import relayed_raw
 from heliograph.providers.base import Operation
 from heliograph.proxy.auth import Principal
 from heliograph.proxy.exchange import Exchange
 from heliograph.proxy.front import Front
 from heliograph.proxy.headers import RequestOptions
-from heliograph.proxy.routing import relayed_raw
 
 if TYPE_CHECKING:
     from heliograph.app import Gateway
