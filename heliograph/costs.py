@@ -494,7 +494,8 @@ def usage_from_openai(usage: dict | None) -> Usage:
     cache_write = pd.get("cache_write_tokens") or pd.get("cache_creation_tokens")
     cached = pd.get("cached_tokens")
     reasoning = cd.get("reasoning_tokens")
-    if _exact(prompt, completion, cached, cache_write, reasoning):
+    if _exact(prompt) and _exact(completion) and _exact(cached) and _exact(cache_write) \
+            and _exact(reasoning):
         # What providers send (every answer is priced through here): each count is its
         # own token_count and nothing is malformed, so neither is asked again.
         return Usage(prompt or 0, completion or 0, cached or 0, cache_write or 0,
@@ -509,11 +510,6 @@ def usage_from_openai(usage: dict | None) -> Usage:
     )
 
 
-def _exact(*counts: Any) -> bool:
-    """Each count absent, or one token_count() takes as it is (an int, not a bool, in
-    range). One call for all five of an answer's counts, not one each: every answer is
-    priced through here."""
-    for v in counts:
-        if v is not None and (type(v) is not int or not 0 <= v <= MAX_TOKENS):
-            return False
-    return True
+def _exact(v: Any) -> bool:
+    """Absent, or a count token_count() takes as it is (an int, not a bool, in range)."""
+    return v is None or (type(v) is int and 0 <= v <= MAX_TOKENS)
