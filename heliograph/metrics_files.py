@@ -103,9 +103,10 @@ def install() -> None:
         _installed = True
 
 
-# Writes the two doubles straight into the mapping: no bytes object and no slice in
-# between (prometheus-client's own write builds both).
-_pack_value_into = struct.Struct("dd").pack_into
+# Writes the value's double straight into the mapping: no bytes object and no slice in
+# between (prometheus-client's own write builds both). Only the value: the timestamp
+# after it is 0.0 for a counter's or a histogram's value, written once by adder().
+_pack_value_into = struct.Struct("d").pack_into
 
 
 def adder(value: Any) -> Callable[[float], None]:
@@ -122,7 +123,10 @@ def adder(value: Any) -> Callable[[float], None]:
         return value.inc
     owner = _pid
     file, key = value._file, value._key
-    file.write_value(key, value._value, value._timestamp)  # makes sure it has a place
+    # Makes sure it has a place, and a 0.0 timestamp (what inc keeps): each add then
+    # writes the value's 8 bytes only.
+    value._timestamp = 0.0
+    file.write_value(key, value._value, 0.0)
     position = file._positions[key]
 
     def add(amount: float) -> None:
@@ -130,7 +134,6 @@ def adder(value: Any) -> Callable[[float], None]:
             value.inc(amount)
             return
         value._value += amount
-        value._timestamp = 0.0
-        _pack_value_into(file._m, position, value._value, 0.0)
+        _pack_value_into(file._m, position, value._value)
 
     return add

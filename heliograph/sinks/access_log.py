@@ -33,6 +33,9 @@ upstream = logging.getLogger("heliograph.upstream")
 # Every path that produces a record is a POST (the proxy's routes, app.PROXY_ROUTES).
 METHOD = "POST"
 FLUSH_AFTER_S = 0.1
+# A line's milliseconds, "000" to "999": a tuple index costs a tenth of formatting them
+# with :03d for every line.
+_MILLIS = tuple(f"{ms:03d}" for ms in range(1000))
 
 
 class AccessLogSink:
@@ -68,7 +71,7 @@ class AccessLogSink:
         second = int(now)
         if second != self._second:
             self._set_second(second, json=False)
-        return (f"{self._stamp},{int((now - second) * 1000):03d} INFO {ACCESS_NAME}: "
+        return (f"{self._stamp},{_MILLIS[int((now - second) * 1000)]} INFO {ACCESS_NAME}: "
                 f"{_message(record)}\n")
 
     def _json_line(self, record: Record) -> str:
@@ -77,7 +80,7 @@ class AccessLogSink:
         if second != self._second:
             self._set_second(second, json=True)
         fields: dict[str, Any] = {
-            "time": f"{self._stamp}.{int((now - second) * 1000):03d}Z", "level": "info",
+            "time": f"{self._stamp}.{_MILLIS[int((now - second) * 1000)]}Z", "level": "info",
             "logger": ACCESS_NAME, "message": _message(record), "method": METHOD,
             "path": record["path"], "status": record["status"], "model": record["model"],
             "provider": record["provider"], "latency_ms": record["latency_ms"],

@@ -187,3 +187,30 @@ def test_the_sinks_adders_write_what_prometheus_would_and_a_fork_counts_apart(tm
     assert got[("heliograph_tokens_total", "completion")] == 5
     assert got[("heliograph_cost_usd_total", "-")] == 2.5
     assert len(list(tmp_path.glob("counter_*.db"))) == 2   # the child's file of its own
+
+
+# An adder writes a value's 8 bytes only: the timestamp beside it must read 0.0, as
+# prometheus-client's own inc leaves it, even for a value whose object held another.
+ADDER_CHILD = textwrap.dedent("""
+    import os, sys
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
+    from heliograph import metrics_files
+    metrics_files.install()
+    from prometheus_client import CollectorRegistry, Counter
+    from prometheus_client.mmap_dict import MmapedDict
+    value = Counter("c", "help", ["model"], registry=CollectorRegistry()).labels("m")._value
+    value._timestamp = 123.0
+    add = metrics_files.adder(value)
+    for amount in (1.0, 2.5, 0.25):
+        add(amount)
+    for key, number, timestamp, _ in MmapedDict.read_all_values_from_file(value._file._fname):
+        if key == value._key:
+            print(number, timestamp, value._value)
+    """)
+
+
+def test_an_adder_writes_the_value_and_leaves_a_zero_timestamp(tmp_path):
+    done = subprocess.run([sys.executable, "-c", ADDER_CHILD, str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [float(x) for x in done.stdout.split()] == [3.75, 0.0, 3.75]
