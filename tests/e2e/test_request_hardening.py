@@ -59,16 +59,30 @@ def test_a_model_name_with_control_characters_is_a_400(gateway, model):
     assert gateway.record(headers["helicone-id"])["status"] == 400
 
 
-def test_a_caller_gone_before_a_non_stream_answer_is_logged_499(gateway):
+def _provider_has(upstream, mark: str, timeout: float = 15) -> bool:
+    """Whether the fake provider received the call carrying x-test-mark: mark (it records
+    a call on arrival, before its delay)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(r["headers"].get("x-test-mark") == mark for r in upstream.received()):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_caller_gone_before_a_non_stream_answer_is_logged_499(gateway, upstream):
     request_id = str(uuid.uuid4())
     body = json.dumps({"model": "gpt-4o-mini", "messages": USER}).encode()
     with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
         sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
                      b"Authorization: Bearer " + ADMIN_KEY.encode() + b"\r\n"
                      b"Content-Type: application/json\r\nx-fake-behavior: delay-800\r\n"
+                     b"x-test-mark: " + request_id.encode() + b"\r\n"
                      b"Helicone-Request-Id: " + request_id.encode() + b"\r\n"
                      b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-        time.sleep(0.2)
+        # The caller leaves once the provider has the call (a fixed sleep raced a busy
+        # machine, where the gateway had not read the request yet: nothing paid for).
+        assert _provider_has(upstream, request_id)
     record = gateway.record(request_id)
     assert record["status"] == 499 and "disconnected" in record["error"]
     assert record["response"]["choices"][0]["message"]["content"]  # what was paid for
