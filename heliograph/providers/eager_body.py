@@ -8,6 +8,12 @@ event loop's next turn: one more pass of the loop (an epoll call), a task schedu
 stepped, every request later on the wire. `install(loop)` gives a 3.11 loop a task
 factory that starts that one coroutine eagerly, as 3.12 does; every other task is made as
 the loop makes it. On 3.12 and later nothing is installed (aiohttp does it itself).
+
+Only while the call is the worker's one call in progress (CALLS.in_progress, kept by the
+HTTP client): then the worker has nothing else to do and the body's loop turn is pure
+latency. With several calls in progress, the bodies written together in the next turn
+wake the provider once for all of them: at 32 connections, eager writes cost 15% of the
+requests a second (bench/README.md, session 18).
 """
 
 from __future__ import annotations
@@ -26,6 +32,19 @@ from aiohttp.client_reqrep import ClientRequest
 _BODY_WRITER = getattr(getattr(ClientRequest, "write_bytes", None), "__code__", None)
 
 
+class _Calls:
+    """Provider calls of this worker under way (sent, or being sent, and not yet
+    answered): counted by HttpClient around each call, read by the task factory."""
+
+    __slots__ = ("in_progress",)
+
+    def __init__(self) -> None:
+        self.in_progress = 0
+
+
+CALLS = _Calls()
+
+
 def install(loop: asyncio.AbstractEventLoop) -> bool:
     """On Python 3.11, where the loop has no task factory of another's: start aiohttp's
     body writer eagerly. True when installed (or already)."""
@@ -42,7 +61,7 @@ def install(loop: asyncio.AbstractEventLoop) -> bool:
 
 def _task_factory(loop: asyncio.AbstractEventLoop, coro: Any,
                   context: contextvars.Context | None = None) -> asyncio.Future:
-    if getattr(coro, "cr_code", None) is not _BODY_WRITER:
+    if getattr(coro, "cr_code", None) is not _BODY_WRITER or CALLS.in_progress > 1:
         return asyncio.Task(coro, loop=loop, context=context)
     return _start_eagerly(loop, coro, context)
 

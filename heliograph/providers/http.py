@@ -144,6 +144,8 @@ class HttpClient:
                       data: bytes | None = None, provider: str = "") -> UpstreamResponse:
         # try/except rather than `with translate_errors(...)`: this runs for every JSON
         # request, and a generator-based context manager costs more than the mapping.
+        calls = eager_body.CALLS
+        calls.in_progress += 1
         try:
             async with self.session.request(method, url, headers=headers, data=data,
                                             allow_redirects=False, ssl=tls_for(url)) as resp:
@@ -153,6 +155,8 @@ class HttpClient:
                                         body)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise translated(exc, provider, url) from None
+        finally:
+            calls.in_progress -= 1
 
     def stream(self, url: str, headers: dict[str, str],
                data: bytes | AsyncIterable[bytes] | None, provider: str = "",
@@ -184,12 +188,16 @@ class _Stream:
 
     async def __aenter__(self) -> tuple[int, dict[str, str], _Chunks]:
         provider, url = self._provider, self._url
+        calls = eager_body.CALLS   # until the answer's head: what eager_body reads
+        calls.in_progress += 1
         try:
             resp = self._resp = await self._session.request(
                 self._method, url, headers=self._headers, data=self._data,
                 allow_redirects=False, ssl=tls_for(url))
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise translated(exc, provider, url) from None
+        finally:
+            calls.in_progress -= 1
         return (_standard(resp.status, provider, resp.headers),
                 answer_headers(resp.headers, resp.raw_headers), _Chunks(resp, provider, url))
 

@@ -95,41 +95,75 @@ def run(loop_name: str, main):
         return runner.run(main())
 
 
-@pytest.mark.parametrize("loop_name", LOOPS)
-def test_the_body_is_on_the_wire_before_the_loops_next_turn(provider, loop_name):
-    """A callback scheduled just before the call runs at the loop's next turn: by then the
-    request (head and body) must be in the provider's socket already."""
+BODY = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+
+
+def _seen_at_next_turn(provider: SocketProvider, loop_name: str,
+                       busy: SocketProvider | None = None) -> bytes:
+    """What the provider's socket holds when a callback scheduled just before a call
+    runs, at the loop's next turn. `busy`: a provider that keeps another call of the
+    same client waiting meanwhile (it answers only once the call is done)."""
     url = f"http://127.0.0.1:{provider.port}/v1/chat/completions"
-    body = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
     provider.go[1] = threading.Event()
-    seen_at_next_turn: list[bytes] = []
+    seen: list[bytes] = []
 
     def peek() -> None:
         assert provider.conn is not None
         try:
-            seen_at_next_turn.append(provider.conn.recv(
-                65536, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+            seen.append(provider.conn.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT))
         except BlockingIOError:
-            seen_at_next_turn.append(b"")
+            seen.append(b"")
         provider.go[1].set()
 
     async def calls():
         client = http.HttpClient(connect_timeout_s=5, read_timeout_s=5)
+        headers = {"content-type": "application/json"}
         try:
             # The first call opens the kept-alive connection the second one reuses (a
             # new connection waits for its connect, and the loop turns meanwhile).
-            await client.request("POST", url, {"content-type": "application/json"}, body)
+            await client.request("POST", url, headers, BODY)
+            other = None
+            if busy is not None:
+                busy.go[0] = threading.Event()
+                other = asyncio.ensure_future(client.request(
+                    "POST", f"http://127.0.0.1:{busy.port}/slow", headers, BODY))
+                while not busy.conn:        # connected, its request sent
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.05)
             asyncio.get_running_loop().call_soon(peek)
-            return await client.request("POST", url, {"content-type": "application/json"},
-                                        body)
+            answer = await client.request("POST", url, headers, BODY)
+            if other is not None:
+                busy.go[0].set()
+                assert (await other).status == 200
+            return answer
         finally:
             await client.close()
 
     answer = run(loop_name, calls)
     assert answer.status == 200 and answer.body == b'{"ok":true}'
-    assert seen_at_next_turn[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
-    assert seen_at_next_turn[0].endswith(b"\r\n\r\n" + body)
-    assert provider.bodies == [(len(body), hashlib.sha256(body).hexdigest())] * 2
+    assert provider.bodies == [(len(BODY), hashlib.sha256(BODY).hexdigest())] * 2
+    return seen[0]
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_the_body_is_on_the_wire_before_the_loops_next_turn(provider, loop_name):
+    """The worker's one call in progress: the request (head and body) is in the
+    provider's socket before the loop turns again."""
+    seen = _seen_at_next_turn(provider, loop_name)
+    assert seen.startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+    assert seen.endswith(b"\r\n\r\n" + BODY)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_with_another_call_in_progress_the_body_waits_for_the_next_turn(provider,
+                                                                          loop_name):
+    """Several calls in progress: the bodies are written together in the loop's next
+    turn (one wake-up of the provider for all of them: more requests a second)."""
+    busy = SocketProvider()
+    try:
+        assert _seen_at_next_turn(provider, loop_name, busy) == b""
+    finally:
+        busy.close()
 
 
 @pytest.mark.parametrize("loop_name", LOOPS)
