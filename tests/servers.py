@@ -378,3 +378,20 @@ def processes() -> dict[int, tuple[int, str]]:
 def background_hosts(journal: Path) -> set[int]:
     return {pid for pid, (_, cmd) in processes().items()
             if "heliograph.background" in cmd and str(journal) in cmd}
+
+
+def raw_chat_post(port: int, body: dict, extra: str = "", on_socket=None):
+    """One chat call on a fresh connection (connection: close, admin key), read to its
+    end: (the whole response, on_socket(sock) before the socket closes, or None).
+    `extra`: more header lines, each ending in CRLF."""
+    payload = json.dumps(body).encode()
+    request = (f"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+               f"authorization: Bearer {ADMIN_KEY}\r\ncontent-type: application/json\r\n"
+               f"content-length: {len(payload)}\r\nconnection: close\r\n{extra}\r\n"
+               ).encode() + payload
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks), (on_socket(sock) if on_socket else None)

@@ -7,12 +7,11 @@ socket, the caller on a raw socket."""
 from __future__ import annotations
 
 import json
-import socket
 import socketserver
 import threading
 
 import pytest
-from servers import ADMIN_KEY, Gateway
+from servers import Gateway, raw_chat_post
 
 COMPLETION = json.dumps({
     "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
@@ -75,18 +74,8 @@ def gateway_to_raw_provider(tmp_path_factory):
 
 
 def _call(port: int, stream: bool) -> bytes:
-    payload = json.dumps({"model": "gpt-4o-mini", "stream": stream,
-                          "messages": [{"role": "user", "content": "hi"}]}).encode()
-    request = (f"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
-               f"authorization: Bearer {ADMIN_KEY}\r\ncontent-type: application/json\r\n"
-               f"content-length: {len(payload)}\r\nconnection: close\r\n\r\n"
-               ).encode() + payload
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-        sock.sendall(request)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
+    return raw_chat_post(port, {"model": "gpt-4o-mini", "stream": stream,
+                                "messages": [{"role": "user", "content": "hi"}]})[0]
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])

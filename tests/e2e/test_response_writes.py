@@ -13,7 +13,7 @@ import struct
 import sys
 
 import pytest
-from servers import ADMIN_KEY, Gateway
+from servers import Gateway, raw_chat_post
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="TCP_INFO is Linux's")
 
@@ -38,17 +38,7 @@ def _data_segments_in(sock: socket.socket) -> int:
 
 def _exchange(port: int, body: dict, extra: str = "") -> tuple[bytes, int]:
     """One request on a fresh connection; (the whole response, data segments it took)."""
-    payload = json.dumps(body).encode()
-    request = (f"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
-               f"authorization: Bearer {ADMIN_KEY}\r\ncontent-type: application/json\r\n"
-               f"content-length: {len(payload)}\r\nconnection: close\r\n{extra}\r\n"
-               ).encode() + payload
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-        sock.sendall(request)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-        return b"".join(chunks), _data_segments_in(sock)
+    return raw_chat_post(port, body, extra, _data_segments_in)
 
 
 def test_a_plain_answer_is_one_segment(gw):
