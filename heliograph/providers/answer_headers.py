@@ -125,9 +125,19 @@ def _relayed_name(name: str) -> bytes | None:
 _relayed_names: HeaderNameMemo[str, bytes | None] = HeaderNameMemo(_relayed_name)
 
 
+def header_bytes(value: str) -> bytes:
+    """A header value as the bytes it came as: aiohttp decodes a value as UTF-8, keeping
+    any other byte as a surrogate escape. A value of a dict an adapter made (Anthropic's,
+    Gemini's) goes back the same way, so no character fails the answer."""
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:     # a lone surrogate no decoding could have made
+        return value.encode("utf-8", "replace")
+
+
 def _relayed(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
     names = _relayed_names
-    return [(name, v.encode("latin-1")) for k, v in headers.items()
+    return [(name, header_bytes(v)) for k, v in headers.items()
             if (name := names[k]) is not None]
 
 
